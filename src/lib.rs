@@ -1,0 +1,22 @@
+//! iocd: a streaming log-to-IOC matcher.
+//!
+//! The map, following the data:
+//!
+//! * [`ioc`] turns threat-intelligence feeds into indicators: it parses a feed, refangs and
+//!   normalizes every value (case, IDNA, canonical IPs and URLs), rejects what it cannot read
+//!   with the file and line, and merges the same indicator from many feeds into one indicator
+//!   with one source per feed. Its [`ioc::SetBuilder`] compiles the result into an
+//!   [`IocSet`].
+//! * [`matcher`] is the engine: an immutable [`IocSet`] shared by every thread, and a
+//!   per-thread [`Scratch`]. [`IocSet::scan`] finds, in raw bytes, every indicator that
+//!   occurs there as a whole token (see the contract in `matcher`'s docs) and nothing else.
+//! * [`scan`] is the batch retro-hunt (`iocd scan`): a reader thread, worker threads and an
+//!   ordered writer, all over bounded channels.
+//! * [`alert`] shapes a hit into the ECS JSON that SIEMs ingest.
+//!
+//! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
+
+pub mod ioc;
+pub mod matcher;
+
+pub use matcher::{Hit, IocId, IocSet, Scratch};
