@@ -16,7 +16,10 @@
 //!
 //! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
 
+pub mod alert;
+
 pub mod ioc;
 pub mod matcher;
+pub mod scan;
 
 pub use matcher::{Hit, IocId, IocSet, Scratch};
