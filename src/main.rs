@@ -227,47 +227,55 @@ fn stats(files: &[PathBuf], all_rejected: bool) -> Result<bool> {
     let t = Instant::now();
     let (set, report) = load_plain_files(files)?;
     let took = t.elapsed();
+    let mut out = io::stdout().lock();
     if all_rejected {
         for r in &report.rejected {
-            println!("rejected  {r}");
+            writeln!(out, "rejected  {r}")?;
         }
     }
-    println!(
+    writeln!(
+        out,
         "{:<24} {:>10} {:>10}  location",
         "feed", "accepted", "rejected"
-    );
+    )?;
     for f in &report.feeds {
-        println!(
+        writeln!(
+            out,
             "{:<24} {:>10} {:>10}  {}",
             f.name, f.accepted, f.rejected, f.location
-        );
+        )?;
     }
-    println!();
-    println!("indicators        {}", set.len());
+    writeln!(out)?;
+    writeln!(out, "indicators        {}", set.len())?;
     for (k, n) in set.counts() {
         if n > 0 {
-            println!("  {:<15} {n}", k.as_str());
+            writeln!(out, "  {:<15} {n}", k.as_str())?;
         }
     }
-    println!("listings          {}", report.listings);
-    println!(
+    writeln!(out, "listings          {}", report.listings)?;
+    writeln!(
+        out,
         "merged            {} (listed by more than one line or feed)",
         report.merged
-    );
-    println!("rejected          {}", report.rejected.len());
+    )?;
+    writeln!(out, "rejected          {}", report.rejected.len())?;
     let mut by_reason = std::collections::BTreeMap::new();
     for r in &report.rejected {
         *by_reason.entry(r.reason.code()).or_insert(0u64) += 1;
     }
     for (reason, n) in by_reason {
-        println!("  {reason:<15} {n}");
+        writeln!(out, "  {reason:<15} {n}")?;
     }
     let bytes = set.heap_bytes();
-    println!("memory            {bytes} bytes");
+    writeln!(out, "memory            {bytes} bytes")?;
     if !set.is_empty() {
-        println!("bytes/indicator   {:.1}", bytes as f64 / set.len() as f64);
+        writeln!(
+            out,
+            "bytes/indicator   {:.1}",
+            bytes as f64 / set.len() as f64
+        )?;
     }
-    println!("load+compile      {:.3} s", took.as_secs_f64());
+    writeln!(out, "load+compile      {:.3} s", took.as_secs_f64())?;
     Ok(true)
 }
 

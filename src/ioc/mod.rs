@@ -15,7 +15,7 @@ mod normalize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use normalize::{Reject, parse_indicator, refang};
+pub use normalize::{Reject, https_twin, parse_indicator, refang};
 
 use crate::matcher::{Compiler, IocSet, Pattern, SourceRef};
 
@@ -124,8 +124,12 @@ impl SetBuilder {
             match parse_indicator(value) {
                 Ok(p) => {
                     accepted += 1;
-                    if !self.compiler.add(&p, SourceRef { feed, line }) {
+                    let src = SourceRef { feed, line };
+                    if !self.compiler.add(&p, src) {
                         self.report.merged += 1;
+                    }
+                    if let Some(twin) = https_twin(value, &p) {
+                        self.compiler.add(&twin, src);
                     }
                 }
                 Err(reason) => rejected.push(Rejected {

@@ -30,6 +30,8 @@ pub enum Reject {
     EmptyString,
     #[error("not valid UTF-8")]
     NotUtf8,
+    #[error("a URL path without a host")]
+    PathOnly,
 }
 
 impl Reject {
@@ -44,6 +46,7 @@ impl Reject {
             Reject::InvalidDomain => "invalid_domain",
             Reject::EmptyString => "empty_string",
             Reject::NotUtf8 => "not_utf8",
+            Reject::PathOnly => "path_only",
         }
     }
 }
@@ -148,6 +151,20 @@ pub fn parse_indicator(raw: &str) -> Result<Pattern, Reject> {
     if let Some(p) = ip_pattern(v)? {
         return Ok(p);
     }
+    if v.starts_with('/') {
+        return Err(Reject::PathOnly);
+    }
+    if let Some((host, _)) = v.split_once('/') {
+        // `host/path` without a scheme, as maltrail and others list malware URLs. It stands
+        // for the HTTP URL; `https_twin` gives the HTTPS one.
+        let host_ok = domain(strip_port_text(host)).is_ok()
+            || crate::matcher::parse_ipv4(strip_port_text(host).as_bytes()).is_some();
+        if !host_ok {
+            return Err(Reject::InvalidUrl);
+        }
+        let url = canonical_url(&format!("http://{v}")).ok_or(Reject::InvalidUrl)?;
+        return Ok(Pattern::Url { url, prefix: false });
+    }
     if v.bytes().all(|b| b.is_ascii_hexdigit()) && v.bytes().any(|b| b.is_ascii_alphabetic()) {
         return hash_pattern(v);
     }
@@ -175,6 +192,29 @@ pub fn parse_indicator(raw: &str) -> Result<Pattern, Reject> {
         name,
         subdomains: true,
     })
+}
+
+/// For a URL listed without a scheme (`evil.com/x`), the HTTPS twin of the HTTP pattern that
+/// [`parse_indicator`] returned: a feed that omits the scheme means either.
+pub fn https_twin(raw: &str, pattern: &Pattern) -> Option<Pattern> {
+    let Pattern::Url { url, prefix } = pattern else {
+        return None;
+    };
+    if raw.contains("://") || refang(raw).contains("://") {
+        return None;
+    }
+    let rest = url.strip_prefix("http://")?;
+    Some(Pattern::Url {
+        url: canonical_url(&format!("https://{rest}"))?,
+        prefix: *prefix,
+    })
+}
+
+fn strip_port_text(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((h, p)) if port(p) => h,
+        _ => host,
+    }
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -356,6 +396,8 @@ mod tests {
                 "Mozilla/4.0 (compatible; MSIE 2.0)",
             ),
             ("istring:EvilMutex", "evilmutex"),
+            ("pgiso.com/wp-admin/mCQ/", "http://pgiso.com/wp-admin/mCQ/"),
+            ("1.2.3.4:8080/a.sh", "http://1.2.3.4:8080/a.sh"),
         ];
         for (raw, want) in cases {
             assert_eq!(text(raw), want, "{raw}");
@@ -386,11 +428,24 @@ mod tests {
             ("@evil.com", Reject::InvalidEmail),
             ("http://", Reject::InvalidUrl),
             ("string:", Reject::EmptyString),
+            ("/guids/xian/ringin/", Reject::PathOnly),
+            ("not a host/x", Reject::InvalidUrl),
             ("", Reject::Unrecognized),
         ];
         for (raw, want) in cases {
             assert_eq!(parse_indicator(raw), Err(want), "{raw}");
         }
+    }
+
+    #[test]
+    fn schemeless_url_has_an_https_twin() {
+        let p = parse_indicator("evil.com/x").unwrap();
+        assert_eq!(
+            https_twin("evil.com/x", &p).unwrap().to_string(),
+            "https://evil.com/x"
+        );
+        let q = parse_indicator("http://evil.com/x").unwrap();
+        assert_eq!(https_twin("http://evil.com/x", &q), None);
     }
 
     #[test]
