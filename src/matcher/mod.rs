@@ -798,6 +798,9 @@ impl IocSet {
     /// URLs: every `scheme://...` token whose host is the host of some URL indicator.
     fn scan_urls(&self, hay: &[u8], scratch: &mut Scratch, hits: &mut Vec<Hit>) {
         let mut pos = 0;
+        // End of the last run of URL bytes: a `://` inside it (a URL nested in another's query,
+        // `?u=http://evil.com/x`) starts a URL of its own, which ends where that run ends.
+        let mut run_end = 0;
         while let Some(i) = self.url_finder.find(&hay[pos..]) {
             let c = pos + i;
             pos = c + 3;
@@ -812,12 +815,13 @@ impl IocSet {
             if s == c {
                 continue;
             }
-            let mut e = c + 3;
-            while e < hay.len() && class(hay[e]) & URL != 0 {
-                e += 1;
+            if c >= run_end {
+                run_end = c + 3;
+                while run_end < hay.len() && class(hay[run_end]) & URL != 0 {
+                    run_end += 1;
+                }
             }
-            e = trim_url_end(&hay[s..e]) + s;
-            pos = pos.max(e);
+            let e = trim_url_end(&hay[s..run_end]) + s;
             let rest = &hay[c + 3..e];
             let auth_end = rest
                 .iter()

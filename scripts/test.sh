@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs iocd's whole test suite on a fresh machine, installing what it needs first.
+# Usage: ./scripts/test.sh            (CI calls this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test.sh: cargo is not installed; install a Rust toolchain (rustup) first" >&2
+    exit 2
+fi
+
+# Tests that use the real data in ../shared/data run when it is there and say they were
+# skipped when it is not.
+if [ -d ../shared/data ]; then
+    echo "test.sh: real data found in ../shared/data"
+else
+    echo "test.sh: ../shared/data not found: real-data tests will be skipped"
+fi
+
+# Benchmarks and examples must at least compile.
+cargo build --locked --all-targets
+cargo test --locked --lib --bins --tests
+# Doc examples are tests too.
+cargo test --locked --doc

@@ -1,0 +1,174 @@
+//! End to end: the real `iocd` binary on the shipped example feed and sample log.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn iocd(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iocd"));
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("iocd runs");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn alerts(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect()
+}
+
+const FEED: &str = "config/feeds/example.txt";
+const LOG: &str = "config/sample.log";
+
+#[test]
+fn sample_log_hits_exactly_the_planted_lines() {
+    let out = iocd(&["scan", "--iocs", FEED, LOG], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<(u64, Vec<String>)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            let line = a["iocd"]["source"]["line"].as_u64().unwrap();
+            let inds = a["iocd"]["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["indicator"].as_str().unwrap().to_owned())
+                .collect();
+            (line, inds)
+        })
+        .collect();
+    let want: Vec<(u64, Vec<&str>)> = vec![
+        (1, vec!["198.51.100.23"]),
+        (3, vec!["203.0.113.128/25"]),
+        (4, vec!["192.0.2.66"]),
+        (5, vec!["c2.evil.example"]),
+        (7, vec!["http://dropper.example/x/a.php"]),
+        (
+            9,
+            vec![
+                "http://stage.example/payloads/",
+                "Mozilla/4.0 (compatible; MSIE 2.0; Windows NT)",
+            ],
+        ),
+        (10, vec!["3395856ce81f2b7382dee72602f798b642f14140"]),
+        (
+            11,
+            vec!["275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"],
+        ),
+        (12, vec!["billing@invoice-update.example"]),
+        (14, vec!["2001:db8:bad::1"]),
+        (15, vec!["evilmutex_"]),
+        (16, vec!["login.phish.example"]),
+    ];
+    let want: Vec<(u64, Vec<String>)> = want
+        .into_iter()
+        .map(|(l, v)| (l, v.into_iter().map(String::from).collect()))
+        .collect();
+    assert_eq!(got, want);
+    // The bad feed line is reported with its file and line, and did not stop the load.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config/feeds/example.txt:30: invalid domain name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn alert_carries_ecs_fields_and_origin() {
+    let out = iocd(&["scan", "--iocs", FEED, LOG], None);
+    let a = &alerts(&out)[0];
+    assert_eq!(a["event"]["kind"], "enrichment");
+    assert!(
+        a["event"]["original"]
+            .as_str()
+            .unwrap()
+            .contains("DST=198.51.100.23")
+    );
+    let e = &a["threat"]["enrichments"][0];
+    assert_eq!(e["indicator"]["type"], "ipv4-addr");
+    assert_eq!(e["indicator"]["ip"], "198.51.100.23");
+    assert_eq!(e["indicator"]["provider"][0], "example");
+    assert_eq!(e["matched"]["atomic"], "198.51.100.23");
+    assert_eq!(a["iocd"]["source"]["file"], LOG);
+    assert_eq!(a["iocd"]["matches"][0]["sources"][0]["line"], 5);
+}
+
+#[test]
+fn stdin_count_and_exit_status_like_grep() {
+    let out = iocd(
+        &["scan", "-i", FEED, "--count"],
+        Some(b"a 198.51.100.23\nb\nc 192.0.2.66\n"),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    let out = iocd(
+        &["scan", "-i", FEED, "-"],
+        Some(b"nothing here 198.51.100.24\n"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let out = iocd(&["scan", "-i", "no/such/feed.txt", LOG], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/feed.txt"));
+    let out = iocd(&["scan", "-i", FEED, "no/such.log"], None);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn count_per_file_and_stats() {
+    let out = iocd(&["scan", "-i", FEED, "--count", "--stats", LOG, LOG], None);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        vec![format!("{LOG}:12"), format!("{LOG}:12")]
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lines       32"), "{err}");
+    assert!(err.contains("hit lines   24"), "{err}");
+    assert!(err.contains("MB/s"), "{err}");
+}
+
+#[test]
+fn iocs_lookup_and_stats() {
+    let out = iocd(&["iocs", "lookup", "x.c2.evil[.]example", "-i", FEED], None);
+    assert_eq!(out.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.starts_with("domain\tc2.evil.example\n"), "{s}");
+    assert!(s.contains("feed example (config/feeds/example.txt:"), "{s}");
+    let out = iocd(&["iocs", "lookup", "203.0.113.128/25", "-i", FEED], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cidr\t203.0.113.128/25"));
+    let out = iocd(&["iocs", "lookup", "notc2.evil.example", "-i", FEED], None);
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = iocd(&["iocs", "stats", FEED], None);
+    assert_eq!(out.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "indicators        17",
+        "  url             2",
+        "rejected          1",
+        "  invalid_domain  1",
+        "bytes/indicator",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+    assert!(Path::new(FEED).exists());
+}
