@@ -17,6 +17,8 @@
 //! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
 
 pub mod alert;
+#[doc(hidden)]
+pub mod corpus;
 
 pub mod ioc;
 pub mod matcher;

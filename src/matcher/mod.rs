@@ -222,6 +222,10 @@ enum Table {
 }
 
 const N_TABLES: usize = 14;
+
+/// Sets with fewer IPv4 indicators and networks than this keep their tables in cache anyway,
+/// and skip the 2 MiB /24 map.
+const V4_MAP_MIN: usize = 16 * 1024;
 const TABLES: [Table; N_TABLES] = [
     Table::Ipv4,
     Table::Ipv6,
@@ -300,6 +304,10 @@ pub struct IocSet {
     /// Keyed by (network, prefix length); probed from the longest length present.
     cidr4: Index<(u32, u8)>,
     cidr4_lens: Vec<u8>,
+    /// One bit per /24: set when an IPv4 indicator or IPv4 CIDR covers part of it. Most
+    /// address tokens in logs are not indicators; this 2 MiB map (built for big sets only)
+    /// turns their lookups into one L2 read instead of misses into the tables.
+    v4_map: Option<Box<[u64]>>,
     cidr6: Index<(u128, u8)>,
     cidr6_lens: Vec<u8>,
     domain_sub: StrIndex,
@@ -514,6 +522,7 @@ impl IocSet {
     /// Heap memory held by the set: tables, keys, provenance and automata.
     pub fn heap_bytes(&self) -> usize {
         self.ipv4.heap_bytes()
+            + self.v4_map.as_ref().map_or(0, |m| m.len() * 8)
             + self.ipv6.heap_bytes()
             + self.cidr4.heap_bytes()
             + self.cidr6.heap_bytes()
@@ -680,6 +689,12 @@ impl IocSet {
         let Some(ip) = parse_ipv4(&hay[s..e]) else {
             return;
         };
+        if let Some(map) = &self.v4_map {
+            let slash24 = (ip >> 8) as usize;
+            if map[slash24 / 64] & (1 << (slash24 % 64)) == 0 {
+                return;
+            }
+        }
         if let Some(i) = self.ipv4.get(&ip) {
             hits.push(Hit {
                 start: s,
@@ -841,9 +856,21 @@ impl IocSet {
                 let end = memchr::memchr(b':', host_port).unwrap_or(host_port.len());
                 &host_port[..end]
             };
-            let plain = host.iter().all(|&b| {
-                class(b) & (ALPHA | DIGIT | DOT | DASH) != 0 || matches!(b, b'[' | b']' | b':')
-            });
+            // The raw host can stand for the canonical one only when canonicalization would
+            // change nothing but case and trailing dots: not an IPv6 literal (`[2001:DB8:0::1]`)
+            // and not a number-like IPv4 host (`0x1020304`, `16909060`, `01.02.03.04` are all
+            // `1.2.3.4`); those take the slow path through `canonical_url`.
+            let mut bare = host;
+            while let [rest @ .., b'.'] = bare {
+                bare = rest;
+            }
+            let last_label = bare.rsplit(|&b| b == b'.').next().unwrap_or(bare);
+            let numeric =
+                last_label.first().is_some_and(u8::is_ascii_digit) && parse_ipv4(bare).is_none();
+            let plain = !numeric
+                && host
+                    .iter()
+                    .all(|&b| class(b) & (ALPHA | DIGIT | DOT | DASH) != 0);
             if plain {
                 scratch.name.clear();
                 scratch
@@ -880,6 +907,11 @@ impl IocSet {
                 if len > canon.len() {
                     break;
                 }
+                // A prefix must hold the whole authority: `tcp://1.1.1.1` (a scheme with no
+                // default path) is not a prefix of `tcp://1.1.1.10` or `tcp://1.1.1.1:80`.
+                if len < authority_end(&canon) {
+                    continue;
+                }
                 if let Some(i) = self.url_prefix.get(&canon.as_bytes()[..len]) {
                     hits.push(Hit {
                         start: s,
@@ -892,12 +924,16 @@ impl IocSet {
     }
 
     /// md5, sha1, sha256: hex runs of exactly 32, 40 or 64 digits.
+    ///
+    /// A run of 32 or more hex digits always covers a whole 16-byte block aligned on a multiple
+    /// of 16, so only blocks that are all hex (one SIMD test per 16 bytes, rare in log text)
+    /// are expanded into runs.
     fn scan_hex(&self, hay: &[u8], hits: &mut Vec<Hit>) {
         let n = hay.len();
         let mut i = 0;
         let mut floor = 0;
-        while i + 16 < n {
-            if !(is_hex(hay[i]) && is_hex(hay[i + 16])) {
+        while i + 16 <= n {
+            if !all_hex16(&hay[i..i + 16]) {
                 i += 16;
                 continue;
             }
@@ -905,7 +941,7 @@ impl IocSet {
             while s > floor && is_hex(hay[s - 1]) {
                 s -= 1;
             }
-            let mut e = i + 1;
+            let mut e = i + 16;
             while e < n && is_hex(hay[e]) {
                 e += 1;
             }
@@ -956,6 +992,17 @@ fn trim_url_end(url: &[u8]) -> usize {
         e -= 1;
     }
     e
+}
+
+/// Where the authority (`user@host:port`) of a canonical URL ends: at the first `/`, `?` or
+/// `#` after `://`, or at the end.
+fn authority_end(canonical: &str) -> usize {
+    let Some(k) = canonical.find("://") else {
+        return 0;
+    };
+    canonical[k + 3..]
+        .find(['/', '?', '#'])
+        .map_or(canonical.len(), |i| k + 3 + i)
 }
 
 /// Writes the lookup form of a dotted token into `out`: lower-case ASCII, IDN to punycode.
@@ -1097,6 +1144,37 @@ fn is_hex(b: u8) -> bool {
     class(b) & (DIGIT | HEXALPHA) != 0
 }
 
+/// True when all 16 bytes are ASCII hex digits.
+#[inline(always)]
+fn all_hex16(block: &[u8]) -> bool {
+    debug_assert_eq!(block.len(), 16);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; the load is unaligned and reads exactly
+        // the 16 bytes of `block`.
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            // Folding case with 0x20 keeps digits and maps A-F to a-f. Bytes >= 0x80 are
+            // negative in these signed compares, so they fail both ranges.
+            let x = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            let digit = _mm_and_si128(
+                _mm_cmpgt_epi8(x, _mm_set1_epi8(b'0' as i8 - 1)),
+                _mm_cmplt_epi8(x, _mm_set1_epi8(b'9' as i8 + 1)),
+            );
+            let letter = _mm_and_si128(
+                _mm_cmpgt_epi8(x, _mm_set1_epi8(b'a' as i8 - 1)),
+                _mm_cmplt_epi8(x, _mm_set1_epi8(b'f' as i8 + 1)),
+            );
+            _mm_movemask_epi8(_mm_or_si128(digit, letter)) == 0xFFFF
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block.iter().all(|&b| is_hex(b))
+    }
+}
+
 #[inline(always)]
 fn is_scheme(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')
@@ -1128,6 +1206,7 @@ impl Compiler {
                 ipv6: Index::default(),
                 cidr4: Index::default(),
                 cidr4_lens: Vec::new(),
+                v4_map: None,
                 cidr6: Index::default(),
                 cidr6_lens: Vec::new(),
                 domain_sub: StrIndex::default(),
@@ -1192,6 +1271,11 @@ impl Compiler {
                     return false;
                 };
                 s.url_hosts.insert(host.as_bytes());
+                // The scan looks raw hosts up lower-cased; a scheme without special parsing
+                // keeps the host's case in canonical form (`tcp://EVIL.com/`).
+                if host.bytes().any(|b| b.is_ascii_uppercase()) {
+                    s.url_hosts.insert(host.to_ascii_lowercase().as_bytes());
+                }
                 let ix = if *prefix {
                     &mut s.url_prefix
                 } else {
@@ -1289,6 +1373,23 @@ impl Compiler {
         lu.sort_unstable();
         lu.dedup();
         s.url_prefix_lens = lu;
+
+        if s.ipv4.len() + s.cidr4.len() >= V4_MAP_MIN {
+            let mut map = vec![0u64; (1 << 24) / 64].into_boxed_slice();
+            let mut mark = |first: u32, count: u32| {
+                for k in first..first + count {
+                    map[k as usize / 64] |= 1 << (k % 64);
+                }
+            };
+            for i in 0..s.ipv4.len() as u32 {
+                mark(s.ipv4.key(i) >> 8, 1);
+            }
+            for i in 0..s.cidr4.len() as u32 {
+                let (net, len) = s.cidr4.key(i);
+                mark(net >> 8, if len >= 24 { 1 } else { 1 << (24 - len) });
+            }
+            s.v4_map = Some(map);
+        }
 
         s.ac_cs = build_automaton(&s.str_cs, false);
         s.ac_ci = build_automaton(&s.str_ci, true);
