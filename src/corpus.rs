@@ -296,7 +296,11 @@ fn mask4(len: u8) -> u32 {
 }
 
 fn mask6(len: u8) -> u128 {
-    if len == 0 { 0 } else { u128::MAX << (128 - len) }
+    if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    }
 }
 
 fn key4(ip: u32, len: u8) -> u64 {
@@ -465,8 +469,8 @@ const BG_TLDS: &[(&str, u32)] = &[
 ];
 
 const SUB_LABELS: &[&str] = &[
-    "www", "mail", "login", "secure", "cdn", "update", "api", "portal", "account", "verify",
-    "m", "app", "static", "dl", "files", "auth", "my", "panel", "admin", "cloud",
+    "www", "mail", "login", "secure", "cdn", "update", "api", "portal", "account", "verify", "m",
+    "app", "static", "dl", "files", "auth", "my", "panel", "admin", "cloud",
 ];
 
 /// Well-known domains that background lines use as they are.
@@ -618,10 +622,7 @@ const WIN_USERS: &[&str] = &[
     r#"CORP\\akhan"#,
 ];
 const ET_SIGS: &[(&str, &str)] = &[
-    (
-        "ET DROP Dshield Block Listed Source group 1",
-        "Misc Attack",
-    ),
+    ("ET DROP Dshield Block Listed Source group 1", "Misc Attack"),
     (
         "ET CINS Active Threat Intelligence Poor Reputation IP group 42",
         "Misc Attack",
@@ -661,17 +662,17 @@ const COUNTRIES: &[&str] = &[
 
 /// Popular public IPv4 ranges that background lines favour.
 const POPULAR4: &[(u32, u8)] = &[
-    (0x0808_0800, 24),  // 8.8.8.0/24
-    (0x0101_0100, 24),  // 1.1.1.0/24
-    (0x8efa_0000, 15),  // 142.250.0.0/15
-    (0x0d6b_0000, 16),  // 13.107.0.0/16
-    (0x3460_0000, 12),  // 52.96.0.0/12
-    (0x6810_0000, 13),  // 104.16.0.0/13
-    (0x9765_0000, 16),  // 151.101.0.0/16
-    (0x11fd_0000, 16),  // 17.253.0.0/16
-    (0x14be_8000, 18),  // 20.190.128.0/18
-    (0x1700_0000, 12),  // 23.0.0.0/12
-    (0xb92c_0000, 16),  // 185.44.0.0/16
+    (0x0808_0800, 24), // 8.8.8.0/24
+    (0x0101_0100, 24), // 1.1.1.0/24
+    (0x8efa_0000, 15), // 142.250.0.0/15
+    (0x0d6b_0000, 16), // 13.107.0.0/16
+    (0x3460_0000, 12), // 52.96.0.0/12
+    (0x6810_0000, 13), // 104.16.0.0/13
+    (0x9765_0000, 16), // 151.101.0.0/16
+    (0x11fd_0000, 16), // 17.253.0.0/16
+    (0x14be_8000, 18), // 20.190.128.0/18
+    (0x1700_0000, 12), // 23.0.0.0/12
+    (0xb92c_0000, 16), // 185.44.0.0/16
 ];
 
 /// Reserved and private IPv4 ranges: never used for indicators.
@@ -725,6 +726,11 @@ fn push_word<R: Rng>(rng: &mut R, out: &mut String, syllables: usize) {
     }
 }
 
+fn push_words<R: Rng>(rng: &mut R, out: &mut String, syllables: Range<usize>) {
+    let n = rng.gen_range(syllables);
+    push_word(rng, out, n);
+}
+
 fn push_alnum<R: Rng>(rng: &mut R, out: &mut String, n: usize) {
     const A: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     for _ in 0..n {
@@ -764,12 +770,12 @@ fn gen_domain<R: Rng>(rng: &mut R, out: &mut String, tlds: &[(&str, u32)], sub_p
             }
         }
         1 | 2 => {
-            push_word(rng, out, rng.gen_range(1..3));
+            push_words(rng, out, 1..3);
             out.push('-');
-            push_word(rng, out, rng.gen_range(2..4));
+            push_words(rng, out, 2..4);
         }
         _ => {
-            push_word(rng, out, rng.gen_range(2..5));
+            push_words(rng, out, 2..5);
             if rng.gen_ratio(1, 10) {
                 let _ = write!(out, "{}", rng.gen_range(1..100));
             }
@@ -812,7 +818,7 @@ fn gen_path<R: Rng>(rng: &mut R, out: &mut String, dir_only: bool) {
         if rng.gen_ratio(1, 2) {
             out.push_str(pick(rng, PATH_WORDS));
         } else {
-            push_word(rng, out, rng.gen_range(1..4));
+            push_words(rng, out, 1..4);
         }
     }
     out.push('/');
@@ -820,7 +826,7 @@ fn gen_path<R: Rng>(rng: &mut R, out: &mut String, dir_only: bool) {
         return;
     }
     if rng.gen_ratio(4, 5) {
-        push_word(rng, out, rng.gen_range(1..4));
+        push_words(rng, out, 1..4);
         if rng.gen_ratio(1, 5) {
             let _ = write!(out, "{}", rng.gen_range(1..1000));
         }
@@ -946,7 +952,11 @@ pub fn indicators(spec: &CorpusSpec) -> IndicatorSet {
     rng.set_stream(1);
     let n = spec.indicators;
     let min1 = |x: usize| if n >= 200 { x.max(1) } else { x };
-    let n_str = if n >= 200 { (4 + n / 60_000).min(20) } else { 0 };
+    let n_str = if n >= 200 {
+        (4 + n / 60_000).min(20)
+    } else {
+        0
+    };
     let n_c6 = min1(n / 200);
     let n_c4 = min1(n / 20 - n / 200);
     let n_v6 = min1(n * 3 / 100);
@@ -1042,12 +1052,14 @@ pub fn indicators(spec: &CorpusSpec) -> IndicatorSet {
                 e.push_str(pick(&mut rng, LAST_NAMES));
             }
             1 => {
-                push_word(&mut rng, &mut e, rng.gen_range(2..4));
+                push_words(&mut rng, &mut e, 2..4);
                 let _ = write!(e, "{}", rng.gen_range(1..100));
             }
             _ => e.push_str(pick(
                 &mut rng,
-                &["billing", "invoice", "support", "hr", "noreply", "payroll", "admin"],
+                &[
+                    "billing", "invoice", "support", "hr", "noreply", "payroll", "admin",
+                ],
             )),
         }
         e.push('@');
@@ -1195,7 +1207,11 @@ pub fn indicators(spec: &CorpusSpec) -> IndicatorSet {
     for e in &set.emails {
         add(&mut rng, Kind::Email, e.clone(), &mut lines);
     }
-    lines.extend(set.domains_exact.iter().map(|d| format!("domain-exact:{d}")));
+    lines.extend(
+        set.domains_exact
+            .iter()
+            .map(|d| format!("domain-exact:{d}")),
+    );
     lines.extend(set.url_prefixes.iter().map(|u| format!("url-prefix:{u}")));
     lines.extend(set.strings.iter().map(|s| format!("string:{s}")));
     lines.extend(set.istrings.iter().map(|s| format!("istring:{s}")));
@@ -1267,7 +1283,13 @@ fn messy_form(rng: &mut ChaCha8Rng, kind: Kind, v: &str) -> Option<String> {
                 2 => {
                     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
                     let host = match defang_last_dot(host) {
-                        Some(h) if !host.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b':') => h,
+                        Some(h)
+                            if !host
+                                .bytes()
+                                .all(|b| b.is_ascii_digit() || b == b'.' || b == b':') =>
+                        {
+                            h
+                        }
                         _ => host.to_string(),
                     };
                     format!("{scheme}://{host}{path}")
@@ -1315,15 +1337,15 @@ const HASHES: Slot = MD5 | SHA1 | SHA256;
 
 /// Formats: name, weight, slots a planted token can go into.
 const FORMATS: &[(&str, u32, Slot)] = &[
-    ("iptables", 12, IP4 | IP6),
+    ("iptables", 13, IP4 | IP6),
     ("cisco-asa", 9, IP4),
-    ("fortigate", 7, IP4 | DOM),
+    ("fortigate", 9, IP4 | DOM),
     ("zeek", 11, IP4 | IP6 | DOM | URL | UA | HASHES),
-    ("suricata", 10, IP4 | IP6 | DOM | UA | HASHES),
+    ("suricata", 12, IP4 | IP6 | DOM | UA | HASHES),
     ("apache", 14, IP4 | IP6 | URL | UA),
     ("squid", 10, IP4 | DOM | URL),
     ("dns", 11, IP4 | IP6 | DOM),
-    ("sysmon", 6, IP4 | IP6 | DOM | URL | HASHES | MUTEX),
+    ("sysmon", 8, IP4 | IP6 | DOM | URL | HASHES | MUTEX),
     ("postfix", 10, IP4 | IP6 | DOM | EMAIL),
 ];
 
@@ -1475,6 +1497,11 @@ impl<'a> Gen<'a> {
             let z = width - len;
             self.buf.splice(start..start, std::iter::repeat_n(b'0', z));
         }
+    }
+
+    fn padr(&mut self, range: Range<u64>, width: usize) {
+        let v = self.rng.gen_range(range);
+        self.pad(v, width);
     }
 
     fn one<T: ?Sized>(&mut self, xs: &[&'static T]) -> &'static T {
@@ -1894,7 +1921,12 @@ impl<'a> Gen<'a> {
     fn mutex(&mut self) -> Range<usize> {
         let start = self.buf.len();
         if !self.take_ov(MUTEX) {
-            self.p(&["WilStaging_", "SessionSync_", "OneDriveMtx_", "ChromeUpdate_"]);
+            self.p(&[
+                "WilStaging_",
+                "SessionSync_",
+                "OneDriveMtx_",
+                "ChromeUpdate_",
+            ]);
             self.nr(1, 100_000);
         }
         start..self.buf.len()
@@ -2066,9 +2098,9 @@ impl<'a> Gen<'a> {
                 self.s("/");
                 self.port();
                 self.s(" duration 0:");
-                self.pad(self.rng.gen_range(0..60), 2);
+                self.padr(0..60, 2);
                 self.s(":");
-                self.pad(self.rng.gen_range(0..60), 2);
+                self.padr(0..60, 2);
                 self.s(" bytes ");
                 self.nr(40, 5_000_000);
                 self.p(&[" TCP FINs", " TCP Reset-I", " TCP Reset-O"]);
@@ -2128,7 +2160,8 @@ impl<'a> Gen<'a> {
         self.hms();
         self.s(" devname=\"FGT-EDGE-01\" devid=\"FG100FTK19001234\" eventtime=");
         self.n(self.tm.secs);
-        self.pad(self.tm.ms as u64 * 1_000_000 + self.rng.gen_range(0..1_000_000), 9);
+        let ns = self.tm.ms as u64 * 1_000_000 + self.rng.gen_range(0..1_000_000);
+        self.pad(ns, 9);
         self.s(" tz=\"+0000\" ");
         if self.sub(&[(4, IP4), (1, DOM | IP4)]) == 0 {
             self.s("logid=\"0000000013\" type=\"traffic\" subtype=\"forward\" level=\"notice\" vd=\"root\" srcip=");
@@ -2268,7 +2301,7 @@ impl<'a> Gen<'a> {
                 self.s("\t");
                 self.nr(0, 300);
                 self.s(".");
-                self.pad(self.rng.gen_range(0..1_000_000), 6);
+                self.padr(0..1_000_000, 6);
                 self.s("\t");
                 self.nr(0, 100_000);
                 self.s("\t");
@@ -2303,7 +2336,7 @@ impl<'a> Gen<'a> {
                 self.s("\t53\tudp\t");
                 self.nr(1, 65535);
                 self.s("\t0.");
-                self.pad(self.rng.gen_range(0..100_000), 6);
+                self.padr(0..100_000, 6);
                 self.s("\t");
                 self.domain();
                 let aaaa = self.sub(&[(4, IP4 | DOM), (1, IP6 | DOM)]) == 1;
@@ -2361,9 +2394,13 @@ impl<'a> Gen<'a> {
                 self.s("\t-\t0\t");
                 self.nr(0, 500_000);
                 self.s("\t");
-                self.p(&["200\tOK", "404\tNot Found", "302\tFound", "301\tMoved Permanently"]);
+                self.p(&[
+                    "200\tOK",
+                    "404\tNot Found",
+                    "302\tFound",
+                    "301\tMoved Permanently",
+                ]);
                 self.s("\t-\t-\t(empty)\t-\t-\t-\t-\t-\tF");
-                self.s(&["a", "b", "c"][0..0].concat());
                 let mut t = std::mem::take(&mut self.tmp);
                 t.clear();
                 push_alnum(&mut self.rng, &mut t, 17);
@@ -2386,7 +2423,7 @@ impl<'a> Gen<'a> {
                 self.s("\t");
                 self.zeek_uid();
                 self.s("\tHTTP\t0\tMD5,SHA1,SHA256\tapplication/x-dosexec\t-\t0.");
-                self.pad(self.rng.gen_range(0..1_000_000), 6);
+                self.padr(0..1_000_000, 6);
                 self.s("\tF\tF\t");
                 let size = self.rng.gen_range(1000..5_000_000);
                 self.n(size);
@@ -2403,7 +2440,7 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn eve_head(&mut self, event: &str, v6: bool, inbound: bool) {
+    fn eve_head(&mut self, event: &str, v6: bool, inbound: bool, dport: &str, proto: &str) {
         self.s("{\"timestamp\":\"");
         self.ts_iso_us();
         self.s("\",\"flow_id\":");
@@ -2443,9 +2480,9 @@ impl<'a> Gen<'a> {
             }
         }
         self.s("\",\"dest_port\":");
-        self.p(&["443", "80", "53", "22", "445", "8080"]);
+        self.s(dport);
         self.s(",\"proto\":\"");
-        self.p(&["TCP", "TCP", "UDP"]);
+        self.s(proto);
         self.s("\"");
     }
 
@@ -2461,7 +2498,8 @@ impl<'a> Gen<'a> {
         ]) {
             0 => {
                 let v6 = self.sub(&[(9, IP4), (1, IP6)]) == 1;
-                self.eve_head("alert", v6, true);
+                let port = self.one(&["22", "23", "445", "3389", "1433", "80"]);
+                self.eve_head("alert", v6, true, port, "TCP");
                 let (sig, cat) = ET_SIGS[self.rng.gen_range(0..ET_SIGS.len())];
                 self.s(",\"alert\":{\"action\":\"allowed\",\"gid\":1,\"signature_id\":");
                 self.nr(2_000_000, 2_900_000);
@@ -2478,7 +2516,14 @@ impl<'a> Gen<'a> {
             1 => {
                 let v6 = self.sub(&[(9, IP4), (1, IP6)]) == 1;
                 let inbound = self.rng.gen_ratio(1, 2);
-                self.eve_head("flow", v6, inbound);
+                let (port, proto) = [
+                    ("443", "TCP"),
+                    ("80", "TCP"),
+                    ("53", "UDP"),
+                    ("123", "UDP"),
+                    ("22", "TCP"),
+                ][self.rng.gen_range(0..5)];
+                self.eve_head("flow", v6, inbound, port, proto);
                 self.s(",\"flow\":{\"pkts_toserver\":");
                 self.nr(1, 500);
                 self.s(",\"pkts_toclient\":");
@@ -2492,7 +2537,7 @@ impl<'a> Gen<'a> {
                 self.s("\",\"reason\":\"timeout\",\"alerted\":false}}");
             }
             2 => {
-                self.eve_head("dns", false, false);
+                self.eve_head("dns", false, false, "53", "UDP");
                 self.s(",\"dns\":{\"type\":\"query\",\"id\":");
                 self.nr(1, 65535);
                 self.s(",\"rrname\":\"");
@@ -2502,7 +2547,7 @@ impl<'a> Gen<'a> {
                 self.s("\",\"tx_id\":0}}");
             }
             3 => {
-                self.eve_head("http", false, false);
+                self.eve_head("http", false, false, "80", "TCP");
                 self.s(",\"http\":{\"hostname\":\"");
                 self.domain();
                 self.s("\",\"url\":\"");
@@ -2520,7 +2565,7 @@ impl<'a> Gen<'a> {
                 self.s("}}");
             }
             4 => {
-                self.eve_head("tls", false, false);
+                self.eve_head("tls", false, false, "443", "TCP");
                 self.s(",\"tls\":{\"subject\":\"CN=");
                 let d = self.domain();
                 self.s("\",\"issuerdn\":\"C=US, O=Let's Encrypt, CN=R3\",\"serial\":\"");
@@ -2542,7 +2587,7 @@ impl<'a> Gen<'a> {
                 self.s("\",\"version\":\"TLS 1.2\"}}");
             }
             5 => {
-                self.eve_head("fileinfo", false, true);
+                self.eve_head("fileinfo", false, true, "80", "TCP");
                 self.s(",\"fileinfo\":{\"filename\":\"/");
                 let mut t = std::mem::take(&mut self.tmp);
                 t.clear();
@@ -2569,7 +2614,7 @@ impl<'a> Gen<'a> {
                 self.s("-");
                 self.hms();
                 self.s(".");
-                self.pad(self.rng.gen_range(0..1_000_000), 6);
+                self.padr(0..1_000_000, 6);
                 let (sig, cat) = ET_SIGS[self.rng.gen_range(0..ET_SIGS.len())];
                 self.s("  [**] [1:");
                 self.nr(2_000_000, 2_900_000);
@@ -2654,7 +2699,13 @@ impl<'a> Gen<'a> {
         self.ip4_int();
         if self.sub(&[(3, URL | IP4), (1, DOM | IP4)]) == 0 {
             self.s(" ");
-            self.p(&["TCP_MISS/200", "TCP_MISS/200", "TCP_REFRESH_MODIFIED/200", "TCP_MISS/404", "TCP_DENIED/403"]);
+            self.p(&[
+                "TCP_MISS/200",
+                "TCP_MISS/200",
+                "TCP_REFRESH_MODIFIED/200",
+                "TCP_MISS/404",
+                "TCP_DENIED/403",
+            ]);
             self.s(" ");
             self.nr(300, 2_000_000);
             self.s(" GET ");
@@ -2664,7 +2715,12 @@ impl<'a> Gen<'a> {
             self.s(" HIER_DIRECT/");
             self.ip4();
             self.s(" ");
-            self.p(&["text/html", "application/octet-stream", "image/png", "application/json"]);
+            self.p(&[
+                "text/html",
+                "application/octet-stream",
+                "image/png",
+                "application/json",
+            ]);
         } else {
             self.s(" TCP_TUNNEL/200 ");
             self.nr(300, 20_000_000);
@@ -2753,10 +2809,22 @@ impl<'a> Gen<'a> {
                 match v {
                     0 => {
                         let (img, cmd) = [
-                            (r#"C:\\Windows\\System32\\cmd.exe"#, r#"\"C:\\Windows\\system32\\cmd.exe\" /c whoami /all"#),
-                            (r#"C:\\Windows\\System32\\svchost.exe"#, r#"C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule"#),
-                            (r#"C:\\Windows\\System32\\conhost.exe"#, r#"\\??\\C:\\Windows\\system32\\conhost.exe 0xffffffff -ForceV1"#),
-                            (r#"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"#, r#"powershell.exe -NoProfile -Command Get-Process"#),
+                            (
+                                r#"C:\\Windows\\System32\\cmd.exe"#,
+                                r#"\"C:\\Windows\\system32\\cmd.exe\" /c whoami /all"#,
+                            ),
+                            (
+                                r#"C:\\Windows\\System32\\svchost.exe"#,
+                                r#"C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule"#,
+                            ),
+                            (
+                                r#"C:\\Windows\\System32\\conhost.exe"#,
+                                r#"\\??\\C:\\Windows\\system32\\conhost.exe 0xffffffff -ForceV1"#,
+                            ),
+                            (
+                                r#"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"#,
+                                r#"powershell.exe -NoProfile -Command Get-Process"#,
+                            ),
                         ][self.rng.gen_range(0..4)];
                         self.s(",\"Image\":\"");
                         self.s(img);
@@ -3188,20 +3256,8 @@ impl<'a> Gen<'a> {
                     1 => format!("{ip}{}", self.rng.gen_range(0..10)),
                     2 => format!("{ip}.{}", self.rng.gen_range(0..256)),
                     3 => format!("{}.{ip}", self.rng.gen_range(1..256)),
-                    _ => {
-                        let k = self.rng.gen_range(0..4);
-                        ip.split('.')
-                            .enumerate()
-                            .map(|(i, o)| {
-                                if i == k {
-                                    format!("0{o}")
-                                } else {
-                                    o.to_string()
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                            .join(".")
-                    }
+                    // a leading zero: `01.2.3.4` (still a substring match for grep)
+                    _ => format!("0{ip}"),
                 };
                 if strict_v4(&t).is_some_and(|v| idx.v4_hit(v)) {
                     continue;
@@ -3330,7 +3386,11 @@ impl std::fmt::Write for VecWriter<'_> {
 
 /// Writes the log corpus of `spec` for `set` (which must be `indicators(spec)` or any set
 /// drawn by [`indicators`]) and returns what was planted where.
-pub fn write_corpus<W: Write>(spec: &CorpusSpec, set: &IndicatorSet, mut w: W) -> io::Result<Truth> {
+pub fn write_corpus<W: Write>(
+    spec: &CorpusSpec,
+    set: &IndicatorSet,
+    mut w: W,
+) -> io::Result<Truth> {
     let mut g = Gen::new(spec, set);
     let mut out: Vec<u8> = Vec::with_capacity(1 << 22);
     let mut truth = Truth {
@@ -3475,7 +3535,11 @@ mod tests {
         assert_eq!(buf.len() as u64, truth.bytes);
         let n = truth.lines as usize;
         // ~0.5% each
-        assert!(truth.hits.len() > n / 400 && truth.hits.len() < n / 100, "{}", truth.hits.len());
+        assert!(
+            truth.hits.len() > n / 400 && truth.hits.len() < n / 100,
+            "{}",
+            truth.hits.len()
+        );
         assert!(truth.traps.len() > n / 400 && truth.traps.len() < n / 100);
         for h in &truth.hits {
             assert!(lines[h.line as usize - 1].contains(&h.token), "{h:?}");
@@ -3509,27 +3573,121 @@ mod tests {
         assert!(std::str::from_utf8(&buf).is_ok());
     }
 
-    #[test]
-    fn background_avoids_the_set() {
-        // Every dotted quad in the corpus that is an indicator (or inside a CIDR) is on a
-        // line with a planted hit.
-        let (set, buf, truth) = generate(9);
-        let text = std::str::from_utf8(&buf).unwrap();
-        let planted: std::collections::HashSet<u64> = truth.hits.iter().map(|h| h.line).collect();
-        for (i, line) in text.lines().enumerate() {
-            let line_no = i as u64 + 1;
-            if planted.contains(&line_no) {
-                continue;
+    /// A slow reference matcher for the contract, good enough for generated lines: does
+    /// `line` contain a token that matches an indicator of `set`?
+    fn reference_hits(set: &IndicatorSet, line: &str) -> Vec<String> {
+        let idx = &set.idx;
+        let mut hits = Vec::new();
+        let split = |keep: fn(char) -> bool| {
+            line.split(move |c: char| !keep(c))
+                .filter(|t| !t.is_empty())
+        };
+        for tok in split(|c| c.is_ascii_digit() || c == '.') {
+            if strict_v4(tok).is_some_and(|ip| idx.v4_hit(ip)) {
+                hits.push(format!("ipv4 {tok}"));
             }
-            for tok in line.split(|c: char| !(c.is_ascii_digit() || c == '.')) {
-                if let Some(ip) = strict_v4(tok) {
-                    assert!(!set.idx.v4_hit(ip), "line {line_no}: {tok}: {line}");
+        }
+        for tok in split(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+            if tok.contains(':') {
+                if let Ok(ip) = tok.parse::<Ipv6Addr>() {
+                    if idx.v6_hit(ip.into()) {
+                        hits.push(format!("ipv6 {tok}"));
+                    }
                 }
             }
-            for tok in line.split(|c: char| !(c.is_ascii_hexdigit())) {
-                if matches!(tok.len(), 32 | 40 | 64) {
-                    let t = tok.to_ascii_lowercase();
-                    assert!(!set.idx.hashes.contains(&fp(&t)), "line {line_no}: {tok}");
+        }
+        for tok in split(|c| c.is_ascii_hexdigit()) {
+            if matches!(tok.len(), 32 | 40 | 64)
+                && idx.hashes.contains(&fp(&tok.to_ascii_lowercase()))
+            {
+                hits.push(format!("hash {tok}"));
+            }
+        }
+        for tok in split(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_') {
+            let d = tok.trim_end_matches('.').to_ascii_lowercase();
+            if d.contains('.') && idx.domain_hit(&d) {
+                hits.push(format!("domain {tok}"));
+            }
+        }
+        for tok in split(|c| c.is_ascii_alphanumeric() || ".-_+@".contains(c)) {
+            if let Some((l, d)) = tok.split_once('@') {
+                let e = format!("{l}@{}", d.to_ascii_lowercase());
+                if idx.emails.contains(&fp(&e)) {
+                    hits.push(format!("email {tok}"));
+                }
+            }
+        }
+        let lower = line.to_ascii_lowercase();
+        for (i, _) in lower.match_indices("://") {
+            let start = lower[..i]
+                .rfind(|c: char| !c.is_ascii_alphabetic())
+                .map_or(0, |j| j + 1);
+            let end = line[i..]
+                .find(|c: char| c.is_whitespace() || "\"'<>".contains(c))
+                .map_or(line.len(), |j| i + j);
+            let raw = &line[start..end];
+            let (scheme, rest) = raw.split_once("://").unwrap();
+            let scheme = scheme.to_ascii_lowercase();
+            let cut = rest.find('/').unwrap_or(rest.len());
+            let mut host = rest[..cut].to_ascii_lowercase();
+            for dflt in [":80", ":443"] {
+                if host.ends_with(dflt) && (dflt == ":80") == (scheme == "http") {
+                    host.truncate(host.len() - dflt.len());
+                }
+            }
+            let mut path = String::new();
+            let p = &rest[cut..];
+            let mut k = 0;
+            while k < p.len() {
+                if p.as_bytes()[k] == b'%' && k + 3 <= p.len() {
+                    if let Ok(v) = u8::from_str_radix(&p[k + 1..k + 3], 16) {
+                        if v.is_ascii_alphanumeric() || b"-._~".contains(&v) {
+                            path.push(v as char);
+                            k += 3;
+                            continue;
+                        }
+                    }
+                }
+                path.push(p.as_bytes()[k] as char);
+                k += 1;
+            }
+            let url = format!("{scheme}://{host}{path}");
+            if idx.urls.contains(&fp(&url)) && set.urls.contains(&url) {
+                hits.push(format!("url {raw}"));
+            }
+            if set.url_prefixes.iter().any(|u| url.starts_with(u.as_str())) {
+                hits.push(format!("url-prefix {raw}"));
+            }
+        }
+        for s in &set.strings {
+            if line.contains(s.as_str()) {
+                hits.push(format!("string {s}"));
+            }
+        }
+        for s in &set.istrings {
+            if lower.contains(&s.to_ascii_lowercase()) {
+                hits.push(format!("istring {s}"));
+            }
+        }
+        hits
+    }
+
+    #[test]
+    fn only_planted_lines_match() {
+        for seed in [9, 10] {
+            let (set, buf, truth) = generate(seed);
+            let text = std::str::from_utf8(&buf).unwrap();
+            let planted: std::collections::HashMap<u64, &TrueHit> =
+                truth.hits.iter().map(|h| (h.line, h)).collect();
+            for (i, line) in text.lines().enumerate() {
+                let line_no = i as u64 + 1;
+                let hits = reference_hits(&set, line);
+                match planted.get(&line_no) {
+                    Some(h) => assert!(
+                        !hits.is_empty(),
+                        "planted line {line_no} does not match: {h:?}\n{line}"
+                    ),
+                    None => assert!(hits.is_empty(), "line {line_no} matches {hits:?}:\n{line}"),
                 }
             }
         }
