@@ -180,8 +180,8 @@ fn plain_value(line: &str) -> Option<&str> {
     {
         return None;
     }
-    let lower_head = t.get(..8).unwrap_or(t).to_ascii_lowercase();
-    if lower_head.starts_with("string:") || lower_head.starts_with("istring:") {
+    let has_prefix = |p: &str| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    if has_prefix("string:") || has_prefix("istring:") {
         return Some(t.trim_end());
     }
     let first = t.split([' ', '\t']).next().unwrap_or(t);

@@ -5,6 +5,7 @@
 //! something no log can match. [`parse_indicator`] turns what it can into the canonical form the
 //! engine matches on, and says why it rejects the rest.
 
+use std::borrow::Cow;
 use std::net::Ipv6Addr;
 
 use ipnet::IpNet;
@@ -52,8 +53,8 @@ impl Reject {
 }
 
 /// Undoes the usual ways feeds defang indicators so nobody clicks them.
-pub fn refang(s: &str) -> String {
-    const SWAPS: [(&str, &str); 19] = [
+pub fn refang(s: &str) -> Cow<'_, str> {
+    const SWAPS: [(&str, &str); 16] = [
         ("[://]", "://"),
         ("[:]//", "://"),
         ("[:]", ":"),
@@ -70,35 +71,25 @@ pub fn refang(s: &str) -> String {
         ("[at]", "@"),
         ("(at)", "@"),
         ("[/]", "/"),
-        ("hxxp", "http"),
-        ("hxtp", "http"),
-        ("fxp", "ftp"),
     ];
+    // Only a scheme is defanged this way; `hxxp` inside a path is data.
+    const SCHEMES: [(&str, &str); 3] = [("hxxp", "http"), ("hxtp", "http"), ("fxp", "ftp")];
+    let scheme = SCHEMES
+        .iter()
+        .find(|(from, _)| s.get(..from.len()).is_some_and(|p| p.eq_ignore_ascii_case(from)));
+    if scheme.is_none() && !s.contains(['[', '(', '{', '\\']) {
+        return Cow::Borrowed(s);
+    }
     let mut out = s.to_owned();
-    if !out.contains(['[', '(', '{', '\\'])
-        && !out
-            .get(..4)
-            .is_some_and(|p| p.eq_ignore_ascii_case("hxxp") || p.eq_ignore_ascii_case("hxtp"))
-        && !out.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("fxp"))
-    {
-        return out;
+    if let Some((from, to)) = scheme {
+        out.replace_range(..from.len(), to);
     }
     for (from, to) in SWAPS {
-        if from.starts_with('h') || from.starts_with('f') {
-            // Only a scheme is defanged this way; `hxxp` inside a path is data.
-            if out
-                .get(..from.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(from))
-            {
-                out.replace_range(..from.len(), to);
-            }
-            continue;
-        }
-        if out.contains(from) || out.to_ascii_lowercase().contains(from) {
+        if out.to_ascii_lowercase().contains(from) {
             out = replace_ignore_case(&out, from, to);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 fn replace_ignore_case(s: &str, from: &str, to: &str) -> String {
