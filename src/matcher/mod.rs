@@ -654,7 +654,11 @@ impl IocSet {
                         }
                     }
                 }
-                continue;
+                // Digits, dots and dashes still spell a name when a label has a dash (`1.2-3`
+                // is a valid domain indicator); with no dash, the last label is all digits.
+                if bits & DASH == 0 {
+                    continue;
+                }
             }
             if !(want_domain || want_email) || !domain_name(&hay[ts..te], &mut scratch.name) {
                 continue;
@@ -1155,12 +1159,13 @@ fn all_hex16(block: &[u8]) -> bool {
         // the 16 bytes of `block`.
         unsafe {
             let v = _mm_loadu_si128(block.as_ptr().cast());
-            // Folding case with 0x20 keeps digits and maps A-F to a-f. Bytes >= 0x80 are
-            // negative in these signed compares, so they fail both ranges.
+            // Folding case with 0x20 maps A-F to a-f (and nothing else into a-f); digits are
+            // tested unfolded, since folding would turn control bytes 0x10-0x19 into `0`-`9`.
+            // Bytes >= 0x80 are negative in these signed compares, so they fail both ranges.
             let x = _mm_or_si128(v, _mm_set1_epi8(0x20));
             let digit = _mm_and_si128(
-                _mm_cmpgt_epi8(x, _mm_set1_epi8(b'0' as i8 - 1)),
-                _mm_cmplt_epi8(x, _mm_set1_epi8(b'9' as i8 + 1)),
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
             );
             let letter = _mm_and_si128(
                 _mm_cmpgt_epi8(x, _mm_set1_epi8(b'a' as i8 - 1)),
