@@ -124,7 +124,7 @@ impl SetBuilder {
             match parse_indicator(value) {
                 Ok(p) => {
                     accepted += 1;
-                    let src = SourceRef { feed, line };
+                    let src = SourceRef::plain(feed, line);
                     if !self.compiler.add(&p, src) {
                         self.report.merged += 1;
                     }
@@ -265,13 +265,7 @@ mod tests {
         assert_eq!(report.merged, 2);
         let id = set.find(&parse_indicator("1.2.3.4").unwrap()).unwrap();
         let src = set.sources(id);
-        assert_eq!(
-            src,
-            &[
-                SourceRef { feed: 0, line: 2 },
-                SourceRef { feed: 1, line: 2 }
-            ]
-        );
+        assert_eq!(src, &[SourceRef::plain(0, 2), SourceRef::plain(1, 2)]);
         let mut hits = Vec::new();
         set.scan(b"src=1.2.3.4:443", &mut Scratch::new(), &mut hits);
         assert_eq!(hits.len(), 1);

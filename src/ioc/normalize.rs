@@ -74,9 +74,10 @@ pub fn refang(s: &str) -> Cow<'_, str> {
     ];
     // Only a scheme is defanged this way; `hxxp` inside a path is data.
     const SCHEMES: [(&str, &str); 3] = [("hxxp", "http"), ("hxtp", "http"), ("fxp", "ftp")];
-    let scheme = SCHEMES
-        .iter()
-        .find(|(from, _)| s.get(..from.len()).is_some_and(|p| p.eq_ignore_ascii_case(from)));
+    let scheme = SCHEMES.iter().find(|(from, _)| {
+        s.get(..from.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(from))
+    });
     if scheme.is_none() && !s.contains(['[', '(', '{', '\\']) {
         return Cow::Borrowed(s);
     }

@@ -272,12 +272,65 @@ pub struct Feed {
     pub location: String,
 }
 
-/// One feed's listing of an indicator: which feed, and on which line (1-based; 0 when the
-/// format has no lines).
+/// One feed's listing of an indicator: which feed, on which line (1-based; 0 when the format
+/// has no lines), and what the feed said about it ([`IocSet::meta`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SourceRef {
     pub feed: u16,
     pub line: u32,
+    /// Index into the set's listing metadata, or [`SourceRef::NO_META`].
+    pub meta: u32,
+}
+
+impl SourceRef {
+    /// The listing carries nothing beyond the feed's defaults (plain lists).
+    pub const NO_META: u32 = u32::MAX;
+
+    /// A listing without metadata of its own.
+    pub fn plain(feed: u16, line: u32) -> SourceRef {
+        SourceRef {
+            feed,
+            line,
+            meta: SourceRef::NO_META,
+        }
+    }
+}
+
+/// Traffic Light Protocol marking of a listing.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tlp {
+    Clear,
+    Green,
+    Amber,
+    #[serde(rename = "amber+strict")]
+    AmberStrict,
+    Red,
+}
+
+/// What one feed said about one indicator, beyond listing it. Times are Unix seconds.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Meta {
+    /// 0-100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<u8>,
+    /// 0 (informational) to 100 (critical).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<u8>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tlp: Option<Tlp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Per-thread buffers for [`IocSet::scan`]. Create one per thread and reuse it; it grows to the
@@ -332,6 +385,7 @@ pub struct IocSet {
     /// Sources of indicator `i` are `sources[src_start[i]..src_start[i + 1]]`.
     src_start: Vec<u32>,
     sources: Vec<SourceRef>,
+    metas: Vec<Meta>,
     feeds: Vec<Feed>,
 }
 
@@ -499,6 +553,11 @@ impl IocSet {
         &self.sources[self.src_start[i] as usize..self.src_start[i + 1] as usize]
     }
 
+    /// What the feed said about this listing, if it said anything beyond listing it.
+    pub fn meta(&self, source: &SourceRef) -> Option<&Meta> {
+        self.metas.get(source.meta as usize)
+    }
+
     /// The feeds the set was built from; `SourceRef::feed` indexes this.
     pub fn feeds(&self) -> &[Feed] {
         &self.feeds
@@ -541,6 +600,7 @@ impl IocSet {
             + self.ac_ci.as_ref().map_or(0, |a| a.memory_usage())
             + self.src_start.capacity() * 4
             + self.sources.capacity() * std::mem::size_of::<SourceRef>()
+            + self.metas.capacity() * std::mem::size_of::<Meta>()
             + self
                 .feeds
                 .iter()
@@ -1232,6 +1292,7 @@ impl Compiler {
                 base: [0; N_TABLES + 1],
                 src_start: Vec::new(),
                 sources: Vec::new(),
+                metas: Vec::new(),
                 feeds: Vec::new(),
             },
             listings: Vec::new(),
@@ -1249,6 +1310,14 @@ impl Compiler {
             location: location.to_owned(),
         });
         n
+    }
+
+    /// Adds one listing of `pattern` with what the feed said about it (`source.meta` is
+    /// replaced). See [`Compiler::add`].
+    pub fn add_with_meta(&mut self, pattern: &Pattern, mut source: SourceRef, meta: Meta) -> bool {
+        source.meta = u32::try_from(self.set.metas.len()).expect("at most 2^32 listings");
+        self.set.metas.push(meta);
+        self.add(pattern, source)
     }
 
     /// Adds one listing of `pattern`. Returns false when the set already had the pattern (the

@@ -8,13 +8,7 @@ fn set_of(indicators: &[&str]) -> IocSet {
     let feed = c.add_feed("t", "t");
     for (n, raw) in indicators.iter().enumerate() {
         let p = parse_indicator(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
-        c.add(
-            &p,
-            SourceRef {
-                feed,
-                line: n as u32 + 1,
-            },
-        );
+        c.add(&p, SourceRef::plain(feed, n as u32 + 1));
     }
     c.build()
 }
