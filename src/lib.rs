@@ -23,6 +23,8 @@ pub mod corpus;
 
 pub mod ioc;
 pub mod matcher;
+pub mod pipeline;
 pub mod scan;
+pub mod telemetry;
 
 pub use matcher::{Hit, IocId, IocSet, Scratch};

@@ -1,0 +1,1 @@
+//! The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `POST /reload`.

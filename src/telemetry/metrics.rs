@@ -1,0 +1,277 @@
+//! Every metric iocd exports, registered once and named here.
+//!
+//! Names follow `iocd_<subsystem>_<what>_<unit>[_total]`. Label values are bounded: source and
+//! sink names come from the configuration, indicator kinds and drop reasons from closed lists.
+//! Hot paths (matcher threads) count in locals and add here once per batch.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The registry and typed handles to every family. Cheap to share (`Arc<Metrics>`).
+pub struct Metrics {
+    registry: Registry,
+    /// Lines (messages) read, by source.
+    pub events_in: IntCounterVec,
+    /// Bytes read, by source.
+    pub bytes_in: IntCounterVec,
+    /// Messages that could not be framed or parsed, by source.
+    pub parse_errors: IntCounterVec,
+    /// Messages dropped, by source and reason (`queue_full`, `truncated`, ...).
+    pub events_dropped: IntCounterVec,
+    /// Open connections, by source.
+    pub connections: IntGaugeVec,
+    /// Batches waiting for a matcher.
+    pub queue_depth: IntGauge,
+    /// Matches, by indicator kind.
+    pub matches: IntCounterVec,
+    /// From a batch being read to its alerts being handed to the sinks.
+    pub match_latency: Histogram,
+    /// Alerts accepted by a sink, by sink and priority.
+    pub alerts_out: IntCounterVec,
+    /// Failed deliveries, by sink.
+    pub sink_errors: IntCounterVec,
+    /// Retried deliveries, by sink.
+    pub sink_retries: IntCounterVec,
+    /// Alerts held by a sink waiting for delivery, by sink.
+    pub sink_buffered: IntGaugeVec,
+    /// Indicators in the current set, by feed and kind (a listing in two feeds counts in
+    /// both).
+    pub indicators: IntGaugeVec,
+    /// Feed lines rejected at the last load, by feed and reason.
+    pub rejected: IntGaugeVec,
+    /// Indicator-set builds that were swapped in.
+    pub reloads: IntCounter,
+    /// Builds that failed; the previous set stayed.
+    pub reload_failures: IntCounter,
+    /// Unix time of the last successful reload.
+    pub last_reload: Gauge,
+    /// Time the last reload took.
+    pub reload_duration: Histogram,
+    /// Generation of the current set: 1 for the first, +1 per swap.
+    pub generation: IntGauge,
+    /// Heap bytes of the current set per indicator.
+    pub bytes_per_indicator: Gauge,
+    /// Feed downloads by feed and outcome (`ok`, `not_modified`, `error`).
+    pub feed_fetches: IntCounterVec,
+    /// Time spent per request by sink.
+    pub sink_latency: HistogramVec,
+    /// 1 once the first indicator set is loaded.
+    pub ready: IntGauge,
+    /// Seconds each feed's current generation has been in use, by feed.
+    pub feed_age: GaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        macro_rules! reg {
+            ($m:expr) => {{
+                let m = $m;
+                registry
+                    .register(Box::new(m.clone()))
+                    .expect("metric names are unique");
+                m
+            }};
+        }
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+        };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+        };
+        Metrics {
+            events_in: reg!(counter_vec(
+                "iocd_source_events_total",
+                "Messages read, by source.",
+                &["source"]
+            )),
+            bytes_in: reg!(counter_vec(
+                "iocd_source_bytes_total",
+                "Bytes read, by source.",
+                &["source"]
+            )),
+            parse_errors: reg!(counter_vec(
+                "iocd_source_parse_errors_total",
+                "Messages that could not be framed or parsed, by source.",
+                &["source"]
+            )),
+            events_dropped: reg!(counter_vec(
+                "iocd_source_dropped_events_total",
+                "Messages dropped or cut, by source and reason.",
+                &["source", "reason"]
+            )),
+            connections: reg!(gauge_vec(
+                "iocd_source_connections",
+                "Open connections, by source.",
+                &["source"]
+            )),
+            queue_depth: reg!(
+                IntGauge::new(
+                    "iocd_pipeline_queue_depth_batches",
+                    "Batches waiting for a matcher."
+                )
+                .expect("valid metric")
+            ),
+            matches: reg!(counter_vec(
+                "iocd_matcher_matches_total",
+                "Indicator matches, by indicator kind.",
+                &["kind"]
+            )),
+            match_latency: reg!(
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "iocd_matcher_latency_seconds",
+                        "From a batch being read to its alerts being handed to the sinks."
+                    )
+                    .buckets(vec![
+                        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                        0.25, 1.0
+                    ])
+                )
+                .expect("valid metric")
+            ),
+            alerts_out: reg!(counter_vec(
+                "iocd_sink_alerts_total",
+                "Alerts accepted by a sink, by sink and priority.",
+                &["sink", "priority"]
+            )),
+            sink_errors: reg!(counter_vec(
+                "iocd_sink_errors_total",
+                "Failed deliveries, by sink.",
+                &["sink"]
+            )),
+            sink_retries: reg!(counter_vec(
+                "iocd_sink_retries_total",
+                "Retried deliveries, by sink.",
+                &["sink"]
+            )),
+            sink_buffered: reg!(gauge_vec(
+                "iocd_sink_buffered_alerts",
+                "Alerts waiting for delivery, by sink.",
+                &["sink"]
+            )),
+            indicators: reg!(gauge_vec(
+                "iocd_ioc_indicators",
+                "Indicators in the current set, by feed and kind.",
+                &["feed", "kind"]
+            )),
+            rejected: reg!(gauge_vec(
+                "iocd_ioc_rejected_lines",
+                "Feed lines rejected at the last load, by feed and reason.",
+                &["feed", "reason"]
+            )),
+            reloads: reg!(
+                IntCounter::new(
+                    "iocd_ioc_reloads_total",
+                    "Indicator sets built and swapped in."
+                )
+                .expect("valid metric")
+            ),
+            reload_failures: reg!(
+                IntCounter::new(
+                    "iocd_ioc_reload_failures_total",
+                    "Indicator-set builds that failed; the previous set stayed."
+                )
+                .expect("valid metric")
+            ),
+            last_reload: reg!(
+                Gauge::new(
+                    "iocd_ioc_last_reload_timestamp_seconds",
+                    "Unix time of the last successful reload."
+                )
+                .expect("valid metric")
+            ),
+            reload_duration: reg!(
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "iocd_ioc_reload_duration_seconds",
+                        "Time to build an indicator set."
+                    )
+                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+                )
+                .expect("valid metric")
+            ),
+            generation: reg!(
+                IntGauge::new(
+                    "iocd_ioc_set_generation",
+                    "Generation of the current indicator set."
+                )
+                .expect("valid metric")
+            ),
+            bytes_per_indicator: reg!(
+                Gauge::new(
+                    "iocd_ioc_bytes_per_indicator",
+                    "Heap bytes of the current indicator set per indicator."
+                )
+                .expect("valid metric")
+            ),
+            feed_fetches: reg!(counter_vec(
+                "iocd_feed_fetches_total",
+                "Feed downloads, by feed and outcome.",
+                &["feed", "outcome"]
+            )),
+            sink_latency: reg!(
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "iocd_sink_request_duration_seconds",
+                        "Time per delivery request, by sink."
+                    )
+                    .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0]),
+                    &["sink"]
+                )
+                .expect("valid metric")
+            ),
+            ready: reg!(
+                IntGauge::new("iocd_ready", "1 once the first indicator set is loaded.")
+                    .expect("valid metric")
+            ),
+            feed_age: reg!(
+                GaugeVec::new(
+                    Opts::new(
+                        "iocd_feed_generation_age_seconds",
+                        "Age of each feed's current generation."
+                    ),
+                    &["feed"]
+                )
+                .expect("valid metric")
+            ),
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("encoding to memory cannot fail");
+        String::from_utf8(buf).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_renders_with_its_prefix() {
+        let m = Metrics::new();
+        m.events_in.with_label_values(&["syslog_udp"]).inc();
+        m.matches.with_label_values(&["ipv4"]).inc_by(3);
+        m.match_latency.observe(0.001);
+        let text = m.render();
+        assert!(text.contains("iocd_source_events_total{source=\"syslog_udp\"} 1"));
+        assert!(text.contains("iocd_matcher_matches_total{kind=\"ipv4\"} 3"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("iocd_"), "{line}");
+        }
+    }
+}
