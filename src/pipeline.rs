@@ -115,6 +115,31 @@ pub struct AlertRecord {
     pub priority: &'static str,
 }
 
+/// Why the indicator set is being rebuilt (the `reason` of logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadReason {
+    Signal,
+    Admin,
+    FileChanged,
+    FeedRefresh,
+    Expiry,
+}
+
+/// Answer to a reload request: the new set's generation, or why the build failed (the old
+/// set stays).
+pub type ReloadResult = Result<u64, String>;
+
+/// A request to rebuild the indicator set, sent to the control plane.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    pub reason: ReloadReason,
+    /// Where to send the outcome, if the requester waits for it.
+    pub reply: Option<tokio::sync::oneshot::Sender<ReloadResult>>,
+}
+
+/// Stops sources and background tasks; see `app` for the shutdown order.
+pub use tokio_util::sync::CancellationToken as Shutdown;
+
 /// Sender side of the queue into the matchers.
 pub type BatchSender = crossbeam_channel::Sender<Batch>;
 pub type BatchReceiver = crossbeam_channel::Receiver<Batch>;
