@@ -11,12 +11,57 @@ use serde::Serialize;
 use crate::matcher::{Hit, IocKind, IocSet, Pattern};
 
 /// Where a line came from.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Origin<'a> {
-    /// The file path, or `-` for standard input.
-    pub file: &'a str,
-    /// 1-based line number.
-    pub line: u64,
+    /// The daemon source that read the line (`syslog_tcp`, `file`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<&'static str>,
+    /// The file path (`-` for standard input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<&'a str>,
+    /// 1-based line number in `file` (batch scans only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The sender's address (network sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+/// What a line's syslog header said, for the ECS `log.syslog.*`, `host.*` and `process.*`
+/// fields.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyslogFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facility: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<u8>,
+    /// The event's own time (RFC 3339), when the header had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// RFC 5424 structured data: `{ "sd-id": { "param": "value" } }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_data: Option<serde_json::Value>,
+}
+
+/// Everything about an alert beside the line and its hits.
+#[derive(Clone, Debug, Default)]
+pub struct Context<'a> {
+    /// When the alert was made (RFC 3339).
+    pub now: &'a str,
+    pub origin: Origin<'a>,
+    pub syslog: Option<SyslogFields>,
+    /// Generation of the indicator set that matched (daemon only).
+    pub generation: Option<u64>,
+    /// `iocd.scan` for retro-hunts, `iocd.stream` for the daemon.
+    pub dataset: &'static str,
 }
 
 #[derive(Serialize)]
@@ -24,8 +69,32 @@ struct Alert<'a> {
     #[serde(rename = "@timestamp")]
     timestamp: &'a str,
     event: Event<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<Host<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<Process<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<Log<'a>>,
     threat: Threat<'a>,
     iocd: Iocd<'a>,
+}
+
+#[derive(Serialize)]
+struct Host<'a> {
+    hostname: &'a str,
+}
+
+#[derive(Serialize)]
+struct Process<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Log<'a> {
+    syslog: &'a SyslogFields,
 }
 
 #[derive(Serialize)]
@@ -35,6 +104,8 @@ struct Event<'a> {
     #[serde(rename = "type")]
     kind_type: [&'static str; 1],
     dataset: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<&'a str>,
     original: &'a str,
 }
 
@@ -104,6 +175,8 @@ struct Matched<'a> {
 #[derive(Serialize)]
 struct Iocd<'a> {
     source: &'a Origin<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation: Option<u64>,
     matches: Vec<MatchInfo<'a>>,
 }
 
@@ -195,16 +268,9 @@ fn indicator<'a>(pattern: &Pattern, providers: Vec<&'a str>) -> Indicator<'a> {
     ind
 }
 
-/// Appends one alert (a JSON object and a line feed) for `line`, whose `hits` have offsets
+/// Appends one alert (a JSON object, no line feed) for `line`, whose `hits` have offsets
 /// relative to the line's start.
-pub fn write_alert(
-    out: &mut Vec<u8>,
-    set: &IocSet,
-    timestamp: &str,
-    line: &[u8],
-    hits: &[Hit],
-    origin: &Origin<'_>,
-) {
+pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], cx: &Context<'_>) {
     let original = String::from_utf8_lossy(line);
     let atomics: Vec<String> = hits
         .iter()
@@ -243,23 +309,38 @@ pub fn write_alert(
             sources,
         });
     }
+    let sys = cx.syslog.as_ref();
+    // The event's own time when the log says it; the alert's creation time beside it.
+    let event_time = sys.and_then(|s| s.timestamp.as_deref());
     let alert = Alert {
-        timestamp,
+        timestamp: event_time.unwrap_or(cx.now),
         event: Event {
             kind: "enrichment",
             category: ["threat"],
             kind_type: ["indicator"],
-            dataset: "iocd.scan",
+            dataset: cx.dataset,
+            created: event_time.map(|_| cx.now),
             original: &original,
         },
+        host: sys
+            .and_then(|s| s.hostname.as_deref())
+            .map(|hostname| Host { hostname }),
+        process: sys.and_then(|s| {
+            let pid = s.procid.as_deref().and_then(|p| p.parse().ok());
+            (s.appname.is_some() || pid.is_some()).then(|| Process {
+                name: s.appname.as_deref(),
+                pid,
+            })
+        }),
+        log: sys.map(|syslog| Log { syslog }),
         threat: Threat { enrichments },
         iocd: Iocd {
-            source: origin,
+            source: &cx.origin,
+            generation: cx.generation,
             matches,
         },
     };
     serde_json::to_writer(&mut *out, &alert).expect("serializing to memory cannot fail");
-    out.push(b'\n');
 }
 
 #[cfg(test)]
@@ -278,13 +359,20 @@ mod tests {
         let mut hits = Vec::new();
         set.scan(line, &mut Scratch::new(), &mut hits);
         let mut out = Vec::new();
-        let origin = Origin {
-            file: "fw.log",
-            line: 7,
+        let cx = Context {
+            now: "2026-01-01T00:00:00Z",
+            origin: Origin {
+                file: Some("fw.log"),
+                line: Some(7),
+                ..Origin::default()
+            },
+            dataset: "iocd.scan",
+            ..Context::default()
         };
-        write_alert(&mut out, &set, "2026-01-01T00:00:00Z", line, &hits, &origin);
-        assert_eq!(out.last(), Some(&b'\n'));
+        write_alert(&mut out, &set, line, &hits, &cx);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["@timestamp"], "2026-01-01T00:00:00Z");
+        assert!(v.get("host").is_none() && v.get("log").is_none());
         assert_eq!(
             v["event"]["original"],
             "SRC=1.2.3.4 host=a.evil.com \u{fffd}"
@@ -306,5 +394,47 @@ mod tests {
         );
         assert_eq!(v["iocd"]["matches"][0]["sources"][1]["line"], 2);
         assert_eq!(v["iocd"]["matches"][1]["kind"], "domain");
+    }
+
+    #[test]
+    fn syslog_fields_and_stream_origin() {
+        let mut b = SetBuilder::new();
+        b.add_plain_list("f", "f.txt", b"1.2.3.4\n");
+        let set = b.build();
+        let line = b"<34>1 2026-11-22T10:00:00Z fw01 sshd 4242 - - from 1.2.3.4";
+        let mut hits = Vec::new();
+        set.scan(line, &mut Scratch::new(), &mut hits);
+        let cx = Context {
+            now: "2026-11-22T10:00:01Z",
+            origin: Origin {
+                input: Some("syslog_tcp"),
+                peer: Some("127.0.0.1:5000".parse().unwrap()),
+                ..Origin::default()
+            },
+            syslog: Some(SyslogFields {
+                hostname: Some("fw01".into()),
+                appname: Some("sshd".into()),
+                procid: Some("4242".into()),
+                timestamp: Some("2026-11-22T10:00:00Z".into()),
+                facility: Some(4),
+                severity: Some(2),
+                ..SyslogFields::default()
+            }),
+            generation: Some(3),
+            dataset: "iocd.stream",
+        };
+        let mut out = Vec::new();
+        write_alert(&mut out, &set, line, &hits, &cx);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["@timestamp"], "2026-11-22T10:00:00Z");
+        assert_eq!(v["event"]["created"], "2026-11-22T10:00:01Z");
+        assert_eq!(v["host"]["hostname"], "fw01");
+        assert_eq!(v["process"]["name"], "sshd");
+        assert_eq!(v["process"]["pid"], 4242);
+        assert_eq!(v["log"]["syslog"]["severity"], 2);
+        assert_eq!(v["iocd"]["source"]["input"], "syslog_tcp");
+        assert_eq!(v["iocd"]["source"]["peer"], "127.0.0.1:5000");
+        assert_eq!(v["iocd"]["generation"], 3);
+        assert_eq!(v["event"]["dataset"], "iocd.stream");
     }
 }

@@ -26,5 +26,6 @@ pub mod matcher;
 pub mod pipeline;
 pub mod scan;
 pub mod telemetry;
+pub mod worker;
 
 pub use matcher::{Hit, IocId, IocSet, Scratch};

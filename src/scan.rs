@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::alert::{Origin, write_alert};
+use crate::alert::{Context, Origin, write_alert};
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 
 /// Size of one chunk. Big enough that per-chunk overhead vanishes, small enough that a few per
@@ -199,35 +199,21 @@ fn work(
             hit_lines: Vec::new(),
             hits_by_kind: [0; 10],
         };
-        // Walk the hits in order, counting line breaks only up to each hit's line.
         let mut counted_to = 0;
         let mut line_no = 0u64;
-        let mut i = 0;
-        while i < hits.len() {
-            let start = memchr::memrchr(b'\n', &buf[..hits[i].start]).map_or(0, |k| k + 1);
-            let end = memchr::memchr(b'\n', &buf[hits[i].start..])
-                .map_or(buf.len(), |k| hits[i].start + k);
+        for_each_hit_line(&buf, &hits, |start, end, line_hits| {
             line_no += memchr::memchr_iter(b'\n', &buf[counted_to..start]).count() as u64;
             counted_to = start;
-            let mut line_hits = Vec::new();
-            while i < hits.len() && hits[i].start < end {
-                let h = hits[i];
+            for h in line_hits {
                 found.hits_by_kind[kind_index(set.kind(h.id))] += 1;
-                line_hits.push(Hit {
-                    start: h.start - start,
-                    end: h.end - start,
-                    id: h.id,
-                });
-                i += 1;
             }
             let text = if keep_lines {
-                let t = &buf[start..end];
-                t.strip_suffix(b"\r").unwrap_or(t).to_vec()
+                buf[start..end].to_vec()
             } else {
                 Vec::new()
             };
-            found.hit_lines.push((line_no, text, line_hits));
-        }
+            found.hit_lines.push((line_no, text, line_hits.to_vec()));
+        });
         line_no += memchr::memchr_iter(b'\n', &buf[counted_to..]).count() as u64;
         // A last line without a line feed is still a line.
         found.lines = line_no + u64::from(buf.last() != Some(&b'\n'));
@@ -239,7 +225,34 @@ fn work(
     }
 }
 
-fn kind_index(k: IocKind) -> usize {
+/// Calls `f(start, end, hits)` for each line of `buf` that has hits, in order: the line is
+/// `buf[start..end]` (no line feed, no trailing carriage return) and `hits` (sorted, as
+/// [`IocSet::scan`] returns them) have offsets relative to `start`.
+pub fn for_each_hit_line(buf: &[u8], hits: &[Hit], mut f: impl FnMut(usize, usize, &[Hit])) {
+    let mut line_hits = Vec::new();
+    let mut i = 0;
+    while i < hits.len() {
+        let at = hits[i].start;
+        let start = memchr::memrchr(b'\n', &buf[..at]).map_or(0, |k| k + 1);
+        let mut end = memchr::memchr(b'\n', &buf[at..]).map_or(buf.len(), |k| at + k);
+        line_hits.clear();
+        while i < hits.len() && hits[i].start < end {
+            let h = hits[i];
+            line_hits.push(Hit {
+                start: h.start - start,
+                end: h.end - start,
+                id: h.id,
+            });
+            i += 1;
+        }
+        if end > start && buf[end - 1] == b'\r' {
+            end -= 1;
+        }
+        f(start, end, &line_hits);
+    }
+}
+
+pub(crate) fn kind_index(k: IocKind) -> usize {
     IocKind::ALL
         .iter()
         .position(|&x| x == k)
@@ -266,11 +279,18 @@ fn write_in_order(
             for (idx, text, hits) in &f.hit_lines {
                 stats.hit_lines += 1;
                 if opts.output == Output::Alerts {
-                    let origin = Origin {
-                        file: name,
-                        line: stats.lines + idx + 1,
+                    let cx = Context {
+                        now: timestamp,
+                        origin: Origin {
+                            file: Some(name),
+                            line: Some(stats.lines + idx + 1),
+                            ..Origin::default()
+                        },
+                        dataset: "iocd.scan",
+                        ..Context::default()
                     };
-                    write_alert(&mut buf, set, timestamp, text, hits, &origin);
+                    write_alert(&mut buf, set, text, hits, &cx);
+                    buf.push(b'\n');
                 }
             }
             for (a, b) in stats.hits_by_kind.iter_mut().zip(f.hits_by_kind) {

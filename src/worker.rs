@@ -1,0 +1,212 @@
+//! The matcher threads: batches in, alerts out.
+//!
+//! Each thread takes a [`Batch`] from the bounded queue, loads the current indicator set once
+//! (one atomic load of an `ArcSwap`; a reload swaps the pointer and never waits for a worker),
+//! scans the whole batch in one call, and only for lines with hits decodes the syslog header and
+//! builds an alert. Counters are kept in locals and added to the metrics once per batch. The
+//! scratch, the hit list and the alert buffer are reused, so a batch without hits allocates
+//! nothing.
+//!
+//! A thread ends when the queue is closed and empty: closing the queue is how shutdown drains
+//! it.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::alert::{Context, Origin, SyslogFields, write_alert};
+use crate::matcher::{Hit, IocKind, IocSet, Scratch};
+use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
+use crate::scan::{for_each_hit_line, kind_index};
+use crate::telemetry::Metrics;
+
+/// One compiled indicator set and its generation (1 for the first set, +1 per swap).
+pub struct Snapshot {
+    pub set: IocSet,
+    pub generation: u64,
+}
+
+/// The current snapshot, swapped atomically by reloads.
+pub type SharedSet = Arc<ArcSwap<Snapshot>>;
+
+/// Where alerts go: `sink::SinkSender::send_blocking` in the daemon, a collector in tests. It
+/// may block; that is how a slow sink slows the sources down.
+pub type AlertOut = Arc<dyn Fn(AlertRecord) + Send + Sync>;
+
+/// Reads a syslog header for an alert (decoding happens only for lines with hits).
+pub type HeaderDecoder = fn(&[u8]) -> Option<SyslogFields>;
+
+/// Starts `n` matcher threads.
+pub fn spawn(
+    n: usize,
+    rx: BatchReceiver,
+    set: SharedSet,
+    out: AlertOut,
+    decode: HeaderDecoder,
+    metrics: Arc<Metrics>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n.max(1))
+        .map(|i| {
+            let (rx, set, out, metrics) = (rx.clone(), set.clone(), out.clone(), metrics.clone());
+            std::thread::Builder::new()
+                .name(format!("iocd-match-{i}"))
+                .spawn(move || run(rx, set, out, decode, metrics))
+                .expect("can start a matcher thread")
+        })
+        .collect()
+}
+
+fn run(
+    rx: BatchReceiver,
+    set: SharedSet,
+    out: AlertOut,
+    decode: HeaderDecoder,
+    metrics: Arc<Metrics>,
+) {
+    let mut scratch = Scratch::new();
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut json = Vec::new();
+    let by_kind: Vec<_> = IocKind::ALL
+        .iter()
+        .map(|k| metrics.matches.with_label_values(&[k.as_str()]))
+        .collect();
+    for batch in rx.iter() {
+        metrics.queue_depth.set(rx.len() as i64);
+        let snap = set.load_full();
+        hits.clear();
+        snap.set.scan(&batch.buf, &mut scratch, &mut hits);
+        if !hits.is_empty() {
+            let mut counts = [0u64; 10];
+            for h in &hits {
+                counts[kind_index(snap.set.kind(h.id))] += 1;
+            }
+            for (c, n) in by_kind.iter().zip(counts) {
+                if n > 0 {
+                    c.inc_by(n);
+                }
+            }
+            emit(&batch, &snap, &hits, &mut json, &out, decode);
+        }
+        metrics
+            .match_latency
+            .observe(batch.received.elapsed().as_secs_f64());
+    }
+}
+
+fn emit(
+    batch: &Batch,
+    snap: &Snapshot,
+    hits: &[Hit],
+    json: &mut Vec<u8>,
+    out: &AlertOut,
+    decode: HeaderDecoder,
+) {
+    let now_t = SystemTime::now();
+    let now = humantime::format_rfc3339_millis(now_t).to_string();
+    let secs = now_t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for_each_hit_line(&batch.buf, hits, |start, end, line_hits| {
+        let line = &batch.buf[start..end];
+        let cx = Context {
+            now: &now,
+            origin: Origin {
+                input: Some(batch.source.as_str()),
+                file: batch.path.as_deref(),
+                line: None,
+                peer: batch.peer_at(start),
+            },
+            syslog: if batch.source.is_syslog() {
+                decode(line)
+            } else {
+                None
+            },
+            generation: Some(snap.generation),
+            dataset: "iocd.stream",
+        };
+        json.clear();
+        write_alert(json, &snap.set, line, line_hits, &cx);
+        out(AlertRecord {
+            json: Arc::from(json.as_slice()),
+            time: secs,
+            priority: "none",
+        });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ioc::SetBuilder;
+    use crate::pipeline::SourceKind;
+    use std::sync::Mutex;
+
+    fn snapshot(list: &str, generation: u64) -> Arc<Snapshot> {
+        let mut b = SetBuilder::new();
+        b.add_plain_list("t", "t.txt", list.as_bytes());
+        Arc::new(Snapshot {
+            set: b.build(),
+            generation,
+        })
+    }
+
+    #[test]
+    fn batches_become_alerts_and_swaps_apply_per_batch() {
+        let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let out: AlertOut = Arc::new(move |a: AlertRecord| {
+            sink.lock()
+                .unwrap()
+                .push(serde_json::from_slice::<serde_json::Value>(&a.json).unwrap())
+        });
+        let metrics = Arc::new(Metrics::new());
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let decode: HeaderDecoder = |_| {
+            Some(SyslogFields {
+                hostname: Some("h".into()),
+                ..SyslogFields::default()
+            })
+        };
+        let workers = spawn(2, rx, shared.clone(), out, decode, metrics.clone());
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let mut b = Batch::new(SourceKind::SyslogTcp);
+        b.push_line(b"a SRC=1.2.3.4 x", Some(peer));
+        b.push_line(b"b SRC=5.6.7.8 x", Some(peer));
+        tx.send(b).unwrap();
+        // Wait for the first batch, then swap and send the same lines again.
+        while got.lock().unwrap().len() < 1 {
+            std::thread::yield_now();
+        }
+        shared.store(snapshot("5.6.7.8\n", 2));
+        let mut b = Batch::new(SourceKind::File);
+        b.path = Some(Arc::from("/var/log/x.log"));
+        b.push_line(b"a SRC=1.2.3.4 x", None);
+        b.push_line(b"b SRC=5.6.7.8 x\r", None);
+        tx.send(b).unwrap();
+        drop(tx);
+        for w in workers {
+            w.join().unwrap();
+        }
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0]["event"]["original"], "a SRC=1.2.3.4 x");
+        assert_eq!(got[0]["iocd"]["generation"], 1);
+        assert_eq!(got[0]["iocd"]["source"]["peer"], "127.0.0.1:9");
+        assert_eq!(got[0]["host"]["hostname"], "h");
+        assert_eq!(got[1]["event"]["original"], "b SRC=5.6.7.8 x");
+        assert_eq!(got[1]["iocd"]["generation"], 2);
+        assert_eq!(got[1]["iocd"]["source"]["file"], "/var/log/x.log");
+        assert!(got[1].get("host").is_none(), "files are not syslog");
+        let text = metrics.render();
+        assert!(
+            text.contains("iocd_matcher_matches_total{kind=\"ipv4\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("iocd_matcher_latency_seconds_count 2"),
+            "{text}"
+        );
+    }
+}
