@@ -264,12 +264,14 @@ pub struct Hit {
 }
 
 /// A feed that contributed indicators to a set.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Feed {
     /// The name alerts show as the indicator's provider.
     pub name: String,
     /// Where it was read from (a path or URL).
     pub location: String,
+    /// How much the feed's word counts when scoring, relative to 1.0 (config `weight`).
+    pub weight: f64,
 }
 
 /// One feed's listing of an indicator: which feed, on which line (1-based; 0 when the format
@@ -1308,8 +1310,14 @@ impl Compiler {
         self.set.feeds.push(Feed {
             name: name.to_owned(),
             location: location.to_owned(),
+            weight: 1.0,
         });
         n
+    }
+
+    /// Sets the scoring weight of a feed registered with [`Compiler::add_feed`] (default 1.0).
+    pub fn set_feed_weight(&mut self, feed: u16, weight: f64) {
+        self.set.feeds[feed as usize].weight = weight;
     }
 
     /// Adds one listing of `pattern` with what the feed said about it (`source.meta` is
