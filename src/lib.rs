@@ -20,6 +20,7 @@ pub mod alert;
 pub mod config;
 #[doc(hidden)]
 pub mod corpus;
+pub mod decode;
 
 pub mod ioc;
 pub mod matcher;
