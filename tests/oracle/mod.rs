@@ -89,6 +89,37 @@ pub fn engine(set: &IocSet, hay: &[u8]) -> Vec<Found> {
     out
 }
 
+/// The fuzz property: the case that `bytes` spells (see [`synth::case`]) must be found alike
+/// by the engine and the oracle, and by the engine whether the buffer is scanned whole or line
+/// by line. Panics with the details otherwise.
+pub fn check(bytes: &[u8]) {
+    let (pats, line) = synth::case(bytes);
+    let set = compile(&pats);
+    let got = engine(&set, &line);
+    let want = Oracle::new(pats.iter().cloned()).scan(&line);
+    if got != want {
+        panic!(
+            "engine and oracle disagree\n  indicators {:?}\n  line {:?}\n  engine {got:?}\n  oracle {want:?}",
+            pats.iter().map(label).collect::<Vec<_>>(),
+            String::from_utf8_lossy(&line),
+        );
+    }
+    let mut each = Vec::new();
+    let mut off = 0;
+    for part in line.split(|&b| b == b'\n') {
+        each.extend(
+            engine(&set, part)
+                .into_iter()
+                .map(|(s, e, l)| (s + off, e + off, l)),
+        );
+        off += part.len() + 1;
+    }
+    assert_eq!(
+        got, each,
+        "scanning line by line differs from scanning the buffer"
+    );
+}
+
 /// An engine set holding exactly `pats`, all listed by one feed.
 pub fn compile(pats: &[Pattern]) -> IocSet {
     let source = any_source();
@@ -117,9 +148,18 @@ pub fn patterns_of(set: &IocSet) -> Vec<Pattern> {
 }
 
 /// The oracle: a plain list of indicators.
+///
+/// It keeps the indicators in plain lists, one per family of tokens, and compares a token with
+/// every indicator of its family.
 #[derive(Clone, Debug, Default)]
 pub struct Oracle {
     pats: Vec<Pattern>,
+    ips: Vec<Pattern>,
+    names: Vec<Pattern>,
+    emails: Vec<Pattern>,
+    urls: Vec<Pattern>,
+    hashes: Vec<Pattern>,
+    strings: Vec<Pattern>,
 }
 
 impl Oracle {
@@ -130,7 +170,16 @@ impl Oracle {
                 v.push(p);
             }
         }
-        Oracle { pats: v }
+        let of = |f: fn(&Pattern) -> bool| v.iter().filter(|p| f(p)).cloned().collect();
+        Oracle {
+            ips: of(|p| matches!(p, Pattern::Ipv4(_) | Pattern::Ipv6(_) | Pattern::Cidr(_))),
+            names: of(|p| matches!(p, Pattern::Domain { .. })),
+            emails: of(|p| matches!(p, Pattern::Email(_))),
+            urls: of(|p| matches!(p, Pattern::Url { .. })),
+            hashes: of(|p| matches!(p, Pattern::Md5(_) | Pattern::Sha1(_) | Pattern::Sha256(_))),
+            strings: of(|p| matches!(p, Pattern::String { .. })),
+            pats: v,
+        }
     }
 
     pub fn patterns(&self) -> &[Pattern] {
@@ -179,7 +228,7 @@ impl Oracle {
             let Some(name) = host_name(tok) else {
                 continue;
             };
-            for p in &self.pats {
+            for p in &self.names {
                 if let Pattern::Domain {
                     name: n,
                     subdomains,
@@ -204,7 +253,7 @@ impl Oracle {
                 if ls < at {
                     let local = std::str::from_utf8(&hay[ls..at]).expect("local part is ASCII");
                     let addr = format!("{local}@{name}");
-                    for p in &self.pats {
+                    for p in &self.emails {
                         if matches!(p, Pattern::Email(e) if *e == addr) {
                             out.push((ls, te, label(p)));
                         }
@@ -217,7 +266,7 @@ impl Oracle {
     /// An address token at `s..e`: exact indicators, and the longest CIDR holding it.
     fn ip(&self, ip: IpAddrLike, s: usize, e: usize, out: &mut Vec<Found>) {
         let mut best: Option<&Pattern> = None;
-        for p in &self.pats {
+        for p in &self.ips {
             match (p, ip) {
                 (Pattern::Ipv4(a), IpAddrLike::V4(b)) if *a == b => {
                     out.push((s, e, label(p)));
@@ -276,7 +325,7 @@ impl Oracle {
     }
 
     fn urls(&self, hay: &[u8], out: &mut Vec<Found>) {
-        if !self.pats.iter().any(|p| matches!(p, Pattern::Url { .. })) {
+        if self.urls.is_empty() {
             return;
         }
         for c in 0..hay.len().saturating_sub(2) {
@@ -314,7 +363,7 @@ impl Oracle {
             let Some(canon) = std::str::from_utf8(&hay[s..e]).ok().and_then(canonical_url) else {
                 continue;
             };
-            for p in &self.pats {
+            for p in &self.urls {
                 if let Pattern::Url { url, prefix } = p {
                     let prefixed = *prefix
                         && canon.starts_with(url.as_str())
@@ -342,7 +391,7 @@ impl Oracle {
                     u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).expect("hex pair")
                 })
                 .collect();
-            for p in &self.pats {
+            for p in &self.hashes {
                 let d: &[u8] = match p {
                     Pattern::Md5(d) => d,
                     Pattern::Sha1(d) => d,
@@ -357,7 +406,7 @@ impl Oracle {
     }
 
     fn strings(&self, hay: &[u8], out: &mut Vec<Found>) {
-        for p in &self.pats {
+        for p in &self.strings {
             let Pattern::String {
                 text,
                 case_insensitive,
