@@ -1,0 +1,162 @@
+//! Engine benchmarks on a generated corpus (see `iocd::corpus`).
+//!
+//! * `scan/10k`, `scan/100k`, `scan/1M`: `IocSet::scan` over ~64 MiB of mixed log lines
+//!   with a mixed indicator set of that size; throughput in bytes.
+//! * `build/1M`: `SetBuilder::add_plain_list` + `build` of the 1M plain list.
+//!
+//! Before timing, every scan case is checked against the planted truth: every planted
+//! line has a hit, no trap line has one, and the lines with hits are exactly the planted
+//! lines. A wrong engine fails the bench instead of reporting a speed.
+//!
+//! `cargo bench --bench engine` (about 2-3 minutes on 2 cores);
+//! `cargo bench --bench engine -- scan/100k` for one case.
+
+use std::collections::BTreeSet;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use iocd::corpus::{self, CorpusSpec, Truth};
+use iocd::ioc::SetBuilder;
+use iocd::{Hit, IocSet, Scratch};
+
+const CORPUS_BYTES: u64 = 64 << 20;
+const SEED: u64 = 1;
+const SIZES: [(&str, usize); 3] = [("10k", 10_000), ("100k", 100_000), ("1M", 1_000_000)];
+
+fn build(plain: &str) -> IocSet {
+    let mut b = SetBuilder::new();
+    let rejected = b.add_plain_list("bench", "iocs.txt", plain.as_bytes());
+    assert!(
+        rejected.is_empty(),
+        "the loader rejected {} generated lines, first: {:?}",
+        rejected.len(),
+        rejected.first()
+    );
+    b.build()
+}
+
+/// 1-based line number of every hit, from the offsets of the line starts.
+fn hit_lines(hay: &[u8], hits: &[Hit]) -> BTreeSet<u64> {
+    let mut starts = vec![0usize];
+    starts.extend(
+        hay.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1),
+    );
+    hits.iter()
+        .map(|h| match starts.binary_search(&h.start) {
+            Ok(i) => i as u64 + 1,
+            Err(i) => i as u64,
+        })
+        .collect()
+}
+
+/// Scans once and checks the hits against the planted truth.
+fn check(label: &str, set: &IocSet, hay: &[u8], truth: &Truth) {
+    let mut scratch = Scratch::new();
+    let mut hits = Vec::new();
+    set.scan(hay, &mut scratch, &mut hits);
+    let got = hit_lines(hay, &hits);
+    let want: BTreeSet<u64> = truth.hits.iter().map(|h| h.line).collect();
+    let lines: Vec<&[u8]> = hay.split(|&b| b == b'\n').collect();
+    let show = |n: u64| String::from_utf8_lossy(lines[n as usize - 1]).into_owned();
+    let missed: Vec<_> = truth
+        .hits
+        .iter()
+        .filter(|h| !got.contains(&h.line))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "{label}: {} planted lines without a hit, first: {:?}\n{}",
+        missed.len(),
+        missed[0],
+        show(missed[0].line)
+    );
+    let trapped: Vec<_> = truth
+        .traps
+        .iter()
+        .filter(|t| got.contains(&t.line))
+        .collect();
+    assert!(
+        trapped.is_empty(),
+        "{label}: {} trap lines reported, first: {:?}\n{}",
+        trapped.len(),
+        trapped[0],
+        show(trapped[0].line)
+    );
+    let extra: Vec<u64> = got.difference(&want).copied().collect();
+    assert!(
+        extra.is_empty(),
+        "{label}: {} lines reported that hold no planted indicator, first: line {}\n{}",
+        extra.len(),
+        extra[0],
+        show(extra[0])
+    );
+    assert_eq!(got.len(), truth.hits.len());
+}
+
+fn scan(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scan");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6));
+    for (label, n) in SIZES {
+        let spec = CorpusSpec {
+            seed: SEED,
+            indicators: n,
+            target_bytes: CORPUS_BYTES,
+        };
+        let t = Instant::now();
+        let indicators = corpus::indicators(&spec);
+        let mut hay = Vec::with_capacity(CORPUS_BYTES as usize + 4096);
+        let truth = corpus::write_corpus(&spec, &indicators, &mut hay).unwrap();
+        let set = build(indicators.plain_list());
+        drop(indicators);
+        check(label, &set, &hay, &truth);
+        eprintln!(
+            "scan/{label}: {} indicators, {:.1} MiB, {} lines, {} planted and {} trap lines checked ({:.1}s to prepare)",
+            set.len(),
+            hay.len() as f64 / (1 << 20) as f64,
+            truth.lines,
+            truth.hits.len(),
+            truth.traps.len(),
+            t.elapsed().as_secs_f64()
+        );
+        group.throughput(Throughput::Bytes(hay.len() as u64));
+        group.bench_function(label, |b| {
+            let mut scratch = Scratch::new();
+            let mut hits = Vec::new();
+            b.iter(|| {
+                hits.clear();
+                set.scan(black_box(&hay), &mut scratch, &mut hits);
+                hits.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn build_1m(c: &mut Criterion) {
+    let spec = CorpusSpec {
+        seed: SEED,
+        indicators: 1_000_000,
+        target_bytes: 0,
+    };
+    let indicators = corpus::indicators(&spec);
+    let plain = indicators.plain_list().to_owned();
+    drop(indicators);
+    let mut group = c.benchmark_group("build");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(1_000_000));
+    group.bench_function("1M", |b| b.iter(|| build(black_box(&plain)).len()));
+    group.finish();
+}
+
+criterion_group!(benches, scan, build_1m);
+criterion_main!(benches);
