@@ -26,6 +26,7 @@ pub mod ioc;
 pub mod matcher;
 pub mod pipeline;
 pub mod scan;
+pub mod sink;
 pub mod telemetry;
 pub mod worker;
 
