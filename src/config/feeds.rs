@@ -52,9 +52,140 @@ pub struct FeedConfig {
     /// How often to read the feed again (URL feeds: download; files are also watched).
     #[serde(default, with = "humantime_serde")]
     pub refresh: Option<Duration>,
-    /// Accept private, loopback and other reserved addresses and networks from this feed.
+    /// Accept private, loopback, link-local, multicast and documentation addresses and
+    /// networks, and the reserved names (`.example`, `.test`, `.local`, `.localhost`, ...), from
+    /// this feed. Off by default: such indicators are someone's internal network, not a threat.
     #[serde(default)]
     pub allow_private: bool,
+    /// The shortest IPv4 network this feed may list; broader ones are rejected
+    /// (`broad_cidr`). Spamhaus DROP, for one, lists a few /12s on purpose.
+    #[serde(default = "min_prefix_v4")]
+    pub min_prefix_v4: u8,
+    /// The shortest IPv6 network this feed may list (Spamhaus DROPv6 lists /29s).
+    #[serde(default = "min_prefix_v6")]
+    pub min_prefix_v6: u8,
+    /// MISP: import only attributes flagged `to_ids` (meant for detection); the others are
+    /// counted as skipped (`not_to_ids`).
+    #[serde(default = "yes")]
+    pub to_ids_only: bool,
+    /// CSV: which column holds what. Without it, columns are found by their header names
+    /// (`ioc`, `indicator`, `value`, `dst_ip`, `ip`, `domain`, `host`, `url`, `sha256`,
+    /// `sha1`, `md5`, ...; see docs/FEEDS.md).
+    #[serde(default)]
+    pub csv: Option<CsvMapping>,
+    /// HTTP options of a URL feed.
+    #[serde(default)]
+    pub http: HttpOptions,
+}
+
+fn min_prefix_v4() -> u8 {
+    crate::ioc::rails::MIN_PREFIX_V4
+}
+fn min_prefix_v6() -> u8 {
+    crate::ioc::rails::MIN_PREFIX_V6
+}
+
+/// A CSV column: its header name (`"dst_ip"`) or its 1-based position (`2`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ColumnRef {
+    Index(usize),
+    Name(String),
+}
+
+/// Which CSV column holds what (`[feeds.csv]`). Every key is optional; unmapped metadata is
+/// left unset, and an unmapped `value` is found by header name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvMapping {
+    /// The indicator.
+    #[serde(default)]
+    pub value: Option<ColumnRef>,
+    /// The indicator's type (`ip`, `ip:port`, `domain`, `url`, `md5`, `sha256_hash`,
+    /// `email`, `filename`, MISP and Zeek type names, ...). Unmapped: inferred from the value.
+    #[serde(default, rename = "type")]
+    pub kind: Option<ColumnRef>,
+    /// A URL path appended to `value` when not empty (URLhaus-style `host,path` rows).
+    #[serde(default)]
+    pub path: Option<ColumnRef>,
+    /// 0-100, a fraction, or `high`/`medium`/`low`.
+    #[serde(default)]
+    pub confidence: Option<ColumnRef>,
+    /// 0-100 or `critical`/`high`/`medium`/`low`/`info`.
+    #[serde(default)]
+    pub severity: Option<ColumnRef>,
+    /// Tags, split on `,`, `;` and `|` (a malware family column works too).
+    #[serde(default)]
+    pub tags: Option<ColumnRef>,
+    /// Times: Unix seconds, RFC 3339, `YYYY-MM-DD[ HH:MM:SS]` or `M/D/YYYY H:MM`, UTC.
+    #[serde(default)]
+    pub first_seen: Option<ColumnRef>,
+    #[serde(default)]
+    pub last_seen: Option<ColumnRef>,
+    /// After this time the listing is inactive.
+    #[serde(default)]
+    pub valid_until: Option<ColumnRef>,
+    #[serde(default)]
+    pub tlp: Option<ColumnRef>,
+    #[serde(default)]
+    pub description: Option<ColumnRef>,
+    /// Field separator, one ASCII character.
+    #[serde(default = "comma")]
+    pub delimiter: char,
+    /// Whether the first row (after `#` comment lines) names the columns. When no row does,
+    /// a last `# name,name,...` comment line (abuse.ch style) is taken as the header.
+    #[serde(default = "yes")]
+    pub header: bool,
+}
+
+fn comma() -> char {
+    ','
+}
+
+/// HTTP options of a URL feed (`[feeds.http]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpOptions {
+    /// Whole request, connect to last byte.
+    #[serde(default = "http_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// A larger (decompressed) body fails the download and keeps the previous generation.
+    #[serde(default = "http_max_bytes")]
+    pub max_bytes: u64,
+    /// Further tries after a connection error, a timeout, a 5xx, 408 or 429.
+    #[serde(default = "http_retries")]
+    pub retries: u32,
+    /// Delay before the first retry; it doubles at each retry.
+    #[serde(default = "http_retry_delay", with = "humantime_serde")]
+    pub retry_delay: Duration,
+    /// Extra request headers, e.g. `{ Authorization = "..." }` for a MISP server.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            timeout: http_timeout(),
+            max_bytes: http_max_bytes(),
+            retries: http_retries(),
+            retry_delay: http_retry_delay(),
+            headers: Default::default(),
+        }
+    }
+}
+
+fn http_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn http_max_bytes() -> u64 {
+    256 << 20
+}
+fn http_retries() -> u32 {
+    3
+}
+fn http_retry_delay() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn one() -> f64 {
@@ -82,8 +213,18 @@ pub enum FeedFormat {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AllowlistConfig {
+    /// A file, or a folder whose `*.json`, `*.txt` and `*.csv` files are each one allowlist
+    /// (e.g. a copy of MISP warninglists).
     pub path: PathBuf,
-    /// `plain` (one value per line, same syntax as a plain feed) or `misp-warninglist`.
+    /// Reports name drops after it. Default: the file name without extension (for a MISP
+    /// warninglist, its `name`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `auto` (JSON is a MISP warninglist, anything else plain), `plain` (one value per line,
+    /// same syntax as a plain feed: addresses and networks drop what they contain, domains
+    /// drop themselves and their subdomains) or `misp-warninglist` (types `string`,
+    /// `hostname`, `cidr`, `substring`, `regex`, applied to the indicator types its
+    /// `matching_attributes` name).
     #[serde(default)]
     pub format: AllowlistFormat,
 }
@@ -92,6 +233,7 @@ pub struct AllowlistConfig {
 #[serde(rename_all = "kebab-case")]
 pub enum AllowlistFormat {
     #[default]
+    Auto,
     Plain,
     MispWarninglist,
 }
@@ -143,6 +285,63 @@ pub(super) fn validate(
             if v.is_some_and(|v| v > 100) {
                 errs.push(format!("{at}.{key}"), "must be between 0 and 100");
             }
+        }
+        if f.min_prefix_v4 > 32 {
+            errs.push(format!("{at}.min_prefix_v4"), "must be between 0 and 32");
+        }
+        if f.min_prefix_v6 > 128 {
+            errs.push(format!("{at}.min_prefix_v6"), "must be between 0 and 128");
+        }
+        if f.cache.is_some() && f.url.is_none() {
+            errs.push(format!("{at}.cache"), "only a URL feed has a cache");
+        }
+        if f.refresh.is_some_and(|r| r.is_zero()) {
+            errs.push(format!("{at}.refresh"), "must be longer than 0s");
+        }
+        if f.http.timeout.is_zero() {
+            errs.push(format!("{at}.http.timeout"), "must be longer than 0s");
+        }
+        if f.http.max_bytes == 0 {
+            errs.push(format!("{at}.http.max_bytes"), "must be at least 1");
+        }
+        if let Some(m) = &f.csv {
+            if !m.delimiter.is_ascii() {
+                errs.push(format!("{at}.csv.delimiter"), "must be one ASCII character");
+            }
+            let cols = [
+                ("value", &m.value),
+                ("type", &m.kind),
+                ("path", &m.path),
+                ("confidence", &m.confidence),
+                ("severity", &m.severity),
+                ("tags", &m.tags),
+                ("first_seen", &m.first_seen),
+                ("last_seen", &m.last_seen),
+                ("valid_until", &m.valid_until),
+                ("tlp", &m.tlp),
+                ("description", &m.description),
+            ];
+            for (key, c) in cols {
+                match c {
+                    Some(ColumnRef::Index(0)) => {
+                        errs.push(format!("{at}.csv.{key}"), "columns are numbered from 1")
+                    }
+                    Some(ColumnRef::Name(_)) if !m.header => errs.push(
+                        format!("{at}.csv.{key}"),
+                        "a column name needs `header = true`; use its number",
+                    ),
+                    _ => {}
+                }
+            }
+            if !m.header && m.value.is_none() {
+                errs.push(
+                    format!("{at}.csv.value"),
+                    "without a header row, the value column must be given by number",
+                );
+            }
+        }
+        if f.format != FeedFormat::Csv && f.format != FeedFormat::Auto && f.csv.is_some() {
+            errs.push(format!("{at}.csv"), "is only for `format = \"csv\"`");
         }
     }
     for (i, a) in allowlists.iter().enumerate() {

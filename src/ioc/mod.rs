@@ -1,56 +1,114 @@
 //! Indicators from feeds: parse, normalize, merge with provenance, compile.
 //!
-//! Read [`SetBuilder`] first. It takes feeds one at a time, turns each value into a canonical
-//! [`Pattern`] with [`parse_indicator`], and hands it to the engine's
-//! [`Compiler`], which merges the same indicator from many feeds into one indicator with one
-//! source per feed. A bad line is reported as a [`Rejected`] with its file and line and skipped;
-//! it never rejects the feed.
+//! Read [`catalog::Catalog`] first: it holds every configured feed's parsed listings, fetch
+//! state and the allowlists, refreshes feeds (files and HTTP) on their schedule, and compiles
+//! them into one [`IocSet`] with [`catalog::Catalog::compile`]. Compiling applies the
+//! per-feed settings, the safety [`rails`], the [`allowlist`]s and the lifecycle (expiry,
+//! revocation, TTL) to the listings kept in memory, so expiry is re-evaluated without reading
+//! a feed again.
 //!
-//! Formats: plain lists (one indicator per line, type inferred). Feed formats with per-value
-//! metadata (CSV, MISP, STIX, OpenIOC, Zeek intel) plug in beside [`SetBuilder::add_plain_list`]
-//! and produce the same `(Pattern, SourceRef)` listings.
+//! Underneath, [`feed`] turns a document of any supported format into listings, each a
+//! canonical [`Pattern`] (from [`parse_indicator`]: refang, case, IDNA, canonical IPs and URLs,
+//! hash type by length) plus the feed's metadata. The engine's [`Compiler`] merges the same
+//! indicator from many feeds into one indicator with one source per feed. A record that does not
+//! become an indicator is a [`Rejected`] with its file and line (or JSON/XML path) and a
+//! [`Reason`]; it never rejects the feed.
+//!
+//! [`SetBuilder`] is the small synchronous path for plain lists (`--iocs FILE`).
 
+pub mod feed;
 mod normalize;
+pub mod rails;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use normalize::{Reject, https_twin, parse_indicator, refang};
+pub use rails::Rail;
 
-use crate::matcher::{Compiler, IocSet, Pattern, SourceRef};
+use crate::matcher::{Compiler, IocKind, IocSet, Pattern, SourceRef};
 
-/// A feed line that did not become an indicator.
+/// Why a feed record is not (an active) part of the set.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Reason {
+    /// The value is not a valid indicator.
+    #[error("{0}")]
+    Invalid(#[from] Reject),
+    /// The feed said one type and the value is another.
+    #[error("declared {declared} but the value is a {found}")]
+    TypeMismatch {
+        declared: &'static str,
+        found: IocKind,
+    },
+    /// A valid record of something iocd cannot match (a STIX pattern with AND, a MISP
+    /// `ssdeep`, an OpenIOC registry value, ...).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The record itself is broken (a CSV row too short, an attribute without a value).
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    /// A safety rail rejected the indicator.
+    #[error("{0}")]
+    Rail(#[from] Rail),
+    /// An allowlist (named) holds the indicator.
+    #[error("on allowlist {0}")]
+    Allowlisted(String),
+}
+
+impl Reason {
+    /// A short, stable name for reports and metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Invalid(r) => r.code(),
+            Reason::TypeMismatch { .. } => "type_mismatch",
+            Reason::Unsupported(_) => "unsupported",
+            Reason::Malformed(_) => "malformed",
+            Reason::Rail(r) => r.code(),
+            Reason::Allowlisted(_) => "allowlisted",
+        }
+    }
+}
+
+/// A feed record that did not become an indicator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejected {
-    /// The feed's location (path) as given to the builder.
+    /// The feed's location (path or URL).
     pub location: String,
-    /// 1-based line number.
+    /// 1-based line number; 0 when the format has no lines (see `at`).
     pub line: u32,
-    /// The value as it was in the feed.
+    /// Where in a JSON document the record is (`$.response[0].Event.Attribute[3]`).
+    pub at: Option<String>,
+    /// The value as it was in the feed (the canonical indicator for rails and allowlists).
     pub value: String,
-    pub reason: Reject,
+    pub reason: Reason,
 }
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}: {:?}",
-            self.location, self.line, self.reason, self.value
-        )
+        write!(f, "{}", self.location)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if let Some(at) = &self.at {
+            write!(f, ": at {at}")?;
+        }
+        write!(f, ": {}: {:?}", self.reason, self.value)
     }
 }
 
 /// What loading feeds did, beside the set itself.
 #[derive(Clone, Debug, Default)]
 pub struct LoadReport {
-    /// Values read, one per non-comment line.
+    /// Values read (listings kept plus records rejected), over all feeds.
     pub listings: u64,
     /// Listings of an indicator that an earlier listing (same or another feed) already had.
     pub merged: u64,
+    /// Every record dropped, with where and why.
     pub rejected: Vec<Rejected>,
-    /// Per feed: (name, location, listings accepted, lines rejected).
     pub feeds: Vec<FeedReport>,
+    /// The allowlists applied (empty for [`SetBuilder`]).
+    pub allowlists: Vec<AllowlistReport>,
 }
 
 /// Per-feed counts in a [`LoadReport`].
@@ -58,8 +116,41 @@ pub struct LoadReport {
 pub struct FeedReport {
     pub name: String,
     pub location: String,
+    /// The format the feed was read as (`plain`, `csv`, ...); empty when it never loaded.
+    pub format: &'static str,
+    /// Listings that went into the set (active, not rejected).
     pub accepted: u64,
+    /// Of those, listings of an indicator the set already had.
+    pub merged: u64,
+    /// Records rejected (invalid, unsupported, rails, allowlists): `rejected_by` sums to it.
     pub rejected: u64,
+    pub rejected_by: BTreeMap<&'static str, u64>,
+    /// Listings kept but not matched: `revoked`, `expired` (past valid_until), `ttl`.
+    pub inactive: u64,
+    pub inactive_by: BTreeMap<&'static str, u64>,
+    /// Records skipped by design: `type_filter`, `not_to_ids`, `empty_value`.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Bytes of the feed document(s) of the generation in use.
+    pub bytes: u64,
+    /// When the generation in use was read.
+    pub loaded_at: Option<std::time::SystemTime>,
+    /// Why the last refresh failed (the previous generation, if any, is still in use).
+    pub error: Option<String>,
+}
+
+/// Per-allowlist counts in a [`LoadReport`].
+#[derive(Clone, Debug, Default)]
+pub struct AllowlistReport {
+    pub name: String,
+    pub location: String,
+    /// Entries loaded.
+    pub entries: u64,
+    /// Entries that could not be read as values of the list's type.
+    pub rejected: u64,
+    /// Listings it dropped at the last compile.
+    pub dropped: u64,
+    /// Why it could not be read (the previous version, if any, is still in use).
+    pub error: Option<String>,
 }
 
 /// Error reading a feed at all (as opposed to a bad line in it).
@@ -71,6 +162,8 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the feed loader: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// Builds an [`IocSet`] from feeds.
@@ -101,50 +194,41 @@ impl SetBuilder {
     /// `string:`/`istring:` prefix takes the whole rest of the line. Returns the rejected lines
     /// of this feed (also kept in the report).
     pub fn add_plain_list(&mut self, name: &str, location: &str, text: &[u8]) -> Vec<Rejected> {
-        let feed = self.compiler.add_feed(name, location);
+        let feed_no = self.compiler.add_feed(name, location);
+        let parsed = feed::parse(
+            feed::FeedFormat::Plain,
+            location,
+            text,
+            &feed::ParseOptions::default(),
+        )
+        .expect("a plain list always parses");
         let mut accepted = 0;
-        let mut rejected = Vec::new();
-        let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-        for (n, raw) in text.split(|&b| b == b'\n').enumerate() {
-            let line = u32::try_from(n + 1).unwrap_or(u32::MAX);
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let Ok(s) = std::str::from_utf8(raw) else {
-                rejected.push(Rejected {
-                    location: location.to_owned(),
-                    line,
-                    value: String::from_utf8_lossy(raw).into_owned(),
-                    reason: Reject::NotUtf8,
-                });
-                continue;
-            };
-            let Some(value) = plain_value(s) else {
-                continue;
-            };
-            self.report.listings += 1;
-            match parse_indicator(value) {
-                Ok(p) => {
-                    accepted += 1;
-                    let src = SourceRef::plain(feed, line);
-                    if !self.compiler.add(&p, src) {
-                        self.report.merged += 1;
-                    }
-                    if let Some(twin) = https_twin(value, &p) {
-                        self.compiler.add(&twin, src);
-                    }
+        for l in &parsed.listings {
+            let src = SourceRef::plain(feed_no, l.line);
+            let new = self.compiler.add(&l.pattern, src);
+            if !l.twin {
+                accepted += 1;
+                self.report.listings += 1;
+                if !new {
+                    self.report.merged += 1;
                 }
-                Err(reason) => rejected.push(Rejected {
-                    location: location.to_owned(),
-                    line,
-                    value: value.to_owned(),
-                    reason,
-                }),
             }
+        }
+        let rejected = parsed.rejected;
+        self.report.listings += rejected.len() as u64;
+        let mut rejected_by = BTreeMap::new();
+        for r in &rejected {
+            *rejected_by.entry(r.reason.code()).or_insert(0) += 1;
         }
         self.report.feeds.push(FeedReport {
             name: name.to_owned(),
             location: location.to_owned(),
+            format: "plain",
             accepted,
             rejected: rejected.len() as u64,
+            rejected_by,
+            bytes: text.len() as u64,
+            ..FeedReport::default()
         });
         self.report.rejected.extend(rejected.iter().cloned());
         rejected
@@ -167,28 +251,6 @@ impl SetBuilder {
     pub fn finish(self) -> (IocSet, LoadReport) {
         (self.compiler.build(), self.report)
     }
-}
-
-/// The indicator on a plain-list line, or `None` for blank and comment lines.
-fn plain_value(line: &str) -> Option<&str> {
-    let t = line.trim_start();
-    if t.is_empty()
-        || t.starts_with('#')
-        || t.starts_with('!')
-        || t.starts_with("//")
-        || t.starts_with(';')
-    {
-        return None;
-    }
-    let has_prefix = |p: &str| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
-    if has_prefix("string:") || has_prefix("istring:") {
-        return Some(t.trim_end());
-    }
-    let first = t.split([' ', '\t']).next().unwrap_or(t);
-    if first.contains("://") {
-        return Some(first);
-    }
-    Some(first.split([';', ',']).next().unwrap_or(first)).filter(|v| !v.is_empty())
 }
 
 /// The feed name for a file: its file name without the extension.

@@ -1,0 +1,520 @@
+//! MISP JSON: one event (`{"Event": ...}`), API responses (`{"response": [{"Event": ...}]}`
+//! and attribute searches `{"response": {"Attribute": [...]}}`), and MISP feed folders
+//! (`manifest.json` beside one `<uuid>.json` per event).
+//!
+//! Every attribute of an event and of its objects is a candidate. Attributes not flagged
+//! `to_ids` are skipped when the feed says `to_ids_only` (the default), and `deleted` ones are
+//! listed as revoked. The type decides the kind: `ip-src`/`ip-dst` (and `|port`), `domain`,
+//! `hostname`, `domain|ip` (both halves), `url`, `md5`/`sha1`/`sha256`, `filename|<hash>` and
+//! `malware-sample` (the hash), `imphash`, `authentihash`, `x509-fingerprint-*`,
+//! `ja3-fingerprint-md5`, `email*`, and the free strings `filename`, `mutex`, `user-agent`,
+//! `regkey` (`regkey|value`: the key), `named pipe`. Other types (`text`, `link`, `ssdeep`,
+//! `yara`, ...) are not indicators iocd can match: reported as unsupported when flagged
+//! `to_ids`.
+//!
+//! Metadata: tags of the event and the attribute (a `tlp:*` tag sets the TLP; MISP
+//! `confidence-level` and `admiralty-scale:information-credibility` tags set the confidence),
+//! the event's `threat_level_id` (1 high, 2 medium, 3 low) sets the severity, `first_seen` /
+//! `last_seen` of the attribute (else its `timestamp` as last seen), and the attribute's
+//! comment or the event's `info` as description.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{FeedError, FeedFormat, Hint, ParseOptions, Parsed, Src, parse_time, parse_tlp};
+use crate::ioc::Reason;
+use crate::matcher::Meta;
+
+pub(crate) fn parse(
+    location: &str,
+    bytes: &[u8],
+    opts: &ParseOptions,
+) -> Result<Parsed, FeedError> {
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
+        FeedError::new(
+            location,
+            format!("not JSON (line {}, column {}): {e}", e.line(), e.column()),
+        )
+    })?;
+    let mut out = Parsed::new(FeedFormat::Misp);
+    let mut events = 0;
+    let mut walk = |ev: &Value, at: String, out: &mut Parsed| {
+        events += 1;
+        event(location, ev, &at, opts, out);
+    };
+    match &doc {
+        Value::Object(o) if o.contains_key("Event") => {
+            walk(&o["Event"], "$.Event".into(), &mut out)
+        }
+        Value::Object(o) if o.contains_key("response") => match &o["response"] {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item.get("Event") {
+                        Some(ev) => walk(ev, format!("$.response[{i}].Event"), &mut out),
+                        None => out.reject(
+                            &Src {
+                                location,
+                                line: 0,
+                                at: Some(&format!("$.response[{i}]")),
+                            },
+                            "",
+                            Reason::Malformed("a response item without Event".into()),
+                        ),
+                    }
+                }
+            }
+            Value::Object(r) if r.contains_key("Attribute") => {
+                walk(&o["response"], "$.response".into(), &mut out);
+            }
+            _ => {
+                return Err(FeedError::new(
+                    location,
+                    "MISP `response` is neither a list of events nor an attribute search result",
+                ));
+            }
+        },
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.get("Event") {
+                    Some(ev) => walk(ev, format!("$[{i}].Event"), &mut out),
+                    None => out.reject(
+                        &Src {
+                            location,
+                            line: 0,
+                            at: Some(&format!("$[{i}]")),
+                        },
+                        "",
+                        Reason::Malformed("a list item without Event".into()),
+                    ),
+                }
+            }
+        }
+        Value::Object(o) if o.values().any(|v| v.get("info").is_some()) => {
+            return Err(FeedError::new(
+                location,
+                "a MISP feed manifest: point `path` at the feed's folder instead",
+            ));
+        }
+        _ => {
+            return Err(FeedError::new(
+                location,
+                "JSON without a MISP `Event` or `response` key",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a MISP feed folder: `manifest.json` names the events, each in `<uuid>.json`.
+pub(crate) fn parse_folder(dir: &Path, opts: &ParseOptions) -> Result<(Parsed, u64), FeedError> {
+    let location = dir.display().to_string();
+    let manifest_path = dir.join("manifest.json");
+    let text = std::fs::read(&manifest_path).map_err(|e| {
+        FeedError::new(
+            &location,
+            format!("not a MISP feed folder: cannot read manifest.json: {e}"),
+        )
+    })?;
+    let manifest: Value = serde_json::from_slice(&text).map_err(|e| {
+        FeedError::new(
+            &manifest_path.display().to_string(),
+            format!("not JSON (line {}, column {}): {e}", e.line(), e.column()),
+        )
+    })?;
+    let Value::Object(entries) = manifest else {
+        return Err(FeedError::new(
+            &manifest_path.display().to_string(),
+            "manifest.json is not an object of event UUIDs",
+        ));
+    };
+    let mut out = Parsed::new(FeedFormat::Misp);
+    let mut bytes = text.len() as u64;
+    let mut uuids: Vec<&String> = entries.keys().collect();
+    uuids.sort();
+    for uuid in uuids {
+        let file = dir.join(format!("{uuid}.json"));
+        let loc = file.display().to_string();
+        let safe = !uuid.is_empty() && uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        let read = if safe {
+            std::fs::read(&file).map_err(|e| format!("cannot read: {e}"))
+        } else {
+            Err("not an event UUID".to_owned())
+        };
+        match read.and_then(|b| {
+            bytes += b.len() as u64;
+            parse(&loc, &b, opts).map_err(|e| e.message)
+        }) {
+            Ok(p) => {
+                out.listings.extend(p.listings);
+                out.rejected.extend(p.rejected);
+                for (k, n) in p.skipped {
+                    *out.skipped.entry(k).or_insert(0) += n;
+                }
+            }
+            Err(e) => out.reject(
+                &Src {
+                    location: &loc,
+                    line: 0,
+                    at: None,
+                },
+                uuid,
+                Reason::Malformed(format!("event listed in manifest.json: {e}")),
+            ),
+        }
+    }
+    Ok((out, bytes))
+}
+
+fn str_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn flag(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "1" || s.eq_ignore_ascii_case("true"),
+        Some(Value::Number(n)) => n.as_u64() == Some(1),
+        _ => false,
+    }
+}
+
+fn tag_names(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| str_of(t.get("name")).or_else(|| str_of(Some(t))))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What MISP tags say about TLP and confidence.
+fn apply_tags(meta: &mut Meta, tags: &[String]) {
+    for t in tags {
+        let lower = t.to_ascii_lowercase();
+        if lower.starts_with("tlp:") {
+            if let Some(tlp) = parse_tlp(&lower) {
+                meta.tlp = Some(tlp);
+            }
+        } else if let Some(level) = lower
+            .strip_prefix("misp:confidence-level=")
+            .or_else(|| lower.strip_prefix("confidence-level:confidence="))
+        {
+            let c = match level.trim_matches('"') {
+                "completely-confident" => Some(100),
+                "usually-confident" => Some(75),
+                "fairly-confident" => Some(50),
+                "rarely-confident" => Some(25),
+                "unconfident" => Some(0),
+                _ => None,
+            };
+            meta.confidence = c.or(meta.confidence);
+        } else if let Some(level) = lower.strip_prefix("admiralty-scale:information-credibility=") {
+            let c = match level.trim_matches('"') {
+                "1" => Some(100),
+                "2" => Some(80),
+                "3" => Some(60),
+                "4" => Some(40),
+                "5" => Some(20),
+                _ => None,
+            };
+            meta.confidence = c.or(meta.confidence);
+        }
+        if !meta.tags.contains(t) {
+            meta.tags.push(t.clone());
+        }
+    }
+}
+
+fn event(location: &str, ev: &Value, at: &str, opts: &ParseOptions, out: &mut Parsed) {
+    let mut base = Meta {
+        severity: match str_of(ev.get("threat_level_id")).as_deref() {
+            Some("1") => Some(80),
+            Some("2") => Some(50),
+            Some("3") => Some(20),
+            _ => None,
+        },
+        description: str_of(ev.get("info")),
+        ..Meta::default()
+    };
+    apply_tags(&mut base, &tag_names(ev.get("Tag")));
+    if let Some(attrs) = ev.get("Attribute").and_then(Value::as_array) {
+        for (i, a) in attrs.iter().enumerate() {
+            attribute(
+                location,
+                a,
+                &format!("{at}.Attribute[{i}]"),
+                &base,
+                opts,
+                out,
+            );
+        }
+    }
+    if let Some(objs) = ev.get("Object").and_then(Value::as_array) {
+        for (j, o) in objs.iter().enumerate() {
+            let deleted = flag(o.get("deleted"));
+            if let Some(attrs) = o.get("Attribute").and_then(Value::as_array) {
+                for (i, a) in attrs.iter().enumerate() {
+                    let at = format!("{at}.Object[{j}].Attribute[{i}]");
+                    if deleted {
+                        let mut a = a.clone();
+                        a["deleted"] = Value::Bool(true);
+                        attribute(location, &a, &at, &base, opts, out);
+                    } else {
+                        attribute(location, a, &at, &base, opts, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The hint for each part of a MISP attribute value, by type. `None`: not an indicator type.
+fn parts(kind: &str) -> Option<&'static [Option<Hint>]> {
+    const IP: &[Option<Hint>] = &[Some(Hint::Ip)];
+    const IP_PORT: &[Option<Hint>] = &[Some(Hint::Ip), None];
+    const DOMAIN: &[Option<Hint>] = &[Some(Hint::Domain)];
+    const DOMAIN_PORT: &[Option<Hint>] = &[Some(Hint::Domain), None];
+    const DOMAIN_IP: &[Option<Hint>] = &[Some(Hint::Domain), Some(Hint::Ip)];
+    const URL: &[Option<Hint>] = &[Some(Hint::Url)];
+    const MD5: &[Option<Hint>] = &[Some(Hint::Md5)];
+    const SHA1: &[Option<Hint>] = &[Some(Hint::Sha1)];
+    const SHA256: &[Option<Hint>] = &[Some(Hint::Sha256)];
+    const NAME_MD5: &[Option<Hint>] = &[None, Some(Hint::Md5)];
+    const NAME_SHA1: &[Option<Hint>] = &[None, Some(Hint::Sha1)];
+    const NAME_SHA256: &[Option<Hint>] = &[None, Some(Hint::Sha256)];
+    const NAME_HASH: &[Option<Hint>] = &[None, Some(Hint::Hash)];
+    const EMAIL: &[Option<Hint>] = &[Some(Hint::Email)];
+    const STR: &[Option<Hint>] = &[Some(Hint::Str { ci: false })];
+    const ISTR: &[Option<Hint>] = &[Some(Hint::Str { ci: true })];
+    const ISTR_VALUE: &[Option<Hint>] = &[Some(Hint::Str { ci: true }), None];
+    Some(match kind {
+        "ip-src" | "ip-dst" => IP,
+        "ip-src|port" | "ip-dst|port" => IP_PORT,
+        "domain" | "hostname" => DOMAIN,
+        "hostname|port" => DOMAIN_PORT,
+        "domain|ip" => DOMAIN_IP,
+        "url" => URL,
+        "md5" | "imphash" | "ja3-fingerprint-md5" | "x509-fingerprint-md5" => MD5,
+        "sha1" | "x509-fingerprint-sha1" => SHA1,
+        "sha256" | "authentihash" | "x509-fingerprint-sha256" => SHA256,
+        "filename|md5" | "malware-sample" => NAME_MD5,
+        "filename|sha1" => NAME_SHA1,
+        "filename|sha256" => NAME_SHA256,
+        "filename|imphash" => NAME_HASH,
+        "email" | "email-src" | "email-dst" | "email-reply-to" | "whois-registrant-email" => EMAIL,
+        "filename" | "mutex" | "user-agent" | "named pipe" => STR,
+        "regkey" => ISTR,
+        "regkey|value" => ISTR_VALUE,
+        _ => return None,
+    })
+}
+
+fn attribute(
+    location: &str,
+    a: &Value,
+    at: &str,
+    base: &Meta,
+    opts: &ParseOptions,
+    out: &mut Parsed,
+) {
+    let src = Src {
+        location,
+        line: 0,
+        at: Some(at),
+    };
+    let Some(kind) = str_of(a.get("type")) else {
+        out.reject(
+            &src,
+            "",
+            Reason::Malformed("attribute without a type".into()),
+        );
+        return;
+    };
+    let Some(value) = str_of(a.get("value")) else {
+        out.reject(
+            &src,
+            "",
+            Reason::Malformed(format!("{kind} attribute without a value")),
+        );
+        return;
+    };
+    if opts.to_ids_only && !flag(a.get("to_ids")) {
+        out.skip("not_to_ids");
+        return;
+    }
+    let Some(hints) = parts(&kind) else {
+        out.reject(
+            &src,
+            &value,
+            Reason::Unsupported(format!("MISP type {kind}")),
+        );
+        return;
+    };
+    let mut meta = base.clone();
+    let own_tags = tag_names(a.get("Tag"));
+    apply_tags(&mut meta, &own_tags);
+    meta.first_seen = str_of(a.get("first_seen")).and_then(|s| parse_time(&s));
+    meta.last_seen = str_of(a.get("last_seen"))
+        .or_else(|| str_of(a.get("timestamp")))
+        .and_then(|s| parse_time(&s));
+    if let Some(c) = str_of(a.get("comment")) {
+        meta.description = Some(c);
+    }
+    let revoked = flag(a.get("deleted"));
+    let pieces: Vec<&str> = if hints.len() == 1 {
+        vec![value.as_str()]
+    } else {
+        value.splitn(hints.len(), '|').collect()
+    };
+    if pieces.len() != hints.len() {
+        out.reject(
+            &src,
+            &value,
+            Reason::Malformed(format!(
+                "{kind} value needs {} parts separated by |",
+                hints.len()
+            )),
+        );
+        return;
+    }
+    for (piece, hint) in pieces.iter().zip(hints) {
+        if let Some(h) = hint {
+            out.add_value(&src, piece, *h, Some(&meta), revoked);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::Tlp;
+
+    const EVENT: &str = r#"{"Event": {"info": "Xorist", "threat_level_id": "1",
+        "Tag": [{"name": "tlp:green"}, {"name": "misp:confidence-level=\"usually-confident\""}],
+        "Attribute": [
+          {"type": "link", "value": "https://blog/x", "to_ids": false},
+          {"type": "ip-dst|port", "value": "8.8.4.4|443", "to_ids": true, "timestamp": "1472540684"},
+          {"type": "domain|ip", "value": "evil.com|1.2.3.4", "to_ids": true, "comment": "c2"},
+          {"type": "filename|sha1", "value": "a.exe|3395856ce81f2b7382dee72602f798b642f14140", "to_ids": true},
+          {"type": "ssdeep", "value": "3:abc:def", "to_ids": true},
+          {"type": "ip-dst", "value": "evil.org", "to_ids": true},
+          {"type": "md5", "value": "44d88612fea8a8f36de82e1278abb02f", "to_ids": true, "deleted": true,
+           "Tag": [{"name": "tlp:red"}]},
+          {"type": "domain", "to_ids": true}
+        ],
+        "Object": [{"name": "file", "Attribute": [
+          {"type": "sha256", "value": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", "to_ids": true,
+           "first_seen": "2020-01-01T00:00:00Z"},
+          {"type": "text", "value": "notes", "to_ids": false}
+        ]}]}}"#;
+
+    #[test]
+    fn event_attributes_objects_and_tags() {
+        let opts = ParseOptions {
+            to_ids_only: true,
+            ..ParseOptions::default()
+        };
+        let p = parse("e.json", EVENT.as_bytes(), &opts).unwrap();
+        let got: Vec<String> = p.listings.iter().map(|l| l.pattern.to_string()).collect();
+        assert_eq!(
+            got,
+            vec![
+                "8.8.4.4",
+                "evil.com",
+                "1.2.3.4",
+                "3395856ce81f2b7382dee72602f798b642f14140",
+                "44d88612fea8a8f36de82e1278abb02f",
+                "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+            ]
+        );
+        let m = p.listings[0].meta.as_ref().unwrap();
+        assert_eq!(m.tlp, Some(Tlp::Green));
+        assert_eq!(m.confidence, Some(75));
+        assert_eq!(m.severity, Some(80));
+        assert_eq!(m.last_seen, Some(1472540684));
+        assert_eq!(m.description.as_deref(), Some("Xorist"));
+        assert_eq!(
+            p.listings[1].meta.as_ref().unwrap().description.as_deref(),
+            Some("c2")
+        );
+        assert!(p.listings[4].revoked);
+        assert_eq!(p.listings[4].meta.as_ref().unwrap().tlp, Some(Tlp::Red));
+        assert_eq!(
+            p.listings[5].meta.as_ref().unwrap().first_seen,
+            Some(1577836800)
+        );
+        let rej: Vec<_> = p
+            .rejected
+            .iter()
+            .map(|r| (r.at.as_deref().unwrap(), r.reason.code()))
+            .collect();
+        assert_eq!(
+            rej,
+            vec![
+                ("$.Event.Attribute[4]", "unsupported"),
+                ("$.Event.Attribute[5]", "type_mismatch"),
+                ("$.Event.Attribute[7]", "malformed"),
+            ]
+        );
+        assert_eq!(p.skipped.get("not_to_ids"), Some(&2));
+        assert!(
+            p.rejected[0]
+                .to_string()
+                .contains("e.json: at $.Event.Attribute[4]"),
+            "{}",
+            p.rejected[0]
+        );
+    }
+
+    #[test]
+    fn response_list_and_attribute_search() {
+        let opts = ParseOptions::default();
+        let doc = r#"{"response": [{"Event": {"Attribute": [{"type": "url", "value": "http://a.com/x", "to_ids": "0"}]}}, {"x": 1}]}"#;
+        let p = parse("r.json", doc.as_bytes(), &opts).unwrap();
+        assert_eq!(p.listings.len(), 1);
+        assert_eq!(p.rejected[0].at.as_deref(), Some("$.response[1]"));
+        let doc = r#"{"response": {"Attribute": [{"type": "email-src", "value": "a@evil.com", "to_ids": true}]}}"#;
+        let p = parse("s.json", doc.as_bytes(), &opts).unwrap();
+        assert_eq!(p.listings[0].pattern.to_string(), "a@evil.com");
+        assert!(
+            parse("b.json", b"{\"response\": [", &opts)
+                .unwrap_err()
+                .message
+                .contains("line 1")
+        );
+    }
+
+    #[test]
+    fn feed_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let uuid = "5b1a9a1e-0000-4000-8000-000000000001";
+        std::fs::write(dir.path().join("manifest.json"), format!(r#"{{"{uuid}": {{"info": "x"}}, "5b1a9a1e-0000-4000-8000-000000000002": {{"info": "gone"}}}}"#)).unwrap();
+        std::fs::write(dir.path().join(format!("{uuid}.json")), EVENT).unwrap();
+        let opts = ParseOptions {
+            to_ids_only: true,
+            ..ParseOptions::default()
+        };
+        let (p, bytes) = parse_folder(dir.path(), &opts).unwrap();
+        assert_eq!(p.listings.len(), 6);
+        assert!(bytes > EVENT.len() as u64);
+        let missing: Vec<_> = p
+            .rejected
+            .iter()
+            .filter(|r| r.value.ends_with("0002"))
+            .collect();
+        assert_eq!(missing.len(), 1);
+        assert!(
+            missing[0].to_string().contains("cannot read"),
+            "{}",
+            missing[0]
+        );
+        let e = parse("manifest.json", br#"{"u": {"info": "x"}}"#, &opts).unwrap_err();
+        assert!(e.message.contains("folder"), "{e}");
+    }
+}

@@ -1,0 +1,52 @@
+//! Plain lists: one indicator per line, its type inferred.
+
+use super::{FeedFormat, Hint, Parsed, Src};
+use crate::ioc::{Reason, Reject};
+
+/// Parses a plain list. See [`crate::ioc::SetBuilder::add_plain_list`] for the line syntax.
+pub(crate) fn parse(location: &str, bytes: &[u8]) -> Parsed {
+    let mut out = Parsed::new(FeedFormat::Plain);
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    for (n, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let src = Src {
+            location,
+            line: u32::try_from(n + 1).unwrap_or(u32::MAX),
+            at: None,
+        };
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let Ok(s) = std::str::from_utf8(raw) else {
+            out.reject(
+                &src,
+                &String::from_utf8_lossy(raw),
+                Reason::Invalid(Reject::NotUtf8),
+            );
+            continue;
+        };
+        if let Some(value) = plain_value(s) {
+            out.add_value(&src, value, Hint::Any, None, false);
+        }
+    }
+    out
+}
+
+/// The indicator on a plain-list line, or `None` for blank and comment lines.
+pub(crate) fn plain_value(line: &str) -> Option<&str> {
+    let t = line.trim_start();
+    if t.is_empty()
+        || t.starts_with('#')
+        || t.starts_with('!')
+        || t.starts_with("//")
+        || t.starts_with(';')
+    {
+        return None;
+    }
+    let has_prefix = |p: &str| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    if has_prefix("string:") || has_prefix("istring:") {
+        return Some(t.trim_end());
+    }
+    let first = t.split([' ', '\t']).next().unwrap_or(t);
+    if first.contains("://") {
+        return Some(first);
+    }
+    Some(first.split([';', ',']).next().unwrap_or(first)).filter(|v| !v.is_empty())
+}

@@ -1,0 +1,644 @@
+//! STIX 2.1 (and 2.0) bundles: the `indicator` objects whose pattern iocd can match.
+//!
+//! A STIX pattern is a small language; iocd matches single tokens, so it takes the patterns
+//! that are one comparison or an `OR` of comparisons (inside one observation or across
+//! observations), each comparison `=`, `IN (...)` or, for addresses, `ISSUBSET` (a CIDR), on a
+//! path it knows:
+//!
+//! | path | kind |
+//! |---|---|
+//! | `ipv4-addr:value`, `ipv6-addr:value` | address or network |
+//! | `network-traffic:dst_ref.value`, `network-traffic:src_ref.value` | inferred |
+//! | `domain-name:value` | domain |
+//! | `url:value` | URL |
+//! | `email-addr:value`, `email-message:from_ref.value`, `email-message:sender_ref.value` | e-mail |
+//! | `file:hashes.'SHA-256'` / `'SHA-1'` / `MD5` (any spelling), `x509-certificate:hashes.*`, `artifact:hashes.*` | hash |
+//! | `file:name`, `mutex:name`, `network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'` | string |
+//! | `windows-registry-key:key` | string, case-insensitive |
+//!
+//! Anything else (`AND`, `FOLLOWEDBY`, `NOT`, qualifiers such as `WITHIN` and `START`,
+//! operators such as `MATCHES` and `LIKE`, other paths, non-STIX `pattern_type`s) is reported as
+//! unsupported with the reason; in an `OR`, the comparisons iocd can match are still taken, since
+//! each alone satisfies the pattern. `valid_until`, `revoked`, `confidence`, `labels`,
+//! `indicator_types`, `name`/`description`, `valid_from` (first seen) and TLP markings (the
+//! standard marking definitions, or `marking-definition` objects of the bundle) become metadata.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{FeedError, FeedFormat, Hint, Parsed, Src, parse_time, parse_tlp};
+use crate::ioc::Reason;
+use crate::matcher::{Meta, Tlp};
+
+pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
+        FeedError::new(
+            location,
+            format!("not JSON (line {}, column {}): {e}", e.line(), e.column()),
+        )
+    })?;
+    let objects: Vec<&Value> = match &doc {
+        Value::Object(o) => match o.get("objects") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            _ if o.get("type").and_then(Value::as_str) == Some("indicator") => vec![&doc],
+            _ => {
+                return Err(FeedError::new(
+                    location,
+                    "STIX JSON without an `objects` list",
+                ));
+            }
+        },
+        Value::Array(a) => a.iter().collect(),
+        _ => {
+            return Err(FeedError::new(
+                location,
+                "STIX JSON must be a bundle object",
+            ));
+        }
+    };
+    let mut markings: HashMap<String, Tlp> = standard_markings();
+    for o in &objects {
+        if o.get("type").and_then(Value::as_str) == Some("marking-definition") {
+            let id = o.get("id").and_then(Value::as_str).unwrap_or_default();
+            let tlp = o
+                .get("definition")
+                .and_then(|d| d.get("tlp"))
+                .and_then(Value::as_str)
+                .and_then(parse_tlp)
+                .or_else(|| o.get("name").and_then(Value::as_str).and_then(parse_tlp));
+            if let Some(t) = tlp {
+                markings.insert(id.to_owned(), t);
+            }
+        }
+    }
+    let mut out = Parsed::new(FeedFormat::Stix);
+    for (i, o) in objects.iter().enumerate() {
+        if o.get("type").and_then(Value::as_str) != Some("indicator") {
+            continue;
+        }
+        let at = match o.get("id").and_then(Value::as_str) {
+            Some(id) => format!("$.objects[{i}] ({id})"),
+            None => format!("$.objects[{i}]"),
+        };
+        indicator(location, o, &at, &markings, &mut out);
+    }
+    Ok(out)
+}
+
+/// The marking definitions STIX 2.1 defines for TLP 1.0.
+fn standard_markings() -> HashMap<String, Tlp> {
+    [
+        (
+            "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+            Tlp::Clear,
+        ),
+        (
+            "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+            Tlp::Green,
+        ),
+        (
+            "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+            Tlp::Amber,
+        ),
+        (
+            "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+            Tlp::Red,
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn indicator(
+    location: &str,
+    o: &Value,
+    at: &str,
+    markings: &HashMap<String, Tlp>,
+    out: &mut Parsed,
+) {
+    let src = Src {
+        location,
+        line: 0,
+        at: Some(at),
+    };
+    let Some(pattern) = o.get("pattern").and_then(Value::as_str) else {
+        out.reject(
+            &src,
+            "",
+            Reason::Malformed("indicator without a pattern".into()),
+        );
+        return;
+    };
+    let ptype = o
+        .get("pattern_type")
+        .and_then(Value::as_str)
+        .unwrap_or("stix");
+    if ptype != "stix" {
+        out.reject(
+            &src,
+            pattern,
+            Reason::Unsupported(format!("pattern_type {ptype}")),
+        );
+        return;
+    }
+    let s = |k: &str| o.get(k).and_then(Value::as_str);
+    let mut meta = Meta {
+        confidence: o
+            .get("confidence")
+            .and_then(Value::as_u64)
+            .filter(|c| *c <= 100)
+            .map(|c| c as u8),
+        first_seen: s("valid_from").and_then(parse_time),
+        valid_until: s("valid_until").and_then(parse_time),
+        description: match (s("name"), s("description")) {
+            (Some(n), Some(d)) => Some(format!("{n}: {d}")),
+            (n, d) => n.or(d).map(str::to_owned),
+        },
+        ..Meta::default()
+    };
+    for key in ["labels", "indicator_types"] {
+        if let Some(a) = o.get(key).and_then(Value::as_array) {
+            for t in a.iter().filter_map(Value::as_str) {
+                if !meta.tags.iter().any(|x| x == t) {
+                    meta.tags.push(t.to_owned());
+                }
+            }
+        }
+    }
+    if let Some(refs) = o.get("object_marking_refs").and_then(Value::as_array) {
+        meta.tlp = refs
+            .iter()
+            .filter_map(Value::as_str)
+            .find_map(|r| markings.get(r).copied());
+    }
+    let revoked = o.get("revoked").and_then(Value::as_bool).unwrap_or(false);
+    match parse_pattern(pattern) {
+        Err(why) => out.reject(&src, pattern, Reason::Unsupported(why)),
+        Ok(comparisons) => {
+            for c in comparisons {
+                match c {
+                    Ok((hint, value)) => out.add_value(&src, &value, hint, Some(&meta), revoked),
+                    Err((text, why)) => out.reject(&src, &text, Reason::Unsupported(why)),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    LBracket,
+    RBracket,
+    LParen,
+    RParen,
+    Comma,
+    Op(String),
+    Word(String),
+    Str(String),
+    /// A literal other than a plain string (number, `t'...'`, `h'...'`, `b'...'`, boolean).
+    Other(String),
+}
+
+fn lex(p: &str) -> Result<Vec<Tok>, String> {
+    let b = p.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    let quoted = |i: &mut usize| -> Result<String, String> {
+        // b[*i] is the opening quote.
+        let mut s = String::new();
+        *i += 1;
+        let start = *i;
+        let mut chars = p[start..].char_indices();
+        while let Some((k, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, e)) => s.push(e),
+                    None => break,
+                },
+                '\'' => {
+                    *i = start + k + 1;
+                    return Ok(s);
+                }
+                c => s.push(c),
+            }
+        }
+        Err("a string literal is not closed".to_owned())
+    };
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'[' => {
+                out.push(Tok::LBracket);
+                i += 1;
+            }
+            b']' => {
+                out.push(Tok::RBracket);
+                i += 1;
+            }
+            b'(' => {
+                out.push(Tok::LParen);
+                i += 1;
+            }
+            b')' => {
+                out.push(Tok::RParen);
+                i += 1;
+            }
+            b',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            b'\'' => out.push(Tok::Str(quoted(&mut i)?)),
+            b'=' | b'!' | b'<' | b'>' => {
+                let two = p.get(i..i + 2).unwrap_or("");
+                let op = if matches!(two, "!=" | "<=" | ">=") {
+                    two
+                } else {
+                    &p[i..i + 1]
+                };
+                if op == "!" {
+                    return Err("a stray `!`".into());
+                }
+                out.push(Tok::Op(op.to_owned()));
+                i += op.len();
+            }
+            _ if (c == b't' || c == b'h' || c == b'b') && b.get(i + 1) == Some(&b'\'') => {
+                i += 1;
+                let s = quoted(&mut i)?;
+                out.push(Tok::Other(format!("{}'{s}'", c as char)));
+            }
+            _ if c.is_ascii_digit()
+                || c == b'-' && b.get(i + 1).is_some_and(u8::is_ascii_digit) =>
+            {
+                let start = i;
+                i += 1;
+                while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+                    i += 1;
+                }
+                out.push(Tok::Other(p[start..i].to_owned()));
+            }
+            _ if c.is_ascii_alphabetic() || c == b'_' => {
+                // A keyword or an object path; a path may hold quoted keys and list indexes:
+                // file:hashes.'SHA-256', email-message:to_refs[*].value
+                let start = i;
+                while i < b.len() {
+                    match b[i] {
+                        b'\'' if b[i - 1] == b'.' => {
+                            quoted(&mut i)?;
+                        }
+                        b'[' if b
+                            .get(i + 1)
+                            .is_some_and(|n| *n == b'*' || n.is_ascii_digit()) =>
+                        {
+                            while i < b.len() && b[i] != b']' {
+                                i += 1;
+                            }
+                            i += 1;
+                        }
+                        x if x.is_ascii_alphanumeric()
+                            || matches!(x, b'_' | b'-' | b':' | b'.') =>
+                        {
+                            i += 1
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(Tok::Word(p[start..i.min(b.len())].to_owned()));
+            }
+            _ => return Err(format!("unexpected {:?}", c as char)),
+        }
+    }
+    Ok(out)
+}
+
+/// One comparison that can (Ok) or cannot (Err: its text and why) become a listing.
+type Comparison = Result<(Hint, String), (String, String)>;
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+    fn keyword(&self) -> Option<String> {
+        match self.peek() {
+            Some(Tok::Word(w)) => Some(w.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    /// observation-expression: terms joined by OR (AND / FOLLOWEDBY are unsupported).
+    fn observations(&mut self, out: &mut Vec<Comparison>) -> Result<(), String> {
+        self.observation(out)?;
+        loop {
+            match self.keyword().as_deref() {
+                Some("OR") => {
+                    self.pos += 1;
+                    self.observation(out)?;
+                }
+                Some(k @ ("AND" | "FOLLOWEDBY")) => {
+                    return Err(format!("observations joined by {k}"));
+                }
+                Some(k @ ("WITHIN" | "REPEATS" | "START" | "STOP")) => {
+                    return Err(format!("qualifier {k}"));
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn observation(&mut self, out: &mut Vec<Comparison>) -> Result<(), String> {
+        match self.next() {
+            Some(Tok::LBracket) => {
+                self.comparisons(out)?;
+                match self.next() {
+                    Some(Tok::RBracket) => Ok(()),
+                    _ => Err("`]` expected".into()),
+                }
+            }
+            Some(Tok::LParen) => {
+                self.observations(out)?;
+                match self.next() {
+                    Some(Tok::RParen) => Ok(()),
+                    _ => Err("`)` expected".into()),
+                }
+            }
+            _ => Err("`[` expected".into()),
+        }
+    }
+
+    /// comparison-expression: comparisons joined by OR (AND is unsupported).
+    fn comparisons(&mut self, out: &mut Vec<Comparison>) -> Result<(), String> {
+        self.comparison(out)?;
+        loop {
+            match self.keyword().as_deref() {
+                Some("OR") => {
+                    self.pos += 1;
+                    self.comparison(out)?;
+                }
+                Some("AND") => return Err("comparisons joined by AND".into()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn comparison(&mut self, out: &mut Vec<Comparison>) -> Result<(), String> {
+        if self.peek() == Some(&Tok::LParen) {
+            self.pos += 1;
+            self.comparisons(out)?;
+            return match self.next() {
+                Some(Tok::RParen) => Ok(()),
+                _ => Err("`)` expected".into()),
+            };
+        }
+        let path = match self.next() {
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("NOT") => return Err("NOT".into()),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("EXISTS") => return Err("EXISTS".into()),
+            Some(Tok::Word(w)) if w.contains(':') => w,
+            _ => return Err("an object path expected".into()),
+        };
+        let op = match self.next() {
+            Some(Tok::Op(o)) => o,
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("NOT") => return Err("NOT".into()),
+            Some(Tok::Word(w)) => w.to_ascii_uppercase(),
+            _ => return Err(format!("an operator expected after {path}")),
+        };
+        let mut values = Vec::new();
+        let mut literal = |t: Option<Tok>| -> Result<(), String> {
+            match t {
+                Some(Tok::Str(s)) => {
+                    values.push(Ok(s));
+                    Ok(())
+                }
+                Some(Tok::Other(s)) => {
+                    values.push(Err(s));
+                    Ok(())
+                }
+                Some(Tok::Word(w)) if w == "true" || w == "false" => {
+                    values.push(Err(w));
+                    Ok(())
+                }
+                _ => Err(format!("a value expected after {path} {op}")),
+            }
+        };
+        if op == "IN" {
+            if self.next() != Some(Tok::LParen) {
+                return Err("`(` expected after IN".into());
+            }
+            loop {
+                literal(self.next())?;
+                match self.next() {
+                    Some(Tok::Comma) => continue,
+                    Some(Tok::RParen) => break,
+                    _ => return Err("`,` or `)` expected in IN list".into()),
+                }
+            }
+        } else {
+            literal(self.next())?;
+        }
+        let hint = path_hint(&path);
+        for v in values {
+            let text = match &v {
+                Ok(s) => format!("{path} {op} '{s}'"),
+                Err(s) => format!("{path} {op} {s}"),
+            };
+            let c = match (hint, op.as_str(), v) {
+                (None, _, _) => Err((text, format!("object path {path}"))),
+                (Some(_), "=" | "IN", Ok(s)) => Ok((hint.expect("some"), s)),
+                (Some(Hint::Ip), "ISSUBSET", Ok(s)) => Ok((Hint::Ip, s)),
+                (Some(_), "=" | "IN" | "ISSUBSET", Err(lit)) => {
+                    Err((text, format!("a non-string value {lit}")))
+                }
+                (Some(_), op, _) => Err((text, format!("operator {op}"))),
+            };
+            out.push(c);
+        }
+        Ok(())
+    }
+}
+
+fn path_hint(path: &str) -> Option<Hint> {
+    let p = path.to_ascii_lowercase();
+    let hash = |key: &str| -> Option<Hint> {
+        let k: String = key
+            .trim_matches('\'')
+            .chars()
+            .filter(|c| *c != '-')
+            .collect();
+        match k.as_str() {
+            "md5" => Some(Hint::Md5),
+            "sha1" => Some(Hint::Sha1),
+            "sha256" => Some(Hint::Sha256),
+            _ => None,
+        }
+    };
+    for prefix in [
+        "file:hashes.",
+        "x509-certificate:hashes.",
+        "artifact:hashes.",
+    ] {
+        if let Some(k) = p.strip_prefix(prefix) {
+            return hash(k);
+        }
+    }
+    Some(match p.as_str() {
+        "ipv4-addr:value" | "ipv6-addr:value" => Hint::Ip,
+        "network-traffic:dst_ref.value" | "network-traffic:src_ref.value" => Hint::Any,
+        "domain-name:value" => Hint::Domain,
+        "url:value" => Hint::Url,
+        "email-addr:value" | "email-message:from_ref.value" | "email-message:sender_ref.value" => {
+            Hint::Email
+        }
+        "file:name" | "mutex:name" => Hint::Str { ci: false },
+        "network-traffic:extensions.'http-request-ext'.request_header.'user-agent'" => {
+            Hint::Str { ci: false }
+        }
+        "windows-registry-key:key" => Hint::Str { ci: true },
+        _ => return None,
+    })
+}
+
+/// The comparisons of a pattern, or why the whole pattern is unsupported.
+fn parse_pattern(p: &str) -> Result<Vec<Comparison>, String> {
+    let toks = lex(p)?;
+    let mut parser = Parser { toks, pos: 0 };
+    let mut out = Vec::new();
+    parser.observations(&mut out)?;
+    if parser.pos < parser.toks.len() {
+        return Err(match parser.keyword() {
+            Some(k) => format!("qualifier or operator {k} after the observations"),
+            None => "text after the pattern".into(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comps(p: &str) -> Result<Vec<Result<String, String>>, String> {
+        parse_pattern(p).map(|v| {
+            v.into_iter()
+                .map(|c| c.map(|(_, s)| s).map_err(|(_, why)| why))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn patterns() {
+        assert_eq!(
+            comps("[ipv4-addr:value = '198.51.100.1/32']"),
+            Ok(vec![Ok("198.51.100.1/32".into())])
+        );
+        assert_eq!(
+            comps("[domain-name:value = 'a.com' OR ipv4-addr:value = '1.2.3.4']"),
+            Ok(vec![Ok("a.com".into()), Ok("1.2.3.4".into())])
+        );
+        assert_eq!(
+            comps("[file:hashes.'SHA-256' = 'aa'] OR [file:hashes.MD5 = 'bb']"),
+            Ok(vec![Ok("aa".into()), Ok("bb".into())])
+        );
+        assert_eq!(
+            comps("[ipv4-addr:value ISSUBSET '10.0.0.0/8']"),
+            Ok(vec![Ok("10.0.0.0/8".into())])
+        );
+        assert_eq!(
+            comps("[url:value IN ('http://a.com/x', 'http://b.com/y')]"),
+            Ok(vec![
+                Ok("http://a.com/x".into()),
+                Ok("http://b.com/y".into())
+            ])
+        );
+        assert_eq!(comps("[file:name = 'it''s']").is_err(), true);
+        assert_eq!(
+            comps("[file:name = 'a\\'b.exe']"),
+            Ok(vec![Ok("a'b.exe".into())])
+        );
+        assert_eq!(
+            comps("[x509-certificate:issuer = 'CN=x' OR domain-name:value = 'a.com']"),
+            Ok(vec![
+                Err("object path x509-certificate:issuer".into()),
+                Ok("a.com".into())
+            ])
+        );
+        assert_eq!(
+            comps("[email-message:subject MATCHES '^Invoice']"),
+            Ok(vec![Err("object path email-message:subject".into())])
+        );
+        assert_eq!(
+            comps("[url:value MATCHES '^http']"),
+            Ok(vec![Err("operator MATCHES".into())])
+        );
+        assert_eq!(
+            comps("[ipv4-addr:value = '1.2.3.4' AND domain-name:value = 'a.com']"),
+            Err("comparisons joined by AND".into())
+        );
+        assert_eq!(
+            comps("[a:b = 'x'] FOLLOWEDBY [c:d = 'y']"),
+            Err("observations joined by FOLLOWEDBY".into())
+        );
+        assert_eq!(
+            comps("[ipv4-addr:value = '1.2.3.4'] WITHIN 300 SECONDS"),
+            Err("qualifier WITHIN".into())
+        );
+        assert_eq!(
+            comps("[NOT ipv4-addr:value = '1.2.3.4']"),
+            Err("NOT".into())
+        );
+        assert!(comps("[ipv4-addr:value = '1.2.3.4'").is_err());
+        assert_eq!(
+            comps("[file:size = 25]"),
+            Ok(vec![Err("object path file:size".into())])
+        );
+        assert_eq!(
+            comps("[file:name = 25]"),
+            Ok(vec![Err("a non-string value 25".into())])
+        );
+    }
+
+    #[test]
+    fn bundle_metadata_lifecycle_and_reports() {
+        let doc = r#"{"type": "bundle", "id": "bundle--1", "objects": [
+          {"type": "marking-definition", "id": "marking-definition--x", "definition_type": "tlp", "name": "TLP:AMBER", "definition": {"tlp": "amber"}},
+          {"type": "indicator", "id": "indicator--1", "pattern": "[ipv4-addr:value = '203.0.114.7']",
+           "pattern_type": "stix", "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2021-01-01T00:00:00Z",
+           "confidence": 80, "indicator_types": ["malicious-activity"], "name": "C2",
+           "object_marking_refs": ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"]},
+          {"type": "indicator", "id": "indicator--2", "pattern": "[domain-name:value = 'evil.com']",
+           "revoked": true, "object_marking_refs": ["marking-definition--x"]},
+          {"type": "indicator", "id": "indicator--3", "pattern": "alert tcp any any", "pattern_type": "snort"},
+          {"type": "indicator", "id": "indicator--4", "pattern": "[a:b = 'x'] AND [c:d = 'y']"},
+          {"type": "malware", "id": "malware--1", "name": "x"}
+        ]}"#;
+        let p = parse("b.json", doc.as_bytes()).unwrap();
+        assert_eq!(p.listings.len(), 2);
+        let m = p.listings[0].meta.as_ref().unwrap();
+        assert_eq!(m.confidence, Some(80));
+        assert_eq!(m.first_seen, Some(1577836800));
+        assert_eq!(m.valid_until, Some(1609459200));
+        assert_eq!(m.tlp, Some(Tlp::Green));
+        assert_eq!(m.tags, vec!["malicious-activity"]);
+        assert_eq!(m.description.as_deref(), Some("C2"));
+        assert!(p.listings[1].revoked);
+        assert_eq!(p.listings[1].meta.as_ref().unwrap().tlp, Some(Tlp::Amber));
+        let rej: Vec<String> = p.rejected.iter().map(|r| r.to_string()).collect();
+        assert_eq!(rej.len(), 2);
+        assert!(
+            rej[0].contains("$.objects[3] (indicator--3)") && rej[0].contains("pattern_type snort"),
+            "{}",
+            rej[0]
+        );
+        assert!(rej[1].contains("observations joined by AND"), "{}", rej[1]);
+    }
+}
