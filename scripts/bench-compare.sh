@@ -80,10 +80,10 @@ timed() {
   shift 3
   log "$name: $*"
   local rc=0
-  /usr/bin/time -v -o "$tfile" "$@" >"$ofile" || rc=$?
+  /usr/bin/time -v -o "$tfile" "$@" >"$ofile" 2>"$ofile.err" || rc=$?
   if ((rc >= 2)); then
     echo "$name failed with status $rc" >&2
-    tail -5 "$tfile" >&2
+    tail -5 "$ofile.err" "$tfile" >&2
     exit 1
   fi
   awk -F': ' '/Elapsed/ {w=$2} /Maximum resident/ {r=$2} END {printf "   wall %s, peak RSS %.0f MiB\n", w, r/1024}' "$tfile" >&2

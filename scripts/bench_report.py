@@ -310,6 +310,11 @@ def real_compare(log, iocd_out, grep_lines, literals, sample=10):
     only_iocd = sorted(iocd.keys() - grep)
     out(f"grep only                 {len(only_grep):,}")
     out(f"iocd only                 {len(only_iocd):,}")
+    kinds = {}
+    for n in only_iocd:
+        for k in sorted({m.split(":", 1)[0] for m in iocd[n]}):
+            kinds[k] = kinds.get(k, 0) + 1
+    out("iocd only, by kind matched " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
     with open(literals, encoding="utf-8", errors="replace") as f:
         lits = [l.rstrip("\n") for l in f if l.strip()]
     rnd = random.Random(1)
