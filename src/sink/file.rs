@@ -220,7 +220,7 @@ mod tests {
     impl Write for Flaky {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.calls += 1;
-            if self.calls % 2 == 0 {
+            if self.calls.is_multiple_of(2) {
                 return Err(io::Error::other("disk full"));
             }
             let n = buf.len().min(self.chunk);

@@ -1,0 +1,321 @@
+//! The admin server over real HTTP: every route, reloads answered by a stand-in control
+//! loop, shutdown, and `promtool check metrics` on what `/metrics` serves.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iocd::pipeline::{ReloadReason, ReloadRequest, Shutdown};
+use iocd::telemetry::Metrics;
+use iocd::telemetry::admin::{self, AdminHandle};
+use reqwest::StatusCode;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+struct Admin {
+    rt: Runtime,
+    handle: AdminHandle,
+    metrics: Arc<Metrics>,
+    reload_rx: Option<mpsc::Receiver<ReloadRequest>>,
+    shutdown: Shutdown,
+    client: reqwest::Client,
+}
+
+impl Admin {
+    fn start() -> Admin {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // The test's runtime (client, stand-in control loop) is not the admin server's.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let (tx, rx) = mpsc::channel(4);
+        let shutdown = Shutdown::new();
+        let handle = admin::spawn(
+            "127.0.0.1:0".parse().unwrap(),
+            metrics.clone(),
+            tx,
+            shutdown.clone(),
+        )
+        .unwrap();
+        Admin {
+            rt,
+            handle,
+            metrics,
+            reload_rx: Some(rx),
+            shutdown,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.handle.local_addr())
+    }
+
+    /// (status, content type, body)
+    fn call(&self, method: reqwest::Method, path: &str) -> (StatusCode, String, String) {
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .request(method, self.url(path))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let ctype = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (status, ctype, r.text().await.unwrap())
+        })
+    }
+
+    fn get(&self, path: &str) -> (StatusCode, String, String) {
+        self.call(reqwest::Method::GET, path)
+    }
+
+    fn post(&self, path: &str) -> (StatusCode, String, String) {
+        self.call(reqwest::Method::POST, path)
+    }
+}
+
+#[test]
+fn health_and_readiness() {
+    let a = Admin::start();
+    assert_eq!(
+        a.get("/healthz"),
+        (
+            StatusCode::OK,
+            "text/plain; charset=utf-8".into(),
+            "ok\n".into()
+        )
+    );
+    let (status, _, body) = a.get("/readyz");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("not ready"), "{body}");
+    a.metrics.ready.set(1);
+    let (status, _, body) = a.get("/readyz");
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ready\n"));
+    assert_eq!(a.get("/nowhere").0, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn metrics_in_the_prometheus_text_format() {
+    let a = Admin::start();
+    a.metrics.ready.set(1);
+    a.metrics
+        .alerts_out
+        .with_label_values(&["http1", "high"])
+        .inc_by(5);
+    let (status, ctype, body) = a.get("/metrics");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ctype, "text/plain; version=0.0.4");
+    assert!(body.contains("\niocd_ready 1\n"), "{body}");
+    assert!(
+        body.contains("iocd_sink_alerts_total{priority=\"high\",sink=\"http1\"} 5"),
+        "{body}"
+    );
+    assert_eq!(
+        a.post("/metrics").0,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "read-only"
+    );
+}
+
+#[test]
+fn reload_answers_with_the_generation_or_the_error() {
+    let mut a = Admin::start();
+    let mut rx = a.reload_rx.take().unwrap();
+    // A stand-in control loop: the first build works, the second fails.
+    let control = a.rt.spawn(async move {
+        let mut outcomes = vec![Err("feed abuse_ch: cannot read: 404".to_owned()), Ok(7)];
+        while let Some(req) = rx.recv().await {
+            assert_eq!(req.reason, ReloadReason::Admin);
+            let outcome = outcomes.pop().expect("two reloads");
+            req.reply.unwrap().send(outcome).unwrap();
+        }
+    });
+    let (status, ctype, body) = a.post("/reload");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ctype, "application/json");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"generation": 7})
+    );
+    let (status, _, body) = a.post("/reload");
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"error": "feed abuse_ch: cannot read: 404"})
+    );
+    let (status, _, _) = a.get("/reload");
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    control.abort();
+}
+
+#[test]
+fn reload_without_a_control_loop_is_unavailable() {
+    let mut a = Admin::start();
+    drop(a.reload_rx.take());
+    let (status, _, body) = a.post("/reload");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("stopping"), "{body}");
+}
+
+#[test]
+fn shutdown_stops_the_server_and_join_returns() {
+    let a = Admin::start();
+    let addr = a.handle.local_addr();
+    assert_eq!(a.get("/healthz").0, StatusCode::OK);
+    a.shutdown.cancel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        a.handle.join();
+        done_tx.send(()).unwrap();
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("join returns after shutdown");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "nothing listens on {addr} any more"
+    );
+}
+
+#[test]
+fn a_busy_address_is_named_in_the_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = taken.local_addr().unwrap();
+    let (tx, _rx) = mpsc::channel(1);
+    let err = admin::spawn(addr, Arc::new(Metrics::new()), tx, Shutdown::new())
+        .err()
+        .expect("the port is taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+/// Gives every family a sample: a vector family without one is not exposed at all, and
+/// promtool can only check what it sees.
+fn populate(m: &Metrics) {
+    for s in ["syslog_udp", "syslog_tcp"] {
+        m.events_in.with_label_values(&[s]).inc_by(10);
+        m.bytes_in.with_label_values(&[s]).inc_by(1000);
+        m.parse_errors.with_label_values(&[s]).inc();
+        m.connections.with_label_values(&[s]).set(2);
+    }
+    m.events_dropped
+        .with_label_values(&["syslog_udp", "queue_full"])
+        .inc();
+    m.queue_depth.set(3);
+    m.matches.with_label_values(&["ipv4"]).inc_by(4);
+    m.match_latency.observe(0.002);
+    m.alerts_out.with_label_values(&["stdout0", "high"]).inc();
+    m.sink_errors.with_label_values(&["http1"]).inc();
+    m.sink_retries.with_label_values(&["http1"]).inc();
+    m.sink_buffered.with_label_values(&["http1"]).set(7);
+    m.indicators
+        .with_label_values(&["feed_a", "domain"])
+        .set(100);
+    m.rejected.with_label_values(&["feed_a", "invalid"]).set(2);
+    m.reloads.inc();
+    m.reload_failures.inc();
+    m.last_reload.set(1_700_000_000.0);
+    m.reload_duration.observe(0.3);
+    m.generation.set(2);
+    m.bytes_per_indicator.set(96.5);
+    m.feed_fetches.with_label_values(&["feed_a", "ok"]).inc();
+    m.sink_latency.with_label_values(&["http1"]).observe(0.02);
+    m.ready.set(1);
+    m.feed_age.with_label_values(&["feed_a"]).set(60.0);
+}
+
+/// Every family `populate` fills, as exposed.
+const FAMILIES: &[&str] = &[
+    "iocd_source_events_total",
+    "iocd_source_bytes_total",
+    "iocd_source_parse_errors_total",
+    "iocd_source_dropped_events_total",
+    "iocd_source_connections",
+    "iocd_pipeline_queue_depth_batches",
+    "iocd_matcher_matches_total",
+    "iocd_matcher_latency_seconds",
+    "iocd_sink_alerts_total",
+    "iocd_sink_errors_total",
+    "iocd_sink_retries_total",
+    "iocd_sink_buffered_alerts",
+    "iocd_ioc_indicators",
+    "iocd_ioc_rejected_lines",
+    "iocd_ioc_reloads_total",
+    "iocd_ioc_reload_failures_total",
+    "iocd_ioc_last_reload_timestamp_seconds",
+    "iocd_ioc_reload_duration_seconds",
+    "iocd_ioc_set_generation",
+    "iocd_ioc_bytes_per_indicator",
+    "iocd_feed_fetches_total",
+    "iocd_sink_request_duration_seconds",
+    "iocd_ready",
+    "iocd_feed_generation_age_seconds",
+];
+
+#[test]
+fn promtool_accepts_the_metrics() {
+    let a = Admin::start();
+    populate(&a.metrics);
+    let (status, _, body) = a.get("/metrics");
+    assert_eq!(status, StatusCode::OK);
+    let exposed: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for f in FAMILIES {
+        assert!(exposed.contains(f), "{f} is not exposed:\n{body}");
+    }
+    assert_eq!(
+        exposed.len(),
+        FAMILIES.len(),
+        "a metric family this test does not fill: add it to populate() and FAMILIES"
+    );
+
+    let promtool = which("promtool").unwrap_or_else(|| {
+        panic!(
+            "promtool is not installed: run scripts/install-promtool.sh \
+             (Debian package `prometheus`)"
+        )
+    });
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {}\n{said}",
+        out.status
+    );
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(tool))
+        .find(|p| p.is_file())
+}
