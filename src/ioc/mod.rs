@@ -16,7 +16,10 @@
 //!
 //! [`SetBuilder`] is the small synchronous path for plain lists (`--iocs FILE`).
 
+pub mod allowlist;
+pub mod catalog;
 pub mod feed;
+pub mod fetch;
 mod normalize;
 pub mod rails;
 
@@ -24,6 +27,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use catalog::{Catalog, RefreshReport, load_config_feeds};
 pub use normalize::{Reject, https_twin, parse_indicator, refang};
 pub use rails::Rail;
 

@@ -1,0 +1,808 @@
+//! The catalog: every configured feed's parsed listings and fetch state, and the allowlists.
+//!
+//! Read [`Catalog`]. Reading and compiling are two steps on purpose:
+//!
+//! * [`Catalog::refresh_all`] / [`Catalog::refresh_due`] read feeds (files, MISP folders,
+//!   HTTP(S) with conditional requests and a last-good cache) and keep each feed's parsed
+//!   *generation* in memory. A feed that fails to read or parse keeps its previous generation;
+//!   a feed that withdraws an indicator loses it with its new generation.
+//! * [`Catalog::compile`] turns the generations in memory into an [`IocSet`]: per-feed type
+//!   filter and subdomain switch, the safety rails, the allowlists, the lifecycle (revoked,
+//!   past `valid_until`, older than the feed's `ttl`), default metadata, weights. It reads
+//!   nothing, so the daemon re-evaluates expiry every `reload.expiry_interval` by compiling
+//!   again, and a changed allowlist does not re-read any feed.
+//!
+//! Compiling costs about what parsing a plain list costs (one hash insert per listing); parsing
+//! JSON and XML formats is the expensive part, done only when a feed changed.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::allowlist::{Allowlists, List};
+use super::feed::{self, FeedError, ParseOptions, Parsed};
+use super::fetch::{self, Cache, Fetched, Validators};
+use super::rails::{self, Limits};
+use super::{AllowlistReport, FeedReport, LoadError, LoadReport, Reason, Rejected};
+use crate::config::feeds::{AllowlistConfig, AllowlistFormat, FeedConfig};
+use crate::matcher::{Compiler, IocSet, Pattern, SourceRef};
+
+/// A failed feed is tried again after at most this long, even without a `refresh` interval.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
+
+/// One feed's parsed document(s) in use.
+#[derive(Debug)]
+struct Generation {
+    parsed: Arc<Parsed>,
+    bytes: u64,
+    loaded_at: SystemTime,
+}
+
+#[derive(Debug)]
+struct FeedState {
+    cfg: FeedConfig,
+    opts: ParseOptions,
+    generation: Option<Generation>,
+    last_attempt: Option<SystemTime>,
+    error: Option<String>,
+    validators: Validators,
+    /// (modified, length) of a file feed when last read: unchanged files are not parsed again.
+    stamp: Option<(SystemTime, u64)>,
+}
+
+impl FeedState {
+    fn location(&self) -> String {
+        match (&self.cfg.path, &self.cfg.url) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(u)) => u.clone(),
+            (None, None) => String::new(),
+        }
+    }
+
+    fn due_at(&self) -> Option<SystemTime> {
+        let Some(last) = self.last_attempt else {
+            return Some(UNIX_EPOCH);
+        };
+        let every = match (self.cfg.refresh, self.error.is_some()) {
+            (Some(r), false) => r,
+            (Some(r), true) => r.min(RETRY_AFTER_FAILURE),
+            (None, true) => RETRY_AFTER_FAILURE,
+            (None, false) => return None,
+        };
+        Some(last + every)
+    }
+}
+
+#[derive(Debug)]
+struct AllowState {
+    cfg: AllowlistConfig,
+    lists: Vec<List>,
+    stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+    error: Option<String>,
+    loaded: bool,
+}
+
+/// Per-feed parsed listings, fetch state and allowlists; compiles them into an [`IocSet`].
+pub struct Catalog {
+    feeds: Vec<FeedState>,
+    allow: Vec<AllowState>,
+    merged: Allowlists,
+    client: Option<reqwest::Client>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("feeds", &self.feeds.len())
+            .field("allowlists", &self.allow.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one refresh did.
+#[derive(Debug, Default)]
+pub struct RefreshReport {
+    pub feeds: Vec<FeedRefresh>,
+    pub allowlists: Vec<AllowlistRefresh>,
+}
+
+impl RefreshReport {
+    /// Whether a feed or allowlist in memory changed: compile again.
+    pub fn changed(&self) -> bool {
+        self.feeds
+            .iter()
+            .any(|f| matches!(f.outcome, Outcome::Updated { .. }))
+            || self.allowlists.iter().any(|a| a.updated)
+    }
+
+    /// Every failure: (feed or allowlist name, error).
+    pub fn failures(&self) -> Vec<(&str, &str)> {
+        let feeds = self
+            .feeds
+            .iter()
+            .filter_map(|f| Some((f.name.as_str(), f.error.as_deref()?)));
+        let lists = self
+            .allowlists
+            .iter()
+            .filter_map(|a| Some((a.name.as_str(), a.error.as_deref()?)));
+        feeds.chain(lists).collect()
+    }
+}
+
+/// What refreshing one feed did.
+#[derive(Debug)]
+pub struct FeedRefresh {
+    pub name: String,
+    pub outcome: Outcome,
+    /// Why the read failed (with `Failed`, or with `Updated { from_cache: true }`).
+    pub error: Option<String>,
+    pub took: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new generation is in memory.
+    Updated {
+        listings: usize,
+        rejected: usize,
+        bytes: u64,
+        /// Read from the last-good cache because the download failed or it was current.
+        from_cache: bool,
+    },
+    /// The file or URL has not changed since the generation in memory.
+    Unchanged,
+    /// Nothing new; the previous generation (if `kept_previous`) is still in use.
+    Failed { kept_previous: bool },
+}
+
+/// What refreshing one allowlist did.
+#[derive(Debug)]
+pub struct AllowlistRefresh {
+    pub name: String,
+    pub updated: bool,
+    pub error: Option<String>,
+}
+
+/// What a refresh job brings back.
+enum JobResult {
+    Unchanged,
+    Loaded {
+        parsed: Parsed,
+        bytes: u64,
+        validators: Validators,
+        stamp: Option<(SystemTime, u64)>,
+        from_cache: bool,
+        warning: Option<String>,
+    },
+    Failed(String),
+}
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    m.is_file()
+        .then(|| (m.modified().unwrap_or(UNIX_EPOCH), m.len()))
+}
+
+impl Catalog {
+    /// A catalog of these feeds and allowlists; nothing is read until a refresh.
+    pub fn new(feeds: &[FeedConfig], allowlists: &[AllowlistConfig]) -> Catalog {
+        Catalog {
+            feeds: feeds
+                .iter()
+                .map(|cfg| FeedState {
+                    opts: ParseOptions {
+                        csv: cfg.csv.clone(),
+                        to_ids_only: cfg.to_ids_only,
+                    },
+                    cfg: cfg.clone(),
+                    generation: None,
+                    last_attempt: None,
+                    error: None,
+                    validators: Validators::default(),
+                    stamp: None,
+                })
+                .collect(),
+            allow: allowlists
+                .iter()
+                .map(|cfg| AllowState {
+                    cfg: cfg.clone(),
+                    lists: Vec::new(),
+                    stamps: Vec::new(),
+                    error: None,
+                    loaded: false,
+                })
+                .collect(),
+            merged: Allowlists::default(),
+            client: None,
+        }
+    }
+
+    /// Reads every feed (files) and fetches every URL feed, and reads changed allowlists.
+    /// A feed that fails keeps its previous generation; the report says which and why.
+    pub async fn refresh_all(&mut self) -> RefreshReport {
+        let now = SystemTime::now();
+        let all: Vec<usize> = (0..self.feeds.len()).collect();
+        self.refresh(&all, now).await
+    }
+
+    /// Like [`Catalog::refresh_all`], for the feeds whose `refresh` interval has elapsed at
+    /// `now` (and those never read, and failed ones every [`RETRY_AFTER_FAILURE`]); allowlist
+    /// files that changed are read again too.
+    pub async fn refresh_due(&mut self, now: SystemTime) -> RefreshReport {
+        let due: Vec<usize> = (0..self.feeds.len())
+            .filter(|&i| self.feeds[i].due_at().is_some_and(|t| t <= now))
+            .collect();
+        self.refresh(&due, now).await
+    }
+
+    /// When [`Catalog::refresh_due`] next has something to do.
+    pub fn next_refresh(&self) -> Option<SystemTime> {
+        self.feeds.iter().filter_map(FeedState::due_at).min()
+    }
+
+    /// Feed and allowlist files (and folders), for change detection. URL feeds have none.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for f in &self.feeds {
+            if let Some(p) = &f.cfg.path {
+                if p.is_dir() {
+                    out.push(p.join("manifest.json"));
+                }
+                out.push(p.clone());
+            }
+        }
+        for a in &self.allow {
+            if a.cfg.path.is_dir() {
+                out.extend(allowlist_files(&a.cfg.path));
+            }
+            out.push(a.cfg.path.clone());
+        }
+        out
+    }
+
+    async fn refresh(&mut self, which: &[usize], now: SystemTime) -> RefreshReport {
+        let mut report = RefreshReport {
+            allowlists: self.refresh_allowlists().await,
+            ..RefreshReport::default()
+        };
+        if which.iter().any(|&i| self.feeds[i].cfg.url.is_some()) && self.client.is_none() {
+            match fetch::client() {
+                Ok(c) => self.client = Some(c),
+                Err(e) => tracing::error!(error = %e, "no HTTP client for URL feeds"),
+            }
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for &i in which {
+            let f = &self.feeds[i];
+            let job = Job {
+                index: i,
+                path: f.cfg.path.clone(),
+                url: f.cfg.url.clone(),
+                cache: f.cfg.cache.clone().map(|path| Cache { path }),
+                format: f.cfg.format,
+                opts: f.opts.clone(),
+                http: f.cfg.http.clone(),
+                validators: (f.generation.is_some() && !f.validators.is_empty())
+                    .then(|| f.validators.clone()),
+                stamp: f.generation.as_ref().and(f.stamp),
+                client: self.client.clone(),
+            };
+            set.spawn(async move {
+                let t = std::time::Instant::now();
+                let i = job.index;
+                (i, job.run().await, t.elapsed())
+            });
+        }
+        let mut results = Vec::with_capacity(which.len());
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(r) => results.push(r),
+                Err(e) => tracing::error!(error = %e, "feed refresh task failed"),
+            }
+        }
+        results.sort_by_key(|r| r.0);
+        for (i, result, took) in results {
+            let f = &mut self.feeds[i];
+            f.last_attempt = Some(now);
+            let (outcome, error) = match result {
+                JobResult::Unchanged => {
+                    f.error = None;
+                    (Outcome::Unchanged, None)
+                }
+                JobResult::Loaded {
+                    parsed,
+                    bytes,
+                    validators,
+                    stamp,
+                    from_cache,
+                    warning,
+                } => {
+                    let outcome = Outcome::Updated {
+                        listings: parsed.count(),
+                        rejected: parsed.rejected.len(),
+                        bytes,
+                        from_cache,
+                    };
+                    f.generation = Some(Generation {
+                        parsed: Arc::new(parsed),
+                        bytes,
+                        loaded_at: now,
+                    });
+                    f.validators = validators;
+                    f.stamp = stamp;
+                    f.error = warning.clone();
+                    (outcome, warning)
+                }
+                JobResult::Failed(e) => {
+                    f.error = Some(e.clone());
+                    (
+                        Outcome::Failed {
+                            kept_previous: f.generation.is_some(),
+                        },
+                        Some(e),
+                    )
+                }
+            };
+            if let Some(e) = &error {
+                tracing::warn!(feed = %f.cfg.name, error = %e, "feed refresh failed");
+            }
+            report.feeds.push(FeedRefresh {
+                name: f.cfg.name.clone(),
+                outcome,
+                error,
+                took,
+            });
+        }
+        report
+    }
+
+    async fn refresh_allowlists(&mut self) -> Vec<AllowlistRefresh> {
+        let mut out = Vec::new();
+        let mut changed = false;
+        for a in &mut self.allow {
+            let files: Vec<PathBuf> = if a.cfg.path.is_dir() {
+                allowlist_files(&a.cfg.path)
+            } else {
+                vec![a.cfg.path.clone()]
+            };
+            let stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)> =
+                files.iter().map(|p| (p.clone(), file_stamp(p))).collect();
+            if a.loaded && stamps == a.stamps {
+                continue;
+            }
+            let cfg = a.cfg.clone();
+            let read = tokio::task::spawn_blocking(move || read_allowlist(&cfg, &files))
+                .await
+                .unwrap_or_else(|e| Err(format!("reader task failed: {e}")));
+            let name = a
+                .cfg
+                .name
+                .clone()
+                .unwrap_or_else(|| super::feed_name(&a.cfg.path));
+            match read {
+                Ok(lists) => {
+                    a.lists = lists;
+                    a.stamps = stamps;
+                    a.loaded = true;
+                    a.error = None;
+                    changed = true;
+                    out.push(AllowlistRefresh {
+                        name,
+                        updated: true,
+                        error: None,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(allowlist = %name, error = %e, "allowlist not read");
+                    a.error = Some(e.clone());
+                    out.push(AllowlistRefresh {
+                        name,
+                        updated: false,
+                        error: Some(e),
+                    });
+                }
+            }
+        }
+        if changed {
+            self.merged = Allowlists::build(self.allow.iter().flat_map(|a| a.lists.iter()));
+        }
+        out
+    }
+
+    /// Compiles the generations in memory into a set, as of `now`.
+    pub fn compile(&self, now: SystemTime) -> (IocSet, LoadReport) {
+        self.compile_feeds(now, None)
+    }
+
+    /// Compiles one feed alone (for per-feed memory figures).
+    pub fn compile_one(&self, feed: usize, now: SystemTime) -> IocSet {
+        self.compile_feeds(now, Some(feed)).0
+    }
+
+    fn compile_feeds(&self, now: SystemTime, only: Option<usize>) -> (IocSet, LoadReport) {
+        let now_s = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut c = Compiler::new();
+        let mut report = LoadReport::default();
+        let lists: Vec<&List> = self.allow.iter().flat_map(|a| a.lists.iter()).collect();
+        let mut dropped = vec![0u64; lists.len()];
+        for (i, f) in self.feeds.iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let location = f.location();
+            let feed_no = c.add_feed(&f.cfg.name, &location);
+            c.set_feed_weight(feed_no, f.cfg.weight);
+            let mut fr = FeedReport {
+                name: f.cfg.name.clone(),
+                location: location.clone(),
+                error: f.error.clone(),
+                ..FeedReport::default()
+            };
+            let Some(g) = &f.generation else {
+                report.feeds.push(fr);
+                continue;
+            };
+            fr.format = g.parsed.format.as_str();
+            fr.bytes = g.bytes;
+            fr.loaded_at = Some(g.loaded_at);
+            fr.skipped = g.parsed.skipped.clone();
+            for r in &g.parsed.rejected {
+                *fr.rejected_by.entry(r.reason.code()).or_insert(0) += 1;
+            }
+            report.rejected.extend(g.parsed.rejected.iter().cloned());
+            let limits = Limits {
+                min_prefix_v4: f.cfg.min_prefix_v4,
+                min_prefix_v6: f.cfg.min_prefix_v6,
+                allow_private: f.cfg.allow_private,
+            };
+            let loaded_s = g
+                .loaded_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let ttl = f.cfg.ttl.map(|t| t.as_secs() as i64);
+            let defaults =
+                f.cfg.confidence.is_some() || f.cfg.severity.is_some() || f.cfg.tlp.is_some();
+            let mut main_added = false;
+            for l in &g.parsed.listings {
+                if l.twin {
+                    // The HTTPS twin of a schemeless URL follows its main listing, and shares
+                    // its fate.
+                    if main_added {
+                        c.add(&l.pattern, SourceRef::plain(feed_no, l.line));
+                    }
+                    continue;
+                }
+                main_added = false;
+                let kind = l.pattern.kind();
+                if !f.cfg.types.is_empty() && !f.cfg.types.contains(&kind) {
+                    *fr.skipped.entry("type_filter").or_insert(0) += 1;
+                    continue;
+                }
+                let pattern = adjust(&l.pattern, &f.cfg);
+                let drop = match rails::check(&pattern, &limits) {
+                    Err(rail) => Some(Reason::Rail(rail)),
+                    Ok(()) => self.merged.check(&pattern).map(|n| {
+                        dropped[n] += 1;
+                        Reason::Allowlisted(lists[n].name.clone())
+                    }),
+                };
+                if let Some(reason) = drop {
+                    *fr.rejected_by.entry(reason.code()).or_insert(0) += 1;
+                    report.rejected.push(Rejected {
+                        location: location.clone(),
+                        line: l.line,
+                        at: None,
+                        value: pattern.to_string(),
+                        reason,
+                    });
+                    continue;
+                }
+                let meta = l.meta.as_deref();
+                let inactive = if l.revoked {
+                    Some("revoked")
+                } else if meta.and_then(|m| m.valid_until).is_some_and(|t| t <= now_s) {
+                    Some("expired")
+                } else if ttl.is_some_and(|ttl| {
+                    let seen = meta
+                        .and_then(|m| m.last_seen.or(m.first_seen))
+                        .unwrap_or(loaded_s);
+                    seen.saturating_add(ttl) < now_s
+                }) {
+                    Some("ttl")
+                } else {
+                    None
+                };
+                if let Some(why) = inactive {
+                    fr.inactive += 1;
+                    *fr.inactive_by.entry(why).or_insert(0) += 1;
+                    continue;
+                }
+                let src = SourceRef::plain(feed_no, l.line);
+                let new = if meta.is_some() || defaults {
+                    let mut m = meta.cloned().unwrap_or_default();
+                    m.confidence = m.confidence.or(f.cfg.confidence);
+                    m.severity = m.severity.or(f.cfg.severity);
+                    m.tlp = m.tlp.or(f.cfg.tlp);
+                    c.add_with_meta(&pattern, src, m)
+                } else {
+                    c.add(&pattern, src)
+                };
+                main_added = true;
+                fr.accepted += 1;
+                if !new {
+                    fr.merged += 1;
+                }
+            }
+            fr.rejected = fr.rejected_by.values().sum();
+            report.listings += fr.accepted + fr.rejected + fr.inactive;
+            report.merged += fr.merged;
+            report.feeds.push(fr);
+        }
+        let mut k = 0;
+        for a in &self.allow {
+            if a.lists.is_empty() {
+                report.allowlists.push(AllowlistReport {
+                    name: a
+                        .cfg
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| super::feed_name(&a.cfg.path)),
+                    location: a.cfg.path.display().to_string(),
+                    error: a.error.clone(),
+                    ..AllowlistReport::default()
+                });
+            }
+            for l in &a.lists {
+                report.allowlists.push(AllowlistReport {
+                    name: l.name.clone(),
+                    location: l.location.clone(),
+                    entries: l.len() as u64,
+                    rejected: l.rejected,
+                    dropped: dropped[k],
+                    error: a.error.clone(),
+                });
+                k += 1;
+            }
+        }
+        (c.build(), report)
+    }
+
+    /// Names of the feeds, in configuration order.
+    pub fn feed_names(&self) -> Vec<&str> {
+        self.feeds.iter().map(|f| f.cfg.name.as_str()).collect()
+    }
+}
+
+/// The pattern as this feed lists it: with the feed's subdomain switch applied.
+fn adjust<'a>(p: &'a Pattern, cfg: &FeedConfig) -> Cow<'a, Pattern> {
+    match p {
+        Pattern::Domain {
+            name,
+            subdomains: true,
+        } if !cfg.subdomains => Cow::Owned(Pattern::Domain {
+            name: name.clone(),
+            subdomains: false,
+        }),
+        p => Cow::Borrowed(p),
+    }
+}
+
+fn allowlist_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension().is_some_and(|x| {
+                            let x = x.to_string_lossy().to_ascii_lowercase();
+                            x == "json" || x == "txt" || x == "csv"
+                        })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn read_allowlist(cfg: &AllowlistConfig, files: &[PathBuf]) -> Result<Vec<List>, String> {
+    if files.is_empty() {
+        return Err(format!("{}: no allowlist files", cfg.path.display()));
+    }
+    let single = !cfg.path.is_dir();
+    let mut lists = Vec::with_capacity(files.len());
+    for p in files {
+        let location = p.display().to_string();
+        let bytes = std::fs::read(p).map_err(|e| format!("{location}: cannot read: {e}"))?;
+        let json = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        let name = if single { cfg.name.as_deref() } else { None };
+        let list = match cfg.format {
+            AllowlistFormat::MispWarninglist => List::warninglist(name, &location, &bytes),
+            AllowlistFormat::Auto if json => List::warninglist(name, &location, &bytes),
+            AllowlistFormat::Auto | AllowlistFormat::Plain => Ok(List::plain(
+                &name
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| super::feed_name(p)),
+                &location,
+                &bytes,
+            )),
+        }
+        .map_err(|e| format!("{location}: {e}"))?;
+        lists.push(list);
+    }
+    Ok(lists)
+}
+
+/// One feed's refresh, with everything it needs owned so it can run as a task.
+struct Job {
+    index: usize,
+    path: Option<PathBuf>,
+    url: Option<String>,
+    cache: Option<Cache>,
+    format: feed::FeedFormat,
+    opts: ParseOptions,
+    http: crate::config::feeds::HttpOptions,
+    /// Validators of the generation in memory (conditional request).
+    validators: Option<Validators>,
+    /// Stamp of the file generation in memory.
+    stamp: Option<(SystemTime, u64)>,
+    client: Option<reqwest::Client>,
+}
+
+impl Job {
+    async fn run(self) -> JobResult {
+        if let Some(path) = self.path.clone() {
+            return self.run_path(path).await;
+        }
+        let Some(url) = self.url.clone() else {
+            return JobResult::Failed("neither `path` nor `url`".into());
+        };
+        self.run_url(url).await
+    }
+
+    async fn run_path(self, path: PathBuf) -> JobResult {
+        let stamp = file_stamp(&path);
+        if stamp.is_some() && stamp == self.stamp {
+            return JobResult::Unchanged;
+        }
+        let (format, opts) = (self.format, self.opts);
+        let parsed =
+            tokio::task::spawn_blocking(move || feed::parse_path(format, &path, &opts)).await;
+        match parsed {
+            Ok(Ok((parsed, bytes))) => JobResult::Loaded {
+                parsed,
+                bytes,
+                validators: Validators::default(),
+                stamp,
+                from_cache: false,
+                warning: None,
+            },
+            Ok(Err(e)) => JobResult::Failed(e.to_string()),
+            Err(e) => JobResult::Failed(format!("parser task failed: {e}")),
+        }
+    }
+
+    async fn run_url(self, url: String) -> JobResult {
+        let Some(client) = &self.client else {
+            return JobResult::Failed(format!("{url}: no HTTP client"));
+        };
+        // Without a generation in memory, the cache is the copy a 304 would refer to.
+        let cached = match (&self.validators, &self.cache) {
+            (None, Some(c)) => {
+                let c = c.clone();
+                let u = url.clone();
+                tokio::task::spawn_blocking(move || c.read(&u))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            _ => None,
+        };
+        let validators = self.validators.clone().or_else(|| {
+            cached
+                .as_ref()
+                .map(|c| c.1.clone())
+                .filter(|v| !v.is_empty())
+        });
+        let fetched = fetch::fetch(client, &url, &self.http, validators.as_ref()).await;
+        let (format, opts) = (self.format, self.opts.clone());
+        let parse = move |bytes: Vec<u8>, loc: String| {
+            let opts = opts.clone();
+            async move {
+                let at = loc.clone();
+                tokio::task::spawn_blocking(move || {
+                    let n = bytes.len() as u64;
+                    feed::parse(format, &loc, &bytes, &opts).map(|p| (p, n, bytes))
+                })
+                .await
+                .unwrap_or_else(|e| Err(FeedError::new(&at, format!("parser task failed: {e}"))))
+            }
+        };
+        let from_cache = |cached: Option<(Vec<u8>, Validators)>, why: String| async {
+            match cached {
+                None => JobResult::Failed(why),
+                Some((bytes, v)) => match parse(bytes, url.clone()).await {
+                    Ok((parsed, n, _)) => JobResult::Loaded {
+                        parsed,
+                        bytes: n,
+                        validators: v,
+                        stamp: None,
+                        from_cache: true,
+                        warning: Some(why),
+                    },
+                    Err(e) => {
+                        JobResult::Failed(format!("{why}; the cached copy does not parse: {e}"))
+                    }
+                },
+            }
+        };
+        match fetched {
+            Ok(Fetched::NotModified) if self.validators.is_some() => JobResult::Unchanged,
+            Ok(Fetched::NotModified) => {
+                let r = from_cache(cached, String::new()).await;
+                match r {
+                    JobResult::Loaded {
+                        parsed,
+                        bytes,
+                        validators,
+                        stamp,
+                        ..
+                    } => JobResult::Loaded {
+                        parsed,
+                        bytes,
+                        validators,
+                        stamp,
+                        from_cache: true,
+                        warning: None,
+                    },
+                    other => other,
+                }
+            }
+            Ok(Fetched::Body { bytes, validators }) => match parse(bytes, url.clone()).await {
+                Ok((parsed, n, bytes)) => {
+                    if let Some(c) = self.cache.clone() {
+                        let (u, v) = (url.clone(), validators.clone());
+                        let written =
+                            tokio::task::spawn_blocking(move || c.write(&u, &bytes, &v)).await;
+                        if let Ok(Err(e)) = written {
+                            tracing::warn!(url = %url, error = %e, "cannot write the feed cache");
+                        }
+                    }
+                    JobResult::Loaded {
+                        parsed,
+                        bytes: n,
+                        validators,
+                        stamp: None,
+                        from_cache: false,
+                        warning: None,
+                    }
+                }
+                Err(e) => from_cache(cached, e.to_string()).await,
+            },
+            Err(e) => from_cache(cached, format!("{url}: {e}")).await,
+        }
+    }
+}
+
+/// Loads every feed and allowlist of a configuration once, blocking (for the CLI).
+///
+/// A feed or allowlist that cannot be read at all is reported in its [`FeedReport::error`]
+/// (and [`AllowlistReport::error`]), not as an error: the other feeds still load.
+pub fn load_config_feeds(
+    feeds: &[FeedConfig],
+    allowlists: &[AllowlistConfig],
+) -> Result<(IocSet, LoadReport), LoadError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LoadError::Runtime)?;
+    let mut catalog = Catalog::new(feeds, allowlists);
+    rt.block_on(catalog.refresh_all());
+    Ok(catalog.compile(SystemTime::now()))
+}

@@ -1,0 +1,236 @@
+//! Downloading URL feeds: conditional requests, timeouts, retries with backoff, a size cap,
+//! and the last good copy on disk.
+//!
+//! [`fetch`] sends `If-None-Match` / `If-Modified-Since` when it has the validators of the copy
+//! in use, so an unchanged feed costs one `304`. Connection errors, timeouts, `5xx`, `408` and
+//! `429` are retried `retries` times, the delay doubling from `retry_delay`; other statuses fail
+//! at once. A body (after gzip decoding) larger than `max_bytes` fails the download: a feed
+//! that suddenly grows a hundredfold is broken, not richer. [`Cache`] keeps the last copy that
+//! parsed, with its validators, so a restart while the server is down still has the feed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use serde::{Deserialize, Serialize};
+
+use crate::config::feeds::HttpOptions;
+
+/// What a server said identifies a copy: sent back to ask "has it changed?".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// The result of a download.
+#[derive(Debug)]
+pub enum Fetched {
+    /// `304`: the copy in use is current.
+    NotModified,
+    Body {
+        bytes: Vec<u8>,
+        validators: Validators,
+    },
+}
+
+/// Why a download failed (after its retries).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error("body larger than max_bytes ({0} bytes)")]
+    TooLarge(u64),
+    #[error("timed out")]
+    Timeout,
+    #[error("{0}")]
+    Transport(String),
+    #[error("cannot build an HTTP client: {0}")]
+    Client(String),
+}
+
+impl FetchError {
+    fn retryable(&self) -> bool {
+        match self {
+            FetchError::Status(s) => *s >= 500 || *s == 408 || *s == 429,
+            FetchError::Timeout | FetchError::Transport(_) => true,
+            FetchError::TooLarge(_) | FetchError::Client(_) => false,
+        }
+    }
+}
+
+/// An HTTP client for feeds (rustls with the ring provider, gzip).
+pub fn client() -> Result<reqwest::Client, FetchError> {
+    // Another part of the process may have installed it first: either way one is installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("iocd/", env!("CARGO_PKG_VERSION")))
+        .gzip(true)
+        .build()
+        .map_err(|e| FetchError::Client(error_chain(&e)))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
+/// Downloads `url`, conditionally when `validators` are given, with retries.
+pub async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    opts: &HttpOptions,
+    validators: Option<&Validators>,
+) -> Result<Fetched, FetchError> {
+    let mut delay = opts.retry_delay;
+    let mut attempt = 0;
+    loop {
+        match fetch_once(client, url, opts, validators).await {
+            Err(e) if e.retryable() && attempt < opts.retries => {
+                tracing::debug!(url, error = %e, attempt, "feed download failed, retrying");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2).min(Duration::from_secs(300));
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn fetch_once(
+    client: &reqwest::Client,
+    url: &str,
+    opts: &HttpOptions,
+    validators: Option<&Validators>,
+) -> Result<Fetched, FetchError> {
+    let mut req = client.get(url).timeout(opts.timeout);
+    for (k, v) in &opts.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    if let Some(v) = validators {
+        if let Some(e) = &v.etag {
+            req = req.header(IF_NONE_MATCH, e.as_str());
+        }
+        if let Some(m) = &v.last_modified {
+            req = req.header(IF_MODIFIED_SINCE, m.as_str());
+        }
+    }
+    let transport = |e: reqwest::Error| {
+        if e.is_timeout() {
+            FetchError::Timeout
+        } else {
+            FetchError::Transport(error_chain(&e))
+        }
+    };
+    let mut resp = req.send().await.map_err(transport)?;
+    let status = resp.status();
+    if status == StatusCode::NOT_MODIFIED && validators.is_some() {
+        return Ok(Fetched::NotModified);
+    }
+    if !status.is_success() {
+        return Err(FetchError::Status(status.as_u16()));
+    }
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let got = Validators {
+        etag: header(ETAG),
+        last_modified: header(LAST_MODIFIED),
+    };
+    // Content-Length is of the encoded body; the cap is on what we keep, checked as it grows.
+    if resp
+        .content_length()
+        .is_some_and(|n| n > opts.max_bytes && resp.headers().get("content-encoding").is_none())
+    {
+        return Err(FetchError::TooLarge(opts.max_bytes));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if bytes.len() as u64 + chunk.len() as u64 > opts.max_bytes {
+            return Err(FetchError::TooLarge(opts.max_bytes));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Fetched::Body {
+        bytes,
+        validators: got,
+    })
+}
+
+/// The last good copy of a URL feed: the body at `path`, its validators at `path.meta.json`.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    pub path: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheMeta {
+    url: String,
+    #[serde(flatten)]
+    validators: Validators,
+}
+
+impl Cache {
+    fn meta_path(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".meta.json");
+        PathBuf::from(p)
+    }
+
+    /// The cached body and its validators, if a copy of `url` is there.
+    pub fn read(&self, url: &str) -> Option<(Vec<u8>, Validators)> {
+        let bytes = std::fs::read(&self.path).ok()?;
+        let validators = std::fs::read(self.meta_path())
+            .ok()
+            .and_then(|m| serde_json::from_slice::<CacheMeta>(&m).ok())
+            .filter(|m| m.url == url)
+            .map(|m| m.validators)
+            .unwrap_or_default();
+        Some((bytes, validators))
+    }
+
+    /// Stores a copy that parsed, atomically (a crash leaves the old copy or the new one).
+    pub fn write(&self, url: &str, bytes: &[u8], validators: &Validators) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        write_atomic(&self.path, bytes)?;
+        let meta = CacheMeta {
+            url: url.to_owned(),
+            validators: validators.clone(),
+        };
+        write_atomic(
+            &self.meta_path(),
+            &serde_json::to_vec_pretty(&meta).expect("serializable"),
+        )
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
