@@ -27,6 +27,7 @@ pub mod matcher;
 pub mod pipeline;
 pub mod scan;
 pub mod sink;
+pub mod source;
 pub mod telemetry;
 pub mod worker;
 

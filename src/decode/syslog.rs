@@ -44,7 +44,7 @@ pub struct SyslogHeader {
     /// The message's own time, RFC 3339 (`Z` for UTC).
     pub timestamp: Option<String>,
     pub hostname: Option<String>,
-    pub app_name: Option<String>,
+    pub appname: Option<String>,
     pub procid: Option<String>,
     pub msgid: Option<String>,
     pub structured_data: Vec<SdElement>,
@@ -95,7 +95,7 @@ impl SyslogHeader {
     pub fn to_alert_fields(&self) -> crate::alert::SyslogFields {
         crate::alert::SyslogFields {
             hostname: self.hostname.clone(),
-            appname: self.app_name.clone(),
+            appname: self.appname.clone(),
             procid: self.procid.clone(),
             msgid: self.msgid.clone(),
             facility: self.facility,
@@ -149,11 +149,29 @@ pub fn parse_at(line: &[u8], now: DateTime<FixedOffset>) -> Option<SyslogHeader>
         .checked_sub(text.as_ptr() as usize)
         .filter(|&o| o <= text.len())
         .unwrap_or(text.len());
+    let mut body_offset = body_offset;
+    let offset_in = |s: &str| s.as_ptr() as usize - text.as_ptr() as usize;
+    // syslog_loose reads a `-` right after an RFC 3164 tag as empty structured data (which
+    // RFC 3164 does not have), so `app: -x` would lose its dash. Give it back.
+    if msg.protocol == Protocol::RFC3164 && msg.structured_data.is_empty() {
+        let header_end = [msg.hostname, msg.appname]
+            .into_iter()
+            .flatten()
+            .map(|s| offset_in(s) + s.len())
+            .max();
+        let head = text[..body_offset].trim_end_matches(' ');
+        if let Some(end) = header_end
+            && head.ends_with('-')
+            && head.len() > end
+        {
+            body_offset = head.len() - 1;
+        }
+    }
     let (mut hostname, mut appname) = (msg.hostname, msg.appname);
     // `Mmm dd hh:mm:ss WORD: msg` has a tag and no host (a kernel line in a local file, say):
     // a host name is never followed by a colon.
     if let (Protocol::RFC3164, Some(word), None) = (&msg.protocol, hostname, appname) {
-        let end = (word.as_ptr() as usize - text.as_ptr() as usize) + word.len();
+        let end = offset_in(word) + word.len();
         if text.as_bytes().get(end) == Some(&b':') {
             (hostname, appname) = (None, Some(word));
         }
@@ -170,7 +188,7 @@ pub fn parse_at(line: &[u8], now: DateTime<FixedOffset>) -> Option<SyslogHeader>
             .timestamp
             .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
         hostname: owned(hostname),
-        app_name: owned(appname),
+        appname: owned(appname),
         procid: msg.procid.as_ref().map(|p| match p {
             ProcId::PID(pid) => pid.to_string(),
             ProcId::Name(name) => (*name).to_owned(),
@@ -262,6 +280,31 @@ mod tests {
                 msgid: None,
                 body: "pam_unix(systemd-user:session): session opened",
             },
+            // A body that starts with dashes.
+            Case {
+                line: "<13>Nov 22 21:17:51 vm iocdtest: --tcp - message",
+                format: Format::Rfc3164,
+                facility: Some(1),
+                severity: Some(5),
+                timestamp: Some("2025-11-22T21:17:51Z"),
+                host: Some("vm"),
+                app: Some("iocdtest"),
+                procid: None,
+                msgid: None,
+                body: "--tcp - message",
+            },
+            Case {
+                line: "Nov 22 21:17:51 vm sshd[12]: - x",
+                format: Format::Rfc3164,
+                facility: None,
+                severity: None,
+                timestamp: Some("2025-11-22T21:17:51Z"),
+                host: Some("vm"),
+                app: Some("sshd"),
+                procid: Some("12"),
+                msgid: None,
+                body: "- x",
+            },
             // A tag and no host.
             Case {
                 line: "Nov 18 08:30:20 kernel: [997.390602] sda2: rw=0, want=65",
@@ -310,7 +353,7 @@ mod tests {
             assert_eq!(h.severity, c.severity, "{}", c.line);
             assert_eq!(h.timestamp.as_deref(), c.timestamp, "{}", c.line);
             assert_eq!(h.hostname.as_deref(), c.host, "{}", c.line);
-            assert_eq!(h.app_name.as_deref(), c.app, "{}", c.line);
+            assert_eq!(h.appname.as_deref(), c.app, "{}", c.line);
             assert_eq!(h.procid.as_deref(), c.procid, "{}", c.line);
             assert_eq!(h.msgid.as_deref(), c.msgid, "{}", c.line);
             assert_eq!(body(line, &h), c.body.as_bytes(), "{}", c.line);
@@ -385,7 +428,7 @@ mod tests {
         let line = b"<34>1 2003-10-11T22:14:15.003Z mymachine su - ID47 - bad \xff\xfe bytes";
         let h = parse_at(line, june()).unwrap();
         assert_eq!(h.hostname.as_deref(), Some("mymachine"));
-        assert_eq!(h.app_name.as_deref(), Some("su"));
+        assert_eq!(h.appname.as_deref(), Some("su"));
         assert_eq!(h.msgid.as_deref(), Some("ID47"));
         assert_eq!(body(line, &h), b"bad \xff\xfe bytes");
     }
@@ -468,7 +511,7 @@ mod tests {
                 };
                 assert_eq!(h.hostname.as_deref(), host, "{name}: {text}");
                 let app = tag.split(['[', ':']).next().unwrap();
-                assert_eq!(h.app_name.as_deref(), Some(app), "{name}: {text}");
+                assert_eq!(h.appname.as_deref(), Some(app), "{name}: {text}");
                 assert!(h.timestamp.is_some(), "{name}: {text}");
                 let body = String::from_utf8_lossy(&raw[h.body_offset..]);
                 assert!(

@@ -1,0 +1,472 @@
+//! Sources: where log lines come in, and where backpressure starts.
+//!
+//! [`spawn_all`] starts every configured source on the current tokio runtime and returns
+//! [`Sources`]: the tasks and the addresses they listen on. Each source turns what it reads
+//! into [`Batch`]es of whole lines and hands them to the matcher queue, a bounded crossbeam
+//! channel. Read these first:
+//!
+//! * `syslog`: syslog over UDP, TCP and TLS, and the TCP framing (LF or RFC 6587 octet
+//!   counting, detected per connection).
+//! * `file`: a file followed like `tail -F`, across rotation; `stdin`: lines until EOF.
+//!
+//! # Batches and latency
+//!
+//! A source appends messages to its batch and sends the batch when it holds `batch_bytes`, or
+//! as soon as its socket or file has nothing more to give right now (after each `read()` it
+//! processed). Under load batches are full and cheap per line; at low rates a line waits for
+//! no timer.
+//!
+//! # Backpressure
+//!
+//! Sending is `try_send` first. When the queue is full, UDP drops the batch and counts its
+//! messages (`events_dropped{reason="queue_full"}`): a datagram sender cannot be slowed down.
+//! Every other source waits for room, and while it waits it does not read, so the kernel's
+//! socket buffers fill and TCP's flow control slows the sender: that is the backpressure. The
+//! wait is a blocking `send` inside `tokio::task::block_in_place` (hence: a multi-threaded
+//! runtime), and only one task waits that way at a time; the others queue on an async mutex,
+//! so a thousand stalled connections hold one runtime thread, not a thousand.
+//!
+//! # Shutdown
+//!
+//! When the [`Shutdown`] token is cancelled, sources stop reading and accepting, send what
+//! they hold (a partial batch, a last line without its line feed) and end; [`Sources::join`]
+//! waits for that.
+
+pub mod file;
+pub mod stdin;
+pub mod syslog;
+
+use std::fmt;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crossbeam_channel::TrySendError;
+use prometheus::{IntCounter, IntGauge};
+use tokio::task::JoinHandle;
+
+use crate::config::SourcesConfig;
+use crate::pipeline::{Batch, BatchSender, Shutdown, SourceKind};
+use crate::telemetry::Metrics;
+
+/// The running sources.
+pub struct Sources {
+    handles: Vec<JoinHandle<()>>,
+    listening: Vec<Listening>,
+}
+
+/// A bound socket of a network source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listening {
+    pub source: SourceKind,
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for Listening {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.addr, self.source.as_str())
+    }
+}
+
+impl Sources {
+    /// Every bound socket (with the real port when the configuration said port 0).
+    pub fn local_addrs(&self) -> &[Listening] {
+        &self.listening
+    }
+
+    /// The address `source` listens on, if it is a network source that is enabled.
+    pub fn local_addr(&self, source: SourceKind) -> Option<SocketAddr> {
+        self.listening
+            .iter()
+            .find(|l| l.source == source)
+            .map(|l| l.addr)
+    }
+
+    /// Waits until every source has ended (after shutdown, or when the queue is gone).
+    pub async fn join(self) {
+        for h in self.handles {
+            if let Err(e) = h.await
+                && e.is_panic()
+            {
+                tracing::error!(error = %e, "a source panicked");
+            }
+        }
+    }
+
+    pub fn into_handles(self) -> Vec<JoinHandle<()>> {
+        self.handles
+    }
+}
+
+/// Starts every source of `cfg`. Must be called inside a multi-threaded tokio runtime. Every
+/// socket is bound (and the TLS certificate read) before this returns, so such errors come
+/// back here, naming the address or file; a followed file that does not exist yet is not an
+/// error (it is read once it appears).
+pub fn spawn_all(
+    cfg: &SourcesConfig,
+    batch_bytes: usize,
+    tx: BatchSender,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+) -> io::Result<Sources> {
+    let turn = Arc::new(tokio::sync::Mutex::new(()));
+    let outlet = |source: SourceKind| Outlet::new(source, tx.clone(), &metrics, turn.clone());
+    let mut handles = Vec::new();
+    let mut listening = Vec::new();
+
+    if let Some(c) = &cfg.syslog_udp {
+        let (h, addr) = syslog::spawn_udp(
+            c,
+            Batcher::new(outlet(SourceKind::SyslogUdp), batch_bytes),
+            shutdown.clone(),
+        )?;
+        handles.push(h);
+        listening.push(Listening {
+            source: SourceKind::SyslogUdp,
+            addr,
+        });
+    }
+    if let Some(c) = &cfg.syslog_tcp {
+        let (h, addr) = syslog::spawn_tcp(
+            c,
+            None,
+            outlet(SourceKind::SyslogTcp),
+            batch_bytes,
+            shutdown.clone(),
+        )?;
+        handles.push(h);
+        listening.push(Listening {
+            source: SourceKind::SyslogTcp,
+            addr,
+        });
+    }
+    if let Some(c) = &cfg.syslog_tls {
+        let acceptor = syslog::tls_acceptor(c)?;
+        let (h, addr) = syslog::spawn_tcp(
+            &c.tcp,
+            Some(acceptor),
+            outlet(SourceKind::SyslogTls),
+            batch_bytes,
+            shutdown.clone(),
+        )?;
+        handles.push(h);
+        listening.push(Listening {
+            source: SourceKind::SyslogTls,
+            addr,
+        });
+    }
+    for f in &cfg.files {
+        let mut b = Batcher::new(outlet(SourceKind::File), batch_bytes);
+        b.set_path(Arc::from(f.path.to_string_lossy().as_ref()));
+        handles.push(file::spawn(f, b, shutdown.clone()));
+    }
+    if cfg.stdin {
+        handles.push(stdin::spawn(
+            io::stdin(),
+            Batcher::new(outlet(SourceKind::Stdin), batch_bytes),
+            shutdown.clone(),
+        )?);
+    }
+    Ok(Sources { handles, listening })
+}
+
+/// The queue is gone: the pipeline is stopping, so the source stops too.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+/// One source's end of the matcher queue, with its metrics.
+#[derive(Clone)]
+pub(crate) struct Outlet {
+    source: SourceKind,
+    tx: BatchSender,
+    /// Serializes the tasks that wait for room in the queue (see the module docs).
+    turn: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) events_in: IntCounter,
+    pub(crate) bytes_in: IntCounter,
+    pub(crate) parse_errors: IntCounter,
+    pub(crate) truncated: IntCounter,
+    pub(crate) queue_full: IntCounter,
+    pub(crate) connections: IntGauge,
+    queue_depth: IntGauge,
+}
+
+impl Outlet {
+    fn new(
+        source: SourceKind,
+        tx: BatchSender,
+        m: &Metrics,
+        turn: Arc<tokio::sync::Mutex<()>>,
+    ) -> Outlet {
+        let name = source.as_str();
+        Outlet {
+            source,
+            tx,
+            turn,
+            events_in: m.events_in.with_label_values(&[name]),
+            bytes_in: m.bytes_in.with_label_values(&[name]),
+            parse_errors: m.parse_errors.with_label_values(&[name]),
+            truncated: m.events_dropped.with_label_values(&[name, "truncated"]),
+            queue_full: m.events_dropped.with_label_values(&[name, "queue_full"]),
+            connections: m.connections.with_label_values(&[name]),
+            queue_depth: m.queue_depth.clone(),
+        }
+    }
+
+    /// Only UDP may drop; everything else waits for room.
+    fn drops_when_full(&self) -> bool {
+        self.source == SourceKind::SyslogUdp
+    }
+
+    /// Sends from a tokio task. When the queue is full: drops and counts (UDP), or waits
+    /// without reading, which is the backpressure.
+    async fn send(&self, batch: Batch, lines: u64) -> Result<(), Closed> {
+        let batch = match self.tx.try_send(batch) {
+            Ok(()) => return self.sent(),
+            Err(TrySendError::Disconnected(_)) => return Err(Closed),
+            Err(TrySendError::Full(batch)) => batch,
+        };
+        if self.drops_when_full() {
+            self.queue_full.inc_by(lines);
+            return Ok(());
+        }
+        let _turn = self.turn.lock().await;
+        let batch = match self.tx.try_send(batch) {
+            Ok(()) => return self.sent(),
+            Err(TrySendError::Disconnected(_)) => return Err(Closed),
+            Err(TrySendError::Full(batch)) => batch,
+        };
+        tokio::task::block_in_place(|| self.tx.send(batch)).map_err(|_| Closed)?;
+        self.sent()
+    }
+
+    /// Sends from a plain thread (files, stdin): waits for room.
+    fn send_blocking(&self, batch: Batch) -> Result<(), Closed> {
+        self.tx.send(batch).map_err(|_| Closed)?;
+        self.sent()
+    }
+
+    fn sent(&self) -> Result<(), Closed> {
+        self.queue_depth.set(self.tx.len() as i64);
+        Ok(())
+    }
+}
+
+/// The batch a source is filling.
+pub(crate) struct Batcher {
+    out: Outlet,
+    batch: Batch,
+    lines: u64,
+    limit: usize,
+    path: Option<Arc<str>>,
+}
+
+impl Batcher {
+    pub(crate) fn new(out: Outlet, limit: usize) -> Batcher {
+        let batch = Batch::new(out.source);
+        Batcher {
+            out,
+            batch,
+            lines: 0,
+            limit: limit.max(1),
+            path: None,
+        }
+    }
+
+    fn set_path(&mut self, path: Arc<str>) {
+        self.path = Some(path.clone());
+        self.batch.path = Some(path);
+    }
+
+    pub(crate) fn outlet(&self) -> &Outlet {
+        &self.out
+    }
+
+    pub(crate) fn push(&mut self, line: &[u8], peer: Option<SocketAddr>) {
+        if self.batch.buf.capacity() == 0 {
+            self.batch.buf.reserve(self.limit + self.limit / 8);
+        }
+        self.batch.push_line(line, peer);
+        self.lines += 1;
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.batch.len() >= self.limit
+    }
+
+    fn take(&mut self) -> Option<(Batch, u64)> {
+        if self.batch.is_empty() {
+            return None;
+        }
+        let mut next = Batch::new(self.out.source);
+        next.path = self.path.clone();
+        let batch = std::mem::replace(&mut self.batch, next);
+        let lines = std::mem::take(&mut self.lines);
+        self.out.events_in.inc_by(lines);
+        Some((batch, lines))
+    }
+
+    /// Sends the batch if it holds anything.
+    pub(crate) async fn flush(&mut self) -> Result<(), Closed> {
+        match self.take() {
+            Some((batch, lines)) => self.out.send(batch, lines).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn flush_blocking(&mut self) -> Result<(), Closed> {
+        match self.take() {
+            Some((batch, _)) => self.out.send_blocking(batch),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Longest line of a file or of stdin; longer ones are cut there (and counted).
+pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Lines from a blocking reader (a file, stdin), in two steps so that the caller can decide
+/// what happens between reading and processing: [`LineReader::fill`] reads once,
+/// [`LineReader::drain`] turns every complete line into the batch.
+pub(crate) struct LineReader {
+    framer: syslog::Framer,
+    buf: Vec<u8>,
+}
+
+impl LineReader {
+    pub(crate) fn new() -> LineReader {
+        LineReader {
+            framer: syslog::Framer::lines(MAX_LINE_BYTES),
+            buf: Vec::with_capacity(READ_CHUNK),
+        }
+    }
+
+    /// One `read()`; 0 at end of file.
+    pub(crate) fn fill(&mut self, r: &mut impl Read, out: &Outlet) -> io::Result<usize> {
+        let len = self.buf.len();
+        self.buf.resize(len + READ_CHUNK, 0);
+        let n = loop {
+            match r.read(&mut self.buf[len..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        self.buf.truncate(len + *n.as_ref().unwrap_or(&0));
+        let n = n?;
+        out.bytes_in.inc_by(n as u64);
+        Ok(n)
+    }
+
+    /// Every complete line into `b`, sending each batch that fills, then what is left.
+    pub(crate) fn drain(&mut self, b: &mut Batcher) -> Result<(), Closed> {
+        let mut used = 0;
+        loop {
+            used += syslog::frame_some(&mut self.framer, &self.buf[used..], None, b);
+            if !b.is_full() {
+                break;
+            }
+            b.flush_blocking()?;
+        }
+        self.buf.drain(..used);
+        b.flush_blocking()
+    }
+
+    /// The last line, if it has no line feed (the file ended, or was replaced).
+    pub(crate) fn finish(&mut self, b: &mut Batcher) -> Result<(), Closed> {
+        syslog::finish_into(&mut self.framer, &self.buf, None, b);
+        self.buf.clear();
+        b.flush_blocking()
+    }
+
+    /// Forgets a partial line (the file was truncated under it).
+    pub(crate) fn reset(&mut self) {
+        self.buf.clear();
+        self.framer = syslog::Framer::lines(MAX_LINE_BYTES);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A batcher of `source` on a fresh queue of `cap` batches.
+    pub(crate) fn batcher(
+        source: SourceKind,
+        limit: usize,
+        cap: usize,
+    ) -> (Batcher, crate::pipeline::BatchReceiver, Arc<Metrics>) {
+        let (tx, rx) = crossbeam_channel::bounded(cap);
+        let metrics = Arc::new(Metrics::new());
+        let out = Outlet::new(source, tx, &metrics, Arc::new(tokio::sync::Mutex::new(())));
+        (Batcher::new(out, limit), rx, metrics)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn udp_drops_and_counts_when_full_others_wait() {
+        let (mut udp, rx, metrics) = testing::batcher(SourceKind::SyslogUdp, 1024, 1);
+        udp.push(b"a", None);
+        udp.flush().await.unwrap();
+        udp.push(b"b", None);
+        udp.push(b"c", None);
+        udp.flush().await.unwrap();
+        assert_eq!(
+            metrics
+                .events_dropped
+                .with_label_values(&["syslog_udp", "queue_full"])
+                .get(),
+            2
+        );
+        assert_eq!(
+            metrics.events_in.with_label_values(&["syslog_udp"]).get(),
+            3
+        );
+        assert_eq!(rx.recv().unwrap().buf, b"a\n");
+        assert!(rx.try_recv().is_err());
+
+        let (mut tcp, rx, metrics) = testing::batcher(SourceKind::SyslogTcp, 1024, 1);
+        tcp.push(b"first", None);
+        tcp.flush().await.unwrap();
+        tcp.push(b"second", None);
+        let waiting = tokio::spawn(async move {
+            tcp.flush().await.unwrap();
+            tcp
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "a full queue must make TCP wait");
+        assert_eq!(metrics.queue_depth.get(), 1);
+        assert_eq!(rx.recv().unwrap().buf, b"first\n");
+        let tcp = waiting.await.unwrap();
+        assert_eq!(rx.recv().unwrap().buf, b"second\n");
+        drop(rx);
+        let mut tcp = tcp;
+        tcp.push(b"third", None);
+        assert!(
+            tcp.flush().await.is_err(),
+            "a closed queue stops the source"
+        );
+    }
+
+    #[test]
+    fn batches_carry_the_file_path_and_split_at_the_limit() {
+        let (mut b, rx, _m) = testing::batcher(SourceKind::File, 8, 4);
+        b.set_path(Arc::from("/var/log/x.log"));
+        let mut lr = LineReader::new();
+        let mut data: &[u8] = b"one\ntwo\nthree\nfour";
+        while lr.fill(&mut data, b.outlet()).unwrap() > 0 {
+            lr.drain(&mut b).unwrap();
+        }
+        lr.finish(&mut b).unwrap();
+        let got: Vec<Batch> = rx.try_iter().collect();
+        let bufs: Vec<&[u8]> = got.iter().map(|b| &b.buf[..]).collect();
+        assert_eq!(bufs, [&b"one\ntwo\n"[..], b"three\n", b"four\n"]);
+        assert!(
+            got.iter()
+                .all(|b| b.path.as_deref() == Some("/var/log/x.log"))
+        );
+    }
+}

@@ -1,0 +1,810 @@
+//! Syslog over UDP, TCP and TLS, and the framing of a syslog byte stream.
+//!
+//! UDP carries one message per datagram. A TCP stream carries messages framed one of two
+//! ways (RFC 6587), and senders do not announce which:
+//!
+//! * non-transparent framing: each message ends with a line feed (`\r\n` tolerated);
+//! * octet counting: `MSG-LEN SP MSG`, as `logger --octet-count` and rsyslog's `omfwd` with
+//!   `TCP_Framing="octet-counted"` send it.
+//!
+//! [`Framer`] tells them apart on the first bytes of a connection, as rsyslog and Vector do: a
+//! digit, more digits, then a space means octet counting; anything else means line feeds. It
+//! is a check-then-parse framer in the style of mini-redis: [`Framer::next`] looks at what has
+//! been read so far and answers "a message here", "skip these bytes" or "read more", without
+//! copying. Every message is bounded by `max_message_bytes`: a longer one is cut there, counted
+//! (`events_dropped{reason="truncated"}`), and its rest skipped (to the next line feed, or by the
+//! announced length) so the stream stays in step. An octet-counting header that does not parse
+//! is counted as a parse error, and the bytes up to the next line feed are taken as one message,
+//! so a sender that mixes framings loses nothing.
+//!
+//! Each TCP connection is one task; a semaphore caps how many are served at once (the rest wait
+//! in the listen backlog), and a connection silent for `idle_timeout` is closed. A message
+//! becomes one line of a batch, with the sender's address.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::IntGauge;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, error, warn};
+
+use super::{Batcher, Outlet};
+use crate::config::{TcpConfig, TlsConfig, UdpConfig};
+use crate::pipeline::Shutdown;
+
+/// An octet count longer than this is not a length (4 GB messages do not exist).
+const MAX_LEN_DIGITS: usize = 10;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Nothing but line ends seen yet.
+    Detect,
+    Lines,
+    Octets,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Skip {
+    Nothing,
+    /// The rest of a cut octet-counted message.
+    Bytes(u64),
+    /// The rest of a cut line, through its line feed.
+    Line,
+}
+
+/// One message found by the framer, relative to the buffer it was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Framed {
+    pub msg: Range<usize>,
+    /// Longer than the limit (or, at the end of a stream, shorter than announced): cut.
+    pub cut: bool,
+    /// Came after an octet-counting header that did not parse.
+    pub bad: bool,
+}
+
+/// What [`Framer::next`] found at the start of a buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// No complete message: read more.
+    More,
+    /// Drop this many bytes.
+    Skip(usize),
+    /// A message; consume `.1` bytes.
+    Msg(Framed, usize),
+}
+
+/// Splits a syslog byte stream into messages; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Framer {
+    max: usize,
+    mode: Mode,
+    skip: Skip,
+}
+
+impl Framer {
+    /// For a TCP connection: LF or octet counting, decided on its first bytes.
+    pub(crate) fn detect(max: usize) -> Framer {
+        Framer {
+            max: max.max(1),
+            mode: Mode::Detect,
+            skip: Skip::Nothing,
+        }
+    }
+
+    /// Lines only (files, stdin).
+    pub(crate) fn lines(max: usize) -> Framer {
+        Framer {
+            mode: Mode::Lines,
+            ..Framer::detect(max)
+        }
+    }
+
+    /// What is at the start of `buf`, the unconsumed bytes of the stream.
+    pub(crate) fn next(&mut self, buf: &[u8]) -> Step {
+        if buf.is_empty() {
+            return Step::More;
+        }
+        match self.skip {
+            Skip::Nothing => {}
+            Skip::Bytes(n) => {
+                let k = n.min(buf.len() as u64);
+                self.skip = if k == n {
+                    Skip::Nothing
+                } else {
+                    Skip::Bytes(n - k)
+                };
+                return Step::Skip(k as usize);
+            }
+            Skip::Line => {
+                return match memchr::memchr(b'\n', buf) {
+                    Some(i) => {
+                        self.skip = Skip::Nothing;
+                        Step::Skip(i + 1)
+                    }
+                    None => Step::Skip(buf.len()),
+                };
+            }
+        }
+        if self.mode == Mode::Detect {
+            let blank = line_ends(buf);
+            if blank > 0 {
+                return Step::Skip(blank);
+            }
+            let digits = digits(buf);
+            if digits == buf.len() && digits <= MAX_LEN_DIGITS {
+                return Step::More;
+            }
+            self.mode = if (1..=MAX_LEN_DIGITS).contains(&digits) && buf[digits] == b' ' {
+                Mode::Octets
+            } else {
+                Mode::Lines
+            };
+        }
+        match self.mode {
+            Mode::Octets => self.octets(buf),
+            _ => self.line(buf, false),
+        }
+    }
+
+    fn line(&mut self, buf: &[u8], bad: bool) -> Step {
+        // A message of exactly `max` bytes may still end with `\r\n`.
+        let window = &buf[..buf.len().min(self.max + 2)];
+        match memchr::memchr(b'\n', window) {
+            Some(i) => {
+                let end = if i > 0 && buf[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                };
+                if end == 0 {
+                    return Step::Skip(i + 1);
+                }
+                let framed = Framed {
+                    msg: 0..end.min(self.max),
+                    cut: end > self.max,
+                    bad,
+                };
+                Step::Msg(framed, i + 1)
+            }
+            None if buf.len() >= self.max + 2 => {
+                self.skip = Skip::Line;
+                let framed = Framed {
+                    msg: 0..self.max,
+                    cut: true,
+                    bad,
+                };
+                Step::Msg(framed, self.max)
+            }
+            None => Step::More,
+        }
+    }
+
+    fn octets(&mut self, buf: &[u8]) -> Step {
+        // Some senders end each frame with a line feed as well.
+        let blank = line_ends(buf);
+        if blank > 0 {
+            return Step::Skip(blank);
+        }
+        let Some((len, start)) = (match octet_header(buf) {
+            Header::Incomplete => return Step::More,
+            Header::Bad => None,
+            Header::Len(len, start) => Some((len, start)),
+        }) else {
+            return self.line(buf, true);
+        };
+        let have = (buf.len() - start) as u64;
+        if len > self.max as u64 {
+            if have < self.max as u64 {
+                return Step::More;
+            }
+            self.skip = Skip::Bytes(len - self.max as u64);
+            let framed = Framed {
+                msg: start..start + self.max,
+                cut: true,
+                bad: false,
+            };
+            return Step::Msg(framed, start + self.max);
+        }
+        if have < len {
+            return Step::More;
+        }
+        let used = start + len as usize;
+        let mut end = used;
+        while end > start && matches!(buf[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        if end == start {
+            return Step::Skip(used);
+        }
+        let framed = Framed {
+            msg: start..end,
+            cut: false,
+            bad: false,
+        };
+        Step::Msg(framed, used)
+    }
+
+    /// The stream ended (or is being dropped) with `buf` unconsumed, after [`Framer::next`]
+    /// asked for more: what is left is one last, incomplete message.
+    pub(crate) fn finish(&mut self, buf: &[u8]) -> Option<Framed> {
+        let skip = std::mem::replace(&mut self.skip, Skip::Nothing);
+        if skip != Skip::Nothing {
+            return None;
+        }
+        let start = line_ends(buf);
+        let rest = &buf[start..];
+        if rest.is_empty() {
+            return None;
+        }
+        let (from, cut, bad) = match (self.mode, octet_header(rest)) {
+            (Mode::Octets, Header::Len(_, body)) => (start + body, true, false),
+            (Mode::Octets, _) => (start, false, true),
+            _ => (start, false, false),
+        };
+        let mut end = buf.len();
+        while end > from && matches!(buf[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        if end == from {
+            return None;
+        }
+        let cut = cut || end - from > self.max;
+        Some(Framed {
+            msg: from..end.min(from + self.max),
+            cut,
+            bad,
+        })
+    }
+}
+
+enum Header {
+    Incomplete,
+    Bad,
+    /// Announced length, and where the message starts.
+    Len(u64, usize),
+}
+
+fn octet_header(buf: &[u8]) -> Header {
+    let n = digits(buf);
+    if n == buf.len() && n <= MAX_LEN_DIGITS {
+        return Header::Incomplete;
+    }
+    if n == 0 || n > MAX_LEN_DIGITS || buf[n] != b' ' {
+        return Header::Bad;
+    }
+    let len = buf[..n]
+        .iter()
+        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+    Header::Len(len, n + 1)
+}
+
+fn digits(buf: &[u8]) -> usize {
+    buf.iter()
+        .take(MAX_LEN_DIGITS + 1)
+        .take_while(|b| b.is_ascii_digit())
+        .count()
+}
+
+fn line_ends(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|b| matches!(b, b'\n' | b'\r'))
+        .count()
+}
+
+/// Frames messages from `buf` into `b` until `buf` holds no complete message or the batch is
+/// full (the caller sends it and calls again). Returns the bytes consumed.
+pub(crate) fn frame_some(
+    framer: &mut Framer,
+    buf: &[u8],
+    peer: Option<SocketAddr>,
+    b: &mut Batcher,
+) -> usize {
+    let mut used = 0;
+    while !b.is_full() {
+        match framer.next(&buf[used..]) {
+            Step::More => break,
+            Step::Skip(n) => used += n,
+            Step::Msg(f, n) => {
+                push(b, &buf[used..], &f, peer);
+                used += n;
+            }
+        }
+    }
+    used
+}
+
+/// The last, incomplete message of a stream that ends with `buf` unconsumed.
+pub(crate) fn finish_into(
+    framer: &mut Framer,
+    buf: &[u8],
+    peer: Option<SocketAddr>,
+    b: &mut Batcher,
+) {
+    if let Some(f) = framer.finish(buf) {
+        push(b, buf, &f, peer);
+    }
+}
+
+fn push(b: &mut Batcher, buf: &[u8], f: &Framed, peer: Option<SocketAddr>) {
+    if f.cut {
+        b.outlet().truncated.inc();
+    }
+    if f.bad {
+        b.outlet().parse_errors.inc();
+    }
+    b.push(&buf[f.msg.clone()], peer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// UDP
+
+pub(crate) fn spawn_udp(
+    cfg: &UdpConfig,
+    b: Batcher,
+    shutdown: Shutdown,
+) -> io::Result<(JoinHandle<()>, SocketAddr)> {
+    let sock = std::net::UdpSocket::bind(cfg.listen)
+        .map_err(|e| bind_error("syslog_udp", cfg.listen, e))?;
+    sock.set_nonblocking(true)?;
+    let sock = UdpSocket::from_std(sock)?;
+    let addr = sock.local_addr()?;
+    let max = cfg.max_message_bytes.max(1);
+    Ok((tokio::spawn(serve_udp(sock, max, b, shutdown)), addr))
+}
+
+async fn serve_udp(sock: UdpSocket, max: usize, mut b: Batcher, shutdown: Shutdown) {
+    // One byte more than the limit shows that a datagram was longer (the kernel cuts the
+    // rest); no datagram is longer than 64 KiB.
+    let mut buf = vec![0u8; max.saturating_add(1).min(1 << 16)];
+    loop {
+        let got = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            got = sock.recv_from(&mut buf) => got,
+        };
+        match got {
+            Ok((n, peer)) => datagram(&buf[..n], max, peer, &mut b),
+            Err(e) => warn!(source = "syslog_udp", error = %e, "receive failed"),
+        }
+        // Take what else is ready now, then send: full batches under load, no wait otherwise.
+        while !b.is_full() {
+            match sock.try_recv_from(&mut buf) {
+                Ok((n, peer)) => datagram(&buf[..n], max, peer, &mut b),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    warn!(source = "syslog_udp", error = %e, "receive failed");
+                    break;
+                }
+            }
+        }
+        if b.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = b.flush().await;
+}
+
+fn datagram(d: &[u8], max: usize, peer: SocketAddr, b: &mut Batcher) {
+    b.outlet().bytes_in.inc_by(d.len() as u64);
+    let mut msg = d;
+    if msg.len() > max {
+        msg = &msg[..max];
+        b.outlet().truncated.inc();
+    }
+    while let [rest @ .., b'\n' | b'\r' | 0] = msg {
+        msg = rest;
+    }
+    if !msg.is_empty() {
+        b.push(msg, Some(peer));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TCP and TLS
+
+#[derive(Clone, Copy)]
+struct Limits {
+    max_message: usize,
+    idle: Duration,
+    batch_bytes: usize,
+}
+
+/// Binds `cfg.listen` and serves it (with TLS when `tls` is given).
+pub(crate) fn spawn_tcp(
+    cfg: &TcpConfig,
+    tls: Option<TlsAcceptor>,
+    out: Outlet,
+    batch_bytes: usize,
+    shutdown: Shutdown,
+) -> io::Result<(JoinHandle<()>, SocketAddr)> {
+    let name = out.source.as_str();
+    let listener = bind_tcp(cfg.listen).map_err(|e| bind_error(name, cfg.listen, e))?;
+    let addr = listener.local_addr()?;
+    let limits = Limits {
+        max_message: cfg.max_message_bytes.max(1),
+        idle: cfg.idle_timeout,
+        batch_bytes,
+    };
+    let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let task = accept_loop(listener, slots, tls, out, limits, shutdown);
+    Ok((tokio::spawn(task), addr))
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(1024)
+}
+
+fn bind_error(source: &str, addr: SocketAddr, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{source}: cannot listen on {addr}: {e}"))
+}
+
+/// Reads the certificate chain and key of a TLS source.
+pub(crate) fn tls_acceptor(cfg: &TlsConfig) -> io::Result<TlsAcceptor> {
+    // Only ring is compiled in; a second install (another source, a sink) is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let open = |p: &std::path::Path| {
+        std::fs::File::open(p)
+            .map(io::BufReader::new)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+    };
+    let invalid = |p: &std::path::Path, what: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {what}", p.display()),
+        )
+    };
+    let certs = rustls_pemfile::certs(&mut open(&cfg.cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&cfg.cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(invalid(&cfg.cert, "no PEM certificate".into()));
+    }
+    let key = rustls_pemfile::private_key(&mut open(&cfg.key)?)
+        .map_err(|e| invalid(&cfg.key, e.to_string()))?
+        .ok_or_else(|| invalid(&cfg.key, "no PEM private key".into()))?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(&cfg.cert, e.to_string()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts while a connection slot is free; on shutdown, stops accepting and waits for every
+/// connection to send what it holds.
+async fn accept_loop(
+    listener: TcpListener,
+    slots: Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
+    out: Outlet,
+    limits: Limits,
+    shutdown: Shutdown,
+) {
+    let source = out.source.as_str();
+    let mut conns = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            got = listener.accept() => match got {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    warn!(source, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        while conns.try_join_next().is_some() {}
+        let b = Batcher::new(out.clone(), limits.batch_bytes);
+        let tls = tls.clone();
+        let shutdown = shutdown.clone();
+        conns.spawn(async move {
+            let _permit = permit;
+            let _open = OpenConnection::new(&b.outlet().connections);
+            let Some(tls) = tls else {
+                return serve_connection(stream, peer, b, limits, shutdown).await;
+            };
+            let handshake = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return,
+                h = tokio::time::timeout(limits.idle, tls.accept(stream)) => h,
+            };
+            match handshake {
+                Ok(Ok(stream)) => serve_connection(stream, peer, b, limits, shutdown).await,
+                Ok(Err(e)) => {
+                    b.outlet().parse_errors.inc();
+                    debug!(source, %peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    b.outlet().parse_errors.inc();
+                    debug!(source, %peer, "TLS handshake timed out");
+                }
+            }
+        });
+    }
+    drop(listener);
+    while let Some(done) = conns.join_next().await {
+        if let Err(e) = done
+            && e.is_panic()
+        {
+            error!(source, error = %e, "a connection task panicked");
+        }
+    }
+}
+
+/// Counts a connection in `iocd_source_connections` while it lives.
+struct OpenConnection(IntGauge);
+
+impl OpenConnection {
+    fn new(gauge: &IntGauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Reads one connection until it ends, stays idle too long, or shutdown; every message
+/// becomes a line of `b`. While a full queue makes `flush` wait, nothing is read.
+async fn serve_connection<S: AsyncRead + Unpin>(
+    mut stream: S,
+    peer: SocketAddr,
+    mut b: Batcher,
+    limits: Limits,
+    shutdown: Shutdown,
+) {
+    let source = b.outlet().source.as_str();
+    let mut framer = Framer::detect(limits.max_message);
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let why = loop {
+        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+            buf.reserve(READ_CHUNK);
+        }
+        let read = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break "shutdown",
+            r = tokio::time::timeout(limits.idle, stream.read_buf(&mut buf)) => r,
+        };
+        let eof = match read {
+            Err(_) => break "idle timeout",
+            Ok(Err(e)) => {
+                debug!(source, %peer, error = %e, "read failed");
+                break "read error";
+            }
+            Ok(Ok(0)) => true,
+            Ok(Ok(n)) => {
+                b.outlet().bytes_in.inc_by(n as u64);
+                false
+            }
+        };
+        let mut used = 0;
+        loop {
+            used += frame_some(&mut framer, &buf[used..], Some(peer), &mut b);
+            if !b.is_full() {
+                break;
+            }
+            if b.flush().await.is_err() {
+                return;
+            }
+        }
+        buf.drain(..used);
+        if eof {
+            break "closed by peer";
+        }
+        if b.flush().await.is_err() {
+            return;
+        }
+    };
+    finish_into(&mut framer, &buf, Some(peer), &mut b);
+    let _ = b.flush().await;
+    debug!(source, %peer, reason = why, "connection closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every message and skip of `input` fed in pieces of `chunk` bytes, then the end.
+    fn frame(framer: &mut Framer, input: &[u8], chunk: usize) -> Vec<(Vec<u8>, bool, bool)> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            buf.extend_from_slice(piece);
+            let mut used = 0;
+            loop {
+                match framer.next(&buf[used..]) {
+                    Step::More => break,
+                    Step::Skip(n) => {
+                        assert!(n > 0, "a skip makes progress");
+                        used += n
+                    }
+                    Step::Msg(f, n) => {
+                        assert!(n > 0 && f.msg.end <= n);
+                        out.push((buf[used..][f.msg].to_vec(), f.cut, f.bad));
+                        used += n;
+                    }
+                }
+            }
+            buf.drain(..used);
+        }
+        if let Some(f) = framer.finish(&buf) {
+            out.push((buf[f.msg].to_vec(), f.cut, f.bad));
+        }
+        out
+    }
+
+    fn msgs(framed: &[(Vec<u8>, bool, bool)]) -> Vec<String> {
+        framed
+            .iter()
+            .map(|(m, ..)| String::from_utf8_lossy(m).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn lf_framing_with_crlf_and_blank_lines() {
+        for chunk in [1, 2, 3, 7, 1000] {
+            let mut f = Framer::detect(100);
+            let got = frame(&mut f, b"<13>one\r\n\n<13>two\nthree", chunk);
+            assert_eq!(msgs(&got), ["<13>one", "<13>two", "three"], "chunk {chunk}");
+            assert!(got.iter().all(|(_, cut, bad)| !cut && !bad));
+        }
+    }
+
+    #[test]
+    fn octet_counting_detected_and_tolerant() {
+        for chunk in [1, 2, 5, 1000] {
+            let mut f = Framer::detect(100);
+            let input = b"11 <13>one two\n9 <13>a\nb c7 <13>xyz";
+            let got = frame(&mut f, input, chunk);
+            assert_eq!(
+                msgs(&got),
+                ["<13>one two", "<13>a\nb c", "<13>xyz"],
+                "chunk {chunk}"
+            );
+            assert_eq!(f.mode, Mode::Octets);
+        }
+    }
+
+    #[test]
+    fn a_digit_without_a_space_is_lf_framing() {
+        let mut f = Framer::detect(100);
+        let got = frame(&mut f, b"2024-01-01 x\n12 y\n", 1000);
+        assert_eq!(msgs(&got), ["2024-01-01 x", "12 y"]);
+        assert_eq!(f.mode, Mode::Lines);
+    }
+
+    #[test]
+    fn long_lines_are_cut_then_resync() {
+        for chunk in [1, 3, 1000] {
+            let mut f = Framer::detect(5);
+            let got = frame(&mut f, b"abcdefghij\nok\n12345\r\n123456\n", chunk);
+            assert_eq!(
+                got,
+                [
+                    (b"abcde".to_vec(), true, false),
+                    (b"ok".to_vec(), false, false),
+                    (b"12345".to_vec(), false, false),
+                    (b"12345".to_vec(), true, false),
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_octet_frames_are_cut_then_resync() {
+        for chunk in [1, 4, 1000] {
+            let mut f = Framer::detect(4);
+            let got = frame(&mut f, b"10 01234567893 abc4 wxyz", chunk);
+            assert_eq!(
+                got,
+                [
+                    (b"0123".to_vec(), true, false),
+                    (b"abc".to_vec(), false, false),
+                    (b"wxyz".to_vec(), false, false),
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_octet_header_costs_one_line_and_is_counted() {
+        let mut f = Framer::detect(100);
+        let got = frame(&mut f, b"3 abc<13>not counted\n2 ok", 1000);
+        assert_eq!(
+            got,
+            [
+                (b"abc".to_vec(), false, false),
+                (b"<13>not counted".to_vec(), false, true),
+                (b"ok".to_vec(), false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn end_of_stream_keeps_the_incomplete_message() {
+        let mut f = Framer::detect(100);
+        assert_eq!(
+            frame(&mut f, b"20 only part", 1000),
+            [(b"only part".to_vec(), true, false)]
+        );
+        let mut f = Framer::detect(100);
+        assert_eq!(frame(&mut f, b"12", 1000), [(b"12".to_vec(), false, false)]);
+        let mut f = Framer::detect(3);
+        assert_eq!(frame(&mut f, b"abcd\nxy", 2).len(), 2);
+    }
+
+    proptest! {
+        /// Whatever the bytes and however they are split, the framer makes progress, keeps
+        /// every message within the limit, and finds the same messages.
+        #[test]
+        fn framing_is_total_and_split_invariant(
+            input in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'\r'), Just(b' '), Just(b'1'), Just(b'0'), any::<u8>()],
+                0..400,
+            ),
+            max in 1usize..40,
+            chunk in 1usize..50,
+        ) {
+            let whole = frame(&mut Framer::detect(max), &input, input.len().max(1));
+            let pieces = frame(&mut Framer::detect(max), &input, chunk);
+            prop_assert_eq!(&whole, &pieces);
+            for (m, ..) in &whole {
+                prop_assert!(!m.is_empty() && m.len() <= max);
+            }
+        }
+
+        /// Lines written with any framing come back unchanged.
+        #[test]
+        fn messages_round_trip(
+            lines in proptest::collection::vec("[ -~]{1,30}", 1..20),
+            octets in any::<bool>(),
+            chunk in 1usize..64,
+        ) {
+            let mut input = Vec::new();
+            for l in &lines {
+                if octets {
+                    input.extend_from_slice(format!("{} {l}", l.len()).as_bytes());
+                } else {
+                    input.extend_from_slice(format!("{l}\n").as_bytes());
+                }
+            }
+            let mut f = Framer::detect(64);
+            let got = frame(&mut f, &input, chunk);
+            // LF framing cannot carry a first line that reads as an octet count.
+            let first = lines[0].as_bytes();
+            let d = digits(first);
+            prop_assume!(octets || !(d > 0 && first.get(d) == Some(&b' ')));
+            let want = lines.clone();
+            prop_assert_eq!(msgs(&got), want);
+        }
+    }
+}
