@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the programs iocd's tests run as real peers, when they are missing.
+# Usage: ./scripts/install-test-deps.sh    (idempotent; needs root or sudo for apt-get)
+#
+# Each entry is "command package [fallback package]": the package is installed only when the
+# command is not on PATH. Add a line per tool a test needs.
+#   logger  tests/sources.rs sends syslog with util-linux logger in each of its modes
+#           (--udp, --tcp, --octet-count, --rfc3164, --rfc5424); Debian ships it in bsdutils,
+#           other distributions in util-linux.
+set -euo pipefail
+
+NEEDED=(
+    "logger bsdutils util-linux"
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+updated=0
+missing=0
+for entry in "${NEEDED[@]}"; do
+    read -r cmd pkgs <<<"$entry"
+    if command -v "$cmd" >/dev/null 2>&1; then
+        continue
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "install-test-deps.sh: $cmd is missing and apt-get is not available; install one of: $pkgs" >&2
+        missing=1
+        continue
+    fi
+    if [ "$updated" -eq 0 ]; then
+        $SUDO apt-get update -qq
+        updated=1
+    fi
+    for pkg in $pkgs; do
+        echo "install-test-deps.sh: installing $pkg (for $cmd)" >&2
+        if DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$pkg" \
+            && command -v "$cmd" >/dev/null 2>&1; then
+            break
+        fi
+    done
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+        echo "install-test-deps.sh: could not install $cmd (tried: $pkgs)" >&2
+        missing=1
+    fi
+done
+exit "$missing"
