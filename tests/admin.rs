@@ -216,6 +216,9 @@ fn populate(m: &Metrics) {
     m.sink_errors.with_label_values(&["http1"]).inc();
     m.sink_retries.with_label_values(&["http1"]).inc();
     m.sink_buffered.with_label_values(&["http1"]).set(7);
+    m.sink_dropped
+        .with_label_values(&["http1", "refused"])
+        .inc();
     m.indicators
         .with_label_values(&["feed_a", "domain"])
         .set(100);
@@ -246,6 +249,7 @@ const FAMILIES: &[&str] = &[
     "iocd_sink_errors_total",
     "iocd_sink_retries_total",
     "iocd_sink_buffered_alerts",
+    "iocd_sink_dropped_alerts_total",
     "iocd_ioc_indicators",
     "iocd_ioc_rejected_lines",
     "iocd_ioc_reloads_total",

@@ -83,6 +83,9 @@ fn errors(m: &Metrics, sink: &str) -> u64 {
 fn retries(m: &Metrics, sink: &str) -> u64 {
     m.sink_retries.with_label_values(&[sink]).get()
 }
+fn dropped(m: &Metrics, sink: &str, reason: &str) -> u64 {
+    m.sink_dropped.with_label_values(&[sink, reason]).get()
+}
 fn buffered(m: &Metrics, sink: &str) -> i64 {
     m.sink_buffered.with_label_values(&[sink]).get()
 }
@@ -196,7 +199,10 @@ fn http_outage_then_recovery_delivers_each_alert_once_in_order() {
         let r = ep.requests.lock().unwrap();
         assert_eq!(r[0].headers["content-type"], "application/json");
         assert_eq!(r[0].headers["authorization"], "Bearer s3cret");
-        assert!(r.iter().all(|r| array_ns(std::slice::from_ref(&r.body)).len() <= 5));
+        assert!(
+            r.iter()
+                .all(|r| array_ns(std::slice::from_ref(&r.body)).len() <= 5)
+        );
     }
     let report = rt.block_on(sinks.shutdown(Instant::now() + Duration::from_secs(5)));
     assert_eq!(report.undelivered, 0);
@@ -230,6 +236,7 @@ fn http_4xx_is_an_error_and_drops_only_that_batch() {
     assert_eq!(array_ns(&ep.bodies(400)), [0]);
     assert_eq!(array_ns(&ep.bodies(200)), [1]);
     assert_eq!(retries(&metrics, "http0"), 0, "a 4xx is not retried");
+    assert_eq!(dropped(&metrics, "http0", "refused"), 1);
     let report = rt.block_on(sinks.shutdown(Instant::now() + Duration::from_secs(5)));
     assert_eq!(report.undelivered, 0);
     assert_eq!(report.sinks[0].rejected, 1);
@@ -374,6 +381,7 @@ fn elasticsearch_bulk_retries_only_the_failed_items() {
     drop(r);
     assert_eq!(retries(&metrics, "http0"), 1);
     assert_eq!(errors(&metrics, "http0"), 1);
+    assert_eq!(dropped(&metrics, "http0", "refused"), 1);
     let report = rt.block_on(sinks.shutdown(Instant::now() + Duration::from_secs(5)));
     assert_eq!(report.undelivered, 0);
     assert_eq!(report.sinks[0].rejected, 1);

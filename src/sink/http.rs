@@ -227,7 +227,7 @@ impl HttpSink {
                         "the HTTP endpoint refused the batch: a configuration problem (URL, token, \
                          index or format); retrying cannot help, so these alerts are dropped"
                     );
-                    queue.reject(batch.len());
+                    ctx.drop_alerts(queue, batch.len(), "refused");
                     batch.clear();
                     None
                 }
@@ -249,7 +249,7 @@ impl HttpSink {
                             "Elasticsearch refused some alerts for good (mapping or index \
                              problem); they are dropped"
                         );
-                        queue.reject(refused);
+                        ctx.drop_alerts(queue, refused, "refused");
                     }
                     *batch = retry;
                     (!batch.is_empty()).then(|| {

@@ -144,8 +144,8 @@ pub struct SinkReport {
     pub name: String,
     /// Alerts this sink did not deliver.
     pub undelivered: u64,
-    /// Alerts the endpoint refused for good while iocd ran (HTTP 4xx, oversized datagrams);
-    /// each was logged and counted in `iocd_sink_errors_total` when it happened.
+    /// Alerts the sink gave up on while iocd ran (refused by the endpoint, too large for a
+    /// datagram); each was logged and counted in `iocd_sink_dropped_alerts_total`.
     pub rejected: u64,
     /// Whether the sink was stopped at the deadline rather than finishing.
     pub timed_out: bool,
@@ -469,6 +469,16 @@ impl SinkCtx {
             retries,
             latency,
         }
+    }
+
+    /// `n` taken alerts will never be delivered (`reason`: `refused` or `too_large`):
+    /// counted, and their places in the queue freed. The caller logs why.
+    fn drop_alerts(&self, queue: &Queue, n: usize, reason: &'static str) {
+        self.metrics
+            .sink_dropped
+            .with_label_values(&[self.name.as_str(), reason])
+            .inc_by(n as u64);
+        queue.reject(n);
     }
 
     /// Counts alerts the sink accepted, by priority (a few labels: a short list beats a map).

@@ -426,7 +426,7 @@ async fn send_datagrams(
                 sink = %ctx.name, bytes = msg.len(), max = MAX_DATAGRAM,
                 "alert too large for one syslog datagram; dropped (use TCP or TLS for large alerts)"
             );
-            queue.reject(1);
+            ctx.drop_alerts(queue, 1, "too_large");
             continue;
         }
         loop {

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub sink_retries: IntCounterVec,
     /// Alerts held by a sink waiting for delivery, by sink.
     pub sink_buffered: IntGaugeVec,
+    /// Alerts a sink gave up on, by sink and reason (`refused`: the endpoint answered that
+    /// it never will take them, e.g. HTTP 4xx; `too_large`: bigger than a UDP datagram).
+    pub sink_dropped: IntCounterVec,
     /// Indicators in the current set, by feed and kind (a listing in two feeds counts in
     /// both).
     pub indicators: IntGaugeVec,
@@ -151,6 +154,11 @@ impl Metrics {
                 "iocd_sink_buffered_alerts",
                 "Alerts waiting for delivery, by sink.",
                 &["sink"]
+            )),
+            sink_dropped: reg!(counter_vec(
+                "iocd_sink_dropped_alerts_total",
+                "Alerts a sink gave up on, by sink and reason.",
+                &["sink", "reason"]
             )),
             indicators: reg!(gauge_vec(
                 "iocd_ioc_indicators",
