@@ -268,9 +268,11 @@ fn http_full_buffer_blocks_the_sender_until_the_endpoint_recovers() {
             sent2.fetch_add(1, Ordering::SeqCst);
         }
     });
-    wait_for("a full buffer", || buffered(&metrics, "http0") == 4);
+    wait_for("a full buffer", || {
+        buffered(&metrics, "http0") == 4 && sent.load(Ordering::SeqCst) == 4
+    });
     wait_for("some retries", || retries(&metrics, "http0") >= 3);
-    // The endpoint is still down: the sender must be stuck on the fifth alert.
+    // The endpoint is still down: the sender must still be stuck on the fifth alert.
     assert_eq!(sent.load(Ordering::SeqCst), 4);
     assert!(!producer.is_finished());
     assert_eq!(out(&metrics, "http0", "none"), 0);
