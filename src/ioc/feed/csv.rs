@@ -312,12 +312,7 @@ pub(crate) fn parse(
             }
             continue;
         };
-        if let Some(path) = field(cols.path) {
-            if !path.starts_with('/') {
-                value.push('/');
-            }
-            value.push_str(&path);
-        }
+        let path = field(cols.path);
         let hint = match field(cols.kind) {
             None => Hint::Any,
             Some(t) => match hint_for_type(&t) {
@@ -350,7 +345,17 @@ pub(crate) fn parse(
                 .map(str::to_owned)
                 .collect();
         }
-        out.add_value(&src, &value, hint, Some(&meta), false);
+        match path {
+            // The host and the path of a URL whose scheme the feed does not say.
+            Some(path) if matches!(hint, Hint::Any | Hint::Url) && !value.contains("://") => {
+                if !path.starts_with('/') {
+                    value.push('/');
+                }
+                value.push_str(&path);
+                out.add_host_path(&src, &value, Some(&meta));
+            }
+            _ => out.add_value(&src, &value, hint, Some(&meta), false),
+        }
     }
     Ok(out)
 }
@@ -441,7 +446,8 @@ mod tests {
     fn host_and_path_columns() {
         let text = "\"host\",\"path\",\"message\",\"updated\"\n\
             \"evil.com\",\"\",\"bad\",\"2025-07-19T12:11:28Z\"\n\
-            \"1.2.3.4\",\"/x/a.sh\",\"bad\",\"2025-07-19T12:11:28Z\"\n";
+            \"1.2.3.4\",\"/x/a.sh\",\"bad\",\"2025-07-19T12:11:28Z\"\n\
+            \"web.archive.org\",\"/web/2022/https://evil.com/a.pdf\",\"bad\",\"\"\n";
         let p = parse("s.csv", text.as_bytes(), None).unwrap();
         let got: Vec<String> = p.listings.iter().map(|l| l.pattern.to_string()).collect();
         assert_eq!(
@@ -449,10 +455,12 @@ mod tests {
             vec![
                 "evil.com",
                 "http://1.2.3.4/x/a.sh",
-                "https://1.2.3.4/x/a.sh"
+                "https://1.2.3.4/x/a.sh",
+                "http://web.archive.org/web/2022/https://evil.com/a.pdf",
+                "https://web.archive.org/web/2022/https://evil.com/a.pdf",
             ]
         );
-        assert_eq!(p.count(), 2);
+        assert_eq!(p.count(), 3);
         assert_eq!(
             p.listings[0].meta.as_ref().unwrap().description.as_deref(),
             Some("bad")

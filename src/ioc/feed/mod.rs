@@ -117,6 +117,45 @@ impl Parsed {
         }
     }
 
+    /// Records a URL given as host and path without a scheme: the HTTP URL, and its HTTPS twin.
+    pub(crate) fn add_host_path(&mut self, src: &Src<'_>, host_path: &str, meta: Option<&Meta>) {
+        let http = format!("http://{host_path}");
+        match typed(&http, Hint::Url) {
+            Ok((pattern, _)) => {
+                let twin = match &pattern {
+                    Pattern::Url { url, prefix } => url
+                        .strip_prefix("http://")
+                        .and_then(|rest| crate::matcher::canonical_url(&format!("https://{rest}")))
+                        .map(|url| Pattern::Url {
+                            url,
+                            prefix: *prefix,
+                        }),
+                    _ => None,
+                };
+                let meta = meta
+                    .filter(|m| **m != Meta::default())
+                    .map(|m| Box::new(m.clone()));
+                self.listings.push(Listing {
+                    pattern,
+                    line: src.line,
+                    meta: meta.clone(),
+                    revoked: false,
+                    twin: false,
+                });
+                if let Some(t) = twin {
+                    self.listings.push(Listing {
+                        pattern: t,
+                        line: src.line,
+                        meta,
+                        revoked: false,
+                        twin: true,
+                    });
+                }
+            }
+            Err(reason) => self.reject(src, host_path, reason),
+        }
+    }
+
     pub(crate) fn reject(&mut self, src: &Src<'_>, value: &str, reason: Reason) {
         self.rejected.push(Rejected {
             location: src.location.to_owned(),

@@ -40,6 +40,12 @@ pub(crate) fn plain_value(line: &str) -> Option<&str> {
     {
         return None;
     }
+    // An adblock network rule (`||host/path^$options`, as uBlock lists write URLhaus): the
+    // host and path it blocks.
+    if let Some(rule) = t.strip_prefix("||") {
+        let end = rule.find(['^', '$', ' ', '\t']).unwrap_or(rule.len());
+        return Some(&rule[..end]).filter(|v| !v.is_empty());
+    }
     let has_prefix = |p: &str| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
     if has_prefix("string:") || has_prefix("istring:") {
         return Some(t.trim_end());
@@ -49,4 +55,28 @@ pub(crate) fn plain_value(line: &str) -> Option<&str> {
         return Some(first);
     }
     Some(first.split([';', ',']).next().unwrap_or(first)).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        let cases = [
+            ("1.2.3.4  # c", Some("1.2.3.4")),
+            ("1.2.3.4\t10", Some("1.2.3.4")),
+            ("hash;desc", Some("hash")),
+            ("103.29.68.0/22,linode", Some("103.29.68.0/22")),
+            ("http://a.com/x?a=1,b=2 # c", Some("http://a.com/x?a=1,b=2")),
+            ("||evil.com/x/a.exe^$all", Some("evil.com/x/a.exe")),
+            ("||evil.com^", Some("evil.com")),
+            ("||^", None),
+            ("! comment", None),
+            ("   ", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(plain_value(line), want, "{line}");
+        }
+    }
 }
