@@ -7,10 +7,15 @@
 #   logger  tests/sources.rs sends syslog with util-linux logger in each of its modes
 #           (--udp, --tcp, --octet-count, --rfc3164, --rfc5424); Debian ships it in bsdutils,
 #           other distributions in util-linux.
+#   promtool  tests/admin.rs checks the /metrics exposition with `promtool check metrics`
+#           (Debian package prometheus).
+#   systemd-analyze  tests/systemd.rs verifies the unit and rates its hardening.
 set -euo pipefail
 
 NEEDED=(
     "logger bsdutils util-linux"
+    "promtool prometheus"
+    "systemd-analyze systemd"
 )
 
 SUDO=""

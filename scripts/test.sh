@@ -9,6 +9,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 2
 fi
 
+# Real peers the tests talk to (logger, promtool, systemd-analyze), installed when missing.
+./scripts/install-test-deps.sh
+
 # Tests that use the real data in ../shared/data run when it is there and say they were
 # skipped when it is not.
 if [ -d ../shared/data ]; then

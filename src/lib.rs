@@ -17,6 +17,7 @@
 //! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
 
 pub mod alert;
+pub mod app;
 pub mod config;
 #[doc(hidden)]
 pub mod corpus;

@@ -23,6 +23,10 @@ struct Cli {
 enum Cmd {
     /// Retro-hunt: print one ECS JSON alert per log line that matches an indicator.
     Scan(cli::scan::ScanArgs),
+    /// Run the daemon: read logs from syslog, files or stdin, write alerts to the sinks.
+    Run(cli::run::ConfigArgs),
+    /// Check a configuration (and load its feeds) without starting anything.
+    Validate(cli::run::ConfigArgs),
     /// Load indicator files and report on them.
     #[command(subcommand)]
     Iocs(cli::iocs::IocsCmd),
@@ -32,6 +36,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Scan(a) => cli::scan::run(a),
+        Cmd::Run(a) => cli::run::run(a),
+        Cmd::Validate(a) => cli::run::validate(a),
         Cmd::Iocs(c) => cli::iocs::run(c),
     };
     match result {

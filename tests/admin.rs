@@ -286,7 +286,7 @@ fn promtool_accepts_the_metrics() {
 
     let promtool = which("promtool").unwrap_or_else(|| {
         panic!(
-            "promtool is not installed: run scripts/install-promtool.sh \
+            "promtool is not installed: run scripts/install-test-deps.sh \
              (Debian package `prometheus`)"
         )
     });

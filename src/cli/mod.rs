@@ -2,6 +2,7 @@
 //! something matched (exit 0), `Ok(false)` when nothing did (exit 1); errors exit 2.
 
 pub mod iocs;
+pub mod run;
 pub mod scan;
 
 use std::path::PathBuf;

@@ -1,0 +1,385 @@
+//! Wiring and the order of things: what starts first, what stops first.
+//!
+//! Start-up: configuration (already validated) -> first indicator set -> sinks (so alerts have
+//! somewhere to go) -> matcher threads -> admin server -> sources (intake starts last) ->
+//! `READY=1` to systemd.
+//!
+//! Running: the control loop owns the feed [`Catalog`]. A SIGHUP, `POST /reload`, a changed
+//! feed file or a due refresh builds a new set beside the current one (on a blocking thread)
+//! and swaps it in with one atomic store; matcher threads never wait. A build that fails
+//! keeps the current set, is logged and counted.
+//!
+//! Shutdown (SIGTERM or SIGINT): stop intake (sources flush their partial batches and close
+//! the queue) -> matcher threads drain the queue -> sinks drain and flush -> exit. All of it
+//! within `shutdown.grace`; a second signal exits at once.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use arc_swap::ArcSwap;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+use crate::config::{Config, LogFormat};
+use crate::ioc::{Catalog, LoadReport};
+use crate::matcher::{IocKind, IocSet};
+use crate::pipeline::{ReloadReason, ReloadRequest, ReloadResult, Shutdown};
+use crate::sink::Sinks;
+use crate::telemetry::{Metrics, admin};
+use crate::worker::{self, AlertOut, SharedSet, Snapshot};
+
+/// Sets up iocd's own log on standard error, as the configuration says.
+pub fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests run several daemons in one process) keeps the first subscriber.
+    let _ = match cfg.log.format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().try_init(),
+    };
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. Returns whether every alert was delivered.
+pub fn run(cfg: Config) -> Result<bool> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("iocd-io")
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let metrics = Arc::new(Metrics::new());
+
+    let started = Instant::now();
+    let mut catalog = Catalog::new(&cfg.feeds, &cfg.allowlists);
+    let refresh = rt.block_on(catalog.refresh_all());
+    for (feed, error) in refresh.failures() {
+        warn!(feed, error, "feed not loaded");
+    }
+    let (set, report) = catalog.compile(SystemTime::now());
+    info!(
+        indicators = set.len(),
+        rejected = report.rejected.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "indicator set loaded"
+    );
+    let mut control = Control {
+        shared: Arc::new(ArcSwap::new(Arc::new(Snapshot { set, generation: 1 }))),
+        metrics: metrics.clone(),
+        generation: 1,
+    };
+    control.publish(&report, started.elapsed());
+
+    let sinks =
+        Sinks::start(&cfg.sinks, metrics.clone(), rt.handle()).context("cannot start the sinks")?;
+    let sender = sinks.sender();
+    let out: AlertOut = Arc::new(move |a| sender.send_blocking(a));
+    let (tx, rx) = crossbeam_channel::bounded(cfg.engine.queue_batches);
+    let workers = worker::spawn(
+        cfg.threads(),
+        rx,
+        control.shared.clone(),
+        out,
+        crate::decode::syslog::alert_fields,
+        metrics.clone(),
+    );
+
+    let shutdown = Shutdown::new();
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(16);
+    let admin = if cfg.admin.enabled {
+        Some(
+            admin::spawn(
+                cfg.admin.listen,
+                metrics.clone(),
+                reload_tx.clone(),
+                shutdown.clone(),
+            )
+            .with_context(|| format!("cannot start the admin server on {}", cfg.admin.listen))?,
+        )
+    } else {
+        None
+    };
+    let sources = {
+        let _guard = rt.enter();
+        crate::source::spawn_all(
+            &cfg.sources,
+            cfg.engine.batch_bytes,
+            tx,
+            metrics.clone(),
+            shutdown.clone(),
+        )
+        .context("cannot start the sources")?
+    };
+    for addr in sources.local_addrs() {
+        info!(%addr, "listening");
+    }
+    metrics.ready.set(1);
+    notify(&[sd_notify::NotifyState::Ready]);
+    info!(generation = control.generation, "iocd is running");
+
+    let grace = cfg.shutdown.grace;
+    rt.block_on(async {
+        control
+            .serve(&cfg, &mut catalog, &mut reload_rx, &sinks)
+            .await
+    })?;
+
+    // Shutdown, in order. A second signal ends the process at once.
+    notify(&[sd_notify::NotifyState::Stopping]);
+    let deadline = Instant::now() + grace;
+    rt.spawn(async {
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("iocd: second signal, exiting now");
+            std::process::exit(130);
+        }
+    });
+    info!(grace = ?grace, "stopping: intake closed, draining");
+    shutdown.cancel();
+    rt.block_on(async {
+        if tokio::time::timeout_at(deadline.into(), sources.join())
+            .await
+            .is_err()
+        {
+            warn!("sources did not stop within the grace period");
+        }
+    });
+    drop(reload_tx);
+    // The sources held the only senders of the queue: once they are gone, matcher threads
+    // finish what is queued and return.
+    let drained = join_before(workers, deadline);
+    if !drained {
+        warn!("matcher threads did not drain the queue within the grace period");
+    }
+    let report = rt.block_on(sinks.shutdown(deadline));
+    if let Some(a) = admin {
+        a.join();
+    }
+    rt.shutdown_timeout(Duration::from_millis(100));
+    if report.undelivered > 0 || !drained {
+        error!(
+            undelivered = report.undelivered,
+            "stopped with alerts not delivered"
+        );
+        return Ok(false);
+    }
+    info!("stopped cleanly");
+    Ok(true)
+}
+
+/// Joins threads until `deadline`; false if some were still running then.
+fn join_before(threads: Vec<std::thread::JoinHandle<()>>, deadline: Instant) -> bool {
+    for t in threads {
+        while !t.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if t.join().is_err() {
+            error!("a matcher thread panicked");
+        }
+    }
+    true
+}
+
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+    let _ = sd_notify::notify(state);
+}
+
+/// The control plane: owns reloads and the set generation.
+struct Control {
+    shared: SharedSet,
+    metrics: Arc<Metrics>,
+    generation: u64,
+}
+
+impl Control {
+    /// Waits for reload triggers and signals until SIGTERM or SIGINT.
+    async fn serve(
+        &mut self,
+        cfg: &Config,
+        catalog: &mut Catalog,
+        reload_rx: &mut tokio::sync::mpsc::Receiver<ReloadRequest>,
+        sinks: &Sinks,
+    ) -> Result<()> {
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut watch = tokio::time::interval(cfg.reload.watch_interval);
+        let mut expiry = tokio::time::interval(cfg.reload.expiry_interval);
+        let mut watchdog =
+            tokio::time::interval(watchdog_period().unwrap_or(Duration::from_secs(3600)));
+        let mut stamps = file_stamps(&catalog.watched_files());
+        loop {
+            tokio::select! {
+                _ = term.recv() => { info!("SIGTERM"); return Ok(()); }
+                _ = int.recv() => { info!("SIGINT"); return Ok(()); }
+                _ = hup.recv() => {
+                    info!("SIGHUP: reopening file sinks and reloading indicators");
+                    sinks.reopen();
+                    let _ = self.reload(catalog, ReloadReason::Signal).await;
+                    stamps = file_stamps(&catalog.watched_files());
+                }
+                Some(req) = reload_rx.recv() => {
+                    let r = self.reload(catalog, req.reason).await;
+                    if let Some(reply) = req.reply {
+                        let _ = reply.send(r);
+                    }
+                    stamps = file_stamps(&catalog.watched_files());
+                }
+                _ = watch.tick(), if cfg.reload.watch_files => {
+                    let now = file_stamps(&catalog.watched_files());
+                    if now != stamps {
+                        stamps = now;
+                        let _ = self.reload(catalog, ReloadReason::FileChanged).await;
+                    }
+                    if catalog.next_refresh().is_some_and(|t| t <= SystemTime::now()) {
+                        let _ = self.reload(catalog, ReloadReason::FeedRefresh).await;
+                    }
+                }
+                _ = expiry.tick() => {
+                    let _ = self.reload(catalog, ReloadReason::Expiry).await;
+                }
+                _ = watchdog.tick() => {
+                    notify(&[sd_notify::NotifyState::Watchdog]);
+                }
+            }
+        }
+    }
+
+    /// Builds a new set beside the current one and swaps it in. Expiry only recompiles; the
+    /// other reasons read (or download) the feeds first.
+    async fn reload(&mut self, catalog: &mut Catalog, reason: ReloadReason) -> ReloadResult {
+        let t = Instant::now();
+        if reason != ReloadReason::Expiry {
+            notify(&[sd_notify::NotifyState::Reloading]);
+        }
+        let refreshed = match reason {
+            ReloadReason::Expiry => None,
+            ReloadReason::FeedRefresh => Some(catalog.refresh_due(SystemTime::now()).await),
+            _ => Some(catalog.refresh_all().await),
+        };
+        if let Some(r) = &refreshed {
+            for (feed, error) in r.failures() {
+                warn!(feed, error, "feed kept its previous generation");
+            }
+        }
+        let built = tokio::task::block_in_place(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                catalog.compile(SystemTime::now())
+            }))
+        });
+        let result = match built {
+            Ok((set, report)) => {
+                if reason == ReloadReason::Expiry && set.len() == self.shared.load().set.len() {
+                    // Nothing expired: keep the current set, no new generation.
+                    return Ok(self.generation);
+                }
+                self.generation += 1;
+                let n = set.len();
+                self.shared.store(Arc::new(Snapshot {
+                    set,
+                    generation: self.generation,
+                }));
+                self.publish(&report, t.elapsed());
+                self.metrics.reloads.inc();
+                info!(
+                    ?reason,
+                    generation = self.generation,
+                    indicators = n,
+                    seconds = t.elapsed().as_secs_f64(),
+                    "indicator set swapped in"
+                );
+                Ok(self.generation)
+            }
+            Err(_) => {
+                self.metrics.reload_failures.inc();
+                error!(
+                    ?reason,
+                    "building the indicator set failed; the current set stays"
+                );
+                Err("building the indicator set failed; the current set stays".to_owned())
+            }
+        };
+        if reason != ReloadReason::Expiry {
+            notify(&[sd_notify::NotifyState::Ready]);
+        }
+        result
+    }
+
+    /// Sets the gauges that describe the current set.
+    fn publish(&self, report: &LoadReport, took: Duration) {
+        let m = &self.metrics;
+        let snap = self.shared.load();
+        let set: &IocSet = &snap.set;
+        m.generation.set(self.generation as i64);
+        m.reload_duration.observe(took.as_secs_f64());
+        m.last_reload.set(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+        if !set.is_empty() {
+            m.bytes_per_indicator
+                .set(set.heap_bytes() as f64 / set.len() as f64);
+        }
+        m.indicators.reset();
+        let mut per: BTreeMap<(u16, IocKind), i64> = BTreeMap::new();
+        for i in 0..set.len() as u32 {
+            let id = crate::matcher::IocId(i);
+            let kind = set.kind(id);
+            for s in set.sources(id) {
+                *per.entry((s.feed, kind)).or_default() += 1;
+            }
+        }
+        for ((feed, kind), n) in per {
+            let name = &set.feeds()[feed as usize].name;
+            m.indicators
+                .with_label_values(&[name, kind.as_str()])
+                .set(n);
+        }
+        m.rejected.reset();
+        let mut rejected: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for r in &report.rejected {
+            let feed = report
+                .feeds
+                .iter()
+                .find(|f| f.location == r.location)
+                .map_or(r.location.as_str(), |f| f.name.as_str());
+            *rejected.entry((feed, r.reason.code())).or_default() += 1;
+        }
+        for ((feed, reason), n) in rejected {
+            m.rejected.with_label_values(&[feed, reason]).set(n);
+        }
+    }
+}
+
+fn watchdog_period() -> Option<Duration> {
+    sd_notify::watchdog_enabled().map(|d| d / 2)
+}
+
+/// Modification time and size of each file, to notice changes.
+fn file_stamps(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        })
+        .collect()
+}

@@ -1,0 +1,434 @@
+//! End to end: the real `iocd run` binary, fed over real TCP syslog, alerts in a file sink,
+//! reloads through the real admin server and real signals.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+    syslog: u16,
+    admin: u16,
+}
+
+impl Daemon {
+    /// Starts `iocd run` with TCP syslog in, a file sink out, and `feed` as the one feed.
+    fn start(feed: &str, extra: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("feed.txt"), feed).unwrap();
+        let (syslog, admin) = (free_port(), free_port());
+        let cfg = format!(
+            r#"
+[engine]
+threads = 2
+# Test indicators live in documentation and private ranges, which feeds reject by default.
+[[feeds]]
+name = "test"
+path = "feed.txt"
+allow_private = true
+[reload]
+watch_files = false
+[sources.syslog_tcp]
+listen = "127.0.0.1:{syslog}"
+[[sinks]]
+type = "file"
+path = "alerts.jsonl"
+[admin]
+listen = "127.0.0.1:{admin}"
+[shutdown]
+grace = "20s"
+{extra}
+"#
+        );
+        let cfg_path = dir.path().join("iocd.toml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_iocd"))
+            .args(["run", "--config"])
+            .arg(&cfg_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("iocd starts");
+        let mut d = Daemon {
+            child,
+            dir,
+            syslog,
+            admin,
+        };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&mut self) {
+        let t = Instant::now();
+        loop {
+            if let Ok((200, _)) = http(self.admin, "GET", "/readyz") {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("iocd exited with {status} before it was ready:\n{err}");
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "iocd not ready after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// SIGTERM, then the exit status and everything iocd logged.
+    fn stop(mut self) -> (Option<i32>, String, Vec<serde_json::Value>) {
+        self.signal("TERM");
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "iocd did not stop within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let alerts = read_alerts(&self.path("alerts.jsonl"));
+        (status.code(), err, alerts)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn read_alerts(path: &Path) -> Vec<serde_json::Value> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    BufReader::new(f)
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("alerts are JSON lines"))
+        .collect()
+}
+
+/// A minimal HTTP/1.1 client: (status, body).
+fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, body))
+}
+
+/// The indicators (canonical text) an alert names.
+fn matched(alert: &serde_json::Value) -> BTreeSet<String> {
+    alert["iocd"]["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["indicator"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn wait_for_alerts(d: &Daemon, n: usize) -> Vec<serde_json::Value> {
+    let t = Instant::now();
+    loop {
+        let a = read_alerts(&d.path("alerts.jsonl"));
+        if a.len() >= n || t.elapsed() > Duration::from_secs(20) {
+            return a;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn hot_reload_under_load_matches_each_line_against_one_whole_set() {
+    // Every line holds a common indicator (in both sets), so every line must alert exactly
+    // once whatever the set; some lines also hold an A-only or a B-only indicator, which an
+    // alert must name exactly when the generation that matched it was A or B.
+    const LINES: usize = 30_000;
+    let common = |i: usize| format!("10.{}.{}.{}", 200 + i % 50, (i / 50) % 250, 1 + i % 200);
+    let a_only = |i: usize| format!("a{}.evil-a.example", i % 97);
+    let b_only = |i: usize| format!("b{}.evil-b.example", i % 89);
+    let mut set_a = String::from("# set A\n");
+    let mut set_b = String::from("# set B\n");
+    let mut seen = BTreeSet::new();
+    for i in 0..LINES {
+        let c = common(i);
+        if seen.insert(c.clone()) {
+            set_a.push_str(&format!("{c}\n"));
+            set_b.push_str(&format!("{c}\n"));
+        }
+    }
+    for k in 0..97 {
+        set_a.push_str(&format!("domain-exact:a{k}.evil-a.example\n"));
+    }
+    for k in 0..89 {
+        set_b.push_str(&format!("domain-exact:b{k}.evil-b.example\n"));
+    }
+    let d = Daemon::start(&set_a, "");
+
+    let lines: Vec<String> = (0..LINES)
+        .map(|i| {
+            let mut l = format!("<13>Nov 22 10:00:00 host app: id={i} SRC={}", common(i));
+            if i % 3 == 0 {
+                l.push_str(&format!(" q={}", a_only(i)));
+            }
+            if i % 3 == 1 {
+                l.push_str(&format!(" q={}", b_only(i)));
+            }
+            l
+        })
+        .collect();
+    let port = d.syslog;
+    let sender = std::thread::spawn({
+        let lines = lines.clone();
+        move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            for chunk in lines.chunks(500) {
+                let mut buf = String::new();
+                for l in chunk {
+                    buf.push_str(l);
+                    buf.push('\n');
+                }
+                s.write_all(buf.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(40));
+            }
+        }
+    });
+
+    // generation -> which set it is; generation 1 is A.
+    let mut which: BTreeMap<u64, char> = BTreeMap::from([(1, 'A')]);
+    let mut reloads = 0;
+    while !sender.is_finished() || reloads < 22 {
+        let next = if reloads % 2 == 0 { 'B' } else { 'A' };
+        std::fs::write(
+            d.path("feed.txt"),
+            if next == 'A' { &set_a } else { &set_b },
+        )
+        .unwrap();
+        let (status, body) = http(d.admin, "POST", "/reload").unwrap();
+        assert_eq!(status, 200, "reload failed: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let generation = v["generation"].as_u64().unwrap();
+        assert!(
+            which.insert(generation, next).is_none(),
+            "generation {generation} reused"
+        );
+        reloads += 1;
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    sender.join().unwrap();
+    assert!(reloads >= 20);
+
+    let alerts = wait_for_alerts(&d, LINES);
+    let (code, log, alerts_after) = d.stop();
+    assert_eq!(code, Some(0), "iocd log:\n{log}");
+    assert!(alerts_after.len() >= alerts.len());
+    let alerts = alerts_after;
+
+    let mut per_line: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut gens_used = BTreeSet::new();
+    for a in &alerts {
+        let orig = a["event"]["original"].as_str().unwrap();
+        let i: usize = orig
+            .split("id=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        *per_line.entry(i).or_default() += 1;
+        let g = a["iocd"]["generation"].as_u64().unwrap();
+        gens_used.insert(g);
+        let set = which[&g];
+        let mut want = BTreeSet::from([common(i)]);
+        if i % 3 == 0 && set == 'A' {
+            want.insert(a_only(i));
+        }
+        if i % 3 == 1 && set == 'B' {
+            want.insert(b_only(i));
+        }
+        assert_eq!(
+            matched(a),
+            want,
+            "line {i} matched by generation {g} (set {set})"
+        );
+    }
+    let lost: Vec<usize> = (0..LINES).filter(|i| !per_line.contains_key(i)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} lines lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    let twice: Vec<_> = per_line.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "lines alerted twice: {twice:?}");
+    assert!(
+        gens_used.len() > 2,
+        "the stream saw only generations {gens_used:?}"
+    );
+}
+
+#[test]
+fn sigterm_drains_everything_and_exits_zero() {
+    let d = Daemon::start("198.51.100.7\n", "");
+    let mut s = TcpStream::connect(("127.0.0.1", d.syslog)).unwrap();
+    let n = 5_000;
+    for i in 0..n {
+        writeln!(
+            s,
+            "<13>Nov 22 10:00:00 fw01 kernel: id={i} DST=198.51.100.7"
+        )
+        .unwrap();
+    }
+    s.flush().unwrap();
+    drop(s);
+    // Stop at once: what was sent must still come out.
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, log, alerts) = d.stop();
+    assert_eq!(code, Some(0), "iocd log:\n{log}");
+    assert_eq!(alerts.len(), n, "iocd log:\n{log}");
+    assert_eq!(alerts[0]["host"]["hostname"], "fw01");
+    assert_eq!(alerts[0]["iocd"]["source"]["input"], "syslog_tcp");
+    assert!(log.contains("stopped cleanly"), "{log}");
+}
+
+#[test]
+fn sighup_reloads_feeds_and_readyz_metrics_answer() {
+    let d = Daemon::start("198.51.100.7\n", "");
+    let (code, metrics) = http(d.admin, "GET", "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("iocd_ioc_set_generation 1"), "{metrics}");
+    assert_eq!(http(d.admin, "GET", "/healthz").unwrap().0, 200);
+
+    std::fs::write(d.path("feed.txt"), "198.51.100.7\n203.0.113.9\n").unwrap();
+    d.signal("HUP");
+    let t = Instant::now();
+    loop {
+        let (_, m) = http(d.admin, "GET", "/metrics").unwrap();
+        if m.contains("iocd_ioc_set_generation 2") {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no reload after SIGHUP:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", d.syslog)).unwrap();
+    writeln!(s, "<13>Nov 22 10:00:00 fw01 kernel: DST=203.0.113.9").unwrap();
+    drop(s);
+    let alerts = wait_for_alerts(&d, 1);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["iocd"]["generation"], 2);
+    let (code, log, _) = d.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn validate_reports_every_error_with_its_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[engine]
+batch_bytes = 1
+[[feeds]]
+name = "x"
+path = "missing.txt"
+[sources.syslog_udp]
+listen = "127.0.0.1:5514"
+[[sinks]]
+type = "http"
+url = "not a url"
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["validate", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "engine.batch_bytes",
+        "feeds[0].path",
+        "sinks[0].url",
+        "3 errors in configuration",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/iocd.example.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["validate", "--config"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok: 1 feeds, 17 indicators"));
+}
