@@ -793,7 +793,9 @@ impl Job {
 /// Loads every feed and allowlist of a configuration once, blocking (for the CLI).
 ///
 /// A feed or allowlist that cannot be read at all is reported in its [`FeedReport::error`]
-/// (and [`AllowlistReport::error`]), not as an error: the other feeds still load.
+/// (and [`AllowlistReport::error`]), not as an error: the other feeds still load. It runs its
+/// own current-thread runtime, so it must not be called from inside an async task (use
+/// [`Catalog`] there).
 pub fn load_config_feeds(
     feeds: &[FeedConfig],
     allowlists: &[AllowlistConfig],
