@@ -9,7 +9,7 @@ mod oracle;
 
 use iocd::{Hit, IocSet, Scratch};
 use oracle::synth::{self, Src};
-use oracle::{Oracle, compile, engine};
+use oracle::{Oracle, compile, engine, kept};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -41,6 +41,7 @@ proptest! {
     ) {
         let pats = synth::indicators(&mut Src::new(&set_bytes), 1 + set_bytes.len() / 6);
         let set = compile(&pats);
+        let pats = kept(&set, pats);
         let line = synth::line(&mut Src::new(&line_bytes), &pats);
         let want = Oracle::new(pats.iter().cloned()).scan(&line);
         let got = engine(&set, &line);
@@ -55,6 +56,7 @@ proptest! {
     ) {
         let pats = synth::indicators(&mut Src::new(&set_bytes), 1 + set_bytes.len() / 6);
         let set = compile(&pats);
+        let pats = kept(&set, pats);
         prop_assert_eq!(engine(&set, &line), Oracle::new(pats.iter().cloned()).scan(&line));
     }
 
@@ -67,6 +69,7 @@ proptest! {
     ) {
         let pats = synth::indicators(&mut Src::new(&set_bytes), 1 + set_bytes.len() / 6);
         let set = compile(&pats);
+        let pats = kept(&set, pats);
         let lines: Vec<Vec<u8>> = lines_bytes
             .iter()
             .map(|b| synth::line(&mut Src::new(b), &pats))
