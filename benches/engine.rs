@@ -104,7 +104,7 @@ fn scan(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(8));
+        .measurement_time(Duration::from_secs(12));
     for (label, n) in SIZES {
         let spec = CorpusSpec {
             seed: SEED,
