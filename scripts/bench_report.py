@@ -78,10 +78,11 @@ def make_slice(corpus, mb, dest):
     out(str(lines))
 
 
-# grep -F / rg -F speed with N literals on log text, MB/s: (N, grep, rg). 10k-1M grep and 1M rg
-# figures are from shared/PERF-NOTES.md; the others are what this script measured on the
-# generated corpus. Log-log interpolation between them.
-RATES = [(10_000, 35.0, 60.0), (100_000, 17.0, 25.0), (1_000_000, 5.0, 2.0)]
+# grep -F / rg -F speed with N literals on log text, MB/s: (N, grep, rg). grep's figures and
+# rg's at 1M are from shared/PERF-NOTES.md; rg's at 10k and 100k were measured by this script
+# on the generated corpus (2 busy cores). Log-log interpolation between them; only used to
+# decide when a run needs a slice.
+RATES = [(10_000, 35.0, 40.0), (100_000, 17.0, 10.0), (1_000_000, 5.0, 2.0)]
 
 
 def estimate(tool, n):
