@@ -40,6 +40,14 @@ pub(crate) fn plain_value(line: &str) -> Option<&str> {
     {
         return None;
     }
+    // A bullet, as lists copied from threat reports have them: `- evil[.]com`, `* 1.2.3.4`.
+    let t = match t.strip_prefix(['-', '*', '+', '\u{2022}']) {
+        Some(rest) if rest.starts_with([' ', '\t']) => rest.trim_start(),
+        _ => t,
+    };
+    if t.is_empty() {
+        return None;
+    }
     // An adblock network rule (`||host/path^$options`, as uBlock lists write URLhaus): the
     // host and path it blocks.
     if let Some(rule) = t.strip_prefix("||") {
@@ -72,6 +80,14 @@ mod tests {
             ("||evil.com/x/a.exe^$all", Some("evil.com/x/a.exe")),
             ("||evil.com^", Some("evil.com")),
             ("||^", None),
+            (
+                "- hxxps://evil[.]org/x.php",
+                Some("hxxps://evil[.]org/x.php"),
+            ),
+            ("\u{2022} evil[.]org", Some("evil[.]org")),
+            ("-", Some("-")),
+            ("- ", None),
+            ("-evil.com", Some("-evil.com")),
             ("! comment", None),
             ("   ", None),
         ];
