@@ -82,6 +82,22 @@ impl Batch {
             }
         }
         self.buf.push(b'\n');
+        self.sent_by(peer);
+    }
+
+    /// Appends lines that are already whole and each ended by `\n` (a source's fast path for
+    /// a run of LF-framed messages), from `peer`.
+    pub fn push_lines(&mut self, lines: &[u8], peer: Option<SocketAddr>) {
+        debug_assert_eq!(lines.last(), Some(&b'\n'));
+        if self.buf.is_empty() {
+            self.received = Instant::now();
+        }
+        self.buf.extend_from_slice(lines);
+        self.sent_by(peer);
+    }
+
+    /// Records that the bytes up to the end came from `peer`.
+    fn sent_by(&mut self, peer: Option<SocketAddr>) {
         if let Some(p) = peer {
             match self.peers.last_mut() {
                 Some((end, last)) if *last == p => *end = self.buf.len(),
@@ -162,5 +178,11 @@ mod tests {
         assert_eq!(batch.peer_at(13), Some(a));
         assert_eq!(batch.peer_at(14), Some(b));
         assert_eq!(batch.peer_at(100), None);
+        batch.push_lines(b"five\nsix\n", Some(b));
+        batch.push_lines(b"seven\n", Some(a));
+        assert_eq!(batch.buf, b"one two\nthree\nfour\nfive\nsix\nseven\n");
+        assert_eq!(batch.peers.len(), 3);
+        assert_eq!(batch.peer_at(27), Some(b));
+        assert_eq!(batch.peer_at(28), Some(a));
     }
 }

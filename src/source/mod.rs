@@ -289,6 +289,20 @@ impl Batcher {
         self.lines += 1;
     }
 
+    /// Appends `count` whole lines, each already ended by `\n`.
+    pub(crate) fn push_lines(&mut self, lines: &[u8], count: u64, peer: Option<SocketAddr>) {
+        if self.batch.buf.capacity() == 0 {
+            self.batch.buf.reserve(self.limit + self.limit / 8);
+        }
+        self.batch.push_lines(lines, peer);
+        self.lines += count;
+    }
+
+    /// Bytes that still fit before the batch is full.
+    pub(crate) fn room(&self) -> usize {
+        self.limit.saturating_sub(self.batch.len())
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.batch.len() >= self.limit
     }

@@ -108,6 +108,25 @@ impl Framer {
         }
     }
 
+    /// A run of plain lines at the start of `buf` that needs no per-message work: its
+    /// length and how many lines it holds. Plain means: LF framing, nothing being skipped, no
+    /// `\r`, no empty line, and (by taking at most `max` bytes) no line over the limit. At
+    /// most `room` bytes. The caller then copies the run in one go.
+    pub(crate) fn plain_run(&self, buf: &[u8], room: usize) -> Option<(usize, u64)> {
+        if self.mode != Mode::Lines || self.skip != Skip::Nothing {
+            return None;
+        }
+        let window = &buf[..buf.len().min(self.max).min(room)];
+        let run = &window[..memchr::memrchr(b'\n', window)? + 1];
+        if run[0] == b'\n'
+            || memchr::memchr(b'\r', run).is_some()
+            || memchr::memmem::find(run, b"\n\n").is_some()
+        {
+            return None;
+        }
+        Some((run.len(), memchr::memchr_iter(b'\n', run).count() as u64))
+    }
+
     /// What is at the start of `buf`, the unconsumed bytes of the stream.
     pub(crate) fn next(&mut self, buf: &[u8]) -> Step {
         if buf.is_empty() {
@@ -310,6 +329,11 @@ pub(crate) fn frame_some(
 ) -> usize {
     let mut used = 0;
     while !b.is_full() {
+        if let Some((n, lines)) = framer.plain_run(&buf[used..], b.room()) {
+            b.push_lines(&buf[used..used + n], lines, peer);
+            used += n;
+            continue;
+        }
         match framer.next(&buf[used..]) {
             Step::More => break,
             Step::Skip(n) => used += n,
@@ -762,7 +786,64 @@ mod tests {
         assert_eq!(frame(&mut f, b"abcd\nxy", 2).len(), 2);
     }
 
+    #[test]
+    fn plain_runs_are_whole_lines_within_the_limits() {
+        let mut f = Framer::detect(10);
+        assert_eq!(f.plain_run(b"ab\ncd\n", 100), None, "framing not known yet");
+        assert!(matches!(f.next(b"ab\ncd\n"), Step::Msg(..)));
+        assert_eq!(f.plain_run(b"ab\ncd\nef", 100), Some((6, 2)));
+        assert_eq!(f.plain_run(b"ab\ncd\nef", 5), Some((3, 1)), "room");
+        assert_eq!(f.plain_run(b"ab\ncdefghijkl\n", 100), Some((3, 1)), "max");
+        assert_eq!(f.plain_run(b"ab\r\ncd\n", 100), None);
+        assert_eq!(f.plain_run(b"ab\n\ncd\n", 100), None);
+        assert_eq!(f.plain_run(b"\nab\n", 100), None);
+        assert_eq!(f.plain_run(b"abc", 100), None);
+    }
+
     proptest! {
+        /// The fast path of `frame_some` and message-by-message framing agree.
+        #[test]
+        fn fast_path_agrees_with_the_framer(
+            input in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a'), Just(b'1'), Just(b' ')],
+                0..300,
+            ),
+            max in 1usize..40,
+            limit in 1usize..100,
+            chunk in 1usize..50,
+        ) {
+            let slow = frame(&mut Framer::detect(max), &input, chunk);
+            let mut want: Vec<u8> = Vec::new();
+            for (m, ..) in &slow {
+                want.extend(m.iter().map(|&c| if c == b'\n' { b' ' } else { c }));
+                want.push(b'\n');
+            }
+            let (mut b, rx, metrics) = crate::source::testing::batcher(
+                crate::pipeline::SourceKind::SyslogTcp, limit, 10_000);
+            let mut framer = Framer::detect(max);
+            let mut buf = Vec::new();
+            for piece in input.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                let mut used = 0;
+                loop {
+                    used += frame_some(&mut framer, &buf[used..], None, &mut b);
+                    if !b.is_full() {
+                        break;
+                    }
+                    b.flush_blocking().unwrap();
+                }
+                buf.drain(..used);
+            }
+            finish_into(&mut framer, &buf, None, &mut b);
+            b.flush_blocking().unwrap();
+            let got: Vec<u8> = rx.try_iter().flat_map(|b| b.buf).collect();
+            prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
+            prop_assert_eq!(
+                metrics.events_in.with_label_values(&["syslog_tcp"]).get(),
+                slow.len() as u64
+            );
+        }
+
         /// Whatever the bytes and however they are split, the framer makes progress, keeps
         /// every message within the limit, and finds the same messages.
         #[test]
