@@ -1,0 +1,614 @@
+//! Load generator for `scripts/load.sh`: drives a real `iocd run` over TCP syslog on loopback
+//! and measures it from the outside.
+//!
+//! It starts the daemon (alerts on its standard output, read here), waits for `/readyz`, then
+//! runs two phases on one TCP connection:
+//!
+//! 1. **Throughput**: the corpus, each line framed as an RFC 5424 message, as fast as the
+//!    daemon takes it (TCP backpressure paces the sender), for `--seconds`; the rate is lines
+//!    read by the daemon (`iocd_source_events_total`) over the time until every line sent was
+//!    read and the queue was empty.
+//! 2. **Latency at half that rate**: the same lines paced in 1 ms ticks. Each message carries
+//!    its line number as PROCID; the time each line was handed to the socket is recorded, and
+//!    each alert read from the daemon's stdout is matched back to its line: line-to-alert
+//!    latency, end to end (socket, framing, batching, queue, matching, alert, sink, pipe).
+//!
+//! CPU (utime + stime) and RSS (VmRSS, VmHWM) come from `/proc/<pid>`. The result is a
+//! Markdown section on standard output.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// The iocd binary.
+    #[arg(long)]
+    iocd: PathBuf,
+    /// Its configuration: a syslog_tcp source on `--addr`, the admin server on `--admin`, and
+    /// one stdout sink.
+    #[arg(long)]
+    config: PathBuf,
+    /// Log lines to send (`iocd-corpus`'s corpus.log).
+    #[arg(long)]
+    corpus: PathBuf,
+    #[arg(long)]
+    addr: SocketAddr,
+    #[arg(long)]
+    admin: SocketAddr,
+    /// Length of each phase.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Where the daemon's own log (stderr) goes.
+    #[arg(long)]
+    log: PathBuf,
+}
+
+/// What the alert reader and the sender share.
+struct Shared {
+    start: Instant,
+    /// Per corpus line: when it was last handed to the socket in the latency phase (ns since
+    /// `start`), 0 if never.
+    sent_at: Vec<AtomicU64>,
+    measuring: AtomicBool,
+    alerts: AtomicU64,
+    latencies: Mutex<Vec<u64>>,
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+}
+
+/// The corpus framed for the wire: `<13>1 - loadgen load SEQ - - LINE\n` per line.
+struct Framed {
+    bytes: Vec<u8>,
+    /// End offset of each message.
+    ends: Vec<usize>,
+    raw_bytes: usize,
+}
+
+impl Framed {
+    fn load(path: &PathBuf) -> Result<Framed> {
+        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut bytes = Vec::with_capacity(raw.len() + raw.len() / 6);
+        let mut ends = Vec::new();
+        for line in raw.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            write!(bytes, "<13>1 - loadgen load {} - - ", ends.len())?;
+            bytes.extend_from_slice(line);
+            bytes.push(b'\n');
+            ends.push(bytes.len());
+        }
+        if ends.is_empty() {
+            bail!("{} has no lines", path.display());
+        }
+        Ok(Framed {
+            bytes,
+            ends,
+            raw_bytes: raw.len(),
+        })
+    }
+
+    fn start_of(&self, line: usize) -> usize {
+        if line == 0 { 0 } else { self.ends[line - 1] }
+    }
+
+    /// Bytes of lines `[from, to)`.
+    fn lines(&self, from: usize, to: usize) -> &[u8] {
+        &self.bytes[self.start_of(from)..self.start_of(to)]
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let framed = Framed::load(&args.corpus)?;
+    eprintln!(
+        "load: {} lines, {:.1} MB framed",
+        framed.ends.len(),
+        framed.bytes.len() as f64 / 1e6
+    );
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        sent_at: (0..framed.ends.len()).map(|_| AtomicU64::new(0)).collect(),
+        measuring: AtomicBool::new(false),
+        alerts: AtomicU64::new(0),
+        latencies: Mutex::new(Vec::new()),
+    });
+
+    let log = std::fs::File::create(&args.log)?;
+    let load_started = Instant::now();
+    let mut daemon = Command::new(&args.iocd)
+        .arg("run")
+        .arg("--config")
+        .arg(&args.config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", args.iocd.display()))?;
+    let pid = daemon.id();
+    let stdout = daemon.stdout.take().expect("piped");
+    let reader = {
+        let shared = shared.clone();
+        std::thread::spawn(move || read_alerts(stdout, &shared))
+    };
+    let result = measure(&args, &framed, &shared, &mut daemon, pid, load_started);
+    let stop = stop(&mut daemon, pid);
+    let _ = reader.join();
+    let report = result?;
+    let (stop_secs, status) = stop?;
+    print_report(&args, &framed, &report, stop_secs, &status);
+    Ok(())
+}
+
+fn read_alerts(stdout: impl Read, shared: &Shared) {
+    let finder = memchr::memmem::Finder::new(b"loadgen load ");
+    let mut r = BufReader::with_capacity(1 << 20, stdout);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match r.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let now = shared.now();
+        shared.alerts.fetch_add(1, Ordering::Relaxed);
+        if !shared.measuring.load(Ordering::Relaxed) {
+            continue;
+        }
+        let Some(at) = finder.find(&line) else {
+            continue;
+        };
+        let seq = line[at + 13..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+        if let Some(sent) = shared.sent_at.get(seq) {
+            let sent = sent.load(Ordering::Relaxed);
+            if sent > 0 && now >= sent {
+                shared.latencies.lock().unwrap().push(now - sent);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Report {
+    load_secs: f64,
+    indicators: f64,
+    rss_loaded: u64,
+    tput_lines: u64,
+    tput_secs: f64,
+    tput_cpu: f64,
+    /// Cores used per thread group at full rate.
+    tput_threads: Vec<(String, f64)>,
+    rss_peak: u64,
+    rss_after: u64,
+    half_target: f64,
+    half_lines: u64,
+    half_secs: f64,
+    half_cpu: f64,
+    samples: Vec<u64>,
+    hist_p50: Option<f64>,
+    hist_p99: Option<f64>,
+    alerts: u64,
+    loadavg: String,
+    cpu_model: String,
+}
+
+fn measure(
+    args: &Args,
+    framed: &Framed,
+    shared: &Shared,
+    daemon: &mut Child,
+    pid: u32,
+    load_started: Instant,
+) -> Result<Report> {
+    let mut rep = Report {
+        loadavg: std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        cpu_model: std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+            .unwrap_or_default(),
+        ..Report::default()
+    };
+    // Ready once the first indicator set is loaded.
+    loop {
+        if let Some(status) = daemon.try_wait()? {
+            bail!(
+                "iocd exited during start-up ({status}); see {}",
+                args.log.display()
+            );
+        }
+        if let Ok((200, _)) = http_get(args.admin, "/readyz") {
+            break;
+        }
+        if load_started.elapsed() > Duration::from_secs(900) {
+            bail!("iocd not ready after 15 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rep.load_secs = load_started.elapsed().as_secs_f64();
+    let metrics = scrape(args.admin)?;
+    rep.indicators = sum_family(&metrics, "iocd_ioc_indicators");
+    rep.rss_loaded = proc_status_kb(pid, "VmRSS:");
+    eprintln!(
+        "load: iocd ready in {:.1}s, {} indicators, RSS {} MiB",
+        rep.load_secs,
+        rep.indicators,
+        rep.rss_loaded / 1024
+    );
+
+    let mut conn = TcpStream::connect(args.addr).context("connecting to the syslog source")?;
+    conn.set_nodelay(true)?;
+    let n = framed.ends.len();
+    let events = |m: &str| metric(m, "iocd_source_events_total{source=\"syslog_tcp\"}");
+
+    // Phase 1: as fast as the daemon reads.
+    let before = events(&scrape(args.admin)?).unwrap_or(0.0);
+    let cpu0 = cpu_seconds(pid);
+    let threads0 = thread_cpu(pid);
+    let t0 = Instant::now();
+    let phase = Duration::from_secs_f64(args.seconds);
+    let chunk_lines = 4096;
+    let mut sent = 0u64;
+    let mut pos = 0;
+    while t0.elapsed() < phase {
+        let to = (pos + chunk_lines).min(n);
+        conn.write_all(framed.lines(pos, to))?;
+        sent += (to - pos) as u64;
+        pos = if to == n { 0 } else { to };
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let m = scrape(args.admin)?;
+        let read = events(&m).unwrap_or(0.0) - before;
+        let depth = metric(&m, "iocd_pipeline_queue_depth_batches").unwrap_or(0.0);
+        if read >= sent as f64 && depth == 0.0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the daemon read {read} of {sent} lines within 2 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    rep.tput_secs = t0.elapsed().as_secs_f64();
+    rep.tput_lines = sent;
+    rep.tput_cpu = (cpu_seconds(pid) - cpu0) / rep.tput_secs;
+    rep.tput_threads = thread_cpu(pid)
+        .into_iter()
+        .map(|(name, secs)| {
+            let before = threads0.get(&name).copied().unwrap_or(0.0);
+            (name, (secs - before) / rep.tput_secs)
+        })
+        .filter(|(_, cores)| *cores >= 0.005)
+        .collect();
+    rep.rss_peak = proc_status_kb(pid, "VmHWM:");
+    rep.rss_after = proc_status_kb(pid, "VmRSS:");
+    let max_rate = sent as f64 / rep.tput_secs;
+    eprintln!("load: {:.0} lines/s, {:.2} cores", max_rate, rep.tput_cpu);
+
+    // Phase 2: half of that, paced in 1 ms ticks.
+    std::thread::sleep(Duration::from_millis(500));
+    rep.half_target = max_rate / 2.0;
+    let hist0 = scrape(args.admin)?;
+    shared.measuring.store(true, Ordering::SeqCst);
+    let cpu0 = cpu_seconds(pid);
+    let t0 = Instant::now();
+    let tick = Duration::from_millis(1);
+    let mut next = t0;
+    let mut owed = 0.0f64;
+    let mut pos = 0usize;
+    let mut sent = 0u64;
+    while t0.elapsed() < phase {
+        owed += rep.half_target * tick.as_secs_f64();
+        let mut k = owed as usize;
+        owed -= k as f64;
+        while k > 0 {
+            let to = (pos + k).min(n);
+            let now = shared.now();
+            for s in &shared.sent_at[pos..to] {
+                s.store(now, Ordering::Relaxed);
+            }
+            conn.write_all(framed.lines(pos, to))?;
+            sent += (to - pos) as u64;
+            k -= to - pos;
+            pos = if to == n { 0 } else { to };
+        }
+        next += tick;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else if now - next > Duration::from_millis(100) {
+            // Fell behind (the machine is busy): do not catch up in one burst.
+            next = now;
+        }
+    }
+    rep.half_secs = t0.elapsed().as_secs_f64();
+    rep.half_lines = sent;
+    // The last alerts of the phase.
+    std::thread::sleep(Duration::from_secs(1));
+    shared.measuring.store(false, Ordering::SeqCst);
+    rep.half_cpu = (cpu_seconds(pid) - cpu0) / (rep.half_secs + 1.0);
+    let hist1 = scrape(args.admin)?;
+    let buckets = histogram_delta(&hist0, &hist1, "iocd_matcher_latency_seconds");
+    rep.hist_p50 = quantile(&buckets, 0.50);
+    rep.hist_p99 = quantile(&buckets, 0.99);
+    let mut samples = std::mem::take(&mut *shared.latencies.lock().unwrap());
+    samples.sort_unstable();
+    rep.samples = samples;
+    rep.alerts = shared.alerts.load(Ordering::Relaxed);
+    drop(conn);
+    Ok(rep)
+}
+
+/// SIGTERM, then the time the daemon took to exit and how it exited.
+fn stop(daemon: &mut Child, pid: u32) -> Result<(f64, String)> {
+    if daemon.try_wait()?.is_some() {
+        bail!("iocd died during the run");
+    }
+    let t0 = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    loop {
+        if let Some(status) = daemon.try_wait()? {
+            return Ok((t0.elapsed().as_secs_f64(), status.to_string()));
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            daemon.kill()?;
+            bail!("iocd did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn print_report(args: &Args, framed: &Framed, r: &Report, stop_secs: f64, status: &str) {
+    let pct = |q: f64| -> f64 {
+        if r.samples.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((r.samples.len() as f64 * q) as usize).min(r.samples.len() - 1);
+        r.samples[i] as f64 / 1e6
+    };
+    let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |s| format!("{:.2} ms", s * 1e3));
+    let lines = framed.ends.len();
+    let avg_line = framed.raw_bytes as f64 / lines as f64;
+    let max_rate = r.tput_lines as f64 / r.tput_secs;
+    let framed_rate = max_rate * framed.bytes.len() as f64 / lines as f64 / 1e6;
+    println!(
+        "Measured by `scripts/load.sh` on {} ({} cores), load average before the run {}: \
+         `iocd run` with one `syslog_tcp` source, the default matcher threads (one per core) \
+         and a stdout sink read by the load generator, a second process that sends the corpus \
+         over one loopback TCP connection as RFC 5424 messages (LF framing). The machine is \
+         shared, so figures vary between runs.\n",
+        if r.cpu_model.is_empty() {
+            "this machine"
+        } else {
+            &r.cpu_model
+        },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        r.loadavg
+    );
+    println!("| | |\n|---|---|");
+    println!(
+        "| corpus | `{}`: {} lines, {:.0} B/line |",
+        args.corpus.display(),
+        lines,
+        avg_line
+    );
+    println!(
+        "| indicators loaded | {:.0} (ready {:.1} s after start) |",
+        r.indicators, r.load_secs
+    );
+    println!(
+        "| **throughput** | **{:.0} lines/s** ({:.0} MB/s on the wire), {} lines in {:.1} s |",
+        max_rate, framed_rate, r.tput_lines, r.tput_secs
+    );
+    println!(
+        "| daemon CPU at full rate | {:.2} cores (utime + stime / wall) |",
+        r.tput_cpu
+    );
+    let threads: Vec<String> = r
+        .tput_threads
+        .iter()
+        .map(|(name, cores)| format!("`{name}` {cores:.2}"))
+        .collect();
+    println!(
+        "| daemon CPU by thread at full rate (cores) | {} |",
+        threads.join(", ")
+    );
+    println!(
+        "| daemon RSS | {} MiB with the set loaded, {} MiB after the run, peak {} MiB |",
+        r.rss_loaded / 1024,
+        r.rss_after / 1024,
+        r.rss_peak / 1024
+    );
+    println!(
+        "| half load | {:.0} lines/s asked, {:.0} sent, daemon CPU {:.2} cores |",
+        r.half_target,
+        r.half_lines as f64 / r.half_secs,
+        r.half_cpu
+    );
+    println!(
+        "| **line-to-alert latency at half load** (end to end, {} alerts) | **p50 {:.2} ms, p99 {:.2} ms**, max {:.2} ms |",
+        r.samples.len(),
+        pct(0.50),
+        pct(0.99),
+        r.samples.last().map_or(f64::NAN, |&v| v as f64 / 1e6)
+    );
+    println!(
+        "| `iocd_matcher_latency_seconds` at half load (batch read to alerts handed to sinks, bucket-interpolated) | p50 {}, p99 {} |",
+        ms(r.hist_p50),
+        ms(r.hist_p99)
+    );
+    println!("| alerts read from the sink | {} |", r.alerts);
+    println!("| SIGTERM to exit | {:.2} s ({}) |", stop_secs, status);
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc and the admin server
+
+fn proc_status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU seconds per thread group (thread name without its trailing number).
+fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for t in tasks.flatten() {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close]
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .trim_end_matches('-')
+            .to_owned();
+        *by_name.entry(name).or_insert(0.0) += stat_cpu(&stat[close + 1..]);
+    }
+    by_name
+}
+
+/// utime + stime in seconds, from the part of a stat line after the command name.
+fn stat_cpu(rest: &str) -> f64 {
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    (get(11) + get(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    stat_cpu(stat.rsplit_once(')').map_or("", |(_, r)| r))
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    Ok((code, body))
+}
+
+fn scrape(admin: SocketAddr) -> Result<String> {
+    match http_get(admin, "/metrics")? {
+        (200, body) => Ok(body),
+        (code, _) => bail!("/metrics answered {code}"),
+    }
+}
+
+/// The value of the sample named exactly `series` (name plus labels).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn sum_family(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// `(upper bound, cumulative count)` of a histogram, between two scrapes.
+fn histogram_delta(before: &str, after: &str, name: &str) -> Vec<(f64, f64)> {
+    let buckets = |text: &str| -> Vec<(f64, f64)> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(&prefix)?;
+                let (le, value) = rest.split_once("\"} ")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, value.trim().parse().ok()?))
+            })
+            .collect()
+    };
+    let b0 = buckets(before);
+    buckets(after)
+        .into_iter()
+        .map(|(le, n)| {
+            let old = b0.iter().find(|(l, _)| *l == le).map_or(0.0, |(_, n)| *n);
+            (le, n - old)
+        })
+        .collect()
+}
+
+/// Quantile `q` of a cumulative histogram, interpolated linearly inside its bucket.
+fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let want = q * total;
+    let mut prev = (0.0, 0.0);
+    for &(le, n) in buckets {
+        if n >= want {
+            if le.is_infinite() {
+                return Some(prev.0);
+            }
+            let span = n - prev.1;
+            let frac = if span > 0.0 {
+                (want - prev.1) / span
+            } else {
+                1.0
+            };
+            return Some(prev.0 + (le - prev.0) * frac);
+        }
+        prev = (le, n);
+    }
+    None
+}
