@@ -262,10 +262,8 @@ impl Catalog {
     }
 
     async fn refresh(&mut self, which: &[usize], now: SystemTime) -> RefreshReport {
-        let mut report = RefreshReport {
-            allowlists: self.refresh_allowlists().await,
-            ..RefreshReport::default()
-        };
+        let mut report = RefreshReport::default();
+        let allowlists = self.start_allowlists();
         if which.iter().any(|&i| self.feeds[i].cfg.url.is_some()) && self.client.is_none() {
             match fetch::client() {
                 Ok(c) => self.client = Some(c),
@@ -302,6 +300,7 @@ impl Catalog {
             }
         }
         results.sort_by_key(|r| r.0);
+        report.allowlists = self.finish_allowlists(allowlists).await;
         for (i, result, took) in results {
             let f = &mut self.feeds[i];
             f.last_attempt = Some(now);
@@ -357,24 +356,63 @@ impl Catalog {
         report
     }
 
-    async fn refresh_allowlists(&mut self) -> Vec<AllowlistRefresh> {
+    /// Starts reading the allowlists whose files changed (or that never loaded), one task
+    /// per file, so they are read beside the feeds.
+    fn start_allowlists(&self) -> Vec<PendingAllowlist> {
         let mut out = Vec::new();
-        let mut changed = false;
-        for a in &mut self.allow {
-            let files: Vec<PathBuf> = if a.cfg.path.is_dir() {
-                allowlist_files(&a.cfg.path)
-            } else {
+        for (i, a) in self.allow.iter().enumerate() {
+            let single = !a.cfg.path.is_dir();
+            let files: Vec<PathBuf> = if single {
                 vec![a.cfg.path.clone()]
+            } else {
+                allowlist_files(&a.cfg.path)
             };
             let stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)> =
                 files.iter().map(|p| (p.clone(), file_stamp(p))).collect();
             if a.loaded && stamps == a.stamps {
                 continue;
             }
-            let cfg = a.cfg.clone();
-            let read = tokio::task::spawn_blocking(move || read_allowlist(&cfg, &files))
-                .await
-                .unwrap_or_else(|e| Err(format!("reader task failed: {e}")));
+            let tasks = files
+                .into_iter()
+                .map(|p| {
+                    let cfg = a.cfg.clone();
+                    tokio::task::spawn_blocking(move || read_allowlist_file(&cfg, single, &p))
+                })
+                .collect();
+            out.push(PendingAllowlist {
+                index: i,
+                stamps,
+                tasks,
+            });
+        }
+        out
+    }
+
+    async fn finish_allowlists(&mut self, pending: Vec<PendingAllowlist>) -> Vec<AllowlistRefresh> {
+        let mut out = Vec::new();
+        let mut changed = false;
+        for p in pending {
+            let mut read: Result<Vec<List>, String> = if p.tasks.is_empty() {
+                Err(format!(
+                    "{}: no allowlist files",
+                    self.allow[p.index].cfg.path.display()
+                ))
+            } else {
+                Ok(Vec::new())
+            };
+            for t in p.tasks {
+                let r = t
+                    .await
+                    .unwrap_or_else(|e| Err(format!("reader task failed: {e}")));
+                read = match (read, r) {
+                    (Ok(mut lists), Ok(l)) => {
+                        lists.push(l);
+                        Ok(lists)
+                    }
+                    (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                };
+            }
+            let a = &mut self.allow[p.index];
             let name = a
                 .cfg
                 .name
@@ -383,7 +421,7 @@ impl Catalog {
             match read {
                 Ok(lists) => {
                     a.lists = lists;
-                    a.stamps = stamps;
+                    a.stamps = p.stamps;
                     a.loaded = true;
                     a.error = None;
                     changed = true;
@@ -608,35 +646,34 @@ fn allowlist_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn read_allowlist(cfg: &AllowlistConfig, files: &[PathBuf]) -> Result<Vec<List>, String> {
-    if files.is_empty() {
-        return Err(format!("{}: no allowlist files", cfg.path.display()));
+/// Reads one allowlist file; `single` when the configured path is this file (not a folder).
+fn read_allowlist_file(cfg: &AllowlistConfig, single: bool, p: &Path) -> Result<List, String> {
+    let location = p.display().to_string();
+    let bytes = std::fs::read(p).map_err(|e| format!("{location}: cannot read: {e}"))?;
+    let json = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    let name = if single { cfg.name.as_deref() } else { None };
+    match cfg.format {
+        AllowlistFormat::MispWarninglist => List::warninglist(name, &location, &bytes),
+        AllowlistFormat::Auto if json => List::warninglist(name, &location, &bytes),
+        AllowlistFormat::Auto | AllowlistFormat::Plain => Ok(List::plain(
+            &name
+                .map(str::to_owned)
+                .unwrap_or_else(|| super::feed_name(p)),
+            &location,
+            &bytes,
+        )),
     }
-    let single = !cfg.path.is_dir();
-    let mut lists = Vec::with_capacity(files.len());
-    for p in files {
-        let location = p.display().to_string();
-        let bytes = std::fs::read(p).map_err(|e| format!("{location}: cannot read: {e}"))?;
-        let json = bytes
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|b| *b == b'{');
-        let name = if single { cfg.name.as_deref() } else { None };
-        let list = match cfg.format {
-            AllowlistFormat::MispWarninglist => List::warninglist(name, &location, &bytes),
-            AllowlistFormat::Auto if json => List::warninglist(name, &location, &bytes),
-            AllowlistFormat::Auto | AllowlistFormat::Plain => Ok(List::plain(
-                &name
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| super::feed_name(p)),
-                &location,
-                &bytes,
-            )),
-        }
-        .map_err(|e| format!("{location}: {e}"))?;
-        lists.push(list);
-    }
-    Ok(lists)
+    .map_err(|e| format!("{location}: {e}"))
+}
+
+/// Allowlist files being read.
+struct PendingAllowlist {
+    index: usize,
+    stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+    tasks: Vec<tokio::task::JoinHandle<Result<List, String>>>,
 }
 
 /// One feed's refresh, with everything it needs owned so it can run as a task.
