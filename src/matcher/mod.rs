@@ -942,7 +942,9 @@ impl IocSet {
             let last_label = bare.rsplit(|&b| b == b'.').next().unwrap_or(bare);
             let numeric =
                 last_label.first().is_some_and(u8::is_ascii_digit) && parse_ipv4(bare).is_none();
+            // A host of dots only (`z://./`) keeps them in canonical form.
             let plain = !numeric
+                && !bare.is_empty()
                 && host
                     .iter()
                     .all(|&b| class(b) & (ALPHA | DIGIT | DOT | DASH) != 0);
