@@ -391,10 +391,12 @@ impl Allowlists {
     fn net4(&self, addr: u32, len: u8, kind: IocKind) -> Option<usize> {
         for &l in self.lens4.iter().take_while(|&&l| l <= len) {
             let mask = if l == 0 { 0 } else { u32::MAX << (32 - l) };
-            if let Some(owners) = self.nets4.get(&(addr & mask, l)) {
-                if let Some((n, _)) = owners.iter().find(|(_, k)| k.contains(kind)) {
-                    return Some(*n as usize);
-                }
+            let owner = self
+                .nets4
+                .get(&(addr & mask, l))
+                .and_then(|owners| owners.iter().find(|(_, k)| k.contains(kind)));
+            if let Some((n, _)) = owner {
+                return Some(*n as usize);
             }
         }
         None
@@ -403,10 +405,12 @@ impl Allowlists {
     fn net6(&self, addr: u128, len: u8, kind: IocKind) -> Option<usize> {
         for &l in self.lens6.iter().take_while(|&&l| l <= len) {
             let mask = if l == 0 { 0 } else { u128::MAX << (128 - l) };
-            if let Some(owners) = self.nets6.get(&(addr & mask, l)) {
-                if let Some((n, _)) = owners.iter().find(|(_, k)| k.contains(kind)) {
-                    return Some(*n as usize);
-                }
+            let owner = self
+                .nets6
+                .get(&(addr & mask, l))
+                .and_then(|owners| owners.iter().find(|(_, k)| k.contains(kind)));
+            if let Some((n, _)) = owner {
+                return Some(*n as usize);
             }
         }
         None
