@@ -476,6 +476,81 @@ mod http {
         assert_eq!(srv.conditional.load(Ordering::SeqCst), conditional + 1);
     }
 
+    async fn misp_manifest(State(s): State<Arc<Srv>>, h: HeaderMap) -> Response {
+        s.hits.fetch_add(1, Ordering::SeqCst);
+        if h.get(header::IF_NONE_MATCH).is_some_and(|v| v == "\"m1\"") {
+            s.conditional.fetch_add(1, Ordering::SeqCst);
+            return StatusCode::NOT_MODIFIED.into_response();
+        }
+        let m = r#"{"5b1a9a1e-0000-4000-8000-0000000000e1": {"info": "one"},
+                    "5b1a9a1e-0000-4000-8000-0000000000e2": {"info": "broken"}}"#;
+        ([(header::ETAG, "\"m1\"")], m).into_response()
+    }
+
+    #[tokio::test]
+    async fn misp_feed_folder_over_http() {
+        let srv = Arc::new(Srv::default());
+        let app = Router::new()
+            .route("/misp/manifest.json", get(misp_manifest))
+            .route(
+                "/misp/5b1a9a1e-0000-4000-8000-0000000000e1.json",
+                get(|| async {
+                    r#"{"Event": {"Attribute": [{"type": "domain", "value": "folder-c2.net", "to_ids": true}]}}"#
+                }),
+            )
+            .route(
+                "/misp/5b1a9a1e-0000-4000-8000-0000000000e2.json",
+                get(|| async { "{not json" }),
+            )
+            .with_state(srv.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("misp.json");
+        let feeds = [url_feed(
+            "misp",
+            &format!("http://{addr}/misp/manifest.json"),
+            &cache,
+            "",
+        )];
+        let mut c = Catalog::new(&feeds, &[]);
+        let r = c.refresh_all().await;
+        assert!(
+            matches!(
+                r.feeds[0].outcome,
+                Outcome::Updated {
+                    listings: 1,
+                    rejected: 1,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let (set, rep) = c.compile(SystemTime::now());
+        assert!(has(&set, "folder-c2.net"));
+        assert_eq!(rep.feeds[0].format, "misp");
+        let bad = rep.rejected[0].to_string();
+        assert!(
+            bad.contains("0000000000e2.json: not JSON") && bad.contains("$.response[1]"),
+            "{bad}"
+        );
+        // The manifest is unchanged: one 304, no event downloaded again.
+        let hits = srv.hits.load(Ordering::SeqCst);
+        let r = c.refresh_all().await;
+        assert_eq!(r.feeds[0].outcome, Outcome::Unchanged);
+        assert_eq!(srv.hits.load(Ordering::SeqCst), hits + 1);
+        // The cache holds the events as one MISP response, and loads after a restart.
+        let mut fresh = Catalog::new(&feeds, &[]);
+        fresh.refresh_all().await;
+        assert!(has(&fresh.compile(SystemTime::now()).0, "folder-c2.net"));
+        assert!(
+            std::fs::read_to_string(&cache)
+                .unwrap()
+                .starts_with("{\"response\":[")
+        );
+    }
+
     #[tokio::test]
     async fn size_cap_timeout_and_not_found() {
         let srv = Arc::new(Srv::default());

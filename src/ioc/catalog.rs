@@ -747,8 +747,23 @@ impl Job {
                 .map(|c| c.1.clone())
                 .filter(|v| !v.is_empty())
         });
-        let fetched = fetch::fetch(client, &url, &self.http, validators.as_ref()).await;
-        let (format, opts) = (self.format, self.opts.clone());
+        let folder = fetch::misp_folder_base(&url, self.format);
+        let target = match &folder {
+            Some(base) => format!("{base}manifest.json"),
+            None => url.clone(),
+        };
+        let mut fetched = fetch::fetch(client, &target, &self.http, validators.as_ref()).await;
+        let mut format = self.format;
+        if let Some(base) = &folder {
+            // The manifest changed: download its events, as one MISP response document.
+            format = feed::FeedFormat::Misp;
+            if let Ok(Fetched::Body { bytes, validators }) = fetched {
+                fetched = fetch::misp_feed(client, base, &bytes, &self.http)
+                    .await
+                    .map(|bytes| Fetched::Body { bytes, validators });
+            }
+        }
+        let opts = self.opts.clone();
         let parse = move |bytes: Vec<u8>, loc: String| {
             let opts = opts.clone();
             async move {

@@ -56,6 +56,8 @@ pub enum FetchError {
     Transport(String),
     #[error("cannot build an HTTP client: {0}")]
     Client(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl FetchError {
@@ -63,7 +65,7 @@ impl FetchError {
         match self {
             FetchError::Status(s) => *s >= 500 || *s == 408 || *s == 429,
             FetchError::Timeout | FetchError::Transport(_) => true,
-            FetchError::TooLarge(_) | FetchError::Client(_) => false,
+            FetchError::TooLarge(_) | FetchError::Client(_) | FetchError::Invalid(_) => false,
         }
     }
 }
@@ -176,6 +178,67 @@ async fn fetch_once(
         bytes,
         validators: got,
     })
+}
+
+/// For a MISP feed folder served over HTTP (`<base>manifest.json` beside `<base><uuid>.json`):
+/// downloads every event the manifest lists and returns them as one MISP API response
+/// (`{"response": [{"Event": ...}, ...]}`), which is also what the cache keeps. An event that
+/// is not JSON stands as `{"uuid": ..., "error": ...}` and is reported when parsed; an event
+/// that cannot be downloaded fails the refresh (the previous generation stays).
+pub async fn misp_feed(
+    client: &reqwest::Client,
+    base: &str,
+    manifest: &[u8],
+    opts: &HttpOptions,
+) -> Result<Vec<u8>, FetchError> {
+    let m: serde_json::Value = serde_json::from_slice(manifest)
+        .map_err(|e| FetchError::Invalid(format!("{base}manifest.json is not JSON: {e}")))?;
+    let Some(entries) = m.as_object() else {
+        return Err(FetchError::Invalid(format!(
+            "{base}manifest.json is not an object of event UUIDs"
+        )));
+    };
+    let mut uuids: Vec<&String> = entries.keys().collect();
+    uuids.sort();
+    let mut events = Vec::with_capacity(uuids.len());
+    let mut total = 0u64;
+    for uuid in uuids {
+        if uuid.is_empty() || !uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            events.push(serde_json::json!({"uuid": uuid, "error": "not an event UUID"}));
+            continue;
+        }
+        let url = format!("{base}{uuid}.json");
+        let bytes = match fetch(client, &url, opts, None).await? {
+            Fetched::Body { bytes, .. } => bytes,
+            Fetched::NotModified => unreachable!("no validators were sent"),
+        };
+        total += bytes.len() as u64;
+        if total > opts.max_bytes {
+            return Err(FetchError::TooLarge(opts.max_bytes));
+        }
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(ev) if ev.get("Event").is_some() => events.push(ev),
+            Ok(_) => {
+                events.push(serde_json::json!({"uuid": uuid, "error": format!("{url}: no Event")}))
+            }
+            Err(e) => events
+                .push(serde_json::json!({"uuid": uuid, "error": format!("{url}: not JSON: {e}")})),
+        }
+    }
+    Ok(serde_json::to_vec(&serde_json::json!({ "response": events })).expect("serializable"))
+}
+
+/// The base URL of a MISP feed folder, when `url` names one: it ends with `manifest.json`,
+/// or the feed is `format = "misp"` and the URL ends with `/`.
+pub fn misp_folder_base(url: &str, format: crate::config::feeds::FeedFormat) -> Option<String> {
+    use crate::config::feeds::FeedFormat;
+    if let Some(base) = url
+        .strip_suffix("manifest.json")
+        .filter(|b| b.ends_with('/'))
+    {
+        return matches!(format, FeedFormat::Auto | FeedFormat::Misp).then(|| base.to_owned());
+    }
+    (format == FeedFormat::Misp && url.ends_with('/')).then(|| url.to_owned())
 }
 
 /// The last good copy of a URL feed: the body at `path`, its validators at `path.meta.json`.

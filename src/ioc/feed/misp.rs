@@ -58,8 +58,13 @@ pub(crate) fn parse(
                                 line: 0,
                                 at: Some(&format!("$.response[{i}]")),
                             },
-                            "",
-                            Reason::Malformed("a response item without Event".into()),
+                            item.get("uuid").and_then(Value::as_str).unwrap_or_default(),
+                            Reason::Malformed(
+                                item.get("error")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("a response item without Event")
+                                    .to_owned(),
+                            ),
                         ),
                     }
                 }
