@@ -17,7 +17,8 @@ pub struct FeedConfig {
     /// A local file. Exactly one of `path` and `url`.
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// An HTTP(S) URL, fetched every `refresh`.
+    /// An HTTP(S) URL, fetched every `refresh` (conditionally, with retries; see `http`). A
+    /// MISP feed folder is given by its `.../manifest.json`.
     #[serde(default)]
     pub url: Option<String>,
     /// Where the last good copy of a URL feed is kept, so a restart or a failed download
@@ -46,10 +47,12 @@ pub struct FeedConfig {
     /// Whether this feed's domains also match their subdomains.
     #[serde(default = "yes")]
     pub subdomains: bool,
-    /// Listings older than this (by last seen, else first seen, else load time) are inactive.
+    /// Listings older than this (by last seen, else first seen, else the last time the feed
+    /// was read or found unchanged) are inactive: kept in memory, not matched, and counted.
     #[serde(default, with = "humantime_serde")]
     pub ttl: Option<Duration>,
-    /// How often to read the feed again (URL feeds: download; files are also watched).
+    /// How often to read the feed again (URL feeds: download; files are also watched). A feed
+    /// whose refresh failed is tried again after at most 5 minutes.
     #[serde(default, with = "humantime_serde")]
     pub refresh: Option<Duration>,
     /// Accept private, loopback, link-local, multicast and documentation addresses and

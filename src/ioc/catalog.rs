@@ -36,6 +36,7 @@ pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
 struct Generation {
     parsed: Arc<Parsed>,
     bytes: u64,
+    /// When it was read, or last found unchanged (same file, or a `304`).
     loaded_at: SystemTime,
 }
 
@@ -307,6 +308,10 @@ impl Catalog {
             let (outcome, error) = match result {
                 JobResult::Unchanged => {
                     f.error = None;
+                    // The feed still lists everything it listed: for a TTL, that is news.
+                    if let Some(g) = &mut f.generation {
+                        g.loaded_at = now;
+                    }
                     (Outcome::Unchanged, None)
                 }
                 JobResult::Loaded {

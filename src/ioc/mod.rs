@@ -136,7 +136,7 @@ pub struct FeedReport {
     pub skipped: BTreeMap<&'static str, u64>,
     /// Bytes of the feed document(s) of the generation in use.
     pub bytes: u64,
-    /// When the generation in use was read.
+    /// When the generation in use was read, or last found unchanged.
     pub loaded_at: Option<std::time::SystemTime>,
     /// Why the last refresh failed (the previous generation, if any, is still in use).
     pub error: Option<String>,
