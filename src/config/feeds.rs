@@ -14,15 +14,18 @@ use crate::matcher::{IocKind, Tlp};
 pub struct FeedConfig {
     /// Unique; alerts name it as the indicator's provider.
     pub name: String,
-    /// A local file. Exactly one of `path` and `url`.
+    /// A local file, or a MISP feed folder (one holding `manifest.json`). Exactly one of
+    /// `path` and `url`. A file is parsed again only when its modification time or size
+    /// changed.
     #[serde(default)]
     pub path: Option<PathBuf>,
     /// An HTTP(S) URL, fetched every `refresh` (conditionally, with retries; see `http`). A
     /// MISP feed folder is given by its `.../manifest.json`.
     #[serde(default)]
     pub url: Option<String>,
-    /// Where the last good copy of a URL feed is kept, so a restart or a failed download
-    /// keeps the previous generation.
+    /// Where the last good copy of a URL feed is kept (its ETag and Last-Modified beside it, in
+    /// `<cache>.meta.json`), so a restart or a failed download keeps the previous generation
+    /// and an unchanged feed costs a `304`.
     #[serde(default)]
     pub cache: Option<PathBuf>,
     /// `auto` (detected from the content), `plain`, `csv`, `zeek`, `misp`, `stix` or
