@@ -657,3 +657,21 @@ fn cli_stats_and_lookup_with_a_config() {
     let out = run(&["iocs", "lookup", "10.0.0.1", "--config", "iocd.toml"]);
     assert_eq!(out.status.code(), Some(1), "rejected by the rails");
 }
+
+#[tokio::test]
+async fn the_catalog_can_live_in_a_spawned_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("l.txt");
+    std::fs::write(&p, "45.12.12.12\n").unwrap();
+    let mut c = Catalog::new(&[file_feed("l", &p, "refresh = \"1m\"")], &[]);
+    // The daemon refreshes from its own task: the futures must be Send.
+    let set = tokio::spawn(async move {
+        c.refresh_all().await;
+        c.refresh_due(SystemTime::now() + Duration::from_secs(61))
+            .await;
+        c.compile(SystemTime::now()).0
+    })
+    .await
+    .unwrap();
+    assert!(has(&set, "45.12.12.12"));
+}
