@@ -185,6 +185,12 @@ struct Report {
     load_secs: f64,
     indicators: f64,
     rss_loaded: u64,
+    /// Peak RSS up to readiness: building the indicator set.
+    rss_load_peak: u64,
+    /// Time from readiness until the daemon was idle.
+    settle_secs: f64,
+    /// Peak RSS once idle, before any line was sent.
+    rss_settled_peak: u64,
     tput_lines: u64,
     tput_secs: f64,
     tput_cpu: f64,
@@ -247,12 +253,26 @@ fn measure(
     let metrics = scrape(args.admin)?;
     rep.indicators = sum_family(&metrics, "iocd_ioc_indicators");
     rep.rss_loaded = proc_status_kb(pid, "VmRSS:");
+    rep.rss_load_peak = proc_status_kb(pid, "VmHWM:");
     eprintln!(
         "load: iocd ready in {:.1}s, {} indicators, RSS {} MiB",
         rep.load_secs,
         rep.indicators,
         rep.rss_loaded / 1024
     );
+
+    // Work the daemon does on its own after start-up (a first expiry pass over the set, say)
+    // is not intake: wait until it is idle, and say how long that took.
+    let settle = Instant::now();
+    loop {
+        let c0 = cpu_seconds(pid);
+        std::thread::sleep(Duration::from_millis(250));
+        if (cpu_seconds(pid) - c0) / 0.25 < 0.05 || settle.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
+    rep.settle_secs = settle.elapsed().as_secs_f64();
+    rep.rss_settled_peak = proc_status_kb(pid, "VmHWM:");
 
     let mut conn = TcpStream::connect(args.addr).context("connecting to the syslog source")?;
     conn.set_nodelay(true)?;
@@ -434,10 +454,16 @@ fn print_report(args: &Args, framed: &Framed, r: &Report, stop_secs: f64, status
         threads.join(", ")
     );
     println!(
-        "| daemon RSS | {} MiB with the set loaded, {} MiB after the run, peak {} MiB |",
+        "| daemon RSS | {} MiB with the set loaded, {} MiB after the run; lifetime peak (VmHWM): {} MiB when ready, {} MiB once idle before the run, {} MiB at the end |",
         r.rss_loaded / 1024,
         r.rss_after / 1024,
+        r.rss_load_peak / 1024,
+        r.rss_settled_peak / 1024,
         r.rss_peak / 1024
+    );
+    println!(
+        "| busy on its own after ready | {:.1} s (waited for it to be idle before sending) |",
+        r.settle_secs
     );
     println!(
         "| half load | {:.0} lines/s asked, {:.0} sent, daemon CPU {:.2} cores |",

@@ -658,16 +658,30 @@ async fn tls_lf_and_octet_counting() {
 async fn start_up_errors_name_the_address_or_file() {
     let taken = std::net::TcpListener::bind(local()).unwrap();
     let addr = taken.local_addr().unwrap();
-    let cfg = with_tcp(TcpConfig {
-        listen: addr,
-        ..tcp_config(1024, 4, Duration::from_secs(1))
-    });
+    let udp_addr = UdpSocket::bind(local()).unwrap().local_addr().unwrap();
+    let cfg = SourcesConfig {
+        syslog_udp: Some(UdpConfig {
+            listen: udp_addr,
+            max_message_bytes: 1024,
+        }),
+        syslog_tcp: Some(TcpConfig {
+            listen: addr,
+            ..tcp_config(1024, 4, Duration::from_secs(1))
+        }),
+        ..SourcesConfig::default()
+    };
     let (tx, _rx) = crossbeam_channel::bounded(1);
     let metrics = Arc::new(Metrics::new());
     let err = source::spawn_all(&cfg, 1024, tx.clone(), metrics.clone(), Shutdown::new())
         .err()
         .expect("the address is taken");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    // The UDP source that had started is stopped again: its port is free.
+    let deadline = Instant::now() + WAIT;
+    while UdpSocket::bind(udp_addr).is_err() {
+        assert!(Instant::now() < deadline, "the UDP source kept its port");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.pem");

@@ -109,8 +109,31 @@ pub fn spawn_all(
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
 ) -> io::Result<Sources> {
+    // Certificates first, so that a bad one is reported before anything listens.
+    let tls = cfg
+        .syslog_tls
+        .as_ref()
+        .map(syslog::tls_acceptor)
+        .transpose()?;
+    // Sources started before a later one fails to bind are stopped through this token.
+    let stop = shutdown.child_token();
+    let started = start(cfg, tls, batch_bytes, tx, &metrics, &stop);
+    if started.is_err() {
+        stop.cancel();
+    }
+    started
+}
+
+fn start(
+    cfg: &SourcesConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    batch_bytes: usize,
+    tx: BatchSender,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> io::Result<Sources> {
     let turn = Arc::new(tokio::sync::Mutex::new(()));
-    let outlet = |source: SourceKind| Outlet::new(source, tx.clone(), &metrics, turn.clone());
+    let outlet = |source: SourceKind| Outlet::new(source, tx.clone(), metrics, turn.clone());
     let mut handles = Vec::new();
     let mut listening = Vec::new();
 
@@ -140,8 +163,7 @@ pub fn spawn_all(
             addr,
         });
     }
-    if let Some(c) = &cfg.syslog_tls {
-        let acceptor = syslog::tls_acceptor(c)?;
+    if let (Some(c), Some(acceptor)) = (&cfg.syslog_tls, tls) {
         let (h, addr) = syslog::spawn_tcp(
             &c.tcp,
             Some(acceptor),
