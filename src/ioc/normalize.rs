@@ -78,7 +78,7 @@ pub fn refang(s: &str) -> Cow<'_, str> {
         s.get(..from.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(from))
     });
-    if scheme.is_none() && !s.contains(['[', '(', '{', '\\']) {
+    if scheme.is_none() && !s.bytes().any(|b| matches!(b, b'[' | b'(' | b'{' | b'\\')) {
         return Cow::Borrowed(s);
     }
     let mut out = s.to_owned();
