@@ -847,9 +847,21 @@ impl IocSet {
                 tok = &tok[1..];
                 ts += 1;
             }
-            let colons = memchr::memchr_iter(b':', tok).count();
-            let double = memmem::find(tok, b"::").is_some();
-            if colons < 2 || !(double || colons == 7 || (colons == 6 && tok.contains(&b'.'))) {
+            // Cheap shape test before parsing: at least two colons, and `::`, or eight groups,
+            // or seven with a dotted IPv4 tail. (A one-off `memmem` here cost more than the
+            // rest of the IPv6 scan: it builds a searcher per call.)
+            let (mut colons, mut double, mut dot) = (0, false, false);
+            let mut prev = 0u8;
+            for &b in tok {
+                if b == b':' {
+                    colons += 1;
+                    double |= prev == b':';
+                } else if b == b'.' {
+                    dot = true;
+                }
+                prev = b;
+            }
+            if colons < 2 || !(double || colons == 7 || (colons == 6 && dot)) {
                 continue;
             }
             let Some(ip) = std::str::from_utf8(tok)
