@@ -186,10 +186,10 @@ pub fn raw_indicator(src: &mut Src) -> String {
 pub fn indicators(src: &mut Src, n: usize) -> Vec<Pattern> {
     let mut out: Vec<Pattern> = Vec::new();
     for _ in 0..n {
-        if let Ok(p) = parse_indicator(&raw_indicator(src)) {
-            if !out.contains(&p) {
-                out.push(p);
-            }
+        if let Ok(p) = parse_indicator(&raw_indicator(src))
+            && !out.contains(&p)
+        {
+            out.push(p);
         }
     }
     out
