@@ -16,7 +16,7 @@ fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(400);
+        .unwrap_or(600);
     ProptestConfig {
         cases,
         failure_persistence: None,
