@@ -1855,31 +1855,27 @@ impl<'a> Gen<'a> {
         start..self.buf.len()
     }
 
-    fn domain(&mut self) -> Range<usize> {
+    /// Writes the planted value for `slot` if one is due, else a background value that
+    /// `fill` leaves in `self.tmp`.
+    fn token_via_tmp(&mut self, slot: Slot, fill: fn(&mut Self)) -> Range<usize> {
         let start = self.buf.len();
-        if !self.take_ov(DOM) {
-            self.bg_domain_tmp();
+        if !self.take_ov(slot) {
+            fill(self);
             self.buf.extend_from_slice(self.tmp.as_bytes());
         }
         start..self.buf.len()
+    }
+
+    fn domain(&mut self) -> Range<usize> {
+        self.token_via_tmp(DOM, Self::bg_domain_tmp)
     }
 
     fn url(&mut self) -> Range<usize> {
-        let start = self.buf.len();
-        if !self.take_ov(URL) {
-            self.bg_url_tmp();
-            self.buf.extend_from_slice(self.tmp.as_bytes());
-        }
-        start..self.buf.len()
+        self.token_via_tmp(URL, Self::bg_url_tmp)
     }
 
     fn email(&mut self) -> Range<usize> {
-        let start = self.buf.len();
-        if !self.take_ov(EMAIL) {
-            self.bg_email_tmp();
-            self.buf.extend_from_slice(self.tmp.as_bytes());
-        }
-        start..self.buf.len()
+        self.token_via_tmp(EMAIL, Self::bg_email_tmp)
     }
 
     fn hash(&mut self, slot: Slot, upper: bool) -> Range<usize> {
