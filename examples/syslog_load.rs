@@ -485,6 +485,65 @@ fn print_report(args: &Args, framed: &Framed, r: &Report, stop_secs: f64, status
     );
     println!("| alerts read from the sink | {} |", r.alerts);
     println!("| SIGTERM to exit | {:.2} s ({}) |", stop_secs, status);
+
+    // Against the goals of the daemon issue, from the numbers above.
+    let met = |ok: bool| if ok { "met" } else { "not met" };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let source: f64 = r
+        .tput_threads
+        .iter()
+        .filter(|(n, _)| n == "iocd-io")
+        .map(|(_, c)| c)
+        .sum();
+    let matchers: f64 = r
+        .tput_threads
+        .iter()
+        .filter(|(n, _)| n == "iocd-match")
+        .map(|(_, c)| c)
+        .sum();
+    println!("\nAgainst the goals:\n");
+    println!(
+        "* >= 1M lines/s: {} ({:.0} lines/s). The daemon used {:.2} of {cores:.0} cores: the \
+         runtime threads (`iocd-io`: TCP reads, framing, batching) {:.2}, i.e. {:.1}M lines/s \
+         per core, the matcher threads {:.2}, i.e. {:.0}k lines/s per core; the sender, the \
+         alert reader and the rest of the machine had the remainder.",
+        met(max_rate >= 1e6),
+        max_rate,
+        r.tput_cpu,
+        source,
+        if source > 0.0 {
+            max_rate / source / 1e6
+        } else {
+            f64::NAN
+        },
+        matchers,
+        if matchers > 0.0 {
+            max_rate / matchers / 1e3
+        } else {
+            f64::NAN
+        },
+    );
+    println!(
+        "* p99 <= 5 ms at half load: {} (p99 {:.2} ms end to end).",
+        met(pct(0.99) <= 5.0),
+        pct(0.99)
+    );
+    let settled_spike = r.rss_settled_peak > r.rss_load_peak + 1024;
+    println!(
+        "* RSS <= 150 MiB with {:.0} indicators: {} with the set loaded ({} MiB) and after the \
+         run ({} MiB); lifetime peak {} MiB{}.",
+        r.indicators,
+        met(r.rss_loaded <= 150 * 1024 && r.rss_after <= 150 * 1024),
+        r.rss_loaded / 1024,
+        r.rss_after / 1024,
+        r.rss_peak / 1024,
+        if settled_spike {
+            ", reached while the daemon was busy on its own after start-up, before any line \
+             was sent"
+        } else {
+            ""
+        }
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
