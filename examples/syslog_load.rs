@@ -528,7 +528,9 @@ fn print_report(args: &Args, framed: &Framed, r: &Report, stop_secs: f64, status
         met(pct(0.99) <= 5.0),
         pct(0.99)
     );
-    let settled_spike = r.rss_settled_peak > r.rss_load_peak + 1024;
+    // The lifetime peak was reached before the first line was sent.
+    let settled_spike =
+        r.rss_settled_peak > r.rss_load_peak + 1024 && r.rss_peak <= r.rss_settled_peak + 1024;
     println!(
         "* RSS <= 150 MiB with {:.0} indicators: {} with the set loaded ({} MiB) and after the \
          run ({} MiB); lifetime peak {} MiB{}.",
