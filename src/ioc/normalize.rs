@@ -33,6 +33,8 @@ pub enum Reject {
     NotUtf8,
     #[error("a URL path without a host")]
     PathOnly,
+    #[error("a string indicator with a line break (log lines have none)")]
+    LineBreak,
 }
 
 impl Reject {
@@ -48,6 +50,7 @@ impl Reject {
             Reject::EmptyString => "empty_string",
             Reject::NotUtf8 => "not_utf8",
             Reject::PathOnly => "path_only",
+            Reject::LineBreak => "line_break",
         }
     }
 }
@@ -140,11 +143,12 @@ pub fn parse_indicator(raw: &str) -> Result<Pattern, Reject> {
         let url = canonical_url(v).ok_or(Reject::InvalidUrl)?;
         return Ok(Pattern::Url { url, prefix: false });
     }
-    if let Some(p) = ip_pattern(v)? {
-        return Ok(p);
-    }
+    // Before the IP test: `/44376` is a path, not a broken network.
     if v.starts_with('/') {
         return Err(Reject::PathOnly);
+    }
+    if let Some(p) = ip_pattern(v)? {
+        return Ok(p);
     }
     if let Some((host, _)) = v.split_once('/') {
         // `host/path` without a scheme, as maltrail and others list malware URLs. It stands
@@ -219,6 +223,9 @@ fn string_pattern(text: &str, case_insensitive: bool) -> Result<Pattern, Reject>
     let text = text.trim_end_matches(['\r', '\n']);
     if text.is_empty() {
         return Err(Reject::EmptyString);
+    }
+    if text.contains(['\r', '\n']) {
+        return Err(Reject::LineBreak);
     }
     let text = if case_insensitive {
         text.to_ascii_lowercase()
@@ -421,6 +428,8 @@ mod tests {
             ("http://", Reject::InvalidUrl),
             ("string:", Reject::EmptyString),
             ("/guids/xian/ringin/", Reject::PathOnly),
+            ("/44376", Reject::PathOnly),
+            ("string:a\rb", Reject::LineBreak),
             ("not a host/x", Reject::InvalidUrl),
             ("", Reject::Unrecognized),
         ];
