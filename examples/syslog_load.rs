@@ -1,8 +1,8 @@
 //! Load generator for `scripts/load.sh`: drives a real `iocd run` over TCP syslog on loopback
 //! and measures it from the outside.
 //!
-//! It starts the daemon (alerts on its standard output, read here), waits for `/readyz`, then
-//! runs two phases on one TCP connection:
+//! It starts the daemon (alerts on its standard output, read here), waits for `/readyz` and
+//! for the daemon to be idle, then runs `--rounds` rounds of two phases on one TCP connection:
 //!
 //! 1. **Throughput**: the corpus, each line framed as an RFC 5424 message, as fast as the
 //!    daemon takes it (TCP backpressure paces the sender), for `--seconds`; the rate is lines
@@ -46,6 +46,9 @@ struct Args {
     /// Length of each phase.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Rounds of (full rate, half rate), on one daemon.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Where the daemon's own log (stderr) goes.
     #[arg(long)]
     log: PathBuf,
@@ -191,23 +194,56 @@ struct Report {
     settle_secs: f64,
     /// Peak RSS once idle, before any line was sent.
     rss_settled_peak: u64,
+    rss_peak: u64,
+    rss_after: u64,
+    rounds: Vec<Round>,
+    alerts: u64,
+    loadavg: String,
+    cpu_model: String,
+}
+
+/// One throughput phase and the latency phase at half its rate.
+#[derive(Default)]
+struct Round {
     tput_lines: u64,
     tput_secs: f64,
     tput_cpu: f64,
     /// Cores used per thread group at full rate.
     tput_threads: Vec<(String, f64)>,
-    rss_peak: u64,
-    rss_after: u64,
     half_target: f64,
     half_lines: u64,
     half_secs: f64,
     half_cpu: f64,
+    /// Cores used by other processes of the machine in each phase.
+    others_full: f64,
+    others_half: f64,
+    /// Line-to-alert latencies (ns), sorted.
     samples: Vec<u64>,
     hist_p50: Option<f64>,
     hist_p99: Option<f64>,
-    alerts: u64,
-    loadavg: String,
-    cpu_model: String,
+}
+
+impl Round {
+    fn rate(&self) -> f64 {
+        self.tput_lines as f64 / self.tput_secs
+    }
+
+    /// Quantile `q` of the end-to-end latency, in ms.
+    fn latency_ms(&self, q: f64) -> f64 {
+        if self.samples.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.samples.len() as f64 * q) as usize).min(self.samples.len() - 1);
+        self.samples[i] as f64 / 1e6
+    }
+
+    fn cores(&self, group: &str) -> f64 {
+        self.tput_threads
+            .iter()
+            .filter(|(n, _)| n == group)
+            .map(|(_, c)| c)
+            .sum()
+    }
 }
 
 fn measure(
@@ -276,12 +312,39 @@ fn measure(
 
     let mut conn = TcpStream::connect(args.addr).context("connecting to the syslog source")?;
     conn.set_nodelay(true)?;
+    for i in 0..args.rounds.max(1) {
+        let round = run_round(args, framed, shared, &mut conn, pid)?;
+        eprintln!(
+            "load: round {}: {:.0} lines/s on {:.2} cores; at half load p50 {:.2} ms, p99 {:.2} ms",
+            i + 1,
+            round.rate(),
+            round.tput_cpu,
+            round.latency_ms(0.50),
+            round.latency_ms(0.99)
+        );
+        rep.rounds.push(round);
+    }
+    rep.rss_peak = proc_status_kb(pid, "VmHWM:");
+    rep.rss_after = proc_status_kb(pid, "VmRSS:");
+    rep.alerts = shared.alerts.load(Ordering::Relaxed);
+    Ok(rep)
+}
+
+fn run_round(
+    args: &Args,
+    framed: &Framed,
+    shared: &Shared,
+    conn: &mut TcpStream,
+    pid: u32,
+) -> Result<Round> {
+    let mut round = Round::default();
     let n = framed.ends.len();
     let events = |m: &str| metric(m, "iocd_source_events_total{source=\"syslog_tcp\"}");
 
     // Phase 1: as fast as the daemon reads.
     let before = events(&scrape(args.admin)?).unwrap_or(0.0);
     let cpu0 = cpu_seconds(pid);
+    let others0 = others_cpu_seconds(pid);
     let threads0 = thread_cpu(pid);
     let t0 = Instant::now();
     let phase = Duration::from_secs_f64(args.seconds);
@@ -307,28 +370,27 @@ fn measure(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    rep.tput_secs = t0.elapsed().as_secs_f64();
-    rep.tput_lines = sent;
-    rep.tput_cpu = (cpu_seconds(pid) - cpu0) / rep.tput_secs;
-    rep.tput_threads = thread_cpu(pid)
+    round.tput_secs = t0.elapsed().as_secs_f64();
+    round.tput_lines = sent;
+    round.tput_cpu = (cpu_seconds(pid) - cpu0) / round.tput_secs;
+    round.others_full = (others_cpu_seconds(pid) - others0) / round.tput_secs;
+    round.tput_threads = thread_cpu(pid)
         .into_iter()
         .map(|(name, secs)| {
             let before = threads0.get(&name).copied().unwrap_or(0.0);
-            (name, (secs - before) / rep.tput_secs)
+            (name, (secs - before) / round.tput_secs)
         })
         .filter(|(_, cores)| *cores >= 0.005)
         .collect();
-    rep.rss_peak = proc_status_kb(pid, "VmHWM:");
-    rep.rss_after = proc_status_kb(pid, "VmRSS:");
-    let max_rate = sent as f64 / rep.tput_secs;
-    eprintln!("load: {:.0} lines/s, {:.2} cores", max_rate, rep.tput_cpu);
 
     // Phase 2: half of that, paced in 1 ms ticks.
     std::thread::sleep(Duration::from_millis(500));
-    rep.half_target = max_rate / 2.0;
+    round.half_target = round.rate() / 2.0;
     let hist0 = scrape(args.admin)?;
+    shared.latencies.lock().unwrap().clear();
     shared.measuring.store(true, Ordering::SeqCst);
     let cpu0 = cpu_seconds(pid);
+    let others0 = others_cpu_seconds(pid);
     let t0 = Instant::now();
     let tick = Duration::from_millis(1);
     let mut next = t0;
@@ -336,7 +398,7 @@ fn measure(
     let mut pos = 0usize;
     let mut sent = 0u64;
     while t0.elapsed() < phase {
-        owed += rep.half_target * tick.as_secs_f64();
+        owed += round.half_target * tick.as_secs_f64();
         let mut k = owed as usize;
         owed -= k as f64;
         while k > 0 {
@@ -359,22 +421,21 @@ fn measure(
             next = now;
         }
     }
-    rep.half_secs = t0.elapsed().as_secs_f64();
-    rep.half_lines = sent;
+    round.half_secs = t0.elapsed().as_secs_f64();
+    round.half_lines = sent;
     // The last alerts of the phase.
     std::thread::sleep(Duration::from_secs(1));
     shared.measuring.store(false, Ordering::SeqCst);
-    rep.half_cpu = (cpu_seconds(pid) - cpu0) / (rep.half_secs + 1.0);
+    round.half_cpu = (cpu_seconds(pid) - cpu0) / (round.half_secs + 1.0);
+    round.others_half = (others_cpu_seconds(pid) - others0) / (round.half_secs + 1.0);
     let hist1 = scrape(args.admin)?;
     let buckets = histogram_delta(&hist0, &hist1, "iocd_matcher_latency_seconds");
-    rep.hist_p50 = quantile(&buckets, 0.50);
-    rep.hist_p99 = quantile(&buckets, 0.99);
+    round.hist_p50 = quantile(&buckets, 0.50);
+    round.hist_p99 = quantile(&buckets, 0.99);
     let mut samples = std::mem::take(&mut *shared.latencies.lock().unwrap());
     samples.sort_unstable();
-    rep.samples = samples;
-    rep.alerts = shared.alerts.load(Ordering::Relaxed);
-    drop(conn);
-    Ok(rep)
+    round.samples = samples;
+    Ok(round)
 }
 
 /// SIGTERM, then the time the daemon took to exit and how it exited.
@@ -398,135 +459,119 @@ fn stop(daemon: &mut Child, pid: u32) -> Result<(f64, String)> {
     }
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
 fn print_report(args: &Args, framed: &Framed, r: &Report, stop_secs: f64, status: &str) {
-    let pct = |q: f64| -> f64 {
-        if r.samples.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((r.samples.len() as f64 * q) as usize).min(r.samples.len() - 1);
-        r.samples[i] as f64 / 1e6
-    };
-    let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |s| format!("{:.2} ms", s * 1e3));
+    let ms = |v: Option<f64>| v.map_or("n/a".to_owned(), |s| format!("{:.2}", s * 1e3));
     let lines = framed.ends.len();
     let avg_line = framed.raw_bytes as f64 / lines as f64;
-    let max_rate = r.tput_lines as f64 / r.tput_secs;
-    let framed_rate = max_rate * framed.bytes.len() as f64 / lines as f64 / 1e6;
+    let wire = framed.bytes.len() as f64 / lines as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
-        "Measured by `scripts/load.sh` on {} ({} cores), load average before the run {}: \
+        "Measured by `scripts/load.sh` on {} ({cores:.0} cores), load average before the run {}: \
          `iocd run` with one `syslog_tcp` source, the default matcher threads (one per core) \
          and a stdout sink read by the load generator, a second process that sends the corpus \
-         over one loopback TCP connection as RFC 5424 messages (LF framing). The machine is \
-         shared, so figures vary between runs.\n",
+         over one loopback TCP connection as RFC 5424 messages (LF framing). Each round is \
+         {:.0} s as fast as the daemon takes lines (TCP backpressure paces the sender), then \
+         {:.0} s at half that rate in 1 ms ticks, timing every alert back to the moment its \
+         line was written to the socket. The machine is shared with other work, so rounds \
+         differ; the CPU columns say how much of it the daemon got and how much other \
+         processes (builds, tests) took meanwhile.\n",
         if r.cpu_model.is_empty() {
             "this machine"
         } else {
             &r.cpu_model
         },
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        r.loadavg
+        r.loadavg,
+        args.seconds,
+        args.seconds,
     );
-    println!("| | |\n|---|---|");
     println!(
-        "| corpus | `{}`: {} lines, {:.0} B/line |",
+        "Corpus `{}`: {} lines, {:.0} B/line ({:.0} B framed). {:.0} indicators loaded, ready \
+         {:.1} s after start; busy on its own for {:.1} s after that (the load waits for it to \
+         be idle).\n",
         args.corpus.display(),
         lines,
-        avg_line
+        avg_line,
+        wire,
+        r.indicators,
+        r.load_secs,
+        r.settle_secs
     );
     println!(
-        "| indicators loaded | {:.0} (ready {:.1} s after start) |",
-        r.indicators, r.load_secs
+        "| round | lines/s | MB/s | daemon cores (`iocd-io` / `iocd-match`) | other processes, cores | half load asked / sent (lines/s) | daemon / other cores at half load | line-to-alert p50 / p99 / max (ms) | `iocd_matcher_latency_seconds` p50 / p99 (ms) |"
     );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (i, x) in r.rounds.iter().enumerate() {
+        println!(
+            "| {} | **{:.0}** | {:.0} | {:.2} ({:.2} / {:.2}) | {:.2} | {:.0} / {:.0} | {:.2} / {:.2} | **{:.2} / {:.2}** / {:.2} | {} / {} |",
+            i + 1,
+            x.rate(),
+            x.rate() * wire / 1e6,
+            x.tput_cpu,
+            x.cores("iocd-io"),
+            x.cores("iocd-match"),
+            x.others_full,
+            x.half_target,
+            x.half_lines as f64 / x.half_secs,
+            x.half_cpu,
+            x.others_half,
+            x.latency_ms(0.50),
+            x.latency_ms(0.99),
+            x.samples.last().map_or(f64::NAN, |&v| v as f64 / 1e6),
+            ms(x.hist_p50),
+            ms(x.hist_p99),
+        );
+    }
     println!(
-        "| **throughput** | **{:.0} lines/s** ({:.0} MB/s on the wire), {} lines in {:.1} s |",
-        max_rate, framed_rate, r.tput_lines, r.tput_secs
-    );
-    println!(
-        "| daemon CPU at full rate | {:.2} cores (utime + stime / wall) |",
-        r.tput_cpu
-    );
-    let threads: Vec<String> = r
-        .tput_threads
-        .iter()
-        .map(|(name, cores)| format!("`{name}` {cores:.2}"))
-        .collect();
-    println!(
-        "| daemon CPU by thread at full rate (cores) | {} |",
-        threads.join(", ")
-    );
-    println!(
-        "| daemon RSS | {} MiB with the set loaded, {} MiB after the run; lifetime peak (VmHWM): {} MiB when ready, {} MiB once idle before the run, {} MiB at the end |",
+        "\nDaemon RSS: {} MiB with the set loaded, {} MiB after the run; lifetime peak (VmHWM) \
+         {} MiB when ready, {} MiB once idle before the first line, {} MiB at the end. {} \
+         alerts read from the sink. SIGTERM to exit: {:.2} s ({status}).",
         r.rss_loaded / 1024,
         r.rss_after / 1024,
         r.rss_load_peak / 1024,
         r.rss_settled_peak / 1024,
-        r.rss_peak / 1024
+        r.rss_peak / 1024,
+        r.alerts,
+        stop_secs,
     );
-    println!(
-        "| busy on its own after ready | {:.1} s (waited for it to be idle before sending) |",
-        r.settle_secs
-    );
-    println!(
-        "| half load | {:.0} lines/s asked, {:.0} sent, daemon CPU {:.2} cores |",
-        r.half_target,
-        r.half_lines as f64 / r.half_secs,
-        r.half_cpu
-    );
-    println!(
-        "| **line-to-alert latency at half load** (end to end, {} alerts) | **p50 {:.2} ms, p99 {:.2} ms**, max {:.2} ms |",
-        r.samples.len(),
-        pct(0.50),
-        pct(0.99),
-        r.samples.last().map_or(f64::NAN, |&v| v as f64 / 1e6)
-    );
-    println!(
-        "| `iocd_matcher_latency_seconds` at half load (batch read to alerts handed to sinks, bucket-interpolated) | p50 {}, p99 {} |",
-        ms(r.hist_p50),
-        ms(r.hist_p99)
-    );
-    println!("| alerts read from the sink | {} |", r.alerts);
-    println!("| SIGTERM to exit | {:.2} s ({}) |", stop_secs, status);
 
-    // Against the goals of the daemon issue, from the numbers above.
+    // Against the goals of the daemon issue, from the numbers above (medians of the rounds).
     let met = |ok: bool| if ok { "met" } else { "not met" };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let source: f64 = r
-        .tput_threads
-        .iter()
-        .filter(|(n, _)| n == "iocd-io")
-        .map(|(_, c)| c)
-        .sum();
-    let matchers: f64 = r
-        .tput_threads
-        .iter()
-        .filter(|(n, _)| n == "iocd-match")
-        .map(|(_, c)| c)
-        .sum();
-    println!("\nAgainst the goals:\n");
+    let rate = median(r.rounds.iter().map(Round::rate).collect());
+    let cpu = median(r.rounds.iter().map(|x| x.tput_cpu).collect());
+    let per_core = |group: &str| {
+        median(
+            r.rounds
+                .iter()
+                .map(|x| x.rate() / x.cores(group))
+                .filter(|v| v.is_finite())
+                .collect(),
+        )
+    };
+    let p99 = median(r.rounds.iter().map(|x| x.latency_ms(0.99)).collect());
+    println!("\nAgainst the goals (medians of the rounds):\n");
     println!(
-        "* >= 1M lines/s: {} ({:.0} lines/s). The daemon used {:.2} of {cores:.0} cores: the \
-         runtime threads (`iocd-io`: TCP reads, framing, batching) {:.2}, i.e. {:.1}M lines/s \
-         per core, the matcher threads {:.2}, i.e. {:.0}k lines/s per core; the sender, the \
-         alert reader and the rest of the machine had the remainder.",
-        met(max_rate >= 1e6),
-        max_rate,
-        r.tput_cpu,
-        source,
-        if source > 0.0 {
-            max_rate / source / 1e6
-        } else {
-            f64::NAN
-        },
-        matchers,
-        if matchers > 0.0 {
-            max_rate / matchers / 1e3
-        } else {
-            f64::NAN
-        },
+        "* >= 1M lines/s: {} ({:.0} lines/s on {:.2} of {cores:.0} cores). Per core of the \
+         daemon: the runtime threads (`iocd-io`: TCP reads, framing, batching) carry {:.1}M \
+         lines/s, the matcher threads {:.0}k lines/s.",
+        met(rate >= 1e6),
+        rate,
+        cpu,
+        per_core("iocd-io") / 1e6,
+        per_core("iocd-match") / 1e3,
     );
     println!(
         "* p99 <= 5 ms at half load: {} (p99 {:.2} ms end to end).",
-        met(pct(0.99) <= 5.0),
-        pct(0.99)
+        met(p99 <= 5.0),
+        p99
     );
     // The lifetime peak was reached before the first line was sent.
     let settled_spike =
@@ -598,6 +643,27 @@ fn clock_ticks() -> f64 {
             .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
             .unwrap_or(100.0)
     })
+}
+
+/// CPU seconds all processes of the machine have used (from /proc/stat).
+fn machine_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let f: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum();
+    busy / clock_ticks()
+}
+
+/// CPU seconds used by everything but the daemon and this load generator.
+fn others_cpu_seconds(pid: u32) -> f64 {
+    machine_cpu_seconds() - cpu_seconds(pid) - cpu_seconds(std::process::id())
 }
 
 fn cpu_seconds(pid: u32) -> f64 {

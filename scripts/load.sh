@@ -4,10 +4,11 @@
 # line-to-alert latency at half of the maximum rate, and writes them to docs/PERFORMANCE.md
 # under "## Daemon throughput" (the other sections of that file are left alone).
 #
-# Usage: ./scripts/load.sh [--indicators N] [--size-mb M] [--seconds S] [--no-write]
+# Usage: ./scripts/load.sh [--indicators N] [--size-mb M] [--seconds S] [--rounds R] [--no-write]
 #   --indicators  indicators in the generated set (default 1000000)
 #   --size-mb     corpus size in MB (default 200; the sender loops over it)
 #   --seconds     length of each phase (default 10)
+#   --rounds      rounds of (full rate, half rate) on one daemon (default 3)
 #   --no-write    print the results only
 # The corpus is generated once per (indicators, size) under target/load/ and reused.
 set -euo pipefail
@@ -16,12 +17,14 @@ cd "$(dirname "$0")/.."
 indicators=1000000
 size_mb=200
 seconds=10
+rounds=3
 write=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --indicators) indicators="$2"; shift 2 ;;
         --size-mb) size_mb="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
         --no-write) write=0; shift ;;
         *) echo "load.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -79,17 +82,20 @@ results="$work/results.md"
     --addr "127.0.0.1:$syslog_port" \
     --admin "127.0.0.1:$admin_port" \
     --seconds "$seconds" \
+    --rounds "$rounds" \
     --log "$work/iocd.log" >"$results"
 cat "$results"
 
 if [ "$write" -eq 1 ]; then
-    python3 - "$results" docs/PERFORMANCE.md "$(date -u +%Y-%m-%d)" "$indicators" "$size_mb" "$seconds" <<'PY'
+    tree=$(git describe --always --dirty 2>/dev/null || echo unknown)
+    python3 - "$results" docs/PERFORMANCE.md "$(date -u +%Y-%m-%d)" "$indicators" "$size_mb" "$seconds" "$rounds" "$tree" <<'PY'
 import os, re, sys
-results, doc, day, indicators, size_mb, seconds = sys.argv[1:]
+results, doc, day, indicators, size_mb, seconds, rounds, tree = sys.argv[1:]
 body = open(results).read().strip()
 section = (
     "## Daemon throughput\n\n"
-    f"`./scripts/load.sh --indicators {indicators} --size-mb {size_mb} --seconds {seconds}`, {day}.\n\n"
+    f"`./scripts/load.sh --indicators {indicators} --size-mb {size_mb} --seconds {seconds} --rounds {rounds}`, {day}, "
+    f"tree `{tree}` (release build).\n\n"
     f"{body}\n"
 )
 text = open(doc).read() if os.path.exists(doc) else "# Performance\n"
