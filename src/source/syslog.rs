@@ -7,9 +7,10 @@
 //! * octet counting: `MSG-LEN SP MSG`, as `logger --octet-count` and rsyslog's `omfwd` with
 //!   `TCP_Framing="octet-counted"` send it.
 //!
-//! [`Framer`] tells them apart on the first bytes of a connection, as rsyslog and Vector do: a
-//! digit, more digits, then a space means octet counting; anything else means line feeds. It
-//! is a check-then-parse framer in the style of mini-redis: [`Framer::next`] looks at what has
+//! `Framer` tells them apart on the first bytes of a connection: a digit, more digits, then a
+//! space means octet counting; anything else means line feeds. (rsyslog makes the same test
+//! on every frame; deciding once per connection keeps an LF-framed line that happens to start
+//! with `404 ` from being read as a length.) It is a check-then-parse framer in the style of mini-redis: `Framer::next` looks at what has
 //! been read so far and answers "a message here", "skip these bytes" or "read more", without
 //! copying. Every message is bounded by `max_message_bytes`: a longer one is cut there, counted
 //! (`events_dropped{reason="truncated"}`), and its rest skipped (to the next line feed, or by the
