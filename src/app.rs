@@ -219,10 +219,14 @@ impl Control {
         let mut hup = signal(SignalKind::hangup())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        let mut watch = tokio::time::interval(cfg.reload.watch_interval);
-        let mut expiry = tokio::time::interval(cfg.reload.expiry_interval);
-        let mut watchdog =
-            tokio::time::interval(watchdog_period().unwrap_or(Duration::from_secs(3600)));
+        // First ticks one period from now: the set was built a moment ago, and an immediate
+        // expiry pass would rebuild all of it again before the first line arrives.
+        let every = |period: Duration| {
+            tokio::time::interval_at(tokio::time::Instant::now() + period, period)
+        };
+        let mut watch = every(cfg.reload.watch_interval);
+        let mut expiry = every(cfg.reload.expiry_interval);
+        let mut watchdog = every(watchdog_period().unwrap_or(Duration::from_secs(3600)));
         let mut stamps = file_stamps(&catalog.watched_files());
         loop {
             tokio::select! {
