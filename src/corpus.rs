@@ -1823,6 +1823,17 @@ impl<'a> Gen<'a> {
         0
     }
 
+    /// An address of the family `v6`: an external one (which may be a planted indicator) or
+    /// an internal one.
+    fn addr(&mut self, v6: bool, external: bool) -> Range<usize> {
+        match (v6, external) {
+            (false, true) => self.ip4(),
+            (false, false) => self.ip4_int(),
+            (true, true) => self.ip6(),
+            (true, false) => self.ip6_int(),
+        }
+    }
+
     fn ip4(&mut self) -> Range<usize> {
         let start = self.buf.len();
         if !self.take_ov(IP4) {
@@ -2444,37 +2455,11 @@ impl<'a> Gen<'a> {
         self.s(",\"in_iface\":\"eth0\",\"event_type\":\"");
         self.s(event);
         self.s("\",\"src_ip\":\"");
-        match (v6, inbound) {
-            (false, true) => {
-                self.ip4();
-            }
-            (false, false) => {
-                self.ip4_int();
-            }
-            (true, true) => {
-                self.ip6();
-            }
-            (true, false) => {
-                self.ip6_int();
-            }
-        }
+        self.addr(v6, inbound);
         self.s("\",\"src_port\":");
         self.port();
         self.s(",\"dest_ip\":\"");
-        match (v6, inbound) {
-            (false, true) => {
-                self.ip4_int();
-            }
-            (false, false) => {
-                self.ip4();
-            }
-            (true, true) => {
-                self.ip6_int();
-            }
-            (true, false) => {
-                self.ip6();
-            }
-        }
+        self.addr(v6, !inbound);
         self.s("\",\"dest_port\":");
         self.s(dport);
         self.s(",\"proto\":\"");
