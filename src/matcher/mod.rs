@@ -223,8 +223,8 @@ enum Table {
 
 const N_TABLES: usize = 14;
 
-/// Sets with fewer IPv4 indicators and networks than this keep their tables in cache anyway,
-/// and skip the 2 MiB /24 map.
+/// Sets with fewer IPv4 indicators than this (and no IPv4 network) keep their table in cache
+/// anyway, and skip the 2 MiB /24 map.
 const V4_MAP_MIN: usize = 16 * 1024;
 const TABLES: [Table; N_TABLES] = [
     Table::Ipv4,
@@ -1528,7 +1528,9 @@ impl Compiler {
         lu.dedup();
         s.url_prefix_lens = lu;
 
-        if s.ipv4.len() + s.cidr4.len() >= V4_MAP_MIN {
+        // Networks are probed once per prefix length present, so any network makes the map
+        // pay for itself; exact addresses only in big sets.
+        if s.cidr4.len() > 0 || s.ipv4.len() >= V4_MAP_MIN {
             let mut map = vec![0u64; (1 << 24) / 64].into_boxed_slice();
             let mut mark = |first: u32, count: u32| {
                 for k in first..first + count {
