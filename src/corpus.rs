@@ -3340,6 +3340,25 @@ impl<'a> Gen<'a> {
         None
     }
 
+    /// Renders a line in which `text` takes the place of one token of `slot` (the first,
+    /// second or third such token, at random); returns the format used and the token as
+    /// written.
+    fn render_planted(&mut self, slot: Slot, text: String) -> (usize, String) {
+        let skip = self.rng.gen_range(0..3);
+        self.ov = Some(Ov {
+            slot,
+            skip,
+            text,
+            used: None,
+        });
+        let f = self.render_override(slot);
+        let o = self.ov.take().expect("render_override keeps the override");
+        let used = o
+            .used
+            .expect("render_override returns once the override is used");
+        (f, String::from_utf8_lossy(&self.buf[used]).into_owned())
+    }
+
     /// Renders a line carrying the pending override; returns the format used.
     fn render_override(&mut self, slot: Slot) -> usize {
         for _ in 0..200 {
@@ -3384,16 +3403,7 @@ pub fn write_corpus<W: Write>(
         let roll = g.rng.gen_range(0..1_000_000u32);
         let f = if roll < HIT_PPM && can_plant {
             let (kind, indicator, text, slot) = g.plant_value();
-            let skip = g.rng.gen_range(0..3);
-            g.ov = Some(Ov {
-                slot,
-                skip,
-                text,
-                used: None,
-            });
-            let f = g.render_override(slot);
-            let o = g.ov.take().unwrap();
-            let token = String::from_utf8_lossy(&g.buf[o.used.unwrap()]).into_owned();
+            let (f, token) = g.render_planted(slot, text);
             truth.hits.push(TrueHit {
                 line,
                 kind,
@@ -3409,16 +3419,7 @@ pub fn write_corpus<W: Write>(
                 None
             }
         {
-            let skip = g.rng.gen_range(0..3);
-            g.ov = Some(Ov {
-                slot,
-                skip,
-                text,
-                used: None,
-            });
-            let f = g.render_override(slot);
-            let o = g.ov.take().unwrap();
-            let token = String::from_utf8_lossy(&g.buf[o.used.unwrap()]).into_owned();
+            let (f, token) = g.render_planted(slot, text);
             truth.traps.push(Trap {
                 line,
                 kind,
