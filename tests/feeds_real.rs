@@ -2,7 +2,9 @@
 //! source file by means independent of the parsers (line counts, JSON walks, XML element
 //! counts). Skipped, with a message, when ../shared/data is not there.
 
-use std::path::{Path, PathBuf};
+mod shared_data;
+
+use std::path::Path;
 use std::time::SystemTime;
 
 use iocd::config::{AllowlistConfig, FeedConfig};
@@ -10,16 +12,6 @@ use iocd::ioc::feed::{self, FeedFormat, ParseOptions, Parsed};
 use iocd::ioc::{Catalog, LoadReport, parse_indicator};
 use iocd::matcher::{IocKind, IocSet};
 use serde_json::Value;
-
-fn data() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        println!("skipped: ../shared/data not found");
-        None
-    }
-}
 
 fn feed(name: &str, path: &Path, extra: &str) -> FeedConfig {
     toml::from_str(&format!(
@@ -47,23 +39,6 @@ fn parse(path: &Path) -> Parsed {
     feed::parse_path(FeedFormat::Auto, path, &opts)
         .unwrap_or_else(|e| panic!("{e}"))
         .0
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn has(set: &IocSet, v: &str) -> bool {
@@ -96,8 +71,8 @@ fn plain_records(path: &Path) -> u64 {
 
 #[test]
 fn every_feed_loads_and_every_record_is_accounted_for() {
-    let Some(d) = data() else { return };
-    let files = files_under(&d.join("feeds"));
+    let Some(d) = shared_data::dir() else { return };
+    let files = shared_data::files_under(&d.join("feeds"));
     assert!(files.len() >= 70, "{} feed files", files.len());
     println!(
         "{:<56} {:<8} {:>8} {:>7} {:>7} {:>7}",
@@ -143,7 +118,7 @@ fn every_feed_loads_and_every_record_is_accounted_for() {
 
 #[test]
 fn plain_and_csv_feeds_spot_checked() {
-    let Some(d) = data() else { return };
+    let Some(d) = shared_data::dir() else { return };
     let f = d.join("feeds");
     let cases: [(&str, &[&str], u64); 9] = [
         (
@@ -248,8 +223,8 @@ fn plain_and_csv_feeds_spot_checked() {
 
 #[test]
 fn misp_events_spot_checked() {
-    let Some(d) = data() else { return };
-    let mut events = files_under(&d.join("feeds/eset/misp_events"));
+    let Some(d) = shared_data::dir() else { return };
+    let mut events = shared_data::files_under(&d.join("feeds/eset/misp_events"));
     events.push(
         d.join("feeds/misp_feed_format/pymisp_tests_57c4445b-c548-4654-af0b-4be3950d210f.json"),
     );
@@ -329,9 +304,9 @@ fn misp_events_spot_checked() {
 
 #[test]
 fn stix_bundles_spot_checked() {
-    let Some(d) = data() else { return };
+    let Some(d) = shared_data::dir() else { return };
     let dir = d.join("feeds/stix21_oasis_examples");
-    for p in files_under(&dir) {
+    for p in shared_data::files_under(&dir) {
         let doc: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         let indicators: Vec<&Value> = doc["objects"]
             .as_array()
@@ -389,10 +364,10 @@ fn stix_bundles_spot_checked() {
 
 #[test]
 fn openioc_files_spot_checked() {
-    let Some(d) = data() else { return };
+    let Some(d) = shared_data::dir() else { return };
     let dir = d.join("feeds/openioc_fireeye");
     let mut total = 0;
-    for p in files_under(&dir) {
+    for p in shared_data::files_under(&dir) {
         let text = std::fs::read_to_string(&p).unwrap();
         let items = text.matches("<IndicatorItem").count();
         let parsed = parse(&p);
@@ -432,8 +407,8 @@ fn openioc_files_spot_checked() {
 
 #[test]
 fn all_feeds_with_warninglists() {
-    let Some(d) = data() else { return };
-    let feeds: Vec<FeedConfig> = files_under(&d.join("feeds"))
+    let Some(d) = shared_data::dir() else { return };
+    let feeds: Vec<FeedConfig> = shared_data::files_under(&d.join("feeds"))
         .iter()
         .enumerate()
         .map(|(i, p)| feed(&format!("f{i}"), p, ""))

@@ -10,6 +10,7 @@
 //! Without the folder the tests print "skipped: ../shared/data not found" and pass.
 
 mod oracle;
+mod shared_data;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,16 +22,6 @@ use iocd::{IocSet, Scratch};
 use oracle::{Oracle, compile, label};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-
-fn data_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        println!("skipped: ../shared/data not found");
-        None
-    }
-}
 
 /// A plain-list feed: its path under `feeds/`, the fewest indicators it must yield, and the
 /// largest share of its value lines the loader may reject.
@@ -168,7 +159,7 @@ fn feeds(data: &Path) -> &'static IocSet {
 
 #[test]
 fn real_feeds_load() {
-    let Some(data) = data_dir() else {
+    let Some(data) = shared_data::dir() else {
         return;
     };
     let set = feeds(&data);
@@ -184,34 +175,16 @@ fn real_feeds_load() {
     }
 }
 
-/// Every file under `logs/`, recursively, sorted.
-fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// How many indicators beside the reported ones the oracle checks every line against.
 const SAMPLE: usize = 2000;
 
 #[test]
 fn real_logs_engine_equals_oracle() {
-    let Some(data) = data_dir() else {
+    let Some(data) = shared_data::dir() else {
         return;
     };
     let set = feeds(&data);
-    let files = log_files(&data.join("logs"));
+    let files = shared_data::files_under(&data.join("logs"));
     assert!(!files.is_empty(), "no logs under {}", data.display());
     let texts: Vec<(String, Vec<u8>)> = files
         .iter()

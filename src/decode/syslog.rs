@@ -237,7 +237,7 @@ mod tests {
     }
 
     /// Lines as real senders write them (shapes taken from the samples in
-    /// /work/shared/data/logs and from util-linux `logger`).
+    /// ../shared/data/logs and from util-linux `logger`).
     #[test]
     fn table() {
         let cases = [
@@ -438,9 +438,9 @@ mod tests {
     /// 4th of an RFC 5424 one, and the body is what follows the header.
     #[test]
     fn real_samples() {
-        let root = std::path::Path::new("/work/shared/data/logs");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/logs");
         if !root.is_dir() {
-            eprintln!("skipped: {} not found", root.display());
+            println!("skipped: ../shared/data not found");
             return;
         }
         #[derive(Clone, Copy, PartialEq)]
