@@ -193,12 +193,17 @@ pub fn parse_indicator(raw: &str) -> Result<Pattern, Reject> {
 /// For a URL listed without a scheme (`evil.com/x`), the HTTPS twin of the HTTP pattern that
 /// [`parse_indicator`] returned: a feed that omits the scheme means either.
 pub fn https_twin(raw: &str, pattern: &Pattern) -> Option<Pattern> {
-    let Pattern::Url { url, prefix } = pattern else {
-        return None;
-    };
     if raw.contains("://") || refang(raw).contains("://") {
         return None;
     }
+    https_of(pattern)
+}
+
+/// The same URL pattern with `https://` for `http://`; `None` for anything else.
+pub(crate) fn https_of(pattern: &Pattern) -> Option<Pattern> {
+    let Pattern::Url { url, prefix } = pattern else {
+        return None;
+    };
     let rest = url.strip_prefix("http://")?;
     Some(Pattern::Url {
         url: canonical_url(&format!("https://{rest}"))?,

@@ -37,7 +37,7 @@ pub use crate::config::feeds::{ColumnRef, CsvMapping};
 pub(crate) use plain::plain_value;
 
 pub use crate::config::feeds::FeedFormat;
-use crate::ioc::{Reason, Rejected, https_twin, parse_indicator};
+use crate::ioc::{Reason, Rejected, https_of, https_twin, parse_indicator};
 use crate::matcher::{IocKind, Meta, Pattern, Tlp};
 
 /// One feed's listing of one indicator.
@@ -92,67 +92,51 @@ impl Parsed {
         revoked: bool,
     ) {
         match typed(value, hint) {
-            Ok((pattern, twin)) => {
-                let meta = meta
-                    .filter(|m| **m != Meta::default())
-                    .map(|m| Box::new(m.clone()));
-                self.listings.push(Listing {
-                    pattern,
-                    line: src.line,
-                    meta: meta.clone(),
-                    revoked,
-                    twin: false,
-                });
-                if let Some(t) = twin {
-                    self.listings.push(Listing {
-                        pattern: t,
-                        line: src.line,
-                        meta,
-                        revoked,
-                        twin: true,
-                    });
-                }
-            }
+            Ok((pattern, twin)) => self.push(src.line, pattern, twin, meta, revoked),
             Err(reason) => self.reject(src, value, reason),
         }
     }
 
     /// Records a URL given as host and path without a scheme: the HTTP URL, and its HTTPS twin.
     pub(crate) fn add_host_path(&mut self, src: &Src<'_>, host_path: &str, meta: Option<&Meta>) {
-        let http = format!("http://{host_path}");
-        match typed(&http, Hint::Url) {
+        match typed(&format!("http://{host_path}"), Hint::Url) {
             Ok((pattern, _)) => {
-                let twin = match &pattern {
-                    Pattern::Url { url, prefix } => url
-                        .strip_prefix("http://")
-                        .and_then(|rest| crate::matcher::canonical_url(&format!("https://{rest}")))
-                        .map(|url| Pattern::Url {
-                            url,
-                            prefix: *prefix,
-                        }),
-                    _ => None,
-                };
-                let meta = meta
-                    .filter(|m| **m != Meta::default())
-                    .map(|m| Box::new(m.clone()));
-                self.listings.push(Listing {
-                    pattern,
-                    line: src.line,
-                    meta: meta.clone(),
-                    revoked: false,
-                    twin: false,
-                });
-                if let Some(t) = twin {
-                    self.listings.push(Listing {
-                        pattern: t,
-                        line: src.line,
-                        meta,
-                        revoked: false,
-                        twin: true,
-                    });
-                }
+                // The path may hold a URL of its own (`/web/2022/https://...`): the host and
+                // path had no scheme, so the twin is due whatever the path says.
+                let twin = https_of(&pattern);
+                self.push(src.line, pattern, twin, meta, false);
             }
             Err(reason) => self.reject(src, host_path, reason),
+        }
+    }
+
+    /// One listing, and the HTTPS twin of a scheme-less URL (matched, not counted).
+    fn push(
+        &mut self,
+        line: u32,
+        pattern: Pattern,
+        twin: Option<Pattern>,
+        meta: Option<&Meta>,
+        revoked: bool,
+    ) {
+        let meta = meta
+            .filter(|m| **m != Meta::default())
+            .map(|m| Box::new(m.clone()));
+        self.listings.push(Listing {
+            pattern,
+            line,
+            meta: meta.clone(),
+            revoked,
+            twin: false,
+        });
+        if let Some(t) = twin {
+            self.listings.push(Listing {
+                pattern: t,
+                line,
+                meta,
+                revoked,
+                twin: true,
+            });
         }
     }
 
