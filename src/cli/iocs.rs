@@ -147,15 +147,21 @@ fn print_feed_errors(report: &LoadReport) {
     }
 }
 
+/// Every rejected feed line, one per line.
+fn write_rejected(out: &mut impl Write, report: &LoadReport) -> io::Result<()> {
+    for r in &report.rejected {
+        writeln!(out, "rejected  {r}")?;
+    }
+    Ok(())
+}
+
 fn stats_plain(files: &[PathBuf], all_rejected: bool) -> Result<bool> {
     let t = Instant::now();
     let (set, report) = load_plain_files(files)?;
     let took = t.elapsed();
     let mut out = io::stdout().lock();
     if all_rejected {
-        for r in &report.rejected {
-            writeln!(out, "rejected  {r}")?;
-        }
+        write_rejected(&mut out, &report)?;
     }
     writeln!(
         out,
@@ -178,9 +184,7 @@ fn stats_config(path: &Path, all_rejected: bool) -> Result<bool> {
     let now = SystemTime::now();
     let mut out = io::stdout().lock();
     if all_rejected {
-        for r in &report.rejected {
-            writeln!(out, "rejected  {r}")?;
-        }
+        write_rejected(&mut out, &report)?;
     }
     writeln!(
         out,
