@@ -25,6 +25,17 @@ pub struct Origin<'a> {
     /// The sender's address (network sources).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<std::net::SocketAddr>,
+    /// The Kafka message (Kafka source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaOrigin<'a>>,
+}
+
+/// Topic, partition and offset of the message a line came from.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct KafkaOrigin<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
 }
 
 /// What a line's syslog header said, for the ECS `log.syslog.*`, `host.*` and `process.*`

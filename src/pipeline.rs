@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Which configured source read a batch. Also the `source` label of metrics.
@@ -20,6 +21,7 @@ pub enum SourceKind {
     SyslogTls,
     File,
     Stdin,
+    Kafka,
 }
 
 impl SourceKind {
@@ -30,6 +32,7 @@ impl SourceKind {
             SourceKind::SyslogTls => "syslog_tls",
             SourceKind::File => "file",
             SourceKind::Stdin => "stdin",
+            SourceKind::Kafka => "kafka",
         }
     }
 
@@ -55,6 +58,21 @@ pub struct Batch {
     pub path: Option<Arc<str>>,
     /// When the first line of the batch was read (for the latency histogram).
     pub received: Instant,
+    /// Kafka batches: the message each line came from, one entry per line in order.
+    pub messages: Vec<MessageRef>,
+    /// Settled once every alert made from this batch has been delivered by every sink; what
+    /// settling does is the source's business (Kafka: the offsets become committable).
+    pub receipt: Option<Receipt>,
+}
+
+/// Where one line of a Kafka batch came from.
+#[derive(Clone, Debug)]
+pub struct MessageRef {
+    /// Offset in `Batch::buf` just past this line's `\n`.
+    pub end: usize,
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
 }
 
 impl Batch {
@@ -65,6 +83,8 @@ impl Batch {
             peers: Vec::new(),
             path: None,
             received: Instant::now(),
+            messages: Vec::new(),
+            receipt: None,
         }
     }
 
@@ -106,6 +126,12 @@ impl Batch {
         }
     }
 
+    /// The Kafka message the byte at `offset` came from.
+    pub fn message_at(&self, offset: usize) -> Option<&MessageRef> {
+        let i = self.messages.partition_point(|m| m.end <= offset);
+        self.messages.get(i)
+    }
+
     /// The peer that sent the byte at `offset`.
     pub fn peer_at(&self, offset: usize) -> Option<SocketAddr> {
         let i = self.peers.partition_point(|(end, _)| *end <= offset);
@@ -122,13 +148,109 @@ impl Batch {
 }
 
 /// One alert, serialized once (a JSON object, no trailing newline), shared by every sink.
-#[derive(Clone, Debug)]
+///
+/// Not `Clone`: each sink gets its own copy through [`AlertRecord::for_sink`], which holds the
+/// batch's [`Receipt`] once more, so that the batch is settled only when every copy is.
+#[derive(Debug)]
 pub struct AlertRecord {
     pub json: Arc<[u8]>,
     /// Unix seconds of the alert.
     pub time: i64,
     /// Priority label for metrics and routing (`none` until scoring exists).
     pub priority: &'static str,
+    /// Partition key for sinks that shard (Kafka): the indicator and the host, so one
+    /// indicator on one host stays in order on one partition.
+    pub key: Arc<str>,
+    /// The batch this alert came from, when its source waits for delivery (Kafka).
+    pub receipt: Option<Receipt>,
+}
+
+impl AlertRecord {
+    /// A copy for one more sink; the batch's receipt now waits for that sink too.
+    pub fn for_sink(&self) -> AlertRecord {
+        AlertRecord {
+            json: self.json.clone(),
+            time: self.time,
+            priority: self.priority,
+            key: self.key.clone(),
+            receipt: self.receipt.as_ref().map(Receipt::hold),
+        }
+    }
+
+    /// This sink is done with the alert: it delivered it, or gave up on it for good (which
+    /// the sink logs and counts). Settling twice counts once.
+    pub fn settle(&self) {
+        if let Some(r) = &self.receipt {
+            r.settle();
+        }
+    }
+}
+
+/// A count of pending deliveries for one batch, and what to do when it reaches zero.
+///
+/// A batch starts with one hold (the matcher's, settled after the last alert of the batch is
+/// handed to the sinks); every alert copy given to a sink adds one. A receipt that is dropped
+/// without being settled (a sink stopped at shutdown with the alert still queued) never
+/// settles its batch: for Kafka that offset is not committed and the message is read again,
+/// which is the at-least-once promise.
+#[derive(Debug)]
+pub struct Receipt {
+    shared: Arc<ReceiptShared>,
+    settled: AtomicBool,
+}
+
+struct ReceiptShared {
+    pending: AtomicUsize,
+    on_settled: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for ReceiptShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiptShared")
+            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Receipt {
+    /// A receipt with one hold; `on_settled` runs (once, on the thread that settles last)
+    /// when every hold is settled.
+    pub fn new(on_settled: impl FnOnce() + Send + 'static) -> Receipt {
+        Receipt {
+            shared: Arc::new(ReceiptShared {
+                pending: AtomicUsize::new(1),
+                on_settled: std::sync::Mutex::new(Some(Box::new(on_settled))),
+            }),
+            settled: AtomicBool::new(false),
+        }
+    }
+
+    /// One more hold on the same batch.
+    pub fn hold(&self) -> Receipt {
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
+        Receipt {
+            shared: self.shared.clone(),
+            settled: AtomicBool::new(false),
+        }
+    }
+
+    /// Releases this hold (once; later calls do nothing).
+    pub fn settle(&self) {
+        if self.settled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let f = self
+                .shared
+                .on_settled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(f) = f {
+                f();
+            }
+        }
+    }
 }
 
 /// Why the indicator set is being rebuilt (the `reason` of logs).
@@ -184,5 +306,42 @@ mod tests {
         assert_eq!(batch.peers.len(), 3);
         assert_eq!(batch.peer_at(27), Some(b));
         assert_eq!(batch.peer_at(28), Some(a));
+    }
+
+    #[test]
+    fn receipt_settles_once_after_every_hold() {
+        let fired = Arc::new(AtomicUsize::new(0));
+        let f = fired.clone();
+        let r = Receipt::new(move || {
+            f.fetch_add(1, Ordering::SeqCst);
+        });
+        let alert = AlertRecord {
+            json: Arc::from(&b"{}"[..]),
+            time: 0,
+            priority: "none",
+            key: Arc::from("k"),
+            receipt: Some(r.hold()),
+        };
+        // Two sinks: one copy, and the original for the last one.
+        let (a, b) = (alert.for_sink(), alert);
+        a.settle();
+        a.settle(); // twice counts once
+        b.settle();
+        assert_eq!(fired.load(Ordering::SeqCst), 0, "the matcher's hold is still open");
+        r.settle();
+        assert_eq!(fired.load(Ordering::SeqCst), 1);
+        r.settle();
+        assert_eq!(fired.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn dropped_receipt_never_settles() {
+        let fired = Arc::new(AtomicBool::new(false));
+        let f = fired.clone();
+        let r = Receipt::new(move || f.store(true, Ordering::SeqCst));
+        let held = r.hold();
+        r.settle();
+        drop(held);
+        assert!(!fired.load(Ordering::SeqCst));
     }
 }

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::alert::{Context, Origin, SyslogFields, write_alert};
+use crate::alert::{Context, KafkaOrigin, Origin, SyslogFields, write_alert};
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
 use crate::scan::{for_each_hit_line, kind_index};
@@ -88,6 +88,10 @@ fn run(
             }
             emit(&batch, &snap, &hits, &mut json, &out, decode);
         }
+        // Every alert of the batch is in the sinks' hands now (or there was none).
+        if let Some(r) = &batch.receipt {
+            r.settle();
+        }
         metrics
             .match_latency
             .observe(batch.received.elapsed().as_secs_f64());
@@ -109,13 +113,20 @@ fn emit(
         .map_or(0, |d| d.as_secs() as i64);
     for_each_hit_line(&batch.buf, hits, |start, end, line_hits| {
         let line = &batch.buf[start..end];
+        let message = batch.message_at(start);
+        let peer = batch.peer_at(start);
         let cx = Context {
             now: &now,
             origin: Origin {
                 input: Some(batch.source.as_str()),
                 file: batch.path.as_deref(),
                 line: None,
-                peer: batch.peer_at(start),
+                peer,
+                kafka: message.map(|m| KafkaOrigin {
+                    topic: &m.topic,
+                    partition: m.partition,
+                    offset: m.offset,
+                }),
             },
             syslog: if batch.source.is_syslog() {
                 decode(line)
@@ -127,12 +138,34 @@ fn emit(
         };
         json.clear();
         write_alert(json, &snap.set, line, line_hits, &cx);
+        let host = cx
+            .syslog
+            .as_ref()
+            .and_then(|s| s.hostname.as_deref())
+            .map(str::to_owned)
+            .or_else(|| peer.map(|p| p.ip().to_string()))
+            .unwrap_or_default();
         out(AlertRecord {
             json: Arc::from(json.as_slice()),
             time: secs,
             priority: "none",
+            key: partition_key(&snap.set, line_hits, &host),
+            receipt: batch.receipt.as_ref().map(|r| r.hold()),
         });
     });
+}
+
+/// `indicator|host` for the first indicator of the line: one indicator seen by one host
+/// stays on one partition of a sharded sink, in order.
+fn partition_key(set: &IocSet, hits: &[Hit], host: &str) -> Arc<str> {
+    use std::fmt::Write;
+    let mut key = String::new();
+    if let Some(h) = hits.first() {
+        let _ = write!(key, "{}", set.pattern(h.id));
+    }
+    key.push('|');
+    key.push_str(host);
+    Arc::from(key)
 }
 
 #[cfg(test)]

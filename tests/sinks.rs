@@ -43,6 +43,8 @@ fn alert_with(n: usize, priority: &'static str) -> AlertRecord {
             .into(),
         time: TIME + n as i64,
         priority,
+        key: std::sync::Arc::from("k"),
+        receipt: None,
     }
 }
 

@@ -227,29 +227,30 @@ impl HttpSink {
                         "the HTTP endpoint refused the batch: a configuration problem (URL, token, \
                          index or format); retrying cannot help, so these alerts are dropped"
                     );
-                    ctx.drop_alerts(queue, batch.len(), "refused");
+                    ctx.drop_alerts(queue, batch.iter(), "refused");
                     batch.clear();
                     None
                 }
                 Outcome::Items { fates, reason } => {
                     ctx.errors.inc();
-                    let (mut accepted, mut retry, mut refused) = (Vec::new(), Vec::new(), 0);
+                    let (mut accepted, mut retry, mut refused) =
+                        (Vec::new(), Vec::new(), Vec::new());
                     for (a, fate) in batch.drain(..).zip(fates) {
                         match fate {
                             Fate::Accepted => accepted.push(a),
                             Fate::Retry => retry.push(a),
-                            Fate::Refused => refused += 1,
+                            Fate::Refused => refused.push(a),
                         }
                     }
                     ctx.delivered(&accepted);
                     queue.release(accepted.len());
-                    if refused > 0 {
+                    if !refused.is_empty() {
                         error!(
-                            sink = %ctx.name, error = %reason, dropped = refused,
+                            sink = %ctx.name, error = %reason, dropped = refused.len(),
                             "Elasticsearch refused some alerts for good (mapping or index \
                              problem); they are dropped"
                         );
-                        ctx.drop_alerts(queue, refused, "refused");
+                        ctx.drop_alerts(queue, &refused, "refused");
                     }
                     *batch = retry;
                     (!batch.is_empty()).then(|| {
@@ -477,6 +478,8 @@ mod tests {
                 json: format!("{{\"n\":{i}}}").into_bytes().into(),
                 time: 100 + i,
                 priority: "none",
+                key: std::sync::Arc::from("k"),
+                receipt: None,
             })
             .collect()
     }

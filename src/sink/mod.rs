@@ -286,11 +286,15 @@ impl SinkSender {
     /// full. Call it from plain threads, never from an async task: it blocks the thread.
     /// After [`Sinks::shutdown`] has closed the queues the alert is counted as undelivered.
     pub fn send_blocking(&self, alert: AlertRecord) {
-        if let Some((last, rest)) = self.queues.split_last() {
-            for q in rest {
-                q.push_blocking(alert.clone());
+        match self.queues.split_last() {
+            Some((last, rest)) => {
+                for q in rest {
+                    q.push_blocking(alert.for_sink());
+                }
+                last.push_blocking(alert);
             }
-            last.push_blocking(alert);
+            // No sink wants it: nothing to wait for.
+            None => alert.settle(),
         }
     }
 }
@@ -471,9 +475,24 @@ impl SinkCtx {
         }
     }
 
-    /// `n` taken alerts will never be delivered (`reason`: `refused` or `too_large`):
+    /// Taken alerts that will never be delivered (`reason`: `refused` or `too_large`):
     /// counted, and their places in the queue freed. The caller logs why.
-    fn drop_alerts(&self, queue: &Queue, n: usize, reason: &'static str) {
+    ///
+    /// They are settled: an alert the endpoint refuses for good (a 4xx that retrying cannot
+    /// fix, a datagram too large) would otherwise hold its Kafka partition's commits back
+    /// forever and replay on every restart, a poison message that stops the whole stream.
+    /// Losing it loudly (`iocd_sink_dropped_alerts_total`, an error log) is the lesser harm.
+    fn drop_alerts<'a>(
+        &self,
+        queue: &Queue,
+        alerts: impl IntoIterator<Item = &'a AlertRecord>,
+        reason: &'static str,
+    ) {
+        let mut n = 0;
+        for a in alerts {
+            a.settle();
+            n += 1;
+        }
         self.metrics
             .sink_dropped
             .with_label_values(&[self.name.as_str(), reason])
@@ -481,10 +500,12 @@ impl SinkCtx {
         queue.reject(n);
     }
 
-    /// Counts alerts the sink accepted, by priority (a few labels: a short list beats a map).
+    /// Counts alerts the sink accepted, by priority (a few labels: a short list beats a map),
+    /// and settles them (their batch's receipt no longer waits for this sink).
     fn delivered<'a>(&self, alerts: impl IntoIterator<Item = &'a AlertRecord>) {
         let mut counts: Vec<(&'static str, u64)> = Vec::new();
         for a in alerts {
+            a.settle();
             match counts.iter_mut().find(|(p, _)| *p == a.priority) {
                 Some((_, n)) => *n += 1,
                 None => counts.push((a.priority, 1)),
@@ -556,6 +577,8 @@ mod tests {
             json: format!("{{\"n\":{i}}}").into_bytes().into(),
             time: 0,
             priority: "none",
+            key: Arc::from("k"),
+            receipt: None,
         }
     }
 

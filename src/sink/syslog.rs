@@ -426,7 +426,7 @@ async fn send_datagrams(
                 sink = %ctx.name, bytes = msg.len(), max = MAX_DATAGRAM,
                 "alert too large for one syslog datagram; dropped (use TCP or TLS for large alerts)"
             );
-            ctx.drop_alerts(queue, 1, "too_large");
+            ctx.drop_alerts(queue, std::slice::from_ref(a), "too_large");
             continue;
         }
         loop {
@@ -486,6 +486,8 @@ mod tests {
             json: b"{\"x\":1}".as_slice().into(),
             time: 1_700_000_000,
             priority: "high",
+            key: std::sync::Arc::from("k"),
+            receipt: None,
         };
         let mut out = Vec::new();
         sink.format(&a, &mut out);
