@@ -24,6 +24,7 @@
 
 mod file;
 mod http;
+mod kafka;
 mod stdout;
 mod syslog;
 
@@ -85,6 +86,7 @@ enum SinkErrorKind {
     },
     Tls(String),
     HttpClient(String),
+    Kafka(String),
 }
 
 impl SinkError {
@@ -109,6 +111,7 @@ impl fmt::Display for SinkError {
             }
             SinkErrorKind::Tls(reason) => write!(f, "TLS: {reason}"),
             SinkErrorKind::HttpClient(reason) => write!(f, "HTTP client: {reason}"),
+            SinkErrorKind::Kafka(reason) => write!(f, "Kafka producer: {reason}"),
         }
     }
 }
@@ -205,6 +208,10 @@ impl Sinks {
                         Opened::Http(s),
                     )
                 }
+                SinkConfig::Kafka(k) => {
+                    let s = kafka::KafkaSink::new(k).map_err(fail)?;
+                    (k.buffer_max_events.max(1), Opened::Kafka(s))
+                }
             };
             opened.push((Arc::new(Queue::new(&name, cap, &metrics)), sink, name));
         }
@@ -218,6 +225,7 @@ impl Sinks {
                 Opened::Lines(out) => rt.spawn(file::run(q, out, ctx)),
                 Opened::Syslog(s) => rt.spawn(syslog::run(q, s, ctx)),
                 Opened::Http(s) => rt.spawn(http::run(q, s, ctx)),
+                Opened::Kafka(s) => rt.spawn(kafka::run(q, s, ctx)),
             });
             queues.push(queue);
         }
@@ -305,6 +313,7 @@ fn kind_name(cfg: &SinkConfig) -> &'static str {
         SinkConfig::File { .. } => "file",
         SinkConfig::Syslog { .. } => "syslog",
         SinkConfig::Http(_) => "http",
+        SinkConfig::Kafka(_) => "kafka",
     }
 }
 
@@ -313,6 +322,7 @@ enum Opened {
     Lines(file::Output),
     Syslog(syslog::SyslogSink),
     Http(http::HttpSink),
+    Kafka(kafka::KafkaSink),
 }
 
 impl fmt::Display for Opened {
@@ -321,6 +331,7 @@ impl fmt::Display for Opened {
             Opened::Lines(o) => o.fmt(f),
             Opened::Syslog(s) => s.fmt(f),
             Opened::Http(s) => s.fmt(f),
+            Opened::Kafka(s) => s.fmt(f),
         }
     }
 }

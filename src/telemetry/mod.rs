@@ -2,6 +2,7 @@
 //! admin HTTP server.
 
 pub mod admin;
+pub mod kafka;
 pub mod metrics;
 
 pub use metrics::Metrics;

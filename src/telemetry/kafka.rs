@@ -1,0 +1,102 @@
+//! Kafka metrics: the consumer group's view (lag, commits, rebalances, skipped messages) and
+//! the producer's (errors by librdkafka error code). Registered with the other metrics by
+//! [`super::Metrics::new`]; the same naming rule applies.
+
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+pub struct KafkaMetrics {
+    /// Messages behind the partition's end, by topic and partition (from librdkafka's
+    /// statistics, every `statistics.interval.ms`).
+    pub consumer_lag: IntGaugeVec,
+    /// Last offset committed, by topic and partition (the next message to read).
+    pub committed_offset: IntGaugeVec,
+    /// Offset commits, by result (`ok`, `error`).
+    pub commits: IntCounterVec,
+    /// Rebalances, by kind (`assign`, `revoke`, `lost`, `error`).
+    pub rebalances: IntCounterVec,
+    /// Partitions assigned to this instance.
+    pub assigned_partitions: IntGauge,
+    /// Batches read from Kafka whose alerts are not all delivered yet.
+    pub inflight_batches: IntGauge,
+    /// Messages passed without matching, by reason (`empty`, `binary`); their offsets commit.
+    pub skipped: IntCounterVec,
+    /// Revoked partitions given up with work still in flight (read again by their next owner).
+    pub revoke_abandoned: IntCounterVec,
+    /// Delivery failures reported by the producer, by sink and librdkafka error.
+    pub producer_errors: IntCounterVec,
+}
+
+impl KafkaMetrics {
+    pub fn register(registry: &Registry) -> KafkaMetrics {
+        fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
+            r.register(Box::new(m.clone()))
+                .expect("metric names are unique");
+            m
+        }
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let gauges = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                registry,
+                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        KafkaMetrics {
+            consumer_lag: gauges(
+                "iocd_kafka_consumer_lag_messages",
+                "Messages behind the end of the partition, by topic and partition.",
+                &["topic", "partition"],
+            ),
+            committed_offset: gauges(
+                "iocd_kafka_committed_offset",
+                "Last committed offset (next message to read), by topic and partition.",
+                &["topic", "partition"],
+            ),
+            commits: counters(
+                "iocd_kafka_commits_total",
+                "Offset commits, by result.",
+                &["result"],
+            ),
+            rebalances: counters(
+                "iocd_kafka_rebalances_total",
+                "Consumer group rebalances, by kind.",
+                &["kind"],
+            ),
+            assigned_partitions: reg(
+                registry,
+                IntGauge::new(
+                    "iocd_kafka_assigned_partitions",
+                    "Partitions assigned to this instance.",
+                )
+                .expect("valid metric"),
+            ),
+            inflight_batches: reg(
+                registry,
+                IntGauge::new(
+                    "iocd_kafka_inflight_batches",
+                    "Batches read from Kafka whose alerts are not all delivered yet.",
+                )
+                .expect("valid metric"),
+            ),
+            skipped: counters(
+                "iocd_kafka_skipped_messages_total",
+                "Messages passed without matching (offsets still commit), by reason.",
+                &["reason"],
+            ),
+            revoke_abandoned: counters(
+                "iocd_kafka_revoke_abandoned_total",
+                "Revoked partitions given up with alerts still in flight, by topic.",
+                &["topic"],
+            ),
+            producer_errors: counters(
+                "iocd_kafka_producer_errors_total",
+                "Delivery failures reported by the Kafka producer, by sink and error.",
+                &["sink", "error"],
+            ),
+        }
+    }
+}
