@@ -22,11 +22,13 @@ pub mod config;
 #[doc(hidden)]
 pub mod corpus;
 pub mod decode;
+pub mod feedback;
 
 pub mod ioc;
 pub mod matcher;
 pub mod pipeline;
 pub mod scan;
+pub mod sightings;
 pub mod sink;
 pub mod source;
 pub mod telemetry;

@@ -46,6 +46,80 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// Analysts' false-positive marks (admin API and a watched file).
+    #[serde(default)]
+    pub feedback: FeedbackConfig,
+    /// Hits exported as MISP sightings.
+    #[serde(default)]
+    pub sightings: SightingsConfig,
+}
+
+/// False-positive marks: `POST /feedback` on the admin server, and a watched file. See
+/// `crate::feedback` for the file format.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackConfig {
+    /// A file of marks, one per line, reloaded when it changes (checked every
+    /// `reload.watch_interval`). Bad lines are reported and skipped.
+    pub file: Option<PathBuf>,
+    /// Where marks made through the admin API are kept across restarts (JSON, replaced
+    /// atomically). Unset: API marks last until iocd stops.
+    pub state: Option<PathBuf>,
+}
+
+/// MISP sightings: every hit a sighting (type 0), hits marked false positive type 1,
+/// aggregated per indicator and type and flushed every `interval`. Enabled when `file` or
+/// `misp_url` is set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SightingsConfig {
+    /// JSON lines, one per indicator and type per interval, with count and first/last time.
+    pub file: Option<PathBuf>,
+    /// Base URL of a MISP server; sightings are POSTed to `<misp_url>/sightings/add`.
+    pub misp_url: Option<String>,
+    /// MISP API key (sent as `Authorization`). Prefer `api_key_file`.
+    pub api_key: Option<String>,
+    /// A file holding the MISP API key.
+    pub api_key_file: Option<PathBuf>,
+    /// The `source` of every sighting.
+    pub source: String,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Verify the MISP server's certificate (system roots).
+    pub verify_tls: bool,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// First delay between immediate retries of a failed request (doubles, 3 retries); what
+    /// still fails waits for the next interval.
+    #[serde(with = "humantime_serde")]
+    pub retry_delay: Duration,
+    /// Indicator-and-type entries held while waiting to be sent (per output, and for the
+    /// interval being aggregated); beyond it the oldest are dropped and counted.
+    pub max_pending: usize,
+}
+
+impl Default for SightingsConfig {
+    fn default() -> Self {
+        SightingsConfig {
+            file: None,
+            misp_url: None,
+            api_key: None,
+            api_key_file: None,
+            source: "iocd".to_owned(),
+            interval: Duration::from_secs(60),
+            verify_tls: true,
+            request_timeout: Duration::from_secs(10),
+            retry_delay: Duration::from_secs(1),
+            max_pending: 100_000,
+        }
+    }
+}
+
+impl SightingsConfig {
+    /// Whether any output is configured.
+    pub fn enabled(&self) -> bool {
+        self.file.is_some() || self.misp_url.is_some()
+    }
 }
 
 /// The matching threads.
@@ -192,6 +266,31 @@ pub enum SinkConfig {
     },
     /// Alerts POSTed in batches.
     Http(HttpSinkConfig),
+}
+
+/// How a sink writes each alert (`alert_format` on every sink).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertFormat {
+    /// Elastic Common Schema JSON, as iocd makes it.
+    #[default]
+    Ecs,
+    /// OCSF Detection Finding (class 2004) JSON.
+    Ocsf,
+    /// ArcSight Common Event Format, one line per alert (not for HTTP sinks).
+    Cef,
+}
+
+impl AlertFormat {
+    pub const ALL: [AlertFormat; 3] = [AlertFormat::Ecs, AlertFormat::Ocsf, AlertFormat::Cef];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertFormat::Ecs => "ecs",
+            AlertFormat::Ocsf => "ocsf",
+            AlertFormat::Cef => "cef",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -411,6 +510,17 @@ impl Config {
         for a in &mut self.allowlists {
             fix(&mut a.path);
         }
+        for p in [
+            &mut self.feedback.file,
+            &mut self.feedback.state,
+            &mut self.sightings.file,
+            &mut self.sightings.api_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(p);
+        }
         if let Some(t) = &mut self.sources.syslog_tls {
             fix(&mut t.cert);
             fix(&mut t.key);
@@ -535,6 +645,7 @@ impl Config {
                 }
             }
         }
+        validate_feedback(&self.feedback, &self.sightings, &mut errs);
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             errs.push(
                 "log.level",
@@ -566,6 +677,53 @@ fn check_tcp(t: &TcpConfig, at: &str, errs: &mut ConfigErrors) {
     check_message_size(t.max_message_bytes, at, errs);
     if t.max_connections == 0 {
         errs.push(format!("{at}.max_connections"), "must be at least 1");
+    }
+}
+
+fn validate_feedback(f: &FeedbackConfig, s: &SightingsConfig, errs: &mut ConfigErrors) {
+    let folder_exists = |p: &Path, at: &str, errs: &mut ConfigErrors| {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                errs.push(at, format!("folder {} does not exist", dir.display()));
+            }
+        }
+    };
+    // The feedback file may appear later (it is watched); its folder must exist.
+    if let Some(p) = &f.file {
+        folder_exists(p, "feedback.file", errs);
+    }
+    if let Some(p) = &f.state {
+        folder_exists(p, "feedback.state", errs);
+    }
+    if let Some(p) = &s.file {
+        folder_exists(p, "sightings.file", errs);
+    }
+    if let Some(u) = &s.misp_url {
+        match url::Url::parse(u) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => errs.push("sightings.misp_url", format!("{u:?} is not an http(s) URL")),
+        }
+        if s.api_key.is_none() && s.api_key_file.is_none() {
+            errs.push(
+                "sightings.misp_url",
+                "needs api_key or api_key_file: MISP refuses requests without a key",
+            );
+        }
+    }
+    if s.api_key.is_some() && s.api_key_file.is_some() {
+        errs.push("sightings.api_key_file", "set api_key or api_key_file, not both");
+    }
+    if let Some(p) = &s.api_key_file {
+        must_exist(p, "sightings.api_key_file", errs);
+    }
+    if s.interval < Duration::from_secs(1) {
+        errs.push("sightings.interval", "must be at least 1s");
+    }
+    if s.max_pending == 0 {
+        errs.push("sightings.max_pending", "must be at least 1");
+    }
+    if s.source.trim().is_empty() {
+        errs.push("sightings.source", "must not be empty");
     }
 }
 

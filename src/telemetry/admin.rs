@@ -12,6 +12,10 @@
 //! | `GET /healthz` | 200 `ok` while the process serves at all |
 //! | `GET /readyz` | 200 once the first indicator set is loaded (`iocd_ready` is 1), else 503 |
 //! | `POST /reload` | rebuilds the indicator set and waits for it (up to 60 s): 200 `{"generation":N}`, 500 `{"error":...}` when the build failed (the old set stays), 503 when the daemon is stopping, 504 when the build takes longer |
+//! | `GET /feedback` | every false-positive mark (API and file), with its hit count, as a JSON array |
+//! | `POST /feedback` | `{"indicator", "host"?, "reason", "analyst", "expires"?}` marks a false positive at once: 201 with the mark, 400 `{"error":...}` for a bad request, 500 when it cannot be saved (nothing changed) |
+//! | `DELETE /feedback` | `?indicator=...&host=...` (or the same as a JSON body) removes an API mark: 200 with it, 404 when there is none |
+//! | `GET /feedback/summary` | marks by origin, expired marks, suppressed hits, the most-hit marks, the feedback file's last load and its bad lines |
 //!
 //! Bound to loopback by default: `/reload` makes iocd do work, and the server has no
 //! authentication of its own.
@@ -30,6 +34,7 @@ use axum::routing::{get, post};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
+use crate::feedback::{Feedback, MarkRequest};
 use crate::pipeline::{ReloadReason, ReloadRequest, Shutdown};
 use crate::telemetry::Metrics;
 
@@ -65,6 +70,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     reload: mpsc::Sender<ReloadRequest>,
     shutdown: Shutdown,
+    /// The `/feedback` routes answer 404 without it.
+    feedback: Option<Arc<Feedback>>,
 }
 
 /// Binds `listen` and serves the admin API on a new thread until `shutdown` is cancelled.
@@ -74,6 +81,17 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     reload: mpsc::Sender<ReloadRequest>,
     shutdown: Shutdown,
+) -> io::Result<AdminHandle> {
+    spawn_with_feedback(listen, metrics, reload, shutdown, None)
+}
+
+/// [`spawn`], with the `/feedback` routes served from `feedback`.
+pub fn spawn_with_feedback(
+    listen: SocketAddr,
+    metrics: Arc<Metrics>,
+    reload: mpsc::Sender<ReloadRequest>,
+    shutdown: Shutdown,
+    feedback: Option<Arc<Feedback>>,
 ) -> io::Result<AdminHandle> {
     let named = |e: io::Error| {
         io::Error::new(
@@ -91,6 +109,7 @@ pub fn spawn(
         metrics,
         reload,
         shutdown: shutdown.clone(),
+        feedback,
     });
     let thread = std::thread::Builder::new()
         .name("iocd-admin".to_owned())
@@ -112,6 +131,11 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/reload", post(reload))
+        .route(
+            "/feedback",
+            get(feedback_list).post(feedback_add).delete(feedback_remove),
+        )
+        .route("/feedback/summary", get(feedback_summary))
         .with_state(state)
 }
 
@@ -176,6 +200,119 @@ async fn reload(State(s): State<AppState>) -> Response {
                 }),
             ),
         },
+    }
+}
+
+fn no_feedback() -> Response {
+    json(
+        StatusCode::NOT_FOUND,
+        serde_json::json!({"error": "feedback is not enabled on this server"}),
+    )
+}
+
+fn bad_request(msg: impl std::fmt::Display) -> Response {
+    json(
+        StatusCode::BAD_REQUEST,
+        serde_json::json!({"error": msg.to_string()}),
+    )
+}
+
+async fn feedback_list(State(s): State<AppState>) -> Response {
+    let Some(f) = &s.feedback else {
+        return no_feedback();
+    };
+    let marks: Vec<_> = f.list().iter().map(|m| m.view()).collect();
+    json(StatusCode::OK, serde_json::json!(marks))
+}
+
+async fn feedback_summary(State(s): State<AppState>) -> Response {
+    let Some(f) = &s.feedback else {
+        return no_feedback();
+    };
+    json(StatusCode::OK, serde_json::json!(f.summary()))
+}
+
+async fn feedback_add(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    let Some(f) = s.feedback.clone() else {
+        return no_feedback();
+    };
+    let req: MarkRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("the body is not a mark: {e}")),
+    };
+    // Saving syncs a small file to disk: off this thread's only runtime worker.
+    match tokio::task::spawn_blocking(move || f.add(req)).await {
+        Ok(Ok(mark)) => json(StatusCode::CREATED, serde_json::json!(mark.view())),
+        Ok(Err(e)) if e.is_bad_request() => bad_request(e),
+        Ok(Err(e)) => {
+            error!(error = %e, "feedback mark not saved");
+            json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"error": e.to_string()}),
+            )
+        }
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": e.to_string()}),
+        ),
+    }
+}
+
+/// `indicator` and `host` from the query string, else from a JSON body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkTarget {
+    indicator: String,
+    #[serde(default)]
+    host: Option<String>,
+}
+
+async fn feedback_remove(
+    State(s): State<AppState>,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(f) = s.feedback.clone() else {
+        return no_feedback();
+    };
+    let mut target = MarkTarget {
+        indicator: String::new(),
+        host: None,
+    };
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        match &*k {
+            "indicator" => target.indicator = v.into_owned(),
+            "host" => target.host = Some(v.into_owned()),
+            other => return bad_request(format!("unknown parameter {other:?}")),
+        }
+    }
+    if target.indicator.is_empty() && !body.is_empty() {
+        target = match serde_json::from_slice(&body) {
+            Ok(t) => t,
+            Err(e) => return bad_request(format!("the body is not a mark target: {e}")),
+        };
+    }
+    if target.indicator.is_empty() {
+        return bad_request("which mark? give ?indicator=... (and &host=...)");
+    }
+    let removed =
+        tokio::task::spawn_blocking(move || f.remove(&target.indicator, target.host.as_deref()))
+            .await;
+    match removed {
+        Ok(Ok(Some(mark))) => json(StatusCode::OK, serde_json::json!(mark.view())),
+        Ok(Ok(None)) => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "no API mark on this indicator and host (file marks are removed by editing the file)"}),
+        ),
+        Ok(Err(e)) if e.is_bad_request() => bad_request(e),
+        Ok(Err(e)) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": e.to_string()}),
+        ),
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": e.to_string()}),
+        ),
     }
 }
 

@@ -64,6 +64,24 @@ pub struct Metrics {
     pub ready: IntGauge,
     /// Seconds each feed's current generation has been in use, by feed.
     pub feed_age: GaugeVec,
+    /// False-positive marks loaded, by origin (`api`, `file`), expired ones included.
+    pub feedback_marks: IntGaugeVec,
+    /// Hits a false-positive mark applied to.
+    pub feedback_suppressed: IntCounter,
+    /// Lines of the feedback file skipped at its last load.
+    pub feedback_file_errors: IntGauge,
+    /// Hits recorded as sightings, by MISP sighting type (`0`, `1`).
+    pub sightings_recorded: IntCounterVec,
+    /// Indicator-and-type entries aggregated since the last flush.
+    pub sightings_pending: IntGauge,
+    /// Sightings (indicator-and-type entries) delivered, by output (`file`, `misp`).
+    pub sightings_sent: IntCounterVec,
+    /// Failed writes or requests, by output.
+    pub sightings_errors: IntCounterVec,
+    /// MISP requests retried.
+    pub sightings_retries: IntCounter,
+    /// Sightings given up on, by reason (`pending_full`, `buffer_full`, `refused`).
+    pub sightings_dropped: IntCounterVec,
 }
 
 impl Metrics {
@@ -245,6 +263,60 @@ impl Metrics {
                 )
                 .expect("valid metric")
             ),
+            feedback_marks: reg!(gauge_vec(
+                "iocd_feedback_marks",
+                "False-positive marks loaded, by origin.",
+                &["origin"]
+            )),
+            feedback_suppressed: reg!(
+                IntCounter::new(
+                    "iocd_feedback_suppressed_hits_total",
+                    "Hits a false-positive mark applied to."
+                )
+                .expect("valid metric")
+            ),
+            feedback_file_errors: reg!(
+                IntGauge::new(
+                    "iocd_feedback_file_rejected_lines",
+                    "Lines of the feedback file skipped at its last load."
+                )
+                .expect("valid metric")
+            ),
+            sightings_recorded: reg!(counter_vec(
+                "iocd_sightings_recorded_total",
+                "Hits recorded as sightings, by MISP sighting type.",
+                &["type"]
+            )),
+            sightings_pending: reg!(
+                IntGauge::new(
+                    "iocd_sightings_pending_entries",
+                    "Indicator-and-type entries aggregated since the last flush."
+                )
+                .expect("valid metric")
+            ),
+            sightings_sent: reg!(counter_vec(
+                "iocd_sightings_sent_total",
+                "Sightings delivered, by output.",
+                &["output"]
+            )),
+            sightings_errors: reg!(counter_vec(
+                "iocd_sightings_errors_total",
+                "Failed sighting writes or requests, by output.",
+                &["output"]
+            )),
+            sightings_retries: reg!(
+                IntCounter::new(
+                    "iocd_sightings_retries_total",
+                    "MISP sighting requests retried."
+                )
+                .expect("valid metric")
+            ),
+            sightings_dropped: reg!(counter_vec(
+                "iocd_sightings_dropped_total",
+                "Sightings given up on, by reason.",
+                &["reason"]
+            )),
+            kafka: super::kafka::KafkaMetrics::register(&registry),
             registry,
         }
     }

@@ -1,0 +1,890 @@
+//! Analysts' verdicts: indicators (or an indicator on one host) marked as false positives.
+//!
+//! Read [`Feedback`] first. Marks come from two places and are merged into one read-only
+//! index that matcher threads consult with [`Feedback::verdict`], a lock-free load of an
+//! `ArcSwap` and one hash lookup (two when the indicator has per-host marks):
+//!
+//! * the admin API (`POST`/`GET`/`DELETE /feedback`, see `telemetry::admin`), whose marks are
+//!   persisted to `[feedback] state` (JSON, written to a temporary file and renamed over the
+//!   old one) so that they survive restarts;
+//! * a watched file (`[feedback] file`), reloaded when it changes; its format is below. A bad
+//!   line is reported with its number and skipped; an unreadable file keeps the marks it had.
+//!
+//! A change builds a new index beside the current one and swaps it in: it takes effect for the
+//! next hit, without a restart, and is logged and counted (`iocd_feedback_marks`).
+//!
+//! Indicators are canonicalized the way feeds are ([`crate::ioc::parse_indicator`]): a mark
+//! on `hxxp://evil[.]com/` is the mark on `http://evil.com/`, and `evil.com/x` (no scheme)
+//! marks both its `http://` and `https://` forms, as it would in a feed. A mark applies to the
+//! indicator as listed, not to what it matched: marking `1.2.3.4` does not mark the network
+//! `1.2.3.0/24`. Hosts are compared as canonical IP addresses, or as lower-case names
+//! without a trailing dot.
+//!
+//! # The feedback file
+//!
+//! One mark per line; blank lines and lines starting with `#` are comments:
+//!
+//! ```text
+//! INDICATOR [host=HOST] [expires=WHEN] [analyst=NAME] [# REASON]
+//! ```
+//!
+//! `INDICATOR` is the first field (as in a plain feed list, defanged forms are fine), then
+//! optional `key=value` fields separated by spaces, then an optional reason after ` #`. `WHEN`
+//! is an RFC 3339 time (`2026-12-31T00:00:00Z`) or a duration from when the file was loaded
+//! (`30d`). Indicators that contain spaces (`string:...`) cannot be written in this file; mark
+//! them through the API.
+//!
+//! ```text
+//! cdn.example.net                          # shared CDN front, not C2
+//! 198.51.100.7 host=10.1.2.3 analyst=alice # our vulnerability scanner
+//! hxxp://evil[.]example/x expires=30d      # sinkholed since March
+//! ```
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, SecondsFormat, Utc};
+use prometheus::{IntCounter, IntGauge};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+
+use crate::telemetry::Metrics;
+
+/// Where a mark was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkOrigin {
+    /// The admin API (persisted to the state file).
+    Api,
+    /// The watched feedback file.
+    File,
+}
+
+impl MarkOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkOrigin::Api => "api",
+            MarkOrigin::File => "file",
+        }
+    }
+}
+
+/// One analyst verdict: `indicator` (on `host`, or everywhere) is a false positive.
+#[derive(Debug)]
+pub struct Mark {
+    /// Canonical text of the indicator (`Pattern`'s `Display`).
+    pub indicator: String,
+    /// For a scheme-less URL (`evil.com/x`): the `https://` form, marked too.
+    pub twin: Option<String>,
+    /// Canonical host (IP address or lower-case name); `None` for every host.
+    pub host: Option<String>,
+    pub reason: String,
+    pub analyst: String,
+    pub created: DateTime<Utc>,
+    /// After this the mark no longer applies (it stays listed until removed).
+    pub expires: Option<DateTime<Utc>>,
+    pub origin: MarkOrigin,
+    hits: AtomicU64,
+    /// Unix seconds of the last hit this mark matched (0: none).
+    last_hit: AtomicI64,
+}
+
+impl Mark {
+    /// Hits this mark has matched since it was loaded.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Whether the mark still applies at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.expires.is_none_or(|e| e > now)
+    }
+
+    fn same_target(&self, indicator: &str, host: Option<&str>) -> bool {
+        self.indicator == indicator && self.host.as_deref() == host
+    }
+
+    /// The JSON view of the API and the state file.
+    pub fn view(&self) -> MarkView {
+        let last = self.last_hit.load(Ordering::Relaxed);
+        MarkView {
+            indicator: self.indicator.clone(),
+            host: self.host.clone(),
+            reason: self.reason.clone(),
+            analyst: self.analyst.clone(),
+            created: rfc3339(self.created),
+            expires: self.expires.map(rfc3339),
+            origin: self.origin,
+            hits: self.hits(),
+            last_hit: (last > 0)
+                .then(|| DateTime::from_timestamp(last, 0).map(rfc3339))
+                .flatten(),
+            active: self.is_active(Utc::now()),
+        }
+    }
+}
+
+/// A [`Mark`] as JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MarkView {
+    pub indicator: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub analyst: String,
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    pub origin: MarkOrigin,
+    #[serde(default)]
+    pub hits: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_hit: Option<String>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// What `POST /feedback` takes.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRequest {
+    /// Any form a feed may list (defanged, upper case, `domain-exact:`, ...).
+    pub indicator: String,
+    /// An IP address or a host name; absent: every host.
+    #[serde(default)]
+    pub host: Option<String>,
+    pub reason: String,
+    pub analyst: String,
+    /// RFC 3339 time, or a duration from now (`12h`, `30d`).
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// Why a mark was not made, removed or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    #[error("indicator {value:?}: {reason}")]
+    Indicator { value: String, reason: String },
+    #[error("host {0:?} is not an IP address or a host name")]
+    Host(String),
+    #[error("expires {0:?} is neither an RFC 3339 time nor a duration (30d, 12h)")]
+    Expires(String),
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    #[error("cannot save the feedback state to {path}: {source}")]
+    Save {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl FeedbackError {
+    /// Whether the request was at fault (400) rather than iocd (500).
+    pub fn is_bad_request(&self) -> bool {
+        !matches!(self, FeedbackError::Save { .. })
+    }
+}
+
+/// A bad line of the feedback file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LineError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// What the last load of the feedback file found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FileReport {
+    pub path: Option<String>,
+    pub loaded_at: Option<String>,
+    pub marks: usize,
+    pub errors: Vec<LineError>,
+    /// Why the file could not be read at all (the previous marks stayed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+}
+
+/// `GET /feedback/summary`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Marks that apply now, by origin.
+    pub active: HashMap<&'static str, usize>,
+    /// Marks past their expiry (listed until removed).
+    pub expired: usize,
+    /// Hits matched by a mark since start.
+    pub suppressed_hits: u64,
+    /// The marks that matched the most hits (at most 20).
+    pub top: Vec<MarkView>,
+    pub file: FileReport,
+    /// The state file, when API marks are persisted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// The read side: canonical indicator -> marks.
+#[derive(Default)]
+struct Index {
+    by_indicator: HashMap<Box<str>, Entry>,
+}
+
+#[derive(Default)]
+struct Entry {
+    everywhere: Option<Arc<Mark>>,
+    hosts: HashMap<Box<str>, Arc<Mark>>,
+}
+
+#[derive(Default)]
+struct Store {
+    api: Vec<Arc<Mark>>,
+    file: Vec<Arc<Mark>>,
+    report: FileReport,
+}
+
+/// The false-positive marks, shared by the matcher threads (reads) and the admin server and
+/// control loop (writes). Cheap to read; writes rebuild the index and swap it in.
+pub struct Feedback {
+    index: ArcSwap<Index>,
+    store: Mutex<Store>,
+    state: Option<PathBuf>,
+    suppressed: IntCounter,
+    marks_api: IntGauge,
+    marks_file: IntGauge,
+    file_errors: IntGauge,
+}
+
+impl Default for Feedback {
+    /// No marks, nothing persisted, metrics not registered anywhere (tests).
+    fn default() -> Feedback {
+        let counter = |n: &str| IntCounter::new(n, "unregistered").expect("valid metric");
+        let gauge = |n: &str| IntGauge::new(n, "unregistered").expect("valid metric");
+        Feedback {
+            index: ArcSwap::from_pointee(Index::default()),
+            store: Mutex::new(Store::default()),
+            state: None,
+            suppressed: counter("suppressed"),
+            marks_api: gauge("marks_api"),
+            marks_file: gauge("marks_file"),
+            file_errors: gauge("file_errors"),
+        }
+    }
+}
+
+impl Feedback {
+    /// Marks persisted to `state` (loaded now when it exists), counted in `metrics`.
+    ///
+    /// A state file that cannot be read or parsed is logged, moved aside to `<state>.bad`
+    /// (so that the next save does not destroy what an operator may want to recover) and
+    /// iocd starts without API marks: feedback must never stop the daemon.
+    pub fn new(metrics: &Metrics, state: Option<PathBuf>) -> Feedback {
+        let f = Feedback {
+            state: state.clone(),
+            suppressed: metrics.feedback_suppressed.clone(),
+            marks_api: metrics.feedback_marks.with_label_values(&["api"]),
+            marks_file: metrics.feedback_marks.with_label_values(&["file"]),
+            file_errors: metrics.feedback_file_errors.clone(),
+            ..Feedback::default()
+        };
+        if let Some(path) = &state {
+            match load_state(path) {
+                Ok(marks) => {
+                    let n = marks.len();
+                    f.lock().api = marks;
+                    if n > 0 {
+                        info!(path = %path.display(), marks = n, "feedback marks loaded");
+                    }
+                }
+                Err(e) => {
+                    let aside = path.with_extension("bad");
+                    let moved = std::fs::rename(path, &aside).is_ok();
+                    error!(path = %path.display(), error = %e, moved_to = moved.then(|| aside.display().to_string()),
+                        "the feedback state file is unreadable; starting without API marks");
+                }
+            }
+        }
+        f.publish(&f.lock());
+        f
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The mark that makes a hit of `indicator` (canonical text, as `Pattern` displays it)
+    /// on `host` (an IP address or host name, any case) a false positive: a mark for every
+    /// host first, then one for this host. Expired marks do not count.
+    ///
+    /// Lock-free. Call it once per hit: a verdict is counted as one suppressed hit
+    /// (`iocd_feedback_suppressed_hits_total`) and on the mark's own hit counter.
+    pub fn verdict(&self, indicator: &str, host: Option<&str>) -> Option<Arc<Mark>> {
+        let index = self.index.load();
+        let entry = index.by_indicator.get(indicator)?;
+        let now = Utc::now();
+        let found = entry
+            .everywhere
+            .as_ref()
+            .filter(|m| m.is_active(now))
+            .or_else(|| {
+                if entry.hosts.is_empty() {
+                    return None;
+                }
+                let h = canonical_host(host?)?;
+                entry.hosts.get(h.as_str()).filter(|m| m.is_active(now))
+            })?;
+        found.hits.fetch_add(1, Ordering::Relaxed);
+        found.last_hit.store(now.timestamp(), Ordering::Relaxed);
+        self.suppressed.inc();
+        Some(found.clone())
+    }
+
+    /// Adds (or replaces: same indicator and host) an API mark and persists it. On a save
+    /// failure nothing changes.
+    pub fn add(&self, req: MarkRequest) -> Result<Arc<Mark>, FeedbackError> {
+        let now = Utc::now();
+        if req.reason.trim().is_empty() {
+            return Err(FeedbackError::Empty("reason"));
+        }
+        if req.analyst.trim().is_empty() {
+            return Err(FeedbackError::Empty("analyst"));
+        }
+        let mark = Arc::new(make_mark(
+            &req.indicator,
+            req.host.as_deref(),
+            req.expires.as_deref(),
+            req.reason.trim(),
+            req.analyst.trim(),
+            now,
+            MarkOrigin::Api,
+        )?);
+        let mut st = self.lock();
+        let mut api = st.api.clone();
+        api.retain(|m| !m.same_target(&mark.indicator, mark.host.as_deref()));
+        api.push(mark.clone());
+        self.save(&api)?;
+        st.api = api;
+        self.publish(&st);
+        info!(indicator = %mark.indicator, host = mark.host.as_deref().unwrap_or("*"),
+            analyst = %mark.analyst, reason = %mark.reason, expires = mark.expires.map(rfc3339),
+            "feedback: marked as false positive");
+        Ok(mark)
+    }
+
+    /// Removes the API mark on `indicator` (any form) and `host`, and persists the change.
+    /// `Ok(None)`: there was none (file marks are removed by editing the file).
+    pub fn remove(
+        &self,
+        indicator: &str,
+        host: Option<&str>,
+    ) -> Result<Option<Arc<Mark>>, FeedbackError> {
+        let (canonical, _) = canonical_indicator(indicator)?;
+        let host = match host.filter(|h| !h.trim().is_empty()) {
+            Some(h) => Some(canonical_host(h).ok_or_else(|| FeedbackError::Host(h.to_owned()))?),
+            None => None,
+        };
+        let mut st = self.lock();
+        let Some(pos) = st
+            .api
+            .iter()
+            .position(|m| m.same_target(&canonical, host.as_deref()))
+        else {
+            return Ok(None);
+        };
+        let mut api = st.api.clone();
+        let removed = api.remove(pos);
+        self.save(&api)?;
+        st.api = api;
+        self.publish(&st);
+        info!(indicator = %removed.indicator, host = removed.host.as_deref().unwrap_or("*"),
+            "feedback: mark removed");
+        Ok(Some(removed))
+    }
+
+    /// Every mark, API marks first.
+    pub fn list(&self) -> Vec<Arc<Mark>> {
+        let st = self.lock();
+        st.api.iter().chain(&st.file).cloned().collect()
+    }
+
+    /// Counts, the most-hit marks and the file's last load.
+    pub fn summary(&self) -> Summary {
+        let st = self.lock();
+        let now = Utc::now();
+        let all: Vec<&Arc<Mark>> = st.api.iter().chain(&st.file).collect();
+        let mut active = HashMap::from([("api", 0), ("file", 0)]);
+        let mut expired = 0;
+        for m in &all {
+            if m.is_active(now) {
+                *active.entry(m.origin.as_str()).or_default() += 1;
+            } else {
+                expired += 1;
+            }
+        }
+        let mut top: Vec<&Arc<Mark>> = all.iter().copied().filter(|m| m.hits() > 0).collect();
+        top.sort_by_key(|m| std::cmp::Reverse(m.hits()));
+        Summary {
+            active,
+            expired,
+            suppressed_hits: self.suppressed.get(),
+            top: top.iter().take(20).map(|m| m.view()).collect(),
+            file: st.report.clone(),
+            state: self.state.as_ref().map(|p| p.display().to_string()),
+        }
+    }
+
+    /// Reads the feedback file again and swaps its marks in. Bad lines are logged with their
+    /// number and skipped; a file that cannot be read keeps the previous file marks.
+    pub fn load_file(&self, path: &Path) -> FileReport {
+        let now = Utc::now();
+        let loaded_at = Some(rfc3339(now));
+        let shown = Some(path.display().to_string());
+        let mut st = self.lock();
+        match std::fs::read(path) {
+            Err(e) => {
+                error!(path = %path.display(), error = %e,
+                    "feedback file unreadable; its previous marks stay");
+                st.report = FileReport {
+                    path: shown,
+                    loaded_at,
+                    marks: st.file.len(),
+                    errors: Vec::new(),
+                    unreadable: Some(e.to_string()),
+                };
+            }
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let (marks, errors) = parse_file(&text, now);
+                for e in &errors {
+                    warn!(path = %path.display(), line = e.line, reason = %e.reason,
+                        "feedback file: line skipped");
+                }
+                // Keep the hit counts of marks that did not change.
+                let marks: Vec<Arc<Mark>> = marks
+                    .into_iter()
+                    .map(|m| {
+                        if let Some(old) = st
+                            .file
+                            .iter()
+                            .find(|o| o.same_target(&m.indicator, m.host.as_deref()))
+                        {
+                            m.hits.store(old.hits(), Ordering::Relaxed);
+                            m.last_hit
+                                .store(old.last_hit.load(Ordering::Relaxed), Ordering::Relaxed);
+                        }
+                        Arc::new(m)
+                    })
+                    .collect();
+                info!(path = %path.display(), marks = marks.len(), bad_lines = errors.len(),
+                    "feedback file loaded");
+                st.report = FileReport {
+                    path: shown,
+                    loaded_at,
+                    marks: marks.len(),
+                    errors,
+                    unreadable: None,
+                };
+                st.file = marks;
+            }
+        }
+        self.publish(&st);
+        st.report.clone()
+    }
+
+    /// Builds the read index from `st` and swaps it in; updates the gauges.
+    fn publish(&self, st: &Store) {
+        let mut index = Index::default();
+        // File marks first: an API mark on the same target wins.
+        for m in st.file.iter().chain(&st.api) {
+            for key in std::iter::once(&m.indicator).chain(&m.twin) {
+                let e = index.by_indicator.entry(key.as_str().into()).or_default();
+                match &m.host {
+                    None => e.everywhere = Some(m.clone()),
+                    Some(h) => {
+                        e.hosts.insert(h.as_str().into(), m.clone());
+                    }
+                }
+            }
+        }
+        self.index.store(Arc::new(index));
+        self.marks_api.set(st.api.len() as i64);
+        self.marks_file.set(st.file.len() as i64);
+        self.file_errors.set(st.report.errors.len() as i64);
+    }
+
+    fn save(&self, api: &[Arc<Mark>]) -> Result<(), FeedbackError> {
+        let Some(path) = &self.state else {
+            return Ok(());
+        };
+        let views: Vec<MarkView> = api.iter().map(|m| m.view()).collect();
+        let mut text = serde_json::to_vec_pretty(&views).expect("marks serialize");
+        text.push(b'\n');
+        write_atomic(path, &text).map_err(|source| FeedbackError::Save {
+            path: path.clone(),
+            source,
+        })
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`:
+/// a crash leaves the old file or the new one, never half of one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or("feedback".into(), |n| n.to_string_lossy());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // The rename itself is durable once the folder is synced.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn load_state(path: &Path) -> Result<Vec<Arc<Mark>>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let views: Vec<MarkView> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(views.len());
+    for v in views {
+        let created = parse_time(&v.created).ok_or_else(|| format!("bad time {:?}", v.created))?;
+        let m = make_mark(
+            &v.indicator,
+            v.host.as_deref(),
+            v.expires.as_deref(),
+            &v.reason,
+            &v.analyst,
+            created,
+            MarkOrigin::Api,
+        )
+        .map_err(|e| e.to_string())?;
+        m.hits.store(v.hits, Ordering::Relaxed);
+        out.push(Arc::new(m));
+    }
+    Ok(out)
+}
+
+/// The canonical text of an indicator, and of its `https://` twin for a scheme-less URL.
+pub fn canonical_indicator(raw: &str) -> Result<(String, Option<String>), FeedbackError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(FeedbackError::Empty("indicator"));
+    }
+    let p = crate::ioc::parse_indicator(raw).map_err(|e| FeedbackError::Indicator {
+        value: raw.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let twin = crate::ioc::https_twin(raw, &p).map(|t| t.to_string());
+    Ok((p.to_string(), twin))
+}
+
+/// An IP address in its canonical text, or a lower-case host name without a trailing dot.
+/// `None` for an empty value or one with characters no host name has.
+pub fn canonical_host(raw: &str) -> Option<String> {
+    let h = raw.trim();
+    let bare = h
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(h);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Some(ip.to_string());
+    }
+    let name = h.trim_end_matches('.');
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    ok.then(|| name.to_ascii_lowercase())
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// RFC 3339, or a duration after `now`.
+fn parse_expires(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, FeedbackError> {
+    if let Some(t) = parse_time(s) {
+        return Ok(t);
+    }
+    humantime::parse_duration(s.trim())
+        .ok()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| FeedbackError::Expires(s.to_owned()))
+}
+
+fn make_mark(
+    indicator: &str,
+    host: Option<&str>,
+    expires: Option<&str>,
+    reason: &str,
+    analyst: &str,
+    created: DateTime<Utc>,
+    origin: MarkOrigin,
+) -> Result<Mark, FeedbackError> {
+    let (indicator, twin) = canonical_indicator(indicator)?;
+    let host = match host.filter(|h| !h.trim().is_empty()) {
+        Some(h) => Some(canonical_host(h).ok_or_else(|| FeedbackError::Host(h.to_owned()))?),
+        None => None,
+    };
+    let expires = match expires.filter(|e| !e.trim().is_empty()) {
+        Some(e) => Some(parse_expires(e, created)?),
+        None => None,
+    };
+    Ok(Mark {
+        indicator,
+        twin,
+        host,
+        reason: reason.to_owned(),
+        analyst: analyst.to_owned(),
+        created,
+        expires,
+        origin,
+        hits: AtomicU64::new(0),
+        last_hit: AtomicI64::new(0),
+    })
+}
+
+/// Parses the feedback file format (see the module docs). `now` is the creation time of
+/// every mark and the start of relative expiries.
+fn parse_file(text: &str, now: DateTime<Utc>) -> (Vec<Mark>, Vec<LineError>) {
+    let mut marks: Vec<Mark> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim_start_matches('\u{feff}').trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (fields, reason) = match line.find(" #").or_else(|| line.find("\t#")) {
+            Some(at) => (&line[..at], line[at + 2..].trim()),
+            None => (line, ""),
+        };
+        let mut parts = fields.split_whitespace();
+        let indicator = parts.next().unwrap_or_default();
+        let (mut host, mut expires, mut analyst) = (None, None, None);
+        let mut bad = None;
+        for p in parts {
+            match p.split_once('=') {
+                Some(("host", v)) => host = Some(v),
+                Some(("expires", v)) => expires = Some(v),
+                Some(("analyst", v)) => analyst = Some(v),
+                _ => {
+                    bad = Some(format!(
+                        "unexpected {p:?}: after the indicator only host=, expires=, analyst= and \"# reason\""
+                    ));
+                    break;
+                }
+            }
+        }
+        let made = match bad {
+            Some(reason) => Err(reason),
+            None => make_mark(
+                indicator,
+                host,
+                expires,
+                reason,
+                analyst.unwrap_or("feedback file"),
+                now,
+                MarkOrigin::File,
+            )
+            .map_err(|e| e.to_string()),
+        };
+        match made {
+            Ok(m) => {
+                // The same target twice: the later line wins, as when editing a list.
+                marks.retain(|o| !o.same_target(&m.indicator, m.host.as_deref()));
+                marks.push(m);
+            }
+            Err(reason) => errors.push(LineError {
+                line: line_no,
+                reason,
+            }),
+        }
+    }
+    (marks, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(indicator: &str, host: Option<&str>) -> MarkRequest {
+        MarkRequest {
+            indicator: indicator.into(),
+            host: host.map(Into::into),
+            reason: "cdn".into(),
+            analyst: "alice".into(),
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn defanged_marks_match_canonical_indicators() {
+        let f = Feedback::default();
+        f.add(req("hxxp://EVIL[.]com/", None)).unwrap();
+        f.add(req("evil.example/x", None)).unwrap();
+        assert!(f.verdict("http://evil.com/", None).is_some());
+        assert!(f.verdict("http://evil.example/x", Some("h")).is_some());
+        assert!(
+            f.verdict("https://evil.example/x", None).is_some(),
+            "https twin"
+        );
+        assert!(f.verdict("http://evil.com/y", None).is_none());
+        assert_eq!(f.suppressed.get(), 3);
+    }
+
+    #[test]
+    fn host_marks_apply_to_that_host_only() {
+        let f = Feedback::default();
+        f.add(req("198.51.100.7", Some("10.1.2.3"))).unwrap();
+        f.add(req("evil.com", Some("WS01.corp."))).unwrap();
+        assert!(f.verdict("198.51.100.7", Some("10.1.2.3")).is_some());
+        assert!(f.verdict("198.51.100.7", Some("10.1.2.4")).is_none());
+        assert!(f.verdict("198.51.100.7", None).is_none());
+        assert!(f.verdict("evil.com", Some("ws01.CORP")).is_some());
+        let m = f.verdict("evil.com", Some("ws01.corp")).unwrap();
+        assert_eq!(m.hits(), 2);
+        assert_eq!(m.host.as_deref(), Some("ws01.corp"));
+    }
+
+    #[test]
+    fn expired_marks_do_not_apply() {
+        let f = Feedback::default();
+        let mut r = req("1.2.3.4", None);
+        r.expires = Some("2000-01-01T00:00:00Z".into());
+        f.add(r).unwrap();
+        assert!(f.verdict("1.2.3.4", None).is_none());
+        let mut r = req("1.2.3.5", None);
+        r.expires = Some("1h".into());
+        let m = f.add(r).unwrap();
+        assert!(m.expires.unwrap() > Utc::now());
+        assert!(f.verdict("1.2.3.5", None).is_some());
+        assert_eq!(f.summary().expired, 1);
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        let f = Feedback::default();
+        assert!(matches!(
+            f.add(req("1.2.3.999", None)),
+            Err(FeedbackError::Indicator { .. })
+        ));
+        assert!(matches!(
+            f.add(req("1.2.3.4", Some("a b"))),
+            Err(FeedbackError::Host(_))
+        ));
+        let mut r = req("1.2.3.4", None);
+        r.reason = " ".into();
+        assert!(matches!(f.add(r), Err(FeedbackError::Empty("reason"))));
+        let mut r = req("1.2.3.4", None);
+        r.expires = Some("soon".into());
+        assert!(matches!(f.add(r), Err(FeedbackError::Expires(_))));
+        assert!(f.list().is_empty());
+    }
+
+    #[test]
+    fn file_format_reports_bad_lines_by_number() {
+        let now = Utc::now();
+        let text = "\u{feff}# comment\n\
+            cdn.example.net   # shared CDN\n\
+            \n\
+            198.51.100.7 host=10.1.2.3 analyst=bob expires=30d # scanner\n\
+            1.2.3.999\n\
+            evil.com color=red\n\
+            EVIL.COM # again, later wins\n";
+        let (marks, errors) = parse_file(text, now);
+        assert_eq!(marks.len(), 3, "{marks:?}");
+        assert_eq!(marks[0].indicator, "cdn.example.net");
+        assert_eq!(marks[0].reason, "shared CDN");
+        assert_eq!(marks[1].host.as_deref(), Some("10.1.2.3"));
+        assert_eq!(marks[1].analyst, "bob");
+        assert!(marks[1].expires.unwrap() > now + chrono::Duration::days(29));
+        assert_eq!(marks[2].reason, "again, later wins");
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [5, 6]);
+    }
+
+    #[test]
+    fn state_survives_a_restart_and_bad_state_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feedback.json");
+        let m = Metrics::new();
+        let f = Feedback::new(&m, Some(path.clone()));
+        f.add(req("evil.com", None)).unwrap();
+        f.add(req("1.2.3.4", Some("10.0.0.1"))).unwrap();
+        f.verdict("evil.com", None).unwrap();
+        assert_eq!(
+            f.remove("EVIL[.]com", None).unwrap().unwrap().indicator,
+            "evil.com"
+        );
+        assert!(f.remove("evil.com", None).unwrap().is_none());
+        drop(f);
+        let m = Metrics::new();
+        let f = Feedback::new(&m, Some(path.clone()));
+        assert_eq!(f.list().len(), 1);
+        assert!(f.verdict("1.2.3.4", Some("10.0.0.1")).is_some());
+        assert!(m.render().contains("iocd_feedback_marks{origin=\"api\"} 1"));
+        drop(f);
+
+        std::fs::write(&path, b"not json").unwrap();
+        let f = Feedback::new(&Metrics::new(), Some(path.clone()));
+        assert!(f.list().is_empty());
+        assert!(path.with_extension("bad").exists());
+    }
+
+    #[test]
+    fn file_reload_swaps_marks_and_keeps_the_old_ones_when_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fp.txt");
+        let f = Feedback::default();
+        std::fs::write(&path, "evil.com\nbad..name\n").unwrap();
+        let r = f.load_file(&path);
+        assert_eq!((r.marks, r.errors.len()), (1, 1));
+        assert!(f.verdict("evil.com", None).is_some());
+        std::fs::write(&path, "other.com\n").unwrap();
+        f.load_file(&path);
+        assert!(f.verdict("evil.com", None).is_none());
+        assert!(f.verdict("other.com", None).is_some());
+        std::fs::remove_file(&path).unwrap();
+        let r = f.load_file(&path);
+        assert!(r.unreadable.is_some());
+        assert!(f.verdict("other.com", None).is_some());
+        // An API mark on the same target wins over the file's.
+        f.add(req("other.com", None)).unwrap();
+        assert_eq!(
+            f.verdict("other.com", None).unwrap().origin,
+            MarkOrigin::Api
+        );
+    }
+}
