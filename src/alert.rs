@@ -5,10 +5,19 @@
 //! that lists it as `provider`) and `matched.atomic` (the token as it stood in the line).
 //! Everything ECS has no field for lives under `iocd.*`: where the line came from, and per
 //! match the indicator's canonical text, kind, byte range and every source with its line.
+//!
+//! When the line was decoded ([`LineFields`]), each enrichment names its `matched.field` and
+//! the alert carries the ECS `source.*`, `destination.*`, `network.direction`,
+//! `event.action`/`event.outcome`, `url.*` and `dns.question.name` the line gave. When triage
+//! made the alert ([`TriageFields`]), `iocd.priority`, `iocd.score` and
+//! `iocd.score_components` say how urgent it is and why. Triage's own alerts (roll-ups, flood
+//! reports, digests) are made in `crate::triage`.
 
 use serde::Serialize;
 
-use crate::matcher::{Hit, IocKind, IocSet, Pattern};
+use crate::decode::event::{self as decoded, Direction};
+use crate::matcher::{Hit, IocKind, IocSet, Pattern, Tlp};
+use crate::triage::score::Component;
 
 /// Where a line came from.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -73,6 +82,111 @@ pub struct Context<'a> {
     pub generation: Option<u64>,
     /// `iocd.scan` for retro-hunts, `iocd.stream` for the daemon.
     pub dataset: &'static str,
+    /// What the decoded line says (daemon only).
+    pub line: Option<&'a LineFields>,
+    /// Priority, score and deduplication (daemon with triage on).
+    pub triage: Option<&'a TriageFields<'a>>,
+}
+
+/// One end of a flow, as ECS `source` / `destination`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+impl Endpoint {
+    fn is_empty(&self) -> bool {
+        self.ip.is_none() && self.port.is_none() && self.domain.is_none()
+    }
+}
+
+/// The ECS fields a decoded line fills in an alert.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineFields {
+    /// The format the line was decoded as (`iocd.decoded_as`).
+    pub format: Option<&'static str>,
+    /// The ECS field each hit is in, in the order of the hits given to [`write_alert`].
+    pub matched: Vec<Option<String>>,
+    pub source: Endpoint,
+    pub destination: Endpoint,
+    pub direction: Option<Direction>,
+    /// `allowed`, `blocked`, `denied`, ... as the log said.
+    pub action: Option<&'static str>,
+    pub allowed: Option<bool>,
+    pub url_original: Option<String>,
+    pub url_domain: Option<String>,
+    pub dns_question: Option<String>,
+}
+
+impl LineFields {
+    /// Reads `ev`, decoded from `line`, for an alert on `hits` (offsets relative to `line`).
+    /// `direction` is the flow's direction as the caller worked it out.
+    pub fn new(
+        ev: &decoded::Event,
+        line: &[u8],
+        hits: &[Hit],
+        direction: Option<Direction>,
+    ) -> LineFields {
+        LineFields {
+            format: Some(ev.format.as_str()),
+            matched: hits
+                .iter()
+                .map(|h| ev.field_at(h.start..h.end).map(|f| f.name.to_string()))
+                .collect(),
+            source: Endpoint {
+                ip: ev.source_ip(line),
+                port: ev.source_port(line),
+                domain: ev.source_domain(line).map(|d| d.into_owned()),
+            },
+            destination: Endpoint {
+                ip: ev.destination_ip(line),
+                port: ev.destination_port(line),
+                domain: ev.value(line, "destination.domain").map(|d| d.into_owned()),
+            },
+            direction: direction.filter(|d| *d != Direction::Unknown),
+            action: ev.action.map(|a| a.as_str()),
+            allowed: ev.action.map(|a| !a.is_blocked()),
+            url_original: ev.url(line).map(|u| u.into_owned()),
+            url_domain: ev.url_domain(line).map(|u| u.into_owned()),
+            dns_question: ev.dns_question(line).map(|u| u.into_owned()),
+        }
+    }
+}
+
+/// What triage decided about the alert (`iocd.*`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TriageFields<'a> {
+    /// `hit` (first of its window) or `escalation` (a higher priority within the window).
+    pub alert_type: &'static str,
+    pub priority: &'static str,
+    pub score: f64,
+    /// Each term of the score: name, input, contribution (they add up to `score`).
+    pub score_components: &'a [Component],
+    /// The internal host the alert is about (an address, else a host name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_host: Option<&'a str>,
+    pub dedup: DedupFields,
+    /// The indicator is a flood (distinct hosts): its priority was demoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood_hosts: Option<u64>,
+}
+
+/// The deduplication window of an alert.
+#[derive(Clone, Debug, Serialize)]
+pub struct DedupFields {
+    /// Later hits of the same indicator, host and direction within this many seconds are
+    /// counted and reported by a roll-up.
+    pub window_seconds: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalated_from: Option<&'static str>,
+    /// Escalations: hits counted in the window before this alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count_before: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -86,8 +200,41 @@ struct Alert<'a> {
     process: Option<Process<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     log: Option<Log<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<&'a Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<Network>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<UrlFields<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<Dns<'a>>,
     threat: Threat<'a>,
     iocd: Iocd<'a>,
+}
+
+#[derive(Serialize)]
+struct Network {
+    direction: &'static str,
+}
+
+#[derive(Serialize)]
+struct UrlFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Dns<'a> {
+    question: DnsQuestion<'a>,
+}
+
+#[derive(Serialize)]
+struct DnsQuestion<'a> {
+    name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -117,6 +264,10 @@ struct Event<'a> {
     dataset: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     created: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
     original: &'a str,
 }
 
@@ -146,6 +297,20 @@ struct Indicator<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     provider: Vec<&'a str>,
+    /// ECS keyword from the best source's confidence: `High`, `Medium`, `Low`, `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    marking: Option<Marking>,
+}
+
+#[derive(Serialize)]
+struct Marking {
+    tlp: &'static str,
 }
 
 #[derive(Serialize, Default)]
@@ -179,15 +344,22 @@ struct IndicatorEmail {
 #[derive(Serialize)]
 struct Matched<'a> {
     atomic: &'a str,
+    /// The ECS field of the line the token was in, when the line was decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
     #[serde(rename = "type")]
     match_type: &'static str,
 }
 
 #[derive(Serialize)]
 struct Iocd<'a> {
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    triage: Option<&'a TriageFields<'a>>,
     source: &'a Origin<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     generation: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decoded_as: Option<&'static str>,
     matches: Vec<MatchInfo<'a>>,
 }
 
@@ -210,6 +382,45 @@ struct SourceInfo<'a> {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn rfc3339(unix: i64) -> Option<String> {
+    let t = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(u64::try_from(unix).ok()?))?;
+    Some(humantime::format_rfc3339_seconds(t).to_string())
+}
+
+/// What the sources of an indicator say, summed up for `threat.indicator.*`: the best
+/// confidence, the earliest first seen, the latest last seen, the strictest TLP.
+fn provenance(set: &IocSet, hit: &Hit, ind: &mut Indicator<'_>) {
+    let (mut conf, mut first, mut last, mut tlp) = (None::<u8>, None::<i64>, None::<i64>, None::<Tlp>);
+    for s in set.sources(hit.id) {
+        if let Some(m) = set.meta(s) {
+            conf = conf.max(m.confidence);
+            first = match (first, m.first_seen) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            last = last.max(m.last_seen);
+            tlp = tlp.max(m.tlp);
+        }
+    }
+    ind.confidence = conf.map(|c| match c {
+        70.. => "High",
+        30..=69 => "Medium",
+        1..=29 => "Low",
+        0 => "None",
+    });
+    ind.first_seen = first.and_then(rfc3339);
+    ind.last_seen = last.and_then(rfc3339);
+    ind.marking = tlp.map(|t| Marking {
+        tlp: match t {
+            Tlp::Clear => "CLEAR",
+            Tlp::Green => "GREEN",
+            Tlp::Amber => "AMBER",
+            Tlp::AmberStrict => "AMBER+STRICT",
+            Tlp::Red => "RED",
+        },
+    });
 }
 
 impl Serialize for IocKind {
@@ -305,10 +516,17 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             })
             .collect();
         let providers = sources.iter().map(|s| s.feed).collect();
+        let mut ind = indicator(&pattern, providers);
+        provenance(set, h, &mut ind);
+        let field = cx
+            .line
+            .and_then(|l| l.matched.get(enrichments.len()))
+            .and_then(|f| f.as_deref());
         enrichments.push(Enrichment {
-            indicator: indicator(&pattern, providers),
+            indicator: ind,
             matched: Matched {
                 atomic,
+                field,
                 match_type: "indicator_match_rule",
             },
         });
@@ -321,6 +539,7 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
         });
     }
     let sys = cx.syslog.as_ref();
+    let lf = cx.line;
     // The event's own time when the log says it; the alert's creation time beside it.
     let event_time = sys.and_then(|s| s.timestamp.as_deref());
     let alert = Alert {
@@ -331,6 +550,8 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             kind_type: ["indicator"],
             dataset: cx.dataset,
             created: event_time.map(|_| cx.now),
+            action: lf.and_then(|l| l.action),
+            outcome: lf.and_then(|l| l.allowed).map(|a| if a { "success" } else { "failure" }),
             original: &original,
         },
         host: sys
@@ -344,10 +565,26 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             })
         }),
         log: sys.map(|syslog| Log { syslog }),
+        source: lf.map(|l| &l.source).filter(|e| !e.is_empty()),
+        destination: lf.map(|l| &l.destination).filter(|e| !e.is_empty()),
+        network: lf
+            .and_then(|l| l.direction)
+            .map(|d| Network { direction: d.as_str() }),
+        url: lf
+            .filter(|l| l.url_original.is_some() || l.url_domain.is_some())
+            .map(|l| UrlFields {
+                original: l.url_original.as_deref(),
+                domain: l.url_domain.as_deref(),
+            }),
+        dns: lf.and_then(|l| l.dns_question.as_deref()).map(|name| Dns {
+            question: DnsQuestion { name },
+        }),
         threat: Threat { enrichments },
         iocd: Iocd {
+            triage: cx.triage,
             source: &cx.origin,
             generation: cx.generation,
+            decoded_as: lf.and_then(|l| l.format),
             matches,
         },
     };
@@ -433,6 +670,8 @@ mod tests {
             }),
             generation: Some(3),
             dataset: "iocd.stream",
+            line: None,
+            triage: None,
         };
         let mut out = Vec::new();
         write_alert(&mut out, &set, line, &hits, &cx);

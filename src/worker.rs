@@ -3,7 +3,8 @@
 //! Each thread takes a [`Batch`] from the bounded queue, loads the current indicator set once
 //! (one atomic load of an `ArcSwap`; a reload swaps the pointer and never waits for a worker),
 //! scans the whole batch in one call, and only for lines with hits decodes the syslog header and
-//! builds an alert. Counters are kept in locals and added to the metrics once per batch. The
+//! the line's fields, asks [`Triage`] what the hits become (suppressed, counted in a window,
+//! or an alert of some priority) and builds the alerts. Counters are kept in locals and added to the metrics once per batch. The
 //! scratch, the hit list and the alert buffer are reused, so a batch without hits allocates
 //! nothing.
 //!
@@ -15,11 +16,15 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::alert::{Context, KafkaOrigin, Origin, SyslogFields, write_alert};
+use crate::alert::{
+    Context, DedupFields, KafkaOrigin, LineFields, Origin, SyslogFields, TriageFields, write_alert,
+};
+use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
 use crate::scan::{for_each_hit_line, kind_index};
 use crate::telemetry::Metrics;
+use crate::triage::{AlertType, LineFacts, Tally, Triage};
 
 /// One compiled indicator set and its generation (1 for the first set, +1 per swap).
 pub struct Snapshot {
@@ -45,13 +50,15 @@ pub fn spawn(
     out: AlertOut,
     decode: HeaderDecoder,
     metrics: Arc<Metrics>,
+    triage: Option<Arc<Triage>>,
 ) -> Vec<std::thread::JoinHandle<()>> {
     (0..n.max(1))
         .map(|i| {
             let (rx, set, out, metrics) = (rx.clone(), set.clone(), out.clone(), metrics.clone());
+            let triage = triage.clone();
             std::thread::Builder::new()
                 .name(format!("iocd-match-{i}"))
-                .spawn(move || run(rx, set, out, decode, metrics))
+                .spawn(move || run(rx, set, out, decode, metrics, triage))
                 .expect("can start a matcher thread")
         })
         .collect()
@@ -63,7 +70,9 @@ fn run(
     out: AlertOut,
     decode: HeaderDecoder,
     metrics: Arc<Metrics>,
+    triage: Option<Arc<Triage>>,
 ) {
+    let mut tally = Tally::default();
     let mut scratch = Scratch::new();
     let mut hits: Vec<Hit> = Vec::new();
     let mut json = Vec::new();
@@ -86,7 +95,19 @@ fn run(
                     c.inc_by(n);
                 }
             }
-            emit(&batch, &snap, &hits, &mut json, &out, decode);
+            emit(
+                &batch,
+                &snap,
+                &hits,
+                &mut json,
+                &out,
+                decode,
+                triage.as_deref(),
+                &mut tally,
+            );
+            if let Some(t) = &triage {
+                t.flush(&mut tally);
+            }
         }
         // Every alert of the batch is in the sinks' hands now (or there was none).
         if let Some(r) = &batch.receipt {
@@ -98,6 +119,7 @@ fn run(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn emit(
     batch: &Batch,
     snap: &Snapshot,
@@ -105,6 +127,8 @@ fn emit(
     json: &mut Vec<u8>,
     out: &AlertOut,
     decode: HeaderDecoder,
+    triage: Option<&Triage>,
+    tally: &mut Tally,
 ) {
     let now_t = SystemTime::now();
     let now = humantime::format_rfc3339_millis(now_t).to_string();
@@ -115,6 +139,67 @@ fn emit(
         let line = &batch.buf[start..end];
         let message = batch.message_at(start);
         let peer = batch.peer_at(start);
+        let syslog = if batch.source.is_syslog() {
+            decode(line)
+        } else {
+            None
+        };
+        // Only lines with hits are decoded: which field matched, and what happened.
+        let ev = crate::decode::event::decode(line, None);
+        let facts = LineFacts::new(ev.as_ref(), line, |ip| {
+            triage.map_or_else(|| is_private_default(ip), |t| t.assets().is_internal(ip))
+        });
+        let hostname = syslog.as_ref().and_then(|s| s.hostname.as_deref());
+        let verdict = match triage {
+            Some(t) => {
+                let a = t.assess(
+                    &snap.set,
+                    snap.generation,
+                    ev.as_ref(),
+                    &facts,
+                    hostname,
+                    line_hits,
+                    tally,
+                );
+                for o in a.extra {
+                    out(o.record);
+                }
+                match a.verdict {
+                    // Suppressed, or only folded into digests.
+                    None => return,
+                    Some(v) if !v.immediate => return,
+                    Some(v) => Some(v),
+                }
+            }
+            None => None,
+        };
+        let shown: Vec<Hit> = match &verdict {
+            Some(v) => v.kept.iter().map(|k| k.hit).collect(),
+            None => line_hits.to_vec(),
+        };
+        let direction = verdict.as_ref().map_or(facts.direction, |v| v.direction);
+        let fields = ev
+            .as_ref()
+            .map(|e| LineFields::new(e, line, &shown, Some(direction)));
+        let triaged = verdict.as_ref().map(|v| {
+            let p = v.primary();
+            TriageFields {
+                alert_type: v.alert_type.as_str(),
+                priority: v.priority.as_str(),
+                score: p.score.value,
+                score_components: &p.score.components,
+                internal_host: v.host.as_deref(),
+                dedup: DedupFields {
+                    window_seconds: v.window_secs,
+                    escalated_from: v.escalated_from.map(|(p, _)| p.as_str()),
+                    count_before: v
+                        .escalated_from
+                        .filter(|_| v.alert_type == AlertType::Escalation)
+                        .map(|(_, n)| n),
+                },
+                flood_hosts: v.flood_hosts,
+            }
+        });
         let cx = Context {
             now: &now,
             origin: Origin {
@@ -128,28 +213,32 @@ fn emit(
                     offset: m.offset,
                 }),
             },
-            syslog: if batch.source.is_syslog() {
-                decode(line)
-            } else {
-                None
-            },
+            syslog,
             generation: Some(snap.generation),
             dataset: "iocd.stream",
+            line: fields.as_ref(),
+            triage: triaged.as_ref(),
         };
         json.clear();
-        write_alert(json, &snap.set, line, line_hits, &cx);
-        let host = cx
-            .syslog
-            .as_ref()
-            .and_then(|s| s.hostname.as_deref())
-            .map(str::to_owned)
-            .or_else(|| peer.map(|p| p.ip().to_string()))
-            .unwrap_or_default();
+        write_alert(json, &snap.set, line, &shown, &cx);
+        let (priority, key) = match &verdict {
+            Some(v) => (v.priority.as_str(), v.key()),
+            None => {
+                let host = cx
+                    .syslog
+                    .as_ref()
+                    .and_then(|s| s.hostname.as_deref())
+                    .map(str::to_owned)
+                    .or_else(|| peer.map(|p| p.ip().to_string()))
+                    .unwrap_or_default();
+                ("none", partition_key(&snap.set, line_hits, &host))
+            }
+        };
         out(AlertRecord {
             json: Arc::from(json.as_slice()),
             time: secs,
-            priority: "none",
-            key: partition_key(&snap.set, line_hits, &host),
+            priority,
+            key,
             receipt: batch.receipt.as_ref().map(|r| r.hold()),
         });
     });
@@ -202,7 +291,7 @@ mod tests {
                 ..SyslogFields::default()
             })
         };
-        let workers = spawn(2, rx, shared.clone(), out, decode, metrics.clone());
+        let workers = spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None);
         let peer = "127.0.0.1:9".parse().unwrap();
         let mut b = Batch::new(SourceKind::SyslogTcp);
         b.push_line(b"a SRC=1.2.3.4 x", Some(peer));

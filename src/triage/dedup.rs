@@ -1,0 +1,338 @@
+//! Deduplication windows: one alert per key (indicator, internal host, direction) per window;
+//! later hits are counted and reported by one roll-up when the window closes.
+//!
+//! State is split over [`SHARDS`] mutexes by key hash, so matcher threads only meet when they
+//! touch the same shard, and each lock is held for one hash-map operation. Memory is bounded:
+//! each shard holds at most `max_entries / SHARDS` windows. Every window has the same length,
+//! so a shard's insertion order is also its closing order: a queue of keys gives both the
+//! sweep at window close and the eviction when full (the window closest to closing is closed
+//! early, its roll-up sent, and the eviction counted) in O(1) per entry.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hashbrown::HashMap;
+
+use crate::config::triage::Priority;
+
+/// Shards of the window table.
+pub const SHARDS: usize = 64;
+
+/// What an alert's window remembers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub indicator: Arc<str>,
+    pub host: Option<Arc<str>>,
+    pub direction: &'static str,
+    /// The priority and score of the latest alert of the window.
+    pub priority: Priority,
+    pub score: f64,
+    /// Milliseconds since the Unix epoch.
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub closes: i64,
+    /// Hits (lines) after the window's last alert, not alerted.
+    pub suppressed: u64,
+}
+
+/// A window closed with hits that were not alerted: the roll-up to send.
+pub type Rollup = Window;
+
+/// What one hit did to its window.
+#[derive(Debug, PartialEq)]
+pub enum Seen {
+    /// A new window: alert. `closed` is the roll-up of a window this one replaced or evicted.
+    New { closed: Option<Rollup> },
+    /// Inside an open window, at a priority already alerted: counted.
+    Duplicate,
+    /// Inside an open window, at a higher priority than alerted: alert again.
+    Escalated { from: Priority, suppressed: u64 },
+}
+
+struct Entry {
+    seq: u64,
+    window: Window,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<u64, Entry>,
+    /// (key, seq) in insertion order; entries whose seq no longer matches are stale.
+    order: VecDeque<(u64, u64)>,
+    seq: u64,
+}
+
+impl Shard {
+    /// Pops stale queue heads.
+    fn trim(&mut self) {
+        while let Some(&(k, seq)) = self.order.front() {
+            if self.map.get(&k).is_some_and(|e| e.seq == seq) {
+                return;
+            }
+            self.order.pop_front();
+        }
+    }
+
+    /// Removes the oldest live entry.
+    fn pop_oldest(&mut self) -> Option<Window> {
+        self.trim();
+        let (k, _) = self.order.pop_front()?;
+        self.map.remove(&k).map(|e| e.window)
+    }
+}
+
+/// The window table. Shared by every matcher thread.
+pub struct Dedup {
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: usize,
+    window_ms: i64,
+}
+
+/// Counts a caller adds to its metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    pub evicted: u64,
+}
+
+impl Dedup {
+    /// `window_ms` of 0 turns deduplication off (every hit is `New`).
+    pub fn new(window_ms: i64, max_entries: usize) -> Dedup {
+        Dedup {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard: max_entries.div_ceil(SHARDS).max(1),
+            window_ms,
+        }
+    }
+
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Shard> {
+        // The top bits pick the shard; the map hashes the whole key again.
+        self.shards[(key >> 58) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One hit of `key` at `now` (ms) at `priority`; `make` builds the window's description
+    /// (called only when a window opens).
+    pub fn see(
+        &self,
+        key: u64,
+        now: i64,
+        priority: Priority,
+        score: f64,
+        effects: &mut Effects,
+        make: impl FnOnce() -> (Arc<str>, Option<Arc<str>>, &'static str),
+    ) -> Seen {
+        if self.window_ms <= 0 {
+            return Seen::New { closed: None };
+        }
+        let mut sh = self.shard(key);
+        let mut closed = None;
+        if let Some(e) = sh.map.get_mut(&key) {
+            let w = &mut e.window;
+            if now < w.closes {
+                w.last_seen = w.last_seen.max(now);
+                if priority > w.priority {
+                    let from = w.priority;
+                    let suppressed = w.suppressed;
+                    w.priority = priority;
+                    w.score = score;
+                    w.suppressed = 0;
+                    return Seen::Escalated { from, suppressed };
+                }
+                w.suppressed += 1;
+                return Seen::Duplicate;
+            }
+            // Closed but not swept yet: its roll-up goes out now, a new window opens.
+            let old = sh.map.remove(&key).expect("present").window;
+            closed = (old.suppressed > 0).then_some(old);
+        } else if sh.map.len() >= self.per_shard {
+            effects.evicted += 1;
+            if let Some(old) = sh.pop_oldest() {
+                closed = (old.suppressed > 0).then_some(old);
+            }
+        }
+        let (indicator, host, direction) = make();
+        sh.seq += 1;
+        let seq = sh.seq;
+        sh.order.push_back((key, seq));
+        sh.map.insert(
+            key,
+            Entry {
+                seq,
+                window: Window {
+                    indicator,
+                    host,
+                    direction,
+                    priority,
+                    score,
+                    first_seen: now,
+                    last_seen: now,
+                    closes: now + self.window_ms,
+                    suppressed: 0,
+                },
+            },
+        );
+        Seen::New { closed }
+    }
+
+    /// Closes every window whose time is up; returns the roll-ups (windows with hits that
+    /// were not alerted).
+    pub fn sweep(&self, now: i64) -> Vec<Rollup> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let mut sh = s.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                sh.trim();
+                let Some(&(k, _)) = sh.order.front() else {
+                    break;
+                };
+                if sh.map[&k].window.closes > now {
+                    break;
+                }
+                sh.order.pop_front();
+                let w = sh.map.remove(&k).expect("live").window;
+                if w.suppressed > 0 {
+                    out.push(w);
+                }
+            }
+            if sh.map.is_empty() {
+                sh.order.clear();
+            }
+        }
+        out
+    }
+
+    /// Closes every window (shutdown).
+    pub fn drain(&self) -> Vec<Rollup> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let mut sh = s.lock().unwrap_or_else(PoisonError::into_inner);
+            while let Some(w) = sh.pop_oldest() {
+                if w.suppressed > 0 {
+                    out.push(w);
+                }
+            }
+            sh.order.clear();
+        }
+        out
+    }
+
+    /// Open windows.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).map.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make(i: &str) -> impl FnOnce() -> (Arc<str>, Option<Arc<str>>, &'static str) + '_ {
+        move || (Arc::from(i), Some(Arc::from("10.0.0.1")), "outbound")
+    }
+
+    #[test]
+    fn one_alert_per_window_then_a_rollup() {
+        let d = Dedup::new(1000, 100);
+        let mut fx = Effects::default();
+        let k = 42u64 << 58 | 7;
+        assert_eq!(
+            d.see(k, 0, Priority::Low, 30.0, &mut fx, make("a")),
+            Seen::New { closed: None }
+        );
+        assert_eq!(d.see(k, 10, Priority::Low, 30.0, &mut fx, make("a")), Seen::Duplicate);
+        assert_eq!(d.see(k, 999, Priority::Info, 1.0, &mut fx, make("a")), Seen::Duplicate);
+        assert!(d.sweep(999).is_empty(), "still open");
+        let r = d.sweep(1000);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].suppressed, 2);
+        assert_eq!((r[0].first_seen, r[0].last_seen), (0, 999));
+        assert_eq!(&*r[0].indicator, "a");
+        assert!(d.is_empty());
+        // A window without later hits closes silently.
+        d.see(k, 2000, Priority::Low, 30.0, &mut fx, make("a"));
+        assert!(d.sweep(5000).is_empty());
+        assert_eq!(fx.evicted, 0);
+    }
+
+    #[test]
+    fn higher_priority_escalates_once() {
+        let d = Dedup::new(1000, 100);
+        let mut fx = Effects::default();
+        d.see(1, 0, Priority::Low, 30.0, &mut fx, make("a"));
+        d.see(1, 1, Priority::Low, 30.0, &mut fx, make("a"));
+        assert_eq!(
+            d.see(1, 2, Priority::High, 70.0, &mut fx, make("a")),
+            Seen::Escalated {
+                from: Priority::Low,
+                suppressed: 1
+            }
+        );
+        assert_eq!(d.see(1, 3, Priority::High, 70.0, &mut fx, make("a")), Seen::Duplicate);
+        assert_eq!(d.see(1, 4, Priority::Medium, 50.0, &mut fx, make("a")), Seen::Duplicate);
+        let r = d.drain();
+        assert_eq!(r[0].priority, Priority::High);
+        assert_eq!(r[0].suppressed, 2);
+    }
+
+    #[test]
+    fn a_late_hit_closes_the_old_window_itself() {
+        let d = Dedup::new(1000, 100);
+        let mut fx = Effects::default();
+        d.see(1, 0, Priority::Low, 30.0, &mut fx, make("a"));
+        d.see(1, 5, Priority::Low, 30.0, &mut fx, make("a"));
+        match d.see(1, 1500, Priority::Low, 30.0, &mut fx, make("a")) {
+            Seen::New { closed: Some(r) } => assert_eq!(r.suppressed, 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.len(), 1);
+        // The stale queue entry of the first window does not close the second one early.
+        assert!(d.sweep(2000).is_empty());
+        assert_eq!(d.len(), 1);
+        assert!(d.sweep(2500).is_empty());
+        assert_eq!(d.len(), 0);
+    }
+
+    #[test]
+    fn eviction_is_bounded_and_counted() {
+        // 64 shards x 1 entry each.
+        let d = Dedup::new(60_000, 1);
+        let mut fx = Effects::default();
+        let shard0 = |i: u64| i; // top bits 0: all in shard 0
+        for i in 0..10 {
+            d.see(shard0(i), i as i64, Priority::Low, 30.0, &mut fx, make("x"));
+            d.see(shard0(i), i as i64, Priority::Low, 30.0, &mut fx, make("x"));
+        }
+        assert_eq!(d.len(), 1);
+        assert_eq!(fx.evicted, 9);
+        // Each eviction closed a window early and handed back its roll-up.
+        let r = d.drain();
+        assert_eq!(r.len(), 1);
+        let big = Dedup::new(60_000, 6400);
+        for i in 0..100_000u64 {
+            let key = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            big.see(key, 0, Priority::Low, 1.0, &mut fx, make("x"));
+        }
+        assert!(big.len() <= 6400, "{}", big.len());
+    }
+
+    #[test]
+    fn zero_window_turns_it_off() {
+        let d = Dedup::new(0, 10);
+        let mut fx = Effects::default();
+        for _ in 0..3 {
+            assert_eq!(
+                d.see(1, 0, Priority::Low, 1.0, &mut fx, make("a")),
+                Seen::New { closed: None }
+            );
+        }
+        assert!(d.is_empty());
+    }
+}

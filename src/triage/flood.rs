@@ -1,0 +1,278 @@
+//! The flood guard: an indicator that suddenly hits many distinct internal hosts is more
+//! likely a false positive (a CDN, resolver or update-server address in a C2 feed) than an
+//! outbreak. It is reported once and demoted for a while.
+//!
+//! Distinct hosts are counted per indicator in a fixed window with bounded memory: an exact
+//! set of host hashes up to [`EXACT`] hosts (at most 256 bytes), then a HyperLogLog sketch of
+//! 256 one-byte registers (about 6.5% standard error), so a threshold of thousands of hosts
+//! costs no more than one of fifty. Indicators are tracked in sharded tables with a bound
+//! and FIFO eviction that is counted.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use hashbrown::HashMap;
+
+/// Hosts counted exactly before switching to the sketch.
+pub const EXACT: usize = 32;
+const SHARDS: usize = 32;
+const REGISTERS: usize = 256;
+
+/// Distinct host hashes: exact while small, then a HyperLogLog.
+#[derive(Clone, Debug)]
+pub enum HostSet {
+    Exact(Vec<u64>),
+    Sketch(Box<[u8; REGISTERS]>),
+}
+
+impl Default for HostSet {
+    fn default() -> Self {
+        HostSet::Exact(Vec::new())
+    }
+}
+
+impl HostSet {
+    pub fn insert(&mut self, h: u64) {
+        match self {
+            HostSet::Exact(v) => {
+                if v.contains(&h) {
+                    return;
+                }
+                if v.len() < EXACT {
+                    v.push(h);
+                    return;
+                }
+                let mut regs = Box::new([0u8; REGISTERS]);
+                for &x in v.iter() {
+                    hll_add(&mut regs, x);
+                }
+                hll_add(&mut regs, h);
+                *self = HostSet::Sketch(regs);
+            }
+            HostSet::Sketch(regs) => hll_add(regs, h),
+        }
+    }
+
+    /// Distinct hosts (exact below [`EXACT`], estimated above).
+    pub fn count(&self) -> u64 {
+        match self {
+            HostSet::Exact(v) => v.len() as u64,
+            HostSet::Sketch(regs) => hll_estimate(regs),
+        }
+    }
+}
+
+fn mix(h: u64) -> u64 {
+    // The hashes come from one hasher; mix again so register choice and rank are independent.
+    let mut x = h ^ (h >> 33);
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+fn hll_add(regs: &mut [u8; REGISTERS], h: u64) {
+    let x = mix(h);
+    let idx = (x >> 56) as usize;
+    let rest = x << 8;
+    let rank = (rest.leading_zeros().min(56) + 1) as u8;
+    if rank > regs[idx] {
+        regs[idx] = rank;
+    }
+}
+
+fn hll_estimate(regs: &[u8; REGISTERS]) -> u64 {
+    let m = REGISTERS as f64;
+    let alpha = 0.7213 / (1.0 + 1.079 / m);
+    let sum: f64 = regs.iter().map(|&r| 2f64.powi(-(r as i32))).sum();
+    let raw = alpha * m * m / sum;
+    let zeros = regs.iter().filter(|&&r| r == 0).count();
+    let e = if raw <= 2.5 * m && zeros > 0 {
+        m * (m / zeros as f64).ln()
+    } else {
+        raw
+    };
+    e.round() as u64
+}
+
+/// What a hit of an indicator means for the flood guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flood {
+    /// Not flooding.
+    Normal,
+    /// This hit made the indicator a flood of `hosts` distinct hosts: report it now.
+    Started { hosts: u64 },
+    /// Flooding since earlier (reported already): demote.
+    Demoted { hosts: u64 },
+}
+
+struct Entry {
+    seq: u64,
+    window_start: i64,
+    hosts: HostSet,
+    /// Demoted until this time (ms), or 0.
+    until: i64,
+    /// Distinct hosts when the flood was declared.
+    flood_hosts: u64,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<u64, Entry>,
+    order: VecDeque<(u64, u64)>,
+    seq: u64,
+}
+
+/// Per-indicator distinct-host counters. Shared by every matcher thread.
+pub struct FloodGuard {
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: usize,
+    threshold: u64,
+    window_ms: i64,
+    hold_ms: i64,
+}
+
+impl FloodGuard {
+    pub fn new(threshold: u32, window_ms: i64, hold_ms: i64, max_indicators: usize) -> FloodGuard {
+        FloodGuard {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard: max_indicators.div_ceil(SHARDS).max(1),
+            threshold: threshold.max(2) as u64,
+            window_ms: window_ms.max(1),
+            hold_ms,
+        }
+    }
+
+    /// A hit of `indicator` (its hash) on `host` (its hash) at `now` (ms). `evicted` counts
+    /// indicators forgotten to make room.
+    pub fn see(&self, indicator: u64, host: u64, now: i64, evicted: &mut u64) -> Flood {
+        let mut sh = self.shards[(indicator >> 59) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !sh.map.contains_key(&indicator) {
+            if sh.map.len() >= self.per_shard {
+                // Forget the indicator tracked longest (a demoted one too: its hold ends early).
+                while let Some((k, seq)) = sh.order.pop_front() {
+                    if sh.map.get(&k).is_some_and(|e| e.seq == seq) {
+                        sh.map.remove(&k);
+                        *evicted += 1;
+                        break;
+                    }
+                }
+            }
+            sh.seq += 1;
+            let seq = sh.seq;
+            sh.order.push_back((indicator, seq));
+            sh.map.insert(
+                indicator,
+                Entry {
+                    seq,
+                    window_start: now,
+                    hosts: HostSet::default(),
+                    until: 0,
+                    flood_hosts: 0,
+                },
+            );
+        }
+        let e = sh.map.get_mut(&indicator).expect("inserted");
+        if e.until > now {
+            return Flood::Demoted {
+                hosts: e.flood_hosts,
+            };
+        }
+        if now - e.window_start >= self.window_ms {
+            e.window_start = now;
+            e.hosts = HostSet::default();
+        }
+        e.hosts.insert(host);
+        let n = e.hosts.count();
+        if n >= self.threshold {
+            e.until = now + self.hold_ms;
+            e.flood_hosts = n;
+            e.hosts = HostSet::default();
+            return Flood::Started { hosts: n };
+        }
+        Flood::Normal
+    }
+
+    /// Indicators tracked.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).map.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_then_sketch_within_error() {
+        let mut s = HostSet::default();
+        for i in 0..EXACT as u64 {
+            s.insert(i);
+            s.insert(i);
+        }
+        assert!(matches!(s, HostSet::Exact(_)));
+        assert_eq!(s.count(), EXACT as u64);
+        for n in [100u64, 1000, 10_000] {
+            let mut s = HostSet::default();
+            for i in 0..n {
+                s.insert(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                s.insert(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            }
+            assert!(matches!(s, HostSet::Sketch(_)));
+            let est = s.count() as f64;
+            let err = (est - n as f64).abs() / n as f64;
+            assert!(err < 0.2, "n {n}: estimate {est}");
+        }
+    }
+
+    #[test]
+    fn many_hosts_flood_once_then_demote_until_the_hold_ends() {
+        let g = FloodGuard::new(5, 1000, 10_000, 100);
+        let mut ev = 0;
+        for h in 0..4 {
+            assert_eq!(g.see(7, h, 10, &mut ev), Flood::Normal);
+        }
+        // The same hosts again are not new.
+        assert_eq!(g.see(7, 0, 20, &mut ev), Flood::Normal);
+        assert_eq!(g.see(7, 4, 30, &mut ev), Flood::Started { hosts: 5 });
+        assert_eq!(g.see(7, 99, 40, &mut ev), Flood::Demoted { hosts: 5 });
+        assert_eq!(g.see(7, 0, 10_029, &mut ev), Flood::Demoted { hosts: 5 });
+        assert_eq!(g.see(7, 0, 10_030, &mut ev), Flood::Normal);
+        assert_eq!(ev, 0);
+    }
+
+    #[test]
+    fn slow_spread_is_not_a_flood() {
+        let g = FloodGuard::new(5, 1000, 10_000, 100);
+        let mut ev = 0;
+        // 4 new hosts per window, 10 windows: 40 hosts, never 5 in one window.
+        for w in 0..10i64 {
+            for h in 0..4u64 {
+                assert_eq!(
+                    g.see(1, w as u64 * 4 + h, w * 1000 + h as i64, &mut ev),
+                    Flood::Normal
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tracked_indicators_are_bounded() {
+        let g = FloodGuard::new(50, 1000, 1000, 64);
+        let mut ev = 0;
+        for i in 0..10_000u64 {
+            g.see(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), 1, 0, &mut ev);
+        }
+        assert!(g.len() <= 64, "{}", g.len());
+        assert_eq!(ev, 10_000 - g.len() as u64);
+    }
+}

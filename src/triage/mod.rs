@@ -1,0 +1,966 @@
+//! Triage: from hits to the few prioritized, deduplicated, explained alerts an analyst reads.
+//!
+//! A hit is not an alert. For each line with hits a matcher thread calls
+//! [`Triage::assess`], which, per hit:
+//!
+//! 1. locates it: which field matched (from the decoded line), the direction of the flow, the
+//!    internal host involved ([`LineFacts`]);
+//! 2. drops it if the match-time allowlist or an analyst's false-positive mark says so
+//!    (counted, never alerted; sightings recorded);
+//! 3. feeds the flood guard ([`flood`]): an indicator that suddenly hits many distinct
+//!    internal hosts is reported once as a likely false positive and demoted;
+//! 4. scores it ([`score`]): 0-100 with every term explained, mapped to a [`Priority`].
+//!
+//! The best-scored hit of the line then goes through the deduplication window of its
+//! (indicator, internal host, direction) ([`dedup`]): the first hit alerts, later ones are
+//! counted and reported by one roll-up when the window closes, unless one is of a higher
+//! priority (it alerts again). Finally routing decides which sinks get the alert now and
+//! which fold it into their periodic digest ([`digest`]).
+//!
+//! Read [`Triage`] and [`Verdict`] first. All state is shared by the matcher threads through
+//! sharded mutexes (no global lock on the hot path) and bounded, with evictions counted.
+//! Time comes from a [`Clock`] so that tests drive windows by hand. Roll-ups at window close
+//! and digests come from [`Triage::tick`], called by a [`Ticker`] thread; [`Triage::drain`]
+//! closes everything at shutdown.
+
+pub mod assets;
+pub mod dedup;
+pub mod digest;
+pub mod flood;
+pub mod score;
+
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use crate::config::triage::TriageConfig;
+pub use crate::config::triage::Priority;
+use crate::decode::event::{self, Action, Direction, Event};
+use crate::feedback::Feedback;
+use crate::matcher::{Hit, IocSet};
+use crate::pipeline::AlertRecord;
+use crate::sightings::Sightings;
+use crate::telemetry::metrics::TriageMetrics;
+
+use assets::{Allow, Assets};
+use dedup::{Dedup, Rollup, Seen};
+use digest::Digest;
+use flood::{Flood, FloodGuard};
+use score::{Criticality, Input, Score, Scorer, Situation};
+
+/// Milliseconds since the Unix epoch, from the system or from a test.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// A clock moved by hand (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(pub AtomicI64);
+
+impl ManualClock {
+    pub fn new(ms: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(ms))
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+    pub fn advance(&self, d: Duration) {
+        self.0.fetch_add(d.as_millis() as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What a decoded line says, beyond which field each hit is in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineFacts {
+    pub src_ip: Option<IpAddr>,
+    pub src_port: Option<u16>,
+    pub dst_ip: Option<IpAddr>,
+    pub dst_port: Option<u16>,
+    pub action: Option<Action>,
+    /// The direction the line states, else the one its two addresses give.
+    pub direction: Direction,
+}
+
+impl LineFacts {
+    /// Reads the decoded line; `internal` says which addresses are the protected network's.
+    pub fn new(ev: Option<&Event>, line: &[u8], internal: impl Fn(IpAddr) -> bool) -> LineFacts {
+        let Some(ev) = ev else {
+            return LineFacts {
+                direction: Direction::Unknown,
+                ..LineFacts::default()
+            };
+        };
+        let (src_ip, dst_ip) = (ev.source_ip(line), ev.destination_ip(line));
+        let direction = match ev.network_direction {
+            Some(d) if d != Direction::Unknown => d,
+            _ => event::direction(src_ip, dst_ip, internal),
+        };
+        LineFacts {
+            src_ip,
+            src_port: ev.source_port(line),
+            dst_ip,
+            dst_port: ev.destination_port(line),
+            action: ev.action,
+            direction,
+        }
+    }
+}
+
+/// Which end of the flow an ECS field names.
+fn side(field: Option<&str>) -> Option<bool> {
+    let f = field?;
+    if f.starts_with("source.") || f == "client.ip" {
+        Some(false)
+    } else if f.starts_with("destination.")
+        || f.starts_with("url.")
+        || f.starts_with("dns.")
+        || f.starts_with("tls.client.server_name")
+        || f == "server.ip"
+        || f == "http.request.referrer"
+    {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Where one hit sits: direction (and whether it was inferred), the internal host.
+fn locate(
+    facts: &LineFacts,
+    field: Option<&str>,
+    hostname: Option<&str>,
+    assets: &Assets,
+) -> (Direction, bool, Option<String>) {
+    let internal = |ip: Option<IpAddr>| ip.filter(|&i| assets.is_internal(i));
+    let (src, dst) = (internal(facts.src_ip), internal(facts.dst_ip));
+    let at_destination = side(field);
+    let mut direction = facts.direction;
+    let mut inferred = false;
+    let names_a_destination = field.is_some_and(|f| {
+        f.starts_with("dns.") || f.starts_with("url.") || f == "tls.client.server_name"
+    });
+    if names_a_destination && src.is_some() && direction != Direction::Outbound {
+        // A name an internal client looked up or asked for is where it wants to go, whatever
+        // the resolver's or proxy's address says about the flow itself.
+        direction = Direction::Outbound;
+        inferred = true;
+    } else if direction == Direction::Unknown {
+        // One address or none: the field that matched tells which way it went. An
+        // indicator in the source came to us; one in the destination, a URL or a DNS
+        // question is where one of ours went.
+        direction = match at_destination {
+            Some(true) => Direction::Outbound,
+            Some(false) => Direction::Inbound,
+            None => Direction::Unknown,
+        };
+        inferred = direction != Direction::Unknown;
+    }
+    let host = match at_destination {
+        Some(true) => src,
+        Some(false) => dst,
+        None => src.or(dst),
+    }
+    .or(src.or(dst))
+    .map(|ip| ip.to_string())
+    .or_else(|| hostname.map(str::to_owned));
+    (direction, inferred, host)
+}
+
+/// Why a hit did not become an alert (the `reason` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suppressed {
+    Allowlist,
+    FalsePositive,
+    Duplicate,
+}
+
+impl Suppressed {
+    pub const ALL: [Suppressed; 3] = [
+        Suppressed::Allowlist,
+        Suppressed::FalsePositive,
+        Suppressed::Duplicate,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suppressed::Allowlist => "allowlist",
+            Suppressed::FalsePositive => "false_positive",
+            Suppressed::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// The kinds of alert triage makes (the `type` label and `iocd.alert_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertType {
+    /// The first hit of a window.
+    Hit,
+    /// A hit of a higher priority than its window had alerted.
+    Escalation,
+    /// A closed window's count of hits not alerted.
+    Rollup,
+    /// An indicator hitting many hosts: a likely false positive.
+    Flood,
+    /// A sink's summary of the alerts it did not get one by one.
+    Digest,
+}
+
+impl AlertType {
+    pub const ALL: [AlertType; 5] = [
+        AlertType::Hit,
+        AlertType::Escalation,
+        AlertType::Rollup,
+        AlertType::Flood,
+        AlertType::Digest,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertType::Hit => "hit",
+            AlertType::Escalation => "escalation",
+            AlertType::Rollup => "rollup",
+            AlertType::Flood => "flood",
+            AlertType::Digest => "digest",
+        }
+    }
+}
+
+/// Counts a matcher thread keeps for one batch and adds to the metrics once
+/// ([`Triage::flush`]).
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    pub hits: u64,
+    pub suppressed: [u64; 3],
+    /// By alert type and priority.
+    pub alerts: [[u64; 5]; 5],
+    pub dedup_evictions: u64,
+    pub flood_evictions: u64,
+    pub floods: u64,
+    /// By sink.
+    pub digested: Vec<u64>,
+}
+
+impl Tally {
+    fn alert(&mut self, t: AlertType, p: Priority) {
+        self.alerts[t as usize][p.index()] += 1;
+    }
+}
+
+/// One hit that survived the allowlist and feedback, scored.
+#[derive(Clone, Debug)]
+pub struct Kept {
+    pub hit: Hit,
+    pub indicator: String,
+    pub field: Option<String>,
+    pub direction: Direction,
+    pub score: Score,
+    pub priority: Priority,
+}
+
+/// The alert a line makes.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// The hits to report, in line order (allowlisted and false-positive ones left out).
+    pub kept: Vec<Kept>,
+    /// The hit whose score is the alert's (the best).
+    pub primary: usize,
+    pub priority: Priority,
+    pub host: Option<String>,
+    pub direction: Direction,
+    pub alert_type: AlertType,
+    /// Escalation: the priority alerted before, and hits counted since.
+    pub escalated_from: Option<(Priority, u64)>,
+    /// The deduplication window, in seconds (0: off).
+    pub window_secs: u64,
+    /// Whether some sink takes the alert now (else it only went into digests).
+    pub immediate: bool,
+    /// The indicator is flooding: distinct hosts when it was declared.
+    pub flood_hosts: Option<u64>,
+}
+
+impl Verdict {
+    pub fn primary(&self) -> &Kept {
+        &self.kept[self.primary]
+    }
+
+    /// The partition key of the alert: indicator and internal host.
+    pub fn key(&self) -> Arc<str> {
+        let mut k = self.primary().indicator.clone();
+        k.push('|');
+        k.push_str(self.host.as_deref().unwrap_or(""));
+        Arc::from(k)
+    }
+}
+
+/// An alert triage made on its own (roll-up, flood report, digest), ready for the sinks.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub record: AlertRecord,
+    /// `Some(i)`: for sink `i` only (a digest). `None`: routed by priority.
+    pub sink: Option<usize>,
+}
+
+/// What [`Triage::assess`] decided for a line.
+#[derive(Debug, Default)]
+pub struct Assessment {
+    /// The line's alert, or `None` when every hit was suppressed.
+    pub verdict: Option<Verdict>,
+    /// Alerts to send beside it (a roll-up of a window this line closed, a flood report).
+    pub extra: Vec<Outgoing>,
+}
+
+/// One sink's routing.
+struct Route {
+    name: String,
+    min: Priority,
+    interval_ms: i64,
+    next_due: AtomicI64,
+    digest: Mutex<Digest>,
+}
+
+/// The triage state shared by every matcher thread. See the module docs.
+pub struct Triage {
+    scorer: Scorer,
+    assets: Assets,
+    allow: Allow,
+    dedup: Dedup,
+    flood: Option<FloodGuard>,
+    flood_cfg: crate::config::triage::FloodConfig,
+    window: Duration,
+    routes: Vec<Route>,
+    digest_top: usize,
+    clock: Arc<dyn Clock>,
+    /// The generation of the set last seen, and when it was first seen (Unix seconds).
+    gen_seen: AtomicU64,
+    gen_loaded_at: AtomicI64,
+    feedback: Option<Arc<Feedback>>,
+    sightings: Option<Arc<Sightings>>,
+    metrics: TriageMetrics,
+    hasher: foldhash::fast::FixedState,
+}
+
+fn rfc3339(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+impl Triage {
+    /// `sinks` are the sinks' metric names, in configuration order (their routes).
+    pub fn new(
+        cfg: &TriageConfig,
+        sinks: &[String],
+        metrics: TriageMetrics,
+        clock: Arc<dyn Clock>,
+    ) -> Triage {
+        let now = clock.now_ms();
+        let routes = cfg
+            .routes(sinks)
+            .into_iter()
+            .zip(sinks)
+            .map(|((min, every), name)| Route {
+                name: name.clone(),
+                min,
+                interval_ms: every.as_millis() as i64,
+                next_due: AtomicI64::new(now + every.as_millis() as i64),
+                digest: Mutex::new(Digest::new(now, cfg.routing.digest_top)),
+            })
+            .collect();
+        let f = &cfg.flood;
+        Triage {
+            scorer: Scorer::new(cfg.score.clone(), cfg.priority.clone()),
+            assets: Assets::new(cfg),
+            allow: Allow::new(cfg),
+            dedup: Dedup::new(cfg.dedup.window.as_millis() as i64, cfg.dedup.max_entries),
+            flood: f.enabled.then(|| {
+                FloodGuard::new(
+                    f.hosts,
+                    f.window.as_millis() as i64,
+                    f.hold.as_millis() as i64,
+                    f.max_indicators,
+                )
+            }),
+            flood_cfg: f.clone(),
+            window: cfg.dedup.window,
+            routes,
+            digest_top: cfg.routing.digest_top,
+            clock,
+            gen_seen: AtomicU64::new(0),
+            gen_loaded_at: AtomicI64::new(now / 1000),
+            feedback: None,
+            sightings: None,
+            metrics,
+            hasher: foldhash::fast::FixedState::with_seed(0x10cd_7a1a_6e00_0001),
+        }
+    }
+
+    /// Analysts' false-positive marks, consulted for every hit.
+    pub fn with_feedback(mut self, f: Arc<Feedback>) -> Triage {
+        self.feedback = Some(f);
+        self
+    }
+
+    /// MISP sightings, recorded for every hit.
+    pub fn with_sightings(mut self, s: Arc<Sightings>) -> Triage {
+        self.sightings = Some(s);
+        self
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Which addresses are internal (for callers that decode lines).
+    pub fn assets(&self) -> &Assets {
+        &self.assets
+    }
+
+    /// Whether sink `sink` takes an alert labelled `priority` at once. Labels that are not a
+    /// level (`none` when triage is off) go everywhere.
+    pub fn wants(&self, sink: usize, priority: &str) -> bool {
+        match (Priority::from_label(priority), self.routes.get(sink)) {
+            (Some(p), Some(r)) => p >= r.min,
+            _ => true,
+        }
+    }
+
+    /// When the indicator set of `generation` was loaded (Unix seconds): the first time a
+    /// matcher saw it. Listings without dates are as old as that.
+    fn loaded_at(&self, generation: u64, now_s: i64) -> i64 {
+        if self.gen_seen.load(Ordering::Acquire) != generation {
+            self.gen_loaded_at.store(now_s, Ordering::Release);
+            self.gen_seen.store(generation, Ordering::Release);
+            return now_s;
+        }
+        self.gen_loaded_at.load(Ordering::Acquire)
+    }
+
+    fn hash(&self, parts: &[&str]) -> u64 {
+        self.hasher.hash_one(parts)
+    }
+
+    /// Decides what a line with `hits` (offsets relative to the line) becomes. `ev` is the
+    /// decoded line and `facts` what it says ([`LineFacts::new`]), `hostname` its syslog host.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assess(
+        &self,
+        set: &IocSet,
+        generation: u64,
+        ev: Option<&Event>,
+        facts: &LineFacts,
+        hostname: Option<&str>,
+        hits: &[Hit],
+        tally: &mut Tally,
+    ) -> Assessment {
+        let now_ms = self.clock.now_ms();
+        let now_s = now_ms.div_euclid(1000);
+        let loaded = self.loaded_at(generation, now_s);
+        let mut out = Assessment::default();
+        tally.hits += hits.len() as u64;
+        let mut kept: Vec<(Kept, Option<String>, Option<u64>)> = Vec::with_capacity(hits.len());
+        for &hit in hits {
+            let indicator = set.pattern(hit.id).to_string();
+            let field = ev
+                .and_then(|e| e.field_at(hit.start..hit.end))
+                .map(|f| f.name.to_string());
+            let (direction, inferred, host) =
+                locate(facts, field.as_deref(), hostname, &self.assets);
+            let by_host = !self.allow.is_empty()
+                && (facts.src_ip.is_some_and(|i| self.allow.address(i))
+                    || facts.dst_ip.is_some_and(|i| self.allow.address(i))
+                    || host.as_deref().is_some_and(|h| self.allow.host(h))
+                    || hostname.is_some_and(|h| self.allow.host(h)));
+            if by_host {
+                // Our own scanner or a known-good host: not a sighting of the indicator.
+                tally.suppressed[Suppressed::Allowlist as usize] += 1;
+                continue;
+            }
+            if self.allow.indicator(&indicator) {
+                tally.suppressed[Suppressed::Allowlist as usize] += 1;
+                if let Some(s) = &self.sightings {
+                    s.record(&indicator, true, now_s);
+                }
+                continue;
+            }
+            let fp = self
+                .feedback
+                .as_ref()
+                .and_then(|f| f.verdict(&indicator, host.as_deref()))
+                .is_some();
+            if let Some(s) = &self.sightings {
+                s.record(&indicator, fp, now_s);
+            }
+            if fp {
+                tally.suppressed[Suppressed::FalsePositive as usize] += 1;
+                continue;
+            }
+            let mut flood_hosts = None;
+            if let Some(g) = &self.flood {
+                let ih = self.hash(&[&indicator]);
+                let hh = self.hash(&[host.as_deref().unwrap_or("")]);
+                match g.see(ih, hh, now_ms, &mut tally.flood_evictions) {
+                    Flood::Normal => {}
+                    Flood::Started { hosts } => {
+                        tally.floods += 1;
+                        flood_hosts = Some(hosts);
+                        out.extra.push(self.flood_alert(set, hit, &indicator, hosts, now_ms, tally));
+                    }
+                    Flood::Demoted { hosts } => flood_hosts = Some(hosts),
+                }
+            }
+            let crit = host.as_deref().map(|h| self.assets.criticality(h));
+            let situation = Situation {
+                direction,
+                inferred,
+                action: facts.action,
+                field: field.as_deref(),
+            };
+            let mut score = self.scorer.score(
+                set,
+                hit.id,
+                now_s,
+                loaded,
+                &situation,
+                &Criticality {
+                    value: crit.map(|c| c.0),
+                    asset: crit.and_then(|c| c.1),
+                },
+            );
+            if let Some(n) = flood_hosts {
+                let to = self.flood_cfg.demote_to;
+                let above = Priority::ALL.get(to.index() + 1).copied();
+                if let Some(above) = above {
+                    let max = self.scorer.levels().floor(above) - 0.1;
+                    score.cap(
+                        "flood",
+                        Input::Number(n as f64),
+                        max.max(0.0),
+                        format!("hit {n} distinct internal hosts: likely false positive, demoted to {to}"),
+                    );
+                }
+            }
+            let priority = self.scorer.level(score.value);
+            kept.push((
+                Kept {
+                    hit,
+                    indicator,
+                    field,
+                    direction,
+                    score,
+                    priority,
+                },
+                host,
+                flood_hosts,
+            ));
+        }
+        let Some(best) = (0..kept.len()).max_by(|&a, &b| {
+            kept[a]
+                .0
+                .score
+                .value
+                .total_cmp(&kept[b].0.score.value)
+                .then(b.cmp(&a))
+        }) else {
+            return out;
+        };
+        let (p, host, flood_hosts) = {
+            let (k, h, f) = &kept[best];
+            (k, h.clone(), *f)
+        };
+        let priority = p.priority;
+        let direction = p.direction;
+        let key = self.hash(&[
+            &p.indicator,
+            host.as_deref().unwrap_or(""),
+            direction.as_str(),
+        ]);
+        let mut fx = dedup::Effects::default();
+        let seen = self.dedup.see(key, now_ms, priority, p.score.value, &mut fx, || {
+            (
+                Arc::from(p.indicator.as_str()),
+                host.as_deref().map(Arc::from),
+                direction.as_str(),
+            )
+        });
+        tally.dedup_evictions += fx.evicted;
+        let (alert_type, escalated_from) = match seen {
+            Seen::Duplicate => {
+                tally.suppressed[Suppressed::Duplicate as usize] += kept.len() as u64;
+                return out;
+            }
+            Seen::New { closed } => {
+                if let Some(r) = closed {
+                    if let Some(o) = self.rollup(r, tally) {
+                        out.extra.push(o);
+                    }
+                }
+                (AlertType::Hit, None)
+            }
+            Seen::Escalated { from, suppressed } => (AlertType::Escalation, Some((from, suppressed))),
+        };
+        tally.alert(alert_type, priority);
+        let indicator = p.indicator.clone();
+        let immediate = self.fold(priority, &indicator, host.as_deref(), 1, tally);
+        out.verdict = Some(Verdict {
+            kept: kept.into_iter().map(|k| k.0).collect(),
+            primary: best,
+            priority,
+            host,
+            direction,
+            alert_type,
+            escalated_from,
+            window_secs: self.window.as_secs(),
+            immediate,
+            flood_hosts,
+        });
+        out
+    }
+
+    /// Folds an alert into the digest of every sink that does not take it at once; returns
+    /// whether some sink takes it at once.
+    fn fold(
+        &self,
+        priority: Priority,
+        indicator: &str,
+        host: Option<&str>,
+        hits: u64,
+        tally: &mut Tally,
+    ) -> bool {
+        let mut immediate = self.routes.is_empty();
+        if tally.digested.len() < self.routes.len() {
+            tally.digested.resize(self.routes.len(), 0);
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if priority >= r.min {
+                immediate = true;
+            } else {
+                r.digest
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .add(priority, indicator, host, hits);
+                tally.digested[i] += 1;
+            }
+        }
+        immediate
+    }
+
+    /// Adds a thread's batch counts to the metrics.
+    pub fn flush(&self, t: &mut Tally) {
+        let m = &self.metrics;
+        if t.hits > 0 {
+            m.hits.inc_by(t.hits);
+        }
+        for (r, n) in Suppressed::ALL.iter().zip(t.suppressed) {
+            if n > 0 {
+                m.suppressed.with_label_values(&[r.as_str()]).inc_by(n);
+            }
+        }
+        for (ty, row) in AlertType::ALL.iter().zip(t.alerts) {
+            for (p, n) in Priority::ALL.iter().zip(row) {
+                if n > 0 {
+                    m.alerts.with_label_values(&[p.as_str(), ty.as_str()]).inc_by(n);
+                }
+            }
+        }
+        if t.dedup_evictions > 0 {
+            m.evictions.with_label_values(&["dedup"]).inc_by(t.dedup_evictions);
+        }
+        if t.flood_evictions > 0 {
+            m.evictions.with_label_values(&["flood"]).inc_by(t.flood_evictions);
+        }
+        if t.floods > 0 {
+            m.floods.inc_by(t.floods);
+        }
+        for (r, n) in self.routes.iter().zip(&t.digested) {
+            if *n > 0 {
+                m.digested.with_label_values(&[&r.name]).inc_by(*n);
+            }
+        }
+        *t = Tally {
+            digested: std::mem::take(&mut t.digested),
+            ..Tally::default()
+        };
+        t.digested.iter_mut().for_each(|n| *n = 0);
+    }
+
+    /// Closes the windows whose time is up and sends the digests that are due. Called every
+    /// second or so by the [`Ticker`].
+    pub fn tick(&self) -> Vec<Outgoing> {
+        let now = self.clock.now_ms();
+        let mut tally = Tally::default();
+        let mut out: Vec<Outgoing> = self
+            .dedup
+            .sweep(now)
+            .into_iter()
+            .filter_map(|r| self.rollup(r, &mut tally))
+            .collect();
+        for (i, r) in self.routes.iter().enumerate() {
+            if now >= r.next_due.load(Ordering::Acquire) {
+                r.next_due.store(now + r.interval_ms, Ordering::Release);
+                out.extend(self.take_digest(i, now, &mut tally));
+            }
+        }
+        self.flush(&mut tally);
+        self.publish();
+        out
+    }
+
+    /// Closes every window and takes every digest (shutdown, after the matchers drained).
+    pub fn drain(&self) -> Vec<Outgoing> {
+        let now = self.clock.now_ms();
+        let mut tally = Tally::default();
+        let mut out: Vec<Outgoing> = self
+            .dedup
+            .drain()
+            .into_iter()
+            .filter_map(|r| self.rollup(r, &mut tally))
+            .collect();
+        for i in 0..self.routes.len() {
+            out.extend(self.take_digest(i, now, &mut tally));
+        }
+        self.flush(&mut tally);
+        self.publish();
+        out
+    }
+
+    /// Sets the gauges of the state's size.
+    pub fn publish(&self) {
+        self.metrics.dedup_entries.set(self.dedup.len() as i64);
+        if let Some(f) = &self.flood {
+            self.metrics.flood_entries.set(f.len() as i64);
+        }
+    }
+
+    /// The roll-up alert of a closed window; `None` when every sink only gets it in a digest.
+    fn rollup(&self, w: Rollup, tally: &mut Tally) -> Option<Outgoing> {
+        tally.alert(AlertType::Rollup, w.priority);
+        if !self.fold(
+            w.priority,
+            &w.indicator,
+            w.host.as_deref(),
+            w.suppressed,
+            tally,
+        ) {
+            return None;
+        }
+        let host = w.host.as_deref();
+        let v = json!({
+            "@timestamp": rfc3339(self.clock.now_ms()),
+            "event": {
+                "kind": "alert",
+                "category": ["threat"],
+                "type": ["indicator"],
+                "dataset": "iocd.rollup",
+                "start": rfc3339(w.first_seen),
+                "end": rfc3339(w.last_seen),
+            },
+            "message": format!(
+                "{} more hit(s) of {} on {} ({}) after its alert, {} to {}",
+                w.suppressed, w.indicator, host.unwrap_or("an unknown host"), w.direction,
+                rfc3339(w.first_seen), rfc3339(w.last_seen)
+            ),
+            "network": {"direction": w.direction},
+            "iocd": {
+                "alert_type": "rollup",
+                "priority": w.priority.as_str(),
+                "score": w.score,
+                "indicator": &*w.indicator,
+                "host": host,
+                "dedup": {
+                    "count": w.suppressed,
+                    "first_seen": rfc3339(w.first_seen),
+                    "last_seen": rfc3339(w.last_seen),
+                    "window_seconds": self.window.as_secs(),
+                },
+            },
+        });
+        Some(self.record(&v, w.priority.as_str(), &w.indicator, host, None))
+    }
+
+    fn flood_alert(
+        &self,
+        set: &IocSet,
+        hit: Hit,
+        indicator: &str,
+        hosts: u64,
+        now: i64,
+        tally: &mut Tally,
+    ) -> Outgoing {
+        let f = &self.flood_cfg;
+        let p = f.report_priority;
+        tally.alert(AlertType::Flood, p);
+        let feeds = set.feeds();
+        let providers: Vec<&str> = set
+            .sources(hit.id)
+            .iter()
+            .map(|s| feeds[s.feed as usize].name.as_str())
+            .collect();
+        let until = now + f.hold.as_millis() as i64;
+        let v = json!({
+            "@timestamp": rfc3339(now),
+            "event": {
+                "kind": "alert",
+                "category": ["threat"],
+                "type": ["indicator"],
+                "dataset": "iocd.flood",
+            },
+            "message": format!(
+                "likely false positive: {indicator} hit {hosts} distinct internal hosts within {}; its alerts are demoted to {} until {}",
+                humantime::format_duration(f.window), f.demote_to, rfc3339(until)
+            ),
+            "threat": {"indicator": {"provider": providers}},
+            "iocd": {
+                "alert_type": "flood",
+                "priority": p.as_str(),
+                "indicator": indicator,
+                "flood": {
+                    "hosts": hosts,
+                    "window_seconds": f.window.as_secs(),
+                    "demoted_to": f.demote_to.as_str(),
+                    "until": rfc3339(until),
+                },
+            },
+        });
+        // Routed like any alert of its priority; digests count it too.
+        self.fold(p, indicator, None, 1, tally);
+        Outgoing {
+            record: self.record(&v, p.as_str(), indicator, None, None).record,
+            sink: None,
+        }
+    }
+
+    fn take_digest(&self, i: usize, now: i64, tally: &mut Tally) -> Option<Outgoing> {
+        let r = &self.routes[i];
+        let d = {
+            let mut g = r.digest.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::replace(&mut *g, Digest::new(now, self.digest_top))
+        };
+        if d.is_empty() {
+            return None;
+        }
+        tally.alert(AlertType::Digest, Priority::Info);
+        let counts: serde_json::Map<String, serde_json::Value> = Priority::ALL
+            .iter()
+            .rev()
+            .map(|p| {
+                let c = d.by_priority[p.index()];
+                (p.as_str().to_owned(), json!({"alerts": c.alerts, "hits": c.hits}))
+            })
+            .collect();
+        let hits: u64 = d.by_priority.iter().map(|c| c.hits).sum();
+        let v = json!({
+            "@timestamp": rfc3339(now),
+            "event": {
+                "kind": "alert",
+                "category": ["threat"],
+                "type": ["indicator"],
+                "dataset": "iocd.digest",
+                "start": rfc3339(d.since),
+                "end": rfc3339(now),
+            },
+            "message": format!(
+                "iocd digest for {}: {} alert(s), {} hit(s) below {} since {}",
+                r.name, d.alerts(), hits, r.min, rfc3339(d.since)
+            ),
+            "iocd": {
+                "alert_type": "digest",
+                "priority": "info",
+                "sink": r.name,
+                "alerts": d.alerts(),
+                "hits": hits,
+                "by_priority": counts,
+                "top_indicators": d.indicators.top(self.digest_top),
+                "top_hosts": d.hosts.top(self.digest_top),
+            },
+        });
+        Some(self.record(&v, "digest", &r.name, None, Some(i)))
+    }
+
+    fn record(
+        &self,
+        v: &serde_json::Value,
+        priority: &'static str,
+        indicator: &str,
+        host: Option<&str>,
+        sink: Option<usize>,
+    ) -> Outgoing {
+        let json = serde_json::to_vec(v).expect("serializing to memory cannot fail");
+        Outgoing {
+            record: AlertRecord {
+                json: Arc::from(json),
+                time: self.clock.now_ms().div_euclid(1000),
+                priority,
+                key: Arc::from(format!("{indicator}|{}", host.unwrap_or(""))),
+                receipt: None,
+            },
+            sink,
+        }
+    }
+}
+
+/// The thread that calls [`Triage::tick`] every `period` and hands what it returns to
+/// `deliver` (which may block: it is the sinks' backpressure).
+pub struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    pub fn spawn(
+        triage: Arc<Triage>,
+        period: Duration,
+        deliver: impl Fn(Outgoing) + Send + 'static,
+    ) -> Ticker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("iocd-triage".into())
+            .spawn(move || {
+                while !s.load(Ordering::Acquire) {
+                    std::thread::park_timeout(period);
+                    if s.load(Ordering::Acquire) {
+                        return;
+                    }
+                    for o in triage.tick() {
+                        deliver(o);
+                    }
+                }
+            })
+            .expect("can start the triage thread");
+        Ticker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread (after the tick it may be in) and waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,401 @@
+//! Triage as a whole, on decoded lines, with a clock moved by hand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::Registry;
+
+use super::*;
+use crate::config::triage::TriageConfig;
+use crate::matcher::{Compiler, Meta, Pattern, Scratch, SourceRef};
+use crate::telemetry::metrics::TriageMetrics;
+
+const T0: i64 = 1_800_000_000_000;
+
+struct Fixture {
+    t: Triage,
+    clock: Arc<ManualClock>,
+    set: IocSet,
+    metrics: TriageMetrics,
+    registry: Registry,
+}
+
+fn set() -> IocSet {
+    let mut c = Compiler::new();
+    let c2 = c.add_feed("c2", "c2.csv");
+    let scan = c.add_feed("scanners", "scanners.txt");
+    let meta = Meta {
+        confidence: Some(90),
+        severity: Some(90),
+        ..Meta::default()
+    };
+    for ip in ["203.0.113.9", "198.51.100.77"] {
+        let p = Pattern::Ipv4(ip.parse().unwrap());
+        c.add_with_meta(&p, SourceRef::plain(c2, 1), meta.clone());
+    }
+    c.add_with_meta(
+        &Pattern::Domain {
+            name: "evil.example".into(),
+            subdomains: true,
+        },
+        SourceRef::plain(c2, 3),
+        meta,
+    );
+    for ip in ["192.0.2.66", "203.0.113.9"] {
+        let p = Pattern::Ipv4(ip.parse().unwrap());
+        c.add_with_meta(
+            &p,
+            SourceRef::plain(scan, 1),
+            Meta {
+                confidence: Some(30),
+                severity: Some(30),
+                ..Meta::default()
+            },
+        );
+    }
+    c.build()
+}
+
+fn fixture(toml_text: &str, sinks: &[&str]) -> Fixture {
+    let cfg: TriageConfig = toml::from_str(toml_text).unwrap();
+    let sinks: Vec<String> = sinks.iter().map(|s| s.to_string()).collect();
+    let mut errs = crate::config::ConfigErrors::default();
+    cfg.validate(&sinks, &mut errs);
+    assert!(errs.is_empty(), "{errs}");
+    let registry = Registry::new();
+    let metrics = TriageMetrics::register(&registry);
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = Triage::new(&cfg, &sinks, metrics.clone(), clock.clone());
+    Fixture {
+        t,
+        clock,
+        set: set(),
+        metrics,
+        registry,
+    }
+}
+
+impl Fixture {
+    fn assess(&self, line: &str) -> Assessment {
+        self.assess_host(line, None)
+    }
+
+    fn assess_host(&self, line: &str, hostname: Option<&str>) -> Assessment {
+        let line = line.as_bytes();
+        let mut hits = Vec::new();
+        self.set.scan(line, &mut Scratch::new(), &mut hits);
+        assert!(!hits.is_empty(), "no hit in {}", String::from_utf8_lossy(line));
+        let ev = crate::decode::event::decode(line, None);
+        let facts = LineFacts::new(ev.as_ref(), line, |ip| self.t.assets().is_internal(ip));
+        let mut tally = Tally::default();
+        let a = self
+            .t
+            .assess(&self.set, 1, ev.as_ref(), &facts, hostname, &hits, &mut tally);
+        self.t.flush(&mut tally);
+        a
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        self.registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == name.split('{').next().unwrap())
+            .flat_map(|f| f.get_metric().iter().cloned().collect::<Vec<_>>())
+            .filter(|m| {
+                let want = name.split_once('{').map(|(_, l)| l.trim_end_matches('}'));
+                want.is_none_or(|w| {
+                    w.split(',').all(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap();
+                        m.get_label()
+                            .iter()
+                            .any(|l| l.name() == k && l.value() == v.trim_matches('"'))
+                    })
+                })
+            })
+            .map(|m| (m.get_counter().value() + m.get_gauge().value()) as u64)
+            .sum()
+    }
+}
+
+const C2_OUT_ALLOWED: &str = "Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN= OUT=eth0 SRC=10.0.0.5 DST=203.0.113.9 PROTO=TCP SPT=50000 DPT=443";
+const SCAN_IN_BLOCKED: &str = "Jan  1 00:00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=192.0.2.66 DST=10.0.0.5 PROTO=TCP SPT=50000 DPT=22";
+
+fn json(o: &Outgoing) -> serde_json::Value {
+    serde_json::from_slice(&o.record.json).unwrap()
+}
+
+#[test]
+fn allowed_outbound_c2_is_critical_and_explained() {
+    let f = fixture("", &["stdout0"]);
+    let a = f.assess(C2_OUT_ALLOWED);
+    let v = a.verdict.expect("an alert");
+    assert_eq!(v.alert_type, AlertType::Hit);
+    assert_eq!(v.direction, Direction::Outbound);
+    assert_eq!(v.host.as_deref(), Some("10.0.0.5"));
+    let p = v.primary();
+    assert_eq!(p.field.as_deref(), Some("destination.ip"));
+    assert!(v.priority >= Priority::High, "{:?}", p.score);
+    let total: f64 = p.score.components.iter().map(|c| c.contribution).sum();
+    assert!((total - p.score.value).abs() < 1e-9);
+    let ctx = p.score.components.iter().find(|c| c.name == "context").unwrap();
+    assert_eq!(ctx.input, score::Input::Label("outbound/allowed".into()));
+    assert_eq!(&*v.key(), "203.0.113.9|10.0.0.5");
+    assert!(v.immediate);
+    let scan = f.assess(SCAN_IN_BLOCKED).verdict.expect("an alert");
+    assert_eq!(scan.direction, Direction::Inbound);
+    assert_eq!(scan.priority, Priority::Info, "{:?}", scan.primary().score);
+    assert_eq!(f.metric("iocd_triage_hits_total"), 2);
+    assert_eq!(
+        f.metric("iocd_triage_alerts_total{priority=\"info\",type=\"hit\"}"),
+        1
+    );
+}
+
+#[test]
+fn one_alert_per_window_then_a_rollup_with_count_first_and_last_seen() {
+    let f = fixture("[dedup]\nwindow = \"10m\"\n", &["stdout0"]);
+    assert!(f.assess(C2_OUT_ALLOWED).verdict.is_some());
+    for _ in 0..4 {
+        f.clock.advance(Duration::from_secs(60));
+        let a = f.assess(C2_OUT_ALLOWED);
+        assert!(a.verdict.is_none() && a.extra.is_empty());
+    }
+    // Same indicator and host, other direction: its own window.
+    let other = "Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN=eth0 OUT= SRC=203.0.113.9 DST=10.0.0.5 PROTO=TCP SPT=443 DPT=50000";
+    assert!(f.assess(other).verdict.is_some());
+    assert_eq!(
+        f.metric("iocd_triage_suppressed_hits_total{reason=\"duplicate\"}"),
+        4
+    );
+    assert_eq!(f.metric("iocd_triage_dedup_entries"), 0, "published on tick");
+    assert!(f.t.tick().is_empty(), "windows still open");
+    assert_eq!(f.metric("iocd_triage_dedup_entries"), 2);
+    f.clock.advance(Duration::from_secs(6 * 60));
+    let out = f.t.tick();
+    assert_eq!(out.len(), 1, "only the window with more hits rolls up");
+    let r = json(&out[0]);
+    assert_eq!(r["iocd"]["alert_type"], "rollup");
+    assert_eq!(r["iocd"]["dedup"]["count"], 4);
+    assert_eq!(r["iocd"]["indicator"], "203.0.113.9");
+    assert_eq!(r["iocd"]["host"], "10.0.0.5");
+    assert_eq!(r["iocd"]["dedup"]["first_seen"], "2027-01-15T08:00:00.000Z");
+    assert_eq!(r["iocd"]["dedup"]["last_seen"], "2027-01-15T08:04:00.000Z");
+    assert_eq!(out[0].record.priority, r["iocd"]["priority"].as_str().unwrap());
+    assert_eq!(out[0].sink, None);
+    assert!(f.t.tick().is_empty());
+    // The window closed: the next hit alerts again.
+    assert!(f.assess(C2_OUT_ALLOWED).verdict.is_some());
+}
+
+#[test]
+fn a_higher_priority_in_the_window_escalates() {
+    let f = fixture("", &["stdout0"]);
+    let blocked = "Jan  1 00:00:00 gw kernel: [UFW BLOCK] IN= OUT=eth0 SRC=10.0.0.5 DST=203.0.113.9 PROTO=TCP SPT=50000 DPT=443";
+    let first = f.assess(blocked).verdict.unwrap();
+    assert!(f.assess(blocked).verdict.is_none());
+    let v = f.assess(C2_OUT_ALLOWED).verdict.unwrap();
+    assert!(v.priority > first.priority);
+    assert_eq!(v.alert_type, AlertType::Escalation);
+    assert_eq!(v.escalated_from, Some((first.priority, 1)));
+}
+
+#[test]
+fn allowlisted_hits_are_counted_never_alerted() {
+    let f = fixture(
+        "[allow]\nnetworks = [\"10.9.0.0/16\"]\nindicators = [\"198.51.100.77\"]\nhostnames = [\"scanner01\"]\n",
+        &["stdout0"],
+    );
+    let own_scanner = "Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN= OUT=eth0 SRC=10.9.1.2 DST=203.0.113.9 PROTO=TCP SPT=50000 DPT=443";
+    assert!(f.assess(own_scanner).verdict.is_none());
+    let known_good = "Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN= OUT=eth0 SRC=10.0.0.5 DST=198.51.100.77 PROTO=TCP SPT=50000 DPT=443";
+    assert!(f.assess(known_good).verdict.is_none());
+    assert!(f.assess_host("probe to 203.0.113.9", Some("scanner01")).verdict.is_none());
+    assert!(f.assess(C2_OUT_ALLOWED).verdict.is_some());
+    assert_eq!(
+        f.metric("iocd_triage_suppressed_hits_total{reason=\"allowlist\"}"),
+        3
+    );
+}
+
+#[test]
+fn false_positive_marks_suppress_per_host() {
+    let cfg: TriageConfig = TriageConfig::default();
+    let registry = Registry::new();
+    let fb = Arc::new(crate::feedback::Feedback::default());
+    fb.add(crate::feedback::MarkRequest {
+        indicator: "203.0.113.9".into(),
+        host: Some("10.0.0.5".into()),
+        reason: "lab box".into(),
+        analyst: "alice".into(),
+        expires: None,
+    })
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = Triage::new(
+        &cfg,
+        &["stdout0".into()],
+        TriageMetrics::register(&registry),
+        clock,
+    )
+    .with_feedback(fb);
+    let f = Fixture {
+        t,
+        clock: Arc::new(ManualClock::new(T0)),
+        set: set(),
+        metrics: TriageMetrics::register(&Registry::new()),
+        registry,
+    };
+    assert!(f.assess(C2_OUT_ALLOWED).verdict.is_none());
+    let other_host = C2_OUT_ALLOWED.replace("10.0.0.5", "10.0.0.6");
+    assert!(f.assess(&other_host).verdict.is_some());
+    assert_eq!(
+        f.metric("iocd_triage_suppressed_hits_total{reason=\"false_positive\"}"),
+        1
+    );
+    let _ = &f.metrics;
+}
+
+#[test]
+fn flood_guard_reports_once_and_demotes() {
+    let f = fixture(
+        "[flood]\nhosts = 10\nwindow = \"1m\"\nhold = \"1h\"\n",
+        &["stdout0"],
+    );
+    let mut floods = 0;
+    let mut priorities = Vec::new();
+    for h in 1..=30 {
+        let line = C2_OUT_ALLOWED.replace("10.0.0.5", &format!("10.0.1.{h}"));
+        let a = f.assess(&line);
+        for o in &a.extra {
+            let v = json(o);
+            assert_eq!(v["iocd"]["alert_type"], "flood");
+            assert_eq!(v["iocd"]["flood"]["hosts"], 10);
+            floods += 1;
+        }
+        priorities.push(a.verdict.unwrap().priority);
+    }
+    assert_eq!(floods, 1, "reported once");
+    assert!(priorities[..9].iter().all(|&p| p >= Priority::High));
+    assert!(priorities[9..].iter().all(|&p| p == Priority::Info), "{priorities:?}");
+    assert_eq!(f.metric("iocd_triage_floods_total"), 1);
+    // The demotion is explained.
+    let line = C2_OUT_ALLOWED.replace("10.0.0.5", "10.0.2.1");
+    let v = f.assess(&line).verdict.unwrap();
+    let flood = v.primary().score.components.iter().find(|c| c.name == "flood");
+    assert!(flood.is_some_and(|c| c.contribution < 0.0));
+    assert_eq!(v.flood_hosts, Some(10));
+    // Another indicator is not affected.
+    let other = C2_OUT_ALLOWED.replace("203.0.113.9", "198.51.100.77");
+    assert!(f.assess(&other).verdict.unwrap().priority >= Priority::High);
+}
+
+#[test]
+fn dedup_state_is_bounded_and_evictions_counted() {
+    let f = fixture("[dedup]\nmax_entries = 64\n[flood]\nenabled = false\n", &["stdout0"]);
+    for h in 0..2000 {
+        let line = C2_OUT_ALLOWED.replace("10.0.0.5", &format!("10.{}.{}.1", h / 250, h % 250));
+        assert!(f.assess(&line).verdict.is_some());
+    }
+    f.t.publish();
+    assert!(f.metric("iocd_triage_dedup_entries") <= 64);
+    assert!(f.metric("iocd_triage_evictions_total{table=\"dedup\"}") >= 2000 - 64);
+}
+
+#[test]
+fn routing_folds_low_priorities_into_a_periodic_digest() {
+    let f = fixture(
+        "[routing.sinks.file1]\nmin_priority = \"high\"\ndigest_interval = \"5m\"\n",
+        &["stdout0", "file1"],
+    );
+    assert!(f.t.wants(0, "info") && f.t.wants(1, "high") && !f.t.wants(1, "medium"));
+    assert!(f.t.wants(1, "none"), "labels that are not levels go everywhere");
+    let scan = f.assess(SCAN_IN_BLOCKED).verdict.unwrap();
+    assert!(scan.immediate, "stdout0 takes everything");
+    let c2 = f.assess(C2_OUT_ALLOWED).verdict.unwrap();
+    assert!(c2.immediate);
+    assert_eq!(
+        f.metric("iocd_triage_digested_alerts_total{sink=\"file1\"}"),
+        1
+    );
+    f.clock.advance(Duration::from_secs(299));
+    assert!(f.t.tick().is_empty());
+    f.clock.advance(Duration::from_secs(1));
+    let out = f.t.tick();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].sink, Some(1));
+    assert_eq!(out[0].record.priority, "digest");
+    let d = json(&out[0]);
+    assert_eq!(d["iocd"]["alert_type"], "digest");
+    assert_eq!(d["iocd"]["sink"], "file1");
+    assert_eq!(d["iocd"]["by_priority"]["info"]["alerts"], 1);
+    assert_eq!(d["iocd"]["top_indicators"][0]["name"], "192.0.2.66");
+    assert_eq!(d["iocd"]["top_hosts"][0]["name"], "10.0.0.5");
+    // Nothing new: no empty digest.
+    f.clock.advance(Duration::from_secs(300));
+    assert!(f.t.tick().is_empty());
+}
+
+#[test]
+fn only_digest_sinks_means_no_immediate_alert() {
+    let f = fixture("[routing]\nmin_priority = \"critical\"\n", &["file0"]);
+    let v = f.assess(SCAN_IN_BLOCKED).verdict.unwrap();
+    assert!(!v.immediate);
+    let out = f.t.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(json(&out[0])["iocd"]["hits"], 1);
+}
+
+#[test]
+fn drain_closes_every_window() {
+    let f = fixture("", &["stdout0"]);
+    f.assess(C2_OUT_ALLOWED);
+    f.assess(C2_OUT_ALLOWED);
+    f.assess(C2_OUT_ALLOWED);
+    let out = f.t.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(json(&out[0])["iocd"]["dedup"]["count"], 2);
+    assert!(f.t.drain().is_empty());
+}
+
+#[test]
+fn dns_question_is_outbound_from_the_client() {
+    let f = fixture("", &["stdout0"]);
+    let line = r#"{"timestamp":"2026-01-01T00:00:00.000000+0000","event_type":"dns","src_ip":"10.0.0.7","src_port":53001,"dest_ip":"10.0.0.53","dest_port":53,"proto":"UDP","dns":{"type":"query","id":1,"rrname":"cdn.evil.example","rrtype":"A"}}"#;
+    let v = f.assess(line).verdict.unwrap();
+    assert_eq!(v.primary().field.as_deref(), Some("dns.question.name"));
+    assert_eq!(v.direction, Direction::Outbound);
+    assert_eq!(v.host.as_deref(), Some("10.0.0.7"));
+    assert!(v.priority >= Priority::High, "{:?}", v.primary().score);
+}
+
+#[test]
+fn a_new_generation_resets_the_age_of_undated_listings() {
+    let f = fixture("", &["stdout0"]);
+    let age = |f: &Fixture, generation: u64| {
+        let line = SCAN_IN_BLOCKED.as_bytes();
+        let mut hits = Vec::new();
+        f.set.scan(line, &mut Scratch::new(), &mut hits);
+        let facts = LineFacts::new(None, line, |ip| f.t.assets().is_internal(ip));
+        let mut tally = Tally::default();
+        let v = f
+            .t
+            .assess(&f.set, generation, None, &facts, None, &hits, &mut tally)
+            .verdict;
+        v.map(|v| {
+            v.primary()
+                .score
+                .components
+                .iter()
+                .find(|c| c.name == "age")
+                .unwrap()
+                .input
+                .clone()
+        })
+    };
+    assert_eq!(age(&f, 1), Some(score::Input::Number(0.0)));
+    f.clock.advance(Duration::from_secs(10 * 86_400));
+    // Suppressed as a duplicate? No: the window is an hour, ten days passed.
+    assert_eq!(age(&f, 1), Some(score::Input::Number(10.0)));
+    f.clock.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(age(&f, 2), Some(score::Input::Number(0.0)));
+}
