@@ -24,9 +24,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
 use crate::config::{Config, LogFormat};
+use crate::feedback::Feedback;
 use crate::ioc::{Catalog, LoadReport};
 use crate::matcher::{IocKind, IocSet};
 use crate::pipeline::{ReloadReason, ReloadRequest, ReloadResult, Shutdown};
+use crate::sightings::{Exporter, Sightings};
 use crate::sink::Sinks;
 use crate::telemetry::{Metrics, admin};
 use crate::worker::{self, AlertOut, SharedSet, Snapshot};
@@ -76,6 +78,19 @@ pub fn run(cfg: Config) -> Result<bool> {
     };
     control.publish(&report, started.elapsed());
 
+    // Analysts' verdicts and the sightings aggregate exist before the matcher threads, which
+    // consult and feed them for every hit.
+    let feedback = Arc::new(Feedback::new(&metrics, cfg.feedback.state.clone()));
+    if let Some(path) = &cfg.feedback.file {
+        feedback.load_file(path);
+    }
+    let sightings = Arc::new(Sightings::new(&metrics, cfg.sightings.max_pending));
+    let exporter = if cfg.sightings.enabled() {
+        Some(Exporter::new(&cfg.sightings, &metrics).context("cannot start the sightings export")?)
+    } else {
+        None
+    };
+
     let sinks =
         Sinks::start(&cfg.sinks, metrics.clone(), rt.handle()).context("cannot start the sinks")?;
     let sender = sinks.sender();
@@ -94,17 +109,28 @@ pub fn run(cfg: Config) -> Result<bool> {
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(16);
     let admin = if cfg.admin.enabled {
         Some(
-            admin::spawn(
+            admin::spawn_with_feedback(
                 cfg.admin.listen,
                 metrics.clone(),
                 reload_tx.clone(),
                 shutdown.clone(),
+                Some(feedback.clone()),
             )
             .with_context(|| format!("cannot start the admin server on {}", cfg.admin.listen))?,
         )
     } else {
         None
     };
+    let exporter = exporter
+        .map(|e| rt.spawn(e.run(sightings.clone(), cfg.sightings.interval, shutdown.clone())));
+    if let Some(path) = cfg.feedback.file.clone() {
+        rt.spawn(watch_feedback(
+            feedback.clone(),
+            path,
+            cfg.reload.watch_interval,
+            shutdown.clone(),
+        ));
+    }
     let sources = {
         let _guard = rt.enter();
         crate::source::spawn_all(
@@ -164,6 +190,20 @@ pub fn run(cfg: Config) -> Result<bool> {
         warn!("matcher threads did not drain the queue within the grace period");
     }
     let report = rt.block_on(sinks.shutdown(deadline));
+    // The matcher threads have stopped recording: the last sightings go out now.
+    if let Some(task) = exporter {
+        rt.block_on(async {
+            if let Ok(mut e) = task.await {
+                let until = deadline.max(Instant::now() + Duration::from_secs(2));
+                if tokio::time::timeout_at(until.into(), e.flush(&sightings))
+                    .await
+                    .is_err()
+                {
+                    warn!("the last sightings were not sent within the grace period");
+                }
+            }
+        });
+    }
     if let Some(a) = admin {
         a.join();
     }
@@ -368,6 +408,31 @@ impl Control {
         }
         for ((feed, reason), n) in rejected {
             m.rejected.with_label_values(&[feed, reason]).set(n);
+        }
+    }
+}
+
+/// Reloads the feedback file when it changes (modification time or size), every `every`,
+/// until shutdown.
+async fn watch_feedback(
+    feedback: Arc<Feedback>,
+    path: PathBuf,
+    every: Duration,
+    shutdown: Shutdown,
+) {
+    let mut stamp = file_stamps(std::slice::from_ref(&path));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let now = file_stamps(std::slice::from_ref(&path));
+                if now != stamp {
+                    stamp = now;
+                    let (f, p) = (feedback.clone(), path.clone());
+                    let _ = tokio::task::spawn_blocking(move || f.load_file(&p)).await;
+                }
+            }
         }
     }
 }

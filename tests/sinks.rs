@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use iocd::config::{HttpFormat, HttpSinkConfig, SinkConfig, SyslogProtocol};
+use iocd::config::{AlertFormat, HttpFormat, HttpSinkConfig, SinkConfig, SyslogProtocol};
 use iocd::pipeline::AlertRecord;
 use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
@@ -73,6 +73,7 @@ fn http_cfg(url: String, format: HttpFormat) -> HttpSinkConfig {
         retry_initial_delay: Duration::from_millis(10),
         retry_max_delay: Duration::from_millis(40),
         buffer_max_events: 100,
+        alert_format: AlertFormat::Ecs,
     }
 }
 
@@ -475,6 +476,7 @@ fn syslog_cfg(protocol: SyslogProtocol, address: String, ca: Option<&Path>) -> S
         address,
         ca: ca.map(Path::to_owned),
         app_name: "iocd-test".into(),
+        alert_format: AlertFormat::Ecs,
     }
 }
 
@@ -727,9 +729,12 @@ fn start_up_errors_name_the_sink() {
     let missing_dir = dir.path().join("no/such/dir/alerts.json");
     let err = Sinks::start(
         &[
-            SinkConfig::Stdout,
+            SinkConfig::Stdout {
+                alert_format: AlertFormat::Ecs,
+            },
             SinkConfig::File {
                 path: missing_dir.clone(),
+                alert_format: AlertFormat::Ecs,
             },
         ],
         metrics.clone(),
@@ -792,7 +797,10 @@ fn file_sink_follows_rename_and_reopens_on_request() {
     let path = dir.path().join("alerts.json");
     let metrics = Arc::new(Metrics::new());
     let sinks = Sinks::start(
-        &[SinkConfig::File { path: path.clone() }],
+        &[SinkConfig::File {
+            path: path.clone(),
+            alert_format: AlertFormat::Ecs,
+        }],
         metrics.clone(),
         rt.handle(),
     )
@@ -848,7 +856,10 @@ fn every_alert_goes_to_every_sink() {
     let metrics = Arc::new(Metrics::new());
     let sinks = Sinks::start(
         &[
-            SinkConfig::File { path: path.clone() },
+            SinkConfig::File {
+                path: path.clone(),
+                alert_format: AlertFormat::Ecs,
+            },
             SinkConfig::Http(http_cfg(url, HttpFormat::Json)),
             syslog_cfg(
                 SyslogProtocol::Udp,
@@ -913,7 +924,10 @@ fn stdout_sink_writes_json_lines() {
     if std::env::var_os(CHILD).is_some() {
         let rt = runtime();
         let metrics = Arc::new(Metrics::new());
-        let sinks = Sinks::start(&[SinkConfig::Stdout], metrics.clone(), rt.handle()).unwrap();
+        let stdout = SinkConfig::Stdout {
+            alert_format: AlertFormat::Ecs,
+        };
+        let sinks = Sinks::start(&[stdout], metrics.clone(), rt.handle()).unwrap();
         let tx = sinks.sender();
         for n in 0..3 {
             tx.send_blocking(alert(n));

@@ -74,6 +74,9 @@ pub struct KafkaSinkConfig {
     /// Any other librdkafka producer option, e.g. `"compression.type" = "zstd"`.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// `ecs` (default), `ocsf` or `cef`: the message value.
+    #[serde(default)]
+    pub alert_format: super::AlertFormat,
 }
 
 fn default_group() -> String {

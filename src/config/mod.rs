@@ -249,10 +249,20 @@ fn default_idle() -> Duration {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SinkConfig {
-    /// JSON lines on standard output.
-    Stdout,
-    /// JSON lines appended to a file, reopened on SIGHUP or when the file is moved away.
-    File { path: PathBuf },
+    /// One alert per line on standard output.
+    Stdout {
+        /// `ecs` (default), `ocsf` or `cef`.
+        #[serde(default)]
+        alert_format: AlertFormat,
+    },
+    /// One alert per line appended to a file, reopened on SIGHUP or when the file is moved
+    /// away.
+    File {
+        path: PathBuf,
+        /// `ecs` (default), `ocsf` or `cef`.
+        #[serde(default)]
+        alert_format: AlertFormat,
+    },
     /// RFC 5424 syslog messages whose body is the JSON alert.
     Syslog {
         /// `udp`, `tcp` or `tls`.
@@ -263,6 +273,9 @@ pub enum SinkConfig {
         ca: Option<PathBuf>,
         #[serde(default = "default_app_name")]
         app_name: String,
+        /// `ecs` (default), `ocsf` or `cef` (the message body).
+        #[serde(default)]
+        alert_format: AlertFormat,
     },
     /// Alerts POSTed in batches.
     Http(HttpSinkConfig),
@@ -279,6 +292,19 @@ pub enum AlertFormat {
     Ocsf,
     /// ArcSight Common Event Format, one line per alert (not for HTTP sinks).
     Cef,
+}
+
+impl SinkConfig {
+    /// The format this sink writes alerts in.
+    pub fn alert_format(&self) -> AlertFormat {
+        match self {
+            SinkConfig::Stdout { alert_format }
+            | SinkConfig::File { alert_format, .. }
+            | SinkConfig::Syslog { alert_format, .. } => *alert_format,
+            SinkConfig::Http(h) => h.alert_format,
+            SinkConfig::Kafka(k) => k.alert_format,
+        }
+    }
 }
 
 impl AlertFormat {
@@ -334,6 +360,9 @@ pub struct HttpSinkConfig {
     /// Alerts held while the endpoint is down; when full, the pipeline waits.
     #[serde(default = "default_buffer_events")]
     pub buffer_max_events: usize,
+    /// `ecs` (default) or `ocsf`: what each alert in the body is (`format` is the envelope).
+    #[serde(default)]
+    pub alert_format: AlertFormat,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -365,7 +394,9 @@ fn default_buffer_events() -> usize {
 }
 
 fn default_sinks() -> Vec<SinkConfig> {
-    vec![SinkConfig::Stdout]
+    vec![SinkConfig::Stdout {
+        alert_format: AlertFormat::Ecs,
+    }]
 }
 
 /// The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `POST /reload`.
@@ -530,7 +561,7 @@ impl Config {
         }
         for s in &mut self.sinks {
             match s {
-                SinkConfig::File { path } => fix(path),
+                SinkConfig::File { path, .. } => fix(path),
                 SinkConfig::Syslog { ca: Some(ca), .. } => fix(ca),
                 _ => {}
             }
@@ -593,8 +624,8 @@ impl Config {
         for (i, sink) in self.sinks.iter().enumerate() {
             let at = format!("sinks[{i}]");
             match sink {
-                SinkConfig::Stdout => {}
-                SinkConfig::File { path } => {
+                SinkConfig::Stdout { .. } => {}
+                SinkConfig::File { path, .. } => {
                     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                         if !dir.is_dir() {
                             errs.push(
@@ -620,6 +651,13 @@ impl Config {
                     }
                 }
                 SinkConfig::Http(h) => {
+                    if h.alert_format == AlertFormat::Cef {
+                        errs.push(
+                            format!("{at}.alert_format"),
+                            "cef is one line per alert, for stdout, file, syslog and kafka \
+                             sinks; use ecs or ocsf over HTTP",
+                        );
+                    }
                     match url::Url::parse(&h.url) {
                         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
                         _ => errs.push(
@@ -682,10 +720,10 @@ fn check_tcp(t: &TcpConfig, at: &str, errs: &mut ConfigErrors) {
 
 fn validate_feedback(f: &FeedbackConfig, s: &SightingsConfig, errs: &mut ConfigErrors) {
     let folder_exists = |p: &Path, at: &str, errs: &mut ConfigErrors| {
-        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                errs.push(at, format!("folder {} does not exist", dir.display()));
-            }
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            errs.push(at, format!("folder {} does not exist", dir.display()));
         }
     };
     // The feedback file may appear later (it is watched); its folder must exist.
@@ -711,7 +749,10 @@ fn validate_feedback(f: &FeedbackConfig, s: &SightingsConfig, errs: &mut ConfigE
         }
     }
     if s.api_key.is_some() && s.api_key_file.is_some() {
-        errs.push("sightings.api_key_file", "set api_key or api_key_file, not both");
+        errs.push(
+            "sightings.api_key_file",
+            "set api_key or api_key_file, not both",
+        );
     }
     if let Some(p) = &s.api_key_file {
         must_exist(p, "sightings.api_key_file", errs);

@@ -23,6 +23,7 @@
 //! than the throughput of parallel requests.
 
 mod file;
+pub mod format;
 mod http;
 mod kafka;
 mod stdout;
@@ -41,7 +42,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::SinkConfig;
+use crate::config::{AlertFormat, SinkConfig};
 use crate::pipeline::AlertRecord;
 use crate::telemetry::Metrics;
 
@@ -176,11 +177,11 @@ impl Sinks {
                 kind,
             };
             let (cap, sink) = match cfg {
-                SinkConfig::Stdout => (
+                SinkConfig::Stdout { .. } => (
                     DEFAULT_QUEUE_ALERTS,
                     Opened::Lines(file::Output::Stdout(stdout::Stdout::new())),
                 ),
-                SinkConfig::File { path } => {
+                SinkConfig::File { path, .. } => {
                     let out = file::FileOut::open(path).map_err(|source| {
                         fail(SinkErrorKind::Open {
                             path: path.clone(),
@@ -194,6 +195,7 @@ impl Sinks {
                     address,
                     ca,
                     app_name,
+                    ..
                 } => {
                     let s = syslog::SyslogSink::open(*protocol, address, ca.as_deref(), app_name)
                         .map_err(fail)?;
@@ -213,7 +215,9 @@ impl Sinks {
                     (k.buffer_max_events.max(1), Opened::Kafka(s))
                 }
             };
-            opened.push((Arc::new(Queue::new(&name, cap, &metrics)), sink, name));
+            let mut queue = Queue::new(&name, cap, &metrics);
+            queue.format = cfg.alert_format();
+            opened.push((Arc::new(queue), sink, name));
         }
         let mut queues = Vec::with_capacity(opened.len());
         let mut tasks = Vec::with_capacity(opened.len());
@@ -293,23 +297,38 @@ impl SinkSender {
     /// Puts `alert` in every sink's queue, in configuration order, waiting while a queue is
     /// full. Call it from plain threads, never from an async task: it blocks the thread.
     /// After [`Sinks::shutdown`] has closed the queues the alert is counted as undelivered.
+    ///
+    /// Each sink gets the alert in its `alert_format`: the ECS JSON as made, or rendered by
+    /// [`format::render`], once per format whatever the number of sinks that want it.
     pub fn send_blocking(&self, alert: AlertRecord) {
-        match self.queues.split_last() {
-            Some((last, rest)) => {
-                for q in rest {
-                    q.push_blocking(alert.for_sink());
-                }
-                last.push_blocking(alert);
-            }
+        let Some((last, rest)) = self.queues.split_last() else {
             // No sink wants it: nothing to wait for.
-            None => alert.settle(),
+            alert.settle();
+            return;
+        };
+        let mut rendered: [Option<Arc<[u8]>>; AlertFormat::ALL.len()] = Default::default();
+        let mut body = |alert: &AlertRecord, f: AlertFormat| -> Arc<[u8]> {
+            match f {
+                AlertFormat::Ecs => alert.json.clone(),
+                _ => rendered[f as usize]
+                    .get_or_insert_with(|| format::render(f, &alert.json).into())
+                    .clone(),
+            }
+        };
+        for q in rest {
+            let mut copy = alert.for_sink();
+            copy.json = body(&alert, q.format);
+            q.push_blocking(copy);
         }
+        let mut alert = alert;
+        alert.json = body(&alert, last.format);
+        last.push_blocking(alert);
     }
 }
 
 fn kind_name(cfg: &SinkConfig) -> &'static str {
     match cfg {
-        SinkConfig::Stdout => "stdout",
+        SinkConfig::Stdout { .. } => "stdout",
         SinkConfig::File { .. } => "file",
         SinkConfig::Syslog { .. } => "syslog",
         SinkConfig::Http(_) => "http",
@@ -340,6 +359,8 @@ impl fmt::Display for Opened {
 /// task (which awaits a `Notify`). See the module docs for what "held" means.
 struct Queue {
     name: String,
+    /// What the sink writes; `send_blocking` renders it.
+    format: AlertFormat,
     cap: usize,
     state: Mutex<QueueState>,
     not_full: Condvar,
@@ -368,6 +389,7 @@ impl Queue {
         buffered.set(0);
         Queue {
             name: name.to_owned(),
+            format: AlertFormat::Ecs,
             cap,
             state: Mutex::new(QueueState {
                 items: VecDeque::new(),

@@ -133,7 +133,9 @@ fn router(state: AppState) -> Router {
         .route("/reload", post(reload))
         .route(
             "/feedback",
-            get(feedback_list).post(feedback_add).delete(feedback_remove),
+            get(feedback_list)
+                .post(feedback_add)
+                .delete(feedback_remove),
         )
         .route("/feedback/summary", get(feedback_summary))
         .with_state(state)
