@@ -6,8 +6,12 @@
 //! in their format. Each one is fuzzed with `proptest`.
 //!
 //! * [`syslog`]: the RFC 3164 and RFC 5424 header of a syslog message ([`syslog::parse`]).
+//! * [`event`]: the fields of the line itself, in ECS names with their byte ranges, so that an
+//!   alert can say which field an indicator hit and what the device did ([`event::decode`]).
 //!
 //! Framing (where one message ends and the next begins on a byte stream) is not decoding: it
 //! belongs to the stream and lives with the sources, in `source::syslog`.
 
+pub mod event;
+mod formats;
 pub mod syslog;

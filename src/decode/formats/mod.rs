@@ -1,0 +1,553 @@
+//! The format decoders behind [`super::event::decode`], and what they share: the dispatcher
+//! (detection order), the `key=value` alias table that names vendor keys in ECS, and small
+//! byte helpers. Each decoder takes the whole line and the offset where the message body starts
+//! (after a syslog header, if any) and reports ranges of the whole line.
+
+pub(crate) mod cef;
+pub(crate) mod firewall;
+pub(crate) mod json;
+pub(crate) mod kv;
+pub(crate) mod web;
+pub(crate) mod zeek;
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+
+use memchr::memmem;
+
+use super::event::{Encoding, Event};
+
+/// A format decoder: the line and where its body starts (after a syslog header).
+type Decoder = fn(&[u8], usize) -> Option<Event>;
+
+/// The detection order of the module docs of [`super::event`].
+pub(crate) fn decode(line: &[u8], zeek: Option<&zeek::ZeekHeader>) -> Option<Event> {
+    let mut end = line.len();
+    while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    let line = &line[..end];
+    if line.trim_ascii().is_empty() {
+        return None;
+    }
+    let keep = |ev: Option<Event>| ev.filter(|e| !e.fields.is_empty());
+    if let Some(h) = zeek
+        && let Some(ev) = keep(zeek::decode_tsv(line, h))
+    {
+        return Some(ev);
+    }
+    let first = skip_ws(line, 0);
+    if line.get(first) == Some(&b'{') {
+        return keep(json::decode(line, first));
+    }
+    let body = body_start(line);
+    let b = skip_ws(line, body);
+    if line.get(b) == Some(&b'{')
+        && let Some(ev) = keep(json::decode(line, b))
+    {
+        return Some(ev);
+    }
+    let first_decoders: [Decoder; 11] = [
+        cef::decode_cef,
+        cef::decode_leef,
+        firewall::asa,
+        firewall::pfsense,
+        firewall::panos,
+        firewall::netfilter,
+        firewall::mikrotik,
+        kv::checkpoint,
+        firewall::windows_firewall,
+        web::squid,
+        web::access_log,
+    ];
+    // What looked like a syslog header may be the line's own first columns (an ELB log starts
+    // with an RFC 3339 time and a name): positional decoders get a second try from the start.
+    let starts = if b > first { vec![b, first] } else { vec![b] };
+    if let Some(ev) = starts
+        .iter()
+        .find_map(|&s| first_decoders.iter().find_map(|d| keep(d(line, s))))
+    {
+        return Some(ev);
+    }
+    // Structured data that names something (Junos) is the event; structured data that only
+    // carries the sender's bookkeeping (`[meta sequenceId="1"]`) goes with the message's own
+    // fields when the message decodes.
+    let sd = keep(kv::structured_data(line, b));
+    if let Some(sd) = &sd
+        && sd.fields.iter().any(|f| !f.name.starts_with("sd."))
+    {
+        return sd.clone().into();
+    }
+    let rest: [Decoder; 2] = [kv::key_value, web::sshd];
+    match (rest.iter().find_map(|d| keep(d(line, b))), sd) {
+        (Some(mut ev), Some(sd)) => {
+            for f in sd.fields {
+                ev.push(f.name, f.value, f.encoding);
+            }
+            Some(ev)
+        }
+        (ev, sd) => ev.or(sd),
+    }
+}
+
+/// Where the message starts after a syslog header (RFC 3164 or 5424), or 0. The year and
+/// zone of the header do not matter here, so "now" is fixed: decoding stays pure.
+fn body_start(line: &[u8]) -> usize {
+    let Some(&c) = line.first() else { return 0 };
+    if !(c == b'<' || c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        return 0;
+    }
+    let now = chrono::DateTime::from_timestamp(1_700_000_000, 0)
+        .unwrap_or_default()
+        .fixed_offset();
+    super::syslog::parse_at(line, now)
+        .map(|h| h.body_offset.min(line.len()))
+        .unwrap_or(0)
+}
+
+/// Undoes a field's escaping (see [`Encoding`]).
+pub(crate) fn unescape(raw: &[u8], enc: Encoding) -> Cow<'_, str> {
+    if !raw.contains(&b'\\') || enc == Encoding::Raw {
+        return String::from_utf8_lossy(raw);
+    }
+    match enc {
+        Encoding::Raw => String::from_utf8_lossy(raw),
+        Encoding::Json => {
+            let mut quoted = Vec::with_capacity(raw.len() + 2);
+            quoted.push(b'"');
+            quoted.extend_from_slice(raw);
+            quoted.push(b'"');
+            match serde_json::from_slice::<String>(&quoted) {
+                Ok(s) => Cow::Owned(s),
+                Err(_) => String::from_utf8_lossy(raw),
+            }
+        }
+        Encoding::Cef | Encoding::Quoted => {
+            let mut out = Vec::with_capacity(raw.len());
+            let mut i = 0;
+            while i < raw.len() {
+                if raw[i] == b'\\' && i + 1 < raw.len() {
+                    let next = raw[i + 1];
+                    match (enc, next) {
+                        (Encoding::Cef, b'n') => out.push(b'\n'),
+                        (Encoding::Cef, b'r') => out.push(b'\r'),
+                        (Encoding::Cef, b'=' | b'\\' | b'|') | (Encoding::Quoted, _) => {
+                            out.push(next)
+                        }
+                        _ => out.extend_from_slice(&raw[i..i + 2]),
+                    }
+                    i += 2;
+                } else {
+                    out.push(raw[i]);
+                    i += 1;
+                }
+            }
+            Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+        }
+    }
+}
+
+/// An address as logs write it: bare, in quotes, in brackets (`[2001:db8::1]:443`), with a
+/// port (`1.2.3.4:443`, `1.2.3.4/443`), a zone (`fe80::1%eth0`) or a trailing interface
+/// (`1.2.3.4:4507:WAN`).
+pub(crate) fn parse_ip_lenient(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_matches('"');
+    if s.len() > 80 {
+        return None;
+    }
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    let v4_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    if v4_end >= 7
+        && let Ok(v4) = s[..v4_end].parse::<Ipv4Addr>()
+    {
+        return Some(IpAddr::V4(v4));
+    }
+    let v6_end = s
+        .find(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.'))
+        .unwrap_or(s.len());
+    s[..v6_end].parse().ok()
+}
+
+/// The ECS name of a vendor's `key=value` key (also used for the last component of generic
+/// JSON keys), matched case-insensitively with `_`, `-` and `.` ignored: `srcip`, `src_ip`,
+/// `source-address` and `SourceAddress` all name `source.ip`.
+pub(crate) fn alias(key: &[u8]) -> Option<&'static str> {
+    let mut buf = [0u8; 40];
+    let mut n = 0;
+    for &c in key {
+        if matches!(c, b'_' | b'-' | b'.' | b' ') {
+            continue;
+        }
+        if n == buf.len() {
+            return None;
+        }
+        buf[n] = c.to_ascii_lowercase();
+        n += 1;
+    }
+    Some(match &buf[..n] {
+        b"src" | b"srcip" | b"sourceip" | b"srcaddr" | b"sourceaddress" | b"sourceaddr"
+        | b"srcipaddr" | b"clientip" | b"clienthost" | b"clientaddr" | b"clientaddress"
+        | b"remip" | b"remoteaddr" | b"remoteip" | b"cip" | b"srcv6" | b"srcipv6"
+        | b"requestxrealip" | b"xrealip" | b"xforwardedfor" | b"ipaddress" | b"sourceipaddress"
+        | b"callerip" | b"identsrc" | b"c6a2" | b"rhost" => "source.ip",
+        b"dst"
+        | b"dstip"
+        | b"destip"
+        | b"destinationip"
+        | b"dstaddr"
+        | b"destinationaddress"
+        | b"destaddr"
+        | b"destaddress"
+        | b"serverip"
+        | b"originip"
+        | b"dstv6"
+        | b"dstipv6"
+        | b"c6a3" => "destination.ip",
+        b"spt" | b"srcport" | b"sport" | b"sourceport" | b"clientport" | b"ipport" => "source.port",
+        b"dpt" | b"dstport" | b"dport" | b"destinationport" | b"destport" => "destination.port",
+        b"transip"
+        | b"natsrc"
+        | b"xlatesrc"
+        | b"natsourceaddress"
+        | b"transrcip"
+        | b"srcpostnat"
+        | b"sourcetranslatedaddress" => "source.nat.ip",
+        b"natdst"
+        | b"xlatedst"
+        | b"natdestinationaddress"
+        | b"trandstip"
+        | b"dstpostnat"
+        | b"destinationtranslatedaddress" => "destination.nat.ip",
+        b"shost" | b"srchost" | b"sourcehostname" | b"srchostname" | b"srcname" => "source.domain",
+        b"dhost" | b"dsthost" | b"destinationhostname" | b"dsthostname" | b"dstname" => {
+            "destination.domain"
+        }
+        b"hostname" | b"clientrequesthost" | b"requesthost" | b"httphost" | b"urlhostname"
+        | b"urldomain" => "url.domain",
+        b"url" | b"uri" | b"request" | b"requesturi" | b"clientrequesturi" | b"requesturl"
+        | b"fullurl" => "url.original",
+        b"requestpath" | b"urlpath" => "url.path",
+        b"useragent"
+        | b"agent"
+        | b"httpuseragent"
+        | b"requestclientapplication"
+        | b"clientrequestuseragent"
+        | b"requestuseragent"
+        | b"requestuseragentheader" => "user_agent.original",
+        b"referer"
+        | b"referrer"
+        | b"httprefer"
+        | b"httpreferer"
+        | b"clientrequestreferer"
+        | b"requestreferer"
+        | b"requestcontext" => "http.request.referrer",
+        b"qname" | b"query" | b"queryname" | b"rrname" | b"dnsquery" | b"questionname" => {
+            "dns.question.name"
+        }
+        b"user" | b"username" | b"usrname" | b"srcuser" | b"usr" | b"xauthuser"
+        | b"clientusername" | b"srcusername" => "user.name",
+        b"md5" | b"filemd5" => "file.hash.md5",
+        b"sha1" | b"filesha1" => "file.hash.sha1",
+        b"sha256" | b"filesha256" => "file.hash.sha256",
+        b"fname" | b"filename" => "file.name",
+        b"filepath" => "file.path",
+        b"msg" | b"message" => "message",
+        b"attack" | b"signature" | b"rulename" | b"attackname" | b"threatname" | b"virus" => {
+            "rule.name"
+        }
+        b"mailfrom" | b"sender" => "email.from.address",
+        b"rcptto" | b"recipient" => "email.to.address",
+        b"smac" | b"srcmac" | b"sourcemac" => "source.mac",
+        b"dmac" | b"dstmac" | b"destinationmac" => "destination.mac",
+        b"dvc" | b"deviceip" | b"origin" => "observer.ip",
+        b"dvchost" | b"devname" | b"devicename" => "observer.hostname",
+        b"action" | b"act" => "event.action",
+        _ => return None,
+    })
+}
+
+/// Whether a key names the verdict (`action`, `status`, ...), read with [`super::event::Action::from_word`].
+pub(crate) fn is_action_key(key: &[u8]) -> bool {
+    let k = key.trim_ascii();
+    [
+        &b"action"[..],
+        b"act",
+        b"status",
+        b"utmaction",
+        b"disposition",
+        b"fw_action",
+        b"log_subtype",
+        b"verdict",
+        b"wafaction",
+        b"outcome",
+    ]
+    .iter()
+    .any(|a| k.eq_ignore_ascii_case(a))
+}
+
+/// Whether a key names the direction (`direction`, `ifdir`, `deviceDirection`, ...).
+pub(crate) fn is_direction_key(key: &[u8]) -> bool {
+    let k = key.trim_ascii();
+    [
+        &b"direction"[..],
+        b"devicedirection",
+        b"ifdir",
+        b"conn_direction",
+        b"dir",
+        b"unifidirection",
+    ]
+    .iter()
+    .any(|a| k.eq_ignore_ascii_case(a))
+}
+
+/// Pushes a field under `name`, after two corrections that depend on the value: a host name
+/// field holding an address is reported as the matching `.ip` field, and `from`/`to` keys are
+/// e-mail only when they hold an `@`. An address field written `1.2.3.4:443[:iface]` becomes
+/// an address field and a port field.
+pub(crate) fn push_named(
+    ev: &mut Event,
+    line: &[u8],
+    name: &'static str,
+    r: Range<usize>,
+    enc: Encoding,
+) {
+    let v = &line[r.clone()];
+    let name = match name {
+        "source.domain" if looks_ip(v) => "source.ip",
+        "destination.domain" if looks_ip(v) => "destination.ip",
+        n => n,
+    };
+    if let Some(port_name) = match name {
+        "source.ip" => Some("source.port"),
+        "destination.ip" => Some("destination.port"),
+        _ => None,
+    } {
+        // `a.b.c.d:port...`: split the address from its port.
+        let ip_end = v
+            .iter()
+            .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+            .unwrap_or(v.len());
+        if ip_end < v.len()
+            && v[ip_end] == b':'
+            && std::str::from_utf8(&v[..ip_end]).is_ok_and(|s| s.parse::<Ipv4Addr>().is_ok())
+        {
+            ev.push(name, r.start..r.start + ip_end, enc);
+            let p = r.start + ip_end + 1;
+            let p_end = p + line[p..r.end]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            ev.push(port_name, p..p_end, enc);
+            return;
+        }
+    }
+    ev.push(name, r, enc);
+}
+
+fn looks_ip(v: &[u8]) -> bool {
+    std::str::from_utf8(v).is_ok_and(|s| s.trim().parse::<IpAddr>().is_ok())
+}
+
+/// Sets the event's action from a verdict word, unless one is set already.
+pub(crate) fn set_action(ev: &mut Event, word: &[u8]) {
+    if ev.action.is_none() {
+        ev.action = super::event::Action::from_word(word);
+    }
+}
+
+/// Sets the event's direction from a direction word, unless one is set already.
+pub(crate) fn set_direction(ev: &mut Event, word: &[u8]) {
+    if ev.network_direction.is_none() {
+        ev.network_direction = super::event::Direction::from_word(word);
+    }
+}
+
+pub(crate) fn skip_ws(line: &[u8], mut i: usize) -> usize {
+    while i < line.len() && line[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// `r` without leading and trailing ASCII white space.
+pub(crate) fn trim(line: &[u8], r: Range<usize>) -> Range<usize> {
+    let (mut s, mut e) = (r.start.min(line.len()), r.end.min(line.len()));
+    while s < e && line[s].is_ascii_whitespace() {
+        s += 1;
+    }
+    while e > s && line[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    s..e
+}
+
+/// `r` without one pair of surrounding double quotes.
+pub(crate) fn unquote(line: &[u8], r: Range<usize>) -> Range<usize> {
+    if r.len() >= 2 && line[r.start] == b'"' && line[r.end - 1] == b'"' {
+        r.start + 1..r.end - 1
+    } else {
+        r
+    }
+}
+
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memmem::find(hay, needle)
+}
+
+/// Case-insensitive search of an ASCII word that is not part of a longer alphanumeric run.
+pub(crate) fn has_word_ci(hay: &[u8], word: &[u8]) -> bool {
+    if word.is_empty() || hay.len() < word.len() {
+        return false;
+    }
+    (0..=hay.len() - word.len()).any(|i| {
+        hay[i..i + word.len()].eq_ignore_ascii_case(word)
+            && (i == 0 || !hay[i - 1].is_ascii_alphanumeric())
+            && hay
+                .get(i + word.len())
+                .is_none_or(|c| !c.is_ascii_alphanumeric())
+    })
+}
+
+/// The ranges of the fields of `line[r]` split on `sep`, CSV-style: a field that starts with a
+/// double quote runs to the closing quote (`""` inside is a quote), and its range excludes the
+/// quotes. At most `max` fields.
+pub(crate) fn split_csv(line: &[u8], r: Range<usize>, sep: u8, max: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = r.start;
+    let end = r.end.min(line.len());
+    while i <= end && out.len() < max {
+        if i < end && line[i] == b'"' {
+            let mut j = i + 1;
+            while j < end {
+                if line[j] == b'"' {
+                    if j + 1 < end && line[j + 1] == b'"' {
+                        j += 2;
+                        continue;
+                    }
+                    break;
+                }
+                j += 1;
+            }
+            out.push(i + 1..j.min(end));
+            // Skip to the separator after the closing quote.
+            let mut k = (j + 1).min(end);
+            while k < end && line[k] != sep {
+                k += 1;
+            }
+            i = k + 1;
+        } else {
+            let j = line[i..end]
+                .iter()
+                .position(|&c| c == sep)
+                .map_or(end, |p| i + p);
+            out.push(i..j);
+            i = j + 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::super::event::{Event, decode};
+
+    /// Decodes `line` and returns the event, failing the test when nothing decodes.
+    pub fn ev(line: &str) -> Event {
+        decode(line.as_bytes(), None).unwrap_or_else(|| panic!("not decoded: {line}"))
+    }
+
+    /// The name of the field that holds the first occurrence of `needle` in `line`.
+    pub fn field_of(ev: &Event, line: &str, needle: &str) -> String {
+        let at = line
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {line}"));
+        ev.field_at(at..at + needle.len())
+            .unwrap_or_else(|| panic!("no field for {needle:?} in {line}: {ev:?}"))
+            .name
+            .to_string()
+    }
+
+    /// Same as [`field_of`], for the n-th occurrence (0-based).
+    pub fn field_of_nth(ev: &Event, line: &str, needle: &str, n: usize) -> String {
+        let at = line
+            .match_indices(needle)
+            .nth(n)
+            .unwrap_or_else(|| panic!("{needle:?} #{n} not in {line}"))
+            .0;
+        ev.field_at(at..at + needle.len())
+            .unwrap_or_else(|| panic!("no field for {needle:?} in {line}: {ev:?}"))
+            .name
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_addresses() {
+        for (s, ip) in [
+            ("1.2.3.4", "1.2.3.4"),
+            ("\"1.2.3.4\"", "1.2.3.4"),
+            ("1.2.3.4:443", "1.2.3.4"),
+            ("1.2.3.4/443", "1.2.3.4"),
+            ("67.101.200.27:4507:WAN", "67.101.200.27"),
+            ("10.12.14.9::X0-V500", "10.12.14.9"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("fe80::1%eth0", "fe80::1"),
+            ("0:0:0:0:0:0:0:1", "::1"),
+        ] {
+            assert_eq!(parse_ip_lenient(s), Some(ip.parse().unwrap()), "{s}");
+        }
+        for s in ["", "-", "N/A", "example.com", "1.2.3", "999.1.1.1"] {
+            assert_eq!(parse_ip_lenient(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn aliases() {
+        assert_eq!(alias(b"src_ip"), Some("source.ip"));
+        assert_eq!(alias(b"SourceAddress"), Some("source.ip"));
+        assert_eq!(alias(b"destination-address"), Some("destination.ip"));
+        assert_eq!(alias(b"ClientRequestHost"), Some("url.domain"));
+        assert_eq!(alias(b"nonsense"), None);
+        assert_eq!(alias(&[b'a'; 100]), None);
+    }
+
+    #[test]
+    fn unescaping() {
+        assert_eq!(unescape(br"a\=b\\c\nd", Encoding::Cef), "a=b\\c\nd");
+        assert_eq!(
+            unescape(br#"C:\\x \"q\" \u00e9"#, Encoding::Json),
+            "C:\\x \"q\" \u{e9}"
+        );
+        assert_eq!(unescape(br#"x \"y\" \]"#, Encoding::Quoted), "x \"y\" ]");
+        // Broken JSON escapes come back as written.
+        assert_eq!(unescape(br"bad \u12", Encoding::Json), "bad \\u12");
+    }
+
+    #[test]
+    fn csv_split() {
+        let line = br#"a,"b,c",,"d""e",f"#;
+        let f = split_csv(line, 0..line.len(), b',', 100);
+        let got: Vec<&[u8]> = f.iter().map(|r| &line[r.clone()]).collect();
+        assert_eq!(got, [&b"a"[..], b"b,c", b"", br#"d""e"#, b"f"]);
+        assert_eq!(split_csv(line, 0..line.len(), b',', 2).len(), 2);
+    }
+
+    #[test]
+    fn words() {
+        assert!(has_word_ci(b"SFW2-INext-DROP-DEFLT IN=", b"drop"));
+        assert!(!has_word_ci(b"DROPPED", b"drop"));
+        assert!(!has_word_ci(b"x", b"drop"));
+    }
+}
