@@ -233,6 +233,15 @@ fn populate(m: &Metrics) {
     m.sink_latency.with_label_values(&["http1"]).observe(0.02);
     m.ready.set(1);
     m.feed_age.with_label_values(&["feed_a"]).set(60.0);
+    m.feedback_marks.with_label_values(&["api"]).set(2);
+    m.feedback_suppressed.inc();
+    m.feedback_file_errors.set(1);
+    m.sightings_recorded.with_label_values(&["0"]).inc();
+    m.sightings_pending.set(1);
+    m.sightings_sent.with_label_values(&["misp"]).inc();
+    m.sightings_errors.with_label_values(&["misp"]).inc();
+    m.sightings_retries.inc();
+    m.sightings_dropped.with_label_values(&["refused"]).inc();
 }
 
 /// Every family `populate` fills, as exposed.
@@ -262,6 +271,15 @@ const FAMILIES: &[&str] = &[
     "iocd_sink_request_duration_seconds",
     "iocd_ready",
     "iocd_feed_generation_age_seconds",
+    "iocd_feedback_marks",
+    "iocd_feedback_suppressed_hits_total",
+    "iocd_feedback_file_rejected_lines",
+    "iocd_sightings_recorded_total",
+    "iocd_sightings_pending_entries",
+    "iocd_sightings_sent_total",
+    "iocd_sightings_errors_total",
+    "iocd_sightings_retries_total",
+    "iocd_sightings_dropped_total",
 ];
 
 #[test]
