@@ -31,6 +31,7 @@ use crate::pipeline::{ReloadReason, ReloadRequest, ReloadResult, Shutdown};
 use crate::sightings::{Exporter, Sightings};
 use crate::sink::Sinks;
 use crate::telemetry::{Metrics, admin};
+use crate::triage::{Outgoing, SystemClock, Ticker, Triage};
 use crate::worker::{self, AlertOut, SharedSet, Snapshot};
 
 /// Sets up iocd's own log on standard error, as the configuration says.
@@ -93,8 +94,31 @@ pub fn run(cfg: Config) -> Result<bool> {
 
     let sinks =
         Sinks::start(&cfg.sinks, metrics.clone(), rt.handle()).context("cannot start the sinks")?;
-    let sender = sinks.sender();
-    let out: AlertOut = Arc::new(move |a| sender.send_blocking(a));
+    // Triage turns hits into alerts: scored, deduplicated, routed to the sinks by priority.
+    // Roll-ups at window close and digests come from its own thread.
+    let triage = cfg.triage.enabled.then(|| {
+        Arc::new(
+            Triage::new(
+                &cfg.triage,
+                &crate::sink::sink_names(&cfg.sinks),
+                metrics.triage.clone(),
+                Arc::new(SystemClock),
+            )
+            .with_feedback(feedback.clone())
+            .with_sightings(sightings.clone()),
+        )
+    });
+    let out: AlertOut = {
+        let (sender, triage) = (sinks.sender(), triage.clone());
+        Arc::new(move |a| deliver(&sender, triage.as_deref(), a, None))
+    };
+    let ticker = triage.clone().map(|t| {
+        let sender = sinks.sender();
+        let t2 = t.clone();
+        Ticker::spawn(t, Duration::from_secs(1), move |o: Outgoing| {
+            deliver(&sender, Some(&t2), o.record, o.sink)
+        })
+    });
     let (tx, rx) = crossbeam_channel::bounded(cfg.engine.queue_batches);
     let workers = worker::spawn(
         cfg.threads(),
@@ -103,6 +127,7 @@ pub fn run(cfg: Config) -> Result<bool> {
         out,
         crate::decode::syslog::alert_fields,
         metrics.clone(),
+        triage.clone(),
     );
 
     let shutdown = Shutdown::new();
@@ -189,6 +214,16 @@ pub fn run(cfg: Config) -> Result<bool> {
     if !drained {
         warn!("matcher threads did not drain the queue within the grace period");
     }
+    // No more hits: close every deduplication window (roll-ups) and send the last digests.
+    if let Some(t) = ticker {
+        t.stop();
+    }
+    if let Some(t) = &triage {
+        let sender = sinks.sender();
+        for o in t.drain() {
+            deliver(&sender, Some(t), o.record, o.sink);
+        }
+    }
     let report = rt.block_on(sinks.shutdown(deadline));
     // The matcher threads have stopped recording: the last sightings go out now.
     if let Some(task) = exporter {
@@ -217,6 +252,24 @@ pub fn run(cfg: Config) -> Result<bool> {
     }
     info!("stopped cleanly");
     Ok(true)
+}
+
+/// Hands an alert to the sinks: to sink `only` (a digest), else to every sink whose
+/// `min_priority` the alert's priority reaches (all of them when triage is off).
+fn deliver(
+    sender: &crate::sink::SinkSender,
+    triage: Option<&Triage>,
+    a: crate::pipeline::AlertRecord,
+    only: Option<usize>,
+) {
+    match (only, triage) {
+        (Some(i), _) => sender.send_blocking_to(a, |j| j == i),
+        (None, Some(t)) => {
+            let p = a.priority;
+            sender.send_blocking_to(a, |j| t.wants(j, p))
+        }
+        (None, None) => sender.send_blocking(a),
+    }
 }
 
 /// Joins threads until `deadline`; false if some were still running then.

@@ -13,6 +13,9 @@
 //! * [`scan`] is the batch retro-hunt (`iocd scan`): a reader thread, worker threads and an
 //!   ordered writer, all over bounded channels.
 //! * [`alert`] shapes a hit into the ECS JSON that SIEMs ingest.
+//! * [`triage`] turns hits into the few alerts an analyst reads: an explained score and
+//!   priority, deduplication windows with roll-ups, a flood guard, routing by priority and
+//!   digests.
 //!
 //! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
 
@@ -32,6 +35,7 @@ pub mod sightings;
 pub mod sink;
 pub mod source;
 pub mod telemetry;
+pub mod triage;
 pub mod worker;
 
 pub use matcher::{Hit, IocId, IocSet, Scratch};

@@ -9,6 +9,7 @@
 //! with its default.
 
 pub mod feeds;
+pub mod triage;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -52,6 +53,10 @@ pub struct Config {
     /// Hits exported as MISP sightings.
     #[serde(default)]
     pub sightings: SightingsConfig,
+    /// How hits become alerts: score and priority, assets, match-time allowlists,
+    /// deduplication, flood guard, routing by priority and digests.
+    #[serde(default)]
+    pub triage: triage::TriageConfig,
 }
 
 /// False-positive marks: `POST /feedback` on the admin server, and a watched file. See
@@ -684,6 +689,8 @@ impl Config {
             }
         }
         validate_feedback(&self.feedback, &self.sightings, &mut errs);
+        self.triage
+            .validate(&crate::sink::sink_names(&self.sinks), &mut errs);
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             errs.push(
                 "log.level",

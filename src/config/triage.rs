@@ -404,7 +404,8 @@ pub struct FloodConfig {
     pub hold: Duration,
     /// The priority a flooding indicator's alerts are demoted to (at most).
     pub demote_to: Priority,
-    /// The priority of the flood alert itself.
+    /// The priority of the flood alert itself: high by default, so that it reaches the sinks
+    /// that got the indicator's alerts before it was demoted.
     pub report_priority: Priority,
     /// Indicators tracked; when full the oldest is forgotten and the eviction counted.
     pub max_indicators: usize,
@@ -418,7 +419,7 @@ impl Default for FloodConfig {
             window: Duration::from_secs(600),
             hold: Duration::from_secs(86_400),
             demote_to: Priority::Info,
-            report_priority: Priority::Medium,
+            report_priority: Priority::High,
             max_indicators: 10_000,
         }
     }

@@ -301,7 +301,20 @@ impl SinkSender {
     /// Each sink gets the alert in its `alert_format`: the ECS JSON as made, or rendered by
     /// [`format::render`], once per format whatever the number of sinks that want it.
     pub fn send_blocking(&self, alert: AlertRecord) {
-        let Some((last, rest)) = self.queues.split_last() else {
+        self.send_blocking_to(alert, |_| true)
+    }
+
+    /// Like [`SinkSender::send_blocking`], for the sinks `want` picks by position (triage's
+    /// routing by priority). An alert no sink wants is settled at once.
+    pub fn send_blocking_to(&self, alert: AlertRecord, want: impl Fn(usize) -> bool) {
+        let picked: Vec<&Arc<Queue>> = self
+            .queues
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| want(*i))
+            .map(|(_, q)| q)
+            .collect();
+        let Some((last, rest)) = picked.split_last() else {
             // No sink wants it: nothing to wait for.
             alert.settle();
             return;
@@ -324,6 +337,15 @@ impl SinkSender {
         alert.json = body(&alert, last.format);
         last.push_blocking(alert);
     }
+}
+
+/// Every sink's metric label (`stdout0`, `file1`, ...), in configuration order: how
+/// `[triage.routing.sinks]` names them.
+pub fn sink_names(cfgs: &[SinkConfig]) -> Vec<String> {
+    cfgs.iter()
+        .enumerate()
+        .map(|(i, c)| format!("{}{i}", kind_name(c)))
+        .collect()
 }
 
 fn kind_name(cfg: &SinkConfig) -> &'static str {

@@ -12,6 +12,8 @@ use prometheus::{
 /// The registry and typed handles to every family. Cheap to share (`Arc<Metrics>`).
 pub struct Metrics {
     registry: Registry,
+    /// Triage's families (`iocd_triage_*`): hits in, alerts out, suppressions, state size.
+    pub triage: TriageMetrics,
     /// Lines (messages) read, by source.
     pub events_in: IntCounterVec,
     /// Bytes read, by source.
@@ -317,6 +319,7 @@ impl Metrics {
                 &["reason"]
             )),
             kafka: super::kafka::KafkaMetrics::register(&registry),
+            triage: TriageMetrics::register(&registry),
             registry,
         }
     }
@@ -334,6 +337,92 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+/// Triage: hits in, alerts out, what was suppressed and why, and the size of its bounded
+/// state. Matcher threads count per batch and add here once (`triage::Triage::flush`).
+#[derive(Clone)]
+pub struct TriageMetrics {
+    /// Hits (matches) triage looked at.
+    pub hits: IntCounter,
+    /// Lines with at least one hit (what was one alert each before triage).
+    pub hit_lines: IntCounter,
+    /// Alerts made, by priority and type (`hit`, `escalation`, `rollup`, `flood`, `digest`),
+    /// before routing (what each sink got is `iocd_sink_alerts_total`).
+    pub alerts: IntCounterVec,
+    /// Hits not alerted, by reason (`allowlist`, `false_positive`, `duplicate`).
+    pub suppressed: IntCounterVec,
+    /// Alerts folded into a sink's digest instead of sent at once, by sink.
+    pub digested: IntCounterVec,
+    /// Deduplication windows open.
+    pub dedup_entries: IntGauge,
+    /// Indicators tracked by the flood guard.
+    pub flood_entries: IntGauge,
+    /// State dropped to stay within its bound, by table (`dedup`, `flood`).
+    pub evictions: IntCounterVec,
+    /// Indicators declared a flood (reported once each, then demoted).
+    pub floods: IntCounter,
+}
+
+impl TriageMetrics {
+    pub fn register(registry: &Registry) -> TriageMetrics {
+        fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
+            r.register(Box::new(m.clone()))
+                .expect("metric names are unique");
+            m
+        }
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let counter = |name: &str, help: &str| {
+            reg(registry, IntCounter::new(name, help).expect("valid metric"))
+        };
+        let gauge = |name: &str, help: &str| {
+            reg(registry, IntGauge::new(name, help).expect("valid metric"))
+        };
+        TriageMetrics {
+            hits: counter("iocd_triage_hits_total", "Hits triage looked at."),
+            hit_lines: counter(
+                "iocd_triage_hit_lines_total",
+                "Lines with at least one hit triage looked at.",
+            ),
+            alerts: counters(
+                "iocd_triage_alerts_total",
+                "Alerts made, by priority and type, before routing.",
+                &["priority", "type"],
+            ),
+            suppressed: counters(
+                "iocd_triage_suppressed_hits_total",
+                "Hits not alerted, by reason.",
+                &["reason"],
+            ),
+            digested: counters(
+                "iocd_triage_digested_alerts_total",
+                "Alerts folded into a sink's digest instead of sent at once, by sink.",
+                &["sink"],
+            ),
+            dedup_entries: gauge(
+                "iocd_triage_dedup_entries",
+                "Deduplication windows open.",
+            ),
+            flood_entries: gauge(
+                "iocd_triage_flood_entries",
+                "Indicators tracked by the flood guard.",
+            ),
+            evictions: counters(
+                "iocd_triage_evictions_total",
+                "Triage state dropped to stay within its bound, by table.",
+                &["table"],
+            ),
+            floods: counter(
+                "iocd_triage_floods_total",
+                "Indicators declared a flood and demoted.",
+            ),
+        }
     }
 }
 

@@ -99,6 +99,9 @@ pub struct LineFacts {
     pub dst_ip: Option<IpAddr>,
     pub dst_port: Option<u16>,
     pub action: Option<Action>,
+    /// The line is a passive sensor's record (Suricata EVE, Zeek) that names no verdict: the
+    /// traffic was seen on the wire, so it got through. Scored as allowed, and said so.
+    pub seen_by_sensor: bool,
     /// The direction the line states, else the one its two addresses give.
     pub direction: Direction,
 }
@@ -117,12 +120,17 @@ impl LineFacts {
             Some(d) if d != Direction::Unknown => d,
             _ => event::direction(src_ip, dst_ip, internal),
         };
+        let sensor = matches!(
+            ev.format,
+            event::Format::SuricataEve | event::Format::ZeekJson | event::Format::ZeekTsv
+        );
         LineFacts {
             src_ip,
             src_port: ev.source_port(line),
             dst_ip,
             dst_port: ev.destination_port(line),
             action: ev.action,
+            seen_by_sensor: sensor && ev.action.is_none(),
             direction,
         }
     }
@@ -250,6 +258,7 @@ impl AlertType {
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     pub hits: u64,
+    pub lines: u64,
     pub suppressed: [u64; 3],
     /// By alert type and priority.
     pub alerts: [[u64; 5]; 5],
@@ -476,6 +485,7 @@ impl Triage {
         let loaded = self.loaded_at(generation, now_s);
         let mut out = Assessment::default();
         tally.hits += hits.len() as u64;
+        tally.lines += 1;
         let mut kept: Vec<(Kept, Option<String>, Option<u64>)> = Vec::with_capacity(hits.len());
         for &hit in hits {
             let indicator = set.pattern(hit.id).to_string();
@@ -531,7 +541,8 @@ impl Triage {
             let situation = Situation {
                 direction,
                 inferred,
-                action: facts.action,
+                action: facts.action.or(facts.seen_by_sensor.then_some(Action::Allowed)),
+                seen_by_sensor: facts.seen_by_sensor,
                 field: field.as_deref(),
             };
             let mut score = self.scorer.score(
@@ -588,16 +599,23 @@ impl Triage {
         };
         let priority = p.priority;
         let direction = p.direction;
+        // A flooding indicator is one window whatever the host: one alert per host of a
+        // likely false positive would be the flood again.
+        const FLOOD_HOST: &str = "(many hosts: flood)";
+        let window_host = match flood_hosts {
+            Some(_) => Some(FLOOD_HOST),
+            None => host.as_deref(),
+        };
         let key = self.hash(&[
             &p.indicator,
-            host.as_deref().unwrap_or(""),
+            window_host.unwrap_or(""),
             direction.as_str(),
         ]);
         let mut fx = dedup::Effects::default();
         let seen = self.dedup.see(key, now_ms, priority, p.score.value, &mut fx, || {
             (
                 Arc::from(p.indicator.as_str()),
-                host.as_deref().map(Arc::from),
+                window_host.map(Arc::from),
                 direction.as_str(),
             )
         });
@@ -668,6 +686,7 @@ impl Triage {
         let m = &self.metrics;
         if t.hits > 0 {
             m.hits.inc_by(t.hits);
+            m.hit_lines.inc_by(t.lines);
         }
         for (r, n) in Suppressed::ALL.iter().zip(t.suppressed) {
             if n > 0 {

@@ -49,7 +49,8 @@ impl Score {
     /// Adds a term; contributions are kept to one decimal so that the ones an alert shows
     /// add up to the score it shows.
     fn push(&mut self, name: &'static str, input: Input, points: f64, note: Option<String>) {
-        let contribution = round1(points);
+        // `+ 0.0` turns -0.0 into 0.0 (a decay of nothing reads as 0, not -0).
+        let contribution = round1(points) + 0.0;
         self.value = round1(self.value + contribution);
         self.components.push(Component {
             name,
@@ -100,6 +101,9 @@ pub struct Situation<'a> {
     /// or derived from both addresses.
     pub inferred: bool,
     pub action: Option<Action>,
+    /// `action` is `Allowed` because a passive sensor saw the traffic, not because the log
+    /// said so.
+    pub seen_by_sensor: bool,
     /// The ECS field the indicator was found in.
     pub field: Option<&'a str>,
 }
@@ -236,6 +240,9 @@ impl Scorer {
         if situation.inferred {
             note.push_str("; direction inferred from the matched field");
         }
+        if situation.seen_by_sensor {
+            note.push_str("; no verdict in the log, but a passive sensor saw it: it got through");
+        }
         score.push("context", Input::Label(label), points, Some(note));
         let (crit, note) = match (criticality.value, criticality.asset) {
             (Some(v), Some(a)) => (v, format!("asset {a}")),
@@ -286,6 +293,7 @@ mod tests {
             direction,
             inferred: false,
             action,
+            seen_by_sensor: false,
             field: Some("destination.ip"),
         }
     }

@@ -262,7 +262,7 @@ fn flood_guard_reports_once_and_demotes() {
         &["stdout0"],
     );
     let mut floods = 0;
-    let mut priorities = Vec::new();
+    let mut verdicts = Vec::new();
     for h in 1..=30 {
         let line = C2_OUT_ALLOWED.replace("10.0.0.5", &format!("10.0.1.{h}"));
         let a = f.assess(&line);
@@ -270,20 +270,31 @@ fn flood_guard_reports_once_and_demotes() {
             let v = json(o);
             assert_eq!(v["iocd"]["alert_type"], "flood");
             assert_eq!(v["iocd"]["flood"]["hosts"], 10);
+            assert_eq!(o.record.priority, "high");
             floods += 1;
         }
-        priorities.push(a.verdict.unwrap().priority);
+        verdicts.push(a.verdict);
     }
     assert_eq!(floods, 1, "reported once");
-    assert!(priorities[..9].iter().all(|&p| p >= Priority::High));
-    assert!(priorities[9..].iter().all(|&p| p == Priority::Info), "{priorities:?}");
-    assert_eq!(f.metric("iocd_triage_floods_total"), 1);
-    // The demotion is explained.
-    let line = C2_OUT_ALLOWED.replace("10.0.0.5", "10.0.2.1");
-    let v = f.assess(&line).verdict.unwrap();
+    assert!(verdicts[..9]
+        .iter()
+        .all(|v| v.as_ref().unwrap().priority >= Priority::High));
+    // The hit that made the flood is demoted, and explained.
+    let v = verdicts[9].as_ref().unwrap();
+    assert_eq!(v.priority, Priority::Info);
     let flood = v.primary().score.components.iter().find(|c| c.name == "flood");
     assert!(flood.is_some_and(|c| c.contribution < 0.0));
     assert_eq!(v.flood_hosts, Some(10));
+    // Later hosts share the flood's window: counted, not alerted one by one.
+    assert!(verdicts[10..].iter().all(Option::is_none));
+    assert_eq!(f.metric("iocd_triage_floods_total"), 1);
+    let r = f.t.drain();
+    let flood_window = r
+        .iter()
+        .map(json)
+        .find(|v| v["iocd"]["dedup"]["count"] == 20)
+        .expect("the flood's roll-up");
+    assert_eq!(flood_window["iocd"]["host"], "(many hosts: flood)");
     // Another indicator is not affected.
     let other = C2_OUT_ALLOWED.replace("203.0.113.9", "198.51.100.77");
     assert!(f.assess(&other).verdict.unwrap().priority >= Priority::High);
