@@ -121,6 +121,7 @@ pub struct LineFields {
     pub url_original: Option<String>,
     pub url_domain: Option<String>,
     pub dns_question: Option<String>,
+    pub user_name: Option<String>,
 }
 
 impl LineFields {
@@ -154,6 +155,7 @@ impl LineFields {
             url_original: ev.url(line).map(|u| u.into_owned()),
             url_domain: ev.url_domain(line).map(|u| u.into_owned()),
             dns_question: ev.dns_question(line).map(|u| u.into_owned()),
+            user_name: ev.user_name(line).map(|u| u.into_owned()),
         }
     }
 }
@@ -210,6 +212,8 @@ struct Alert<'a> {
     url: Option<UrlFields<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<Dns<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<User<'a>>,
     threat: Threat<'a>,
     iocd: Iocd<'a>,
 }
@@ -225,6 +229,11 @@ struct UrlFields<'a> {
     original: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     domain: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct User<'a> {
+    name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -385,14 +394,16 @@ fn is_zero(n: &u32) -> bool {
 }
 
 fn rfc3339(unix: i64) -> Option<String> {
-    let t = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(u64::try_from(unix).ok()?))?;
+    let t = std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(u64::try_from(unix).ok()?))?;
     Some(humantime::format_rfc3339_seconds(t).to_string())
 }
 
 /// What the sources of an indicator say, summed up for `threat.indicator.*`: the best
 /// confidence, the earliest first seen, the latest last seen, the strictest TLP.
 fn provenance(set: &IocSet, hit: &Hit, ind: &mut Indicator<'_>) {
-    let (mut conf, mut first, mut last, mut tlp) = (None::<u8>, None::<i64>, None::<i64>, None::<Tlp>);
+    let (mut conf, mut first, mut last, mut tlp) =
+        (None::<u8>, None::<i64>, None::<i64>, None::<Tlp>);
     for s in set.sources(hit.id) {
         if let Some(m) = set.meta(s) {
             conf = conf.max(m.confidence);
@@ -551,7 +562,9 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             dataset: cx.dataset,
             created: event_time.map(|_| cx.now),
             action: lf.and_then(|l| l.action),
-            outcome: lf.and_then(|l| l.allowed).map(|a| if a { "success" } else { "failure" }),
+            outcome: lf
+                .and_then(|l| l.allowed)
+                .map(|a| if a { "success" } else { "failure" }),
             original: &original,
         },
         host: sys
@@ -559,7 +572,7 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             .map(|hostname| Host { hostname }),
         process: sys.and_then(|s| {
             let pid = s.procid.as_deref().and_then(|p| p.parse().ok());
-            (s.appname.is_some() || pid.is_some()).then(|| Process {
+            (s.appname.is_some() || pid.is_some()).then_some(Process {
                 name: s.appname.as_deref(),
                 pid,
             })
@@ -567,9 +580,9 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
         log: sys.map(|syslog| Log { syslog }),
         source: lf.map(|l| &l.source).filter(|e| !e.is_empty()),
         destination: lf.map(|l| &l.destination).filter(|e| !e.is_empty()),
-        network: lf
-            .and_then(|l| l.direction)
-            .map(|d| Network { direction: d.as_str() }),
+        network: lf.and_then(|l| l.direction).map(|d| Network {
+            direction: d.as_str(),
+        }),
         url: lf
             .filter(|l| l.url_original.is_some() || l.url_domain.is_some())
             .map(|l| UrlFields {
@@ -579,6 +592,9 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
         dns: lf.and_then(|l| l.dns_question.as_deref()).map(|name| Dns {
             question: DnsQuestion { name },
         }),
+        user: lf
+            .and_then(|l| l.user_name.as_deref())
+            .map(|name| User { name }),
         threat: Threat { enrichments },
         iocd: Iocd {
             triage: cx.triage,
@@ -686,5 +702,64 @@ mod tests {
         assert_eq!(v["iocd"]["source"]["peer"], "127.0.0.1:5000");
         assert_eq!(v["iocd"]["generation"], 3);
         assert_eq!(v["event"]["dataset"], "iocd.stream");
+    }
+
+    #[test]
+    fn decoded_fields_and_triage() {
+        let mut b = SetBuilder::new();
+        b.add_plain_list("c2", "c2.txt", b"1.2.3.4\nevil.com\n");
+        let set = b.build();
+        let line = b"Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN= OUT=eth0 SRC=10.0.0.5 DST=1.2.3.4 PROTO=TCP SPT=50000 DPT=443";
+        let mut hits = Vec::new();
+        set.scan(line, &mut Scratch::new(), &mut hits);
+        let ev = crate::decode::event::decode(line, None).expect("netfilter");
+        let fields = LineFields::new(&ev, line, &hits, Some(Direction::Outbound));
+        let comps = vec![Component {
+            name: "context",
+            input: crate::triage::score::Input::Label("outbound/allowed".into()),
+            contribution: 25.0,
+            note: None,
+        }];
+        let tf = TriageFields {
+            alert_type: "hit",
+            priority: "high",
+            score: 25.0,
+            score_components: &comps,
+            internal_host: Some("10.0.0.5"),
+            dedup: DedupFields {
+                window_seconds: 3600,
+                escalated_from: None,
+                count_before: None,
+            },
+            flood_hosts: None,
+        };
+        let cx = Context {
+            now: "2026-01-01T00:00:00Z",
+            dataset: "iocd.stream",
+            line: Some(&fields),
+            triage: Some(&tf),
+            ..Context::default()
+        };
+        let mut out = Vec::new();
+        write_alert(&mut out, &set, line, &hits, &cx);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let m = &v["threat"]["enrichments"][0]["matched"];
+        assert_eq!(m["field"], "destination.ip");
+        assert_eq!(v["source"]["ip"], "10.0.0.5");
+        assert_eq!(v["source"]["port"], 50000);
+        assert_eq!(v["destination"]["ip"], "1.2.3.4");
+        assert_eq!(v["destination"]["port"], 443);
+        assert_eq!(v["network"]["direction"], "outbound");
+        assert_eq!(v["event"]["action"], "allowed");
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(v["iocd"]["priority"], "high");
+        assert_eq!(v["iocd"]["score"], 25.0);
+        assert_eq!(
+            v["iocd"]["score_components"][0]["input"],
+            "outbound/allowed"
+        );
+        assert_eq!(v["iocd"]["internal_host"], "10.0.0.5");
+        assert_eq!(v["iocd"]["dedup"]["window_seconds"], 3600);
+        assert_eq!(v["iocd"]["decoded_as"], "netfilter");
     }
 }

@@ -298,7 +298,7 @@ mod tests {
         b.push_line(b"b SRC=5.6.7.8 x", Some(peer));
         tx.send(b).unwrap();
         // Wait for the first batch, then swap and send the same lines again.
-        while got.lock().unwrap().len() < 1 {
+        while got.lock().unwrap().is_empty() {
             std::thread::yield_now();
         }
         shared.store(snapshot("5.6.7.8\n", 2));

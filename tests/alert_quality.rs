@@ -24,7 +24,12 @@ use serde_json::Value;
 /// Broad lists (hosting ranges, research scanners, aggregated blocklists) get low trust.
 const FEEDS: &[(&str, &str, u8, u8)] = &[
     ("ipsum", "ipsum/ipsum.txt", 30, 30),
-    ("threatfox", "abusech/threatfox_ioc_ips_elliotwutingfeng.txt", 80, 80),
+    (
+        "threatfox",
+        "abusech/threatfox_ioc_ips_elliotwutingfeng.txt",
+        80,
+        80,
+    ),
     ("feodo", "abusech/feodotracker_ipblocklist.csv", 90, 90),
     ("maltrail-cobaltstrike", "maltrail/cobaltstrike.txt", 70, 80),
     ("maltrail-emotet", "maltrail/emotet.txt", 70, 80),
@@ -32,7 +37,12 @@ const FEEDS: &[(&str, &str, u8, u8)] = &[
     ("maltrail-asyncrat", "maltrail/asyncrat.txt", 70, 80),
     ("maltrail-mass-scanner", "maltrail/mass_scanner.txt", 20, 10),
     ("maltrail-worst-asns", "maltrail/worst_asns.txt", 10, 20),
-    ("urlhaus-domains", "urlhaus_filter/urlhaus-filter-domains.txt", 70, 70),
+    (
+        "urlhaus-domains",
+        "urlhaus_filter/urlhaus-filter-domains.txt",
+        70,
+        70,
+    ),
     ("spamhaus-drop", "spamhaus/drop.txt", 60, 50),
     ("spamhaus-edrop", "spamhaus/edrop.txt", 60, 50),
     ("signature-base-c2", "signature-base/c2-iocs.txt", 70, 80),
@@ -79,7 +89,13 @@ fn values(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .map(|l| l.split(['#', ' ', '\t', ',']).next().unwrap_or("").trim().to_owned())
+        .map(|l| {
+            l.split(['#', ' ', '\t', ','])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
         .filter(|l| !l.is_empty() && !l.starts_with('!'))
         .collect()
 }
@@ -307,7 +323,13 @@ fn alert_quality_scenario() {
     let mut logs = shared_data::files_under(&data.join("logs"));
     let real_lines: usize = logs
         .iter()
-        .map(|p| std::fs::read(p).unwrap().split(|&b| b == b'\n').filter(|l| !l.is_empty()).count())
+        .map(|p| {
+            std::fs::read(p)
+                .unwrap()
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+        })
         .sum();
     let real_files = logs.len();
     logs.push(planted_path);
@@ -343,10 +365,18 @@ fn alert_quality_scenario() {
         std::thread::sleep(Duration::from_millis(500));
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("iocd exited with {status}:\n{err}");
         }
-        assert!(t.elapsed() < Duration::from_secs(300), "iocd did not finish in 5 minutes");
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "iocd did not finish in 5 minutes"
+        );
         let Some(body) = http_get(admin, "/metrics") else {
             continue;
         };
@@ -391,7 +421,12 @@ fn alert_quality_scenario() {
     assert!(ok);
     let status = child.wait().unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "iocd stopped with {status}:\n{err}");
 
     let soc = read_jsonl(&dir.join("soc.jsonl"));
@@ -405,14 +440,27 @@ fn alert_quality_scenario() {
         m
     };
     let mut report = String::new();
-    let _ = writeln!(report, "alert-quality scenario: iocd run, file sources, two file sinks");
+    let _ = writeln!(
+        report,
+        "alert-quality scenario: iocd run, file sources, two file sinks"
+    );
     let _ = writeln!(
         report,
         "  input            {real_lines} lines from {real_files} real log files + {planted_lines} planted lines"
     );
-    let _ = writeln!(report, "  feeds            {} real feeds, {indicators} listings", FEEDS.len());
-    let _ = writeln!(report, "  hits             {hits} (one alert per hit: the baseline)");
-    let _ = writeln!(report, "  hit lines        {hit_lines} (one alert per line: iocd before triage)");
+    let _ = writeln!(
+        report,
+        "  feeds            {} real feeds, {indicators} listings",
+        FEEDS.len()
+    );
+    let _ = writeln!(
+        report,
+        "  hits             {hits} (one alert per hit: the baseline)"
+    );
+    let _ = writeln!(
+        report,
+        "  hit lines        {hit_lines} (one alert per line: iocd before triage)"
+    );
     let _ = writeln!(
         report,
         "  suppressed hits  duplicate {dup}, allowlist {allow}, false positive {fp}"
@@ -424,8 +472,16 @@ fn alert_quality_scenario() {
         pct_cut(archive.len(), hits),
         pct_cut(archive.len(), hit_lines)
     );
-    let _ = writeln!(report, "                   by type {:?}", by(&archive, "alert_type"));
-    let _ = writeln!(report, "                   by priority {:?}", by(&archive, "priority"));
+    let _ = writeln!(
+        report,
+        "                   by type {:?}",
+        by(&archive, "alert_type")
+    );
+    let _ = writeln!(
+        report,
+        "                   by priority {:?}",
+        by(&archive, "priority")
+    );
     let _ = writeln!(
         report,
         "  SOC sink         {} alerts (high+ at once, the rest in a digest): cut {:.1}% vs hits, {:.1}% vs hit lines",
@@ -433,15 +489,35 @@ fn alert_quality_scenario() {
         pct_cut(soc.len(), hits),
         pct_cut(soc.len(), hit_lines)
     );
-    let _ = writeln!(report, "                   by type {:?}", by(&soc, "alert_type"));
-    let _ = writeln!(report, "                   by priority {:?}", by(&soc, "priority"));
+    let _ = writeln!(
+        report,
+        "                   by type {:?}",
+        by(&soc, "alert_type")
+    );
+    let _ = writeln!(
+        report,
+        "                   by priority {:?}",
+        by(&soc, "priority")
+    );
 
     // Every planted true hit, at high or critical, in the SOC sink.
     let mut kept = 0;
     let truths = [
-        ("C2 (ThreatFox), allowed outbound, netfilter", &planted.c2, "10.20.30.40"),
-        ("Cobalt Strike (maltrail), pass out, pfSense", &planted.cobalt, "10.20.30.42"),
-        ("URLhaus domain, DNS query, Suricata EVE", &planted.domain, "10.20.40.41"),
+        (
+            "C2 (ThreatFox), allowed outbound, netfilter",
+            &planted.c2,
+            "10.20.30.40",
+        ),
+        (
+            "Cobalt Strike (maltrail), pass out, pfSense",
+            &planted.cobalt,
+            "10.20.30.42",
+        ),
+        (
+            "URLhaus domain, DNS query, Suricata EVE",
+            &planted.domain,
+            "10.20.40.41",
+        ),
     ];
     for (what, ind, host) in truths {
         let found = soc.iter().find(|a| {
@@ -472,7 +548,10 @@ fn alert_quality_scenario() {
             }
             None => "NOT ALERTED".to_owned(),
         };
-        let _ = writeln!(report, "  planted          {what}: {ind} on {host} -> {line}");
+        let _ = writeln!(
+            report,
+            "  planted          {what}: {ind} on {host} -> {line}"
+        );
     }
     let _ = writeln!(report, "  planted kept     {kept}/3 at high or critical");
     let floods: Vec<&Value> = archive
@@ -494,9 +573,16 @@ fn alert_quality_scenario() {
         .filter(|a| a["iocd"]["alert_type"] == "rollup")
         .map(|a| a["iocd"]["dedup"]["count"].as_u64().unwrap_or(0))
         .sum();
-    let _ = writeln!(report, "  roll-ups         report {rollups} hit lines counted after their alert");
+    let _ = writeln!(
+        report,
+        "  roll-ups         report {rollups} hit lines counted after their alert"
+    );
     if let Some(d) = soc.iter().find(|a| a["iocd"]["alert_type"] == "digest") {
-        let _ = writeln!(report, "  SOC digest       {}", d["message"].as_str().unwrap_or(""));
+        let _ = writeln!(
+            report,
+            "  SOC digest       {}",
+            d["message"].as_str().unwrap_or("")
+        );
         let top: Vec<String> = d["iocd"]["top_indicators"]
             .as_array()
             .unwrap()
@@ -504,18 +590,28 @@ fn alert_quality_scenario() {
             .take(5)
             .map(|t| format!("{} ({})", t["name"].as_str().unwrap(), t["hits"]))
             .collect();
-        let _ = writeln!(report, "                   top indicators: {}", top.join(", "));
+        let _ = writeln!(
+            report,
+            "                   top indicators: {}",
+            top.join(", ")
+        );
     }
     print!("\n{report}");
     std::fs::write(dir.join("report.txt"), &report).unwrap();
 
-    assert_eq!(kept, 3, "every planted true hit at high or critical:\n{report}");
+    assert_eq!(
+        kept, 3,
+        "every planted true hit at high or critical:\n{report}"
+    );
     assert!(
         pct_cut(soc.len(), hits) >= 95.0,
         "SOC alert volume cut below 95%:\n{report}"
     );
     assert_eq!(floods.len(), 1, "the CDN flood is reported once:\n{report}");
-    assert!(allow as usize >= scan_targets.len(), "own scanner allowlisted:\n{report}");
+    assert!(
+        allow as usize >= scan_targets.len(),
+        "own scanner allowlisted:\n{report}"
+    );
     assert!(
         !archive
             .iter()

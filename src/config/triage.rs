@@ -67,9 +67,8 @@ impl fmt::Display for Priority {
 impl FromStr for Priority {
     type Err = String;
     fn from_str(s: &str) -> Result<Priority, String> {
-        Priority::from_label(s).ok_or_else(|| {
-            format!("{s:?} is not a priority (info, low, medium, high, critical)")
-        })
+        Priority::from_label(s)
+            .ok_or_else(|| format!("{s:?} is not a priority (info, low, medium, high, critical)"))
     }
 }
 
@@ -542,7 +541,10 @@ impl TriageConfig {
                 errs.push(format!("{at}.criticality"), "must be between 0 and 100");
             }
             if a.networks.is_empty() && a.hostnames.is_empty() {
-                errs.push(at, "names no network and no hostname: it would match nothing");
+                errs.push(
+                    at,
+                    "names no network and no hostname: it would match nothing",
+                );
             }
         }
         if self.dedup.max_entries == 0 {

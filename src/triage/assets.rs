@@ -103,8 +103,18 @@ impl Allow {
     pub fn new(cfg: &TriageConfig) -> Allow {
         Allow {
             networks: cfg.allow.networks.iter().map(|n| n.0).collect(),
-            hostnames: cfg.allow.hostnames.iter().map(|h| normalize_name(h)).collect(),
-            indicators: cfg.allow.indicators.iter().map(|i| i.trim().to_owned()).collect(),
+            hostnames: cfg
+                .allow
+                .hostnames
+                .iter()
+                .map(|h| normalize_name(h))
+                .collect(),
+            indicators: cfg
+                .allow
+                .indicators
+                .iter()
+                .map(|i| i.trim().to_owned())
+                .collect(),
         }
     }
 
@@ -121,9 +131,7 @@ impl Allow {
     pub fn host(&self, host: &str) -> bool {
         match host.parse::<IpAddr>() {
             Ok(ip) => self.address(ip),
-            Err(_) => {
-                !self.hostnames.is_empty() && self.hostnames.contains(&normalize_name(host))
-            }
+            Err(_) => !self.hostnames.is_empty() && self.hostnames.contains(&normalize_name(host)),
         }
     }
 
@@ -153,8 +161,7 @@ mod tests {
 
     #[test]
     fn longest_network_then_first_asset_wins() {
-        let a = Assets::new(&cfg(
-            r#"
+        let a = Assets::new(&cfg(r#"
             [score]
             default_criticality = 10
             [[assets]]
@@ -170,8 +177,7 @@ mod tests {
             name = "dup"
             networks = ["10.0.5.0/24"]
             criticality = 5
-            "#,
-        ));
+            "#));
         assert_eq!(a.criticality("10.0.5.9"), (95, Some("dc")));
         assert_eq!(a.criticality("10.0.7.9"), (50, Some("servers")));
         assert_eq!(a.criticality("dc01.corp"), (95, Some("dc")));

@@ -247,8 +247,14 @@ mod tests {
             d.see(k, 0, Priority::Low, 30.0, &mut fx, make("a")),
             Seen::New { closed: None }
         );
-        assert_eq!(d.see(k, 10, Priority::Low, 30.0, &mut fx, make("a")), Seen::Duplicate);
-        assert_eq!(d.see(k, 999, Priority::Info, 1.0, &mut fx, make("a")), Seen::Duplicate);
+        assert_eq!(
+            d.see(k, 10, Priority::Low, 30.0, &mut fx, make("a")),
+            Seen::Duplicate
+        );
+        assert_eq!(
+            d.see(k, 999, Priority::Info, 1.0, &mut fx, make("a")),
+            Seen::Duplicate
+        );
         assert!(d.sweep(999).is_empty(), "still open");
         let r = d.sweep(1000);
         assert_eq!(r.len(), 1);
@@ -275,8 +281,14 @@ mod tests {
                 suppressed: 1
             }
         );
-        assert_eq!(d.see(1, 3, Priority::High, 70.0, &mut fx, make("a")), Seen::Duplicate);
-        assert_eq!(d.see(1, 4, Priority::Medium, 50.0, &mut fx, make("a")), Seen::Duplicate);
+        assert_eq!(
+            d.see(1, 3, Priority::High, 70.0, &mut fx, make("a")),
+            Seen::Duplicate
+        );
+        assert_eq!(
+            d.see(1, 4, Priority::Medium, 50.0, &mut fx, make("a")),
+            Seen::Duplicate
+        );
         let r = d.drain();
         assert_eq!(r[0].priority, Priority::High);
         assert_eq!(r[0].suppressed, 2);

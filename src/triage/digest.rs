@@ -170,7 +170,11 @@ mod tests {
         }
         assert_eq!(t.len(), 3);
         let top = &t.top(1)[0];
-        assert_eq!((top.name.as_str(), top.error), ("a", 0), "a heavy hitter survives");
+        assert_eq!(
+            (top.name.as_str(), top.error),
+            ("a", 0),
+            "a heavy hitter survives"
+        );
     }
 
     #[test]

@@ -37,8 +37,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::config::triage::TriageConfig;
 pub use crate::config::triage::Priority;
+use crate::config::triage::TriageConfig;
 use crate::decode::event::{self, Action, Direction, Event};
 use crate::feedback::Feedback;
 use crate::matcher::{Hit, IocSet};
@@ -532,7 +532,8 @@ impl Triage {
                     Flood::Started { hosts } => {
                         tally.floods += 1;
                         flood_hosts = Some(hosts);
-                        out.extra.push(self.flood_alert(set, hit, &indicator, hosts, now_ms, tally));
+                        out.extra
+                            .push(self.flood_alert(set, hit, &indicator, hosts, now_ms, tally));
                     }
                     Flood::Demoted { hosts } => flood_hosts = Some(hosts),
                 }
@@ -541,7 +542,9 @@ impl Triage {
             let situation = Situation {
                 direction,
                 inferred,
-                action: facts.action.or(facts.seen_by_sensor.then_some(Action::Allowed)),
+                action: facts
+                    .action
+                    .or(facts.seen_by_sensor.then_some(Action::Allowed)),
                 seen_by_sensor: facts.seen_by_sensor,
                 field: field.as_deref(),
             };
@@ -606,19 +609,17 @@ impl Triage {
             Some(_) => Some(FLOOD_HOST),
             None => host.as_deref(),
         };
-        let key = self.hash(&[
-            &p.indicator,
-            window_host.unwrap_or(""),
-            direction.as_str(),
-        ]);
+        let key = self.hash(&[&p.indicator, window_host.unwrap_or(""), direction.as_str()]);
         let mut fx = dedup::Effects::default();
-        let seen = self.dedup.see(key, now_ms, priority, p.score.value, &mut fx, || {
-            (
-                Arc::from(p.indicator.as_str()),
-                window_host.map(Arc::from),
-                direction.as_str(),
-            )
-        });
+        let seen = self
+            .dedup
+            .see(key, now_ms, priority, p.score.value, &mut fx, || {
+                (
+                    Arc::from(p.indicator.as_str()),
+                    window_host.map(Arc::from),
+                    direction.as_str(),
+                )
+            });
         tally.dedup_evictions += fx.evicted;
         let (alert_type, escalated_from) = match seen {
             Seen::Duplicate => {
@@ -626,14 +627,14 @@ impl Triage {
                 return out;
             }
             Seen::New { closed } => {
-                if let Some(r) = closed {
-                    if let Some(o) = self.rollup(r, tally) {
-                        out.extra.push(o);
-                    }
+                if let Some(o) = closed.and_then(|r| self.rollup(r, tally)) {
+                    out.extra.push(o);
                 }
                 (AlertType::Hit, None)
             }
-            Seen::Escalated { from, suppressed } => (AlertType::Escalation, Some((from, suppressed))),
+            Seen::Escalated { from, suppressed } => {
+                (AlertType::Escalation, Some((from, suppressed)))
+            }
         };
         tally.alert(alert_type, priority);
         let indicator = p.indicator.clone();
@@ -696,15 +697,21 @@ impl Triage {
         for (ty, row) in AlertType::ALL.iter().zip(t.alerts) {
             for (p, n) in Priority::ALL.iter().zip(row) {
                 if n > 0 {
-                    m.alerts.with_label_values(&[p.as_str(), ty.as_str()]).inc_by(n);
+                    m.alerts
+                        .with_label_values(&[p.as_str(), ty.as_str()])
+                        .inc_by(n);
                 }
             }
         }
         if t.dedup_evictions > 0 {
-            m.evictions.with_label_values(&["dedup"]).inc_by(t.dedup_evictions);
+            m.evictions
+                .with_label_values(&["dedup"])
+                .inc_by(t.dedup_evictions);
         }
         if t.flood_evictions > 0 {
-            m.evictions.with_label_values(&["flood"]).inc_by(t.flood_evictions);
+            m.evictions
+                .with_label_values(&["flood"])
+                .inc_by(t.flood_evictions);
         }
         if t.floods > 0 {
             m.floods.inc_by(t.floods);
@@ -882,7 +889,10 @@ impl Triage {
             .rev()
             .map(|p| {
                 let c = d.by_priority[p.index()];
-                (p.as_str().to_owned(), json!({"alerts": c.alerts, "hits": c.hits}))
+                (
+                    p.as_str().to_owned(),
+                    json!({"alerts": c.alerts, "hits": c.hits}),
+                )
             })
             .collect();
         let hits: u64 = d.by_priority.iter().map(|c| c.hits).sum();

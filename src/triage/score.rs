@@ -65,7 +65,12 @@ impl Score {
         let v = self.value;
         let c = v.clamp(0.0, 100.0);
         if c != v {
-            self.push("bounds", Input::Number(v), c - v, Some("the score stays within 0-100".into()));
+            self.push(
+                "bounds",
+                Input::Number(v),
+                c - v,
+                Some("the score stays within 0-100".into()),
+            );
         }
     }
 
@@ -382,7 +387,10 @@ mod tests {
         assert_eq!(get(&s, "age").input, Input::Number(3.0));
         let d = decay(3.0 * DAY as f64, 30.0 * DAY as f64, 0.5);
         assert!((get(&s, "age").contribution - round1(-(1.0 - d) * 48.0)).abs() < 1e-9);
-        assert_eq!(get(&s, "context").input, Input::Label("outbound/allowed".into()));
+        assert_eq!(
+            get(&s, "context").input,
+            Input::Label("outbound/allowed".into())
+        );
         assert_eq!(get(&s, "context").contribution, 25.0);
         assert_eq!(get(&s, "asset").contribution, 16.0);
         assert!(s.value >= 80.0, "{s:?}");

@@ -84,13 +84,23 @@ impl Fixture {
         let line = line.as_bytes();
         let mut hits = Vec::new();
         self.set.scan(line, &mut Scratch::new(), &mut hits);
-        assert!(!hits.is_empty(), "no hit in {}", String::from_utf8_lossy(line));
+        assert!(
+            !hits.is_empty(),
+            "no hit in {}",
+            String::from_utf8_lossy(line)
+        );
         let ev = crate::decode::event::decode(line, None);
         let facts = LineFacts::new(ev.as_ref(), line, |ip| self.t.assets().is_internal(ip));
         let mut tally = Tally::default();
-        let a = self
-            .t
-            .assess(&self.set, 1, ev.as_ref(), &facts, hostname, &hits, &mut tally);
+        let a = self.t.assess(
+            &self.set,
+            1,
+            ev.as_ref(),
+            &facts,
+            hostname,
+            &hits,
+            &mut tally,
+        );
         self.t.flush(&mut tally);
         a
     }
@@ -100,7 +110,7 @@ impl Fixture {
             .gather()
             .iter()
             .filter(|f| f.name() == name.split('{').next().unwrap())
-            .flat_map(|f| f.get_metric().iter().cloned().collect::<Vec<_>>())
+            .flat_map(|f| f.get_metric().to_vec())
             .filter(|m| {
                 let want = name.split_once('{').map(|(_, l)| l.trim_end_matches('}'));
                 want.is_none_or(|w| {
@@ -137,7 +147,12 @@ fn allowed_outbound_c2_is_critical_and_explained() {
     assert!(v.priority >= Priority::High, "{:?}", p.score);
     let total: f64 = p.score.components.iter().map(|c| c.contribution).sum();
     assert!((total - p.score.value).abs() < 1e-9);
-    let ctx = p.score.components.iter().find(|c| c.name == "context").unwrap();
+    let ctx = p
+        .score
+        .components
+        .iter()
+        .find(|c| c.name == "context")
+        .unwrap();
     assert_eq!(ctx.input, score::Input::Label("outbound/allowed".into()));
     assert_eq!(&*v.key(), "203.0.113.9|10.0.0.5");
     assert!(v.immediate);
@@ -167,7 +182,11 @@ fn one_alert_per_window_then_a_rollup_with_count_first_and_last_seen() {
         f.metric("iocd_triage_suppressed_hits_total{reason=\"duplicate\"}"),
         4
     );
-    assert_eq!(f.metric("iocd_triage_dedup_entries"), 0, "published on tick");
+    assert_eq!(
+        f.metric("iocd_triage_dedup_entries"),
+        0,
+        "published on tick"
+    );
     assert!(f.t.tick().is_empty(), "windows still open");
     assert_eq!(f.metric("iocd_triage_dedup_entries"), 2);
     f.clock.advance(Duration::from_secs(6 * 60));
@@ -180,7 +199,10 @@ fn one_alert_per_window_then_a_rollup_with_count_first_and_last_seen() {
     assert_eq!(r["iocd"]["host"], "10.0.0.5");
     assert_eq!(r["iocd"]["dedup"]["first_seen"], "2027-01-15T08:00:00.000Z");
     assert_eq!(r["iocd"]["dedup"]["last_seen"], "2027-01-15T08:04:00.000Z");
-    assert_eq!(out[0].record.priority, r["iocd"]["priority"].as_str().unwrap());
+    assert_eq!(
+        out[0].record.priority,
+        r["iocd"]["priority"].as_str().unwrap()
+    );
     assert_eq!(out[0].sink, None);
     assert!(f.t.tick().is_empty());
     // The window closed: the next hit alerts again.
@@ -209,7 +231,11 @@ fn allowlisted_hits_are_counted_never_alerted() {
     assert!(f.assess(own_scanner).verdict.is_none());
     let known_good = "Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN= OUT=eth0 SRC=10.0.0.5 DST=198.51.100.77 PROTO=TCP SPT=50000 DPT=443";
     assert!(f.assess(known_good).verdict.is_none());
-    assert!(f.assess_host("probe to 203.0.113.9", Some("scanner01")).verdict.is_none());
+    assert!(
+        f.assess_host("probe to 203.0.113.9", Some("scanner01"))
+            .verdict
+            .is_none()
+    );
     assert!(f.assess(C2_OUT_ALLOWED).verdict.is_some());
     assert_eq!(
         f.metric("iocd_triage_suppressed_hits_total{reason=\"allowlist\"}"),
@@ -276,13 +302,20 @@ fn flood_guard_reports_once_and_demotes() {
         verdicts.push(a.verdict);
     }
     assert_eq!(floods, 1, "reported once");
-    assert!(verdicts[..9]
-        .iter()
-        .all(|v| v.as_ref().unwrap().priority >= Priority::High));
+    assert!(
+        verdicts[..9]
+            .iter()
+            .all(|v| v.as_ref().unwrap().priority >= Priority::High)
+    );
     // The hit that made the flood is demoted, and explained.
     let v = verdicts[9].as_ref().unwrap();
     assert_eq!(v.priority, Priority::Info);
-    let flood = v.primary().score.components.iter().find(|c| c.name == "flood");
+    let flood = v
+        .primary()
+        .score
+        .components
+        .iter()
+        .find(|c| c.name == "flood");
     assert!(flood.is_some_and(|c| c.contribution < 0.0));
     assert_eq!(v.flood_hosts, Some(10));
     // Later hosts share the flood's window: counted, not alerted one by one.
@@ -302,7 +335,10 @@ fn flood_guard_reports_once_and_demotes() {
 
 #[test]
 fn dedup_state_is_bounded_and_evictions_counted() {
-    let f = fixture("[dedup]\nmax_entries = 64\n[flood]\nenabled = false\n", &["stdout0"]);
+    let f = fixture(
+        "[dedup]\nmax_entries = 64\n[flood]\nenabled = false\n",
+        &["stdout0"],
+    );
     for h in 0..2000 {
         let line = C2_OUT_ALLOWED.replace("10.0.0.5", &format!("10.{}.{}.1", h / 250, h % 250));
         assert!(f.assess(&line).verdict.is_some());
@@ -319,7 +355,10 @@ fn routing_folds_low_priorities_into_a_periodic_digest() {
         &["stdout0", "file1"],
     );
     assert!(f.t.wants(0, "info") && f.t.wants(1, "high") && !f.t.wants(1, "medium"));
-    assert!(f.t.wants(1, "none"), "labels that are not levels go everywhere");
+    assert!(
+        f.t.wants(1, "none"),
+        "labels that are not levels go everywhere"
+    );
     let scan = f.assess(SCAN_IN_BLOCKED).verdict.unwrap();
     assert!(scan.immediate, "stdout0 takes everything");
     let c2 = f.assess(C2_OUT_ALLOWED).verdict.unwrap();
@@ -388,10 +427,9 @@ fn a_new_generation_resets_the_age_of_undated_listings() {
         f.set.scan(line, &mut Scratch::new(), &mut hits);
         let facts = LineFacts::new(None, line, |ip| f.t.assets().is_internal(ip));
         let mut tally = Tally::default();
-        let v = f
-            .t
-            .assess(&f.set, generation, None, &facts, None, &hits, &mut tally)
-            .verdict;
+        let v =
+            f.t.assess(&f.set, generation, None, &facts, None, &hits, &mut tally)
+                .verdict;
         v.map(|v| {
             v.primary()
                 .score
