@@ -242,6 +242,16 @@ fn populate(m: &Metrics) {
     m.sightings_errors.with_label_values(&["misp"]).inc();
     m.sightings_retries.inc();
     m.sightings_dropped.with_label_values(&["refused"]).inc();
+    let t = &m.triage;
+    t.hits.inc_by(5);
+    t.hit_lines.inc_by(4);
+    t.alerts.with_label_values(&["high", "hit"]).inc();
+    t.suppressed.with_label_values(&["duplicate"]).inc_by(3);
+    t.digested.with_label_values(&["file1"]).inc();
+    t.dedup_entries.set(1);
+    t.flood_entries.set(2);
+    t.evictions.with_label_values(&["dedup"]).inc();
+    t.floods.inc();
 }
 
 /// Every family `populate` fills, as exposed.
@@ -280,6 +290,15 @@ const FAMILIES: &[&str] = &[
     "iocd_sightings_errors_total",
     "iocd_sightings_retries_total",
     "iocd_sightings_dropped_total",
+    "iocd_triage_hits_total",
+    "iocd_triage_hit_lines_total",
+    "iocd_triage_alerts_total",
+    "iocd_triage_suppressed_hits_total",
+    "iocd_triage_digested_alerts_total",
+    "iocd_triage_dedup_entries",
+    "iocd_triage_flood_entries",
+    "iocd_triage_evictions_total",
+    "iocd_triage_floods_total",
 ];
 
 #[test]
