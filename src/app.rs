@@ -156,7 +156,7 @@ pub fn run(cfg: Config) -> Result<bool> {
             shutdown.clone(),
         ));
     }
-    let sources = {
+    let mut sources = {
         let _guard = rt.enter();
         crate::source::spawn_all(
             &cfg.sources,
@@ -164,9 +164,11 @@ pub fn run(cfg: Config) -> Result<bool> {
             tx,
             metrics.clone(),
             shutdown.clone(),
+            cfg.shutdown.grace,
         )
         .context("cannot start the sources")?
     };
+    let kafka = sources.take_kafka();
     for addr in sources.local_addrs() {
         info!(%addr, "listening");
     }
@@ -238,6 +240,12 @@ pub fn run(cfg: Config) -> Result<bool> {
                 }
             }
         });
+    }
+    // Offsets last: the Kafka consumer commits what the sinks delivered, then leaves the group.
+    if let Some(k) = kafka
+        && !k.finish(deadline + Duration::from_secs(5))
+    {
+        warn!("the Kafka consumer did not close in time; uncommitted messages will be read again");
     }
     if let Some(a) = admin {
         a.join();

@@ -327,7 +327,11 @@ mod tests {
         a.settle();
         a.settle(); // twice counts once
         b.settle();
-        assert_eq!(fired.load(Ordering::SeqCst), 0, "the matcher's hold is still open");
+        assert_eq!(
+            fired.load(Ordering::SeqCst),
+            0,
+            "the matcher's hold is still open"
+        );
         r.settle();
         assert_eq!(fired.load(Ordering::SeqCst), 1);
         r.settle();

@@ -252,6 +252,20 @@ fn populate(m: &Metrics) {
     t.flood_entries.set(2);
     t.evictions.with_label_values(&["dedup"]).inc();
     t.floods.inc();
+    let k = &m.kafka;
+    k.consumer_lag.with_label_values(&["logs", "0"]).set(12);
+    k.committed_offset.with_label_values(&["logs", "0"]).set(100);
+    k.commits.with_label_values(&["ok"]).inc();
+    k.rebalances.with_label_values(&["assign"]).inc();
+    k.assigned_partitions.set(4);
+    k.inflight_batches.set(2);
+    k.skipped.with_label_values(&["empty"]).inc();
+    k.revoke_abandoned.with_label_values(&["logs"]).inc();
+    k.offset_gaps.with_label_values(&["logs"]).inc();
+    k.client_errors.with_label_values(&["BrokerTransportFailure"]).inc();
+    k.producer_errors
+        .with_label_values(&["kafka0", "MessageSizeTooLarge"])
+        .inc();
 }
 
 /// Every family `populate` fills, as exposed.
@@ -299,6 +313,17 @@ const FAMILIES: &[&str] = &[
     "iocd_triage_flood_entries",
     "iocd_triage_evictions_total",
     "iocd_triage_floods_total",
+    "iocd_kafka_consumer_lag_messages",
+    "iocd_kafka_committed_offset",
+    "iocd_kafka_commits_total",
+    "iocd_kafka_rebalances_total",
+    "iocd_kafka_assigned_partitions",
+    "iocd_kafka_inflight_batches",
+    "iocd_kafka_skipped_messages_total",
+    "iocd_kafka_revoke_abandoned_total",
+    "iocd_kafka_offset_gap_messages_total",
+    "iocd_kafka_consumer_errors_total",
+    "iocd_kafka_producer_errors_total",
 ];
 
 #[test]

@@ -40,6 +40,7 @@ impl Harness {
             tx.clone(),
             metrics.clone(),
             shutdown.clone(),
+            Duration::from_secs(5),
         )
         .expect("sources start");
         Harness {
@@ -673,9 +674,16 @@ async fn start_up_errors_name_the_address_or_file() {
     };
     let (tx, _rx) = crossbeam_channel::bounded(1);
     let metrics = Arc::new(Metrics::new());
-    let err = source::spawn_all(&cfg, 1024, tx.clone(), metrics.clone(), Shutdown::new())
-        .err()
-        .expect("the address is taken");
+    let err = source::spawn_all(
+        &cfg,
+        1024,
+        tx.clone(),
+        metrics.clone(),
+        Shutdown::new(),
+        Duration::from_secs(5),
+    )
+    .err()
+    .expect("the address is taken");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
     // The UDP source that had started is stopped again: its port is free.
     let deadline = Instant::now() + WAIT;
@@ -694,9 +702,16 @@ async fn start_up_errors_name_the_address_or_file() {
         }),
         ..SourcesConfig::default()
     };
-    let err = source::spawn_all(&cfg, 1024, tx.clone(), metrics.clone(), Shutdown::new())
-        .err()
-        .expect("no certificate");
+    let err = source::spawn_all(
+        &cfg,
+        1024,
+        tx.clone(),
+        metrics.clone(),
+        Shutdown::new(),
+        Duration::from_secs(5),
+    )
+    .err()
+    .expect("no certificate");
     assert!(err.to_string().contains("missing.pem"), "{err}");
 
     let empty = dir.path().join("empty.pem");
@@ -709,9 +724,16 @@ async fn start_up_errors_name_the_address_or_file() {
         }),
         ..SourcesConfig::default()
     };
-    let err = source::spawn_all(&cfg, 1024, tx, metrics, Shutdown::new())
-        .err()
-        .expect("no certificate in the file");
+    let err = source::spawn_all(
+        &cfg,
+        1024,
+        tx,
+        metrics,
+        Shutdown::new(),
+        Duration::from_secs(5),
+    )
+    .err()
+    .expect("no certificate in the file");
     assert!(err.to_string().contains("empty.pem"), "{err}");
 }
 

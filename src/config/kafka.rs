@@ -136,7 +136,10 @@ pub(super) fn validate_source(c: &KafkaSourceConfig, at: &str, errs: &mut Config
         } else if let Some(re) = t.strip_prefix('^')
             && let Err(e) = regex::Regex::new(&format!("^{re}"))
         {
-            errs.push(format!("{at}.topics[{i}]"), format!("bad regular expression: {e}"));
+            errs.push(
+                format!("{at}.topics[{i}]"),
+                format!("bad regular expression: {e}"),
+            );
         }
     }
     if c.max_message_bytes < 256 {
@@ -145,7 +148,12 @@ pub(super) fn validate_source(c: &KafkaSourceConfig, at: &str, errs: &mut Config
     if c.commit_interval.is_zero() {
         errs.push(format!("{at}.commit_interval"), "must be more than 0");
     }
-    reserved(&c.options, CONSUMER_RESERVED, &format!("{at}.options"), errs);
+    reserved(
+        &c.options,
+        CONSUMER_RESERVED,
+        &format!("{at}.options"),
+        errs,
+    );
 }
 
 pub(super) fn validate_sink(c: &KafkaSinkConfig, at: &str, errs: &mut ConfigErrors) {
@@ -158,15 +166,15 @@ pub(super) fn validate_sink(c: &KafkaSinkConfig, at: &str, errs: &mut ConfigErro
     if c.buffer_max_events == 0 {
         errs.push(format!("{at}.buffer_max_events"), "must be at least 1");
     }
-    reserved(&c.options, PRODUCER_RESERVED, &format!("{at}.options"), errs);
+    reserved(
+        &c.options,
+        PRODUCER_RESERVED,
+        &format!("{at}.options"),
+        errs,
+    );
 }
 
-fn reserved(
-    options: &BTreeMap<String, String>,
-    owned: &[&str],
-    at: &str,
-    errs: &mut ConfigErrors,
-) {
+fn reserved(options: &BTreeMap<String, String>, owned: &[&str], at: &str, errs: &mut ConfigErrors) {
     for k in options.keys() {
         if owned.contains(&k.as_str()) {
             errs.push(

@@ -9,6 +9,7 @@
 //! with its default.
 
 pub mod feeds;
+pub mod kafka;
 pub mod triage;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use feeds::{AllowlistConfig, FeedConfig};
+pub use kafka::{KafkaSinkConfig, KafkaSourceConfig, StartPosition};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -193,6 +195,9 @@ pub struct SourcesConfig {
     /// Read lines from standard input until it ends.
     #[serde(default)]
     pub stdin: bool,
+    /// A Kafka consumer group: one message is one line; offsets are committed only once
+    /// every alert of every message up to them has been delivered by every sink.
+    pub kafka: Option<KafkaSourceConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -284,6 +289,9 @@ pub enum SinkConfig {
     },
     /// Alerts POSTed in batches.
     Http(HttpSinkConfig),
+    /// Alerts produced to a Kafka topic (idempotent producer, `acks=all`), keyed by
+    /// indicator and host.
+    Kafka(KafkaSinkConfig),
 }
 
 /// How a sink writes each alert (`alert_format` on every sink).
@@ -612,11 +620,15 @@ impl Config {
         if self.admin.enabled {
             listen(self.admin.listen, "tcp", "admin.listen", &mut errs);
         }
+        if let Some(k) = &s.kafka {
+            kafka::validate_source(k, "sources.kafka", &mut errs);
+        }
         if s.syslog_udp.is_none()
             && s.syslog_tcp.is_none()
             && s.syslog_tls.is_none()
             && s.files.is_empty()
             && !s.stdin
+            && s.kafka.is_none()
         {
             errs.push(
                 "sources",
@@ -686,6 +698,7 @@ impl Config {
                         );
                     }
                 }
+                SinkConfig::Kafka(k) => kafka::validate_sink(k, &at, &mut errs),
             }
         }
         validate_feedback(&self.feedback, &self.sightings, &mut errs);

@@ -38,6 +38,7 @@
 //! waits for that.
 
 pub mod file;
+pub mod kafka;
 pub mod stdin;
 pub mod syslog;
 
@@ -58,6 +59,7 @@ use crate::telemetry::Metrics;
 pub struct Sources {
     handles: Vec<JoinHandle<()>>,
     listening: Vec<Listening>,
+    kafka: Option<kafka::KafkaSource>,
 }
 
 /// A bound socket of a network source.
@@ -98,6 +100,12 @@ impl Sources {
         }
     }
 
+    /// The Kafka consumer, which outlives intake: after the sinks have flushed, the app
+    /// calls [`kafka::KafkaSource::finish`] so that the last offsets are committed.
+    pub fn take_kafka(&mut self) -> Option<kafka::KafkaSource> {
+        self.kafka.take()
+    }
+
     pub fn into_handles(self) -> Vec<JoinHandle<()>> {
         self.handles
     }
@@ -113,6 +121,7 @@ pub fn spawn_all(
     tx: BatchSender,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
+    grace: std::time::Duration,
 ) -> io::Result<Sources> {
     // Certificates first, so that a bad one is reported before anything listens.
     let tls = cfg
@@ -122,7 +131,7 @@ pub fn spawn_all(
         .transpose()?;
     // Sources started before a later one fails to bind are stopped through this token.
     let stop = shutdown.child_token();
-    let started = start(cfg, tls, batch_bytes, tx, &metrics, &stop);
+    let started = start(cfg, tls, batch_bytes, tx, &metrics, &stop, grace);
     if started.is_err() {
         stop.cancel();
     }
@@ -134,8 +143,9 @@ fn start(
     tls: Option<tokio_rustls::TlsAcceptor>,
     batch_bytes: usize,
     tx: BatchSender,
-    metrics: &Metrics,
+    metrics: &Arc<Metrics>,
     shutdown: &Shutdown,
+    grace: std::time::Duration,
 ) -> io::Result<Sources> {
     let turn = Arc::new(tokio::sync::Mutex::new(()));
     let outlet = |source: SourceKind| Outlet::new(source, tx.clone(), metrics, turn.clone());
@@ -194,7 +204,24 @@ fn start(
             shutdown.clone(),
         )?);
     }
-    Ok(Sources { handles, listening })
+    let mut kafka = None;
+    if let Some(k) = &cfg.kafka {
+        let (intake, source) = kafka::spawn(
+            k,
+            batch_bytes,
+            tx.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+            grace,
+        )?;
+        handles.push(intake);
+        kafka = Some(source);
+    }
+    Ok(Sources {
+        handles,
+        listening,
+        kafka,
+    })
 }
 
 /// The queue is gone: the pipeline is stopping, so the source stops too.
@@ -263,10 +290,9 @@ impl Outlet {
             Err(TrySendError::Full(batch)) => batch,
         };
         let tx = self.tx.clone();
-        tokio::task::spawn_blocking(move || tx.send(batch))
+        tokio::task::spawn_blocking(move || tx.send(batch).map_err(|_| Closed))
             .await
-            .map_err(|_| Closed)?
-            .map_err(|_| Closed)?;
+            .map_err(|_| Closed)??;
         self.sent()
     }
 

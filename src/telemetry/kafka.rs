@@ -22,6 +22,10 @@ pub struct KafkaMetrics {
     pub skipped: IntCounterVec,
     /// Revoked partitions given up with work still in flight (read again by their next owner).
     pub revoke_abandoned: IntCounterVec,
+    /// Offsets skipped between consecutive messages of a partition, by topic.
+    pub offset_gaps: IntCounterVec,
+    /// Errors the consumer reported (broker connections lost, ...), by librdkafka error.
+    pub client_errors: IntCounterVec,
     /// Delivery failures reported by the producer, by sink and librdkafka error.
     pub producer_errors: IntCounterVec,
 }
@@ -91,6 +95,18 @@ impl KafkaMetrics {
                 "iocd_kafka_revoke_abandoned_total",
                 "Revoked partitions given up with alerts still in flight, by topic.",
                 &["topic"],
+            ),
+            offset_gaps: counters(
+                "iocd_kafka_offset_gap_messages_total",
+                "Offsets skipped between consecutive messages of a partition, by topic \
+                 (compaction and transaction markers make gaps; on a plain topic a gap means \
+                 the broker did not return records).",
+                &["topic"],
+            ),
+            client_errors: counters(
+                "iocd_kafka_consumer_errors_total",
+                "Errors the Kafka consumer reported, by librdkafka error.",
+                &["error"],
             ),
             producer_errors: counters(
                 "iocd_kafka_producer_errors_total",

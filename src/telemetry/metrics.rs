@@ -12,6 +12,8 @@ use prometheus::{
 /// The registry and typed handles to every family. Cheap to share (`Arc<Metrics>`).
 pub struct Metrics {
     registry: Registry,
+    /// The Kafka source's and sinks' families (`iocd_kafka_*`).
+    pub kafka: super::kafka::KafkaMetrics,
     /// Triage's families (`iocd_triage_*`): hits in, alerts out, suppressions, state size.
     pub triage: TriageMetrics,
     /// Lines (messages) read, by source.

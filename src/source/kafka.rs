@@ -1,0 +1,922 @@
+//! The Kafka source: a consumer group whose offsets move only past delivered alerts.
+//!
+//! One thread owns the consumer. It polls messages into a batch (one message is one line),
+//! seals the batch when it is full or when no message is waiting, and hands it to the matcher
+//! queue. Sealing opens one *segment* per partition in the batch in the [`Tracker`] (the
+//! batch's last offset of that partition) and gives the batch a [`Receipt`] that settles those
+//! segments once the matcher has handed every alert of the batch to the sinks and every sink
+//! has delivered its copy (see `pipeline::Receipt`).
+//!
+//! # Commits: the contiguous high-watermark
+//!
+//! Per partition, segments are kept in the order they were read. A settled segment is only
+//! marked done; the committable offset advances over the run of done segments at the front
+//! and stops at the first one still in flight. So a batch stuck behind a sink that is down
+//! holds back its partition's commits even when later batches are done: a crash replays from
+//! there, it never skips. The consumer thread stores committable offsets
+//! (`enable.auto.offset.store=false`, then `store_offsets`) and librdkafka commits stored
+//! offsets every `commit_interval`; explicit synchronous commits happen on revoke and at
+//! shutdown.
+//!
+//! # Backpressure
+//!
+//! When the matcher queue is full, the sealed batch waits in the [`Outbox`] and every assigned
+//! partition is paused: the thread keeps polling (so the group sees it alive and rebalances
+//! are served) but librdkafka stops fetching; nothing is buffered without bound. Partitions
+//! resume once the batch is handed over.
+//!
+//! # Rebalances
+//!
+//! On revoke, the rebalance callback waits (up to `revoke_timeout`) for the in-flight
+//! segments of the revoked partitions, still trying to hand the waiting batch over, then
+//! commits what is done and forgets the partitions; their next owner starts there. Work
+//! still in flight at the timeout is abandoned to the next owner (duplicates, never loss) and
+//! counted. A *lost* assignment (session timed out) commits nothing. Segments settling for a
+//! partition that was revoked, or revoked and assigned again, carry an old epoch and are
+//! ignored.
+//!
+//! # Messages that are not lines
+//!
+//! Empty messages (tombstones) and binary ones (containing a NUL byte) are counted in
+//! `iocd_kafka_skipped_messages_total` and not matched; their offsets are part of their
+//! batch's segment, so they commit. Messages longer than `max_message_bytes` are cut there and
+//! counted as `truncated`, like syslog messages. A line break inside a message becomes a space.
+//!
+//! # Shutdown
+//!
+//! On cancel: pause, hand over the last batch, close the queue (the matcher threads drain it
+//! and the sinks flush), wait for every in-flight segment until the grace period ends, commit
+//! synchronously, and close the consumer (leaving the group at once, so the partitions move
+//! without waiting for a session timeout).
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::TrySendError;
+use prometheus::{IntCounter, IntCounterVec};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext};
+use tracing::{debug, error, info, warn};
+
+use crate::config::KafkaSourceConfig;
+use crate::pipeline::{Batch, BatchSender, MessageRef, Receipt, Shutdown, SourceKind};
+use crate::telemetry::Metrics;
+
+/// How long one poll waits when there is nothing to send.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How long one poll waits while a batch waits for room.
+const BLOCKED_POLL: Duration = Duration::from_millis(10);
+
+/// The running source's thread. (`spawn` also returns a task that ends when the thread has
+/// closed its end of the matcher queue: what `Sources::join` waits for.)
+pub struct KafkaSource {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl KafkaSource {
+    /// Waits for the thread to commit and close, until `deadline`. False if it is still
+    /// running then (it is left to the process exit).
+    pub fn finish(self, deadline: Instant) -> bool {
+        while !self.thread.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if self.thread.join().is_err() {
+            error!("the Kafka source thread panicked");
+            return false;
+        }
+        true
+    }
+}
+
+/// Creates the consumer, subscribes, and starts the thread. Configuration errors from
+/// librdkafka (an unknown option, a bad value) come back here; brokers that are down do not
+/// (the consumer retries, and lag shows it).
+pub fn spawn(
+    cfg: &KafkaSourceConfig,
+    batch_bytes: usize,
+    tx: BatchSender,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> io::Result<(tokio::task::JoinHandle<()>, KafkaSource)> {
+    let tracker = Arc::new(Tracker::new(metrics.clone()));
+    let outbox = Arc::new(Outbox::new(tx));
+    let ctx = Ctx {
+        tracker: tracker.clone(),
+        outbox: outbox.clone(),
+        metrics: metrics.clone(),
+        revoke_timeout: cfg.revoke_timeout,
+    };
+    let mut cc = ClientConfig::new();
+    cc.set("statistics.interval.ms", "5000")
+        .set("client.id", "iocd");
+    for (k, v) in &cfg.options {
+        cc.set(k, v);
+    }
+    cc.set("bootstrap.servers", &cfg.brokers)
+        .set("group.id", &cfg.group_id)
+        .set("enable.auto.commit", "true")
+        .set(
+            "auto.commit.interval.ms",
+            cfg.commit_interval.as_millis().max(1).to_string(),
+        )
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", cfg.start.as_str());
+    let consumer: BaseConsumer<Ctx> = cc
+        .create_with_context(ctx)
+        .map_err(|e| io::Error::other(format!("sources.kafka: {e}")))?;
+    let topics: Vec<&str> = cfg.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| io::Error::other(format!("sources.kafka.topics: {e}")))?;
+    info!(brokers = %cfg.brokers, group = %cfg.group_id, topics = ?cfg.topics, "kafka consumer started");
+
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+    let intake_closed = tokio::spawn(async move {
+        let _ = closed_rx.await;
+    });
+    let name = SourceKind::Kafka.as_str();
+    let reader = Reader {
+        consumer,
+        tracker,
+        outbox,
+        building: Building::new(batch_bytes, cfg.max_message_bytes),
+        limit: batch_bytes.max(1),
+        paused: false,
+        counters: Counters {
+            events_in: metrics.events_in.with_label_values(&[name]),
+            bytes_in: metrics.bytes_in.with_label_values(&[name]),
+            truncated: metrics
+                .events_dropped
+                .with_label_values(&[name, "truncated"]),
+            empty: metrics.kafka.skipped.with_label_values(&["empty"]),
+            binary: metrics.kafka.skipped.with_label_values(&["binary"]),
+        },
+        metrics,
+    };
+    let thread = std::thread::Builder::new()
+        .name("iocd-kafka".into())
+        .spawn(move || reader.run(shutdown, grace, closed_tx))?;
+    Ok((intake_closed, KafkaSource { thread }))
+}
+
+struct Counters {
+    events_in: IntCounter,
+    bytes_in: IntCounter,
+    truncated: IntCounter,
+    empty: IntCounter,
+    binary: IntCounter,
+}
+
+/// The consumer thread's state.
+struct Reader {
+    consumer: BaseConsumer<Ctx>,
+    tracker: Arc<Tracker>,
+    outbox: Arc<Outbox>,
+    building: Building,
+    limit: usize,
+    paused: bool,
+    counters: Counters,
+    metrics: Arc<Metrics>,
+}
+
+impl Reader {
+    fn run(
+        mut self,
+        shutdown: Shutdown,
+        grace: Duration,
+        closed: tokio::sync::oneshot::Sender<()>,
+    ) {
+        let mut idle = false;
+        while !shutdown.is_cancelled() {
+            match self.outbox.try_flush() {
+                Flush::Closed => break,
+                Flush::Full => self.pause(),
+                Flush::Sent | Flush::Empty => self.resume(),
+            }
+            if self.outbox.is_empty()
+                && !self.building.is_empty()
+                && (idle || self.building.batch.len() >= self.limit)
+            {
+                let batch = self.building.seal(&self.tracker, &self.counters);
+                self.outbox.put(batch);
+                idle = false;
+                continue;
+            }
+            let wait = if !self.outbox.is_empty() {
+                BLOCKED_POLL
+            } else if self.building.is_empty() {
+                IDLE_POLL
+            } else {
+                Duration::ZERO
+            };
+            idle = match self.consumer.poll(wait) {
+                Some(Ok(m)) => {
+                    let assignments = self.tracker.assignments();
+                    self.building.push(
+                        &m,
+                        &self.counters,
+                        assignments,
+                        &self.metrics.kafka.offset_gaps,
+                    );
+                    false
+                }
+                Some(Err(e)) => {
+                    // Broker connections coming and going are reported here too; librdkafka
+                    // logs them and reconnects by itself.
+                    let code = e
+                        .rdkafka_error_code()
+                        .map_or_else(|| "other".to_owned(), |c| format!("{c:?}"));
+                    self.metrics
+                        .kafka
+                        .client_errors
+                        .with_label_values(&[&code])
+                        .inc();
+                    debug!(error = %e, "kafka consumer error");
+                    true
+                }
+                None => true,
+            };
+            self.store_ready();
+        }
+        self.stop(grace, closed);
+    }
+
+    fn pause(&mut self) {
+        if !self.paused
+            && let Ok(a) = self.consumer.assignment()
+        {
+            if let Err(e) = self.consumer.pause(&a) {
+                warn!(error = %e, "cannot pause kafka partitions");
+            }
+            self.paused = true;
+            debug!(
+                partitions = a.count(),
+                "matcher queue full: partitions paused"
+            );
+        }
+    }
+
+    fn resume(&mut self) {
+        if self.paused
+            && let Ok(a) = self.consumer.assignment()
+        {
+            if let Err(e) = self.consumer.resume(&a) {
+                warn!(error = %e, "cannot resume kafka partitions");
+            }
+            self.paused = false;
+        }
+    }
+
+    /// Stores every offset that became committable (librdkafka commits them on its timer).
+    fn store_ready(&self) {
+        let ready = self.tracker.take_ready(None);
+        store(&self.consumer, &ready);
+    }
+
+    /// The shutdown sequence of the module docs.
+    fn stop(mut self, grace: Duration, closed: tokio::sync::oneshot::Sender<()>) {
+        let deadline = Instant::now() + grace;
+        self.paused = false;
+        self.pause();
+        // Hand over the last batch while the matchers still take batches.
+        loop {
+            match self.outbox.try_flush() {
+                Flush::Full if Instant::now() < deadline => {}
+                _ => {
+                    if self.building.is_empty() || !self.outbox.is_empty() {
+                        break;
+                    }
+                    let batch = self.building.seal(&self.tracker, &self.counters);
+                    self.outbox.put(batch);
+                    continue;
+                }
+            }
+            // Messages polled now are not processed: they stay uncommitted and are read
+            // again by whoever reads the partition next.
+            let _ = self.consumer.poll(BLOCKED_POLL);
+        }
+        self.outbox.close();
+        let _ = closed.send(());
+        // The matchers drain, the sinks flush; settled segments become committable.
+        while !self.tracker.is_idle() && Instant::now() < deadline {
+            let _ = self.consumer.poll(Duration::from_millis(50));
+            self.store_ready();
+        }
+        if !self.tracker.is_idle() {
+            warn!(
+                "kafka: alerts still in flight at the end of the grace period; their messages will be read again"
+            );
+        }
+        let all = self.tracker.take_ready(None);
+        store(&self.consumer, &all);
+        let committed = self.tracker.committable();
+        if committed.count() > 0 {
+            match self.consumer.commit(&committed, CommitMode::Sync) {
+                Ok(()) => info!(partitions = committed.count(), "kafka offsets committed"),
+                Err(e) => error!(error = %e, "kafka: final offset commit failed"),
+            }
+        }
+        self.consumer.unsubscribe();
+        drop(self.consumer);
+        self.metrics.kafka.assigned_partitions.set(0);
+        info!("kafka consumer closed");
+    }
+}
+
+fn store(consumer: &BaseConsumer<Ctx>, ready: &[(Arc<str>, i32, i64)]) {
+    if ready.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::with_capacity(ready.len());
+    for (t, p, o) in ready {
+        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+    }
+    if let Err(e) = consumer.store_offsets(&tpl) {
+        // A partition revoked meanwhile: its new owner starts from the last commit.
+        debug!(error = %e, "kafka: cannot store offsets");
+    }
+}
+
+/// The batch being filled, and the last offset of each partition in it.
+struct Building {
+    batch: Batch,
+    spans: Vec<(Arc<str>, i32, i64)>,
+    /// The next offset expected per partition, to count gaps; cleared when the assignment
+    /// changes (a new owner starts wherever the group committed).
+    next: HashMap<(Arc<str>, i32), i64>,
+    assignments_seen: u64,
+    lines: u64,
+    max_message: usize,
+    limit: usize,
+    topics: Vec<Arc<str>>,
+}
+
+impl Building {
+    fn new(limit: usize, max_message: usize) -> Building {
+        Building {
+            batch: Batch::new(SourceKind::Kafka),
+            spans: Vec::new(),
+            next: HashMap::new(),
+            assignments_seen: 0,
+            lines: 0,
+            max_message,
+            limit,
+            topics: Vec::new(),
+        }
+    }
+
+    /// No message since the last seal (skipped ones count: their offsets must commit).
+    fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn topic(&mut self, name: &str) -> Arc<str> {
+        if let Some(t) = self.topics.iter().find(|t| &***t == name) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(name);
+        self.topics.push(t.clone());
+        t
+    }
+
+    fn push(
+        &mut self,
+        m: &BorrowedMessage<'_>,
+        c: &Counters,
+        assignments: u64,
+        gaps: &IntCounterVec,
+    ) {
+        let topic = self.topic(m.topic());
+        let (partition, offset) = (m.partition(), m.offset());
+        if assignments != self.assignments_seen {
+            self.next.clear();
+            self.assignments_seen = assignments;
+        }
+        match self.next.insert((topic.clone(), partition), offset + 1) {
+            Some(want) if offset > want => {
+                gaps.with_label_values(&[&topic])
+                    .inc_by((offset - want) as u64);
+                debug!(%topic, partition, expected = want, got = offset, "kafka: offsets skipped");
+            }
+            _ => {}
+        }
+        match self
+            .spans
+            .iter_mut()
+            .find(|(t, p, _)| *p == partition && *t == topic)
+        {
+            Some(span) => span.2 = offset,
+            None => self.spans.push((topic.clone(), partition, offset)),
+        }
+        let payload = m.payload().unwrap_or_default();
+        c.bytes_in.inc_by(payload.len() as u64);
+        if payload.is_empty() {
+            c.empty.inc();
+            return;
+        }
+        if memchr::memchr(0, payload).is_some() {
+            c.binary.inc();
+            return;
+        }
+        let line = if payload.len() > self.max_message {
+            c.truncated.inc();
+            &payload[..self.max_message]
+        } else {
+            payload
+        };
+        if self.batch.buf.capacity() == 0 {
+            self.batch.buf.reserve(self.limit + self.limit / 8);
+        }
+        self.batch.push_line(line, None);
+        self.batch.messages.push(MessageRef {
+            end: self.batch.buf.len(),
+            topic,
+            partition,
+            offset,
+        });
+        self.lines += 1;
+    }
+
+    /// Closes the batch: its segments open in the tracker, its receipt settles them.
+    fn seal(&mut self, tracker: &Arc<Tracker>, c: &Counters) -> Batch {
+        let tickets = tracker.open(&self.spans);
+        self.spans.clear();
+        c.events_in.inc_by(std::mem::take(&mut self.lines));
+        let mut batch = std::mem::replace(&mut self.batch, Batch::new(SourceKind::Kafka));
+        let t = tracker.clone();
+        batch.receipt = Some(Receipt::new(move || t.settle(&tickets)));
+        batch
+    }
+}
+
+/// The sealed batch that waits for room in the matcher queue, and the queue's sending end.
+/// Shared with the rebalance callback, which keeps handing the batch over while it waits.
+struct Outbox {
+    tx: Mutex<Option<BatchSender>>,
+    ready: Mutex<Option<Batch>>,
+}
+
+enum Flush {
+    Empty,
+    Sent,
+    Full,
+    Closed,
+}
+
+impl Outbox {
+    fn new(tx: BatchSender) -> Outbox {
+        Outbox {
+            tx: Mutex::new(Some(tx)),
+            ready: Mutex::new(None),
+        }
+    }
+
+    fn put(&self, batch: Batch) {
+        let mut r = lock(&self.ready);
+        debug_assert!(r.is_none());
+        *r = Some(batch);
+    }
+
+    fn is_empty(&self) -> bool {
+        lock(&self.ready).is_none()
+    }
+
+    fn try_flush(&self) -> Flush {
+        let mut ready = lock(&self.ready);
+        let Some(batch) = ready.take() else {
+            return Flush::Empty;
+        };
+        let tx = lock(&self.tx);
+        let Some(tx) = tx.as_ref() else {
+            return Flush::Closed;
+        };
+        match tx.try_send(batch) {
+            Ok(()) => Flush::Sent,
+            Err(TrySendError::Full(b)) => {
+                *ready = Some(b);
+                Flush::Full
+            }
+            Err(TrySendError::Disconnected(_)) => Flush::Closed,
+        }
+    }
+
+    fn close(&self) {
+        lock(&self.tx).take();
+        lock(&self.ready).take();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Per-partition segments in read order, and what can be committed. See the module docs.
+pub struct Tracker {
+    state: Mutex<TrackState>,
+    /// Changes of ownership so far (assign or revoke), read per message without the lock.
+    assignments: std::sync::atomic::AtomicU64,
+    settled: Condvar,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Default)]
+struct TrackState {
+    parts: HashMap<(Arc<str>, i32), Part>,
+    next_epoch: u64,
+}
+
+struct Part {
+    epoch: u64,
+    segs: VecDeque<Seg>,
+    next_id: u64,
+    /// The next offset to read: everything before it was delivered.
+    done_to: Option<i64>,
+    /// What was last handed to `store_offsets`.
+    stored: Option<i64>,
+}
+
+struct Seg {
+    id: u64,
+    last: i64,
+    done: bool,
+}
+
+/// One batch's segment in one partition.
+pub struct Ticket {
+    topic: Arc<str>,
+    partition: i32,
+    epoch: u64,
+    id: u64,
+}
+
+impl Tracker {
+    pub fn new(metrics: Arc<Metrics>) -> Tracker {
+        Tracker {
+            state: Mutex::new(TrackState::default()),
+            assignments: std::sync::atomic::AtomicU64::new(0),
+            settled: Condvar::new(),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TrackState> {
+        lock(&self.state)
+    }
+
+    /// How many times the assignment changed.
+    pub fn assignments(&self) -> u64 {
+        self.assignments.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Partitions now owned: a fresh epoch each.
+    pub fn assign(&self, parts: &[(Arc<str>, i32)]) {
+        self.assignments
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let mut st = self.lock();
+        for (t, p) in parts {
+            st.next_epoch += 1;
+            let epoch = st.next_epoch;
+            st.parts.insert(
+                (t.clone(), *p),
+                Part {
+                    epoch,
+                    segs: VecDeque::new(),
+                    next_id: 0,
+                    done_to: None,
+                    stored: None,
+                },
+            );
+        }
+    }
+
+    /// Forgets partitions; returns how many segments were still in flight.
+    pub fn revoke(&self, parts: &[(Arc<str>, i32)]) -> usize {
+        self.assignments
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let mut st = self.lock();
+        let mut open = 0;
+        for key in parts {
+            if let Some(p) = st.parts.remove(key) {
+                open += p.segs.len();
+                self.metrics.kafka.inflight_batches.sub(p.segs.len() as i64);
+            }
+        }
+        open
+    }
+
+    /// Opens a segment per `(topic, partition, last offset)` of an owned partition.
+    pub fn open(&self, spans: &[(Arc<str>, i32, i64)]) -> Vec<Ticket> {
+        let mut st = self.lock();
+        let mut tickets = Vec::with_capacity(spans.len());
+        for (t, p, last) in spans {
+            if let Some(part) = st.parts.get_mut(&(t.clone(), *p)) {
+                let id = part.next_id;
+                part.next_id += 1;
+                part.segs.push_back(Seg {
+                    id,
+                    last: *last,
+                    done: false,
+                });
+                tickets.push(Ticket {
+                    topic: t.clone(),
+                    partition: *p,
+                    epoch: part.epoch,
+                    id,
+                });
+                self.metrics.kafka.inflight_batches.inc();
+            }
+        }
+        tickets
+    }
+
+    /// A batch is delivered: its segments are done, and fronts advance.
+    pub fn settle(&self, tickets: &[Ticket]) {
+        let mut st = self.lock();
+        for tk in tickets {
+            let Some(part) = st.parts.get_mut(&(tk.topic.clone(), tk.partition)) else {
+                continue;
+            };
+            if part.epoch != tk.epoch {
+                continue;
+            }
+            if let Some(seg) = part.segs.iter_mut().find(|s| s.id == tk.id) {
+                seg.done = true;
+            }
+            while part.segs.front().is_some_and(|s| s.done) {
+                let seg = part.segs.pop_front().expect("front exists");
+                part.done_to = Some(seg.last + 1);
+                self.metrics.kafka.inflight_batches.dec();
+            }
+        }
+        drop(st);
+        self.settled.notify_all();
+    }
+
+    /// Offsets that advanced since last asked, for `only` these partitions (all when None).
+    pub fn take_ready(&self, only: Option<&[(Arc<str>, i32)]>) -> Vec<(Arc<str>, i32, i64)> {
+        let mut st = self.lock();
+        let mut out = Vec::new();
+        for ((t, p), part) in st.parts.iter_mut() {
+            if only.is_some_and(|o| !o.iter().any(|(ot, op)| ot == t && op == p)) {
+                continue;
+            }
+            if let Some(o) = part.done_to
+                && part.stored != Some(o)
+            {
+                part.stored = Some(o);
+                out.push((t.clone(), *p, o));
+            }
+        }
+        out
+    }
+
+    /// Every owned partition with something done, at its committable offset.
+    fn committable(&self) -> TopicPartitionList {
+        let st = self.lock();
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), part) in &st.parts {
+            if let Some(o) = part.done_to {
+                let _ = tpl.add_partition_offset(t, *p, Offset::Offset(o));
+            }
+        }
+        tpl
+    }
+
+    /// Whether any of `parts` (all when None) has a segment in flight.
+    pub fn in_flight(&self, only: Option<&[(Arc<str>, i32)]>) -> bool {
+        let st = self.lock();
+        st.parts.iter().any(|((t, p), part)| {
+            !part.segs.is_empty()
+                && only.is_none_or(|o| o.iter().any(|(ot, op)| ot == t && op == p))
+        })
+    }
+
+    pub fn is_idle(&self) -> bool {
+        !self.in_flight(None)
+    }
+
+    /// Waits up to `d` for a settle.
+    fn wait(&self, d: Duration) {
+        let st = self.lock();
+        let _ = self.settled.wait_timeout(st, d);
+    }
+}
+
+/// The consumer's callbacks: rebalances, commits, statistics.
+struct Ctx {
+    tracker: Arc<Tracker>,
+    outbox: Arc<Outbox>,
+    metrics: Arc<Metrics>,
+    revoke_timeout: Duration,
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<(Arc<str>, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (Arc::from(e.topic()), e.partition()))
+        .collect()
+}
+
+impl ClientContext for Ctx {
+    fn stats(&self, stats: Statistics) {
+        for (name, topic) in &stats.topics {
+            for (id, p) in &topic.partitions {
+                if *id >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .kafka
+                        .consumer_lag
+                        .with_label_values(&[name.as_str(), &id.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let parts = partitions(tpl);
+                if consumer.assignment_lost() {
+                    self.metrics
+                        .kafka
+                        .rebalances
+                        .with_label_values(&["lost"])
+                        .inc();
+                    let open = self.tracker.revoke(&parts);
+                    warn!(
+                        partitions = parts.len(),
+                        in_flight = open,
+                        "kafka assignment lost; nothing committed for it"
+                    );
+                    return;
+                }
+                self.metrics
+                    .kafka
+                    .rebalances
+                    .with_label_values(&["revoke"])
+                    .inc();
+                let end = Instant::now() + self.revoke_timeout;
+                while self.tracker.in_flight(Some(&parts)) && Instant::now() < end {
+                    let _ = self.outbox.try_flush();
+                    self.tracker.wait(Duration::from_millis(20));
+                }
+                let ready = self.tracker.take_ready(Some(&parts));
+                if !ready.is_empty() {
+                    store(consumer, &ready);
+                    let mut tpl = TopicPartitionList::new();
+                    for (t, p, o) in &ready {
+                        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+                    }
+                    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                        warn!(error = %e, "kafka: commit on revoke failed");
+                    }
+                }
+                let open = self.tracker.revoke(&parts);
+                if open > 0 {
+                    for (t, _) in &parts {
+                        self.metrics
+                            .kafka
+                            .revoke_abandoned
+                            .with_label_values(&[t])
+                            .inc();
+                    }
+                    warn!(
+                        partitions = parts.len(), in_flight = open, waited = ?self.revoke_timeout,
+                        "kafka partitions revoked with alerts still in flight; their next owner reads them again"
+                    );
+                } else {
+                    info!(partitions = parts.len(), "kafka partitions revoked");
+                }
+            }
+            Rebalance::Assign(_) => {}
+            Rebalance::Error(e) => {
+                self.metrics
+                    .kafka
+                    .rebalances
+                    .with_label_values(&["error"])
+                    .inc();
+                warn!(error = %e, "kafka rebalance error");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            self.metrics
+                .kafka
+                .rebalances
+                .with_label_values(&["assign"])
+                .inc();
+            self.tracker.assign(&partitions(tpl));
+            info!(partitions = tpl.count(), "kafka partitions assigned");
+        }
+        if let Ok(a) = consumer.assignment() {
+            self.metrics.kafka.assigned_partitions.set(a.count() as i64);
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                self.metrics.kafka.commits.with_label_values(&["ok"]).inc();
+                for e in offsets.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        self.metrics
+                            .kafka
+                            .committed_offset
+                            .with_label_values(&[e.topic(), &e.partition().to_string()])
+                            .set(o);
+                    }
+                }
+            }
+            // librdkafka reports "no offset to commit" as an error; it is not one.
+            Err(rdkafka::error::KafkaError::ConsumerCommit(
+                rdkafka::types::RDKafkaErrorCode::NoOffset,
+            )) => {}
+            Err(e) => {
+                self.metrics
+                    .kafka
+                    .commits
+                    .with_label_values(&["error"])
+                    .inc();
+                warn!(error = %e, "kafka offset commit failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(t: &str, p: i32) -> (Arc<str>, i32) {
+        (Arc::from(t), p)
+    }
+
+    #[test]
+    fn commits_stop_at_the_first_segment_in_flight() {
+        let t = Tracker::new(Arc::new(Metrics::new()));
+        t.assign(&[key("logs", 0), key("logs", 1)]);
+        let a = t.open(&[(Arc::from("logs"), 0, 9), (Arc::from("logs"), 1, 4)]);
+        let b = t.open(&[(Arc::from("logs"), 0, 19)]);
+        let c = t.open(&[(Arc::from("logs"), 0, 29)]);
+        // The later batches are delivered first: nothing is committable on partition 0.
+        t.settle(&c);
+        t.settle(&b);
+        assert!(t.take_ready(None).is_empty());
+        assert!(t.in_flight(None));
+        // The first batch settles: partition 0 jumps over all three, partition 1 to 5.
+        t.settle(&a);
+        let mut ready = t.take_ready(None);
+        ready.sort_by_key(|r| r.1);
+        assert_eq!(
+            ready,
+            [(Arc::from("logs"), 0, 30), (Arc::from("logs"), 1, 5)]
+        );
+        assert!(t.take_ready(None).is_empty(), "reported once");
+        assert!(t.is_idle());
+    }
+
+    #[test]
+    fn stale_tickets_after_revoke_are_ignored() {
+        let t = Tracker::new(Arc::new(Metrics::new()));
+        t.assign(&[key("logs", 0)]);
+        let old = t.open(&[(Arc::from("logs"), 0, 99)]);
+        assert_eq!(t.revoke(&[key("logs", 0)]), 1);
+        // Assigned again: the new owner epoch starts from the broker's committed offset.
+        t.assign(&[key("logs", 0)]);
+        let new = t.open(&[(Arc::from("logs"), 0, 49)]);
+        t.settle(&old);
+        assert!(
+            t.take_ready(None).is_empty(),
+            "an old epoch's settle moves nothing"
+        );
+        t.settle(&new);
+        assert_eq!(t.take_ready(None), [(Arc::from("logs"), 0, 50)]);
+    }
+
+    #[test]
+    fn unowned_partitions_get_no_segment() {
+        let t = Tracker::new(Arc::new(Metrics::new()));
+        t.assign(&[key("logs", 0)]);
+        let tickets = t.open(&[(Arc::from("logs"), 0, 1), (Arc::from("logs"), 7, 1)]);
+        assert_eq!(tickets.len(), 1);
+        let only = [key("logs", 7)];
+        assert!(!t.in_flight(Some(&only)));
+        t.settle(&tickets);
+        assert!(t.take_ready(Some(&only)).is_empty());
+        assert_eq!(t.take_ready(None), [(Arc::from("logs"), 0, 2)]);
+    }
+}
