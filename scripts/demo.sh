@@ -7,6 +7,7 @@
 #        ./scripts/demo.sh --keep     (leave the daemon running; stop it with Ctrl-C)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/build-deps.sh
 cargo build --release --locked --bin iocd >&2
 bin=./target/release/iocd
 cfg=config/iocd.example.toml

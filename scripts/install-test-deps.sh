@@ -10,7 +10,14 @@
 #   promtool  tests/admin.rs checks the /metrics exposition with `promtool check metrics`
 #           (Debian package prometheus).
 #   systemd-analyze  tests/systemd.rs verifies the unit and rates its hardening.
+#   tansu   tests/kafka.rs runs a real Kafka-protocol broker: tansu 0.6.0 from crates.io, built
+#           once by scripts/tansu.sh and cached outside the repository (~10 minutes the first
+#           time, nothing after).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What building iocd itself needs (librdkafka is compiled from source).
+./scripts/build-deps.sh
 
 NEEDED=(
     "logger bsdutils util-linux"
@@ -50,4 +57,8 @@ for entry in "${NEEDED[@]}"; do
         missing=1
     fi
 done
+if ! ./scripts/tansu.sh install; then
+    echo "install-test-deps.sh: could not build tansu (the Kafka tests need it)" >&2
+    missing=1
+fi
 exit "$missing"
