@@ -237,6 +237,35 @@ impl Broker {
         out
     }
 
+    /// For each record key of `topic`: the partitions it was found on (read from the start
+    /// until `count` records were seen).
+    fn key_partitions(&self, topic: &str, count: usize) -> BTreeMap<String, BTreeSet<i32>> {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.addr())
+            .set("group.id", format!("keys-{}", free_port()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        c.assign(&tpl).unwrap();
+        let (mut out, mut seen) = (BTreeMap::new(), 0);
+        let end = Instant::now() + Duration::from_secs(30);
+        while seen < count && Instant::now() < end {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                out.entry(key)
+                    .or_insert_with(BTreeSet::new)
+                    .insert(m.partition());
+                seen += 1;
+            }
+        }
+        out
+    }
+
     /// The group's committed offset per partition of `topic` (-1: none).
     fn committed(&self, group: &str, topic: &str) -> Vec<i64> {
         let c: BaseConsumer = ClientConfig::new()
@@ -502,6 +531,16 @@ fn four_partitions_exact_alerts_and_final_commit() {
         got.values().all(|&n| n == 1),
         "a clean run has no duplicates"
     );
+    // One key per indicator and host, each on one partition of the alert topic.
+    let keys = broker.key_partitions("alerts-a", alerts.len());
+    assert!(keys.len() >= 2, "{keys:?}");
+    for (k, parts) in &keys {
+        assert!(
+            k.starts_with("198.51.100.7|") || k.starts_with("evil.example.com|"),
+            "{k}"
+        );
+        assert_eq!(parts.len(), 1, "key {k} on partitions {parts:?}");
+    }
     // Each alert carries its indicator and the message's origin.
     let a = &alerts[0];
     assert_eq!(a["iocd"]["source"]["input"], "kafka");
