@@ -68,6 +68,11 @@ listen = "127.0.0.1:$admin_port"
 [reload]
 watch_files = false
 
+# One alert per line with hits: the latency phase matches every alert back to its line, which
+# dedup windows and digests would hide. (Triage only runs on lines with hits.)
+[triage]
+enabled = false
+
 [log]
 level = "warn"
 EOF
