@@ -18,7 +18,12 @@ use crate::decode::event::{Action, Direction};
 use crate::matcher::{IocId, IocSet};
 
 /// One term of a score.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// In JSON, `input` is always a string (`"90"`, `"outbound/allowed"`) and a numeric input is
+/// also given as the number `value`: every component of `iocd.score_components[]` is one
+/// field of a SIEM's index, and a field that is a number in one component and a string in
+/// the next makes Elasticsearch refuse the whole alert (a mapping conflict).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Component {
     pub name: &'static str,
     /// What the term was computed from (a number, or a label such as `outbound/allowed`).
@@ -26,8 +31,27 @@ pub struct Component {
     /// Points added to the score (negative for the decay and demotions).
     pub contribution: f64,
     /// Where the input came from, in words.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl Serialize for Component {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", self.name)?;
+        match &self.input {
+            Input::Number(n) => {
+                m.serialize_entry("input", &n.to_string())?;
+                m.serialize_entry("value", n)?;
+            }
+            Input::Label(l) => m.serialize_entry("input", l)?,
+        }
+        m.serialize_entry("contribution", &self.contribution)?;
+        if let Some(n) = &self.note {
+            m.serialize_entry("note", n)?;
+        }
+        m.end()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -223,7 +247,7 @@ impl Scorer {
             Some(names.join(", ")),
         );
         let threat = score.value;
-        let age = (now - reference).max(0) as f64;
+        let age = now.saturating_sub(reference).max(0) as f64;
         let kind = set.kind(id);
         let tau = c.decay.tau_of(kind).as_secs_f64();
         let d = decay(age, tau, c.decay.delta);
@@ -456,6 +480,67 @@ mod tests {
         assert_eq!(get(&s, "bounds").contribution, 20.0);
         assert_eq!(s.value, 0.0);
         assert!((sum(&s) - s.value).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_component_has_the_same_json_types() {
+        // Elasticsearch maps `iocd.score_components.input` once: number in one component
+        // and string in another, and it refuses the whole alert.
+        let set = set_with(&[("c2", 1.0, Meta::default())]);
+        let s = scorer().score(
+            &set,
+            crate::IocId(0),
+            100 * DAY,
+            100 * DAY,
+            &situation(Direction::Outbound, Some(Action::Allowed)),
+            &Criticality {
+                value: Some(40),
+                asset: None,
+            },
+        );
+        let v = serde_json::to_value(&s.components).unwrap();
+        let comps = v.as_array().unwrap();
+        assert!(comps.len() >= 6, "{v}");
+        for c in comps {
+            assert!(c["name"].is_string() && c["input"].is_string(), "{c}");
+            assert!(c["contribution"].is_f64(), "{c}");
+            assert!(c.get("value").is_none_or(|x| x.is_f64()), "{c}");
+        }
+        let conf = comps.iter().find(|c| c["name"] == "confidence").unwrap();
+        assert_eq!(
+            (conf["input"].as_str(), conf["value"].as_f64()),
+            (Some("50"), Some(50.0))
+        );
+        let ctx = comps.iter().find(|c| c["name"] == "context").unwrap();
+        assert_eq!(ctx["input"], "outbound/allowed");
+        assert!(ctx.get("value").is_none());
+    }
+
+    #[test]
+    fn ages_far_off_do_not_overflow() {
+        let set = set_with(&[(
+            "odd",
+            1.0,
+            Meta {
+                last_seen: Some(i64::MIN + 1),
+                ..Meta::default()
+            },
+        )]);
+        let s = scorer().score(
+            &set,
+            crate::IocId(0),
+            i64::MAX,
+            0,
+            &situation(Direction::Outbound, None),
+            &Criticality {
+                value: None,
+                asset: None,
+            },
+        );
+        assert!(
+            s.value.is_finite() && (0.0..=100.0).contains(&s.value),
+            "{s:?}"
+        );
     }
 
     #[test]
