@@ -390,3 +390,97 @@ fn each_sink_writes_its_format() {
     let o: Value = serde_json::from_str(read("ocsf.jsonl").trim_end()).unwrap();
     assert_detection_finding(&o);
 }
+
+/// Triage's own alerts (roll-up, flood report, digest), made by the real triage code.
+fn triage_alerts() -> Vec<Value> {
+    use iocd::config::triage::TriageConfig;
+    use iocd::triage::{LineFacts, ManualClock, Tally, Triage};
+    let cfg: TriageConfig =
+        toml::from_str("[flood]\nhosts = 3\n[routing.sinks.stdout0]\nmin_priority = \"low\"\n")
+            .unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let registry = prometheus::Registry::new();
+    let t = Triage::new(
+        &cfg,
+        &["stdout0".to_owned()],
+        iocd::telemetry::metrics::TriageMetrics::register(&registry),
+        clock.clone(),
+    );
+    let mut b = SetBuilder::new();
+    b.add_plain_list("c2", "c2.txt", b"203.0.113.9\n");
+    let set = b.build();
+    let mut out = Vec::new();
+    let mut tally = Tally::default();
+    for host in ["10.0.0.5", "10.0.0.5", "10.0.0.6", "10.0.0.7"] {
+        let line = format!(
+            "[UFW ALLOW] IN= OUT=eth0 SRC={host} DST=203.0.113.9 PROTO=TCP SPT=40000 DPT=443"
+        );
+        let line = line.as_bytes();
+        let mut hits = Vec::new();
+        set.scan(line, &mut Scratch::new(), &mut hits);
+        let ev = iocd::decode::event::decode(line, None);
+        let facts = LineFacts::new(ev.as_ref(), line, |ip| t.assets().is_internal(ip));
+        let a = t.assess(&set, 1, ev.as_ref(), &facts, None, &hits, &mut tally);
+        out.extend(a.extra);
+    }
+    out.extend(t.drain());
+    out.iter()
+        .map(|o| serde_json::from_slice(&o.record.json).unwrap())
+        .collect()
+}
+
+#[test]
+fn triage_alerts_keep_their_indicator_in_ocsf_and_cef() {
+    let alerts = triage_alerts();
+    let of = |ty: &str| {
+        alerts
+            .iter()
+            .find(|a| a["iocd"]["alert_type"] == ty)
+            .unwrap_or_else(|| panic!("no {ty} in {alerts:?}"))
+    };
+    for ty in ["rollup", "flood"] {
+        let a = of(ty);
+        let o = ocsf(a);
+        assert_detection_finding(&o);
+        let title = o["finding_info"]["title"].as_str().unwrap();
+        assert!(title.contains("203.0.113.9 (ipv4)"), "{ty}: {title}");
+        assert_eq!(o["observables"][0]["value"], "203.0.113.9", "{ty}: {o}");
+        assert_eq!(o["observables"][0]["type_id"], 2);
+        assert_eq!(o["message"], a["message"], "{ty}");
+        let line = cef(a);
+        let (_, ext) = split_cef(&line);
+        let ext = ext_map(&ext);
+        assert_eq!(ext["cs1"], "203.0.113.9", "{ty}: {line}");
+        assert_eq!(ext["cs2"], "ipv4", "{ty}: {line}");
+        assert!(line.contains("|ioc-ipv4|"), "{line}");
+    }
+    let r = of("rollup");
+    let n = r["iocd"]["dedup"]["count"].as_u64().unwrap();
+    assert!(n >= 1);
+    let o = ocsf(r);
+    assert_eq!(o["count"], n);
+    assert!(o["start_time"].is_i64() && o["end_time"].is_i64(), "{o}");
+    let ext = ext_map(&split_cef(&cef(r)).1);
+    assert_eq!(ext["cnt"], n.to_string());
+    assert!(ext.contains_key("start") && ext.contains_key("end"));
+    let d = of("digest");
+    let o = ocsf(d);
+    assert_detection_finding(&o);
+    assert_eq!(o["finding_info"]["title"], "iocd digest for stdout0");
+}
+
+#[test]
+fn ocsf_objects_have_their_required_attributes() {
+    // OCSF requires `type_id` of a device, `name` and `type_id` of a file.
+    let mut v = scored_alert();
+    v["file"] = json!({"hash": {"sha256": "ab".repeat(32)}});
+    let o = ocsf_of(&v);
+    let ev = &o["evidences"][0];
+    assert_eq!(ev["device"]["hostname"], "fw01");
+    assert!(ev["device"]["type_id"].is_u64(), "{ev}");
+    assert!(ev["file"]["name"].is_string(), "{ev}");
+    assert!(ev["file"]["type_id"].is_u64(), "{ev}");
+    assert_eq!(ev["file"]["hashes"][0]["algorithm_id"], 3);
+    v["file"]["name"] = json!("invoice.exe");
+    assert_eq!(ocsf_of(&v)["evidences"][0]["file"]["name"], "invoice.exe");
+}

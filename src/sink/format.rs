@@ -21,6 +21,15 @@
 //! address, `evidences` with the decoded endpoints, URL, DNS query, file hash and the device
 //! that logged, `raw_data` with the original line, `metadata.product` naming iocd, and
 //! `unmapped.iocd` with iocd's own block (score, its components, priority, provenance).
+//! Objects get the attributes OCSF requires of them even when the log does not say
+//! (`device.type_id`, `file.name`, `file.type_id`: 0 Unknown, name `unknown`).
+//!
+//! Triage's own alerts have no matched line: a roll-up or flood report names its indicator
+//! in `iocd.indicator` (its kind parsed from it), which fills the title, the observables
+//! and CEF's `cs1`/`cs2` like a match; a roll-up's count and time span become OCSF `count`,
+//! `start_time`, `end_time` and CEF `cnt`, `start`, `end`; the title says which kind of
+//! alert it is, and the ECS `message` is the OCSF `message` (CEF `msg` when there is no
+//! original line).
 //!
 //! # CEF
 //!
@@ -113,6 +122,23 @@ fn matches(v: &Value) -> Vec<Matched> {
             })
         })
         .collect();
+    if out.is_empty()
+        && let Some(indicator) = text(v, "iocd.indicator")
+    {
+        // A roll-up or a flood report: triage names its indicator, not a match in a line.
+        let kind = crate::ioc::parse_indicator(&indicator)
+            .map_or_else(|_| "unknown".to_owned(), |p| p.kind().as_str().to_owned());
+        out.push(Matched {
+            indicator,
+            kind,
+            atomic: None,
+            field: None,
+            providers: array(v, "threat.indicator.provider")
+                .iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect(),
+        });
+    }
     if out.is_empty() {
         // No iocd block: what ECS alone says.
         out = enrich
@@ -194,7 +220,32 @@ fn alert_id(v: &Value) -> String {
     )
 }
 
-fn title(m: &[Matched]) -> String {
+/// The finding's title: what kind of alert it is, and its first indicator.
+fn title(v: &Value, m: &[Matched]) -> String {
+    let first = m.first().map(|x| format!("{} ({})", x.indicator, x.kind));
+    match text(v, "iocd.alert_type").as_deref() {
+        Some("rollup") => {
+            let n = get(v, "iocd.dedup.count")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            match first {
+                Some(f) => format!("Threat indicator match roll-up: {f}, {n} more hit(s)"),
+                None => format!("Threat indicator match roll-up: {n} more hit(s)"),
+            }
+        }
+        Some("flood") => match first {
+            Some(f) => format!("Likely false positive: {f} hit many hosts"),
+            None => "Likely false positive: an indicator hit many hosts".to_owned(),
+        },
+        Some("digest") => match text(v, "iocd.sink") {
+            Some(sink) => format!("iocd digest for {sink}"),
+            None => "iocd digest".to_owned(),
+        },
+        _ => match_title(m),
+    }
+}
+
+fn match_title(m: &[Matched]) -> String {
     match m {
         [] => "Threat indicator match".to_owned(),
         [one] => format!("Threat indicator match: {} ({})", one.indicator, one.kind),
@@ -249,7 +300,7 @@ pub fn ocsf(v: &Value) -> Value {
     let m = matches(v);
     let sev = severity_id(v);
     let uid = alert_id(v);
-    let title = title(&m);
+    let title = title(v, &m);
 
     let mut observables: Vec<Value> = m
         .iter()
@@ -305,17 +356,27 @@ pub fn ocsf(v: &Value) -> Value {
     })
     .collect();
     if !hashes.is_empty() || text(v, "file.name").is_some() {
+        // `name` and `type_id` are required of a file; a log that gives only a hash names
+        // neither, so both say unknown.
         let mut file = Map::new();
-        put(&mut file, "name", text(v, "file.name"));
+        file.insert(
+            "name".into(),
+            text(v, "file.name")
+                .unwrap_or_else(|| "unknown".into())
+                .into(),
+        );
+        file.insert("type_id".into(), 0.into());
+        file.insert("type".into(), "Unknown".into());
         if !hashes.is_empty() {
             file.insert("hashes".into(), Value::Array(hashes));
         }
         evidence.insert("file".into(), Value::Object(file));
     }
+    // `type_id` is required of a device (0: Unknown, a syslog header does not say).
     put(
         &mut evidence,
         "device",
-        text(v, "host.hostname").map(|h| json!({"hostname": h})),
+        text(v, "host.hostname").map(|h| json!({"hostname": h, "type_id": 0, "type": "Unknown"})),
     );
     let atomics: Vec<&str> = m.iter().filter_map(|x| x.atomic.as_deref()).collect();
     evidence.insert(
@@ -381,7 +442,15 @@ pub fn ocsf(v: &Value) -> Value {
     out.insert("severity".into(), severity_name(sev).into());
     out.insert("status_id".into(), 1.into());
     out.insert("status".into(), "New".into());
-    out.insert("message".into(), title.into());
+    out.insert("message".into(), text(v, "message").unwrap_or(title).into());
+    if let Some(n) = get(v, "iocd.dedup.count").and_then(Value::as_u64) {
+        out.insert("count".into(), n.into());
+    }
+    for (ecs, ocsf) in [("event.start", "start_time"), ("event.end", "end_time")] {
+        if let Some(t) = text(v, ecs).and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok()) {
+            out.insert(ocsf.into(), t.timestamp_millis().into());
+        }
+    }
     out.insert("finding_info".into(), Value::Object(finding_info));
     out.insert("metadata".into(), Value::Object(metadata));
     if !observables.is_empty() {
@@ -600,8 +669,24 @@ pub fn cef(v: &Value) -> String {
         add("cn1Label", Some("score".to_owned()));
     }
     add(
+        "cnt",
+        get(v, "iocd.dedup.count")
+            .and_then(Value::as_u64)
+            .map(|n| n.to_string()),
+    );
+    for (ecs, key) in [("event.start", "start"), ("event.end", "end")] {
+        add(
+            key,
+            text(v, ecs)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.timestamp_millis().to_string()),
+        );
+    }
+    add(
         "msg",
-        text(v, "event.original").map(|s| s.chars().take(CEF_MSG_MAX).collect()),
+        text(v, "event.original")
+            .or_else(|| text(v, "message"))
+            .map(|s| s.chars().take(CEF_MSG_MAX).collect()),
     );
 
     let mut line = format!(
@@ -610,7 +695,7 @@ pub fn cef(v: &Value) -> String {
         cef_escape_header(PRODUCT),
         cef_escape_header(VERSION),
         cef_escape_header(&format!("ioc-{kind}")),
-        cef_escape_header(&title(&m)),
+        cef_escape_header(&title(v, &m)),
         cef_severity(v),
     );
     for (i, (k, val)) in ext.iter().enumerate() {
