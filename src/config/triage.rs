@@ -247,6 +247,11 @@ impl DecayConfig {
 
 const DAY: u64 = 86_400;
 
+/// The longest window, hold or digest interval.
+pub const MAX_SPAN: Duration = Duration::from_secs(365 * DAY);
+/// The longest top list of a digest.
+pub const MAX_DIGEST_TOP: usize = 1000;
+
 /// Addresses change hands fast; names slower; hashes never stop being what they are.
 pub fn default_tau() -> BTreeMap<IocKind, Duration> {
     IocKind::ALL
@@ -547,6 +552,25 @@ impl TriageConfig {
                 );
             }
         }
+        // Windows and intervals are added to the clock in milliseconds: a year is already
+        // more than any SOC would want, and it keeps `now + window` far from overflowing.
+        let mut at_most_a_year = |d: Duration, at: &str| {
+            if d > MAX_SPAN {
+                errs.push(at, "must be at most 365d");
+            }
+        };
+        at_most_a_year(self.dedup.window, "triage.dedup.window");
+        at_most_a_year(self.flood.window, "triage.flood.window");
+        at_most_a_year(self.flood.hold, "triage.flood.hold");
+        at_most_a_year(
+            self.routing.digest_interval,
+            "triage.routing.digest_interval",
+        );
+        for (name, route) in &self.routing.sinks {
+            if let Some(d) = route.digest_interval {
+                at_most_a_year(d, &format!("triage.routing.sinks.{name}.digest_interval"));
+            }
+        }
         if self.dedup.max_entries == 0 {
             errs.push("triage.dedup.max_entries", "must be at least 1");
         }
@@ -568,6 +592,13 @@ impl TriageConfig {
         }
         if r.digest_top == 0 {
             errs.push("triage.routing.digest_top", "must be at least 1");
+        } else if r.digest_top > MAX_DIGEST_TOP {
+            // Each digest keeps 8x this many counters and scans them, under the sink's digest
+            // lock, for every alert it folds in.
+            errs.push(
+                "triage.routing.digest_top",
+                format!("must be at most {MAX_DIGEST_TOP}"),
+            );
         }
         for (name, route) in &r.sinks {
             let at = format!("triage.routing.sinks.{name}");
@@ -650,6 +681,7 @@ mod tests {
             digest_top = 0
             [routing.sinks.file9]
             min_priority = "high"
+            digest_interval = "400d"
             "#,
         )
         .unwrap();
@@ -668,9 +700,37 @@ mod tests {
             "triage.flood.hosts",
             "triage.routing.digest_top",
             "triage.routing.sinks.file9",
+            "triage.routing.sinks.file9.digest_interval",
         ] {
             assert!(paths.contains(&want), "missing {want} in {errs}");
         }
+    }
+
+    #[test]
+    fn spans_that_would_overflow_the_clock_are_refused() {
+        let c = parse(
+            "[dedup]\nwindow = \"500000000y\"\n[flood]\nwindow = \"2y\"\nhold = \"1000y\"\n\
+             [routing]\ndigest_interval = \"366d\"\ndigest_top = 9000000000000000000\n",
+        )
+        .unwrap();
+        let mut errs = ConfigErrors::default();
+        c.validate(&["stdout0".into()], &mut errs);
+        let paths: Vec<&str> = errs.0.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "triage.dedup.window",
+                "triage.flood.window",
+                "triage.flood.hold",
+                "triage.routing.digest_interval",
+                "triage.routing.digest_top",
+            ],
+            "{errs}"
+        );
+        let ok = parse("[dedup]\nwindow = \"365d\"\n[routing]\ndigest_top = 1000\n").unwrap();
+        let mut errs = ConfigErrors::default();
+        ok.validate(&["stdout0".into()], &mut errs);
+        assert!(errs.is_empty(), "{errs}");
     }
 
     #[test]

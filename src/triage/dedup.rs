@@ -167,7 +167,7 @@ impl Dedup {
                     score,
                     first_seen: now,
                     last_seen: now,
-                    closes: now + self.window_ms,
+                    closes: now.saturating_add(self.window_ms),
                     suppressed: 0,
                 },
             },

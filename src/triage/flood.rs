@@ -180,14 +180,14 @@ impl FloodGuard {
                 hosts: e.flood_hosts,
             };
         }
-        if now - e.window_start >= self.window_ms {
+        if now.saturating_sub(e.window_start) >= self.window_ms {
             e.window_start = now;
             e.hosts = HostSet::default();
         }
         e.hosts.insert(host);
         let n = e.hosts.count();
         if n >= self.threshold {
-            e.until = now + self.hold_ms;
+            e.until = now.saturating_add(self.hold_ms);
             e.flood_hosts = n;
             e.hosts = HostSet::default();
             return Flood::Started { hosts: n };

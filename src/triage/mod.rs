@@ -369,8 +369,15 @@ pub struct Triage {
 }
 
 fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    // RFC 3339 ends with year 9999.
+    const MAX_MS: i64 = 253_402_300_799_999;
+    let t = UNIX_EPOCH + Duration::from_millis(ms.clamp(0, MAX_MS) as u64);
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// A duration in milliseconds, saturated to what the clock arithmetic can hold.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Triage {
@@ -389,8 +396,8 @@ impl Triage {
             .map(|((min, every), name)| Route {
                 name: name.clone(),
                 min,
-                interval_ms: every.as_millis() as i64,
-                next_due: AtomicI64::new(now + every.as_millis() as i64),
+                interval_ms: millis(every),
+                next_due: AtomicI64::new(now.saturating_add(millis(every))),
                 digest: Mutex::new(Digest::new(now, cfg.routing.digest_top)),
             })
             .collect();
@@ -399,14 +406,9 @@ impl Triage {
             scorer: Scorer::new(cfg.score.clone(), cfg.priority.clone()),
             assets: Assets::new(cfg),
             allow: Allow::new(cfg),
-            dedup: Dedup::new(cfg.dedup.window.as_millis() as i64, cfg.dedup.max_entries),
+            dedup: Dedup::new(millis(cfg.dedup.window), cfg.dedup.max_entries),
             flood: f.enabled.then(|| {
-                FloodGuard::new(
-                    f.hosts,
-                    f.window.as_millis() as i64,
-                    f.hold.as_millis() as i64,
-                    f.max_indicators,
-                )
+                FloodGuard::new(f.hosts, millis(f.window), millis(f.hold), f.max_indicators)
             }),
             flood_cfg: f.clone(),
             window: cfg.dedup.window,
@@ -741,7 +743,8 @@ impl Triage {
             .collect();
         for (i, r) in self.routes.iter().enumerate() {
             if now >= r.next_due.load(Ordering::Acquire) {
-                r.next_due.store(now + r.interval_ms, Ordering::Release);
+                r.next_due
+                    .store(now.saturating_add(r.interval_ms), Ordering::Release);
                 out.extend(self.take_digest(i, now, &mut tally));
             }
         }
@@ -840,7 +843,7 @@ impl Triage {
             .iter()
             .map(|s| feeds[s.feed as usize].name.as_str())
             .collect();
-        let until = now + f.hold.as_millis() as i64;
+        let until = now.saturating_add(millis(f.hold));
         let v = json!({
             "@timestamp": rfc3339(now),
             "event": {

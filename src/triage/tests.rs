@@ -448,3 +448,41 @@ fn a_new_generation_resets_the_age_of_undated_listings() {
     f.clock.advance(Duration::from_secs(2 * 3600));
     assert_eq!(age(&f, 2), Some(score::Input::Number(0.0)));
 }
+
+#[test]
+fn huge_spans_do_not_overflow_the_clock() {
+    // Validation refuses spans over a year; triage itself must still not panic on them.
+    let mut cfg = TriageConfig::default();
+    cfg.dedup.window = Duration::from_secs(u64::MAX);
+    cfg.flood.hold = Duration::from_secs(u64::MAX);
+    cfg.flood.window = Duration::from_secs(u64::MAX);
+    cfg.flood.hosts = 2;
+    cfg.routing.digest_interval = Duration::from_secs(u64::MAX);
+    let registry = Registry::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let t = Triage::new(
+        &cfg,
+        &["stdout0".to_owned()],
+        TriageMetrics::register(&registry),
+        clock.clone(),
+    );
+    let set = set();
+    let mut tally = Tally::default();
+    let mut extra = 0;
+    for host in ["10.0.0.5", "10.0.0.5", "10.0.0.6", "10.0.0.7"] {
+        let line = C2_OUT_ALLOWED.replace("10.0.0.5", host);
+        let line = line.as_bytes();
+        let mut hits = Vec::new();
+        set.scan(line, &mut Scratch::new(), &mut hits);
+        let ev = crate::decode::event::decode(line, None);
+        let facts = LineFacts::new(ev.as_ref(), line, |ip| t.assets().is_internal(ip));
+        extra += t
+            .assess(&set, 1, ev.as_ref(), &facts, None, &hits, &mut tally)
+            .extra
+            .len();
+    }
+    assert_eq!(extra, 1, "one flood report");
+    clock.advance(Duration::from_secs(3600));
+    assert!(t.tick().is_empty(), "nothing closes");
+    assert!(!t.drain().is_empty(), "the roll-ups at shutdown");
+}
