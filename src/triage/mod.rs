@@ -11,10 +11,11 @@
 //!    internal hosts is reported once as a likely false positive and demoted;
 //! 4. scores it ([`score`]): 0-100 with every term explained, mapped to a [`Priority`].
 //!
-//! The best-scored hit of the line then goes through the deduplication window of its
-//! (indicator, internal host, direction) ([`dedup`]): the first hit alerts, later ones are
-//! counted and reported by one roll-up when the window closes, unless one is of a higher
-//! priority (it alerts again). Finally routing decides which sinks get the alert now and
+//! Each kept hit then goes through the deduplication window of its (indicator, internal
+//! host, direction) ([`dedup`]), the best-scored first: the first hit of a window alerts,
+//! later ones are counted and reported by one roll-up when the window closes, unless one is
+//! of a higher priority (it alerts again). A line alerts when one of its windows opened or
+//! escalated: a new indicator beside one already alerted is not hidden as a duplicate. Finally routing decides which sinks get the alert now and
 //! which fold it into their periodic digest ([`digest`]).
 //!
 //! Read [`Triage`] and [`Verdict`] first. All state is shared by the matcher threads through
@@ -291,7 +292,8 @@ pub struct Kept {
 pub struct Verdict {
     /// The hits to report, in line order (allowlisted and false-positive ones left out).
     pub kept: Vec<Kept>,
-    /// The hit whose score is the alert's (the best).
+    /// The hit whose score is the alert's: the best, unless its window had alerted already
+    /// and another indicator of the line opened (or escalated) its own.
     pub primary: usize,
     pub priority: Priority,
     pub host: Option<String>,
@@ -367,6 +369,9 @@ pub struct Triage {
     metrics: TriageMetrics,
     hasher: foldhash::fast::FixedState,
 }
+
+/// The host of the one window a flooding indicator shares.
+const FLOOD_HOST: &str = "(many hosts: flood)";
 
 fn rfc3339(ms: i64) -> String {
     // RFC 3339 ends with year 9999.
@@ -598,52 +603,72 @@ impl Triage {
         }) else {
             return out;
         };
+        // Every indicator of the line has its own window (indicator, internal host,
+        // direction): a new indicator seen beside one already alerted is a new alert, not a
+        // duplicate of the other. The best-scored hit goes first, so that it is the alert's
+        // when it opens or escalates its window; otherwise the alert is the first indicator
+        // that did.
+        let order = std::iter::once(best).chain((0..kept.len()).filter(|&i| i != best));
+        let mut seen_keys: Vec<u64> = Vec::with_capacity(kept.len());
+        let mut outcome: Option<(usize, AlertType, Option<(Priority, u64)>)> = None;
+        let mut fx = dedup::Effects::default();
+        for i in order {
+            let (k, host, flood_hosts) = &kept[i];
+            // A flooding indicator is one window whatever the host: one alert per host of a
+            // likely false positive would be the flood again.
+            let window_host = match flood_hosts {
+                Some(_) => Some(FLOOD_HOST),
+                None => host.as_deref(),
+            };
+            let key = self.hash(&[
+                &k.indicator,
+                window_host.unwrap_or(""),
+                k.direction.as_str(),
+            ]);
+            if seen_keys.contains(&key) {
+                // The same indicator twice in one line is one hit of its window.
+                continue;
+            }
+            seen_keys.push(key);
+            let seen = self
+                .dedup
+                .see(key, now_ms, k.priority, k.score.value, &mut fx, || {
+                    (
+                        Arc::from(k.indicator.as_str()),
+                        window_host.map(Arc::from),
+                        k.direction.as_str(),
+                    )
+                });
+            match seen {
+                Seen::Duplicate => {}
+                Seen::New { closed } => {
+                    if let Some(o) = closed.and_then(|r| self.rollup(r, tally)) {
+                        out.extra.push(o);
+                    }
+                    outcome.get_or_insert((i, AlertType::Hit, None));
+                }
+                Seen::Escalated { from, suppressed } => {
+                    outcome.get_or_insert((i, AlertType::Escalation, Some((from, suppressed))));
+                }
+            }
+        }
+        tally.dedup_evictions += fx.evicted;
+        let Some((primary, alert_type, escalated_from)) = outcome else {
+            tally.suppressed[Suppressed::Duplicate as usize] += kept.len() as u64;
+            return out;
+        };
         let (p, host, flood_hosts) = {
-            let (k, h, f) = &kept[best];
+            let (k, h, f) = &kept[primary];
             (k, h.clone(), *f)
         };
         let priority = p.priority;
         let direction = p.direction;
-        // A flooding indicator is one window whatever the host: one alert per host of a
-        // likely false positive would be the flood again.
-        const FLOOD_HOST: &str = "(many hosts: flood)";
-        let window_host = match flood_hosts {
-            Some(_) => Some(FLOOD_HOST),
-            None => host.as_deref(),
-        };
-        let key = self.hash(&[&p.indicator, window_host.unwrap_or(""), direction.as_str()]);
-        let mut fx = dedup::Effects::default();
-        let seen = self
-            .dedup
-            .see(key, now_ms, priority, p.score.value, &mut fx, || {
-                (
-                    Arc::from(p.indicator.as_str()),
-                    window_host.map(Arc::from),
-                    direction.as_str(),
-                )
-            });
-        tally.dedup_evictions += fx.evicted;
-        let (alert_type, escalated_from) = match seen {
-            Seen::Duplicate => {
-                tally.suppressed[Suppressed::Duplicate as usize] += kept.len() as u64;
-                return out;
-            }
-            Seen::New { closed } => {
-                if let Some(o) = closed.and_then(|r| self.rollup(r, tally)) {
-                    out.extra.push(o);
-                }
-                (AlertType::Hit, None)
-            }
-            Seen::Escalated { from, suppressed } => {
-                (AlertType::Escalation, Some((from, suppressed)))
-            }
-        };
         tally.alert(alert_type, priority);
         let indicator = p.indicator.clone();
         let immediate = self.fold(priority, &indicator, host.as_deref(), 1, tally);
         out.verdict = Some(Verdict {
             kept: kept.into_iter().map(|k| k.0).collect(),
-            primary: best,
+            primary,
             priority,
             host,
             direction,

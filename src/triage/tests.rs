@@ -486,3 +486,40 @@ fn huge_spans_do_not_overflow_the_clock() {
     assert!(t.tick().is_empty(), "nothing closes");
     assert!(!t.drain().is_empty(), "the roll-ups at shutdown");
 }
+
+#[test]
+fn a_new_indicator_beside_an_alerted_one_is_not_a_duplicate() {
+    let f = fixture("[flood]\nenabled = false\n", &["stdout0"]);
+    assert!(f.assess(C2_OUT_ALLOWED).verdict.is_some());
+    // The same C2 address (two feeds: the line's best score) and a C2 domain never alerted.
+    let both = format!("{C2_OUT_ALLOWED} host=cdn.evil.example");
+    let v = f
+        .assess(&both)
+        .verdict
+        .expect("the domain is new on this host");
+    assert_eq!(v.alert_type, AlertType::Hit);
+    assert_eq!(v.primary().indicator, "evil.example");
+    assert_eq!(v.kept.len(), 2, "both matches are shown");
+    // Now both windows are open: a duplicate, counted once per hit.
+    assert!(f.assess(&both).verdict.is_none());
+    assert_eq!(
+        f.metric("iocd_triage_suppressed_hits_total{reason=\"duplicate\"}"),
+        2
+    );
+    // The same indicator twice in a line is one hit of its window.
+    let twice = format!("{C2_OUT_ALLOWED} note=203.0.113.9");
+    assert!(f.assess(&twice).verdict.is_none());
+    let counts: Vec<(String, u64)> =
+        f.t.drain()
+            .iter()
+            .map(json)
+            .map(|v| {
+                (
+                    v["iocd"]["indicator"].as_str().unwrap().to_owned(),
+                    v["iocd"]["dedup"]["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+    assert!(counts.contains(&("203.0.113.9".into(), 3)), "{counts:?}");
+    assert!(counts.contains(&("evil.example".into(), 1)), "{counts:?}");
+}
