@@ -6,7 +6,8 @@
 //! set of host hashes up to [`EXACT`] hosts (at most 256 bytes), then a HyperLogLog sketch of
 //! 256 one-byte registers (about 6.5% standard error), so a threshold of thousands of hosts
 //! costs no more than one of fifty. Indicators are tracked in sharded tables with a bound
-//! and FIFO eviction that is counted.
+//! and FIFO eviction that is counted; a flooding indicator, or one gathering hosts in its
+//! window, gets a second chance so that a burst of new indicators cannot end a hold early.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -146,19 +147,14 @@ impl FloodGuard {
     /// A hit of `indicator` (its hash) on `host` (its hash) at `now` (ms). `evicted` counts
     /// indicators forgotten to make room.
     pub fn see(&self, indicator: u64, host: u64, now: i64, evicted: &mut u64) -> Flood {
-        let mut sh = self.shards[(indicator >> 59) as usize % SHARDS]
+        let mut guard = self.shards[(indicator >> 59) as usize % SHARDS]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let sh = &mut *guard;
         if !sh.map.contains_key(&indicator) {
             if sh.map.len() >= self.per_shard {
-                // Forget the indicator tracked longest (a demoted one too: its hold ends early).
-                while let Some((k, seq)) = sh.order.pop_front() {
-                    if sh.map.get(&k).is_some_and(|e| e.seq == seq) {
-                        sh.map.remove(&k);
-                        *evicted += 1;
-                        break;
-                    }
-                }
+                self.evict_one(sh, now);
+                *evicted += 1;
             }
             sh.seq += 1;
             let seq = sh.seq;
@@ -193,6 +189,31 @@ impl FloodGuard {
             return Flood::Started { hosts: n };
         }
         Flood::Normal
+    }
+
+    /// Forgets one indicator: the one tracked longest, but an indicator that is flooding
+    /// (demoted) or gathering hosts in its current window gets a second chance at the back
+    /// of the queue. Forgetting a flooding indicator would end its hold early: its alerts
+    /// would come back at full priority, one per host, until it flooded (and was reported)
+    /// again, which is what a burst of new indicators (an internet scan) would cause.
+    fn evict_one(&self, sh: &mut Shard, now: i64) {
+        let mut second_chances = sh.map.len();
+        while let Some((k, seq)) = sh.order.pop_front() {
+            let Some(e) = sh.map.get_mut(&k).filter(|e| e.seq == seq) else {
+                continue;
+            };
+            let busy = e.until > now
+                || (now.saturating_sub(e.window_start) < self.window_ms && e.hosts.count() > 1);
+            if busy && second_chances > 0 {
+                second_chances -= 1;
+                sh.seq += 1;
+                e.seq = sh.seq;
+                sh.order.push_back((k, sh.seq));
+                continue;
+            }
+            sh.map.remove(&k);
+            return;
+        }
     }
 
     /// Indicators tracked.
@@ -263,6 +284,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_flooding_indicator_is_not_forgotten_for_a_newcomer() {
+        // 64 indicators over 32 shards: 2 per shard; small hashes all go to shard 0.
+        let g = FloodGuard::new(3, 1000, 10_000, 64);
+        let mut ev = 0;
+        for h in 0..2 {
+            assert_eq!(g.see(7, h, 10, &mut ev), Flood::Normal);
+        }
+        assert_eq!(g.see(7, 2, 20, &mut ev), Flood::Started { hosts: 3 });
+        assert_eq!(g.see(8, 0, 30, &mut ev), Flood::Normal);
+        // A burst of new indicators, each one host (a scan): the flood stays demoted.
+        for i in 9..100 {
+            g.see(i, 0, 40, &mut ev);
+        }
+        assert_eq!(ev, 100 - 9);
+        assert_eq!(g.see(7, 5, 50, &mut ev), Flood::Demoted { hosts: 3 });
+        assert!(g.len() <= 64);
+    }
+
+    #[test]
+    fn eviction_falls_back_to_the_oldest_when_all_are_busy() {
+        let g = FloodGuard::new(2, 1000, 10_000, 32); // 1 per shard
+        let mut ev = 0;
+        g.see(1, 0, 0, &mut ev);
+        assert_eq!(g.see(1, 1, 0, &mut ev), Flood::Started { hosts: 2 });
+        // The only entry is demoted: the newcomer still gets its place.
+        assert_eq!(g.see(2, 0, 1, &mut ev), Flood::Normal);
+        assert_eq!((ev, g.len()), (1, 1));
+        assert_eq!(g.see(2, 1, 2, &mut ev), Flood::Started { hosts: 2 });
     }
 
     #[test]
