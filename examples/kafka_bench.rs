@@ -74,7 +74,13 @@ fn start_tansu(bin: &PathBuf) -> Result<(Tansu, String)> {
     let port = free_port();
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(bin)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", "memory://tansu/"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -199,7 +205,13 @@ fn proc_stat(pid: u32) -> (f64, f64) {
     (cpu / tick, hwm / 1024.0)
 }
 
-fn run_iocd(args: &Args, brokers: &str, group: &str, n: usize, dir: &std::path::Path) -> Result<IocdRun> {
+fn run_iocd(
+    args: &Args,
+    brokers: &str,
+    group: &str,
+    n: usize,
+    dir: &std::path::Path,
+) -> Result<IocdRun> {
     let admin = free_port();
     // The config lives in a temporary folder: relative paths would resolve against it.
     let iocs = std::fs::canonicalize(&args.iocs).context("the indicator list")?;
@@ -269,7 +281,9 @@ listen = "127.0.0.1:{admin}"
             });
         }
     };
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     result
 }
@@ -286,20 +300,30 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let text = std::fs::read_to_string(&args.corpus).context("reading the corpus")?;
-    let lines: Vec<String> = text.lines().take(args.messages).map(str::to_owned).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .take(args.messages)
+        .map(str::to_owned)
+        .collect();
     let n = lines.len();
     let bytes: usize = lines.iter().map(|l| l.len()).sum();
     let (_tansu, brokers) = match &args.brokers {
         Some(b) => (None, b.clone()),
         None => {
-            let bin = args.tansu.clone().context("--tansu or --brokers is needed")?;
+            let bin = args
+                .tansu
+                .clone()
+                .context("--tansu or --brokers is needed")?;
             let (t, a) = start_tansu(&bin)?;
             (Some(t), a)
         }
     };
     create_topics(&rt, &brokers, &["bench-logs", "bench-alerts"])?;
     let produced = produce(&rt, &brokers, &lines)?;
-    eprintln!("kafka_bench: produced {n} messages in {:.1} s", produced.as_secs_f64());
+    eprintln!(
+        "kafka_bench: produced {n} messages in {:.1} s",
+        produced.as_secs_f64()
+    );
     let dir = tempfile::tempdir()?;
     let (mut bare, mut iocd, mut cpu, mut rss, mut alerts) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0.0);
@@ -342,7 +366,9 @@ fn main() -> Result<()> {
         bytes as f64 / 1e6,
         bytes as f64 / n as f64
     );
-    println!("| round | bare consumer msg/s | iocd msg/s | iocd / bare | alerts | iocd CPU s | iocd peak RSS MiB |");
+    println!(
+        "| round | bare consumer msg/s | iocd msg/s | iocd / bare | alerts | iocd CPU s | iocd peak RSS MiB |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for r in rows {
         println!("{r}");
