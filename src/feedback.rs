@@ -30,7 +30,7 @@
 //!
 //! `INDICATOR` is the first field (as in a plain feed list, defanged forms are fine), then
 //! optional `key=value` fields separated by spaces, then an optional reason after ` #`. `WHEN`
-//! is an RFC 3339 time (`2026-12-31T00:00:00Z`) or a duration from when the file was loaded
+//! is an RFC 3339 time (`2026-12-31T00:00:00Z`) or a duration from when the line was first read
 //! (`30d`). Indicators that contain spaces (`string:...`) cannot be written in this file; mark
 //! them through the API.
 //!
@@ -89,6 +89,8 @@ pub struct Mark {
     /// After this the mark no longer applies (it stays listed until removed).
     pub expires: Option<DateTime<Utc>>,
     pub origin: MarkOrigin,
+    /// `expires` as written (`30d`), to tell an unchanged file line from an edited one.
+    expires_spec: Option<String>,
     hits: AtomicU64,
     /// Unix seconds of the last hit this mark matched (0: none).
     last_hit: AtomicI64,
@@ -471,10 +473,12 @@ impl Feedback {
                     warn!(path = %path.display(), line = e.line, reason = %e.reason,
                         "feedback file: line skipped");
                 }
-                // Keep the hit counts of marks that did not change.
+                // Keep the hit counts of marks that did not change, and the creation and
+                // expiry of lines whose `expires` did not change: `expires=30d` counts from
+                // when the line was first read, not from the last edit of another line.
                 let marks: Vec<Arc<Mark>> = marks
                     .into_iter()
-                    .map(|m| {
+                    .map(|mut m| {
                         if let Some(old) = st
                             .file
                             .iter()
@@ -483,6 +487,10 @@ impl Feedback {
                             m.hits.store(old.hits(), Ordering::Relaxed);
                             m.last_hit
                                 .store(old.last_hit.load(Ordering::Relaxed), Ordering::Relaxed);
+                            if old.expires_spec == m.expires_spec {
+                                m.created = old.created;
+                                m.expires = old.expires;
+                            }
                         }
                         Arc::new(m)
                     })
@@ -606,7 +614,8 @@ pub fn canonical_indicator(raw: &str) -> Result<(String, Option<String>), Feedba
     Ok((p.to_string(), twin))
 }
 
-/// An IP address in its canonical text, or a lower-case host name without a trailing dot.
+/// An IP address in its canonical text (an IPv4-mapped IPv6 address as its IPv4 address), or
+/// a lower-case host name without a trailing dot.
 /// `None` for an empty value or one with characters no host name has.
 pub fn canonical_host(raw: &str) -> Option<String> {
     let h = raw.trim();
@@ -615,6 +624,11 @@ pub fn canonical_host(raw: &str) -> Option<String> {
         .and_then(|x| x.strip_suffix(']'))
         .unwrap_or(h);
     if let Ok(ip) = bare.parse::<IpAddr>() {
+        // A dual-stack log writes an IPv4 client as `::ffff:10.1.2.3`: the same host.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
         return Some(ip.to_string());
     }
     let name = h.trim_end_matches('.');
@@ -657,7 +671,10 @@ fn make_mark(
         Some(h) => Some(canonical_host(h).ok_or_else(|| FeedbackError::Host(h.to_owned()))?),
         None => None,
     };
-    let expires = match expires.filter(|e| !e.trim().is_empty()) {
+    let expires_spec = expires
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty());
+    let expires = match &expires_spec {
         Some(e) => Some(parse_expires(e, created)?),
         None => None,
     };
@@ -670,6 +687,7 @@ fn make_mark(
         created,
         expires,
         origin,
+        expires_spec,
         hits: AtomicU64::new(0),
         last_hit: AtomicI64::new(0),
     })
@@ -861,6 +879,35 @@ mod tests {
         let f = Feedback::new(&Metrics::new(), Some(path.clone()));
         assert!(f.list().is_empty());
         assert!(path.with_extension("bad").exists());
+    }
+
+    #[test]
+    fn a_relative_expiry_counts_from_the_first_load_of_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fp.txt");
+        let f = Feedback::default();
+        std::fs::write(&path, "evil.com expires=1h\n1.2.3.4 expires=1h\n").unwrap();
+        f.load_file(&path);
+        let first = |f: &Feedback, ind: &str| {
+            let m = f.list().into_iter().find(|m| m.indicator == ind).unwrap();
+            (m.created, m.expires.unwrap())
+        };
+        let (created, expires) = first(&f, "evil.com");
+        let (_, other) = first(&f, "1.2.3.4");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Another line is added, this one's expiry is edited: only the edited one moves.
+        std::fs::write(
+            &path,
+            "evil.com expires=1h\n1.2.3.4 expires=2h\nnew.example\n",
+        )
+        .unwrap();
+        f.load_file(&path);
+        assert_eq!(
+            first(&f, "evil.com"),
+            (created, expires),
+            "an edit elsewhere"
+        );
+        assert!(first(&f, "1.2.3.4").1 > other + chrono::Duration::minutes(59));
     }
 
     #[test]

@@ -351,3 +351,81 @@ fn sightings_wait_for_misp_to_come_back() {
     assert_eq!(seen[0].1["values"], json!(["198.51.100.23"]));
     assert_eq!(seen[0].1["timestamp"], 200);
 }
+
+/// A mark in any form a feed or an analyst writes matches the hits of the indicator as the
+/// engine reports it (`IocSet::pattern`'s text, what triage asks `verdict` about).
+#[test]
+fn marks_match_what_the_engine_reports() {
+    use iocd::ioc::SetBuilder;
+    use iocd::matcher::Scratch;
+    let mut b = SetBuilder::new();
+    b.add_plain_list(
+        "feed",
+        "feed.txt",
+        b"http://evil.com/\nEVIL.example.\nbad.example/x\n2001:DB8::1\n198.51.100.0/24\nhxxps://c2[.]example/gate.php?id=1\n",
+    );
+    let set = b.build();
+    let reported = |line: &str| -> Vec<String> {
+        let mut hits = Vec::new();
+        set.scan(line.as_bytes(), &mut Scratch::new(), &mut hits);
+        hits.iter().map(|h| set.pattern(h.id).to_string()).collect()
+    };
+    for (mark, line) in [
+        ("hxxp://evil[.]com/", "GET http://evil.com/ 200"),
+        ("HTTP://EVIL.COM/", "GET http://evil.com/ 200"),
+        ("evil[.]example", "query a.evil.example A"),
+        ("EVIL.EXAMPLE.", "query evil.example A"),
+        ("bad.example/x", "GET http://bad.example/x 200"),
+        ("bad[.]example/x", "GET https://bad.example/x 200"),
+        ("2001:db8:0::1", "SRC=2001:db8::1 DST=10.0.0.1"),
+        ("198.51.100.0/24", "SRC=198.51.100.9 DST=10.0.0.1"),
+        (
+            "hxxps://c2[.]example/gate.php?id=1",
+            "GET https://c2.example/gate.php?id=1",
+        ),
+    ] {
+        let got = reported(line);
+        assert!(!got.is_empty(), "no hit in {line}");
+        let f = Feedback::default();
+        f.add(iocd::feedback::MarkRequest {
+            indicator: mark.into(),
+            reason: "test".into(),
+            analyst: "t".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(
+            got.iter().any(|i| f.verdict(i, None).is_some()),
+            "mark {mark:?} does not match {got:?} (line {line:?})"
+        );
+    }
+}
+
+/// Hosts given as IPv4-mapped IPv6 (dual-stack logs) are their IPv4 address.
+#[test]
+fn host_marks_match_ipv4_mapped_hosts() {
+    let f = Feedback::default();
+    f.add(iocd::feedback::MarkRequest {
+        indicator: "198.51.100.7".into(),
+        host: Some("10.1.2.3".into()),
+        reason: "scanner".into(),
+        analyst: "t".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(f.verdict("198.51.100.7", Some("::ffff:10.1.2.3")).is_some());
+    assert!(
+        f.verdict("198.51.100.7", Some("[::ffff:10.1.2.3]"))
+            .is_some()
+    );
+    let f = Feedback::default();
+    f.add(iocd::feedback::MarkRequest {
+        indicator: "198.51.100.7".into(),
+        host: Some("::ffff:10.1.2.3".into()),
+        reason: "scanner".into(),
+        analyst: "t".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(f.verdict("198.51.100.7", Some("10.1.2.3")).is_some());
+}
