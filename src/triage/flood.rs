@@ -3,7 +3,7 @@
 //! outbreak. It is reported once and demoted for a while.
 //!
 //! Distinct hosts are counted per indicator in a fixed window with bounded memory: an exact
-//! set of host hashes up to [`EXACT`] hosts (at most 256 bytes), then a HyperLogLog sketch of
+//! set of host hashes up to [`EXACT`] hosts (at most 512 bytes), then a HyperLogLog sketch of
 //! 256 one-byte registers (about 6.5% standard error), so a threshold of thousands of hosts
 //! costs no more than one of fifty. Indicators are tracked in sharded tables with a bound
 //! and FIFO eviction that is counted; a flooding indicator, or one gathering hosts in its
@@ -14,8 +14,10 @@ use std::sync::{Mutex, PoisonError};
 
 use hashbrown::HashMap;
 
-/// Hosts counted exactly before switching to the sketch.
-pub const EXACT: usize = 32;
+/// Hosts counted exactly before switching to the sketch: enough that the default threshold
+/// (50) is exact. A sketch's estimate near a threshold of fifty is off by about two hosts
+/// either way, so an indicator would be declared a flood at 47 hosts, or not at 52.
+pub const EXACT: usize = 64;
 const SHARDS: usize = 32;
 const REGISTERS: usize = 256;
 
@@ -269,6 +271,25 @@ mod tests {
         assert_eq!(g.see(7, 0, 10_029, &mut ev), Flood::Demoted { hosts: 5 });
         assert_eq!(g.see(7, 0, 10_030, &mut ev), Flood::Normal);
         assert_eq!(ev, 0);
+    }
+
+    #[test]
+    fn the_default_threshold_is_exact() {
+        // Whatever the host hashes, the flood starts at the 50th distinct host, not before.
+        for seed in 0..200u64 {
+            let g = FloodGuard::new(50, 60_000, 60_000, 100);
+            let mut ev = 0;
+            for h in 0..49u64 {
+                let host = (seed << 32 | h).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                assert_eq!(
+                    g.see(1, host, 0, &mut ev),
+                    Flood::Normal,
+                    "seed {seed}, host {h}"
+                );
+            }
+            let last = (seed << 32 | 49).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            assert_eq!(g.see(1, last, 0, &mut ev), Flood::Started { hosts: 50 });
+        }
     }
 
     #[test]

@@ -838,7 +838,8 @@ impl Triage {
                 "priority": w.priority.as_str(),
                 "score": w.score,
                 "indicator": &*w.indicator,
-                "host": host,
+                // The name hit alerts use, so that a roll-up joins the alert it follows.
+                "internal_host": host,
                 "dedup": {
                     "count": w.suppressed,
                     "first_seen": rfc3339(w.first_seen),

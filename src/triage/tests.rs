@@ -196,7 +196,7 @@ fn one_alert_per_window_then_a_rollup_with_count_first_and_last_seen() {
     assert_eq!(r["iocd"]["alert_type"], "rollup");
     assert_eq!(r["iocd"]["dedup"]["count"], 4);
     assert_eq!(r["iocd"]["indicator"], "203.0.113.9");
-    assert_eq!(r["iocd"]["host"], "10.0.0.5");
+    assert_eq!(r["iocd"]["internal_host"], "10.0.0.5");
     assert_eq!(r["iocd"]["dedup"]["first_seen"], "2027-01-15T08:00:00.000Z");
     assert_eq!(r["iocd"]["dedup"]["last_seen"], "2027-01-15T08:04:00.000Z");
     assert_eq!(
@@ -327,7 +327,7 @@ fn flood_guard_reports_once_and_demotes() {
         .map(json)
         .find(|v| v["iocd"]["dedup"]["count"] == 20)
         .expect("the flood's roll-up");
-    assert_eq!(flood_window["iocd"]["host"], "(many hosts: flood)");
+    assert_eq!(flood_window["iocd"]["internal_host"], "(many hosts: flood)");
     // Another indicator is not affected.
     let other = C2_OUT_ALLOWED.replace("203.0.113.9", "198.51.100.77");
     assert!(f.assess(&other).verdict.unwrap().priority >= Priority::High);
