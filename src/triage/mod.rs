@@ -610,7 +610,9 @@ impl Triage {
         // that did.
         let order = std::iter::once(best).chain((0..kept.len()).filter(|&i| i != best));
         let mut seen_keys: Vec<u64> = Vec::with_capacity(kept.len());
-        let mut outcome: Option<(usize, AlertType, Option<(Priority, u64)>)> = None;
+        // (index of the hit the alert is about, its type, what it escalated from)
+        type Outcome = (usize, AlertType, Option<(Priority, u64)>);
+        let mut outcome: Option<Outcome> = None;
         let mut fx = dedup::Effects::default();
         for i in order {
             let (k, host, flood_hosts) = &kept[i];
