@@ -9,20 +9,25 @@
 //! * [`Catalog::compile`] turns the generations in memory into an [`IocSet`]: per-feed type
 //!   filter and subdomain switch, the safety rails, the allowlists, the lifecycle (revoked,
 //!   past `valid_until`, older than the feed's `ttl`), default metadata, weights. It reads
-//!   nothing, so the daemon re-evaluates expiry every `reload.expiry_interval` by compiling
-//!   again, and a changed allowlist does not re-read any feed.
+//!   nothing, so expiry is re-evaluated by compiling again, and a changed allowlist does not
+//!   re-read any feed. A compile notes when a listing in its set next expires
+//!   ([`Catalog::next_expiry`]); the daemon's expiry timer compiles only once that is past.
+//!
+//! Listings are kept in a compact form (one arena of canonical keys, see `listings.rs`): at a
+//! million indicators they are the largest thing in memory after the compiled set.
 //!
 //! Compiling costs about what parsing a plain list costs (one hash insert per listing); parsing
 //! JSON and XML formats is the expensive part, done only when a feed changed.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::allowlist::{Allowlists, List};
 use super::feed::{self, FeedError, ParseOptions, Parsed};
 use super::fetch::{self, Cache, Fetched, Validators};
+use super::listings::Listings;
 use super::rails::{self, Limits};
 use super::{AllowlistReport, FeedReport, LoadError, LoadReport, Reason, Rejected};
 use crate::config::feeds::{AllowlistConfig, AllowlistFormat, FeedConfig};
@@ -34,7 +39,11 @@ pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
 /// One feed's parsed document(s) in use.
 #[derive(Debug)]
 struct Generation {
-    parsed: Arc<Parsed>,
+    /// Compact: these stay in memory for as long as the feed is configured.
+    listings: Listings,
+    rejected: Vec<Rejected>,
+    skipped: std::collections::BTreeMap<&'static str, u64>,
+    format: feed::FeedFormat,
     bytes: u64,
     /// When it was read, or last found unchanged (same file, or a `304`).
     loaded_at: SystemTime,
@@ -90,7 +99,12 @@ pub struct Catalog {
     allow: Vec<AllowState>,
     merged: Allowlists,
     client: Option<reqwest::Client>,
+    /// Unix second at which a listing of the last compiled set next becomes inactive
+    /// (`NEVER`: none will). Atomic because [`Catalog::compile`] takes `&self`.
+    next_expiry: AtomicI64,
 }
+
+const NEVER: i64 = i64::MAX;
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -216,6 +230,7 @@ impl Catalog {
                 .collect(),
             merged: Allowlists::default(),
             client: None,
+            next_expiry: AtomicI64::new(NEVER),
         }
     }
 
@@ -329,7 +344,10 @@ impl Catalog {
                         from_cache,
                     };
                     f.generation = Some(Generation {
-                        parsed: Arc::new(parsed),
+                        listings: Listings::from_parsed(parsed.listings),
+                        rejected: parsed.rejected,
+                        skipped: parsed.skipped,
+                        format: parsed.format,
                         bytes,
                         loaded_at: now,
                     });
@@ -453,9 +471,12 @@ impl Catalog {
         out
     }
 
-    /// Compiles the generations in memory into a set, as of `now`.
+    /// Compiles the generations in memory into a set, as of `now`, and notes when a listing in
+    /// it next expires ([`Catalog::next_expiry`]).
     pub fn compile(&self, now: SystemTime) -> (IocSet, LoadReport) {
-        self.compile_feeds(now, None)
+        let (set, report, next) = self.compile_feeds(now, None);
+        self.next_expiry.store(next, Ordering::Relaxed);
+        (set, report)
     }
 
     /// Compiles one feed alone (for per-feed memory figures).
@@ -463,10 +484,26 @@ impl Catalog {
         self.compile_feeds(now, Some(feed)).0
     }
 
-    fn compile_feeds(&self, now: SystemTime, only: Option<usize>) -> (IocSet, LoadReport) {
+    /// When a listing of the last compiled set next becomes inactive: the earliest
+    /// `valid_until` or feed `ttl` end among the listings in it. `None` when none ever does
+    /// (or nothing was compiled yet). Until then, compiling again gives the same set.
+    pub fn next_expiry(&self) -> Option<SystemTime> {
+        let s = self.next_expiry.load(Ordering::Relaxed);
+        (s != NEVER).then(|| UNIX_EPOCH + Duration::from_secs(s.max(0) as u64))
+    }
+
+    /// Whether an expiry pass at `now` has something to remove from the last compiled set.
+    /// Reads and refreshes change the set too; they compile on their own.
+    pub fn expiry_due(&self, now: SystemTime) -> bool {
+        self.next_expiry().is_some_and(|t| t <= now)
+    }
+
+    /// The set, the report and the Unix second of the next expiry (`NEVER` for none).
+    fn compile_feeds(&self, now: SystemTime, only: Option<usize>) -> (IocSet, LoadReport, i64) {
         let now_s = now
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        let mut next_expiry = NEVER;
         let mut c = Compiler::new();
         let mut report = LoadReport::default();
         let lists: Vec<&List> = self.allow.iter().flat_map(|a| a.lists.iter()).collect();
@@ -488,14 +525,14 @@ impl Catalog {
                 report.feeds.push(fr);
                 continue;
             };
-            fr.format = g.parsed.format.as_str();
+            fr.format = g.format.as_str();
             fr.bytes = g.bytes;
             fr.loaded_at = Some(g.loaded_at);
-            fr.skipped = g.parsed.skipped.clone();
-            for r in &g.parsed.rejected {
+            fr.skipped = g.skipped.clone();
+            for r in &g.rejected {
                 *fr.rejected_by.entry(r.reason.code()).or_insert(0) += 1;
             }
-            report.rejected.extend(g.parsed.rejected.iter().cloned());
+            report.rejected.extend(g.rejected.iter().cloned());
             let limits = Limits {
                 min_prefix_v4: f.cfg.min_prefix_v4,
                 min_prefix_v6: f.cfg.min_prefix_v6,
@@ -509,12 +546,15 @@ impl Catalog {
             let defaults =
                 f.cfg.confidence.is_some() || f.cfg.severity.is_some() || f.cfg.tlp.is_some();
             let mut main_added = false;
-            for l in &g.parsed.listings {
+            // When the main listing last added stops being active: its twin shares it.
+            let mut main_until = NEVER;
+            for l in g.listings.iter() {
                 if l.twin {
                     // The HTTPS twin of a schemeless URL follows its main listing, and shares
                     // its fate.
                     if main_added {
                         c.add(&l.pattern, SourceRef::plain(feed_no, l.line));
+                        next_expiry = next_expiry.min(main_until);
                     }
                     continue;
                 }
@@ -543,17 +583,20 @@ impl Catalog {
                     });
                     continue;
                 }
-                let meta = l.meta.as_deref();
-                let inactive = if l.revoked {
-                    Some("revoked")
-                } else if meta.and_then(|m| m.valid_until).is_some_and(|t| t <= now_s) {
-                    Some("expired")
-                } else if ttl.is_some_and(|ttl| {
+                let meta = l.meta;
+                let until = meta.and_then(|m| m.valid_until);
+                // Past its TTL once `seen + ttl < now`, that is from the second after.
+                let ttl_end = ttl.map(|ttl| {
                     let seen = meta
                         .and_then(|m| m.last_seen.or(m.first_seen))
                         .unwrap_or(loaded_s);
-                    seen.saturating_add(ttl) < now_s
-                }) {
+                    seen.saturating_add(ttl).saturating_add(1)
+                });
+                let inactive = if l.revoked {
+                    Some("revoked")
+                } else if until.is_some_and(|t| t <= now_s) {
+                    Some("expired")
+                } else if ttl_end.is_some_and(|t| t <= now_s) {
                     Some("ttl")
                 } else {
                     None
@@ -574,6 +617,8 @@ impl Catalog {
                     c.add(&pattern, src)
                 };
                 main_added = true;
+                main_until = until.unwrap_or(NEVER).min(ttl_end.unwrap_or(NEVER));
+                next_expiry = next_expiry.min(main_until);
                 fr.accepted += 1;
                 if !new {
                     fr.merged += 1;
@@ -610,7 +655,7 @@ impl Catalog {
                 k += 1;
             }
         }
-        (c.build(), report)
+        (c.build(), report, next_expiry)
     }
 
     /// Names of the feeds, in configuration order.

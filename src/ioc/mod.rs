@@ -20,6 +20,7 @@ pub mod allowlist;
 pub mod catalog;
 pub mod feed;
 pub mod fetch;
+mod listings;
 mod normalize;
 pub mod rails;
 

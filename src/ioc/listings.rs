@@ -1,0 +1,325 @@
+//! A feed generation's listings as the catalog keeps them between compiles.
+//!
+//! The catalog keeps every feed's listings so that expiry and allowlist changes recompile
+//! without reading a feed again. As parsed ([`Listing`]), a listing is a [`Pattern`] enum, a line,
+//! an optional boxed [`Meta`] and two flags: 56 bytes, plus a heap box per domain, URL or
+//! string. At a million indicators that was 66 MiB kept beside a 41 MiB compiled set, the
+//! largest item in the daemon's memory (docs/PERFORMANCE.md, "Memory").
+//!
+//! [`Listings`] keeps the same information as the canonical key bytes of every listing back to
+//! back in one arena (4 bytes for an IPv4 address, the name for a domain), a 16-byte [`Item`]
+//! per listing, and the metadata of the listings that have any in one vector: about 30 bytes a
+//! listing for the generated 1M set. A compile decodes each listing back into a [`Pattern`] as
+//! it goes; that costs one small allocation per string-like listing, measured at well under 5%
+//! of a compile.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::feed::Listing;
+use crate::matcher::{Meta, Pattern};
+
+/// Which [`Pattern`] variant (and mode) a stored key decodes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Tag {
+    Ipv4,
+    Ipv6,
+    Cidr4,
+    Cidr6,
+    DomainSub,
+    DomainExact,
+    UrlExact,
+    UrlPrefix,
+    Md5,
+    Sha1,
+    Sha256,
+    Email,
+    StrCs,
+    StrCi,
+}
+
+const REVOKED: u8 = 1;
+const TWIN: u8 = 2;
+const NO_META: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    /// End of this listing's key in the arena; it starts where the previous one ends.
+    end: u32,
+    line: u32,
+    /// Index into `metas`, or [`NO_META`].
+    meta: u32,
+    tag: Tag,
+    flags: u8,
+}
+
+/// One stored listing, decoded.
+#[derive(Debug)]
+pub(crate) struct ListingRef<'a> {
+    pub pattern: Pattern,
+    pub line: u32,
+    pub meta: Option<&'a Meta>,
+    pub revoked: bool,
+    pub twin: bool,
+}
+
+/// Listings in compact form; see the module documentation.
+#[derive(Debug, Default)]
+pub(crate) struct Listings {
+    keys: Vec<u8>,
+    items: Vec<Item>,
+    metas: Vec<Meta>,
+}
+
+fn encode(p: &Pattern, keys: &mut Vec<u8>) -> Tag {
+    match p {
+        Pattern::Ipv4(a) => {
+            keys.extend_from_slice(&a.octets());
+            Tag::Ipv4
+        }
+        Pattern::Ipv6(a) => {
+            keys.extend_from_slice(&a.octets());
+            Tag::Ipv6
+        }
+        Pattern::Cidr(IpNet::V4(n)) => {
+            keys.extend_from_slice(&n.network().octets());
+            keys.push(n.prefix_len());
+            Tag::Cidr4
+        }
+        Pattern::Cidr(IpNet::V6(n)) => {
+            keys.extend_from_slice(&n.network().octets());
+            keys.push(n.prefix_len());
+            Tag::Cidr6
+        }
+        Pattern::Domain { name, subdomains } => {
+            keys.extend_from_slice(name.as_bytes());
+            if *subdomains {
+                Tag::DomainSub
+            } else {
+                Tag::DomainExact
+            }
+        }
+        Pattern::Url { url, prefix } => {
+            keys.extend_from_slice(url.as_bytes());
+            if *prefix {
+                Tag::UrlPrefix
+            } else {
+                Tag::UrlExact
+            }
+        }
+        Pattern::Md5(d) => {
+            keys.extend_from_slice(d);
+            Tag::Md5
+        }
+        Pattern::Sha1(d) => {
+            keys.extend_from_slice(d);
+            Tag::Sha1
+        }
+        Pattern::Sha256(d) => {
+            keys.extend_from_slice(d);
+            Tag::Sha256
+        }
+        Pattern::Email(e) => {
+            keys.extend_from_slice(e.as_bytes());
+            Tag::Email
+        }
+        Pattern::String {
+            text,
+            case_insensitive,
+        } => {
+            keys.extend_from_slice(text.as_bytes());
+            if *case_insensitive {
+                Tag::StrCi
+            } else {
+                Tag::StrCs
+            }
+        }
+    }
+}
+
+fn key_len(p: &Pattern) -> usize {
+    match p {
+        Pattern::Ipv4(_) => 4,
+        Pattern::Ipv6(_) => 16,
+        Pattern::Cidr(IpNet::V4(_)) => 5,
+        Pattern::Cidr(IpNet::V6(_)) => 17,
+        Pattern::Domain { name: s, .. }
+        | Pattern::Url { url: s, .. }
+        | Pattern::Email(s)
+        | Pattern::String { text: s, .. } => s.len(),
+        Pattern::Md5(_) => 16,
+        Pattern::Sha1(_) => 20,
+        Pattern::Sha256(_) => 32,
+    }
+}
+
+fn decode(tag: Tag, k: &[u8]) -> Pattern {
+    let text = || {
+        std::str::from_utf8(k)
+            .expect("stored from a String")
+            .to_owned()
+    };
+    let v4 = |k: &[u8]| Ipv4Addr::from(<[u8; 4]>::try_from(&k[..4]).expect("4 bytes"));
+    let v6 = |k: &[u8]| Ipv6Addr::from(<[u8; 16]>::try_from(&k[..16]).expect("16 bytes"));
+    match tag {
+        Tag::Ipv4 => Pattern::Ipv4(v4(k)),
+        Tag::Ipv6 => Pattern::Ipv6(v6(k)),
+        Tag::Cidr4 => Pattern::Cidr(IpNet::V4(
+            Ipv4Net::new(v4(k), k[4]).expect("stored from a valid network"),
+        )),
+        Tag::Cidr6 => Pattern::Cidr(IpNet::V6(
+            Ipv6Net::new(v6(k), k[16]).expect("stored from a valid network"),
+        )),
+        Tag::DomainSub | Tag::DomainExact => Pattern::Domain {
+            name: text(),
+            subdomains: tag == Tag::DomainSub,
+        },
+        Tag::UrlExact | Tag::UrlPrefix => Pattern::Url {
+            url: text(),
+            prefix: tag == Tag::UrlPrefix,
+        },
+        Tag::Md5 => Pattern::Md5(k.try_into().expect("16 bytes")),
+        Tag::Sha1 => Pattern::Sha1(k.try_into().expect("20 bytes")),
+        Tag::Sha256 => Pattern::Sha256(k.try_into().expect("32 bytes")),
+        Tag::Email => Pattern::Email(text()),
+        Tag::StrCs | Tag::StrCi => Pattern::String {
+            text: text(),
+            case_insensitive: tag == Tag::StrCi,
+        },
+    }
+}
+
+impl Listings {
+    /// Takes parsed listings over; sized exactly, so nothing is over-allocated.
+    ///
+    /// # Panics
+    /// When the keys of one generation pass 4 GiB.
+    pub(crate) fn from_parsed(listings: Vec<Listing>) -> Listings {
+        let bytes: usize = listings.iter().map(|l| key_len(&l.pattern)).sum();
+        let with_meta = listings.iter().filter(|l| l.meta.is_some()).count();
+        let mut out = Listings {
+            keys: Vec::with_capacity(bytes),
+            items: Vec::with_capacity(listings.len()),
+            metas: Vec::with_capacity(with_meta),
+        };
+        for l in listings {
+            let tag = encode(&l.pattern, &mut out.keys);
+            let meta = match l.meta {
+                None => NO_META,
+                // A twin carries its main listing's metadata: keep it once.
+                Some(m)
+                    if l.twin
+                        && out.items.last().is_some_and(|p| {
+                            p.meta != NO_META && out.metas[p.meta as usize] == *m
+                        }) =>
+                {
+                    out.items.last().expect("checked").meta
+                }
+                Some(m) => {
+                    out.metas.push(*m);
+                    u32::try_from(out.metas.len() - 1).expect("at most 2^32 listings")
+                }
+            };
+            out.items.push(Item {
+                end: u32::try_from(out.keys.len()).expect("listing keys over 4 GiB"),
+                line: l.line,
+                meta,
+                tag,
+                flags: if l.revoked { REVOKED } else { 0 } | if l.twin { TWIN } else { 0 },
+            });
+        }
+        out.metas.shrink_to_fit();
+        out
+    }
+
+    /// Every listing, decoded, in document order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = ListingRef<'_>> + '_ {
+        let mut start = 0usize;
+        self.items.iter().map(move |it| {
+            let end = it.end as usize;
+            let pattern = decode(it.tag, &self.keys[start..end]);
+            start = end;
+            ListingRef {
+                pattern,
+                line: it.line,
+                meta: (it.meta != NO_META).then(|| &self.metas[it.meta as usize]),
+                revoked: it.flags & REVOKED != 0,
+                twin: it.flags & TWIN != 0,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ioc::parse_indicator;
+
+    fn listing(v: &str, line: u32, meta: Option<Meta>, revoked: bool, twin: bool) -> Listing {
+        Listing {
+            pattern: parse_indicator(v).unwrap(),
+            line,
+            meta: meta.map(Box::new),
+            revoked,
+            twin,
+        }
+    }
+
+    #[test]
+    fn round_trip_of_every_kind() {
+        let m = Meta {
+            confidence: Some(80),
+            tags: vec!["c2".into()],
+            valid_until: Some(1_900_000_000),
+            ..Meta::default()
+        };
+        let values = [
+            "1.2.3.4",
+            "2001:db8::1",
+            "10.0.0.0/8",
+            "2001:db8::/32",
+            "evil.com",
+            "domain-exact:login.example.com",
+            "http://evil.com/a?b=1",
+            "url-prefix:http://stage.example/payloads/",
+            "d41d8cd98f00b204e9800998ecf8427e",
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "a@evil.com",
+            "string:Mozilla/4.0 (compatible; MSIE 2.0)",
+            "istring:evilmutex_",
+        ];
+        let mut parsed: Vec<Listing> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| listing(v, i as u32 + 1, None, i == 3, false))
+            .collect();
+        parsed[4].meta = Some(Box::new(m.clone()));
+        let twin = parsed.len();
+        parsed.push(listing(
+            "https://evil.com/a?b=1",
+            7,
+            Some(m.clone()),
+            false,
+            true,
+        ));
+        parsed[twin - 1].meta = Some(Box::new(m.clone()));
+        let expect = parsed.clone();
+        let stored = Listings::from_parsed(parsed);
+        assert_eq!(
+            stored.metas.len(),
+            2,
+            "the twin shares its main listing's metadata"
+        );
+        let got: Vec<ListingRef<'_>> = stored.iter().collect();
+        assert_eq!(got.len(), expect.len());
+        for (g, e) in got.iter().zip(&expect) {
+            assert_eq!(g.pattern, e.pattern);
+            assert_eq!(g.line, e.line);
+            assert_eq!(g.meta, e.meta.as_deref());
+            assert_eq!((g.revoked, g.twin), (e.revoked, e.twin));
+        }
+    }
+}
