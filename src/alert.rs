@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::decode::event::{self as decoded, Direction};
 use crate::matcher::{Hit, IocKind, IocSet, Pattern, Tlp};
+use crate::triage::LineFacts;
 use crate::triage::score::Component;
 
 /// Where a line came from.
@@ -82,7 +83,7 @@ pub struct Context<'a> {
     pub generation: Option<u64>,
     /// `iocd.scan` for retro-hunts, `iocd.stream` for the daemon.
     pub dataset: &'static str,
-    /// What the decoded line says (daemon only).
+    /// What the decoded line says ([`DecodedLine::fields`]).
     pub line: Option<&'a LineFields>,
     /// Priority, score and deduplication (daemon with triage on).
     pub triage: Option<&'a TriageFields<'a>>,
@@ -157,6 +158,37 @@ impl LineFields {
             dns_question: ev.dns_question(line).map(|u| u.into_owned()),
             user_name: ev.user_name(line).map(|u| u.into_owned()),
         }
+    }
+}
+
+/// A line with hits, decoded once for its alert: the daemon's matcher threads and `iocd scan`
+/// both go through here, so a retro-hunt alert says what a live one says.
+pub struct DecodedLine {
+    /// The line's fields, when its format is known.
+    pub event: Option<decoded::Event>,
+    /// What triage reads: the two ends, the action, the direction.
+    pub facts: LineFacts,
+}
+
+impl DecodedLine {
+    /// Decodes `line` (with the Zeek header of its stream, if any); `internal` says which
+    /// addresses are the protected network's, for the direction of a flow.
+    pub fn new(
+        line: &[u8],
+        zeek: Option<&decoded::ZeekHeader>,
+        internal: impl Fn(std::net::IpAddr) -> bool,
+    ) -> DecodedLine {
+        let event = decoded::decode(line, zeek);
+        let facts = LineFacts::new(event.as_ref(), line, internal);
+        DecodedLine { event, facts }
+    }
+
+    /// The alert's fields for `hits` (offsets relative to `line`), with `direction` (the
+    /// line's own, [`LineFacts::direction`], unless triage knows better).
+    pub fn fields(&self, line: &[u8], hits: &[Hit], direction: Direction) -> Option<LineFields> {
+        self.event
+            .as_ref()
+            .map(|e| LineFields::new(e, line, hits, Some(direction)))
     }
 }
 

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use crate::decode::event::ZeekHeader;
+
 /// Which configured source read a batch. Also the `source` label of metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SourceKind {
@@ -56,6 +58,10 @@ pub struct Batch {
     pub peers: Vec<(usize, SocketAddr)>,
     /// The file a `File` batch was read from.
     pub path: Option<Arc<str>>,
+    /// The Zeek TSV header in effect for every line of the batch (files and stdin, once a
+    /// `#fields` line was read): a source seals its batch before a header change, so one
+    /// batch never needs two. Batches of one header share one `Arc`.
+    pub zeek: Option<Arc<ZeekHeader>>,
     /// When the first line of the batch was read (for the latency histogram).
     pub received: Instant,
     /// Kafka batches: the message each line came from, one entry per line in order.
@@ -82,6 +88,7 @@ impl Batch {
             buf: Vec::new(),
             peers: Vec::new(),
             path: None,
+            zeek: None,
             received: Instant::now(),
             messages: Vec::new(),
             receipt: None,

@@ -7,19 +7,31 @@
 //! ```
 //!
 //! The reader fills recycled buffers with whole lines; a worker scans a whole chunk in one call
-//! (tokens never span a line break), finds the lines of its hits, copies just those lines out
+//! (tokens never span a line break), finds the lines of its hits, decodes just those lines
+//! (which field matched, the flow's two ends, the action: [`DecodedLine`], as the daemon does)
 //! and hands the buffer back. The writer puts results back in input order, numbers the lines
 //! and writes alerts. Every channel is bounded and the buffer pool is fixed, so memory stays at
 //! about `(2 × threads + 2) × 4 MiB` whatever the input size, and a slow output stalls the reader
 //! instead of growing a queue.
+//!
+//! # Zeek TSV
+//!
+//! A Zeek ASCII log names its columns only in the `#fields` line at its top, which one chunk
+//! has and the next ones do not. The reader, which sees the input in order, keeps the header
+//! ([`ZeekStream`]): it finds the lines of each chunk that start with `#` (one `memmem` pass for
+//! `\n#`) and gives the chunk the header in effect at its start plus each change with the offset
+//! it takes effect at, so a header inside a chunk applies to the lines after it. When only
+//! counting, nothing is decoded and the reader skips this.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::alert::{Context, Origin, write_alert};
+use crate::alert::{Context, DecodedLine, LineFields, Origin, write_alert};
+use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines, is_private_default};
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 
 /// Size of one chunk. Big enough that per-chunk overhead vanishes, small enough that a few per
@@ -79,6 +91,18 @@ impl ScanStats {
 struct Chunk {
     seq: u64,
     buf: Vec<u8>,
+    /// The Zeek header in effect from each offset on, in order: the one of the chunk's start
+    /// at 0 (when there is one), then each change at the start of the line after its header
+    /// line. Empty when only counting.
+    zeek: Vec<(usize, Option<Arc<ZeekHeader>>)>,
+}
+
+impl Chunk {
+    /// The Zeek header the line starting at `at` is read with.
+    fn zeek_at(&self, at: usize) -> Option<&ZeekHeader> {
+        let i = self.zeek.partition_point(|(from, _)| *from <= at);
+        i.checked_sub(1).and_then(|i| self.zeek[i].1.as_deref())
+    }
 }
 
 /// A worker's findings in one chunk.
@@ -86,9 +110,20 @@ struct Found {
     seq: u64,
     lines: u64,
     bytes: u64,
-    /// Lines with hits: (line index in the chunk, the line, its hits relative to the line).
-    hit_lines: Vec<(u64, Vec<u8>, Vec<Hit>)>,
+    hit_lines: Vec<HitLine>,
     hits_by_kind: [u64; 10],
+}
+
+/// A line with hits.
+struct HitLine {
+    /// Index of the line in its chunk.
+    index: u64,
+    /// The line (empty when only counting).
+    text: Vec<u8>,
+    /// Its hits, relative to the line.
+    hits: Vec<Hit>,
+    /// What the decoded line says (alerts only, when its format is known).
+    fields: Option<LineFields>,
 }
 
 /// Scans one input and writes its alerts (or nothing, when counting) to `out` in input order.
@@ -116,7 +151,7 @@ pub fn scan_reader(
     let keep_lines = opts.output == Output::Alerts;
 
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_chunks(input, chunk_tx, free_rx));
+        let reader = scope.spawn(move || read_chunks(input, chunk_tx, free_rx, keep_lines));
         for _ in 0..threads {
             let (rx, free, tx) = (chunk_rx.clone(), free_tx.clone(), found_tx.clone());
             scope.spawn(move || work(set, rx, free, tx, keep_lines));
@@ -136,9 +171,11 @@ fn read_chunks(
     input: &mut (dyn Read + Send),
     tx: Sender<Chunk>,
     free: Receiver<Vec<u8>>,
+    track_zeek: bool,
 ) -> io::Result<()> {
     let mut carry: Vec<u8> = Vec::new();
     let mut seq = 0;
+    let mut zeek = ZeekStream::new();
     loop {
         // The pool only runs dry for good when the writer failed; it reports why.
         let Ok(mut buf) = free.recv() else {
@@ -169,7 +206,12 @@ fn read_chunks(
             buf.truncate(cut);
         }
         if !buf.is_empty() {
-            if tx.send(Chunk { seq, buf }).is_err() {
+            let zeek = if track_zeek {
+                zeek_changes(&mut zeek, &buf)
+            } else {
+                Vec::new()
+            };
+            if tx.send(Chunk { seq, buf, zeek }).is_err() {
                 return Ok(());
             }
             seq += 1;
@@ -178,6 +220,20 @@ fn read_chunks(
             return Ok(());
         }
     }
+}
+
+/// The chunk's [`Chunk::zeek`], and `stream` brought past the chunk.
+fn zeek_changes(stream: &mut ZeekStream, buf: &[u8]) -> Vec<(usize, Option<Arc<ZeekHeader>>)> {
+    let mut changes = Vec::new();
+    if let Some(h) = stream.current() {
+        changes.push((0, Some(h.clone())));
+    }
+    for line in hash_lines(buf) {
+        if stream.update(&buf[line.clone()]) {
+            changes.push((line.end, stream.current().cloned()));
+        }
+    }
+    changes
 }
 
 fn work(
@@ -189,9 +245,10 @@ fn work(
 ) {
     let mut scratch = Scratch::new();
     let mut hits = Vec::new();
-    for Chunk { seq, buf } in rx {
+    for chunk in rx {
+        let Chunk { seq, ref buf, .. } = chunk;
         hits.clear();
-        set.scan(&buf, &mut scratch, &mut hits);
+        set.scan(buf, &mut scratch, &mut hits);
         let mut found = Found {
             seq,
             lines: 0,
@@ -201,24 +258,33 @@ fn work(
         };
         let mut counted_to = 0;
         let mut line_no = 0u64;
-        for_each_hit_line(&buf, &hits, |start, end, line_hits| {
+        for_each_hit_line(buf, &hits, |start, end, line_hits| {
             line_no += memchr::memchr_iter(b'\n', &buf[counted_to..start]).count() as u64;
             counted_to = start;
             for h in line_hits {
                 found.hits_by_kind[kind_index(set.kind(h.id))] += 1;
             }
-            let text = if keep_lines {
-                buf[start..end].to_vec()
+            let (text, fields) = if keep_lines {
+                let line = &buf[start..end];
+                // No asset inventory in a retro-hunt: the default "internal" for directions.
+                let decoded = DecodedLine::new(line, chunk.zeek_at(start), is_private_default);
+                let fields = decoded.fields(line, line_hits, decoded.facts.direction);
+                (line.to_vec(), fields)
             } else {
-                Vec::new()
+                (Vec::new(), None)
             };
-            found.hit_lines.push((line_no, text, line_hits.to_vec()));
+            found.hit_lines.push(HitLine {
+                index: line_no,
+                text,
+                hits: line_hits.to_vec(),
+                fields,
+            });
         });
         line_no += memchr::memchr_iter(b'\n', &buf[counted_to..]).count() as u64;
         // A last line without a line feed is still a line.
         found.lines = line_no + u64::from(buf.last() != Some(&b'\n'));
         // The reader is gone once the input ended; the buffer is then simply dropped.
-        let _ = free.send(buf);
+        let _ = free.send(chunk.buf);
         if tx.send(found).is_err() {
             return;
         }
@@ -276,20 +342,21 @@ fn write_in_order(
         pending.insert(found.seq, found);
         while let Some(f) = pending.remove(&next) {
             next += 1;
-            for (idx, text, hits) in &f.hit_lines {
+            for h in &f.hit_lines {
                 stats.hit_lines += 1;
                 if opts.output == Output::Alerts {
                     let cx = Context {
                         now: timestamp,
                         origin: Origin {
                             file: Some(name),
-                            line: Some(stats.lines + idx + 1),
+                            line: Some(stats.lines + h.index + 1),
                             ..Origin::default()
                         },
                         dataset: "iocd.scan",
+                        line: h.fields.as_ref(),
                         ..Context::default()
                     };
-                    write_alert(&mut buf, set, text, hits, &cx);
+                    write_alert(&mut buf, set, &h.text, &h.hits, &cx);
                     buf.push(b'\n');
                 }
             }
@@ -384,6 +451,72 @@ mod tests {
         assert_eq!(stats.lines, 2);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0]["iocd"]["source"]["line"], 1);
+    }
+
+    #[test]
+    fn hit_lines_are_decoded_with_the_zeek_header_in_effect() {
+        let input = b"#separator \\x09\n#fields\tts\tid.orig_h\tquery\n\
+            1\t10.0.0.1\ta.evil.com\n\
+            #fields\tquery\tts\tid.orig_h\n#types\tstring\ttime\taddr\n\
+            a.evil.com\t2\t10.0.0.2\n\
+            Feb  4 23:33:37 fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=10.0.0.3 DST=1.2.3.4 SPT=1 DPT=22\n";
+        for threads in [1, 2] {
+            let (_, alerts) = run(input, threads);
+            let got: Vec<_> = alerts
+                .iter()
+                .map(|a| {
+                    (
+                        a["iocd"]["source"]["line"].as_u64().unwrap(),
+                        a["threat"]["enrichments"][0]["matched"]["field"].clone(),
+                        a["source"]["ip"].clone(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (3, "dns.question.name".into(), "10.0.0.1".into()),
+                    (6, "dns.question.name".into(), "10.0.0.2".into()),
+                    (7, "destination.ip".into(), "10.0.0.3".into()),
+                ]
+            );
+            assert_eq!(alerts[1]["dns"]["question"]["name"], "a.evil.com");
+            assert_eq!(alerts[2]["event"]["action"], "blocked");
+            assert_eq!(alerts[2]["network"]["direction"], "inbound");
+        }
+        // Without its header a Zeek line is not decoded, and still alerts.
+        let (_, alerts) = run(b"1\t10.0.0.1\ta.evil.com\n", 1);
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts[0]["threat"]["enrichments"][0]["matched"]["field"].is_null());
+    }
+
+    #[test]
+    fn chunks_carry_the_header_of_their_start_and_each_change() {
+        let mut z = ZeekStream::new();
+        let first = b"#fields\tts\tquery\n1\tx\n";
+        let c1 = Chunk {
+            seq: 0,
+            zeek: zeek_changes(&mut z, first),
+            buf: first.to_vec(),
+        };
+        let fields = |h: Option<&ZeekHeader>| h.map(|h| h.fields().join(","));
+        assert_eq!(fields(c1.zeek_at(0)), None, "the header line itself");
+        assert_eq!(fields(c1.zeek_at(17)).as_deref(), Some("ts,query"));
+        // The next chunk starts with the header in effect, and changes it half-way.
+        let second = b"2\ty\n#close\tx\n#fields\tquery\tts\nz\t3\n";
+        let c2 = Chunk {
+            seq: 1,
+            zeek: zeek_changes(&mut z, second),
+            buf: second.to_vec(),
+        };
+        assert_eq!(c2.zeek.len(), 2);
+        assert_eq!(fields(c2.zeek_at(0)).as_deref(), Some("ts,query"));
+        assert_eq!(fields(c2.zeek_at(4)).as_deref(), Some("ts,query"));
+        let after = second.len() - b"z\t3\n".len();
+        assert_eq!(fields(c2.zeek_at(after)).as_deref(), Some("query,ts"));
+        // A chunk without header lines costs one entry, none when there is no header.
+        assert_eq!(zeek_changes(&mut z, b"a\tb\n").len(), 1);
+        assert!(zeek_changes(&mut ZeekStream::new(), b"a\tb\n").is_empty());
     }
 
     #[test]

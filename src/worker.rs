@@ -3,7 +3,7 @@
 //! Each thread takes a [`Batch`] from the bounded queue, loads the current indicator set once
 //! (one atomic load of an `ArcSwap`; a reload swaps the pointer and never waits for a worker),
 //! scans the whole batch in one call, and only for lines with hits decodes the syslog header and
-//! the line's fields, asks [`Triage`] what the hits become (suppressed, counted in a window,
+//! the line's fields (with the batch's Zeek header, for Zeek TSV; [`DecodedLine`]), asks [`Triage`] what the hits become (suppressed, counted in a window,
 //! or an alert of some priority) and builds the alerts. Counters are kept in locals and added to the metrics once per batch. The
 //! scratch, the hit list and the alert buffer are reused, so a batch without hits allocates
 //! nothing.
@@ -17,14 +17,14 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::alert::{
-    Context, DedupFields, KafkaOrigin, LineFields, Origin, SyslogFields, TriageFields, write_alert,
+    Context, DecodedLine, DedupFields, KafkaOrigin, Origin, SyslogFields, TriageFields, write_alert,
 };
 use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
 use crate::scan::{for_each_hit_line, kind_index};
 use crate::telemetry::Metrics;
-use crate::triage::{AlertType, LineFacts, Tally, Triage};
+use crate::triage::{AlertType, Tally, Triage};
 
 /// One compiled indicator set and its generation (1 for the first set, +1 per swap).
 pub struct Snapshot {
@@ -145,10 +145,10 @@ fn emit(
             None
         };
         // Only lines with hits are decoded: which field matched, and what happened.
-        let ev = crate::decode::event::decode(line, None);
-        let facts = LineFacts::new(ev.as_ref(), line, |ip| {
+        let decoded = DecodedLine::new(line, batch.zeek.as_deref(), |ip| {
             triage.map_or_else(|| is_private_default(ip), |t| t.assets().is_internal(ip))
         });
+        let (ev, facts) = (&decoded.event, &decoded.facts);
         let hostname = syslog.as_ref().and_then(|s| s.hostname.as_deref());
         let verdict = match triage {
             Some(t) => {
@@ -156,7 +156,7 @@ fn emit(
                     &snap.set,
                     snap.generation,
                     ev.as_ref(),
-                    &facts,
+                    facts,
                     hostname,
                     line_hits,
                     tally,
@@ -178,9 +178,7 @@ fn emit(
             None => line_hits.to_vec(),
         };
         let direction = verdict.as_ref().map_or(facts.direction, |v| v.direction);
-        let fields = ev
-            .as_ref()
-            .map(|e| LineFields::new(e, line, &shown, Some(direction)));
+        let fields = decoded.fields(line, &shown, direction);
         let triaged = verdict.as_ref().map(|v| {
             let p = v.primary();
             TriageFields {

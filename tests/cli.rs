@@ -107,6 +107,136 @@ fn alert_carries_ecs_fields_and_origin() {
     assert_eq!(e["matched"]["atomic"], "198.51.100.23");
     assert_eq!(a["iocd"]["source"]["file"], LOG);
     assert_eq!(a["iocd"]["matches"][0]["sources"][0]["line"], 5);
+    // The hit line was decoded, as the daemon does: where the indicator was, and the flow.
+    assert_eq!(e["matched"]["field"], "destination.ip");
+    assert_eq!(a["destination"]["ip"], "198.51.100.23");
+    assert!(a["source"]["ip"].is_string(), "{a}");
+    assert!(a["iocd"]["decoded_as"].is_string(), "{a}");
+}
+
+/// A Zeek DNS log as Zeek writes it: the column names only in its `#fields` header.
+fn zeek_dns(fields: &[&str], rows: &[&[&str]]) -> String {
+    let mut s = String::from("#separator \\x09\n#set_separator\t,\n#path\tdns\n");
+    s += &format!(
+        "#open\t2024-05-01-10-00-00\n#fields\t{}\n",
+        fields.join("\t")
+    );
+    s += &format!("#types\t{}\n", vec!["string"; fields.len()].join("\t"));
+    for r in rows {
+        s += &r.join("\t");
+        s.push('\n');
+    }
+    s + "#close\t2024-05-01-11-00-00\n"
+}
+
+#[test]
+fn scan_decodes_zeek_tsv_with_each_files_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = zeek_dns(
+        &[
+            "ts",
+            "uid",
+            "id.orig_h",
+            "id.orig_p",
+            "id.resp_h",
+            "id.resp_p",
+            "query",
+            "answers",
+        ],
+        &[
+            &[
+                "1.0",
+                "C1",
+                "10.1.1.5",
+                "5353",
+                "10.1.1.1",
+                "53",
+                "x.example",
+                "-",
+            ],
+            &[
+                "2.0",
+                "C2",
+                "10.1.1.5",
+                "5354",
+                "10.1.1.1",
+                "53",
+                "a.c2.evil.example",
+                "192.0.2.9",
+            ],
+        ],
+    );
+    // Another file, other column order: names come from this file's header, not the last one.
+    let b = zeek_dns(
+        &[
+            "query",
+            "answers",
+            "ts",
+            "id.resp_h",
+            "id.orig_h",
+            "uid",
+            "id.orig_p",
+            "id.resp_p",
+        ],
+        &[&[
+            "c2.evil.example",
+            "192.0.2.66",
+            "3.0",
+            "10.1.1.1",
+            "10.1.1.6",
+            "C3",
+            "1",
+            "53",
+        ]],
+    );
+    let (pa, pb) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&pa, &a).unwrap();
+    std::fs::write(&pb, &b).unwrap();
+    let out = iocd(
+        &[
+            "scan",
+            "-i",
+            FEED,
+            pa.to_str().unwrap(),
+            pb.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = alerts(&out);
+    assert_eq!(got.len(), 2, "{got:?}");
+    for (al, orig) in got.iter().zip(["10.1.1.5", "10.1.1.6"]) {
+        assert_eq!(al["iocd"]["decoded_as"], "zeek_tsv");
+        let fields: Vec<&str> = al["threat"]["enrichments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["matched"]["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&"dns.question.name"), "{al}");
+        assert_eq!(al["source"]["ip"], orig);
+        assert_eq!(al["destination"]["ip"], "10.1.1.1");
+        assert_eq!(al["destination"]["port"], 53);
+    }
+    assert_eq!(got[0]["dns"]["question"]["name"], "a.c2.evil.example");
+    assert_eq!(got[1]["dns"]["question"]["name"], "c2.evil.example");
+    assert_eq!(
+        got[1]["threat"]["enrichments"][1]["matched"]["field"],
+        "dns.answers.data"
+    );
+    // The same stream on standard input, the two files one after the other.
+    let out = iocd(&["scan", "-i", FEED], Some(format!("{a}{b}").as_bytes()));
+    let piped = alerts(&out);
+    assert_eq!(piped.len(), 2);
+    for (p, f) in piped.iter().zip(&got) {
+        assert_eq!(p["threat"], f["threat"]);
+        assert_eq!(p["source"], f["source"]);
+    }
 }
 
 #[test]

@@ -353,6 +353,98 @@ fn sigterm_drains_everything_and_exits_zero() {
     assert!(log.contains("stopped cleanly"), "{log}");
 }
 
+/// A Zeek DNS log's header with these columns, as Zeek writes it at the top of each file.
+fn zeek_header(fields: &[&str]) -> String {
+    format!(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n\
+         #path\tdns\n#open\t2024-05-01-10-00-00\n#fields\t{}\n#types\t{}\n",
+        fields.join("\t"),
+        vec!["string"; fields.len()].join("\t")
+    )
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The `matched.field` of each enrichment.
+fn matched_fields(alert: &serde_json::Value) -> Vec<String> {
+    alert["threat"]["enrichments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["matched"]["field"]
+                .as_str()
+                .unwrap_or("(none)")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn followed_zeek_tsv_file_decodes_with_its_header_across_replacement() {
+    const FIRST: [&str; 6] = ["ts", "uid", "id.orig_h", "id.resp_h", "query", "answers"];
+    const SECOND: [&str; 6] = ["query", "ts", "id.resp_h", "answers", "uid", "id.orig_h"];
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dns.log");
+    std::fs::write(
+        &log,
+        zeek_header(&FIRST) + "1.0\tC0\t10.1.1.5\t10.1.1.1\tquiet.example\t-\n",
+    )
+    .unwrap();
+    // Followed from its end: the header was written long before the lines the daemon reads.
+    let d = Daemon::start(
+        "bad.example\n",
+        &format!(
+            "[[sources.files]]\npath = \"{}\"\nfrom_beginning = false\n",
+            log.display()
+        ),
+    );
+    // The follower may open the file a little after readiness: append until lines arrive.
+    let t = Instant::now();
+    let mut first = Vec::new();
+    while first.is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no alert from the file"
+        );
+        append(&log, "2.0\tC1\t10.1.1.5\t10.1.1.1\tx.bad.example\t-\n");
+        std::thread::sleep(Duration::from_millis(300));
+        first = read_alerts(&d.path("alerts.jsonl"));
+    }
+    for a in &first {
+        assert_eq!(a["iocd"]["source"]["input"], "file");
+        assert_eq!(a["iocd"]["decoded_as"], "zeek_tsv", "{a}");
+        assert_eq!(matched_fields(a), ["dns.question.name"], "{a}");
+        assert_eq!(a["source"]["ip"], "10.1.1.5");
+        assert_eq!(a["dns"]["question"]["name"], "x.bad.example");
+    }
+    let before = first.len() + 2;
+    // Rotated like logrotate or Zeek itself: a new file with its own header, columns in another
+    // order, moved over the old name.
+    let next = dir.path().join("dns.log.new");
+    std::fs::write(
+        &next,
+        zeek_header(&SECOND)
+            + "y.bad.example\t3.0\t10.1.1.1\t-\tC2\t10.1.1.6\n\
+               quiet.example\t4.0\t10.1.1.1\tbad.example\tC3\t10.1.1.7\n",
+    )
+    .unwrap();
+    std::fs::rename(&next, &log).unwrap();
+    let alerts = wait_for_alerts(&d, before);
+    let (code, log_text, _) = d.stop();
+    assert_eq!(code, Some(0), "iocd log:\n{log_text}");
+    let rotated = &alerts[first.len()..];
+    assert_eq!(rotated.len(), 2, "{rotated:?}\n{log_text}");
+    assert_eq!(matched_fields(&rotated[0]), ["dns.question.name"]);
+    assert_eq!(rotated[0]["source"]["ip"], "10.1.1.6");
+    assert_eq!(rotated[0]["dns"]["question"]["name"], "y.bad.example");
+    assert_eq!(matched_fields(&rotated[1]), ["dns.answers.data"]);
+    assert_eq!(rotated[1]["source"]["ip"], "10.1.1.7");
+}
+
 #[test]
 fn sighup_reloads_feeds_and_readyz_metrics_answer() {
     let d = Daemon::start("198.51.100.7\n", "");

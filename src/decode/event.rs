@@ -354,8 +354,81 @@ pub struct Event {
     pub network_direction: Option<Direction>,
 }
 
+/// The Zeek header in effect along one stream of lines (a followed file, stdin, one input of
+/// `iocd scan`), shared by the batches or chunks it is attached to.
+///
+/// Feed it the lines that start with `#` ([`ZeekStream::update`]); every other line leaves
+/// it alone, so a caller only looks at a line's first byte. A new `Arc` is made only when a
+/// header line really changes the header (`#open`, `#close` and `#types` do not), so batches
+/// of one file share one header, and [`std::sync::Arc::ptr_eq`] tells whether it changed.
+#[derive(Clone, Debug, Default)]
+pub struct ZeekStream {
+    header: ZeekHeader,
+    current: Option<std::sync::Arc<ZeekHeader>>,
+}
+
+impl ZeekStream {
+    pub fn new() -> ZeekStream {
+        ZeekStream::default()
+    }
+
+    /// Reads one line; `true` when the header in effect changed (lines after this one are
+    /// read with [`ZeekStream::current`], lines before it were not).
+    pub fn update(&mut self, line: &[u8]) -> bool {
+        // Only these change a header; `#open`, `#close`, `#types` and comments of other
+        // formats (`#Fields:` of W3C logs) are dismissed without a copy.
+        const KEYS: [&[u8]; 6] = [
+            b"#separator",
+            b"#set_separator",
+            b"#unset_field",
+            b"#empty_field",
+            b"#path",
+            b"#fields",
+        ];
+        if !KEYS.iter().any(|k| line.starts_with(k)) {
+            return false;
+        }
+        let mut next = self.header.clone();
+        next.update(line);
+        if next == self.header {
+            return false;
+        }
+        self.header = next;
+        let had = self.current.is_some();
+        self.current = self
+            .header
+            .is_complete()
+            .then(|| std::sync::Arc::new(self.header.clone()));
+        had || self.current.is_some()
+    }
+
+    /// The header in effect: `None` until a `#fields` line was read.
+    pub fn current(&self) -> Option<&std::sync::Arc<ZeekHeader>> {
+        self.current.as_ref()
+    }
+
+    /// Forgets the header (the stream's file was replaced); `true` if there was one.
+    pub fn reset(&mut self) -> bool {
+        self.header = ZeekHeader::new();
+        self.current.take().is_some()
+    }
+}
+
+/// The lines of `buf` (whole lines separated by `\n`) that start with `#`, each with its line
+/// feed: what a stream feeds to [`ZeekStream::update`]. One `memmem` pass for `\n#`, so a
+/// buffer without header lines costs a fraction of a scan.
+pub fn hash_lines(buf: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
+    static NL_HASH: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n#"));
+    let first = (buf.first() == Some(&b'#')).then_some(0);
+    first
+        .into_iter()
+        .chain(NL_HASH.find_iter(buf).map(|i| i + 1))
+        .map(|s| s..memchr::memchr(b'\n', &buf[s..]).map_or(buf.len(), |k| s + k + 1))
+}
+
 /// Decodes one log line (a trailing CR/LF is ignored). `zeek` is the header of the Zeek
-/// stream the line came from, when the caller keeps one ([`ZeekHeader::update`]); without it
+/// stream the line came from, when the caller keeps one ([`ZeekStream`]); without it
 /// a Zeek TSV line is not decoded, since its columns mean nothing without their names.
 /// `None` when the line is in no known format or has no field.
 pub fn decode(line: &[u8], zeek: Option<&ZeekHeader>) -> Option<Event> {
@@ -660,6 +733,41 @@ mod tests {
             assert!(decode(t.as_bytes(), Some(&z)).is_some(), "{t}");
             check(t.as_bytes(), Some(&z)).unwrap();
         }
+    }
+
+    #[test]
+    fn zeek_stream_changes_only_when_the_header_does() {
+        let mut z = ZeekStream::new();
+        assert!(
+            !z.update(b"#separator \\x09\n"),
+            "no columns yet: nothing in effect"
+        );
+        assert!(z.current().is_none());
+        assert!(!z.update(b"#open\t2024-01-01-00-00-00"));
+        assert!(z.update(b"#fields\tts\tquery\n"));
+        let first = z.current().unwrap().clone();
+        assert_eq!(first.fields(), ["ts", "query"]);
+        // Repeated or ignored header lines make no new header.
+        assert!(!z.update(b"#fields\tts\tquery"));
+        assert!(!z.update(b"#types\ttime\tstring"));
+        assert!(!z.update(b"#close\t2024-01-01-01-00-00"));
+        assert!(!z.update(b"#Fields: date time cs-uri"));
+        assert!(!z.update(b"1.0\tq.example"));
+        assert!(std::sync::Arc::ptr_eq(&first, z.current().unwrap()));
+        assert!(z.update(b"#fields\tquery\tts\r\n"));
+        assert_eq!(z.current().unwrap().fields(), ["query", "ts"]);
+        assert!(z.reset());
+        assert!(z.current().is_none());
+        assert!(!z.reset());
+    }
+
+    #[test]
+    fn hash_lines_finds_every_line_starting_with_a_hash() {
+        let buf = b"#a\nx#y\n#b\r\n\n#\n#c";
+        let got: Vec<&[u8]> = hash_lines(buf).map(|r| &buf[r]).collect();
+        assert_eq!(got, [&b"#a\n"[..], b"#b\r\n", b"#\n", b"#c"]);
+        assert_eq!(hash_lines(b"no\nheader\n").count(), 0);
+        assert_eq!(hash_lines(b"").count(), 0);
     }
 
     proptest::proptest! {

@@ -16,6 +16,16 @@
 //!
 //! Lines appended to the old file after the new one was picked up are not read (the writer
 //! should have reopened by then; `tail -F` makes the same bet).
+//!
+//! # Zeek TSV
+//!
+//! A Zeek ASCII log names its columns once, in the `#fields` line at its top. The batcher keeps
+//! the header of the file being followed (see `Batcher::track_zeek`) and every batch carries
+//! it, so a hit in a Zeek line is decoded with the right column names. A replaced file starts
+//! with no header (its own comes with its first lines); a truncated one keeps it (a writer
+//! that goes on after copytruncate writes no other). A file followed from its end has its
+//! leading `#` lines read once when it is opened: its header was written long before the
+//! lines the follower will read.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
@@ -67,9 +77,41 @@ struct Follower {
     complaint: Option<String>,
 }
 
+/// Longest header read from the top of a file followed from its end.
+const HEADER_BYTES: usize = 64 << 10;
+
+/// Feeds the `#` lines at the top of `file` (a Zeek log's header) to the batcher, without
+/// moving the file's position; lines are not sent, they were written before we came.
+fn read_header(file: &File, b: &mut Batcher) {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; HEADER_BYTES];
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let mut rest = &buf[..n];
+    while rest.first() == Some(&b'#') {
+        let Some(end) = memchr::memchr(b'\n', rest) else {
+            break;
+        };
+        b.read_header_line(&rest[..=end]);
+        rest = &rest[end + 1..];
+    }
+}
+
 impl Follower {
     fn run(&mut self, from_beginning: bool, shutdown: &Shutdown) -> Result<(), Closed> {
         self.cur = self.open(!from_beginning);
+        if let Some(cur) = &self.cur
+            && cur.pos > 0
+        {
+            read_header(&cur.file, &mut self.b);
+        }
         if self.cur.is_none() {
             info!(path = %self.path.display(), "waiting for the file to appear");
         }
@@ -170,6 +212,7 @@ impl Follower {
                 // What was written between the last read and the rename.
                 while self.read_available(shutdown)? > 0 {}
                 self.lines.finish(&mut self.b)?;
+                self.b.reset_zeek();
                 self.cur = self.open(false);
                 info!(path = %self.path.display(), "file rotated, following the new one");
             }
@@ -180,11 +223,50 @@ impl Follower {
                 }
                 cur.pos = 0;
                 // The half line was copied away with the rest before the cut.
+                // The Zeek header stays: a writer that goes on after copytruncate writes no
+                // new one, and a new writer's `#fields` replaces it anyway.
                 self.lines.reset();
                 info!(path = %self.path.display(), "file truncated, reading from its start");
             }
             Some(_) => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::SourceKind;
+    use crate::source::testing;
+
+    #[test]
+    fn a_file_followed_from_its_end_gets_the_header_at_its_top() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dns.log");
+        std::fs::write(
+            &path,
+            "#separator \\x09\n#path\tdns\n#fields\tts\tquery\n#types\ttime\tstring\n1\ta.example\n",
+        )
+        .unwrap();
+        let (mut b, rx, _m) = testing::batcher(SourceKind::File, 4096, 16);
+        b.track_zeek();
+        let file = File::open(&path).unwrap();
+        read_header(&file, &mut b);
+        b.push(b"2\tb.example", None);
+        b.flush_blocking().unwrap();
+        let got = rx.try_recv().unwrap();
+        assert_eq!(got.buf, b"2\tb.example\n", "the header is read, not sent");
+        let h = got.zeek.expect("the header is in effect");
+        assert_eq!(h.fields(), ["ts", "query"]);
+        assert_eq!(h.path(), Some("dns"));
+        // A file that does not start with a header changes nothing.
+        std::fs::write(&path, "x\n#fields\tquery\n").unwrap();
+        let (mut b, rx, _m) = testing::batcher(SourceKind::File, 4096, 16);
+        b.track_zeek();
+        read_header(&File::open(&path).unwrap(), &mut b);
+        b.push(b"y", None);
+        b.flush_blocking().unwrap();
+        assert!(rx.try_recv().unwrap().zeek.is_none());
     }
 }

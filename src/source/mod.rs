@@ -7,7 +7,9 @@
 //!
 //! * `syslog`: syslog over UDP, TCP and TLS, and the TCP framing (LF or RFC 6587 octet
 //!   counting, detected per connection).
-//! * `file`: a file followed like `tail -F`, across rotation; `stdin`: lines until EOF.
+//! * `file`: a file followed like `tail -F`, across rotation; `stdin`: lines until EOF. Both
+//!   keep the Zeek TSV header of their stream and attach it to each batch
+//!   (`Batcher::track_zeek`); syslog and Kafka carry no header (their Zeek lines have lost it).
 //!
 //! # Batches and latency
 //!
@@ -52,6 +54,7 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::task::JoinHandle;
 
 use crate::config::SourcesConfig;
+use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
 use crate::pipeline::{Batch, BatchSender, Shutdown, SourceKind};
 use crate::telemetry::Metrics;
 
@@ -195,14 +198,13 @@ fn start(
     for f in &cfg.files {
         let mut b = Batcher::new(outlet(SourceKind::File), batch_bytes);
         b.set_path(Arc::from(f.path.to_string_lossy().as_ref()));
+        b.track_zeek();
         handles.push(file::spawn(f, b, shutdown.clone()));
     }
     if cfg.stdin {
-        handles.push(stdin::spawn(
-            io::stdin(),
-            Batcher::new(outlet(SourceKind::Stdin), batch_bytes),
-            shutdown.clone(),
-        )?);
+        let mut b = Batcher::new(outlet(SourceKind::Stdin), batch_bytes);
+        b.track_zeek();
+        handles.push(stdin::spawn(io::stdin(), b, shutdown.clone())?);
     }
     let mut kafka = None;
     if let Some(k) = &cfg.kafka {
@@ -309,12 +311,20 @@ impl Outlet {
 }
 
 /// The batch a source is filling.
+///
+/// A source that carries Zeek TSV logs with their header (a file, stdin: one stream each)
+/// turns on [`Batcher::track_zeek`]: every line starting with `#` then goes through a
+/// [`ZeekStream`], each batch carries the header in effect ([`Batch::zeek`]), and a header
+/// change seals the batch first, so that each line is decoded with its own header.
 pub(crate) struct Batcher {
     out: Outlet,
     batch: Batch,
     lines: u64,
     limit: usize,
     path: Option<Arc<str>>,
+    zeek: Option<ZeekStream>,
+    /// Batches sealed by a header change, sent (before `batch`) by the next flush.
+    sealed: Vec<(Batch, u64)>,
 }
 
 impl Batcher {
@@ -326,7 +336,49 @@ impl Batcher {
             lines: 0,
             limit: limit.max(1),
             path: None,
+            zeek: None,
+            sealed: Vec::new(),
         }
+    }
+
+    /// Keeps the Zeek header of the stream (see the type's docs).
+    pub(crate) fn track_zeek(&mut self) {
+        self.zeek.get_or_insert_with(ZeekStream::new);
+    }
+
+    /// Forgets the Zeek header: the stream's file was replaced by another.
+    pub(crate) fn reset_zeek(&mut self) {
+        if let Some(z) = &mut self.zeek
+            && z.reset()
+        {
+            self.header_changed();
+        }
+    }
+
+    /// Reads a line that is not sent (a header read ahead) into the Zeek header.
+    pub(crate) fn read_header_line(&mut self, line: &[u8]) {
+        self.zeek_line(line);
+    }
+
+    /// Reads `line` (ending with its `\n` or not) into the Zeek header if it is one.
+    fn zeek_line(&mut self, line: &[u8]) {
+        if let Some(z) = &mut self.zeek
+            && z.update(line)
+        {
+            self.header_changed();
+        }
+    }
+
+    /// Seals the lines read with the old header; the next ones go with the new one.
+    fn header_changed(&mut self) {
+        if let Some(sealed) = self.take() {
+            self.sealed.push(sealed);
+        }
+        self.batch.zeek = self.current_zeek();
+    }
+
+    fn current_zeek(&self) -> Option<Arc<ZeekHeader>> {
+        self.zeek.as_ref().and_then(|z| z.current().cloned())
     }
 
     fn set_path(&mut self, path: Arc<str>) {
@@ -339,6 +391,9 @@ impl Batcher {
     }
 
     pub(crate) fn push(&mut self, line: &[u8], peer: Option<SocketAddr>) {
+        if line.first() == Some(&b'#') {
+            self.zeek_line(line);
+        }
         if self.batch.buf.capacity() == 0 {
             self.batch.buf.reserve(self.limit + self.limit / 8);
         }
@@ -348,6 +403,31 @@ impl Batcher {
 
     /// Appends `count` whole lines, each already ended by `\n`.
     pub(crate) fn push_lines(&mut self, lines: &[u8], count: u64, peer: Option<SocketAddr>) {
+        if self.zeek.is_some() {
+            // Header lines are rare: split the run at each, so it reaches the header first.
+            let (mut done, mut counted) = (0, 0);
+            for h in hash_lines(lines) {
+                if h.start > done {
+                    let n = memchr::memchr_iter(b'\n', &lines[done..h.start]).count() as u64;
+                    self.append_lines(&lines[done..h.start], n, peer);
+                    counted += n;
+                }
+                self.zeek_line(&lines[h.clone()]);
+                self.append_lines(&lines[h.clone()], 1, peer);
+                counted += 1;
+                done = h.end;
+            }
+            if done > 0 {
+                if done < lines.len() {
+                    self.append_lines(&lines[done..], count.saturating_sub(counted), peer);
+                }
+                return;
+            }
+        }
+        self.append_lines(lines, count, peer);
+    }
+
+    fn append_lines(&mut self, lines: &[u8], count: u64, peer: Option<SocketAddr>) {
         if self.batch.buf.capacity() == 0 {
             self.batch.buf.reserve(self.limit + self.limit / 8);
         }
@@ -360,8 +440,10 @@ impl Batcher {
         self.limit.saturating_sub(self.batch.len())
     }
 
+    /// Whether the source should send before it adds more (the batch is full, or a header
+    /// change sealed one).
     pub(crate) fn is_full(&self) -> bool {
-        self.batch.len() >= self.limit
+        self.batch.len() >= self.limit || !self.sealed.is_empty()
     }
 
     fn take(&mut self) -> Option<(Batch, u64)> {
@@ -370,6 +452,7 @@ impl Batcher {
         }
         let mut next = Batch::new(self.out.source);
         next.path = self.path.clone();
+        next.zeek = self.current_zeek();
         let batch = std::mem::replace(&mut self.batch, next);
         let lines = std::mem::take(&mut self.lines);
         self.out.events_in.inc_by(lines);
@@ -378,6 +461,9 @@ impl Batcher {
 
     /// Sends the batch if it holds anything.
     pub(crate) async fn flush(&mut self) -> Result<(), Closed> {
+        for (batch, lines) in std::mem::take(&mut self.sealed) {
+            self.out.send(batch, lines).await?;
+        }
         match self.take() {
             Some((batch, lines)) => self.out.send(batch, lines).await,
             None => Ok(()),
@@ -385,6 +471,9 @@ impl Batcher {
     }
 
     pub(crate) fn flush_blocking(&mut self) -> Result<(), Closed> {
+        for (batch, _) in std::mem::take(&mut self.sealed) {
+            self.out.send_blocking(batch)?;
+        }
         match self.take() {
             Some((batch, _)) => self.out.send_blocking(batch),
             None => Ok(()),
@@ -520,6 +609,94 @@ mod tests {
             tcp.flush().await.is_err(),
             "a closed queue stops the source"
         );
+    }
+
+    /// Feeds `data` through a line reader in reads of `step` bytes, as a follower does.
+    fn read_through(b: &mut Batcher, data: &[u8], step: usize) {
+        let mut lr = LineReader::new();
+        for part in data.chunks(step) {
+            let mut part = part;
+            while lr.fill(&mut part, b.outlet()).unwrap() > 0 {
+                lr.drain(b).unwrap();
+            }
+        }
+        lr.finish(b).unwrap();
+    }
+
+    /// Every line of the batches, with the `#fields` its batch carried.
+    fn lines_with_header(batches: &[Batch]) -> Vec<(String, Option<String>)> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let h = b.zeek.as_ref().map(|h| h.fields().join(","));
+                String::from_utf8(b.buf.clone())
+                    .unwrap()
+                    .lines()
+                    .map(|l| (l.to_owned(), h.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn zeek_header_in_effect_travels_with_each_batch() {
+        let data = b"#separator \\x09\n#fields\tts\tquery\n#types\ttime\tstring\n\
+            1\ta.example\n2\tb.example\n#close\tx\n\
+            #fields\tquery\tts\n#types\tstring\ttime\nc.example\t3\n";
+        let want = |n: usize| -> Vec<(String, Option<String>)> {
+            let text = std::str::from_utf8(data).unwrap();
+            // A header line goes with the header it makes.
+            let h = |l: &str| match l {
+                "#separator \\x09" => None,
+                "#fields\tquery\tts" | "#types\tstring\ttime" | "c.example\t3" => {
+                    Some("query,ts".to_owned())
+                }
+                _ => Some("ts,query".to_owned()),
+            };
+            assert_eq!(text.lines().count(), n);
+            text.lines().map(|l| (l.to_owned(), h(l))).collect()
+        };
+        // Whole reads (the LF fast path, header lines inside a run) and one byte at a time
+        // (each line framed alone), with batches larger and smaller than the file.
+        for (step, limit) in [(4096, 4096), (1, 4096), (4096, 20), (7, 20)] {
+            let (mut b, rx, metrics) = testing::batcher(SourceKind::File, limit, 64);
+            b.track_zeek();
+            read_through(&mut b, data, step);
+            let got: Vec<Batch> = rx.try_iter().collect();
+            assert_eq!(
+                lines_with_header(&got),
+                want(9),
+                "step {step} limit {limit}"
+            );
+            assert_eq!(metrics.events_in.with_label_values(&["file"]).get(), 9);
+            // One header, one Arc: batches of the same header share it.
+            let firsts: Vec<_> = got.iter().filter_map(|b| b.zeek.clone()).collect();
+            for w in firsts.windows(2) {
+                assert_eq!(Arc::ptr_eq(&w[0], &w[1]), w[0].fields() == w[1].fields());
+            }
+        }
+    }
+
+    #[test]
+    fn zeek_header_is_forgotten_when_the_file_is_replaced_and_not_kept_elsewhere() {
+        let (mut b, rx, _m) = testing::batcher(SourceKind::File, 4096, 16);
+        b.track_zeek();
+        read_through(&mut b, b"#fields\tquery\na.example\n", 4096);
+        b.reset_zeek();
+        read_through(&mut b, b"b.example\n", 4096);
+        let got: Vec<Batch> = rx.try_iter().collect();
+        assert_eq!(
+            lines_with_header(&got),
+            [
+                ("#fields\tquery".to_owned(), Some("query".to_owned())),
+                ("a.example".to_owned(), Some("query".to_owned())),
+                ("b.example".to_owned(), None),
+            ]
+        );
+        // Syslog sources keep no header: a `#` line there is just a line.
+        let (mut b, rx, _m) = testing::batcher(SourceKind::SyslogTcp, 4096, 16);
+        read_through(&mut b, b"#fields\tquery\na.example\n", 4096);
+        assert!(rx.try_iter().all(|b| b.zeek.is_none()));
     }
 
     #[test]
