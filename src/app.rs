@@ -219,26 +219,47 @@ pub fn run(cfg: Config) -> Result<bool> {
         warn!("matcher threads did not drain the queue within the grace period");
     }
     // No more hits: close every deduplication window (roll-ups) and send the last digests.
-    if let Some(t) = ticker {
-        t.stop();
-    }
-    if let Some(t) = &triage {
-        let sender = sinks.sender();
-        for o in t.drain() {
-            deliver(&sender, Some(t), o.record, o.sink);
-        }
+    // On a thread of its own: a sink that is down with a full buffer would block the hand-over
+    // past the grace period; at the deadline the sinks' queues close below, which refuses
+    // (and counts) what is still being handed over and ends the thread.
+    let closing = {
+        let (ticker, triage, sender) = (ticker, triage.clone(), sinks.sender());
+        std::thread::Builder::new()
+            .name("iocd-triage-drain".into())
+            .spawn(move || {
+                if let Some(t) = ticker {
+                    t.stop();
+                }
+                if let Some(t) = &triage {
+                    for o in t.drain() {
+                        deliver(&sender, Some(t), o.record, o.sink);
+                    }
+                }
+            })
+            .context("cannot start the triage drain")?
+    };
+    if !join_before(vec![closing], deadline) {
+        warn!("roll-ups and digests not all handed to the sinks within the grace period");
     }
     let report = rt.block_on(sinks.shutdown(deadline));
-    // The matcher threads have stopped recording: the last sightings go out now.
-    if let Some(task) = exporter {
+    // The matcher threads have stopped recording: the last sightings go out now, within the
+    // grace period (a MISP server that does not answer cannot hold the exit).
+    if let Some(mut task) = exporter {
         rt.block_on(async {
-            if let Ok(mut e) = task.await {
-                let until = deadline.max(Instant::now() + Duration::from_secs(2));
-                if tokio::time::timeout_at(until.into(), e.flush(&sightings))
-                    .await
-                    .is_err()
-                {
-                    warn!("the last sightings were not sent within the grace period");
+            let until = deadline.max(Instant::now() + Duration::from_secs(2));
+            match tokio::time::timeout_at(until.into(), &mut task).await {
+                Ok(Ok(mut e)) => {
+                    if tokio::time::timeout_at(until.into(), e.flush(&sightings))
+                        .await
+                        .is_err()
+                    {
+                        warn!("the last sightings were not sent within the grace period");
+                    }
+                }
+                Ok(Err(e)) => error!(error = %e, "the sightings exporter failed"),
+                Err(_) => {
+                    task.abort();
+                    warn!("the sightings exporter did not stop within the grace period");
                 }
             }
         });

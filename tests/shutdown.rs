@@ -1,0 +1,133 @@
+//! Shutdown with a sink that is down: the real `iocd run` binary must still exit within its
+//! grace period, with triage on (roll-ups and digests are handed to the sinks at shutdown, and
+//! that hand-over must not wait forever for a sink whose buffer is full).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn metric(admin: u16, name: &str) -> f64 {
+    let Ok(out) = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{admin}/metrics")])
+        .output()
+    else {
+        return 0.0;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b' ' | b'{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_dead_sink_does_not_hold_the_exit_past_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    // 200 distinct indicators, each seen from an internal host: 200 windows.
+    let feed: String = (0..200)
+        .map(|i| format!("203.0.113.{}\n", i % 250))
+        .collect::<String>()
+        + &(0..200)
+            .map(|i| format!("evil{i}.example.com\n"))
+            .collect::<String>();
+    std::fs::write(dir.path().join("feed.txt"), feed).unwrap();
+    // One indicator on one host 50 times first (one alert, then a window that counts: closing
+    // it at shutdown makes a roll-up), then distinct ones that fill the dead sink's buffer.
+    let log: String = std::iter::repeat_n(0, 50)
+        .chain(1..200)
+        .map(|i| {
+            format!(
+                "Nov 22 10:00:00 fw1 kernel: ACCEPT SRC=10.0.0.{} DST=203.0.113.{} DPT=443 q=evil{i}.example.com\n",
+                i % 250,
+                i % 250
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("in.log"), log).unwrap();
+    let (admin, dead) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[[feeds]]
+name = "test"
+path = "feed.txt"
+allow_private = true
+[reload]
+watch_files = false
+[[sources.files]]
+path = "in.log"
+from_beginning = true
+[[sinks]]
+type = "http"
+url = "http://127.0.0.1:{dead}/alerts"
+batch_max_events = 1
+buffer_max_events = 1
+retry_initial_delay = "50ms"
+retry_max_delay = "200ms"
+[triage.dedup]
+window = "1h"
+[admin]
+listen = "127.0.0.1:{admin}"
+[shutdown]
+grace = "3s"
+"#
+    );
+    let path = dir.path().join("iocd.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while metric(admin, "iocd_sink_retries_total") < 2.0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the sink never retried"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "iocd exited early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stop = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if stop.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("iocd still running 15 s after SIGTERM with a 3 s grace period");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = stop.elapsed();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(took < Duration::from_secs(6), "exit took {took:?}:\n{err}");
+    assert!(
+        !status.success(),
+        "alerts were not delivered: not a clean exit"
+    );
+    assert!(err.contains("stopped with alerts not delivered"), "{err}");
+}
