@@ -31,7 +31,7 @@ use super::listings::Listings;
 use super::rails::{self, Limits};
 use super::{AllowlistReport, FeedReport, LoadError, LoadReport, Reason, Rejected};
 use crate::config::feeds::{AllowlistConfig, AllowlistFormat, FeedConfig};
-use crate::matcher::{Compiler, IocSet, Pattern, SourceRef};
+use crate::matcher::{Compiler, IocSet, N_TABLES, Pattern, SourceRef};
 
 /// A failed feed is tried again after at most this long, even without a `refresh` interval.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
@@ -505,6 +505,20 @@ impl Catalog {
             .map_or(0, |d| d.as_secs() as i64);
         let mut next_expiry = NEVER;
         let mut c = Compiler::new();
+        // Sized once from the counts at hand: no table grows by copies during the compile.
+        let (mut per_table, mut bytes) = ([0; N_TABLES], [0; N_TABLES]);
+        let mut listings = 0;
+        for (i, f) in self.feeds.iter().enumerate() {
+            if let Some(g) = f
+                .generation
+                .as_ref()
+                .filter(|_| only.is_none_or(|o| o == i))
+            {
+                g.listings.tally(&mut per_table, &mut bytes);
+                listings += g.listings.len();
+            }
+        }
+        c.reserve(listings, &per_table, &bytes);
         let mut report = LoadReport::default();
         let lists: Vec<&List> = self.allow.iter().flat_map(|a| a.lists.iter()).collect();
         let mut dropped = vec![0u64; lists.len()];

@@ -18,27 +18,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::feed::Listing;
-use crate::matcher::{Meta, Pattern};
-
-/// Which [`Pattern`] variant (and mode) a stored key decodes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Tag {
-    Ipv4,
-    Ipv6,
-    Cidr4,
-    Cidr6,
-    DomainSub,
-    DomainExact,
-    UrlExact,
-    UrlPrefix,
-    Md5,
-    Sha1,
-    Sha256,
-    Email,
-    StrCs,
-    StrCi,
-}
+use crate::matcher::{Meta, N_TABLES, Pattern, Table};
 
 const REVOKED: u8 = 1;
 const TWIN: u8 = 2;
@@ -51,7 +31,7 @@ struct Item {
     line: u32,
     /// Index into `metas`, or [`NO_META`].
     meta: u32,
-    tag: Tag,
+    tag: Table,
     flags: u8,
 }
 
@@ -71,59 +51,62 @@ pub(crate) struct Listings {
     keys: Vec<u8>,
     items: Vec<Item>,
     metas: Vec<Meta>,
+    /// Listings and key bytes per table of the compiled set, to size a compiler's tables.
+    per_table: [usize; N_TABLES],
+    bytes: [usize; N_TABLES],
 }
 
-fn encode(p: &Pattern, keys: &mut Vec<u8>) -> Tag {
+fn encode(p: &Pattern, keys: &mut Vec<u8>) -> Table {
     match p {
         Pattern::Ipv4(a) => {
             keys.extend_from_slice(&a.octets());
-            Tag::Ipv4
+            Table::Ipv4
         }
         Pattern::Ipv6(a) => {
             keys.extend_from_slice(&a.octets());
-            Tag::Ipv6
+            Table::Ipv6
         }
         Pattern::Cidr(IpNet::V4(n)) => {
             keys.extend_from_slice(&n.network().octets());
             keys.push(n.prefix_len());
-            Tag::Cidr4
+            Table::Cidr4
         }
         Pattern::Cidr(IpNet::V6(n)) => {
             keys.extend_from_slice(&n.network().octets());
             keys.push(n.prefix_len());
-            Tag::Cidr6
+            Table::Cidr6
         }
         Pattern::Domain { name, subdomains } => {
             keys.extend_from_slice(name.as_bytes());
             if *subdomains {
-                Tag::DomainSub
+                Table::DomainSub
             } else {
-                Tag::DomainExact
+                Table::DomainExact
             }
         }
         Pattern::Url { url, prefix } => {
             keys.extend_from_slice(url.as_bytes());
             if *prefix {
-                Tag::UrlPrefix
+                Table::UrlPrefix
             } else {
-                Tag::UrlExact
+                Table::UrlExact
             }
         }
         Pattern::Md5(d) => {
             keys.extend_from_slice(d);
-            Tag::Md5
+            Table::Md5
         }
         Pattern::Sha1(d) => {
             keys.extend_from_slice(d);
-            Tag::Sha1
+            Table::Sha1
         }
         Pattern::Sha256(d) => {
             keys.extend_from_slice(d);
-            Tag::Sha256
+            Table::Sha256
         }
         Pattern::Email(e) => {
             keys.extend_from_slice(e.as_bytes());
-            Tag::Email
+            Table::Email
         }
         Pattern::String {
             text,
@@ -131,9 +114,9 @@ fn encode(p: &Pattern, keys: &mut Vec<u8>) -> Tag {
         } => {
             keys.extend_from_slice(text.as_bytes());
             if *case_insensitive {
-                Tag::StrCi
+                Table::StrCi
             } else {
-                Tag::StrCs
+                Table::StrCs
             }
         }
     }
@@ -155,7 +138,7 @@ fn key_len(p: &Pattern) -> usize {
     }
 }
 
-fn decode(tag: Tag, k: &[u8]) -> Pattern {
+fn decode(tag: Table, k: &[u8]) -> Pattern {
     let text = || {
         std::str::from_utf8(k)
             .expect("stored from a String")
@@ -164,29 +147,29 @@ fn decode(tag: Tag, k: &[u8]) -> Pattern {
     let v4 = |k: &[u8]| Ipv4Addr::from(<[u8; 4]>::try_from(&k[..4]).expect("4 bytes"));
     let v6 = |k: &[u8]| Ipv6Addr::from(<[u8; 16]>::try_from(&k[..16]).expect("16 bytes"));
     match tag {
-        Tag::Ipv4 => Pattern::Ipv4(v4(k)),
-        Tag::Ipv6 => Pattern::Ipv6(v6(k)),
-        Tag::Cidr4 => Pattern::Cidr(IpNet::V4(
+        Table::Ipv4 => Pattern::Ipv4(v4(k)),
+        Table::Ipv6 => Pattern::Ipv6(v6(k)),
+        Table::Cidr4 => Pattern::Cidr(IpNet::V4(
             Ipv4Net::new(v4(k), k[4]).expect("stored from a valid network"),
         )),
-        Tag::Cidr6 => Pattern::Cidr(IpNet::V6(
+        Table::Cidr6 => Pattern::Cidr(IpNet::V6(
             Ipv6Net::new(v6(k), k[16]).expect("stored from a valid network"),
         )),
-        Tag::DomainSub | Tag::DomainExact => Pattern::Domain {
+        Table::DomainSub | Table::DomainExact => Pattern::Domain {
             name: text(),
-            subdomains: tag == Tag::DomainSub,
+            subdomains: tag == Table::DomainSub,
         },
-        Tag::UrlExact | Tag::UrlPrefix => Pattern::Url {
+        Table::UrlExact | Table::UrlPrefix => Pattern::Url {
             url: text(),
-            prefix: tag == Tag::UrlPrefix,
+            prefix: tag == Table::UrlPrefix,
         },
-        Tag::Md5 => Pattern::Md5(k.try_into().expect("16 bytes")),
-        Tag::Sha1 => Pattern::Sha1(k.try_into().expect("20 bytes")),
-        Tag::Sha256 => Pattern::Sha256(k.try_into().expect("32 bytes")),
-        Tag::Email => Pattern::Email(text()),
-        Tag::StrCs | Tag::StrCi => Pattern::String {
+        Table::Md5 => Pattern::Md5(k.try_into().expect("16 bytes")),
+        Table::Sha1 => Pattern::Sha1(k.try_into().expect("20 bytes")),
+        Table::Sha256 => Pattern::Sha256(k.try_into().expect("32 bytes")),
+        Table::Email => Pattern::Email(text()),
+        Table::StrCs | Table::StrCi => Pattern::String {
             text: text(),
-            case_insensitive: tag == Tag::StrCi,
+            case_insensitive: tag == Table::StrCi,
         },
     }
 }
@@ -203,9 +186,13 @@ impl Listings {
             keys: Vec::with_capacity(bytes),
             items: Vec::with_capacity(listings.len()),
             metas: Vec::with_capacity(with_meta),
+            ..Listings::default()
         };
         for l in listings {
+            let at = out.keys.len();
             let tag = encode(&l.pattern, &mut out.keys);
+            out.per_table[tag as usize] += 1;
+            out.bytes[tag as usize] += out.keys.len() - at;
             let meta = match l.meta {
                 None => NO_META,
                 // A twin carries its main listing's metadata: keep it once.
@@ -232,6 +219,19 @@ impl Listings {
         }
         out.metas.shrink_to_fit();
         out
+    }
+
+    /// Adds this generation's listings (and their key bytes) per table to the counts.
+    pub(crate) fn tally(&self, per_table: &mut [usize; N_TABLES], bytes: &mut [usize; N_TABLES]) {
+        for t in 0..N_TABLES {
+            per_table[t] += self.per_table[t];
+            bytes[t] += self.bytes[t];
+        }
+    }
+
+    /// How many listings (twins included).
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
     }
 
     /// Every listing, decoded, in document order.

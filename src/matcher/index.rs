@@ -55,6 +55,12 @@ impl<K: Hash + Eq + Copy> Index<K> {
             .copied()
     }
 
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.keys.reserve_exact(n);
+        let keys = &self.keys;
+        self.table.reserve(n, |&j| hash_of(&keys[j as usize]));
+    }
+
     pub(crate) fn key(&self, i: u32) -> K {
         self.keys[i as usize]
     }
@@ -176,6 +182,18 @@ impl StrIndex {
         self.table.find(h, |&i| self.span(i) == key).copied()
     }
 
+    /// Room for `n` more strings of `bytes` bytes in all.
+    pub(crate) fn reserve(&mut self, n: usize, bytes: usize) {
+        self.arena.reserve_exact(bytes);
+        self.ends.reserve_exact(n);
+        let (arena, ends) = (&self.arena, &self.ends);
+        self.table.reserve(n, |&j| {
+            let j = j as usize;
+            let s = if j == 0 { 0 } else { ends[j - 1] as usize };
+            hash_of(&arena[s..ends[j] as usize])
+        });
+    }
+
     pub(crate) fn key(&self, i: u32) -> &[u8] {
         self.span(i)
     }
@@ -246,6 +264,25 @@ mod tests {
             .filter(|i| b.may_contain(hash_of(format!("x{i}.example").as_bytes())))
             .count();
         assert!(fp < 2_000, "{fp} false positives in 100k");
+    }
+
+    #[test]
+    fn reserved_tables_grow_past_the_hint_and_shrink_back() {
+        let mut ix = Index::default();
+        ix.reserve(4);
+        let mut sx = StrIndex::default();
+        sx.reserve(1000, 10);
+        for i in 0..100u32 {
+            assert_eq!(ix.insert(i * 7), (i, true));
+            assert_eq!(sx.insert(format!("d{i}.example").as_bytes()), (i, true));
+        }
+        ix.shrink();
+        sx.shrink();
+        assert!(sx.table.capacity() < 1000, "unused room given back");
+        for i in 0..100u32 {
+            assert_eq!(ix.get(&(i * 7)), Some(i));
+            assert_eq!(sx.get(format!("d{i}.example").as_bytes()), Some(i));
+        }
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl Pattern {
     }
 
     /// Which table of a set holds this pattern, and under which key.
-    fn table(&self) -> Table {
+    pub(crate) fn table(&self) -> Table {
         match self {
             Pattern::Ipv4(_) => Table::Ipv4,
             Pattern::Ipv6(_) => Table::Ipv6,
@@ -204,7 +204,7 @@ impl fmt::Display for Pattern {
 /// The tables of a set, in the order their indicators are numbered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
-enum Table {
+pub(crate) enum Table {
     Ipv4,
     Ipv6,
     Cidr4,
@@ -221,7 +221,7 @@ enum Table {
     StrCi,
 }
 
-const N_TABLES: usize = 14;
+pub(crate) const N_TABLES: usize = 14;
 
 /// Sets with fewer IPv4 indicators than this (and no IPv4 network) keep their table in cache
 /// anyway, and skip the 2 MiB /24 map.
@@ -1373,6 +1373,42 @@ impl Compiler {
         }
     }
 
+    /// Makes room for `listings` more listings, `per_table[t]` of them (with `bytes[t]` bytes
+    /// of keys) in table `t`: a hint from counts the caller has, so the tables are allocated
+    /// once instead of growing by doubling (each step a copy beside the old table). Tables still
+    /// grow past it; [`Compiler::build`] gives unused room back.
+    pub(crate) fn reserve(
+        &mut self,
+        listings: usize,
+        per_table: &[usize; N_TABLES],
+        bytes: &[usize; N_TABLES],
+    ) {
+        self.listings.reserve_exact(listings);
+        let s = &mut self.set;
+        for t in TABLES {
+            let (n, b) = (per_table[t as usize], bytes[t as usize]);
+            if n == 0 {
+                continue;
+            }
+            match t {
+                Table::Ipv4 => s.ipv4.reserve(n),
+                Table::Ipv6 => s.ipv6.reserve(n),
+                Table::Cidr4 => s.cidr4.reserve(n),
+                Table::Cidr6 => s.cidr6.reserve(n),
+                Table::DomainSub => s.domain_sub.reserve(n, b),
+                Table::DomainExact => s.domain_exact.reserve(n, b),
+                Table::UrlExact => s.url_exact.reserve(n, b),
+                Table::UrlPrefix => s.url_prefix.reserve(n, b),
+                Table::Md5 => s.md5.reserve(n),
+                Table::Sha1 => s.sha1.reserve(n),
+                Table::Sha256 => s.sha256.reserve(n),
+                Table::Email => s.email.reserve(n, b),
+                Table::StrCs => s.str_cs.reserve(n, b),
+                Table::StrCi => s.str_ci.reserve(n, b),
+            }
+        }
+    }
+
     /// Registers a feed; its number goes into the [`SourceRef`]s of its indicators.
     ///
     /// # Panics
@@ -1488,26 +1524,25 @@ impl Compiler {
         }
         s.base[N_TABLES] = acc;
 
+        // Ids number the tables in order, so (table, local index) sorts as the id does: sorted
+        // in place, without a second listing-sized vector at the compile's peak.
         let base = s.base;
-        let mut listed: Vec<(u32, SourceRef)> = self
-            .listings
-            .drain(..)
-            .map(|(t, local, src)| (base[t as usize] + local, src))
-            .collect();
+        let mut listed = std::mem::take(&mut self.listings);
         listed.sort_unstable();
         // One source per feed and indicator: the first line that listed it.
-        listed.dedup_by(|b, a| a.0 == b.0 && a.1.feed == b.1.feed);
+        listed.dedup_by(|b, a| a.0 == b.0 && a.1 == b.1 && a.2.feed == b.2.feed);
         s.src_start = Vec::with_capacity(acc as usize + 1);
         s.sources = Vec::with_capacity(listed.len());
         let mut k = 0;
         for id in 0..acc {
             s.src_start.push(s.sources.len() as u32);
-            while k < listed.len() && listed[k].0 == id {
-                s.sources.push(listed[k].1);
+            while k < listed.len() && base[listed[k].0 as usize] + listed[k].1 == id {
+                s.sources.push(listed[k].2);
                 k += 1;
             }
         }
         s.src_start.push(s.sources.len() as u32);
+        drop(listed);
 
         let mut l4: Vec<u8> = (0..s.cidr4.len() as u32)
             .map(|i| s.cidr4.key(i).1)
