@@ -1524,25 +1524,52 @@ impl Compiler {
         }
         s.base[N_TABLES] = acc;
 
-        // Ids number the tables in order, so (table, local index) sorts as the id does: sorted
-        // in place, without a second listing-sized vector at the compile's peak.
+        // Sources grouped by indicator with a counting sort: ids are dense and known, so each
+        // listing goes straight to its slot (no comparison sort of a million tuples, and no
+        // second listing-sized vector at the compile's peak).
         let base = s.base;
-        let mut listed = std::mem::take(&mut self.listings);
-        listed.sort_unstable();
-        // One source per feed and indicator: the first line that listed it.
-        listed.dedup_by(|b, a| a.0 == b.0 && a.1 == b.1 && a.2.feed == b.2.feed);
-        s.src_start = Vec::with_capacity(acc as usize + 1);
-        s.sources = Vec::with_capacity(listed.len());
-        let mut k = 0;
-        for id in 0..acc {
-            s.src_start.push(s.sources.len() as u32);
-            while k < listed.len() && base[listed[k].0 as usize] + listed[k].1 == id {
-                s.sources.push(listed[k].2);
-                k += 1;
-            }
+        let n = acc as usize;
+        let listed = std::mem::take(&mut self.listings);
+        let id_of = |t: Table, local: u32| (base[t as usize] + local) as usize;
+        let mut start = vec![0u32; n + 1];
+        for &(t, local, _) in &listed {
+            start[id_of(t, local) + 1] += 1;
         }
-        s.src_start.push(s.sources.len() as u32);
+        for i in 1..=n {
+            start[i] += start[i - 1];
+        }
+        let mut sources = vec![SourceRef::plain(0, 0); listed.len()];
+        for &(t, local, src) in &listed {
+            let slot = &mut start[id_of(t, local)];
+            sources[*slot as usize] = src;
+            *slot += 1;
+        }
         drop(listed);
+        // Now `start[id]` is where indicator `id`'s listings end. One source per feed and
+        // indicator: the first line that listed it; `start[id]` becomes where its sources begin.
+        let (mut w, mut begin) = (0usize, 0usize);
+        for slot in start.iter_mut().take(n) {
+            let end = *slot as usize;
+            if end - begin > 1 {
+                sources[begin..end].sort_unstable();
+            }
+            *slot = w as u32;
+            let mut last_feed = None;
+            for k in begin..end {
+                let src = sources[k];
+                if last_feed != Some(src.feed) {
+                    sources[w] = src;
+                    w += 1;
+                    last_feed = Some(src.feed);
+                }
+            }
+            begin = end;
+        }
+        start[n] = w as u32;
+        sources.truncate(w);
+        sources.shrink_to_fit();
+        s.src_start = start;
+        s.sources = sources;
 
         let mut l4: Vec<u8> = (0..s.cidr4.len() as u32)
             .map(|i| s.cidr4.key(i).1)
