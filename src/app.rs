@@ -518,8 +518,9 @@ impl Control {
 /// Drops a replaced set once no matcher thread holds it any more (each holds a snapshot for
 /// one batch), then returns the freed memory to the system, off the control loop.
 ///
-/// Without this, glibc keeps the old set's pages and the compiler's scratch: measured at +40
-/// MiB of RSS after every reload of a 1M-indicator set (docs/PERFORMANCE.md, "Memory").
+/// Without this, glibc keeps the old set's pages and the compiler's scratch: with a
+/// 1M-indicator set, RSS went 165 -> 204 MiB after one reload and 220-233 MiB after five
+/// (docs/PERFORMANCE.md, "Memory").
 fn release_when_unused(old: Arc<Snapshot>) {
     tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -532,7 +533,8 @@ fn release_when_unused(old: Arc<Snapshot>) {
 }
 
 /// Returns free heap pages to the system (glibc's `malloc_trim`), in every arena: the parse
-/// threads' arenas and the holes left by a replaced set. A few milliseconds at 1M indicators.
+/// threads' arenas and the holes left by a replaced set. The price is paid by the next compile,
+/// which faults those pages in again (measured in docs/PERFORMANCE.md, "Memory").
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
