@@ -72,6 +72,8 @@ use crate::telemetry::Metrics;
 const IDLE_POLL: Duration = Duration::from_millis(100);
 /// How long one poll waits while a batch waits for room.
 const BLOCKED_POLL: Duration = Duration::from_millis(10);
+/// How long a batch waits for room in the matcher queue before the partitions are paused.
+const PAUSE_AFTER: Duration = Duration::from_millis(100);
 
 /// The running source's thread. (`spawn` also returns a task that ends when the thread has
 /// closed its end of the matcher queue: what `Sources::join` waits for.)
@@ -198,7 +200,14 @@ impl Reader {
     ) {
         let mut idle = false;
         while !shutdown.is_cancelled() {
-            match self.outbox.try_flush() {
+            let flushed = match self.outbox.try_flush() {
+                // A queue that is full for a moment should not pause the partitions: pausing
+                // drops librdkafka's prefetched messages and resuming fetches them again, a
+                // round trip per pause. Wait a little for room first; pause only if none comes.
+                Flush::Full if !self.paused => self.outbox.flush_wait(PAUSE_AFTER),
+                f => f,
+            };
+            match flushed {
                 Flush::Closed => break,
                 Flush::Full => self.pause(),
                 Flush::Sent | Flush::Empty => self.resume(),
@@ -507,6 +516,26 @@ impl Outbox {
                 Flush::Full
             }
             Err(TrySendError::Disconnected(_)) => Flush::Closed,
+        }
+    }
+
+    /// Like `try_flush`, but waits up to `wait` for room.
+    fn flush_wait(&self, wait: Duration) -> Flush {
+        let mut ready = lock(&self.ready);
+        let Some(batch) = ready.take() else {
+            return Flush::Empty;
+        };
+        let tx = lock(&self.tx);
+        let Some(tx) = tx.as_ref() else {
+            return Flush::Closed;
+        };
+        match tx.send_timeout(batch, wait) {
+            Ok(()) => Flush::Sent,
+            Err(crossbeam_channel::SendTimeoutError::Timeout(b)) => {
+                *ready = Some(b);
+                Flush::Full
+            }
+            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => Flush::Closed,
         }
     }
 
