@@ -254,7 +254,9 @@ fn populate(m: &Metrics) {
     t.floods.inc();
     let k = &m.kafka;
     k.consumer_lag.with_label_values(&["logs", "0"]).set(12);
-    k.committed_offset.with_label_values(&["logs", "0"]).set(100);
+    k.committed_offset
+        .with_label_values(&["logs", "0"])
+        .set(100);
     k.commits.with_label_values(&["ok"]).inc();
     k.rebalances.with_label_values(&["assign"]).inc();
     k.assigned_partitions.set(4);
@@ -262,7 +264,9 @@ fn populate(m: &Metrics) {
     k.skipped.with_label_values(&["empty"]).inc();
     k.revoke_abandoned.with_label_values(&["logs"]).inc();
     k.offset_gaps.with_label_values(&["logs"]).inc();
-    k.client_errors.with_label_values(&["BrokerTransportFailure"]).inc();
+    k.client_errors
+        .with_label_values(&["BrokerTransportFailure"])
+        .inc();
     k.producer_errors
         .with_label_values(&["kafka0", "MessageSizeTooLarge"])
         .inc();

@@ -407,10 +407,7 @@ impl TriageMetrics {
                 "Alerts folded into a sink's digest instead of sent at once, by sink.",
                 &["sink"],
             ),
-            dedup_entries: gauge(
-                "iocd_triage_dedup_entries",
-                "Deduplication windows open.",
-            ),
+            dedup_entries: gauge("iocd_triage_dedup_entries", "Deduplication windows open."),
             flood_entries: gauge(
                 "iocd_triage_flood_entries",
                 "Indicators tracked by the flood guard.",
