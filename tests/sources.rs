@@ -845,3 +845,32 @@ async fn file_from_beginning_and_a_file_that_appears_later() {
     h.stop().await;
     assert_eq!(just_lines(h.lines(1)), ["unfinished"]);
 }
+
+/// SIGTERM right after a sender wrote: what is already in the connection's socket buffer was
+/// sent before iocd stopped (and TCP told the sender it arrived), so it is still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reads_what_a_connection_already_sent() {
+    let mut h = Harness::start(
+        with_tcp(tcp_config(64 * 1024, 16, Duration::from_secs(60))),
+        4096,
+    );
+    let addr = h.addr(SourceKind::SyslogTcp);
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let t = Instant::now();
+    while h.connections("syslog_tcp") < 1 {
+        assert!(t.elapsed() < WAIT, "connection not accepted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let n = 5_000;
+    let data: String = (0..n).map(|i| format!("<13>line {i}\n")).collect();
+    std::io::Write::write_all(&mut s, data.as_bytes()).unwrap();
+    // Stop at once; the sender stays connected (no end of stream to wait for).
+    h.shutdown.cancel();
+    let sources = h.sources.take().unwrap();
+    tokio::time::timeout(WAIT, sources.join())
+        .await
+        .expect("sources end after shutdown");
+    let got: usize = h.rx.try_iter().map(|b| lines_of(&b).len()).sum();
+    assert_eq!(got, n, "lines read after the shutdown began");
+    drop(s);
+}

@@ -595,6 +595,11 @@ impl Drop for OpenConnection {
     }
 }
 
+/// At shutdown, a connection's buffered bytes are read until it is quiet this long...
+const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+/// ...or for at most this long.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Reads one connection until it ends, stays idle too long, or shutdown; every message
 /// becomes a line of `b`. While a full queue makes `flush` wait, nothing is read.
 async fn serve_connection<S: AsyncRead + Unpin>(
@@ -607,14 +612,32 @@ async fn serve_connection<S: AsyncRead + Unpin>(
     let source = b.outlet().source.as_str();
     let mut framer = Framer::detect(limits.max_message);
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // After shutdown, what the peer already sent (in the socket's buffer) is still read: it
+    // was sent before iocd stopped, and TCP told the sender it arrived. Reading ends once the
+    // socket has been quiet for DRAIN_QUIET, or after DRAIN_MAX for a peer that keeps sending.
+    let mut draining: Option<std::time::Instant> = None;
     let why = loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 2 {
             buf.reserve(READ_CHUNK);
         }
-        let read = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break "shutdown",
-            r = tokio::time::timeout(limits.idle, stream.read_buf(&mut buf)) => r,
+        let read = match draining {
+            Some(since) => {
+                if since.elapsed() >= DRAIN_MAX {
+                    break "shutdown";
+                }
+                match tokio::time::timeout(DRAIN_QUIET, stream.read_buf(&mut buf)).await {
+                    Err(_) => break "shutdown",
+                    Ok(r) => Ok(r),
+                }
+            }
+            None => tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    draining = Some(std::time::Instant::now());
+                    continue;
+                }
+                r = tokio::time::timeout(limits.idle, stream.read_buf(&mut buf)) => r,
+            },
         };
         let eof = match read {
             Err(_) => break "idle timeout",
