@@ -195,15 +195,8 @@ impl Broker {
         })
     }
 
-    /// Every message of `topic` (all partitions, from the start), parsed as JSON, until an
-    /// alert for each of `want` arrived or `timeout` passed; then whatever else is already
-    /// there (duplicates), briefly.
-    fn read_alerts(
-        &self,
-        topic: &str,
-        want: &BTreeSet<(i32, i64)>,
-        timeout: Duration,
-    ) -> Vec<Value> {
+    /// A consumer of every partition of `topic` from its start (no group commits).
+    fn reader(&self, topic: &str) -> BaseConsumer {
         let c: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.addr())
             .set("group.id", format!("reader-{}", free_port()))
@@ -216,6 +209,19 @@ impl Broker {
                 .unwrap();
         }
         c.assign(&tpl).unwrap();
+        c
+    }
+
+    /// Every message of `topic` (all partitions, from the start), parsed as JSON, until an
+    /// alert for each of `want` arrived or `timeout` passed; then whatever else is already
+    /// there (duplicates), briefly.
+    fn read_alerts(
+        &self,
+        topic: &str,
+        want: &BTreeSet<(i32, i64)>,
+        timeout: Duration,
+    ) -> Vec<Value> {
+        let c = self.reader(topic);
         let mut out = Vec::new();
         let mut missing = want.clone();
         let end = Instant::now() + timeout;
@@ -240,18 +246,7 @@ impl Broker {
     /// For each record key of `topic`: the partitions it was found on (read from the start
     /// until `count` records were seen).
     fn key_partitions(&self, topic: &str, count: usize) -> BTreeMap<String, BTreeSet<i32>> {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.addr())
-            .set("group.id", format!("keys-{}", free_port()))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..PARTITIONS {
-            tpl.add_partition_offset(topic, p, Offset::Beginning)
-                .unwrap();
-        }
-        c.assign(&tpl).unwrap();
+        let c = self.reader(topic);
         let (mut out, mut seen) = (BTreeMap::new(), 0);
         let end = Instant::now() + Duration::from_secs(30);
         while seen < count && Instant::now() < end {
