@@ -2,7 +2,7 @@
 //! the producer's (errors by librdkafka error code). Registered with the other metrics by
 //! [`super::Metrics::new`]; the same naming rule applies.
 
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Registry};
 
 pub struct KafkaMetrics {
     /// Messages behind the partition's end, by topic and partition (from librdkafka's
@@ -32,83 +32,59 @@ pub struct KafkaMetrics {
 
 impl KafkaMetrics {
     pub fn register(registry: &Registry) -> KafkaMetrics {
-        fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
-            r.register(Box::new(m.clone()))
-                .expect("metric names are unique");
-            m
-        }
-        let counters = |name: &str, help: &str, labels: &[&str]| {
-            reg(
-                registry,
-                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
-            )
-        };
-        let gauges = |name: &str, help: &str, labels: &[&str]| {
-            reg(
-                registry,
-                IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
-            )
-        };
+        let f = super::metrics::Families(registry);
         KafkaMetrics {
-            consumer_lag: gauges(
+            consumer_lag: f.gauges(
                 "iocd_kafka_consumer_lag_messages",
                 "Messages behind the end of the partition, by topic and partition.",
                 &["topic", "partition"],
             ),
-            committed_offset: gauges(
+            committed_offset: f.gauges(
                 "iocd_kafka_committed_offset",
                 "Last committed offset (next message to read), by topic and partition.",
                 &["topic", "partition"],
             ),
-            commits: counters(
+            commits: f.counters(
                 "iocd_kafka_commits_total",
                 "Offset commits, by result.",
                 &["result"],
             ),
-            rebalances: counters(
+            rebalances: f.counters(
                 "iocd_kafka_rebalances_total",
                 "Consumer group rebalances, by kind.",
                 &["kind"],
             ),
-            assigned_partitions: reg(
-                registry,
-                IntGauge::new(
-                    "iocd_kafka_assigned_partitions",
-                    "Partitions assigned to this instance.",
-                )
-                .expect("valid metric"),
+            assigned_partitions: f.gauge(
+                "iocd_kafka_assigned_partitions",
+                "Partitions assigned to this instance.",
             ),
-            inflight_batches: reg(
-                registry,
-                IntGauge::new(
-                    "iocd_kafka_inflight_batches",
-                    "Batches read from Kafka whose alerts are not all delivered yet.",
-                )
-                .expect("valid metric"),
+            inflight_batches: f.gauge(
+                "iocd_kafka_inflight_batches",
+                "Batches read from Kafka whose alerts are not all delivered yet.",
             ),
-            skipped: counters(
+            skipped: f.counters(
                 "iocd_kafka_skipped_messages_total",
                 "Messages passed without matching (offsets still commit), by reason.",
                 &["reason"],
             ),
-            revoke_abandoned: counters(
+            revoke_abandoned: f.counters(
                 "iocd_kafka_revoke_abandoned_total",
                 "Revoked partitions given up with alerts still in flight, by topic.",
                 &["topic"],
             ),
-            offset_gaps: counters(
+            offset_gaps: f.counters(
                 "iocd_kafka_offset_gap_messages_total",
                 "Offsets skipped between consecutive messages of a partition, by topic \
                  (compaction and transaction markers make gaps; on a plain topic a gap means \
                  the broker did not return records).",
                 &["topic"],
             ),
-            client_errors: counters(
+            client_errors: f.counters(
                 "iocd_kafka_consumer_errors_total",
                 "Errors the Kafka consumer reported, by librdkafka error.",
                 &["error"],
             ),
-            producer_errors: counters(
+            producer_errors: f.counters(
                 "iocd_kafka_producer_errors_total",
                 "Delivery failures reported by the Kafka producer, by sink and error.",
                 &["sink", "error"],

@@ -369,59 +369,72 @@ pub struct TriageMetrics {
 
 impl TriageMetrics {
     pub fn register(registry: &Registry) -> TriageMetrics {
-        fn reg<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
-            r.register(Box::new(m.clone()))
-                .expect("metric names are unique");
-            m
-        }
-        let counters = |name: &str, help: &str, labels: &[&str]| {
-            reg(
-                registry,
-                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
-            )
-        };
-        let counter = |name: &str, help: &str| {
-            reg(registry, IntCounter::new(name, help).expect("valid metric"))
-        };
-        let gauge = |name: &str, help: &str| {
-            reg(registry, IntGauge::new(name, help).expect("valid metric"))
-        };
+        let f = Families(registry);
         TriageMetrics {
-            hits: counter("iocd_triage_hits_total", "Hits triage looked at."),
-            hit_lines: counter(
+            hits: f.counter("iocd_triage_hits_total", "Hits triage looked at."),
+            hit_lines: f.counter(
                 "iocd_triage_hit_lines_total",
                 "Lines with at least one hit triage looked at.",
             ),
-            alerts: counters(
+            alerts: f.counters(
                 "iocd_triage_alerts_total",
                 "Alerts made, by priority and type, before routing.",
                 &["priority", "type"],
             ),
-            suppressed: counters(
+            suppressed: f.counters(
                 "iocd_triage_suppressed_hits_total",
                 "Hits not alerted, by reason.",
                 &["reason"],
             ),
-            digested: counters(
+            digested: f.counters(
                 "iocd_triage_digested_alerts_total",
                 "Alerts folded into a sink's digest instead of sent at once, by sink.",
                 &["sink"],
             ),
-            dedup_entries: gauge("iocd_triage_dedup_entries", "Deduplication windows open."),
-            flood_entries: gauge(
+            dedup_entries: f.gauge("iocd_triage_dedup_entries", "Deduplication windows open."),
+            flood_entries: f.gauge(
                 "iocd_triage_flood_entries",
                 "Indicators tracked by the flood guard.",
             ),
-            evictions: counters(
+            evictions: f.counters(
                 "iocd_triage_evictions_total",
                 "Triage state dropped to stay within its bound, by table.",
                 &["table"],
             ),
-            floods: counter(
+            floods: f.counter(
                 "iocd_triage_floods_total",
                 "Indicators declared a flood and demoted.",
             ),
         }
+    }
+}
+
+/// Registers a family and hands back its handle: the one place families outside
+/// [`Metrics::new`] (triage, Kafka) are made.
+pub(crate) struct Families<'a>(pub(crate) &'a Registry);
+
+impl Families<'_> {
+    fn reg<M: prometheus::core::Collector + Clone + 'static>(&self, m: M) -> M {
+        self.0
+            .register(Box::new(m.clone()))
+            .expect("metric names are unique");
+        m
+    }
+
+    pub(crate) fn counters(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.reg(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    }
+
+    pub(crate) fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.reg(IntCounter::new(name, help).expect("valid metric"))
+    }
+
+    pub(crate) fn gauges(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.reg(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    }
+
+    pub(crate) fn gauge(&self, name: &str, help: &str) -> IntGauge {
+        self.reg(IntGauge::new(name, help).expect("valid metric"))
     }
 }
 
