@@ -362,7 +362,8 @@ struct Building {
     spans: Vec<(Arc<str>, i32, i64)>,
     /// The next offset expected per partition, to count gaps; cleared when the assignment
     /// changes (a new owner starts wherever the group committed).
-    next: HashMap<(Arc<str>, i32), i64>,
+    /// Keyed by (index in `topics`, partition): no string hashed or `Arc` cloned per message.
+    next: HashMap<(usize, i32), i64>,
     assignments_seen: u64,
     lines: u64,
     max_message: usize,
@@ -389,13 +390,13 @@ impl Building {
         self.spans.is_empty()
     }
 
-    fn topic(&mut self, name: &str) -> Arc<str> {
-        if let Some(t) = self.topics.iter().find(|t| &***t == name) {
-            return t.clone();
+    /// The topic's index in `topics` (a handful of names: a short scan beats a map).
+    fn topic(&mut self, name: &str) -> usize {
+        if let Some(i) = self.topics.iter().position(|t| &**t == name) {
+            return i;
         }
-        let t: Arc<str> = Arc::from(name);
-        self.topics.push(t.clone());
-        t
+        self.topics.push(Arc::from(name));
+        self.topics.len() - 1
     }
 
     fn push(
@@ -405,24 +406,24 @@ impl Building {
         assignments: u64,
         gaps: &IntCounterVec,
     ) {
-        let topic = self.topic(m.topic());
+        let ti = self.topic(m.topic());
+        let topic = &self.topics[ti];
         let (partition, offset) = (m.partition(), m.offset());
         if assignments != self.assignments_seen {
             self.next.clear();
             self.assignments_seen = assignments;
         }
-        match self.next.insert((topic.clone(), partition), offset + 1) {
-            Some(want) if offset > want => {
-                gaps.with_label_values(&[&topic])
-                    .inc_by((offset - want) as u64);
-                debug!(%topic, partition, expected = want, got = offset, "kafka: offsets skipped");
-            }
-            _ => {}
+        let want = self.next.entry((ti, partition)).or_insert(offset);
+        if offset > *want {
+            gaps.with_label_values(&[topic])
+                .inc_by((offset - *want) as u64);
+            debug!(%topic, partition, expected = *want, got = offset, "kafka: offsets skipped");
         }
+        *want = offset + 1;
         match self
             .spans
             .iter_mut()
-            .find(|(t, p, _)| *p == partition && *t == topic)
+            .find(|(t, p, _)| *p == partition && Arc::ptr_eq(t, topic))
         {
             Some(span) => span.2 = offset,
             None => self.spans.push((topic.clone(), partition, offset)),
@@ -449,7 +450,7 @@ impl Building {
         self.batch.push_line(line, None);
         self.batch.messages.push(MessageRef {
             end: self.batch.buf.len(),
-            topic,
+            topic: topic.clone(),
             partition,
             offset,
         });
