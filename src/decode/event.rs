@@ -589,6 +589,51 @@ impl Event {
     }
 }
 
+/// Every invariant a caller relies on, for any line: at most [`MAX_FIELDS`] fields, each range
+/// non-empty, inside the line and (for a UTF-8 line) on character boundaries, `field_at` finds
+/// each field, and no accessor panics. The property the proptests and the fuzz targets check.
+#[doc(hidden)]
+pub fn check_invariants(line: &[u8], zeek: Option<&ZeekHeader>) -> Result<(), String> {
+    let Some(ev) = decode(line, zeek) else {
+        return Ok(());
+    };
+    if ev.fields.is_empty() || ev.fields.len() > MAX_FIELDS {
+        return Err(format!("{} fields", ev.fields.len()));
+    }
+    let text = std::str::from_utf8(line).ok();
+    for f in &ev.fields {
+        if !(f.value.start < f.value.end && f.value.end <= line.len()) {
+            return Err(format!(
+                "range {:?} outside a line of {} bytes",
+                f.value,
+                line.len()
+            ));
+        }
+        if let Some(t) = text
+            && !(t.is_char_boundary(f.value.start) && t.is_char_boundary(f.value.end))
+        {
+            return Err(format!("range {:?} splits a character", f.value));
+        }
+        let _ = ev.text(line, f);
+        if ev.field_at(f.value.clone()).is_none() {
+            return Err(format!("field_at misses {f:?}"));
+        }
+    }
+    let _ = (
+        ev.source_ip(line),
+        ev.destination_ip(line),
+        ev.source_port(line),
+    );
+    let _ = (ev.destination_port(line), ev.url(line), ev.user_name(line));
+    let _ = (
+        ev.destination_domain(line),
+        ev.dns_question(line),
+        ev.user_agent(line),
+    );
+    let _ = (ev.format.as_str(), ev.field_at(0..line.len()));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,43 +704,11 @@ mod tests {
         assert_eq!(ev.field_at(51..59), None);
     }
 
-    /// Every invariant a caller relies on, for any line: ranges inside the line and on
-    /// character boundaries of a UTF-8 line, and no accessor panics.
     fn check(
         line: &[u8],
         zeek: Option<&ZeekHeader>,
     ) -> Result<(), proptest::test_runner::TestCaseError> {
-        use proptest::prop_assert;
-        let Some(ev) = decode(line, zeek) else {
-            return Ok(());
-        };
-        prop_assert!(!ev.fields.is_empty() && ev.fields.len() <= MAX_FIELDS);
-        let text = std::str::from_utf8(line).ok();
-        for f in &ev.fields {
-            prop_assert!(
-                f.value.start < f.value.end && f.value.end <= line.len(),
-                "{:?}",
-                f
-            );
-            if let Some(t) = text {
-                prop_assert!(t.is_char_boundary(f.value.start) && t.is_char_boundary(f.value.end));
-            }
-            let _ = ev.text(line, f);
-            prop_assert!(ev.field_at(f.value.clone()).is_some());
-        }
-        let _ = (
-            ev.source_ip(line),
-            ev.destination_ip(line),
-            ev.source_port(line),
-        );
-        let _ = (ev.destination_port(line), ev.url(line), ev.user_name(line));
-        let _ = (
-            ev.destination_domain(line),
-            ev.dns_question(line),
-            ev.format.as_str(),
-        );
-        let _ = ev.field_at(0..line.len());
-        Ok(())
+        check_invariants(line, zeek).map_err(proptest::test_runner::TestCaseError::fail)
     }
 
     /// Lines of every format, written for this test, that the mutations below start from.
