@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -26,16 +25,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::Value;
 
+mod support;
+use support::{free_port, http_get, metric_sum};
+
 const PARTITIONS: i32 = 4;
 const INDICATORS: &str = "198.51.100.7\nevil.example.com\n";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -432,26 +426,12 @@ grace = "15s"
 
     /// The /metrics text, None while the admin server is not up.
     fn metrics(&self) -> Option<String> {
-        let out = Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{}/metrics", self.admin)])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        http_get(self.admin, "/metrics")
     }
 
     /// Sum of the samples of `name` (any labels).
     fn metric(&self, name: &str) -> f64 {
-        self.metrics()
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| {
-                l.starts_with(name)
-                    && matches!(l.as_bytes().get(name.len()), Some(b' ') | Some(b'{'))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_sum(&self.metrics().unwrap_or_default(), name)
     }
 
     fn kill9(mut self) {

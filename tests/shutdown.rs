@@ -3,32 +3,14 @@
 //! that hand-over must not wait forever for a sink whose buffer is full).
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::{free_port, http_get, metric_sum};
 
 fn metric(admin: u16, name: &str) -> f64 {
-    let Ok(out) = Command::new("curl")
-        .args(["-sf", &format!("http://127.0.0.1:{admin}/metrics")])
-        .output()
-    else {
-        return 0.0;
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| {
-            l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b' ' | b'{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    http_get(admin, "/metrics").map_or(0.0, |b| metric_sum(&b, name))
 }
 
 #[test]
