@@ -373,7 +373,7 @@ fn run_round(
     round.tput_secs = t0.elapsed().as_secs_f64();
     round.tput_lines = sent;
     round.tput_cpu = (cpu_seconds(pid) - cpu0) / round.tput_secs;
-    round.others_full = (others_cpu_seconds(pid) - others0) / round.tput_secs;
+    round.others_full = others_rate(others0, others_cpu_seconds(pid), round.tput_secs);
     round.tput_threads = thread_cpu(pid)
         .into_iter()
         .map(|(name, secs)| {
@@ -427,7 +427,7 @@ fn run_round(
     std::thread::sleep(Duration::from_secs(1));
     shared.measuring.store(false, Ordering::SeqCst);
     round.half_cpu = (cpu_seconds(pid) - cpu0) / (round.half_secs + 1.0);
-    round.others_half = (others_cpu_seconds(pid) - others0) / (round.half_secs + 1.0);
+    round.others_half = others_rate(others0, others_cpu_seconds(pid), round.half_secs + 1.0);
     let hist1 = scrape(args.admin)?;
     let buckets = histogram_delta(&hist0, &hist1, "iocd_matcher_latency_seconds");
     round.hist_p50 = quantile(&buckets, 0.50);
@@ -662,8 +662,19 @@ fn machine_cpu_seconds() -> f64 {
 }
 
 /// CPU seconds used by everything but the daemon and this load generator.
+///
+/// A difference of counters kept two ways (machine-wide busy ticks, per-process times), so on a
+/// quiet machine it can come out slightly below what the processes used; over an interval the
+/// caller reads it as a lower bound. See `others_rate`.
 fn others_cpu_seconds(pid: u32) -> f64 {
     machine_cpu_seconds() - cpu_seconds(pid) - cpu_seconds(std::process::id())
+}
+
+/// Cores used by other processes over `secs`, from two [`others_cpu_seconds`] readings. When the
+/// two ways of counting disagree by more than the others used (a quiet machine), this is 0, not
+/// a negative number of cores.
+fn others_rate(before: f64, after: f64, secs: f64) -> f64 {
+    ((after - before) / secs).max(0.0)
 }
 
 fn cpu_seconds(pid: u32) -> f64 {

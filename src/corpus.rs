@@ -1174,12 +1174,12 @@ pub fn indicators(spec: &CorpusSpec) -> IndicatorSet {
     let mut lines: Vec<String> = Vec::with_capacity(n + 16);
     let mut messy = 0;
     let mut add = |rng: &mut ChaCha8Rng, kind: Kind, v: String, lines: &mut Vec<String>| {
-        if rng.gen_ratio(1, 50) {
-            if let Some(m) = messy_form(rng, kind, &v) {
-                messy += 1;
-                lines.push(m);
-                return;
-            }
+        if rng.gen_ratio(1, 50)
+            && let Some(m) = messy_form(rng, kind, &v)
+        {
+            messy += 1;
+            lines.push(m);
+            return;
         }
         lines.push(v);
     };
@@ -3413,7 +3413,7 @@ pub fn write_corpus<W: Write>(
             });
             f
         } else if let Some((kind, indicator, text, slot)) =
-            if roll >= HIT_PPM && roll < HIT_PPM + TRAP_PPM && can_plant {
+            if (HIT_PPM..HIT_PPM + TRAP_PPM).contains(&roll) && can_plant {
                 g.trap_value()
             } else {
                 None
@@ -3570,12 +3570,11 @@ mod tests {
             }
         }
         for tok in split(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
-            if tok.contains(':') {
-                if let Ok(ip) = tok.parse::<Ipv6Addr>() {
-                    if idx.v6_hit(ip.into()) {
-                        hits.push(format!("ipv6 {tok}"));
-                    }
-                }
+            if tok.contains(':')
+                && let Ok(ip) = tok.parse::<Ipv6Addr>()
+                && idx.v6_hit(ip.into())
+            {
+                hits.push(format!("ipv6 {tok}"));
             }
         }
         for tok in split(|c| c.is_ascii_hexdigit()) {
@@ -3621,14 +3620,14 @@ mod tests {
             let p = &rest[cut..];
             let mut k = 0;
             while k < p.len() {
-                if p.as_bytes()[k] == b'%' && k + 3 <= p.len() {
-                    if let Ok(v) = u8::from_str_radix(&p[k + 1..k + 3], 16) {
-                        if v.is_ascii_alphanumeric() || b"-._~".contains(&v) {
-                            path.push(v as char);
-                            k += 3;
-                            continue;
-                        }
-                    }
+                if p.as_bytes()[k] == b'%'
+                    && k + 3 <= p.len()
+                    && let Ok(v) = u8::from_str_radix(&p[k + 1..k + 3], 16)
+                    && (v.is_ascii_alphanumeric() || b"-._~".contains(&v))
+                {
+                    path.push(v as char);
+                    k += 3;
+                    continue;
                 }
                 path.push(p.as_bytes()[k] as char);
                 k += 1;

@@ -302,7 +302,7 @@ fn hot_reload_under_load_matches_each_line_against_one_whole_set() {
         gens_used.insert(g);
         let set = which[&g];
         let mut want = BTreeSet::from([common(i)]);
-        if i % 3 == 0 && set == 'A' {
+        if i.is_multiple_of(3) && set == 'A' {
             want.insert(a_only(i));
         }
         if i % 3 == 1 && set == 'B' {

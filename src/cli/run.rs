@@ -1,7 +1,7 @@
 //! `iocd run` (the daemon) and `iocd validate` (check a configuration, as systemd's
 //! `ExecStartPre` and `ExecReload` do before starting or reloading).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
@@ -15,7 +15,7 @@ pub struct ConfigArgs {
 }
 
 /// Loads and validates the configuration, printing every problem with its key path.
-fn load(path: &PathBuf) -> Result<Config> {
+fn load(path: &Path) -> Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 

@@ -643,13 +643,13 @@ impl Config {
             match sink {
                 SinkConfig::Stdout { .. } => {}
                 SinkConfig::File { path, .. } => {
-                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                        if !dir.is_dir() {
-                            errs.push(
-                                format!("{at}.path"),
-                                format!("folder {} does not exist", dir.display()),
-                            );
-                        }
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                        && !dir.is_dir()
+                    {
+                        errs.push(
+                            format!("{at}.path"),
+                            format!("folder {} does not exist", dir.display()),
+                        );
                     }
                 }
                 SinkConfig::Syslog { address, ca, .. } => {

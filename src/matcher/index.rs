@@ -174,10 +174,10 @@ impl StrIndex {
             return None;
         }
         let h = hash_of(key);
-        if let Some(b) = &self.bloom {
-            if !b.may_contain(h) {
-                return None;
-            }
+        if let Some(b) = &self.bloom
+            && !b.may_contain(h)
+        {
+            return None;
         }
         self.table.find(h, |&i| self.span(i) == key).copied()
     }

@@ -35,6 +35,7 @@
 //! sees the (small) set of free strings.
 
 mod index;
+mod lpm;
 mod url;
 
 use std::fmt;
@@ -45,6 +46,7 @@ use ipnet::IpNet;
 use memchr::memmem;
 
 use index::{Index, StrIndex};
+use lpm::Lpm4;
 pub use url::canonical_url;
 
 /// The type of an indicator, as users name it.
@@ -356,9 +358,10 @@ impl Scratch {
 pub struct IocSet {
     ipv4: Index<u32>,
     ipv6: Index<u128>,
-    /// Keyed by (network, prefix length); probed from the longest length present.
+    /// Keyed by (network, prefix length).
     cidr4: Index<(u32, u8)>,
-    cidr4_lens: Vec<u8>,
+    /// The longest network of `cidr4` holding an address.
+    lpm4: Lpm4,
     /// One bit per /24: set when an IPv4 indicator or IPv4 CIDR covers part of it. Most
     /// address tokens in logs are not indicators; this 2 MiB map (built for big sets only)
     /// turns their lookups into one L2 read instead of misses into the tables.
@@ -586,6 +589,7 @@ impl IocSet {
             + self.v4_map.as_ref().map_or(0, |m| m.len() * 8)
             + self.ipv6.heap_bytes()
             + self.cidr4.heap_bytes()
+            + self.lpm4.heap_bytes()
             + self.cidr6.heap_bytes()
             + self.domain_sub.heap_bytes()
             + self.domain_exact.heap_bytes()
@@ -827,20 +831,12 @@ impl IocSet {
                 id: self.id(Table::Ipv4, i),
             });
         }
-        for &len in &self.cidr4_lens {
-            let net = if len == 0 {
-                0
-            } else {
-                ip & (u32::MAX << (32 - len))
-            };
-            if let Some(i) = self.cidr4.get(&(net, len)) {
-                hits.push(Hit {
-                    start: s,
-                    end: e,
-                    id: self.id(Table::Cidr4, i),
-                });
-                break;
-            }
+        if let Some(i) = self.lpm4.get(ip) {
+            hits.push(Hit {
+                start: s,
+                end: e,
+                id: self.id(Table::Cidr4, i),
+            });
         }
     }
 
@@ -1345,7 +1341,7 @@ impl Compiler {
                 ipv4: Index::default(),
                 ipv6: Index::default(),
                 cidr4: Index::default(),
-                cidr4_lens: Vec::new(),
+                lpm4: Lpm4::default(),
                 v4_map: None,
                 cidr6: Index::default(),
                 cidr6_lens: Vec::new(),
@@ -1571,12 +1567,10 @@ impl Compiler {
         s.src_start = start;
         s.sources = sources;
 
-        let mut l4: Vec<u8> = (0..s.cidr4.len() as u32)
-            .map(|i| s.cidr4.key(i).1)
-            .collect();
-        l4.sort_unstable_by(|a, b| b.cmp(a));
-        l4.dedup();
-        s.cidr4_lens = l4;
+        s.lpm4 = Lpm4::build((0..s.cidr4.len() as u32).map(|i| {
+            let (net, len) = s.cidr4.key(i);
+            (net, len, i)
+        }));
         let mut l6: Vec<u8> = (0..s.cidr6.len() as u32)
             .map(|i| s.cidr6.key(i).1)
             .collect();

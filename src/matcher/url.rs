@@ -68,19 +68,20 @@ fn normalize_percent(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2])) {
-                let v = h * 16 + l;
-                if is_unreserved(v) {
-                    out.push(v);
-                } else {
-                    out.push(b'%');
-                    out.push(b[i + 1].to_ascii_uppercase());
-                    out.push(b[i + 2].to_ascii_uppercase());
-                }
-                i += 3;
-                continue;
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2]))
+        {
+            let v = h * 16 + l;
+            if is_unreserved(v) {
+                out.push(v);
+            } else {
+                out.push(b'%');
+                out.push(b[i + 1].to_ascii_uppercase());
+                out.push(b[i + 2].to_ascii_uppercase());
             }
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;

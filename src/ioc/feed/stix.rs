@@ -560,7 +560,7 @@ mod tests {
                 Ok("http://b.com/y".into())
             ])
         );
-        assert_eq!(comps("[file:name = 'it''s']").is_err(), true);
+        assert!(comps("[file:name = 'it''s']").is_err());
         assert_eq!(
             comps("[file:name = 'a\\'b.exe']"),
             Ok(vec![Ok("a'b.exe".into())])
