@@ -34,6 +34,7 @@
 //! indicator of that family. Free strings are the one place for Aho-Corasick, and it only ever
 //! sees the (small) set of free strings.
 
+mod anchors;
 mod index;
 mod lpm;
 mod url;
@@ -45,6 +46,7 @@ use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
 use memchr::memmem;
 
+use anchors::Anchors;
 use index::{Index, StrIndex};
 use lpm::Lpm4;
 pub use url::canonical_url;
@@ -726,9 +728,9 @@ impl IocSet {
         let want_v4 = self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0;
         let want_domain = self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0;
         let want_email = self.table_len(Table::Email) > 0;
+        let mut dots = Anchors::new(hay, b'.');
         let mut pos = 0;
-        while let Some(i) = memchr::memchr(b'.', &hay[pos..]) {
-            let dot = pos + i;
+        while let Some(dot) = dots.next_from(pos) {
             let mut s = dot;
             while s > 0 && class(hay[s - 1]) & DOTTED != 0 {
                 s -= 1;
@@ -864,9 +866,9 @@ impl IocSet {
 
     /// IPv6 and IPv6 CIDR: every run of hex digits, colons and dots around a `:`.
     fn scan_ipv6(&self, hay: &[u8], hits: &mut Vec<Hit>) {
+        let mut colons = Anchors::new(hay, b':');
         let mut pos = 0;
-        while let Some(i) = memchr::memchr(b':', &hay[pos..]) {
-            let c = pos + i;
+        while let Some(c) = colons.next_from(pos) {
             let mut s = c;
             while s > 0 && is_v6(hay[s - 1]) {
                 s -= 1;
