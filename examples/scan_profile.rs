@@ -40,7 +40,10 @@ fn main() {
                 .plain_list()
                 .lines()
                 .filter(|l| {
-                    iocd::ioc::parse_indicator(l).is_ok_and(|p| keep.contains(&p.kind().as_str()))
+                    // The value without its inline comment, as the plain-list loader cuts it.
+                    let value = l.split(" #").next().unwrap_or(l).trim();
+                    iocd::ioc::parse_indicator(value)
+                        .is_ok_and(|p| keep.contains(&p.kind().as_str()))
                 })
                 .flat_map(|l| [l, "\n"])
                 .collect()
