@@ -34,6 +34,7 @@ impl<'a> Anchors<'a> {
         if pos >= self.block + 64 {
             self.block = pos & !63;
             if self.block >= self.hay.len() {
+                self.mask = 0;
                 return None;
             }
             self.mask = self.block_mask(self.block);

@@ -173,7 +173,22 @@ impl StrIndex {
         if self.ends.is_empty() {
             return None;
         }
-        let h = hash_of(key);
+        self.get_hashed(hash_of(key), key)
+    }
+
+    /// The hash [`StrIndex::get_hashed`] takes: the same for every table, so a key looked up
+    /// in two tables is hashed once.
+    #[inline]
+    pub(crate) fn hash(key: &[u8]) -> u64 {
+        hash_of(key)
+    }
+
+    /// [`StrIndex::get`] with the key's [`StrIndex::hash`] already computed.
+    #[inline]
+    pub(crate) fn get_hashed(&self, h: u64, key: &[u8]) -> Option<u32> {
+        if self.ends.is_empty() {
+            return None;
+        }
         if let Some(b) = &self.bloom
             && !b.may_contain(h)
         {

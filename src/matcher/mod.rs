@@ -371,6 +371,8 @@ pub struct IocSet {
     cidr6: Index<(u128, u8)>,
     cidr6_lens: Vec<u8>,
     domain_sub: StrIndex,
+    /// The fewest labels of a `domain_sub` key (`evil.com`: 2).
+    sub_min_labels: usize,
     domain_exact: StrIndex,
     url_exact: StrIndex,
     url_prefix: StrIndex,
@@ -848,16 +850,24 @@ impl IocSet {
             end: e,
             id: self.id(t, i),
         };
-        if let Some(i) = self.domain_exact.get(name) {
+        let h = StrIndex::hash(name);
+        if let Some(i) = self.domain_exact.get_hashed(h, name) {
             hits.push(hit(Table::DomainExact, i));
         }
-        if let Some(i) = self.domain_sub.get(name) {
+        if let Some(i) = self.domain_sub.get_hashed(h, name) {
             hits.push(hit(Table::DomainSub, i));
         }
         if self.table_len(Table::DomainSub) == 0 {
             return;
         }
+        // Parent domains, longest first, down to the fewest labels a subdomain-matching
+        // indicator has: with no single-label indicator (a TLD), `com` is never looked up.
+        let mut labels = 1 + memchr::memchr_iter(b'.', name).count();
         for k in memchr::memchr_iter(b'.', name) {
+            labels -= 1;
+            if labels < self.sub_min_labels {
+                break;
+            }
             if let Some(i) = self.domain_sub.get(&name[k + 1..]) {
                 hits.push(hit(Table::DomainSub, i));
             }
@@ -1348,6 +1358,7 @@ impl Compiler {
                 cidr6: Index::default(),
                 cidr6_lens: Vec::new(),
                 domain_sub: StrIndex::default(),
+                sub_min_labels: 1,
                 domain_exact: StrIndex::default(),
                 url_exact: StrIndex::default(),
                 url_prefix: StrIndex::default(),
@@ -1569,6 +1580,10 @@ impl Compiler {
         s.src_start = start;
         s.sources = sources;
 
+        s.sub_min_labels = (0..s.domain_sub.len() as u32)
+            .map(|i| 1 + memchr::memchr_iter(b'.', s.domain_sub.key(i)).count())
+            .min()
+            .unwrap_or(1);
         s.lpm4 = Lpm4::build((0..s.cidr4.len() as u32).map(|i| {
             let (net, len) = s.cidr4.key(i);
             (net, len, i)

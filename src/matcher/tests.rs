@@ -153,6 +153,27 @@ fn domain_row() {
 }
 
 #[test]
+fn parent_domains_are_looked_up_down_to_the_shortest_indicator() {
+    // Subdomain indicators of three labels: `com` and `evil.com` are never looked up, and
+    // must not match; `x.evil.com` and deeper do.
+    let set = set_of(&["x.evil.com", "y.z.evil.com"]);
+    assert_eq!(set.sub_min_labels, 3);
+    assert!(found(&set, "a.evil.com evil.com com").is_empty());
+    let hits = found(&set, "q a.x.evil.com b.y.z.evil.com");
+    assert_eq!(
+        hits,
+        [
+            ("a.x.evil.com".to_owned(), "x.evil.com".to_owned()),
+            ("b.y.z.evil.com".to_owned(), "y.z.evil.com".to_owned()),
+        ]
+    );
+    // One two-label indicator lowers the floor for the whole set.
+    let set = set_of(&["x.evil.com", "bad.org"]);
+    assert_eq!(set.sub_min_labels, 2);
+    assert_eq!(found(&set, "a.b.bad.org").len(), 1);
+}
+
+#[test]
 fn url_row() {
     let u = "http://evil.com/x/a.php";
     for (line, tok) in [
