@@ -8,17 +8,20 @@
 //! (`ALERT_QUALITY_OUT=<dir>`). Skipped (and passing) when `../shared/data` is absent.
 
 mod shared_data;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write as _};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use serde_json::Value;
+use support::{
+    assert_running, free_port, http_get, iocd_run, iocd_validate, read_alerts, signal, stderr_of,
+    write_config,
+};
 
 /// Feeds as a SOC would configure them: (name, path under feeds/, confidence, severity).
 /// Broad lists (hosting ranges, research scanners, aggregated blocklists) get low trust.
@@ -52,27 +55,6 @@ const FEEDS: &[(&str, &str, u8, u8)] = &[
 const REPEAT: usize = 20;
 /// Internal hosts that contact the CDN address listed as C2 (the planted flood).
 const FLOOD_HOSTS: usize = 300;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
-}
 
 /// The value of a metric line `name` (exact, labels included) in a Prometheus text body.
 fn metric(body: &str, name: &str) -> u64 {
@@ -283,16 +265,6 @@ criticality = 40
     c
 }
 
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    let Ok(f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    BufReader::new(f)
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).expect("alerts are JSON lines"))
-        .collect()
-}
-
 fn pct_cut(alerts: usize, base: u64) -> f64 {
     100.0 * (1.0 - alerts as f64 / base.max(1) as f64)
 }
@@ -335,25 +307,15 @@ fn alert_quality_scenario() {
     logs.push(planted_path);
 
     let admin = free_port();
-    let cfg_path = dir.join("iocd.toml");
-    std::fs::write(&cfg_path, config(&data, &logs, admin)).unwrap();
-    let validate = Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["validate", "--config"])
-        .arg(&cfg_path)
-        .output()
-        .unwrap();
+    let cfg_path = write_config(&dir, &config(&data, &logs, admin));
+    let validate = iocd_validate(&cfg_path);
     assert!(
         validate.status.success(),
         "{}",
         String::from_utf8_lossy(&validate.stderr)
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["run", "--config"])
-        .arg(&cfg_path)
+    let mut child = iocd_run(&cfg_path)
         .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("iocd starts");
 
@@ -363,16 +325,7 @@ fn alert_quality_scenario() {
     let mut stable = 0;
     let body = loop {
         std::thread::sleep(Duration::from_millis(500));
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("iocd exited with {status}:\n{err}");
-        }
+        assert_running(&mut child);
         assert!(
             t.elapsed() < Duration::from_secs(300),
             "iocd did not finish in 5 minutes"
@@ -413,24 +366,13 @@ fn alert_quality_scenario() {
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .map(|v| v as u64)
         .sum();
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    signal(&child, "TERM");
     let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     assert!(status.success(), "iocd stopped with {status}:\n{err}");
 
-    let soc = read_jsonl(&dir.join("soc.jsonl"));
-    let archive = read_jsonl(&dir.join("archive.jsonl"));
+    let soc = read_alerts(&dir.join("soc.jsonl"));
+    let archive = read_alerts(&dir.join("archive.jsonl"));
     let by = |alerts: &[Value], key: &str| {
         let mut m: BTreeMap<String, usize> = BTreeMap::new();
         for a in alerts {

@@ -2,19 +2,17 @@
 //! reloads through the real admin server and real signals.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::{
+    TEST_FEED, free_port, http, iocd_run, iocd_validate, read_alerts, signal, start_iocd,
+    stop_iocd, write_config,
+};
 
 struct Daemon {
     child: Child,
@@ -33,13 +31,7 @@ impl Daemon {
             r#"
 [engine]
 threads = 2
-# Test indicators live in documentation and private ranges, which feeds reject by default.
-[[feeds]]
-name = "test"
-path = "feed.txt"
-allow_private = true
-[reload]
-watch_files = false
+{TEST_FEED}
 # One alert per line with hits: these tests count deliveries, not triage.
 [triage]
 enabled = false
@@ -55,48 +47,17 @@ grace = "20s"
 {extra}
 "#
         );
-        let cfg_path = dir.path().join("iocd.toml");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_iocd"))
-            .args(["run", "--config"])
-            .arg(&cfg_path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("iocd starts");
-        let mut d = Daemon {
+        let cfg_path = write_config(dir.path(), &cfg);
+        let child = start_iocd(
+            iocd_run(&cfg_path).env("RUST_LOG", "info"),
+            admin,
+            "/readyz",
+        );
+        Daemon {
             child,
             dir,
             syslog,
             admin,
-        };
-        d.wait_ready();
-        d
-    }
-
-    fn wait_ready(&mut self) {
-        let t = Instant::now();
-        loop {
-            if let Ok((200, _)) = http(self.admin, "GET", "/readyz") {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                panic!("iocd exited with {status} before it was ready:\n{err}");
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "iocd not ready after 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -105,35 +66,12 @@ grace = "20s"
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
+        signal(&self.child, sig);
     }
 
     /// SIGTERM, then the exit status and everything iocd logged.
     fn stop(mut self) -> (Option<i32>, String, Vec<serde_json::Value>) {
-        self.signal("TERM");
-        let t = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "iocd did not stop within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let (status, err) = stop_iocd(&mut self.child, Duration::from_secs(30));
         let alerts = read_alerts(&self.path("alerts.jsonl"));
         (status.code(), err, alerts)
     }
@@ -143,38 +81,6 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
-}
-
-fn read_alerts(path: &Path) -> Vec<serde_json::Value> {
-    let Ok(f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    BufReader::new(f)
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).expect("alerts are JSON lines"))
-        .collect()
-}
-
-/// A minimal HTTP/1.1 client: (status, body).
-fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    Ok((status, body))
 }
 
 /// The indicators (canonical text) an alert names.
@@ -497,11 +403,7 @@ url = "not a url"
 "#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["validate", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = iocd_validate(&cfg);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for want in [
@@ -514,11 +416,7 @@ url = "not a url"
     }
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/iocd.example.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["validate", "--config"])
-        .arg(&example)
-        .output()
-        .unwrap();
+    let out = iocd_validate(&example);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -19,6 +19,9 @@ use iocd::telemetry::admin::{self, AdminHandle};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
+mod support;
+use support::free_port;
+
 fn runtime() -> Runtime {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_current_thread()
@@ -323,10 +326,7 @@ fn sightings_wait_for_misp_to_come_back() {
         .build()
         .unwrap();
     // Nothing listens here yet.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let metrics = Metrics::new();
     let mut exporter = Exporter::new(&config(Some(addr), None), &metrics).unwrap();
     let s = Sightings::new(&metrics, 1000);

@@ -8,7 +8,6 @@
 //! Committed offsets are read from the broker the way any Kafka client reads them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -26,7 +25,10 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 mod support;
-use support::{free_port, http_get, metric_sum};
+use support::{
+    TEST_FEED, free_port, http_get, iocd_run, metric_sum, start_iocd, stderr_of, stop_iocd,
+    write_config,
+};
 
 const PARTITIONS: i32 = 4;
 const INDICATORS: &str = "198.51.100.7\nevil.example.com\n";
@@ -356,12 +358,7 @@ impl Iocd {
 threads = 2
 batch_bytes = 4096
 queue_batches = 4
-[[feeds]]
-name = "test"
-path = "feed.txt"
-allow_private = true
-[reload]
-watch_files = false
+{TEST_FEED}
 # One alert per line with hits: these tests count deliveries, not triage.
 [triage]
 enabled = false
@@ -385,43 +382,22 @@ listen = "127.0.0.1:{admin}"
 grace = "15s"
 "#
         );
-        let path = dir.path().join("iocd.toml");
-        std::fs::write(&path, cfg).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_iocd"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info,librdkafka=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("iocd starts");
-        let mut d = Iocd {
+        let path = write_config(dir.path(), &cfg);
+        // Ready once the admin server serves /metrics (not /readyz).
+        let child = start_iocd(
+            iocd_run(&path).env("RUST_LOG", "info,librdkafka=warn"),
+            admin,
+            "/metrics",
+        );
+        Iocd {
             child,
             admin,
             _dir: dir,
-        };
-        d.wait_ready();
-        d
-    }
-
-    fn wait_ready(&mut self) {
-        let t = Instant::now();
-        while self.metrics().is_none() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("iocd exited with {status}:\n{}", self.stderr());
-            }
-            assert!(t.elapsed() < Duration::from_secs(30), "iocd not ready");
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     fn stderr(&mut self) -> String {
-        let mut s = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
+        stderr_of(&mut self.child)
     }
 
     /// The /metrics text, None while the admin server is not up.
@@ -441,18 +417,7 @@ grace = "15s"
 
     /// SIGTERM; the exit code and the log.
     fn stop(mut self) -> (Option<i32>, String) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(t.elapsed() < Duration::from_secs(40), "iocd did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log = self.stderr();
+        let (status, log) = stop_iocd(&mut self.child, Duration::from_secs(40));
         (status.code(), log)
     }
 }

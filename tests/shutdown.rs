@@ -2,12 +2,13 @@
 //! grace period, with triage on (roll-ups and digests are handed to the sinks at shutdown, and
 //! that hand-over must not wait forever for a sink whose buffer is full).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{free_port, http_get, metric_sum};
+use support::{
+    TEST_FEED, assert_running, free_port, http_get, iocd_run, metric_sum, signal, stderr_of,
+    wait_exit, write_config,
+};
 
 fn metric(admin: u16, name: &str) -> f64 {
     http_get(admin, "/metrics").map_or(0.0, |b| metric_sum(&b, name))
@@ -40,12 +41,7 @@ fn a_dead_sink_does_not_hold_the_exit_past_the_grace_period() {
     let (admin, dead) = (free_port(), free_port());
     let cfg = format!(
         r#"
-[[feeds]]
-name = "test"
-path = "feed.txt"
-allow_private = true
-[reload]
-watch_files = false
+{TEST_FEED}
 [[sources.files]]
 path = "in.log"
 from_beginning = true
@@ -64,48 +60,25 @@ listen = "127.0.0.1:{admin}"
 grace = "3s"
 "#
     );
-    let path = dir.path().join("iocd.toml");
-    std::fs::write(&path, cfg).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let path = write_config(dir.path(), &cfg);
+    let mut child = iocd_run(&path).spawn().unwrap();
     let t = Instant::now();
     while metric(admin, "iocd_sink_retries_total") < 2.0 {
         assert!(
             t.elapsed() < Duration::from_secs(30),
             "the sink never retried"
         );
-        assert!(child.try_wait().unwrap().is_none(), "iocd exited early");
+        assert_running(&mut child);
         std::thread::sleep(Duration::from_millis(50));
     }
     let stop = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if stop.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            panic!("iocd still running 15 s after SIGTERM with a 3 s grace period");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    signal(&child, "TERM");
+    let Some(status) = wait_exit(&mut child, Duration::from_secs(15)) else {
+        let _ = child.kill();
+        panic!("iocd still running 15 s after SIGTERM with a 3 s grace period");
     };
     let took = stop.elapsed();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     assert!(took < Duration::from_secs(6), "exit took {took:?}:\n{err}");
     assert!(
         !status.success(),

@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::runtime::Runtime;
 
+mod support;
+use support::free_port;
+
 const TIME: i64 = 1_700_000_000;
 
 fn runtime() -> Runtime {
@@ -396,11 +399,7 @@ fn elasticsearch_bulk_retries_only_the_failed_items() {
 fn shutdown_reports_what_a_dead_endpoint_kept() {
     let rt = runtime();
     // A port with nothing behind it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let metrics = Arc::new(Metrics::new());
     let cfg = http_cfg(format!("http://127.0.0.1:{port}/in"), HttpFormat::Json);
     let sinks = Sinks::start(&[SinkConfig::Http(cfg)], metrics.clone(), rt.handle()).unwrap();
@@ -541,10 +540,7 @@ fn syslog_tcp_octet_counted_and_reconnects_after_the_server_drops() {
 #[test]
 fn syslog_tcp_server_down_at_start_holds_alerts_until_it_comes() {
     let rt = runtime();
-    let addr: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let metrics = Arc::new(Metrics::new());
     let sinks = Sinks::start(
         &[syslog_cfg(SyslogProtocol::Tcp, addr.to_string(), None)],

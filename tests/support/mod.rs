@@ -1,11 +1,23 @@
-//! Small helpers the end-to-end tests that run `iocd run` share: a free loopback port, a GET
-//! against the admin server (plain TCP, no `curl` needed), and metric sums from its text.
+//! Small helpers the end-to-end tests that run `iocd run` share: a free loopback port, requests
+//! to the admin server (plain TCP, no `curl` needed), metric sums from its text, starting and
+//! stopping the daemon, and reading the alerts it wrote.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Config lines for the one feed `feed.txt` beside the config, test indicators (documentation
+/// and private ranges, which feeds reject by default) allowed, and feed files not watched.
+pub const TEST_FEED: &str = r#"[[feeds]]
+name = "test"
+path = "feed.txt"
+allow_private = true
+[reload]
+watch_files = false"#;
 
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
@@ -16,22 +28,43 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A minimal HTTP/1.1 request with an empty body to `127.0.0.1:port`: (status, body).
+pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    request(port, method, path, Duration::from_secs(60))
+}
+
 /// The body of `GET path` on `127.0.0.1:port` when it answers 200; `None` otherwise.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    match request(port, "GET", path, Duration::from_secs(10)) {
+        Ok((200, body)) => Some(body),
+        _ => None,
+    }
+}
+
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(timeout))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
     let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let (head, body) = resp.split_once("\r\n\r\n")?;
-    head.split_whitespace()
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
         .nth(1)
-        .is_some_and(|c| c == "200")
-        .then(|| body.to_owned())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, body))
 }
 
 /// The sum of every sample of the family `name` (any labels) in a Prometheus text body.
@@ -42,4 +75,110 @@ pub fn metric_sum(body: &str, name: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// Writes `text` to `iocd.toml` in `dir`; its path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("iocd.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// What `iocd validate --config <config>` exits with and prints.
+pub fn iocd_validate(config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["validate", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+/// `iocd run --config <config>` with stdin and stdout closed and stderr piped (read it with
+/// [`stderr_of`]); add environment or a working folder before spawning.
+pub fn iocd_run(config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iocd"));
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Spawns `cmd` (an [`iocd_run`]) and waits until `GET ready_path` on the admin port answers
+/// 200. Panics with the daemon's stderr if it exits first, and kills it if it is not ready
+/// within 30 s.
+pub fn start_iocd(cmd: &mut Command, admin: u16, ready_path: &str) -> Child {
+    let mut child = cmd.spawn().expect("iocd starts");
+    let t = Instant::now();
+    while http_get(admin, ready_path).is_none() {
+        assert_running(&mut child);
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("iocd not ready after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Panics with the exit status and everything iocd logged if it has exited.
+pub fn assert_running(child: &mut Child) {
+    if let Some(status) = child.try_wait().unwrap() {
+        panic!("iocd exited with {status}:\n{}", stderr_of(child));
+    }
+}
+
+/// Everything the child wrote to its piped stderr until it closed it (empty once taken).
+pub fn stderr_of(child: &mut Child) -> String {
+    let mut s = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut s);
+    }
+    s
+}
+
+/// Sends `SIG<sig>` (`TERM`, `HUP`, ...) to the child with `kill`.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+/// The child's exit status once it exits, `None` if it still runs after `timeout`.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if t.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM, then the exit status and everything iocd logged; panics if it has not exited
+/// within `timeout`.
+pub fn stop_iocd(child: &mut Child, timeout: Duration) -> (ExitStatus, String) {
+    signal(child, "TERM");
+    let status =
+        wait_exit(child, timeout).unwrap_or_else(|| panic!("iocd did not stop within {timeout:?}"));
+    (status, stderr_of(child))
+}
+
+/// The alerts in a JSON-lines file sink; none when the file does not exist yet.
+pub fn read_alerts(path: &Path) -> Vec<serde_json::Value> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    BufReader::new(f)
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("alerts are JSON lines"))
+        .collect()
 }
