@@ -733,12 +733,18 @@ impl IocSet {
         let mut dots = Anchors::new(hay, b'.');
         let mut pos = 0;
         while let Some(dot) = dots.next_from(pos) {
+            // One walk each way gathers the token's ends and the classes of its bytes.
+            let mut bits = DOT;
             let mut s = dot;
-            while s > 0 && class(hay[s - 1]) & DOTTED != 0 {
+            while s > 0 {
+                let c = class(hay[s - 1]);
+                if c & DOTTED == 0 {
+                    break;
+                }
+                bits |= c;
                 s -= 1;
             }
             let mut e = dot + 1;
-            let mut bits = DOT;
             while e < hay.len() {
                 let c = class(hay[e]);
                 if c & DOTTED == 0 {
@@ -746,9 +752,6 @@ impl IocSet {
                 }
                 bits |= c;
                 e += 1;
-            }
-            for &b in &hay[s..dot] {
-                bits |= class(b);
             }
             pos = e;
             // Dots at either end are punctuation, not part of the name or address.
