@@ -10,6 +10,9 @@
 pub(crate) struct Anchors<'a> {
     hay: &'a [u8],
     byte: u8,
+    /// When non-zero, only anchors with another anchor at most this many bytes away (see
+    /// [`Anchors::paired`]).
+    near: u32,
     /// Start of the 64-byte block `mask` covers (a multiple of 64).
     block: usize,
     /// Bit `i`: `hay[block + i] == byte`, for the positions not yet passed.
@@ -18,9 +21,24 @@ pub(crate) struct Anchors<'a> {
 
 impl<'a> Anchors<'a> {
     pub(crate) fn new(hay: &'a [u8], byte: u8) -> Anchors<'a> {
+        Anchors::with_near(hay, byte, 0)
+    }
+
+    /// Only the anchors that have another one at most `near` bytes before or after them (and,
+    /// to stay exact without looking across blocks, every anchor within `near` bytes of a
+    /// 64-byte block's edge). The IPv6 scan takes colons this way: an address has at least
+    /// two, and a group holds at most four hex digits, so two of its colons are at most five
+    /// bytes apart, while most colons in logs stand alone (`"key":`, `host:port`).
+    pub(crate) fn paired(hay: &'a [u8], byte: u8, near: u32) -> Anchors<'a> {
+        debug_assert!((1..32).contains(&near));
+        Anchors::with_near(hay, byte, near)
+    }
+
+    fn with_near(hay: &'a [u8], byte: u8, near: u32) -> Anchors<'a> {
         let mut a = Anchors {
             hay,
             byte,
+            near,
             block: 0,
             mask: 0,
         };
@@ -53,6 +71,20 @@ impl<'a> Anchors<'a> {
 
     #[inline]
     fn block_mask(&self, at: usize) -> u64 {
+        let m = self.raw_mask(at);
+        if self.near == 0 || m == 0 {
+            return m;
+        }
+        let mut close = 0u64;
+        for d in 1..=self.near {
+            close |= (m >> d) | (m << d);
+        }
+        let edge = (1u64 << self.near) - 1;
+        m & (close | edge | edge << (64 - self.near))
+    }
+
+    #[inline]
+    fn raw_mask(&self, at: usize) -> u64 {
         match self.hay.get(at..at + 64) {
             Some(b) => eq_mask64(b.try_into().expect("64 bytes"), self.byte),
             None => {
@@ -100,7 +132,45 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn paired_skips_lone_anchors_away_from_block_edges() {
+        // Offsets 10 (lone), 30 and 34 (4 apart), 50 (lone), 62 (edge), 64 + 20 (lone).
+        let mut hay = vec![b'x'; 128];
+        for i in [10, 30, 34, 50, 62, 84] {
+            hay[i] = b':';
+        }
+        let mut a = Anchors::paired(&hay, b':', 5);
+        let mut got = Vec::new();
+        let mut pos = 0;
+        while let Some(p) = a.next_from(pos) {
+            got.push(p);
+            pos = p + 1;
+        }
+        assert_eq!(got, [30, 34, 62]);
+    }
+
     proptest! {
+        /// Every anchor with a partner within `near` bytes is yielded (lone ones may be).
+        #[test]
+        fn paired_never_skips_an_anchor_with_a_partner(
+            hay in proptest::collection::vec(prop_oneof![Just(b':'), Just(b'a'), Just(b'1'), any::<u8>()], 0..300),
+        ) {
+            let mut a = Anchors::paired(&hay, b':', 5);
+            let mut got = Vec::new();
+            let mut pos = 0;
+            while let Some(p) = a.next_from(pos) {
+                prop_assert_eq!(hay[p], b':');
+                got.push(p);
+                pos = p + 1;
+            }
+            for i in (0..hay.len()).filter(|&i| hay[i] == b':') {
+                let partner = (i.saturating_sub(5)..hay.len().min(i + 6)).any(|j| j != i && hay[j] == b':');
+                if partner {
+                    prop_assert!(got.contains(&i), "colon at {} has a partner", i);
+                }
+            }
+        }
+
         #[test]
         fn finds_what_a_byte_loop_finds(
             hay in proptest::collection::vec(prop_oneof![Just(b'.'), Just(b'a'), any::<u8>()], 0..300),

@@ -879,7 +879,8 @@ impl IocSet {
 
     /// IPv6 and IPv6 CIDR: every run of hex digits, colons and dots around a `:`.
     fn scan_ipv6(&self, hay: &[u8], hits: &mut Vec<Hit>) {
-        let mut colons = Anchors::new(hay, b':');
+        // Only colons with another one at most five bytes away can be in an address.
+        let mut colons = Anchors::paired(hay, b':', 5);
         let mut pos = 0;
         while let Some(c) = colons.next_from(pos) {
             let mut s = c;
