@@ -98,6 +98,82 @@ impl<'a> Anchors<'a> {
     }
 }
 
+/// The token around the `.` at `dot`: its start and end, and whether it holds a letter or a
+/// byte >= 0x80 (`named`) and a `-` or `_` (`dashed`). A token is a run of letters, digits,
+/// `.`, `-`, `_` and bytes >= 0x80 (the `DOTTED` class of `mod.rs`).
+///
+/// Classifies the 16 bytes on each side of the dot at once, so the usual token (an address, a
+/// host name) costs no loop and no mispredicted loop exit. `None` when that is not enough to
+/// tell: the dot is within 16 bytes of either end of `hay`, or the token runs 16 bytes or more
+/// past it on a side; the caller then walks byte by byte.
+#[inline]
+pub(crate) fn dotted_extent(hay: &[u8], dot: usize) -> Option<(usize, usize, bool, bool)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if dot < 16 || dot + 17 > hay.len() {
+            return None;
+        }
+        let left: &[u8; 16] = hay[dot - 16..dot].try_into().expect("16 bytes");
+        let right: &[u8; 16] = hay[dot + 1..dot + 17].try_into().expect("16 bytes");
+        let (lt, ln, ld) = token_classes(left);
+        let (rt, rn, rd) = token_classes(right);
+        let (lstop, rstop) = (!lt, !rt);
+        if lstop == 0 || rstop == 0 {
+            return None;
+        }
+        // Token bytes right before the dot (from bit 15 down) and right after it (from bit 0).
+        let l_len = lstop.leading_zeros();
+        let r_len = rstop.trailing_zeros();
+        let lmask = if l_len == 0 { 0 } else { !0u16 << (16 - l_len) };
+        let rmask = (1u16 << r_len) - 1;
+        let named = (ln & lmask) | (rn & rmask) != 0;
+        let dashed = (ld & lmask) | (rd & rmask) != 0;
+        Some((
+            dot - l_len as usize,
+            dot + 1 + r_len as usize,
+            named,
+            dashed,
+        ))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (hay, dot);
+        None
+    }
+}
+
+/// For 16 bytes: (token bytes, letters or bytes >= 0x80, `-` or `_`), one bit per byte.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn token_classes(block: &[u8; 16]) -> (u16, u16, u16) {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of the x86_64 baseline; the load is unaligned and reads exactly the
+    // 16 bytes of `block`.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        let set = |b: u8| _mm_set1_epi8(b as i8);
+        // Signed compares: bytes >= 0x80 are negative and fall outside both ASCII ranges.
+        let within = |x: __m128i, lo: u8, hi: u8| {
+            _mm_and_si128(
+                _mm_cmpgt_epi8(x, set(lo - 1)),
+                _mm_cmplt_epi8(x, set(hi + 1)),
+            )
+        };
+        let digit = within(v, b'0', b'9');
+        // Setting 0x20 maps A-Z to a-z and nothing else into a-z.
+        let alpha = within(_mm_or_si128(v, set(0x20)), b'a', b'z');
+        let dot = _mm_cmpeq_epi8(v, set(b'.'));
+        let dash = _mm_or_si128(_mm_cmpeq_epi8(v, set(b'-')), _mm_cmpeq_epi8(v, set(b'_')));
+        let high = _mm_movemask_epi8(v) as u16;
+        let mask = |x: __m128i| _mm_movemask_epi8(x) as u16;
+        let tok = mask(_mm_or_si128(
+            _mm_or_si128(digit, alpha),
+            _mm_or_si128(dot, dash),
+        )) | high;
+        (tok, mask(alpha) | high, mask(dash))
+    }
+}
+
 /// Bit `i` set when `block[i] == byte`.
 #[inline(always)]
 fn eq_mask64(block: &[u8; 64], byte: u8) -> u64 {
@@ -132,6 +208,38 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The byte walk `dotted_extent` stands for.
+    fn walk(hay: &[u8], dot: usize) -> (usize, usize, bool, bool) {
+        let tok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') || b >= 0x80;
+        let mut s = dot;
+        while s > 0 && tok(hay[s - 1]) {
+            s -= 1;
+        }
+        let mut e = dot + 1;
+        while e < hay.len() && tok(hay[e]) {
+            e += 1;
+        }
+        let t = &hay[s..e];
+        (
+            s,
+            e,
+            t.iter().any(|&b| b.is_ascii_alphabetic() || b >= 0x80),
+            t.iter().any(|&b| b == b'-' || b == b'_'),
+        )
+    }
+
+    #[test]
+    fn dotted_extent_of_usual_tokens() {
+        let hay = b"xxxxxxxxxxxxxxxxxxxx src=10.1.2.3 host=a-b.Example.com \"k\":\"\xc3\xa9.fr\" yyyyyyyyyyyyyyyy";
+        for (i, _) in hay.iter().enumerate().filter(|&(_, &b)| b == b'.') {
+            if let Some(got) = dotted_extent(hay, i) {
+                assert_eq!(got, walk(hay, i), "dot at {i}");
+            }
+        }
+        let at = hay.iter().position(|&b| b == b'.').unwrap();
+        assert_eq!(dotted_extent(hay, at), Some((25, 33, false, false)));
+    }
+
     #[test]
     fn paired_skips_lone_anchors_away_from_block_edges() {
         // Offsets 10 (lone), 30 and 34 (4 apart), 50 (lone), 62 (edge), 64 + 20 (lone).
@@ -150,6 +258,20 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn dotted_extent_agrees_with_the_byte_walk(
+            hay in proptest::collection::vec(
+                prop_oneof![Just(b'.'), Just(b'a'), Just(b'7'), Just(b'-'), Just(b'_'), Just(b' '), Just(0xC3u8), any::<u8>()],
+                0..120,
+            ),
+        ) {
+            for dot in (0..hay.len()).filter(|&i| hay[i] == b'.') {
+                if let Some(got) = dotted_extent(&hay, dot) {
+                    prop_assert_eq!(got, walk(&hay, dot), "dot at {}", dot);
+                }
+            }
+        }
+
         /// Every anchor with a partner within `near` bytes is yielded (lone ones may be).
         #[test]
         fn paired_never_skips_an_anchor_with_a_partner(

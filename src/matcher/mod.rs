@@ -733,26 +733,14 @@ impl IocSet {
         let mut dots = Anchors::new(hay, b'.');
         let mut pos = 0;
         while let Some(dot) = dots.next_from(pos) {
-            // One walk each way gathers the token's ends and the classes of its bytes.
-            let mut bits = DOT;
-            let mut s = dot;
-            while s > 0 {
-                let c = class(hay[s - 1]);
-                if c & DOTTED == 0 {
-                    break;
-                }
-                bits |= c;
-                s -= 1;
-            }
-            let mut e = dot + 1;
-            while e < hay.len() {
-                let c = class(hay[e]);
-                if c & DOTTED == 0 {
-                    break;
-                }
-                bits |= c;
-                e += 1;
-            }
+            let (s, e, bits) = match anchors::dotted_extent(hay, dot) {
+                Some((s, e, named, dashed)) => (
+                    s,
+                    e,
+                    DOT | if named { ALPHA } else { 0 } | if dashed { DASH } else { 0 },
+                ),
+                None => dotted_walk(hay, dot),
+            };
             pos = e;
             // Dots at either end are punctuation, not part of the name or address.
             let (mut ts, mut te) = (s, e);
@@ -1123,6 +1111,32 @@ impl IocSet {
             }
         }
     }
+}
+
+/// The token around the `.` at `dot` (a run of the `DOTTED` class), walked byte by byte: its
+/// start, end and the classes of its bytes ORed together. [`anchors::dotted_extent`] answers
+/// the same for most tokens without a loop.
+fn dotted_walk(hay: &[u8], dot: usize) -> (usize, usize, u8) {
+    let mut bits = DOT;
+    let mut s = dot;
+    while s > 0 {
+        let c = class(hay[s - 1]);
+        if c & DOTTED == 0 {
+            break;
+        }
+        bits |= c;
+        s -= 1;
+    }
+    let mut e = dot + 1;
+    while e < hay.len() {
+        let c = class(hay[e]);
+        if c & DOTTED == 0 {
+            break;
+        }
+        bits |= c;
+        e += 1;
+    }
+    (s, e, bits)
 }
 
 /// The end of a URL token once trailing punctuation is dropped: `.,;:!?` always, and a closing
