@@ -29,11 +29,11 @@
 //! it is measured to be 10-40x slower than the alternative taken here: find *anchors* with SIMD
 //! searches, expand each anchor to its token, and look the token up by type in a hash table.
 //! Every `.` anchors a dotted token (IPv4, domains, e-mail) and every `:` with another colon
-//! within five bytes an IPv6 candidate, both read from 64-byte SIMD masks ([`anchors`]); a dotted
+//! within five bytes an IPv6 candidate, both read from 64-byte SIMD masks (`anchors.rs`); a dotted
 //! token's ends come from classifying the 16 bytes on each side of its dot at once.
 //! `memmem("://")` anchors URLs, and a hex run of 32 or more always covers two consecutive
 //! multiples of 16, so sampling every 16th byte anchors hashes. IPv4 networks are found in a
-//! longest-prefix table ([`lpm`]). Each family runs only when the set holds an
+//! longest-prefix table (`lpm.rs`). Each family runs only when the set holds an
 //! indicator of that family. Free strings are the one place for Aho-Corasick, and it only ever
 //! sees the (small) set of free strings.
 

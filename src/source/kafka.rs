@@ -20,7 +20,7 @@
 //!
 //! # Backpressure
 //!
-//! When the matcher queue is full, the sealed batch waits in the [`Outbox`] and every assigned
+//! When the matcher queue is full, the sealed batch waits in the `Outbox` and every assigned
 //! partition is paused: the thread keeps polling (so the group sees it alive and rebalances
 //! are served) but librdkafka stops fetching; nothing is buffered without bound. Partitions
 //! resume once the batch is handed over.
