@@ -104,8 +104,9 @@ section = (
     f"{body}\n"
 )
 text = open(doc).read() if os.path.exists(doc) else "# Performance\n"
-# Replace our section (up to the next level-2 heading), or append it.
-pattern = re.compile(r"^## Daemon throughput\n.*?(?=^## |\Z)", re.S | re.M)
+# Replace our section up to the next heading of any level (subsections such as "### Memory"
+# that follow it are written by hand and stay), or append it.
+pattern = re.compile(r"^## Daemon throughput\n.*?(?=^##+ |\Z)", re.S | re.M)
 if pattern.search(text):
     text = pattern.sub(lambda _: section + "\n", text, count=1)
 else:
