@@ -200,11 +200,11 @@ impl Reader {
     ) {
         let mut idle = false;
         while !shutdown.is_cancelled() {
-            let flushed = match self.outbox.try_flush() {
+            let flushed = match self.outbox.flush(Duration::ZERO) {
                 // A queue that is full for a moment should not pause the partitions: pausing
                 // drops librdkafka's prefetched messages and resuming fetches them again, a
                 // round trip per pause. Wait a little for room first; pause only if none comes.
-                Flush::Full if !self.paused => self.outbox.flush_wait(PAUSE_AFTER),
+                Flush::Full if !self.paused => self.outbox.flush(PAUSE_AFTER),
                 f => f,
             };
             match flushed {
@@ -299,7 +299,7 @@ impl Reader {
         self.pause();
         // Hand over the last batch while the matchers still take batches.
         loop {
-            match self.outbox.try_flush() {
+            match self.outbox.flush(Duration::ZERO) {
                 Flush::Full if Instant::now() < deadline => {}
                 _ => {
                     if self.building.is_empty() || !self.outbox.is_empty() {
@@ -501,7 +501,9 @@ impl Outbox {
         lock(&self.ready).is_none()
     }
 
-    fn try_flush(&self) -> Flush {
+    /// Hands the waiting batch to the matcher queue, waiting up to `wait` for room
+    /// (`Duration::ZERO`: only if there is room now).
+    fn flush(&self, wait: Duration) -> Flush {
         let mut ready = lock(&self.ready);
         let Some(batch) = ready.take() else {
             return Flush::Empty;
@@ -510,33 +512,24 @@ impl Outbox {
         let Some(tx) = tx.as_ref() else {
             return Flush::Closed;
         };
-        match tx.try_send(batch) {
+        let sent = if wait.is_zero() {
+            tx.try_send(batch).map_err(|e| match e {
+                TrySendError::Full(b) => Some(b),
+                TrySendError::Disconnected(_) => None,
+            })
+        } else {
+            tx.send_timeout(batch, wait).map_err(|e| match e {
+                crossbeam_channel::SendTimeoutError::Timeout(b) => Some(b),
+                crossbeam_channel::SendTimeoutError::Disconnected(_) => None,
+            })
+        };
+        match sent {
             Ok(()) => Flush::Sent,
-            Err(TrySendError::Full(b)) => {
+            Err(Some(b)) => {
                 *ready = Some(b);
                 Flush::Full
             }
-            Err(TrySendError::Disconnected(_)) => Flush::Closed,
-        }
-    }
-
-    /// Like `try_flush`, but waits up to `wait` for room.
-    fn flush_wait(&self, wait: Duration) -> Flush {
-        let mut ready = lock(&self.ready);
-        let Some(batch) = ready.take() else {
-            return Flush::Empty;
-        };
-        let tx = lock(&self.tx);
-        let Some(tx) = tx.as_ref() else {
-            return Flush::Closed;
-        };
-        match tx.send_timeout(batch, wait) {
-            Ok(()) => Flush::Sent,
-            Err(crossbeam_channel::SendTimeoutError::Timeout(b)) => {
-                *ready = Some(b);
-                Flush::Full
-            }
-            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => Flush::Closed,
+            Err(None) => Flush::Closed,
         }
     }
 
@@ -799,7 +792,7 @@ impl ConsumerContext for Ctx {
                     .inc();
                 let end = Instant::now() + self.revoke_timeout;
                 while self.tracker.in_flight(Some(&parts)) && Instant::now() < end {
-                    let _ = self.outbox.try_flush();
+                    let _ = self.outbox.flush(Duration::ZERO);
                     self.tracker.wait(Duration::from_millis(20));
                 }
                 let ready = self.tracker.take_ready(Some(&parts));
