@@ -59,6 +59,11 @@ impl Lpm4 {
             }
             t.begin(end + 1, open.last().map_or(NONE, |&(_, p)| p));
         }
+        if t.starts.is_empty() {
+            // No network: `get` answers without the directory, and a set without networks
+            // does not carry its 256 KiB.
+            return t;
+        }
         t.starts.shrink_to_fit();
         t.owners.shrink_to_fit();
         t.dir = Vec::with_capacity((1 << 16) + 1);
@@ -153,6 +158,7 @@ mod tests {
         assert_eq!(table(&[(ip(10, 0, 0, 0), 8)]).get(ip(11, 0, 0, 0)), None);
         assert_eq!(table(&[(u32::MAX, 32)]).get(u32::MAX), Some(0));
         assert_eq!(table(&[]).get(1), None);
+        assert_eq!(table(&[]).heap_bytes(), 0);
     }
 
     proptest! {
