@@ -38,6 +38,22 @@ pub struct Origin<'a> {
     /// The Kafka message (Kafka source).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kafka: Option<KafkaOrigin<'a>>,
+    /// Byte offset of the line in `file` (a followed file, standard input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// When and where in its batch a line with no replayable position (syslog) arrived:
+    /// what tells two such lines apart in `event.id`. Not written.
+    #[serde(skip)]
+    pub arrival: Option<Arrival>,
+}
+
+/// The arrival of a line that has no position a replay could find again (syslog).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Arrival {
+    /// Wall-clock time its batch started, in nanoseconds since the Unix epoch.
+    pub batch_ns: u64,
+    /// Its byte offset in that batch.
+    pub at: usize,
 }
 
 /// Topic, partition and offset of the message a line came from.
@@ -298,6 +314,7 @@ struct Log<'a> {
 
 #[derive(Serialize)]
 struct Event<'a> {
+    id: &'a str,
     kind: &'static str,
     category: [&'static str; 1],
     #[serde(rename = "type")]
@@ -581,6 +598,13 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             sources,
         });
     }
+    let mut indicators: Vec<&str> = matches.iter().map(|m| m.indicator.as_str()).collect();
+    let id = event_id(
+        &cx.origin,
+        line,
+        &mut indicators,
+        cx.triage.map_or("match", |t| t.alert_type),
+    );
     let sys = cx.syslog.as_ref();
     let lf = cx.line;
     // The event's own time when the log says it; the alert's creation time beside it.
@@ -588,6 +612,7 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
     let alert = Alert {
         timestamp: event_time.unwrap_or(cx.now),
         event: Event {
+            id: &id,
             kind: "enrichment",
             category: ["threat"],
             kind_type: ["indicator"],
@@ -639,6 +664,106 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
     serde_json::to_writer(&mut *out, &alert).expect("serializing to memory cannot fail");
 }
 
+/// A stable alert id: 128 bits of SHA-256 in hex (32 characters) over length-prefixed
+/// fields, so that no two lists of fields hash the same input. SHA-256 rather than a fast
+/// hash because whoever writes log lines must not be able to make two alerts share an id
+/// (Elasticsearch would keep only the first).
+struct IdHasher(ring::digest::Context);
+
+impl IdHasher {
+    fn new(domain: &str) -> IdHasher {
+        let mut h = IdHasher(ring::digest::Context::new(&ring::digest::SHA256));
+        h.field(domain.as_bytes());
+        h
+    }
+
+    fn field(&mut self, bytes: &[u8]) -> &mut IdHasher {
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    fn finish(self) -> String {
+        use std::fmt::Write;
+        let digest = self.0.finish();
+        let mut hex = String::with_capacity(32);
+        for b in &digest.as_ref()[..16] {
+            let _ = write!(hex, "{b:02x}");
+        }
+        hex
+    }
+}
+
+/// The `event.id` of an alert on `line`: the same line read from the same source position,
+/// with the same indicators and alert type, gets the same id, so that an at-least-once replay
+/// is idempotent where the sink can use it (Elasticsearch `_id` with `create`).
+///
+/// The source position, by source:
+/// * Kafka: topic, partition and offset of the message (one message is one line);
+/// * a followed file or standard input: the path (`-`) and the line's byte offset
+///   (`iocd.source.offset`), so reading the same file again (`from_beginning`, or the same
+///   input piped in again) gives the same ids; a file replaced under the same path starts
+///   at offset 0 again, and the line's own bytes tell its lines apart;
+/// * `iocd scan`: the file and the line number;
+/// * syslog (UDP, TCP, TLS), which no one can replay: the peer, the wall-clock time its
+///   batch arrived (nanoseconds) and the line's place in that batch. Unique per received
+///   line, and the same through every retry of every sink, but a sender that sends the
+///   same message again makes a new alert with a new id.
+///
+/// The line's bytes always take part, and so do the indicators (sorted: their order in
+/// the line does not matter) and the alert type (`hit`, `escalation`, or `match` without
+/// triage).
+pub fn event_id(
+    origin: &Origin<'_>,
+    line: &[u8],
+    indicators: &mut [&str],
+    alert_type: &str,
+) -> String {
+    let mut h = IdHasher::new("iocd.alert.v1");
+    if let Some(k) = &origin.kafka {
+        h.field(b"kafka")
+            .field(k.topic.as_bytes())
+            .field(&k.partition.to_le_bytes())
+            .field(&k.offset.to_le_bytes());
+    } else if let Some(offset) = origin.offset {
+        h.field(b"stream")
+            .field(origin.file.unwrap_or("-").as_bytes())
+            .field(&offset.to_le_bytes());
+    } else if let (Some(file), Some(n)) = (origin.file, origin.line) {
+        h.field(b"scan")
+            .field(file.as_bytes())
+            .field(&n.to_le_bytes());
+    } else {
+        let a = origin.arrival.unwrap_or_default();
+        h.field(b"arrival")
+            .field(origin.input.unwrap_or("").as_bytes())
+            .field(
+                origin
+                    .peer
+                    .map(|p| p.to_string())
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )
+            .field(&a.batch_ns.to_le_bytes())
+            .field(&(a.at as u64).to_le_bytes());
+    }
+    h.field(line).field(alert_type.as_bytes());
+    indicators.sort_unstable();
+    for i in indicators.iter() {
+        h.field(i.as_bytes());
+    }
+    h.finish()
+}
+
+/// The `event.id` of an alert triage makes on its own (roll-up, flood report, digest): a
+/// digest of its `kind` and its content (everything but `@timestamp`, the time it was
+/// made), so the same roll-up of the same window always gets the same id.
+pub fn content_id(kind: &str, content: &[u8]) -> String {
+    let mut h = IdHasher::new("iocd.triage.v1");
+    h.field(kind.as_bytes()).field(content);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,6 +793,12 @@ mod tests {
         write_alert(&mut out, &set, line, &hits, &cx);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["@timestamp"], "2026-01-01T00:00:00Z");
+        let mut inds = ["1.2.3.4", "evil.com"];
+        assert_eq!(
+            v["event"]["id"],
+            event_id(&cx.origin, line, &mut inds, "match"),
+            "scan alerts: file and line number"
+        );
         assert!(v.get("host").is_none() && v.get("log").is_none());
         assert_eq!(
             v["event"]["original"],
@@ -690,6 +821,94 @@ mod tests {
         );
         assert_eq!(v["iocd"]["matches"][0]["sources"][1]["line"], 2);
         assert_eq!(v["iocd"]["matches"][1]["kind"], "domain");
+    }
+
+    #[test]
+    fn event_id_is_the_same_for_the_same_position_and_differs_otherwise() {
+        let kafka = |offset| Origin {
+            input: Some("kafka"),
+            kafka: Some(KafkaOrigin {
+                topic: "fw",
+                partition: 2,
+                offset,
+            }),
+            ..Origin::default()
+        };
+        let file = |path, offset| Origin {
+            input: Some("file"),
+            file: Some(path),
+            offset: Some(offset),
+            ..Origin::default()
+        };
+        let syslog = |batch_ns, at| Origin {
+            input: Some("syslog_tcp"),
+            peer: Some("127.0.0.1:5000".parse().unwrap()),
+            arrival: Some(Arrival { batch_ns, at }),
+            ..Origin::default()
+        };
+        let id = |o: &Origin<'_>, line: &[u8], inds: &[&str], t: &str| {
+            event_id(o, line, &mut inds.to_vec(), t)
+        };
+        let base = id(&kafka(7), b"x 1.2.3.4", &["1.2.3.4", "evil.com"], "hit");
+        assert_eq!(base.len(), 32);
+        assert!(
+            base.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        // The same alert again (a replay), with its indicators in another order.
+        assert_eq!(
+            base,
+            id(&kafka(7), b"x 1.2.3.4", &["evil.com", "1.2.3.4"], "hit")
+        );
+        // Anything that makes it another alert makes another id.
+        let others = [
+            id(&kafka(8), b"x 1.2.3.4", &["1.2.3.4", "evil.com"], "hit"),
+            id(&kafka(7), b"y 1.2.3.4", &["1.2.3.4", "evil.com"], "hit"),
+            id(&kafka(7), b"x 1.2.3.4", &["1.2.3.4"], "hit"),
+            id(
+                &kafka(7),
+                b"x 1.2.3.4",
+                &["1.2.3.4", "evil.com"],
+                "escalation",
+            ),
+            id(
+                &file("/a", 7),
+                b"x 1.2.3.4",
+                &["1.2.3.4", "evil.com"],
+                "hit",
+            ),
+            id(
+                &file("/b", 7),
+                b"x 1.2.3.4",
+                &["1.2.3.4", "evil.com"],
+                "hit",
+            ),
+            id(
+                &file("/a", 8),
+                b"x 1.2.3.4",
+                &["1.2.3.4", "evil.com"],
+                "hit",
+            ),
+            id(&syslog(1, 0), b"x 1.2.3.4", &["1.2.3.4", "evil.com"], "hit"),
+            id(
+                &syslog(1, 10),
+                b"x 1.2.3.4",
+                &["1.2.3.4", "evil.com"],
+                "hit",
+            ),
+            id(&syslog(2, 0), b"x 1.2.3.4", &["1.2.3.4", "evil.com"], "hit"),
+        ];
+        let mut all: Vec<&String> = others.iter().chain([&base]).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), others.len() + 1, "{others:?}");
+        // Length prefixes: moving a byte from one field to the next is another input.
+        assert_ne!(
+            id(&file("/a", 7), b"ab", &["c"], "hit"),
+            id(&file("/a", 7), b"a", &["bc"], "hit")
+        );
+        assert_ne!(content_id("rollup", b"{}"), content_id("flood", b"{}"));
+        assert_eq!(content_id("rollup", b"{}"), content_id("rollup", b"{}"));
     }
 
     #[test]

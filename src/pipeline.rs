@@ -66,6 +66,14 @@ pub struct Batch {
     pub received: Instant,
     /// Kafka batches: the message each line came from, one entry per line in order.
     pub messages: Vec<MessageRef>,
+    /// Files and stdin: where in the stream the bytes were read, as `(start, offset)` pairs
+    /// in order: the bytes of `buf` from `start` (to the next pair's start) are the stream's
+    /// bytes from `offset` on, one for one. Lines the framer changed (a `\r` or an empty
+    /// line dropped, a long line cut) start a new pair. Empty for other sources.
+    pub offsets: Vec<(usize, u64)>,
+    /// When the first line of the batch was read, in nanoseconds since the Unix epoch: with
+    /// the line's place in the batch, what identifies a syslog line, which has no offset.
+    pub arrival_ns: u64,
     /// Settled once every alert made from this batch has been delivered by every sink; what
     /// settling does is the source's business (Kafka: the offsets become committable).
     pub receipt: Option<Receipt>,
@@ -91,15 +99,43 @@ impl Batch {
             zeek: None,
             received: Instant::now(),
             messages: Vec::new(),
+            offsets: Vec::new(),
+            arrival_ns: wall_clock_ns(),
             receipt: None,
         }
+    }
+
+    /// Records that the bytes appended next were read at `offset` of the source's stream
+    /// (see [`Batch::offsets`]).
+    pub fn read_at(&mut self, offset: u64) {
+        let start = self.buf.len();
+        if let Some(&(s, o)) = self.offsets.last()
+            && o + (start - s) as u64 == offset
+        {
+            // Still one for one with the stream.
+            return;
+        }
+        self.offsets.push((start, offset));
+    }
+
+    /// The stream offset of the byte at `at` of the batch (files and stdin).
+    pub fn offset_at(&self, at: usize) -> Option<u64> {
+        let i = self.offsets.partition_point(|(s, _)| *s <= at);
+        let (s, o) = *self.offsets.get(i.checked_sub(1)?)?;
+        Some(o + (at - s) as u64)
+    }
+
+    /// The batch's first line is being read now.
+    fn started(&mut self) {
+        self.received = Instant::now();
+        self.arrival_ns = wall_clock_ns();
     }
 
     /// Appends one line (a line feed is added) from `peer`. Line breaks inside `line` become
     /// spaces so the line stays one line.
     pub fn push_line(&mut self, line: &[u8], peer: Option<SocketAddr>) {
         if self.buf.is_empty() {
-            self.received = Instant::now();
+            self.started();
         }
         let start = self.buf.len();
         self.buf.extend_from_slice(line);
@@ -117,7 +153,7 @@ impl Batch {
     pub fn push_lines(&mut self, lines: &[u8], peer: Option<SocketAddr>) {
         debug_assert_eq!(lines.last(), Some(&b'\n'));
         if self.buf.is_empty() {
-            self.received = Instant::now();
+            self.started();
         }
         self.buf.extend_from_slice(lines);
         self.sent_by(peer);
@@ -152,6 +188,12 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
+}
+
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// One alert, serialized once (a JSON object, no trailing newline), shared by every sink.
@@ -313,6 +355,31 @@ mod tests {
         assert_eq!(batch.peers.len(), 3);
         assert_eq!(batch.peer_at(27), Some(b));
         assert_eq!(batch.peer_at(28), Some(a));
+    }
+
+    #[test]
+    fn stream_offsets_follow_the_bytes_read() {
+        let mut b = Batch::new(SourceKind::File);
+        assert_eq!(b.offset_at(0), None);
+        // A plain run read at 100, then a line whose `\r\n` the framer made `\n` (so
+        // the next line starts one byte later in the stream than in the batch).
+        b.read_at(100);
+        b.push_lines(b"one\ntwo\n", None);
+        b.read_at(108);
+        b.push_line(b"three", None);
+        b.read_at(115);
+        b.push_line(b"four", None);
+        assert_eq!(b.buf, b"one\ntwo\nthree\nfour\n");
+        assert_eq!(
+            b.offsets,
+            [(0, 100), (14, 115)],
+            "contiguous runs are one pair"
+        );
+        assert_eq!(b.offset_at(0), Some(100));
+        assert_eq!(b.offset_at(4), Some(104));
+        assert_eq!(b.offset_at(8), Some(108));
+        assert_eq!(b.offset_at(14), Some(115));
+        assert!(b.arrival_ns > 0);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::alert::{
-    Context, DecodedLine, DedupFields, KafkaOrigin, Origin, SyslogFields, TriageFields, write_alert,
+    Arrival, Context, DecodedLine, DedupFields, KafkaOrigin, Origin, SyslogFields, TriageFields,
+    write_alert,
 };
 use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
@@ -209,6 +210,12 @@ fn emit(
                     topic: &m.topic,
                     partition: m.partition,
                     offset: m.offset,
+                }),
+                offset: batch.offset_at(start),
+                // What tells lines apart in `event.id` when the source has no position.
+                arrival: Some(Arrival {
+                    batch_ns: batch.arrival_ns,
+                    at: start,
                 }),
             },
             syslog,

@@ -77,6 +77,8 @@ fn http_cfg(url: String, format: HttpFormat) -> HttpSinkConfig {
         retry_max_delay: Duration::from_millis(40),
         buffer_max_events: 100,
         alert_format: AlertFormat::Ecs,
+        dead_letter: None,
+        dead_letter_max_bytes: 1 << 20,
     }
 }
 

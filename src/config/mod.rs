@@ -364,8 +364,14 @@ pub struct HttpSinkConfig {
     pub batch_timeout: Duration,
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// First retry delay; it doubles up to `retry_max_delay`. Retries go on until the sink
-    /// answers (or shutdown's grace period ends).
+    /// First retry delay; it doubles up to `retry_max_delay`, each delay drawn between half
+    /// and all of it (jitter), and never shorter than a `Retry-After` the endpoint sent (up to
+    /// 5 minutes). Retries go on until the sink answers (or shutdown's grace period ends):
+    /// connection errors, timeouts, 408, 429 and 5xx are retried; so are 401, 403 (wrong
+    /// token), redirects and other answers that say the URL is wrong (404, 405, ...), which
+    /// also mark the sink down (`iocd_sink_up` 0) and log an error saying what to fix. A 413
+    /// splits the batch in halves, down to single alerts. An alert refused on its own (400,
+    /// 422, or 413 for it alone; an Elasticsearch per-item error) goes to `dead_letter`.
     #[serde(default = "default_retry_initial", with = "humantime_serde")]
     pub retry_initial_delay: Duration,
     #[serde(default = "default_retry_max", with = "humantime_serde")]
@@ -376,6 +382,19 @@ pub struct HttpSinkConfig {
     /// `ecs` (default) or `ocsf`: what each alert in the body is (`format` is the envelope).
     #[serde(default)]
     pub alert_format: AlertFormat,
+    /// A file (JSON lines, appended) for alerts the endpoint refuses for good: each line has
+    /// `time`, `sink`, `status`, `reason` and the `alert` as it was sent. Unset (the
+    /// default), or once the file holds `dead_letter_max_bytes`, such an alert is logged in
+    /// full at ERROR instead; either way it is counted
+    /// (`iocd_sink_dead_letters_total` / `iocd_sink_dropped_alerts_total`) and then settled
+    /// (a Kafka offset behind it may be committed), so that one bad alert cannot hold its
+    /// partition back forever.
+    #[serde(default)]
+    pub dead_letter: Option<PathBuf>,
+    /// Size bound of `dead_letter`, in bytes (default 100 MiB). iocd never truncates or
+    /// rotates it: move it away and the next refused alert starts a new one.
+    #[serde(default = "default_dead_letter_max_bytes")]
+    pub dead_letter_max_bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -404,6 +423,9 @@ fn default_retry_max() -> Duration {
 }
 fn default_buffer_events() -> usize {
     10_000
+}
+fn default_dead_letter_max_bytes() -> u64 {
+    100 << 20
 }
 
 fn default_sinks() -> Vec<SinkConfig> {
@@ -695,6 +717,18 @@ impl Config {
                         errs.push(
                             format!("{at}.retry_max_delay"),
                             "must be at least retry_initial_delay",
+                        );
+                    }
+                    if let Some(dir) = h
+                        .dead_letter
+                        .as_deref()
+                        .and_then(|p| p.parent())
+                        .filter(|d| !d.as_os_str().is_empty())
+                        && !dir.is_dir()
+                    {
+                        errs.push(
+                            format!("{at}.dead_letter"),
+                            format!("folder {} does not exist", dir.display()),
                         );
                     }
                 }

@@ -16,7 +16,7 @@
 //! A Detection Finding (`class_uid` 2004, `category_uid` 2, `activity_id` 1 Create, so
 //! `type_uid` 200401) of OCSF schema [`OCSF_VERSION`]: `time` in epoch milliseconds,
 //! `severity_id` from `iocd.priority`, `finding_info` (`uid`, `title`, `desc`, `types`,
-//! `analytic`), one observable per matched indicator (`type_id` by indicator kind: 2 IP address,
+//! `analytic`; `uid` and `metadata.uid` are the alert's `event.id`), one observable per matched indicator (`type_id` by indicator kind: 2 IP address,
 //! 12 subnet, 1 host name, 6 URL string, 8 hash, 5 e-mail address, 99 other) and per decoded
 //! address, `evidences` with the decoded endpoints, URL, DNS query, file hash and the device
 //! that logged, `raw_data` with the original line, `metadata.product` naming iocd, and
@@ -425,6 +425,8 @@ pub fn ocsf(v: &Value) -> Value {
         json!({"name": PRODUCT, "vendor_name": PRODUCT, "version": VERSION}),
     );
     metadata.insert("version".into(), OCSF_VERSION.into());
+    // The alert's `event.id`: what a SIEM deduplicates replays by.
+    metadata.insert("uid".into(), uid.clone().into());
     put(&mut metadata, "original_time", text(v, "@timestamp"));
     put(&mut metadata, "log_name", text(v, "event.dataset"));
 
@@ -593,7 +595,7 @@ pub fn cef(v: &Value) -> String {
         }
     };
     add("rt", Some(time_ms(v).to_string()));
-    add("externalId", text(v, "event.id"));
+    add("externalId", Some(alert_id(v)));
     add("cat", Some("threat-indicator-match".to_owned()));
     add("src", text(v, "source.ip"));
     add("spt", text(v, "source.port"));

@@ -22,6 +22,7 @@
 //! to log lines, so the simplicity (strict order per sink, exact accounting) is worth more
 //! than the throughput of parallel requests.
 
+mod dead_letter;
 mod file;
 pub mod format;
 mod http;
@@ -202,7 +203,17 @@ impl Sinks {
                     (DEFAULT_QUEUE_ALERTS, Opened::Syslog(s))
                 }
                 SinkConfig::Http(h) => {
-                    let s = http::HttpSink::new(h).map_err(fail)?;
+                    let dead = dead_letter::DeadLetter::open(
+                        h.dead_letter.as_deref(),
+                        h.dead_letter_max_bytes,
+                    )
+                    .map_err(|source| {
+                        fail(SinkErrorKind::Open {
+                            path: h.dead_letter.clone().unwrap_or_default(),
+                            source,
+                        })
+                    })?;
+                    let s = http::HttpSink::new(h, dead).map_err(fail)?;
                     // Validation asks for buffer >= batch; a smaller buffer would deadlock
                     // a batch that waits for alerts the buffer cannot take.
                     (
@@ -555,6 +566,56 @@ impl SinkCtx {
         queue.reject(n);
     }
 
+    /// One taken alert the endpoint refused for good (`reason`: `refused`, `too_large` or
+    /// `item_error`): written to the dead-letter file and counted in
+    /// `iocd_sink_dead_letters_total`, or, with no file or a full one, logged in full at
+    /// ERROR and counted in `iocd_sink_dropped_alerts_total`. Either way its place in the
+    /// queue is freed and it is settled, for the reason `drop_alerts` gives: the error log
+    /// is the dead letter of last resort.
+    fn refused(
+        &self,
+        queue: &Queue,
+        dead: &dead_letter::DeadLetter,
+        alert: &AlertRecord,
+        status: Option<u16>,
+        reason: &'static str,
+        detail: &str,
+    ) {
+        let refusal = dead_letter::Refusal {
+            sink: &self.name,
+            status,
+            reason: detail,
+            alert: &alert.json,
+        };
+        match dead.write(&refusal) {
+            Ok(()) => {
+                warn!(
+                    sink = %self.name, status, reason, error = %detail,
+                    dead_letter = %dead.path().map(|p| p.display().to_string()).unwrap_or_default(),
+                    "the endpoint refused an alert for good; it went to the dead-letter file"
+                );
+                self.metrics
+                    .sink_dead_letters
+                    .with_label_values(&[self.name.as_str(), reason])
+                    .inc();
+            }
+            Err(why) => {
+                error!(
+                    sink = %self.name, status, reason, error = %detail, not_dead_lettered = %why,
+                    alert = %String::from_utf8_lossy(&alert.json),
+                    "the endpoint refused an alert for good and it could not go to a dead-letter \
+                     file: here it is in full"
+                );
+                self.metrics
+                    .sink_dropped
+                    .with_label_values(&[self.name.as_str(), reason])
+                    .inc();
+            }
+        }
+        alert.settle();
+        queue.reject(1);
+    }
+
     /// Counts alerts the sink accepted, by priority (a few labels: a short list beats a map),
     /// and settles them (their batch's receipt no longer waits for this sink).
     fn delivered<'a>(&self, alerts: impl IntoIterator<Item = &'a AlertRecord>) {
@@ -600,6 +661,15 @@ impl Backoff {
 
     fn reset(&mut self) {
         self.next = self.initial;
+    }
+
+    /// The next delay with jitter: somewhere between half of it and all of it, so that many
+    /// iocd instances that lost the same endpoint do not all come back at the same instant.
+    fn next_jittered(&mut self) -> Duration {
+        use rand::Rng;
+        let d = self.next_delay();
+        let half = d / 2;
+        half + rand::thread_rng().gen_range(Duration::ZERO..=d - half)
     }
 }
 
@@ -681,6 +751,14 @@ mod tests {
         assert_eq!(got, [100, 200, 350, 350, 350]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(100));
+        b.reset();
+        let mut seen = std::collections::HashSet::new();
+        for want in [100u128, 200, 350, 350, 350, 350, 350, 350] {
+            let got = b.next_jittered().as_millis();
+            assert!(want / 2 <= got && got <= want, "{got} for {want}");
+            seen.insert(got);
+        }
+        assert!(seen.len() > 2, "jitter varies the delays: {seen:?}");
     }
 
     #[test]

@@ -143,6 +143,7 @@ impl Follower {
         match opened {
             Ok(f) => {
                 self.complaint = None;
+                self.lines.set_pos(f.pos);
                 Some(f)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,

@@ -325,6 +325,10 @@ pub(crate) struct Batcher {
     zeek: Option<ZeekStream>,
     /// Batches sealed by a header change, sent (before `batch`) by the next flush.
     sealed: Vec<(Batch, u64)>,
+    /// While a [`LineReader`] frames its buffer: the buffer's address and length and the
+    /// stream offset of its first byte. The framer hands over slices of that buffer, so a
+    /// slice's address says where in the stream its bytes were (`Batch::offsets`).
+    stream: Option<(usize, usize, u64)>,
 }
 
 impl Batcher {
@@ -338,6 +342,27 @@ impl Batcher {
             path: None,
             zeek: None,
             sealed: Vec::new(),
+            stream: None,
+        }
+    }
+
+    /// Lines pushed until [`Batcher::end_stream`] are slices of `buf`, which starts at
+    /// `offset` of the stream.
+    fn begin_stream(&mut self, buf: &[u8], offset: u64) {
+        self.stream = Some((buf.as_ptr() as usize, buf.len(), offset));
+    }
+
+    fn end_stream(&mut self) {
+        self.stream = None;
+    }
+
+    /// Notes where in the stream `bytes`, about to be appended, were read.
+    fn note_offset(&mut self, bytes: &[u8]) {
+        if let Some((base, len, offset)) = self.stream {
+            let at = (bytes.as_ptr() as usize).wrapping_sub(base);
+            if at <= len {
+                self.batch.read_at(offset + at as u64);
+            }
         }
     }
 
@@ -397,6 +422,7 @@ impl Batcher {
         if self.batch.buf.capacity() == 0 {
             self.batch.buf.reserve(self.limit + self.limit / 8);
         }
+        self.note_offset(line);
         self.batch.push_line(line, peer);
         self.lines += 1;
     }
@@ -431,6 +457,7 @@ impl Batcher {
         if self.batch.buf.capacity() == 0 {
             self.batch.buf.reserve(self.limit + self.limit / 8);
         }
+        self.note_offset(lines);
         self.batch.push_lines(lines, peer);
         self.lines += count;
     }
@@ -491,6 +518,8 @@ const READ_CHUNK: usize = 64 * 1024;
 pub(crate) struct LineReader {
     framer: syslog::Framer,
     buf: Vec<u8>,
+    /// The stream offset of `buf[0]`: where each line was read, for `event.id`.
+    pos: u64,
 }
 
 impl LineReader {
@@ -498,7 +527,14 @@ impl LineReader {
         LineReader {
             framer: syslog::Framer::lines(MAX_LINE_BYTES),
             buf: Vec::with_capacity(READ_CHUNK),
+            pos: 0,
         }
+    }
+
+    /// The next byte read is at `pos` of the stream (a file opened at its end, or anew).
+    pub(crate) fn set_pos(&mut self, pos: u64) {
+        debug_assert!(self.buf.is_empty());
+        self.pos = pos;
     }
 
     /// One `read()`; 0 at end of file.
@@ -520,27 +556,38 @@ impl LineReader {
     /// Every complete line into `b`, sending each batch that fills, then what is left.
     pub(crate) fn drain(&mut self, b: &mut Batcher) -> Result<(), Closed> {
         let mut used = 0;
-        loop {
+        b.begin_stream(&self.buf, self.pos);
+        let sent = loop {
             used += syslog::frame_some(&mut self.framer, &self.buf[used..], None, b);
             if !b.is_full() {
-                break;
+                break Ok(());
             }
-            b.flush_blocking()?;
-        }
+            if let Err(e) = b.flush_blocking() {
+                break Err(e);
+            }
+        };
+        b.end_stream();
+        sent?;
         self.buf.drain(..used);
+        self.pos += used as u64;
         b.flush_blocking()
     }
 
     /// The last line, if it has no line feed (the file ended, or was replaced).
     pub(crate) fn finish(&mut self, b: &mut Batcher) -> Result<(), Closed> {
+        b.begin_stream(&self.buf, self.pos);
         syslog::finish_into(&mut self.framer, &self.buf, None, b);
+        b.end_stream();
+        self.pos += self.buf.len() as u64;
         self.buf.clear();
         b.flush_blocking()
     }
 
-    /// Forgets a partial line (the file was truncated under it).
+    /// Forgets a partial line (the file was truncated under it); reading starts again at
+    /// offset 0.
     pub(crate) fn reset(&mut self) {
         self.buf.clear();
+        self.pos = 0;
         self.framer = syslog::Framer::lines(MAX_LINE_BYTES);
     }
 }
@@ -699,6 +746,46 @@ mod tests {
         assert!(rx.try_iter().all(|b| b.zeek.is_none()));
     }
 
+    /// Each line's stream offset, whatever the framer did to the lines before it and
+    /// however the stream was cut into reads.
+    #[test]
+    fn every_line_knows_its_offset_in_the_stream() {
+        let data = b"a 1\r\n\nbb 2\nccc 3\r\n#x\ndddd 4";
+        let want: Vec<(String, u64)> = [
+            ("a 1", 0),
+            ("bb 2", 6),
+            ("ccc 3", 11),
+            ("#x", 18),
+            ("dddd 4", 21),
+        ]
+        .iter()
+        .map(|(l, o)| (l.to_string(), *o))
+        .collect();
+        for (step, limit) in [(4096, 4096), (1, 4096), (3, 8), (5, 4096)] {
+            let (mut b, rx, _m) = testing::batcher(SourceKind::Stdin, limit, 64);
+            b.track_zeek();
+            let mut lr = LineReader::new();
+            lr.set_pos(0);
+            for part in data.chunks(step) {
+                let mut part = part;
+                while lr.fill(&mut part, b.outlet()).unwrap() > 0 {
+                    lr.drain(&mut b).unwrap();
+                }
+            }
+            lr.finish(&mut b).unwrap();
+            let mut got = Vec::new();
+            for batch in rx.try_iter() {
+                let mut start = 0;
+                for line in batch.buf.split_inclusive(|&c| c == b'\n') {
+                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    got.push((text, batch.offset_at(start).unwrap()));
+                    start += line.len();
+                }
+            }
+            assert_eq!(got, want, "step {step} limit {limit}");
+        }
+    }
+
     #[test]
     fn batches_carry_the_file_path_and_split_at_the_limit() {
         let (mut b, rx, _m) = testing::batcher(SourceKind::File, 8, 4);
@@ -712,6 +799,8 @@ mod tests {
         let got: Vec<Batch> = rx.try_iter().collect();
         let bufs: Vec<&[u8]> = got.iter().map(|b| &b.buf[..]).collect();
         assert_eq!(bufs, [&b"one\ntwo\n"[..], b"three\n", b"four\n"]);
+        let starts: Vec<Option<u64>> = got.iter().map(|b| b.offset_at(0)).collect();
+        assert_eq!(starts, [Some(0), Some(8), Some(14)]);
         assert!(
             got.iter()
                 .all(|b| b.path.as_deref() == Some("/var/log/x.log"))

@@ -43,6 +43,13 @@ pub struct Metrics {
     /// Alerts a sink gave up on, by sink and reason (`refused`: the endpoint answered that
     /// it never will take them, e.g. HTTP 4xx; `too_large`: bigger than a UDP datagram).
     pub sink_dropped: IntCounterVec,
+    /// Alerts an endpoint refused for good that went to the sink's dead-letter file, by sink
+    /// and reason (`refused`: 400/422 for the alert alone; `too_large`: 413 for the alert
+    /// alone; `item_error`: an Elasticsearch per-item error that retrying cannot fix).
+    pub sink_dead_letters: IntCounterVec,
+    /// 1 while an HTTP sink's endpoint takes alerts, 0 while it does not (down, refusing
+    /// the credentials, redirecting), by sink.
+    pub sink_up: IntGaugeVec,
     /// Indicators in the current set, by feed and kind (a listing in two feeds counts in
     /// both).
     pub indicators: IntGaugeVec,
@@ -181,6 +188,16 @@ impl Metrics {
                 "iocd_sink_dropped_alerts_total",
                 "Alerts a sink gave up on, by sink and reason.",
                 &["sink", "reason"]
+            )),
+            sink_dead_letters: reg!(counter_vec(
+                "iocd_sink_dead_letters_total",
+                "Alerts refused for good and written to the sink's dead-letter file, by sink and reason.",
+                &["sink", "reason"]
+            )),
+            sink_up: reg!(gauge_vec(
+                "iocd_sink_up",
+                "1 while an HTTP sink's endpoint takes alerts, 0 while it does not, by sink.",
+                &["sink"]
             )),
             indicators: reg!(gauge_vec(
                 "iocd_ioc_indicators",

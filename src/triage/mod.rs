@@ -850,7 +850,7 @@ impl Triage {
                 },
             },
         });
-        Some(self.record(&v, w.priority.as_str(), &w.indicator, host, None))
+        Some(self.record(v, w.priority.as_str(), &w.indicator, host, None))
     }
 
     fn flood_alert(
@@ -900,7 +900,7 @@ impl Triage {
         // Routed like any alert of its priority; digests count it too.
         self.fold(p, indicator, None, 1, tally);
         Outgoing {
-            record: self.record(&v, p.as_str(), indicator, None, None).record,
+            record: self.record(v, p.as_str(), indicator, None, None).record,
             sink: None,
         }
     }
@@ -952,18 +952,32 @@ impl Triage {
                 "top_hosts": d.hosts.top(self.digest_top),
             },
         });
-        Some(self.record(&v, "digest", &r.name, None, Some(i)))
+        Some(self.record(v, "digest", &r.name, None, Some(i)))
     }
 
+    /// The alert `v`, with its `event.id` ([`crate::alert::content_id`] of everything but
+    /// `@timestamp`), for the sinks.
     fn record(
         &self,
-        v: &serde_json::Value,
+        mut v: serde_json::Value,
         priority: &'static str,
         indicator: &str,
         host: Option<&str>,
         sink: Option<usize>,
     ) -> Outgoing {
-        let json = serde_json::to_vec(v).expect("serializing to memory cannot fail");
+        let stamp = v.as_object_mut().and_then(|o| o.remove("@timestamp"));
+        let kind = v["iocd"]["alert_type"].as_str().unwrap_or("").to_owned();
+        let content = serde_json::to_vec(&v).expect("serializing to memory cannot fail");
+        let id = crate::alert::content_id(&kind, &content);
+        if let Some(o) = v.as_object_mut() {
+            if let Some(t) = stamp {
+                o.insert("@timestamp".into(), t);
+            }
+            if let Some(e) = o.get_mut("event").and_then(|e| e.as_object_mut()) {
+                e.insert("id".into(), id.into());
+            }
+        }
+        let json = serde_json::to_vec(&v).expect("serializing to memory cannot fail");
         Outgoing {
             record: AlertRecord {
                 json: Arc::from(json),
