@@ -220,7 +220,7 @@ fn http_outage_then_recovery_delivers_each_alert_once_in_order() {
 }
 
 #[test]
-fn http_4xx_is_an_error_and_drops_only_that_batch() {
+fn http_400_for_one_alert_without_a_dead_letter_file_is_logged_counted_and_settled() {
     let rt = runtime();
     let (ep, url) = Endpoint::start(&rt, |i, _| {
         if i == 0 {
@@ -390,8 +390,10 @@ fn elasticsearch_bulk_retries_only_the_failed_items() {
     assert_eq!(docs(&r[1].body), [1, 4]);
     drop(r);
     assert_eq!(retries(&metrics, "http0"), 1);
-    assert_eq!(errors(&metrics, "http0"), 1);
-    assert_eq!(dropped(&metrics, "http0", "refused"), 1);
+    // One for the item refused for good, one for the items sent again.
+    assert_eq!(errors(&metrics, "http0"), 2);
+    // No dead-letter file: logged in full and counted.
+    assert_eq!(dropped(&metrics, "http0", "item_error"), 1);
     let report = rt.block_on(sinks.shutdown(Instant::now() + Duration::from_secs(5)));
     assert_eq!(report.undelivered, 0);
     assert_eq!(report.sinks[0].rejected, 1);

@@ -13,10 +13,13 @@
 //! TLS) and `http` (JSON array, Splunk HEC, Elasticsearch `_bulk`).
 //!
 //! Accounting: an alert counts as *held* by a sink from the moment it enters the queue until
-//! the sink has delivered it (or the endpoint refused it for good, which is logged and
-//! counted as an error). The queue bound applies to held alerts, so an alert being retried
-//! still takes a place: a sink that is down fills its buffer (`iocd_sink_buffered_alerts`)
-//! and then makes the pipeline wait. It never drops an alert without saying so.
+//! the sink has delivered it, or the endpoint refused it for good and it went to the sink's
+//! dead-letter file (`dead_letter`), or, with no such file or a full one, to the error log
+//! in full: counted either way. The queue bound applies to held alerts, so an alert being
+//! retried still takes a place: a sink that is down, or held by an endpoint that refuses its
+//! credentials, fills its buffer (`iocd_sink_buffered_alerts`) and then makes the pipeline
+//! wait. It never drops an alert without saying so. An alert's receipt (what lets Kafka
+//! commit its offset) settles only at the end of that: delivered or dead-lettered.
 //!
 //! The trade-off: one queue per sink and one batch in flight per sink. Alerts are rare next
 //! to log lines, so the simplicity (strict order per sink, exact accounting) is worth more
@@ -149,8 +152,9 @@ pub struct SinkReport {
     pub name: String,
     /// Alerts this sink did not deliver.
     pub undelivered: u64,
-    /// Alerts the sink gave up on while iocd ran (refused by the endpoint, too large for a
-    /// datagram); each was logged and counted in `iocd_sink_dropped_alerts_total`.
+    /// Alerts the sink gave up on while iocd ran (refused by the endpoint for good, too large
+    /// for a datagram); each went to the dead-letter file (`iocd_sink_dead_letters_total`) or
+    /// was logged in full and counted in `iocd_sink_dropped_alerts_total`.
     pub rejected: u64,
     /// Whether the sink was stopped at the deadline rather than finishing.
     pub timed_out: bool,

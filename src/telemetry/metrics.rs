@@ -40,8 +40,10 @@ pub struct Metrics {
     pub sink_retries: IntCounterVec,
     /// Alerts held by a sink waiting for delivery, by sink.
     pub sink_buffered: IntGaugeVec,
-    /// Alerts a sink gave up on, by sink and reason (`refused`: the endpoint answered that
-    /// it never will take them, e.g. HTTP 4xx; `too_large`: bigger than a UDP datagram).
+    /// Alerts a sink gave up on without a dead-letter file to put them in (they were logged
+    /// in full), by sink and reason (`refused`: the endpoint answered that it never will take
+    /// them, e.g. HTTP 400/422 for the alert alone; `too_large`: bigger than a UDP datagram
+    /// or an HTTP 413 for the alert alone; `item_error`: an Elasticsearch per-item error).
     pub sink_dropped: IntCounterVec,
     /// Alerts an endpoint refused for good that went to the sink's dead-letter file, by sink
     /// and reason (`refused`: 400/422 for the alert alone; `too_large`: 413 for the alert

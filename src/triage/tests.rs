@@ -523,3 +523,45 @@ fn a_new_indicator_beside_an_alerted_one_is_not_a_duplicate() {
     assert!(counts.contains(&("203.0.113.9".into(), 3)), "{counts:?}");
     assert!(counts.contains(&("evil.example".into(), 1)), "{counts:?}");
 }
+
+/// Triage's own alerts carry an `event.id` made from their content, not from when they
+/// were made: the same roll-up in a replay, closed a minute later, has the same id.
+#[test]
+fn rollups_get_an_event_id_from_their_content() {
+    let rollup = |close_after: Duration, hits: usize| {
+        let f = fixture("[dedup]\nwindow = \"10m\"\n", &["stdout0"]);
+        for _ in 0..hits {
+            f.assess(C2_OUT_ALLOWED);
+            f.clock.advance(Duration::from_secs(60));
+        }
+        f.clock.advance(close_after);
+        let out = f.t.tick();
+        assert_eq!(out.len(), 1);
+        json(&out[0])
+    };
+    let a = rollup(Duration::from_secs(10 * 60), 4);
+    let b = rollup(Duration::from_secs(11 * 60), 4);
+    assert_ne!(a["@timestamp"], b["@timestamp"]);
+    let id = a["event"]["id"]
+        .as_str()
+        .expect("a roll-up has an event.id");
+    assert_eq!(id.len(), 32);
+    assert_eq!(a["event"]["id"], b["event"]["id"]);
+    let mut content = a.clone();
+    let o = content.as_object_mut().unwrap();
+    o.remove("@timestamp");
+    o.get_mut("event")
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("id");
+    assert_eq!(
+        id,
+        crate::alert::content_id("rollup", &serde_json::to_vec(&content).unwrap())
+    );
+    // Another count is another roll-up.
+    assert_ne!(
+        rollup(Duration::from_secs(10 * 60), 3)["event"]["id"],
+        a["event"]["id"]
+    );
+}
