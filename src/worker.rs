@@ -337,3 +337,87 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod event_id_tests {
+    use super::*;
+    use crate::ioc::SetBuilder;
+    use crate::pipeline::{MessageRef, SourceKind};
+    use std::sync::Mutex;
+
+    /// The alerts one matcher thread makes of `batches`, as JSON.
+    fn alerts_of(batches: Vec<Batch>) -> Vec<serde_json::Value> {
+        let mut b = SetBuilder::new();
+        b.add_plain_list("t", "t.txt", b"1.2.3.4\n");
+        let shared: SharedSet = Arc::new(ArcSwap::new(Arc::new(Snapshot {
+            set: b.build(),
+            generation: 1,
+        })));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let out: AlertOut = Arc::new(move |a: AlertRecord| {
+            sink.lock()
+                .unwrap()
+                .push(serde_json::from_slice::<serde_json::Value>(&a.json).unwrap())
+        });
+        let (tx, rx) = crossbeam_channel::bounded(batches.len().max(1));
+        for b in batches {
+            tx.send(b).unwrap();
+        }
+        drop(tx);
+        let metrics = Arc::new(Metrics::new());
+        for w in spawn(1, rx, shared, out, |_| None, metrics, None) {
+            w.join().unwrap();
+        }
+        Arc::try_unwrap(got).unwrap().into_inner().unwrap()
+    }
+
+    fn id(a: &serde_json::Value) -> String {
+        a["event"]["id"].as_str().expect("an event.id").to_owned()
+    }
+
+    fn kafka_batch(offsets: &[i64]) -> Batch {
+        let mut b = Batch::new(SourceKind::Kafka);
+        for &offset in offsets {
+            b.push_line(b"deny SRC=1.2.3.4", None);
+            b.messages.push(MessageRef {
+                end: b.buf.len(),
+                topic: Arc::from("fw"),
+                partition: 3,
+                offset,
+            });
+        }
+        b
+    }
+
+    #[test]
+    fn kafka_positions_give_the_same_ids_on_a_replay_and_distinct_ones_per_message() {
+        // The same three messages (same text) read twice, the second time in other batches.
+        let first = alerts_of(vec![kafka_batch(&[10, 11, 12])]);
+        let replay = alerts_of(vec![kafka_batch(&[10]), kafka_batch(&[11, 12])]);
+        let ids: Vec<String> = first.iter().map(id).collect();
+        assert_eq!(ids, replay.iter().map(id).collect::<Vec<_>>());
+        let mut distinct = ids.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3, "same text, other offsets: other alerts");
+        assert_eq!(first[1]["iocd"]["source"]["kafka"]["offset"], 11);
+    }
+
+    #[test]
+    fn syslog_lines_without_a_position_still_get_distinct_ids() {
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let mut one = Batch::new(SourceKind::SyslogTcp);
+        one.push_line(b"deny SRC=1.2.3.4", Some(peer));
+        one.push_line(b"deny SRC=1.2.3.4", Some(peer));
+        let mut two = Batch::new(SourceKind::SyslogTcp);
+        two.push_lines(b"deny SRC=1.2.3.4\n", Some(peer));
+        // However close the clock reads, another batch is another arrival.
+        two.arrival_ns = one.arrival_ns + 1;
+        let got = alerts_of(vec![one, two]);
+        let mut ids: Vec<String> = got.iter().map(id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+    }
+}
