@@ -220,7 +220,7 @@ fn http_outage_then_recovery_delivers_each_alert_once_in_order() {
 }
 
 #[test]
-fn http_400_for_one_alert_without_a_dead_letter_file_is_logged_counted_and_settled() {
+fn http_400_for_one_alert_without_a_dead_letter_file_is_logged_and_counted() {
     let rt = runtime();
     let (ep, url) = Endpoint::start(&rt, |i, _| {
         if i == 0 {

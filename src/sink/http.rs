@@ -521,7 +521,7 @@ impl HttpSink {
         let location = resp
             .headers()
             .get(LOCATION)
-            .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+            .map(|l| printable(&String::from_utf8_lossy(l.as_bytes())));
         let text = snippet(resp).await;
         let reason = match location {
             Some(to) if status.is_redirection() => {
@@ -602,8 +602,16 @@ struct BulkItem {
 }
 
 async fn bulk_outcome(resp: reqwest::Response, n: usize) -> Outcome {
-    let body = match resp.bytes().await {
-        Ok(b) => b,
+    // Elasticsearch says a few hundred bytes per item; far more is not its answer.
+    let max = (1 << 20) + n * 16 * 1024;
+    let body = match read_at_most(resp, max).await {
+        Ok((_, true)) => {
+            return Outcome::Retry {
+                reason: format!("a bulk response of more than {max} bytes for {n} documents"),
+                after: None,
+            };
+        }
+        Ok((b, false)) => b,
         // The request got through but the answer did not: sending again may duplicate,
         // not sending may lose. Duplicates are the lesser evil.
         Err(e) => {
@@ -676,14 +684,37 @@ fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Durati
     Some(at.duration_since(now).unwrap_or_default())
 }
 
+/// The start of an error response, for the log: at most [`SNIPPET_BYTES`] are read (a peer
+/// may send gigabytes), and control characters become spaces (a peer must not write lines
+/// into our log).
 async fn snippet(resp: reqwest::Response) -> String {
-    match resp.bytes().await {
-        Ok(b) => {
-            let cut = &b[..b.len().min(SNIPPET_BYTES)];
-            String::from_utf8_lossy(cut).trim().to_owned()
+    let (bytes, _) = read_at_most(resp, SNIPPET_BYTES).await.unwrap_or_default();
+    printable(&String::from_utf8_lossy(&bytes))
+}
+
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Up to `max` bytes of the body, and whether there was more (left unread).
+async fn read_at_most(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = max - out.len();
+        if chunk.len() > room {
+            out.extend_from_slice(&chunk[..room]);
+            return Ok((out, true));
         }
-        Err(_) => String::new(),
+        out.extend_from_slice(&chunk);
     }
+    Ok((out, false))
 }
 
 /// An error and its causes: reqwest's own message alone ("error sending request") hides
@@ -846,6 +877,14 @@ mod tests {
         ] {
             assert_eq!(c(status), want, "{status}");
         }
+    }
+
+    #[test]
+    fn peers_text_cannot_write_log_lines() {
+        assert_eq!(
+            printable(" bad\nINFO fake line\r\x1b[31m "),
+            "bad INFO fake line  [31m"
+        );
     }
 
     #[test]
