@@ -12,6 +12,10 @@
 //! made the alert ([`TriageFields`]), `iocd.priority`, `iocd.score` and
 //! `iocd.score_components` say how urgent it is and why. Triage's own alerts (roll-ups, flood
 //! reports, digests) are made in `crate::triage`.
+//!
+//! Every alert has a stable `event.id` ([`event_id`]; triage's own alerts: [`content_id`]):
+//! the same line from the same source position gives the same id, so that a replay after a
+//! crash is idempotent where the sink can use it (Elasticsearch `_id` with `create`).
 
 use serde::Serialize;
 
