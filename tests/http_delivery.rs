@@ -840,3 +840,26 @@ fn event_id_is_stable_across_a_replay_and_the_same_in_ecs_ocsf_and_cef() {
         cef_ids
     );
 }
+
+#[test]
+fn dead_letter_config_defaults_and_a_missing_folder_is_named() {
+    use iocd::config::Config;
+    let cfg = Config::from_toml(
+        "[sources]\nstdin = true\n[admin]\nenabled = false\n[[sinks]]\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n",
+    )
+    .unwrap();
+    let SinkConfig::Http(h) = &cfg.sinks[0] else {
+        panic!("an http sink")
+    };
+    assert_eq!(h.dead_letter, None);
+    assert_eq!(h.dead_letter_max_bytes, 100 << 20);
+    cfg.validate().unwrap();
+    let cfg = Config::from_toml(
+        "[sources]\nstdin = true\n[admin]\nenabled = false\n[[sinks]]\ntype = \"http\"\nurl = \"http://127.0.0.1:1/\"\n\
+         dead_letter = \"/nonexistent-iocd-dir/dead.jsonl\"\ndead_letter_max_bytes = 4096\n",
+    )
+    .unwrap();
+    let errs = cfg.validate().unwrap_err().to_string();
+    assert!(errs.contains("sinks[0].dead_letter"), "{errs}");
+    assert!(errs.contains("/nonexistent-iocd-dir"), "{errs}");
+}
