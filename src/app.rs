@@ -86,7 +86,10 @@ pub fn run(cfg: Config) -> Result<bool> {
 
     // Analysts' verdicts and the sightings aggregate exist before the matcher threads, which
     // consult and feed them for every hit.
-    let feedback = Arc::new(Feedback::new(&metrics, cfg.feedback.state.clone()));
+    let feedback = Arc::new(
+        Feedback::new(&metrics, cfg.feedback.state.clone())
+            .with_limits(cfg.feedback.max_marks, cfg.feedback.max_file_bytes),
+    );
     if let Some(path) = &cfg.feedback.file {
         feedback.load_file(path);
     }

@@ -683,20 +683,47 @@ async fn feedback_summary(State(s): State<AppState>) -> Response {
     json(StatusCode::OK, serde_json::json!(f.summary()))
 }
 
-async fn feedback_add(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+/// Logs a refused feedback request (counted by `Feedback`), at most once a second.
+fn log_bad_feedback(s: &AppState, peer: Option<axum::Extension<Peer>>, msg: &str) {
+    if let Some(skipped) = s.guard.log.allow("feedback_refused") {
+        let peer = peer.map(|p| p.0.0.to_string());
+        warn!(peer = ?peer.as_deref().unwrap_or("unknown"), error = ?msg, skipped,
+            "admin server: feedback request refused");
+    }
+}
+
+async fn feedback_add(
+    State(s): State<AppState>,
+    peer: Option<axum::Extension<Peer>>,
+    body: axum::body::Bytes,
+) -> Response {
     let Some(f) = s.feedback.clone() else {
         return no_feedback();
     };
     let req: MarkRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return bad_request(format!("the body is not a mark: {e}")),
+        Err(e) => {
+            let msg = format!("the body is not one mark: {e}");
+            log_bad_feedback(&s, peer, &msg);
+            return bad_request(msg);
+        }
     };
     // Saving syncs a small file to disk: off this thread's only runtime worker.
     match tokio::task::spawn_blocking(move || f.add(req)).await {
         Ok(Ok(mark)) => json(StatusCode::CREATED, serde_json::json!(mark.view())),
-        Ok(Err(e)) if e.is_bad_request() => bad_request(e),
+        Ok(Err(e)) if e.is_over_limit() => {
+            log_bad_feedback(&s, peer, &e.to_string());
+            json(
+                StatusCode::CONFLICT,
+                serde_json::json!({"error": e.to_string()}),
+            )
+        }
+        Ok(Err(e)) if e.is_bad_request() => {
+            log_bad_feedback(&s, peer, &e.to_string());
+            bad_request(e)
+        }
         Ok(Err(e)) => {
-            error!(error = %e, "feedback mark not saved");
+            error!(error = ?e.to_string(), "feedback mark not saved");
             json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 serde_json::json!({"error": e.to_string()}),
@@ -720,6 +747,7 @@ struct MarkTarget {
 
 async fn feedback_remove(
     State(s): State<AppState>,
+    peer: Option<axum::Extension<Peer>>,
     uri: axum::http::Uri,
     body: axum::body::Bytes,
 ) -> Response {
@@ -755,7 +783,10 @@ async fn feedback_remove(
             StatusCode::NOT_FOUND,
             serde_json::json!({"error": "no API mark on this indicator and host (file marks are removed by editing the file)"}),
         ),
-        Ok(Err(e)) if e.is_bad_request() => bad_request(e),
+        Ok(Err(e)) if e.is_bad_request() => {
+            log_bad_feedback(&s, peer, &e.to_string());
+            bad_request(e)
+        }
         Ok(Err(e)) => json(
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({"error": e.to_string()}),
