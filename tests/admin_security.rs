@@ -556,3 +556,58 @@ fn a_connection_flood_neither_stops_intake_nor_keeps_metrics_down() {
     let lines = log.matches("at its connection limit").count();
     assert!(lines < 100, "{lines} refusal lines");
 }
+
+/// CPU time (user + system) the process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf reads a constant of the system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+#[test]
+fn accept_backs_off_when_descriptors_run_out() {
+    // A cap above the descriptor limit (a misconfiguration the cap normally prevents): the
+    // listener meets EMFILE, with connections left in its backlog that make it ready again
+    // at once. Without the pause it would spin a core until they go.
+    let d = Daemon::start(
+        "max_connections = 1024\nheader_timeout = \"6s\"",
+        "",
+        Some(64),
+        None,
+    );
+    let flood = half_open_flood(d.admin, 200, Duration::from_secs(30));
+    assert!(flood.len() >= 100, "only {} connections", flood.len());
+    let pid = d.child.id();
+    let (cpu0, t0) = (cpu_time(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let (cpu, wall) = (cpu_time(pid) - cpu0, t0.elapsed());
+    eprintln!("while out of descriptors: {cpu:?} of CPU in {wall:?}");
+    assert!(
+        cpu < wall / 8,
+        "the listener spins: {cpu:?} of CPU in {wall:?}"
+    );
+    drop(flood);
+    // Once the flood is gone the server serves again, and says what happened.
+    let t = Instant::now();
+    let text = loop {
+        if let Ok((200, body)) = request(d.admin, "GET", "/metrics", &[], "") {
+            break body;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "/metrics still down");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        metric_sum(&text, "iocd_admin_accept_errors_total") >= 1.0,
+        "{text}"
+    );
+    let log = d.stop();
+    assert!(
+        log.contains("accept failed for want of file descriptors"),
+        "{log}"
+    );
+}
