@@ -17,6 +17,10 @@
 //! | `DELETE /feedback` | `?indicator=...&host=...` (or the same as a JSON body) removes an API mark: 200 with it, 404 when there is none |
 //! | `GET /feedback/summary` | marks by origin, expired marks, suppressed hits, the most-hit marks, the feedback file's last load and its bad lines |
 //!
+//! Any route may also answer 401 (a token is needed: `WWW-Authenticate: Bearer`), 408 (the
+//! body was too slow), 413 (the body is too large) or 503 (the connection limit is reached);
+//! `POST /feedback` answers 409 when `feedback.max_marks` API marks are kept already.
+//!
 //! # A control plane, safe by default
 //!
 //! * **Who may change state.** With `admin.token` (or `token_file`) set, every request that is
