@@ -611,3 +611,47 @@ fn accept_backs_off_when_descriptors_run_out() {
         "{log}"
     );
 }
+
+#[test]
+fn slow_bodies_and_oversized_headers_are_refused() {
+    let d = Daemon::start("body_timeout = \"1s\"", "", None, None);
+    // Headers promise 100 bytes, 10 come: 408 once the body timeout has passed.
+    let mut s = TcpStream::connect(("127.0.0.1", d.admin)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        .unwrap();
+    let t = Instant::now();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let waited = t.elapsed();
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(15),
+        "answered after {waited:?}"
+    );
+    // 64 KiB of headers: hyper answers 431 and closes.
+    let mut s = TcpStream::connect(("127.0.0.1", d.admin)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 << 10)
+    );
+    let _ = s.write_all(big.as_bytes());
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    let text = d.metrics(None);
+    let line = |name: &str, reason: &str| {
+        text.lines()
+            .any(|l| l == format!("{name}{{reason=\"{reason}\"}} 1"))
+    };
+    assert!(
+        line("iocd_admin_refused_requests_total", "body_timeout"),
+        "{text}"
+    );
+    assert!(
+        line("iocd_admin_refused_connections_total", "headers_too_large"),
+        "{text}"
+    );
+    d.stop();
+}

@@ -968,6 +968,37 @@ mod tests {
     }
 
     #[test]
+    fn admin_limits_and_token_rules() {
+        let cfg = Config::from_toml(
+            "[sources]\nstdin = true\n[admin]\nlisten = \"[::]:9750\"\nprotect_reads = true\n\
+             max_connections = 0\nheader_timeout = \"10ms\"\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        let errs = cfg.validate().unwrap_err().to_string();
+        for want in [
+            "admin.listen: [::]:9750 is not a loopback address",
+            "admin.protect_reads: needs admin.token",
+            "admin.max_connections",
+            "admin.header_timeout",
+            "admin.max_body_bytes",
+        ] {
+            assert!(errs.contains(want), "missing {want:?} in {errs}");
+        }
+        let ok = Config::from_toml(
+            "[sources]\nstdin = true\n[admin]\nlisten = \"[::1]:9750\"\nprotect_reads = false\n",
+        )
+        .unwrap();
+        ok.validate().unwrap();
+        let token = Config::from_toml(
+            "[sources]\nstdin = true\n[admin]\nlisten = \"0.0.0.0:9750\"\ntoken = \"a b c d e f g h i j\"\n",
+        )
+        .unwrap();
+        let errs = token.validate().unwrap_err().to_string();
+        assert!(errs.contains("without spaces"), "{errs}");
+        assert!(!errs.contains("not a loopback"), "said once: {errs}");
+    }
+
+    #[test]
     fn unknown_key_names_its_line() {
         let e = Config::from_toml("[engine]\nthreads = 2\nthraeds = 3\n").unwrap_err();
         assert_eq!(e.0.len(), 1);
