@@ -89,10 +89,10 @@ struct Daemon {
 
 impl Daemon {
     /// `iocd run` with TCP syslog in, a file sink out, the feed holding [`BAD_IP`], and
-    /// `admin` added to the `[admin]` table; `extra` at the end. With `fd_limit`, the
-    /// daemon runs under `ulimit -n fd_limit` (soft and hard). Waits for `/readyz`, sending
-    /// `token` when reads are protected.
-    fn start(admin_extra: &str, extra: &str, fd_limit: Option<u32>, token: Option<&str>) -> Daemon {
+    /// `admin` added to the `[admin]` table; `extra` at the end. With `ulimit`, the daemon
+    /// runs under `ulimit <ulimit>` (`-n 256`: soft and hard limits; `-S -n 100`: the soft
+    /// one). Waits for `/readyz`, sending `token` when reads are protected.
+    fn start(admin_extra: &str, extra: &str, ulimit: Option<&str>, token: Option<&str>) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("feed.txt"), format!("{BAD_IP}\n")).unwrap();
         let (syslog, admin) = (free_port(), free_port());
@@ -118,12 +118,12 @@ grace = "10s"
         );
         let cfg_path = write_config(dir.path(), &cfg);
         let bin = env!("CARGO_BIN_EXE_iocd");
-        let mut cmd = match fd_limit {
+        let mut cmd = match ulimit {
             // `exec`: the child's pid is iocd's, for the signals.
-            Some(n) => {
+            Some(limit) => {
                 let mut c = Command::new("sh");
                 c.arg("-c")
-                    .arg(format!("ulimit -n {n} && exec \"$0\" run --config \"$1\""))
+                    .arg(format!("ulimit {limit} && exec \"$0\" run --config \"$1\""))
                     .arg(bin)
                     .arg(&cfg_path);
                 c
@@ -489,7 +489,7 @@ fn a_connection_flood_neither_stops_intake_nor_keeps_metrics_down() {
     let d = Daemon::start(
         "max_connections = 16\nheader_timeout = \"2s\"",
         "",
-        Some(256),
+        Some("-n 256"),
         None,
     );
     let opened = Instant::now();
@@ -577,7 +577,7 @@ fn accept_backs_off_when_descriptors_run_out() {
     let d = Daemon::start(
         "max_connections = 1024\nheader_timeout = \"6s\"",
         "",
-        Some(64),
+        Some("-n 64"),
         None,
     );
     let flood = half_open_flood(d.admin, 200, Duration::from_secs(30));
@@ -654,4 +654,28 @@ fn slow_bodies_and_oversized_headers_are_refused() {
         "{text}"
     );
     d.stop();
+}
+
+/// (soft, hard) open-files limits of the process `pid`.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let f: Vec<&str> = line["Max open files".len()..].split_whitespace().collect();
+    (f[0].to_owned(), f[1].to_owned())
+}
+
+#[test]
+fn the_open_files_soft_limit_is_raised_to_the_hard_limit() {
+    let d = Daemon::start("", "", Some("-S -n 100"), None);
+    let (soft, hard) = open_files_limits(d.child.id());
+    assert_eq!(soft, hard, "soft limit not raised");
+    assert_ne!(soft, "100");
+    let log = d.stop();
+    assert!(
+        log.contains("open-files limit raised to the hard limit") && log.contains("from=100"),
+        "{log}"
+    );
 }
