@@ -679,3 +679,30 @@ fn the_open_files_soft_limit_is_raised_to_the_hard_limit() {
         "{log}"
     );
 }
+
+#[test]
+fn an_idle_kept_alive_connection_is_closed_but_not_counted_as_refused() {
+    let d = Daemon::start("header_timeout = \"1s\"", "", None, None);
+    let mut s = TcpStream::connect(("127.0.0.1", d.admin)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let t = Instant::now();
+    let mut resp = Vec::new();
+    // The answer, then EOF once the idle connection meets the header timeout.
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(15),
+        "closed after {waited:?}"
+    );
+    let text = d.metrics(None);
+    assert_eq!(
+        metric_sum(&text, "iocd_admin_refused_connections_total"),
+        0.0,
+        "{text}"
+    );
+    d.stop();
+}

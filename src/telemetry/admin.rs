@@ -399,7 +399,10 @@ impl Connection {
         let metrics = &self.guard.metrics;
         metrics.connections.inc();
         let app = self.app;
+        let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = served.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             req.extensions_mut().insert(Peer(peer));
             let mut app = app.clone();
             async move {
@@ -424,7 +427,13 @@ impl Connection {
         };
         metrics.connections.dec();
         let Err(e) = result else { return };
-        let reason = if e.is_timeout() {
+        let requests = served.load(std::sync::atomic::Ordering::Relaxed);
+        let reason = if e.is_timeout() && requests > 0 {
+            // A kept-alive connection that sent no next request in time (Prometheus
+            // between scrapes): closed, not refused.
+            debug!(peer = %peer, requests, "idle admin connection closed");
+            return;
+        } else if e.is_timeout() {
             "header_timeout"
         } else if e.is_parse_too_large() {
             "headers_too_large"
