@@ -213,7 +213,7 @@ impl HttpSink {
                         .next_delay()
                         .max(after.unwrap_or_default().min(self.retry_max));
                     warn!(
-                        sink = %ctx.name, error = ?reason, alerts = batch.len(),
+                        sink = %ctx.name, error = %reason, alerts = batch.len(),
                         held = queue.held(), retry_in = ?delay,
                         "HTTP delivery failed; holding the alerts and retrying"
                     );
@@ -222,7 +222,7 @@ impl HttpSink {
                 Outcome::Refused { status, reason } => {
                     ctx.errors.inc();
                     error!(
-                        sink = %ctx.name, status = status.map(|s| s.as_u16()), error = ?reason,
+                        sink = %ctx.name, status = status.map(|s| s.as_u16()), error = %reason,
                         dropped = batch.len(),
                         "the HTTP endpoint refused the batch: a configuration problem (URL, token, \
                          index or format); retrying cannot help, so these alerts are dropped"
@@ -246,7 +246,7 @@ impl HttpSink {
                     queue.release(accepted.len());
                     if !refused.is_empty() {
                         error!(
-                            sink = %ctx.name, error = ?reason, dropped = refused.len(),
+                            sink = %ctx.name, error = %reason, dropped = refused.len(),
                             "Elasticsearch refused some alerts for good (mapping or index \
                              problem); they are dropped"
                         );
@@ -256,7 +256,7 @@ impl HttpSink {
                     (!batch.is_empty()).then(|| {
                         let delay = backoff.next_delay();
                         warn!(
-                            sink = %ctx.name, error = ?reason, alerts = batch.len(), retry_in = ?delay,
+                            sink = %ctx.name, error = %reason, alerts = batch.len(), retry_in = ?delay,
                             "Elasticsearch could not take some alerts now; retrying them"
                         );
                         delay
