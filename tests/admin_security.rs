@@ -546,7 +546,7 @@ fn a_connection_flood_neither_stops_intake_nor_keeps_metrics_down() {
     // cap frees up as the first ones time out while the flood is still being opened).
     let (busy, timed_out) = (refused("over_capacity"), refused("header_timeout"));
     assert!(busy + timed_out >= flood.len() as f64, "{text}");
-    assert!(busy >= 900.0 && timed_out >= 16.0, "{text}");
+    assert!(busy >= (flood.len() / 2) as f64 && timed_out >= 16.0, "{text}");
     eprintln!(
         "flood of {} connections: {busy} refused at once, {timed_out} cut by the header \
          timeout; /metrics back {:?} after the alert",
