@@ -57,6 +57,9 @@ pub fn run(cfg: Config) -> Result<bool> {
         .enable_all()
         .build()
         .context("cannot start the I/O runtime")?;
+    // Many syslog and admin connections at once meet the administrator's limit, not the
+    // default soft one.
+    admin::raise_open_files_limit();
     let metrics = Arc::new(Metrics::new());
 
     let started = Instant::now();
@@ -83,7 +86,10 @@ pub fn run(cfg: Config) -> Result<bool> {
 
     // Analysts' verdicts and the sightings aggregate exist before the matcher threads, which
     // consult and feed them for every hit.
-    let feedback = Arc::new(Feedback::new(&metrics, cfg.feedback.state.clone()));
+    let feedback = Arc::new(
+        Feedback::new(&metrics, cfg.feedback.state.clone())
+            .with_limits(cfg.feedback.max_marks, cfg.feedback.max_file_bytes),
+    );
     if let Some(path) = &cfg.feedback.file {
         feedback.load_file(path);
     }
@@ -136,8 +142,8 @@ pub fn run(cfg: Config) -> Result<bool> {
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(16);
     let admin = if cfg.admin.enabled {
         Some(
-            admin::spawn_with_feedback(
-                cfg.admin.listen,
+            admin::start(
+                &cfg.admin,
                 metrics.clone(),
                 reload_tx.clone(),
                 shutdown.clone(),

@@ -13,6 +13,18 @@
 //! A change builds a new index beside the current one and swaps it in: it takes effect for the
 //! next hit, without a restart, and is logged and counted (`iocd_feedback_marks`).
 //!
+//! # Limits
+//!
+//! Marks come from outside (an admin request, a file anyone with write access may edit), so
+//! both paths are bounded the same way: at most `feedback.max_marks` marks from each origin
+//! (an API mark beyond it is refused; a file with more is refused whole and its previous
+//! marks stay), a feedback file of at most `feedback.max_file_bytes`, and each field of a
+//! mark at most [`MAX_INDICATOR_BYTES`], [`MAX_HOST_BYTES`], [`MAX_REASON_BYTES`],
+//! [`MAX_ANALYST_BYTES`] or [`MAX_EXPIRES_BYTES`] long, without control characters (a line
+//! feed would forge a log line, an escape sequence would drive the terminal of whoever reads
+//! the log) or bidirectional-text overrides. Every refusal is logged and counted in
+//! `iocd_feedback_refused_total`; text from a mark is logged in its escaped (`Debug`) form.
+//!
 //! Indicators are canonicalized the way feeds are ([`crate::ioc::parse_indicator`]): a mark
 //! on `hxxp://evil[.]com/` is the mark on `http://evil.com/`, and `evil.com/x` (no scheme)
 //! marks both its `http://` and `https://` forms, as it would in a feed. A mark applies to the
@@ -54,6 +66,17 @@ use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
 use crate::telemetry::Metrics;
+
+/// Longest indicator of a mark (a long URL fits).
+pub const MAX_INDICATOR_BYTES: usize = 2048;
+/// Longest host of a mark (a DNS name has at most 253 characters).
+pub const MAX_HOST_BYTES: usize = 255;
+/// Longest reason of a mark.
+pub const MAX_REASON_BYTES: usize = 1024;
+/// Longest analyst name of a mark.
+pub const MAX_ANALYST_BYTES: usize = 128;
+/// Longest `expires` of a mark.
+pub const MAX_EXPIRES_BYTES: usize = 64;
 
 /// Where a mark was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +211,26 @@ pub enum FeedbackError {
     Expires(String),
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    #[error("{field} is {len} bytes long; at most {max} are accepted")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error(
+        "{field} contains the control or text-direction character {found:?} at byte {at}: a \
+         mark is one line of plain text"
+    )]
+    Control {
+        field: &'static str,
+        found: char,
+        at: usize,
+    },
+    #[error(
+        "{max} API marks are kept already (feedback.max_marks): remove one \
+         (DELETE /feedback) before adding another"
+    )]
+    TooMany { max: usize },
     #[error("cannot save the feedback state to {path}: {source}")]
     Save {
         path: PathBuf,
@@ -199,6 +242,42 @@ impl FeedbackError {
     /// Whether the request was at fault (400) rather than iocd (500).
     pub fn is_bad_request(&self) -> bool {
         !matches!(self, FeedbackError::Save { .. })
+    }
+
+    /// Whether the request was refused for the number of marks already kept (409) rather
+    /// than for what it carried.
+    pub fn is_over_limit(&self) -> bool {
+        matches!(self, FeedbackError::TooMany { .. })
+    }
+
+    /// The `reason` label of `iocd_feedback_refused_total`.
+    fn metric_reason(&self) -> &'static str {
+        if self.is_over_limit() {
+            "too_many_marks"
+        } else {
+            "invalid"
+        }
+    }
+}
+
+/// Refuses a field longer than `max` bytes or with a character that could forge a log line
+/// or drive a terminal: C0 and C1 controls (line feed, carriage return, escape, ...) and the
+/// bidirectional-text overrides and isolates.
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), FeedbackError> {
+    if value.len() > max {
+        return Err(FeedbackError::TooLong {
+            field,
+            len: value.len(),
+            max,
+        });
+    }
+    let bad = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    match value.char_indices().find(|&(_, c)| bad(c)) {
+        Some((at, found)) => Err(FeedbackError::Control { field, found, at }),
+        None => Ok(()),
     }
 }
 
@@ -216,7 +295,8 @@ pub struct FileReport {
     pub loaded_at: Option<String>,
     pub marks: usize,
     pub errors: Vec<LineError>,
-    /// Why the file could not be read at all (the previous marks stayed).
+    /// Why the file could not be read at all, or was refused whole (too large, too many
+    /// marks): the previous marks stayed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<String>,
 }
@@ -267,6 +347,10 @@ pub struct Feedback {
     marks_api: IntGauge,
     marks_file: IntGauge,
     file_errors: IntGauge,
+    /// `iocd_feedback_refused_total`, by origin and reason.
+    refused: prometheus::IntCounterVec,
+    max_marks: usize,
+    max_file_bytes: u64,
 }
 
 impl Default for Feedback {
@@ -282,6 +366,13 @@ impl Default for Feedback {
             marks_api: gauge("marks_api"),
             marks_file: gauge("marks_file"),
             file_errors: gauge("file_errors"),
+            refused: prometheus::IntCounterVec::new(
+                prometheus::Opts::new("refused", "unregistered"),
+                &["origin", "reason"],
+            )
+            .expect("valid metric"),
+            max_marks: crate::config::FeedbackConfig::default().max_marks,
+            max_file_bytes: crate::config::FeedbackConfig::default().max_file_bytes,
         }
     }
 }
@@ -299,6 +390,7 @@ impl Feedback {
             marks_api: metrics.feedback_marks.with_label_values(&["api"]),
             marks_file: metrics.feedback_marks.with_label_values(&["file"]),
             file_errors: metrics.feedback_file_errors.clone(),
+            refused: metrics.feedback_refused.clone(),
             ..Feedback::default()
         };
         if let Some(path) = &state {
@@ -309,17 +401,38 @@ impl Feedback {
                     if n > 0 {
                         info!(path = %path.display(), marks = n, "feedback marks loaded");
                     }
+                    let max = f.max_marks;
+                    if n > max {
+                        warn!(path = %path.display(), marks = n, max,
+                            "more API marks than feedback.max_marks: new ones are refused until some are removed");
+                    }
                 }
                 Err(e) => {
                     let aside = path.with_extension("bad");
                     let moved = std::fs::rename(path, &aside).is_ok();
-                    error!(path = %path.display(), error = %e, moved_to = moved.then(|| aside.display().to_string()),
+                    error!(path = %path.display(), error = ?e, moved_to = moved.then(|| aside.display().to_string()),
                         "the feedback state file is unreadable; starting without API marks");
                 }
             }
         }
         f.publish(&f.lock());
         f
+    }
+
+    /// At most `max_marks` marks from each origin and a feedback file of at most
+    /// `max_file_bytes` (see the module docs).
+    pub fn with_limits(mut self, max_marks: usize, max_file_bytes: u64) -> Feedback {
+        self.max_marks = max_marks.max(1);
+        self.max_file_bytes = max_file_bytes;
+        let n = self.lock().api.len();
+        if n > self.max_marks {
+            warn!(
+                marks = n,
+                max = self.max_marks,
+                "more API marks than feedback.max_marks: new ones are refused until some are removed"
+            );
+        }
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -356,7 +469,22 @@ impl Feedback {
     /// Adds (or replaces: same indicator and host) an API mark and persists it. On a save
     /// failure nothing changes.
     pub fn add(&self, req: MarkRequest) -> Result<Arc<Mark>, FeedbackError> {
+        let added = self.add_checked(req);
+        if let Err(e) = &added
+            && e.is_bad_request()
+        {
+            self.refused
+                .with_label_values(&["api", e.metric_reason()])
+                .inc();
+        }
+        added
+    }
+
+    fn add_checked(&self, req: MarkRequest) -> Result<Arc<Mark>, FeedbackError> {
         let now = Utc::now();
+        // As sent, before trimming: a reason ending in a line feed is refused too.
+        check_text("reason", &req.reason, MAX_REASON_BYTES)?;
+        check_text("analyst", &req.analyst, MAX_ANALYST_BYTES)?;
         if req.reason.trim().is_empty() {
             return Err(FeedbackError::Empty("reason"));
         }
@@ -375,12 +503,18 @@ impl Feedback {
         let mut st = self.lock();
         let mut api = st.api.clone();
         api.retain(|m| !m.same_target(&mark.indicator, mark.host.as_deref()));
+        // Replacing a mark never grows the list: always allowed.
+        if api.len() >= self.max_marks {
+            return Err(FeedbackError::TooMany {
+                max: self.max_marks,
+            });
+        }
         api.push(mark.clone());
         self.save(&api)?;
         st.api = api;
         self.publish(&st);
-        info!(indicator = %mark.indicator, host = mark.host.as_deref().unwrap_or("*"),
-            analyst = %mark.analyst, reason = %mark.reason, expires = mark.expires.map(rfc3339),
+        info!(indicator = ?mark.indicator, host = ?mark.host.as_deref().unwrap_or("*"),
+            analyst = ?mark.analyst, reason = ?mark.reason, expires = mark.expires.map(rfc3339),
             "feedback: marked as false positive");
         Ok(mark)
     }
@@ -394,7 +528,10 @@ impl Feedback {
     ) -> Result<Option<Arc<Mark>>, FeedbackError> {
         let (canonical, _) = canonical_indicator(indicator)?;
         let host = match host.filter(|h| !h.trim().is_empty()) {
-            Some(h) => Some(canonical_host(h).ok_or_else(|| FeedbackError::Host(h.to_owned()))?),
+            Some(h) => {
+                check_text("host", h, MAX_HOST_BYTES)?;
+                Some(canonical_host(h).ok_or_else(|| FeedbackError::Host(h.to_owned()))?)
+            }
             None => None,
         };
         let mut st = self.lock();
@@ -410,7 +547,7 @@ impl Feedback {
         self.save(&api)?;
         st.api = api;
         self.publish(&st);
-        info!(indicator = %removed.indicator, host = removed.host.as_deref().unwrap_or("*"),
+        info!(indicator = ?removed.indicator, host = ?removed.host.as_deref().unwrap_or("*"),
             "feedback: mark removed");
         Ok(Some(removed))
     }
@@ -454,7 +591,19 @@ impl Feedback {
         let loaded_at = Some(rfc3339(now));
         let shown = Some(path.display().to_string());
         let mut st = self.lock();
-        match std::fs::read(path) {
+        let refuse = |st: &mut Store, reason: &'static str, why: String| {
+            self.refused.with_label_values(&["file", reason]).inc();
+            error!(path = %path.display(), reason, error = ?why,
+                "feedback file refused whole; its previous marks stay");
+            st.report = FileReport {
+                path: shown.clone(),
+                loaded_at: loaded_at.clone(),
+                marks: st.file.len(),
+                errors: Vec::new(),
+                unreadable: Some(why),
+            };
+        };
+        match read_at_most(path, self.max_file_bytes) {
             Err(e) => {
                 error!(path = %path.display(), error = %e,
                     "feedback file unreadable; its previous marks stay");
@@ -466,11 +615,32 @@ impl Feedback {
                     unreadable: Some(e.to_string()),
                 };
             }
-            Ok(bytes) => {
+            Ok(None) => refuse(
+                &mut st,
+                "too_large",
+                format!(
+                    "larger than {} bytes (feedback.max_file_bytes)",
+                    self.max_file_bytes
+                ),
+            ),
+            Ok(Some(bytes)) => {
                 let text = String::from_utf8_lossy(&bytes);
                 let (marks, errors) = parse_file(&text, now);
+                if marks.len() > self.max_marks {
+                    refuse(
+                        &mut st,
+                        "too_many_marks",
+                        format!(
+                            "{} marks, more than feedback.max_marks ({})",
+                            marks.len(),
+                            self.max_marks
+                        ),
+                    );
+                    self.publish(&st);
+                    return st.report.clone();
+                }
                 for e in &errors {
-                    warn!(path = %path.display(), line = e.line, reason = %e.reason,
+                    warn!(path = %path.display(), line = e.line, reason = ?e.reason,
                         "feedback file: line skipped");
                 }
                 // Keep the hit counts of marks that did not change, and the creation and
@@ -546,6 +716,16 @@ impl Feedback {
     }
 }
 
+/// The whole of `path`, or `None` when it is longer than `max` bytes (read no further).
+fn read_at_most(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`:
 /// a crash leaves the old file or the new one, never half of one.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -602,6 +782,7 @@ fn load_state(path: &Path) -> Result<Vec<Arc<Mark>>, String> {
 
 /// The canonical text of an indicator, and of its `https://` twin for a scheme-less URL.
 pub fn canonical_indicator(raw: &str) -> Result<(String, Option<String>), FeedbackError> {
+    check_text("indicator", raw, MAX_INDICATOR_BYTES)?;
     let raw = raw.trim();
     if raw.is_empty() {
         return Err(FeedbackError::Empty("indicator"));
@@ -666,9 +847,17 @@ fn make_mark(
     created: DateTime<Utc>,
     origin: MarkOrigin,
 ) -> Result<Mark, FeedbackError> {
+    check_text("reason", reason, MAX_REASON_BYTES)?;
+    check_text("analyst", analyst, MAX_ANALYST_BYTES)?;
+    if let Some(e) = expires {
+        check_text("expires", e, MAX_EXPIRES_BYTES)?;
+    }
     let (indicator, twin) = canonical_indicator(indicator)?;
     let host = match host.filter(|h| !h.trim().is_empty()) {
-        Some(h) => Some(canonical_host(h).ok_or_else(|| FeedbackError::Host(h.to_owned()))?),
+        Some(h) => {
+            check_text("host", h, MAX_HOST_BYTES)?;
+            Some(canonical_host(h).ok_or_else(|| FeedbackError::Host(h.to_owned()))?)
+        }
         None => None,
     };
     let expires_spec = expires
@@ -829,6 +1018,134 @@ mod tests {
         r.expires = Some("soon".into());
         assert!(matches!(f.add(r), Err(FeedbackError::Expires(_))));
         assert!(f.list().is_empty());
+    }
+
+    #[test]
+    fn control_characters_and_long_fields_are_refused_and_counted() {
+        let m = Metrics::new();
+        let f = Feedback::new(&m, None);
+        for (field, value) in [
+            ("reason", "ok\n2026-01-01T00:00:00Z INFO forged line"),
+            ("reason", "red \u{1b}[31m text"),
+            ("reason", "trailing line feed\n"),
+            ("analyst", "al\rice"),
+            ("reason", "bidi \u{202e}txt.exe"),
+        ] {
+            let mut r = req("1.2.3.4", None);
+            match field {
+                "reason" => r.reason = value.into(),
+                _ => r.analyst = value.into(),
+            }
+            let e = f.add(r).unwrap_err();
+            assert!(matches!(e, FeedbackError::Control { .. }), "{value:?}: {e}");
+            assert!(e.is_bad_request());
+            assert!(!e.to_string().contains('\n') && !e.to_string().contains('\u{1b}'));
+        }
+        let mut r = req("1.2.3.4", None);
+        r.reason = "x".repeat(MAX_REASON_BYTES + 1);
+        let e = f.add(r).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FeedbackError::TooLong {
+                    field: "reason",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().len() < 200,
+            "the error does not echo the field"
+        );
+        let e = f
+            .add(req(
+                &format!("{}.com", "a".repeat(MAX_INDICATOR_BYTES)),
+                None,
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FeedbackError::TooLong {
+                    field: "indicator",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = f.add(req("1.2.3.4", Some("ws01\u{1b}"))).unwrap_err();
+        assert!(
+            matches!(e, FeedbackError::Control { field: "host", .. }),
+            "{e}"
+        );
+        assert!(f.list().is_empty());
+        assert!(
+            m.render()
+                .contains("iocd_feedback_refused_total{origin=\"api\",reason=\"invalid\"} 8"),
+            "{}",
+            m.render()
+        );
+    }
+
+    #[test]
+    fn api_marks_stop_at_the_limit_but_replacing_one_is_fine() {
+        let m = Metrics::new();
+        let f = Feedback::new(&m, None).with_limits(2, 1 << 20);
+        f.add(req("1.2.3.4", None)).unwrap();
+        f.add(req("1.2.3.5", None)).unwrap();
+        let e = f.add(req("1.2.3.6", None)).unwrap_err();
+        assert!(e.is_over_limit(), "{e}");
+        f.add(req("1.2.3.5", None)).expect("same target: replaced");
+        assert_eq!(f.list().len(), 2);
+        f.remove("1.2.3.4", None).unwrap().unwrap();
+        f.add(req("1.2.3.6", None)).unwrap();
+        assert!(
+            m.render().contains(
+                "iocd_feedback_refused_total{origin=\"api\",reason=\"too_many_marks\"} 1"
+            )
+        );
+    }
+
+    #[test]
+    fn an_over_limit_file_is_refused_whole_and_the_old_marks_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fp.txt");
+        let m = Metrics::new();
+        let f = Feedback::new(&m, None).with_limits(3, 1024);
+        std::fs::write(&path, "a.example\nb.example\n").unwrap();
+        assert_eq!(f.load_file(&path).marks, 2);
+        // Four marks: one too many.
+        std::fs::write(&path, "c.example\nd.example\ne.example\nf.example\n").unwrap();
+        let r = f.load_file(&path);
+        assert!(
+            r.unreadable.as_deref().unwrap().contains("max_marks"),
+            "{r:?}"
+        );
+        assert!(f.verdict("a.example", None).is_some());
+        assert!(f.verdict("c.example", None).is_none());
+        // Too many bytes, even if few marks.
+        std::fs::write(&path, format!("g.example # {}\n", "x".repeat(2000))).unwrap();
+        let r = f.load_file(&path);
+        assert!(
+            r.unreadable.as_deref().unwrap().contains("max_file_bytes"),
+            "{r:?}"
+        );
+        assert!(f.verdict("b.example", None).is_some());
+        // A line with an escape is one bad line, the rest loads.
+        std::fs::write(&path, "h.example # a \u{1b}[2J b\ni.example\n").unwrap();
+        let r = f.load_file(&path);
+        assert_eq!((r.marks, r.errors.len()), (1, 1), "{r:?}");
+        assert!(f.verdict("i.example", None).is_some());
+        let text = m.render();
+        for reason in ["too_many_marks", "too_large"] {
+            assert!(
+                text.contains(&format!(
+                    "iocd_feedback_refused_total{{origin=\"file\",reason=\"{reason}\"}} 1"
+                )),
+                "{text}"
+            );
+        }
     }
 
     #[test]

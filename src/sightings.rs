@@ -503,7 +503,7 @@ async fn send_misp(m: &mut MispOut, source: &str, metrics: &ExportMetrics) {
                     Sent::Retry(why) if attempt < MISP_RETRIES => {
                         attempt += 1;
                         metrics.retries.inc();
-                        debug!(error = %why, attempt, "MISP sightings request failed, retrying");
+                        debug!(error = ?why, attempt, "MISP sightings request failed, retrying");
                         tokio::time::sleep(delay).await;
                         delay *= 2;
                     }
@@ -521,14 +521,14 @@ async fn send_misp(m: &mut MispOut, source: &str, metrics: &ExportMetrics) {
                 }
                 Sent::Retry(why) => {
                     metrics.errors_misp.inc();
-                    warn!(error = %why, sightings = chunk.len(),
+                    warn!(error = ?why, sightings = chunk.len(),
                         "MISP unreachable; sightings kept for the next interval");
                     keep.extend_from_slice(chunk);
                 }
                 Sent::Refused(why) => {
                     metrics.errors_misp.inc();
                     metrics.dropped_refused.inc_by(chunk.len() as u64);
-                    error!(error = %why, sightings = chunk.len(),
+                    error!(error = ?why, sightings = chunk.len(),
                         "MISP refused the sightings; they are dropped");
                 }
             }

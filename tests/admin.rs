@@ -236,6 +236,22 @@ fn populate(m: &Metrics) {
     m.feedback_marks.with_label_values(&["api"]).set(2);
     m.feedback_suppressed.inc();
     m.feedback_file_errors.set(1);
+    m.feedback_refused
+        .with_label_values(&["api", "invalid"])
+        .inc();
+    m.admin.connections.set(1);
+    m.admin
+        .refused_connections
+        .with_label_values(&["over_capacity"])
+        .inc();
+    m.admin
+        .refused_requests
+        .with_label_values(&["unauthorized"])
+        .inc();
+    m.admin
+        .accept_errors
+        .with_label_values(&["fd_exhausted"])
+        .inc();
     m.sightings_recorded.with_label_values(&["0"]).inc();
     m.sightings_pending.set(1);
     m.sightings_sent.with_label_values(&["misp"]).inc();
@@ -302,6 +318,11 @@ const FAMILIES: &[&str] = &[
     "iocd_feedback_marks",
     "iocd_feedback_suppressed_hits_total",
     "iocd_feedback_file_rejected_lines",
+    "iocd_feedback_refused_total",
+    "iocd_admin_connections",
+    "iocd_admin_refused_connections_total",
+    "iocd_admin_refused_requests_total",
+    "iocd_admin_accept_errors_total",
     "iocd_sightings_recorded_total",
     "iocd_sightings_pending_entries",
     "iocd_sightings_sent_total",

@@ -63,7 +63,7 @@ pub struct Config {
 
 /// False-positive marks: `POST /feedback` on the admin server, and a watched file. See
 /// `crate::feedback` for the file format.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedbackConfig {
     /// A file of marks, one per line, reloaded when it changes (checked every
@@ -72,6 +72,23 @@ pub struct FeedbackConfig {
     /// Where marks made through the admin API are kept across restarts (JSON, replaced
     /// atomically). Unset: API marks last until iocd stops.
     pub state: Option<PathBuf>,
+    /// Marks kept from each place: an API mark beyond it is refused (409) until one is
+    /// removed; a file with more marks is refused whole (its previous marks stay). Each
+    /// refusal is logged and counted (`iocd_feedback_refused_total`).
+    pub max_marks: usize,
+    /// Largest feedback file read; a larger one is refused whole, its previous marks stay.
+    pub max_file_bytes: u64,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        FeedbackConfig {
+            file: None,
+            state: None,
+            max_marks: 10_000,
+            max_file_bytes: 4 << 20,
+        }
+    }
 }
 
 /// MISP sightings: every hit a sighting (type 0), hits marked false positive type 1,
@@ -434,13 +451,43 @@ fn default_sinks() -> Vec<SinkConfig> {
     }]
 }
 
-/// The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `POST /reload`.
+/// The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `POST /reload`, `/feedback`.
+///
+/// It is a control plane: `POST /reload` makes iocd work and `POST /feedback` suppresses
+/// alerts. Loopback by default; anywhere else it needs a token. Its connections are capped
+/// and timed out so that it can never take the file descriptors intake needs.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub enabled: bool,
-    /// Loopback by default: the admin API can trigger reloads.
+    /// Loopback by default. Any other address needs `token` or `token_file`: whoever
+    /// reaches the port could otherwise suppress alerts (`POST /feedback`).
     pub listen: SocketAddr,
+    /// Bearer token for the requests that change state (`POST /reload`, `POST` and
+    /// `DELETE /feedback`): they need `Authorization: Bearer <token>`, else 401. At least
+    /// 16 characters, printable ASCII without spaces. Prefer `token_file`: a configuration
+    /// file is often readable by every user.
+    pub token: Option<String>,
+    /// A file holding the token (surrounding white space ignored), read at start. Refused
+    /// when other users may read it; readable by its group is logged as a warning.
+    pub token_file: Option<PathBuf>,
+    /// Ask for the token on the read-only routes too (`/metrics`, `/healthz`, `/readyz`,
+    /// `GET /feedback`, `GET /feedback/summary`). Off by default, as Prometheus and health
+    /// checks expect. Needs `token` or `token_file`.
+    pub protect_reads: bool,
+    /// Connections served at once. Beyond it a connection is answered 503 and closed at
+    /// once (counted in `iocd_admin_refused_connections_total`), so the admin server stays
+    /// far below the process's file-descriptor limit. At most 1024.
+    pub max_connections: usize,
+    /// A connection must send a request's complete headers within this long after it opens
+    /// or after its previous response; else it is closed (and counted).
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this long after its headers; else 408.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// Largest request body accepted; a larger one is refused with 413.
+    pub max_body_bytes: usize,
 }
 
 impl Default for AdminConfig {
@@ -448,8 +495,74 @@ impl Default for AdminConfig {
         AdminConfig {
             enabled: true,
             listen: "127.0.0.1:9750".parse().expect("valid address"),
+            token: None,
+            token_file: None,
+            protect_reads: false,
+            max_connections: 32,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
         }
     }
+}
+
+/// Shortest admin token accepted.
+const MIN_TOKEN_LEN: usize = 16;
+
+impl AdminConfig {
+    /// The token from `token` or `token_file` (read now), checked; `None` when neither is
+    /// set. `Err` says what is wrong and which key to fix.
+    pub fn load_token(&self) -> Result<Option<String>, (&'static str, String)> {
+        let (token, at) = match (&self.token, &self.token_file) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    "admin.token_file",
+                    "set token or token_file, not both".into(),
+                ));
+            }
+            (Some(t), None) => (t.trim().to_owned(), "admin.token"),
+            (None, Some(path)) => {
+                check_secret_file(path).map_err(|e| ("admin.token_file", e))?;
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    (
+                        "admin.token_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                (text.trim().to_owned(), "admin.token_file")
+            }
+            (None, None) => return Ok(None),
+        };
+        if token.len() < MIN_TOKEN_LEN {
+            return Err((
+                at,
+                format!("the token must have at least {MIN_TOKEN_LEN} characters"),
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err((
+                at,
+                "the token must be printable ASCII without spaces (it goes in an HTTP header)"
+                    .into(),
+            ));
+        }
+        Ok(Some(token))
+    }
+}
+
+/// Refuses a secret file other users may read or write.
+fn check_secret_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o006 != 0 {
+        return Err(format!(
+            "{} can be read or written by every user (mode {:o}): chmod o-rw it",
+            path.display(),
+            mode & 0o777
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -581,6 +694,7 @@ impl Config {
             &mut self.feedback.state,
             &mut self.sightings.file,
             &mut self.sightings.api_key_file,
+            &mut self.admin.token_file,
         ]
         .into_iter()
         .flatten()
@@ -641,6 +755,7 @@ impl Config {
         }
         if self.admin.enabled {
             listen(self.admin.listen, "tcp", "admin.listen", &mut errs);
+            validate_admin(&self.admin, &mut errs);
         }
         if let Some(k) = &s.kafka {
             kafka::validate_source(k, "sources.kafka", &mut errs);
@@ -772,6 +887,46 @@ fn check_tcp(t: &TcpConfig, at: &str, errs: &mut ConfigErrors) {
     }
 }
 
+fn validate_admin(a: &AdminConfig, errs: &mut ConfigErrors) {
+    let token = match a.load_token() {
+        Ok(t) => t.is_some(),
+        Err((at, msg)) => {
+            errs.push(at, msg);
+            // Set, but wrong: said above; the rules below would only repeat it.
+            true
+        }
+    };
+    if !token && !a.listen.ip().is_loopback() {
+        errs.push(
+            "admin.listen",
+            format!(
+                "{} is not a loopback address and no admin.token or admin.token_file is set: \
+                 anyone who reaches the port could reload iocd or suppress alerts \
+                 (POST /feedback); set a token, or listen on 127.0.0.1",
+                a.listen
+            ),
+        );
+    }
+    if a.protect_reads && !token {
+        errs.push(
+            "admin.protect_reads",
+            "needs admin.token or admin.token_file",
+        );
+    }
+    if !(1..=1024).contains(&a.max_connections) {
+        errs.push("admin.max_connections", "must be between 1 and 1024");
+    }
+    if a.header_timeout < Duration::from_millis(100) {
+        errs.push("admin.header_timeout", "must be at least 100ms");
+    }
+    if a.body_timeout < Duration::from_millis(100) {
+        errs.push("admin.body_timeout", "must be at least 100ms");
+    }
+    if !(1024..=16 << 20).contains(&a.max_body_bytes) {
+        errs.push("admin.max_body_bytes", "must be between 1024 and 16 MiB");
+    }
+}
+
 fn validate_feedback(f: &FeedbackConfig, s: &SightingsConfig, errs: &mut ConfigErrors) {
     let folder_exists = |p: &Path, at: &str, errs: &mut ConfigErrors| {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
@@ -786,6 +941,12 @@ fn validate_feedback(f: &FeedbackConfig, s: &SightingsConfig, errs: &mut ConfigE
     }
     if let Some(p) = &f.state {
         folder_exists(p, "feedback.state", errs);
+    }
+    if f.max_marks == 0 {
+        errs.push("feedback.max_marks", "must be at least 1");
+    }
+    if f.max_file_bytes < 1024 {
+        errs.push("feedback.max_file_bytes", "must be at least 1024");
     }
     if let Some(p) = &s.file {
         folder_exists(p, "sightings.file", errs);
@@ -838,6 +999,37 @@ mod tests {
         let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(!cfg.feeds.is_empty());
         assert!(cfg.sources.syslog_udp.is_some());
+    }
+
+    #[test]
+    fn admin_limits_and_token_rules() {
+        let cfg = Config::from_toml(
+            "[sources]\nstdin = true\n[admin]\nlisten = \"[::]:9750\"\nprotect_reads = true\n\
+             max_connections = 0\nheader_timeout = \"10ms\"\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        let errs = cfg.validate().unwrap_err().to_string();
+        for want in [
+            "admin.listen: [::]:9750 is not a loopback address",
+            "admin.protect_reads: needs admin.token",
+            "admin.max_connections",
+            "admin.header_timeout",
+            "admin.max_body_bytes",
+        ] {
+            assert!(errs.contains(want), "missing {want:?} in {errs}");
+        }
+        let ok = Config::from_toml(
+            "[sources]\nstdin = true\n[admin]\nlisten = \"[::1]:9750\"\nprotect_reads = false\n",
+        )
+        .unwrap();
+        ok.validate().unwrap();
+        let token = Config::from_toml(
+            "[sources]\nstdin = true\n[admin]\nlisten = \"0.0.0.0:9750\"\ntoken = \"a b c d e f g h i j\"\n",
+        )
+        .unwrap();
+        let errs = token.validate().unwrap_err().to_string();
+        assert!(errs.contains("without spaces"), "{errs}");
+        assert!(!errs.contains("not a loopback"), "said once: {errs}");
     }
 
     #[test]

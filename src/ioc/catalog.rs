@@ -367,7 +367,7 @@ impl Catalog {
                 }
             };
             if let Some(e) = &error {
-                tracing::warn!(feed = %f.cfg.name, error = %e, "feed refresh failed");
+                tracing::warn!(feed = %f.cfg.name, error = ?e, "feed refresh failed");
             }
             report.feeds.push(FeedRefresh {
                 name: f.cfg.name.clone(),

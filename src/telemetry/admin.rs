@@ -17,29 +17,69 @@
 //! | `DELETE /feedback` | `?indicator=...&host=...` (or the same as a JSON body) removes an API mark: 200 with it, 404 when there is none |
 //! | `GET /feedback/summary` | marks by origin, expired marks, suppressed hits, the most-hit marks, the feedback file's last load and its bad lines |
 //!
-//! Bound to loopback by default: `/reload` makes iocd do work, and the server has no
-//! authentication of its own.
+//! Any route may also answer 401 (a token is needed: `WWW-Authenticate: Bearer`), 408 (the
+//! body was too slow), 413 (the body is too large) or 503 (the connection limit is reached);
+//! `POST /feedback` answers 409 when `feedback.max_marks` API marks are kept already.
+//!
+//! # A control plane, safe by default
+//!
+//! * **Who may change state.** With `admin.token` (or `token_file`) set, every request that is
+//!   not a `GET` or `HEAD` (`POST /reload`, `POST` and `DELETE /feedback`) needs
+//!   `Authorization: Bearer <token>`, compared in constant time; with `admin.protect_reads`
+//!   the reads need it too. A refusal answers 401 and is counted and logged with the peer and
+//!   path, never with what was presented. Configuration validation refuses a listen address
+//!   off loopback without a token, and so does [`start`].
+//! * **How much it may hold.** At most `admin.max_connections` connections are served; one
+//!   more is answered 503 and closed at once, so the server's file descriptors stay far below
+//!   the process's limit and intake (syslog, Kafka) never runs out of them. A connection that
+//!   does not send its headers within `admin.header_timeout` is closed (hyper's own timer);
+//!   a body must arrive within `admin.body_timeout` and be at most `admin.max_body_bytes`.
+//!   When `accept` fails for want of descriptors or memory the listener backs off (50 ms,
+//!   doubling to 1 s) instead of spinning on a connection it cannot take.
+//! * **What it logs.** Refusals are logged at most once a second per reason, with the
+//!   number left out since; text from a request is logged in its escaped (`Debug`) form.
+//!
+//! The accept loop is hand-written only to add the cap, the backoff and the peer address;
+//! each connection is served by hyper's HTTP/1 connection builder.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use subtle::ConstantTimeEq as _;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::{debug, error, info, warn};
 
+use crate::config::AdminConfig;
 use crate::feedback::{Feedback, MarkRequest};
 use crate::pipeline::{ReloadReason, ReloadRequest, Shutdown};
 use crate::telemetry::Metrics;
+use crate::telemetry::metrics::AdminMetrics;
 
 /// How long `POST /reload` waits for the new set.
 const RELOAD_WAIT: Duration = Duration::from_secs(60);
+/// Largest request head (request line and headers); hyper answers 431 beyond it.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// How long a stopping server waits for the requests in progress.
+const DRAIN: Duration = Duration::from_secs(5);
+/// The listener's pause after `accept` failed for want of descriptors or memory: the first,
+/// then doubled up to the longest while it keeps failing.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+/// Refusals of one reason are logged at most this often (the rest are counted into the next
+/// line).
+const LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// The running admin server.
 pub struct AdminHandle {
@@ -72,10 +112,26 @@ struct AppState {
     shutdown: Shutdown,
     /// The `/feedback` routes answer 404 without it.
     feedback: Option<Arc<Feedback>>,
+    guard: Arc<Guard>,
 }
 
-/// Binds `listen` and serves the admin API on a new thread until `shutdown` is cancelled.
-/// Reload requests go to `reload` with a reply channel.
+/// What every request passes before its route: the token, the body's size and time.
+struct Guard {
+    token: Option<String>,
+    protect_reads: bool,
+    max_body_bytes: usize,
+    body_timeout: Duration,
+    metrics: AdminMetrics,
+    log: Throttle,
+}
+
+/// The peer of a connection, in each of its requests' extensions.
+#[derive(Clone, Copy, Debug)]
+struct Peer(SocketAddr);
+
+/// Binds `listen` and serves the admin API on a new thread until `shutdown` is cancelled,
+/// with the default limits and no token. Reload requests go to `reload` with a reply
+/// channel.
 pub fn spawn(
     listen: SocketAddr,
     metrics: Arc<Metrics>,
@@ -93,6 +149,37 @@ pub fn spawn_with_feedback(
     shutdown: Shutdown,
     feedback: Option<Arc<Feedback>>,
 ) -> io::Result<AdminHandle> {
+    let cfg = AdminConfig {
+        listen,
+        ..AdminConfig::default()
+    };
+    start(&cfg, metrics, reload, shutdown, feedback)
+}
+
+/// Binds `cfg.listen` and serves the admin API on a new thread until `shutdown` is
+/// cancelled, with the token (read now, from `token_file` if set) and the limits of `cfg`.
+/// Refuses to start off loopback without a token.
+pub fn start(
+    cfg: &AdminConfig,
+    metrics: Arc<Metrics>,
+    reload: mpsc::Sender<ReloadRequest>,
+    shutdown: Shutdown,
+    feedback: Option<Arc<Feedback>>,
+) -> io::Result<AdminHandle> {
+    let listen = cfg.listen;
+    let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+    let token = cfg
+        .load_token()
+        .map_err(|(at, msg)| invalid(format!("{at}: {msg}")))?;
+    if token.is_none() && !listen.ip().is_loopback() {
+        return Err(invalid(format!(
+            "admin server: {listen} is not loopback and no admin token is set: anyone who \
+             reaches it could suppress alerts"
+        )));
+    }
+    if let Some(path) = &cfg.token_file {
+        warn_if_group_readable(path);
+    }
     let named = |e: io::Error| {
         io::Error::new(
             e.kind(),
@@ -105,24 +192,397 @@ pub fn spawn_with_feedback(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let admin_metrics = metrics.admin.clone();
+    let guard = Arc::new(Guard {
+        protect_reads: cfg.protect_reads && token.is_some(),
+        token,
+        max_body_bytes: cfg.max_body_bytes,
+        body_timeout: cfg.body_timeout,
+        metrics: admin_metrics.clone(),
+        log: Throttle::default(),
+    });
     let app = router(AppState {
         metrics,
         reload,
         shutdown: shutdown.clone(),
         feedback,
+        guard: guard.clone(),
     });
+    let server = Server {
+        app,
+        guard,
+        permits: Arc::new(Semaphore::new(cfg.max_connections)),
+        max_connections: cfg.max_connections,
+        header_timeout: cfg.header_timeout,
+        metrics: admin_metrics,
+        shutdown,
+    };
     let thread = std::thread::Builder::new()
         .name("iocd-admin".to_owned())
         .spawn(move || {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                info!(addr = %local_addr, "admin server listening");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await
+                info!(addr = %local_addr, max_connections = server.max_connections,
+                    token = server.guard.token.is_some(), "admin server listening");
+                server.run(listener).await;
+                Ok(())
             })
         })?;
     Ok(AdminHandle { local_addr, thread })
+}
+
+/// Logs a warning when the token file's group may read it (other users are refused by
+/// validation).
+fn warn_if_group_readable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode();
+        if mode & 0o060 != 0 {
+            warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777),
+                "the admin token file is readable or writable by its group: make sure only iocd's group is");
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, so that a burst of connections
+/// (syslog TCP, admin) meets the limit the administrator set rather than the default soft
+/// one (often 1024). Logs the result; a failure is logged and changes nothing.
+pub fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        warn!(error = %io::Error::last_os_error(), "cannot read the open-files limit");
+        return;
+    }
+    let before = lim.rlim_cur;
+    if before >= lim.rlim_max {
+        info!(
+            soft = before,
+            hard = lim.rlim_max,
+            "open-files limit already at its hard limit"
+        );
+        return;
+    }
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        warn!(error = %io::Error::last_os_error(), soft = before, hard = lim.rlim_max,
+            "cannot raise the open-files limit");
+    } else {
+        info!(
+            from = before,
+            to = lim.rlim_max,
+            "open-files limit raised to the hard limit"
+        );
+    }
+}
+
+/// The accept loop and what each connection shares.
+struct Server {
+    app: Router,
+    guard: Arc<Guard>,
+    permits: Arc<Semaphore>,
+    max_connections: usize,
+    header_timeout: Duration,
+    metrics: AdminMetrics,
+    shutdown: Shutdown,
+}
+
+impl Server {
+    async fn run(self, listener: tokio::net::TcpListener) {
+        let mut backoff = Duration::ZERO;
+        loop {
+            let accepted = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                r = listener.accept() => r,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => {
+                    backoff = Duration::ZERO;
+                    a
+                }
+                Err(e) if fd_exhausted(&e) => {
+                    // The connection stays in the backlog, so the listener is ready again
+                    // at once: without a pause this loop would spin.
+                    backoff = (backoff * 2).clamp(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1);
+                    self.metrics
+                        .accept_errors
+                        .with_label_values(&["fd_exhausted"])
+                        .inc();
+                    if let Some(skipped) = self.guard.log.allow("accept") {
+                        warn!(error = %e, pause_ms = backoff.as_millis() as u64, skipped,
+                            "admin server: accept failed for want of file descriptors or memory; pausing");
+                    }
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => continue,
+                    }
+                }
+                Err(e) => {
+                    // One connection's trouble (reset before it was accepted, ...).
+                    self.metrics
+                        .accept_errors
+                        .with_label_values(&["other"])
+                        .inc();
+                    debug!(error = %e, "admin server: accept failed");
+                    continue;
+                }
+            };
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                self.refuse_busy(stream, peer);
+                continue;
+            };
+            let conn = Connection {
+                app: self.app.clone(),
+                guard: self.guard.clone(),
+                header_timeout: self.header_timeout,
+                shutdown: self.shutdown.clone(),
+            };
+            tokio::spawn(async move {
+                conn.serve(stream, peer).await;
+                drop(permit);
+            });
+        }
+        // Every connection holds a permit until it ends: all of them back = all done.
+        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        if tokio::time::timeout(DRAIN, self.permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            warn!(
+                waited_s = DRAIN.as_secs(),
+                "admin server: connections still open at shutdown were dropped"
+            );
+        }
+    }
+
+    /// Answers 503 without waiting for the request and closes: the cap is full.
+    fn refuse_busy(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+            Content-Length: 21\r\nRetry-After: 1\r\nConnection: close\r\n\r\nadmin server is busy\n";
+        // One try: the socket's buffer is empty, so this writes it all or the peer is gone.
+        let _ = stream.try_write(BUSY);
+        drop(stream);
+        self.metrics
+            .refused_connections
+            .with_label_values(&["over_capacity"])
+            .inc();
+        if let Some(skipped) = self.guard.log.allow("over_capacity") {
+            warn!(peer = %peer, max_connections = self.max_connections, skipped,
+                "admin server: connection refused, at its connection limit");
+        }
+    }
+}
+
+/// Whether `accept` failed for want of descriptors or kernel memory (the listener should
+/// pause) rather than because of the one connection.
+fn fd_exhausted(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// One accepted connection.
+struct Connection {
+    app: Router,
+    guard: Arc<Guard>,
+    header_timeout: Duration,
+    shutdown: Shutdown,
+}
+
+impl Connection {
+    async fn serve(self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let metrics = &self.guard.metrics;
+        metrics.connections.inc();
+        let app = self.app;
+        let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = served.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            req.extensions_mut().insert(Peer(peer));
+            let mut app = app.clone();
+            async move {
+                let req: hyper::Request<hyper::body::Incoming> = req;
+                tower_service::Service::call(&mut app, req).await
+            }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .keep_alive(true);
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            _ = self.shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        metrics.connections.dec();
+        let Err(e) = result else { return };
+        let requests = served.load(std::sync::atomic::Ordering::Relaxed);
+        let reason = if e.is_timeout() && requests > 0 {
+            // A kept-alive connection that sent no next request in time (Prometheus
+            // between scrapes): closed, not refused.
+            debug!(peer = %peer, requests, "idle admin connection closed");
+            return;
+        } else if e.is_timeout() {
+            "header_timeout"
+        } else if e.is_parse_too_large() {
+            "headers_too_large"
+        } else if e.is_parse() {
+            "malformed"
+        } else {
+            // The peer went away (reset, closed mid-request): nothing was refused.
+            debug!(peer = %peer, error = %e, "admin connection ended with an error");
+            return;
+        };
+        metrics
+            .refused_connections
+            .with_label_values(&[reason])
+            .inc();
+        if let Some(skipped) = self.guard.log.allow(reason) {
+            warn!(peer = %peer, reason, skipped, "admin server: connection closed without a request");
+        }
+    }
+}
+
+/// At most one log line per reason per [`LOG_EVERY`]; how many were left out goes in the
+/// next one. A flood of refusals is counted in full by the metrics, not logged line by line.
+#[derive(Default)]
+struct Throttle {
+    last: Mutex<HashMap<&'static str, (Instant, u64)>>,
+}
+
+impl Throttle {
+    /// `Some(left_out)` when a line for `reason` may be logged now.
+    fn allow(&self, reason: &'static str) -> Option<u64> {
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        match last.get_mut(reason) {
+            Some((at, skipped)) if now.duration_since(*at) < LOG_EVERY => {
+                *skipped += 1;
+                None
+            }
+            Some((at, skipped)) => {
+                *at = now;
+                Some(std::mem::take(skipped))
+            }
+            None => {
+                last.insert(reason, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+/// Checks the token, then reads the body within its limits, before the route sees the
+/// request.
+async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let g = &s.guard;
+    let peer = req.extensions().get::<Peer>().map(|p| p.0);
+    let shown_peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+    let path = req.uri().path().to_owned();
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+    if let Some(token) = &g.token
+        && (!reads || g.protect_reads)
+        && !bearer_matches(req.headers(), token)
+    {
+        g.metrics
+            .refused_requests
+            .with_label_values(&["unauthorized"])
+            .inc();
+        if let Some(skipped) = g.log.allow("unauthorized") {
+            // The header itself is never logged: it may be a real token sent to the wrong
+            // place, or a near miss.
+            warn!(peer = %shown_peer, method = %req.method(), path = ?path,
+                presented = req.headers().contains_key(header::AUTHORIZATION), skipped,
+                "admin server: request refused without a valid token");
+        }
+        let mut r = json(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "this request needs the header Authorization: Bearer <admin token>"}),
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"iocd\""),
+        );
+        return r;
+    }
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let refuse = |reason: &'static str, status: StatusCode, msg: String| {
+        g.metrics
+            .refused_requests
+            .with_label_values(&[reason])
+            .inc();
+        if let Some(skipped) = g.log.allow(reason) {
+            warn!(peer = %shown_peer, path = ?path, reason, skipped,
+                "admin server: request refused");
+        }
+        json(status, serde_json::json!({"error": msg}))
+    };
+    let too_large = || {
+        refuse(
+            "body_too_large",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} bytes (admin.max_body_bytes)",
+                g.max_body_bytes
+            ),
+        )
+    };
+    if declared.is_some_and(|n| n > g.max_body_bytes as u64) {
+        return too_large();
+    }
+    let read = Limited::new(body, g.max_body_bytes).collect();
+    let bytes = match tokio::time::timeout(g.body_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
+        Ok(Err(e)) => {
+            return refuse(
+                "body_error",
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            );
+        }
+        Err(_) => {
+            return refuse(
+                "body_timeout",
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} ms (admin.body_timeout)",
+                    g.body_timeout.as_millis()
+                ),
+            );
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Whether `Authorization: Bearer <token>` carries `token`, compared in constant time (for
+/// a given length; the token's length is not secret).
+fn bearer_matches(headers: &header::HeaderMap, token: &str) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let Some((scheme, given)) = value.split_at_checked(7) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case(b"bearer ")
+        && bool::from(given.trim_ascii().ct_eq(token.as_bytes()))
 }
 
 fn router(state: AppState) -> Router {
@@ -138,6 +598,8 @@ fn router(state: AppState) -> Router {
                 .delete(feedback_remove),
         )
         .route("/feedback/summary", get(feedback_summary))
+        // Unknown routes pass the guard too: no probing around the token.
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
@@ -234,20 +696,47 @@ async fn feedback_summary(State(s): State<AppState>) -> Response {
     json(StatusCode::OK, serde_json::json!(f.summary()))
 }
 
-async fn feedback_add(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+/// Logs a refused feedback request (counted by `Feedback`), at most once a second.
+fn log_bad_feedback(s: &AppState, peer: Option<axum::Extension<Peer>>, msg: &str) {
+    if let Some(skipped) = s.guard.log.allow("feedback_refused") {
+        let peer = peer.map(|p| p.0.0.to_string());
+        warn!(peer = ?peer.as_deref().unwrap_or("unknown"), error = ?msg, skipped,
+            "admin server: feedback request refused");
+    }
+}
+
+async fn feedback_add(
+    State(s): State<AppState>,
+    peer: Option<axum::Extension<Peer>>,
+    body: axum::body::Bytes,
+) -> Response {
     let Some(f) = s.feedback.clone() else {
         return no_feedback();
     };
     let req: MarkRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return bad_request(format!("the body is not a mark: {e}")),
+        Err(e) => {
+            let msg = format!("the body is not one mark: {e}");
+            log_bad_feedback(&s, peer, &msg);
+            return bad_request(msg);
+        }
     };
     // Saving syncs a small file to disk: off this thread's only runtime worker.
     match tokio::task::spawn_blocking(move || f.add(req)).await {
         Ok(Ok(mark)) => json(StatusCode::CREATED, serde_json::json!(mark.view())),
-        Ok(Err(e)) if e.is_bad_request() => bad_request(e),
+        Ok(Err(e)) if e.is_over_limit() => {
+            log_bad_feedback(&s, peer, &e.to_string());
+            json(
+                StatusCode::CONFLICT,
+                serde_json::json!({"error": e.to_string()}),
+            )
+        }
+        Ok(Err(e)) if e.is_bad_request() => {
+            log_bad_feedback(&s, peer, &e.to_string());
+            bad_request(e)
+        }
         Ok(Err(e)) => {
-            error!(error = %e, "feedback mark not saved");
+            error!(error = ?e.to_string(), "feedback mark not saved");
             json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 serde_json::json!({"error": e.to_string()}),
@@ -271,6 +760,7 @@ struct MarkTarget {
 
 async fn feedback_remove(
     State(s): State<AppState>,
+    peer: Option<axum::Extension<Peer>>,
     uri: axum::http::Uri,
     body: axum::body::Bytes,
 ) -> Response {
@@ -306,7 +796,10 @@ async fn feedback_remove(
             StatusCode::NOT_FOUND,
             serde_json::json!({"error": "no API mark on this indicator and host (file marks are removed by editing the file)"}),
         ),
-        Ok(Err(e)) if e.is_bad_request() => bad_request(e),
+        Ok(Err(e)) if e.is_bad_request() => {
+            log_bad_feedback(&s, peer, &e.to_string());
+            bad_request(e)
+        }
         Ok(Err(e)) => json(
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({"error": e.to_string()}),

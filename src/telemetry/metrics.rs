@@ -16,6 +16,8 @@ pub struct Metrics {
     pub kafka: super::kafka::KafkaMetrics,
     /// Triage's families (`iocd_triage_*`): hits in, alerts out, suppressions, state size.
     pub triage: TriageMetrics,
+    /// The admin server's families (`iocd_admin_*`): connections, refusals, accept errors.
+    pub admin: AdminMetrics,
     /// Lines (messages) read, by source.
     pub events_in: IntCounterVec,
     /// Bytes read, by source.
@@ -83,6 +85,9 @@ pub struct Metrics {
     pub feedback_suppressed: IntCounter,
     /// Lines of the feedback file skipped at its last load.
     pub feedback_file_errors: IntGauge,
+    /// Marks refused, by origin (`api`, `file`) and reason (`invalid`, `too_many_marks`,
+    /// `too_large`); a refused file counts once.
+    pub feedback_refused: IntCounterVec,
     /// Hits recorded as sightings, by MISP sighting type (`0`, `1`).
     pub sightings_recorded: IntCounterVec,
     /// Indicator-and-type entries aggregated since the last flush.
@@ -305,6 +310,11 @@ impl Metrics {
                 )
                 .expect("valid metric")
             ),
+            feedback_refused: reg!(counter_vec(
+                "iocd_feedback_refused_total",
+                "False-positive marks refused, by origin and reason.",
+                &["origin", "reason"]
+            )),
             sightings_recorded: reg!(counter_vec(
                 "iocd_sightings_recorded_total",
                 "Hits recorded as sightings, by MISP sighting type.",
@@ -341,6 +351,7 @@ impl Metrics {
             )),
             kafka: super::kafka::KafkaMetrics::register(&registry),
             triage: TriageMetrics::register(&registry),
+            admin: AdminMetrics::register(&registry),
             registry,
         }
     }
@@ -423,6 +434,49 @@ impl TriageMetrics {
             floods: f.counter(
                 "iocd_triage_floods_total",
                 "Indicators declared a flood and demoted.",
+            ),
+        }
+    }
+}
+
+/// The admin server: what it serves and what it refuses (a refusal is also logged).
+#[derive(Clone)]
+pub struct AdminMetrics {
+    /// Connections being served.
+    pub connections: IntGauge,
+    /// Connections closed without an answer, by reason (`over_capacity`: beyond
+    /// `admin.max_connections`; `header_timeout`; `headers_too_large`; `malformed`).
+    pub refused_connections: IntCounterVec,
+    /// Requests refused, by reason (`unauthorized`, `body_too_large`, `body_timeout`,
+    /// `body_error`).
+    pub refused_requests: IntCounterVec,
+    /// Failed `accept` calls, by kind (`fd_exhausted`: EMFILE, ENFILE, ENOBUFS, ENOMEM, after
+    /// which the listener backs off; `other`).
+    pub accept_errors: IntCounterVec,
+}
+
+impl AdminMetrics {
+    pub fn register(registry: &Registry) -> AdminMetrics {
+        let f = Families(registry);
+        AdminMetrics {
+            connections: f.gauge(
+                "iocd_admin_connections",
+                "Connections the admin server is serving.",
+            ),
+            refused_connections: f.counters(
+                "iocd_admin_refused_connections_total",
+                "Admin connections closed without an answer, by reason.",
+                &["reason"],
+            ),
+            refused_requests: f.counters(
+                "iocd_admin_refused_requests_total",
+                "Admin requests refused, by reason.",
+                &["reason"],
+            ),
+            accept_errors: f.counters(
+                "iocd_admin_accept_errors_total",
+                "Failed accept calls of the admin listener, by kind.",
+                &["kind"],
             ),
         }
     }
