@@ -114,13 +114,17 @@ pub fn run(cfg: Config) -> Result<bool> {
         let (sender, triage) = (sinks.sender(), triage.clone());
         Arc::new(move |a| deliver(&sender, triage.as_deref(), a, None))
     };
-    let ticker = triage.clone().map(|t| {
-        let sender = sinks.sender();
-        let t2 = t.clone();
-        Ticker::spawn(t, Duration::from_secs(1), move |o: Outgoing| {
-            deliver(&sender, Some(&t2), o.record, o.sink)
+    let ticker = triage
+        .clone()
+        .map(|t| {
+            let sender = sinks.sender();
+            let t2 = t.clone();
+            Ticker::spawn(t, Duration::from_secs(1), move |o: Outgoing| {
+                deliver(&sender, Some(&t2), o.record, o.sink)
+            })
         })
-    });
+        .transpose()
+        .context("cannot start the triage thread")?;
     let (tx, rx) = crossbeam_channel::bounded(cfg.engine.queue_batches);
     let workers = worker::spawn(
         cfg.threads(),
@@ -130,7 +134,8 @@ pub fn run(cfg: Config) -> Result<bool> {
         crate::decode::syslog::alert_fields,
         metrics.clone(),
         triage.clone(),
-    );
+    )
+    .context("cannot start the matcher threads")?;
 
     let shutdown = Shutdown::new();
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(16);
@@ -575,7 +580,8 @@ async fn watch_feedback(
 }
 
 fn watchdog_period() -> Option<Duration> {
-    sd_notify::watchdog_enabled().map(|d| d / 2)
+    // A tick period of 0 panics: WATCHDOG_USEC=1 halves to nothing.
+    sd_notify::watchdog_enabled().map(|d| (d / 2).max(Duration::from_millis(1)))
 }
 
 /// Modification time and size of each file, to notice changes.

@@ -42,7 +42,8 @@ pub type AlertOut = Arc<dyn Fn(AlertRecord) + Send + Sync>;
 /// Reads a syslog header for an alert (decoding happens only for lines with hits).
 pub type HeaderDecoder = fn(&[u8]) -> Option<SyslogFields>;
 
-/// Starts `n` matcher threads.
+/// Starts `n` matcher threads; an error if the system refuses one (the threads already
+/// started end once the queue's senders are gone).
 pub fn spawn(
     n: usize,
     rx: BatchReceiver,
@@ -51,7 +52,7 @@ pub fn spawn(
     decode: HeaderDecoder,
     metrics: Arc<Metrics>,
     triage: Option<Arc<Triage>>,
-) -> Vec<std::thread::JoinHandle<()>> {
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     (0..n.max(1))
         .map(|i| {
             let (rx, set, out, metrics) = (rx.clone(), set.clone(), out.clone(), metrics.clone());
@@ -59,7 +60,6 @@ pub fn spawn(
             std::thread::Builder::new()
                 .name(format!("iocd-match-{i}"))
                 .spawn(move || run(rx, set, out, decode, metrics, triage))
-                .expect("can start a matcher thread")
         })
         .collect()
 }
@@ -289,7 +289,7 @@ mod tests {
                 ..SyslogFields::default()
             })
         };
-        let workers = spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None);
+        let workers = spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None).unwrap();
         let peer = "127.0.0.1:9".parse().unwrap();
         let mut b = Batch::new(SourceKind::SyslogTcp);
         b.push_line(b"a SRC=1.2.3.4 x", Some(peer));
