@@ -58,6 +58,7 @@ pub fn run(cfg: Config) -> Result<bool> {
         .build()
         .context("cannot start the I/O runtime")?;
     let metrics = Arc::new(Metrics::new());
+    clean_state_files(&cfg, &metrics);
 
     let started = Instant::now();
     let mut catalog = Catalog::new(&cfg.feeds, &cfg.allowlists);
@@ -288,6 +289,20 @@ pub fn run(cfg: Config) -> Result<bool> {
     }
     info!("stopped cleanly");
     Ok(true)
+}
+
+/// Removes what writes interrupted by a crash left beside the state files (feedback marks,
+/// feed caches), before anything writes them again; each is logged and counted.
+fn clean_state_files(cfg: &Config, metrics: &Metrics) {
+    let mut state: Vec<PathBuf> = cfg.feedback.state.iter().cloned().collect();
+    for path in cfg.feeds.iter().filter_map(|f| f.cache.clone()) {
+        state.push(crate::ioc::fetch::Cache { path: path.clone() }.meta_path());
+        state.push(path);
+    }
+    let removed = crate::statefile::remove_leftovers(&state);
+    metrics
+        .state_temp_files_removed
+        .inc_by(removed.len() as u64);
 }
 
 /// Hands an alert to the sinks: to sink `only` (a digest), else to every sink whose
