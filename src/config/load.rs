@@ -255,7 +255,7 @@ pub(super) fn read(text: &str) -> Read<'_> {
         // table.
         let is_leaf = !on_table || msg.starts_with("invalid type: map");
         let key = if is_leaf {
-            at
+            at.clone()
         } else {
             probe(&doc, &at, &msg, err.span())
         };
@@ -269,6 +269,10 @@ pub(super) fn read(text: &str) -> Read<'_> {
         errors.push_at_line(path_string(&key), line(&key, &doc), text_msg);
         if key.is_empty() || !remove(&mut doc, &key) {
             break;
+        }
+        if on_table && key == at {
+            // No key inside could be blamed: the whole table went.
+            dropped.push(key.clone());
         }
         removed.push(key);
     }
@@ -523,6 +527,8 @@ fn probe(
 /// The keys under `v` whose value the message quotes the way serde does (`string "x"`,
 /// `integer `5``, `map`, ...).
 fn quoted_values(v: &DeValue<'_>, msg: &str, path: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
+    // "unknown variant `x`, expected one of `a`, `b`": only `x` is the value.
+    let variant = quoted_after(msg, "unknown variant ");
     let children: Vec<(Seg, &DeValue<'_>)> = match v {
         DeValue::Table(t) => t
             .iter()
@@ -538,7 +544,10 @@ fn quoted_values(v: &DeValue<'_>, msg: &str, path: &mut Vec<Seg>, out: &mut Vec<
     for (seg, child) in children {
         path.push(seg);
         let quotes = match child {
-            DeValue::String(s) => msg.contains(&format!("{:?}", s.as_ref())),
+            DeValue::String(s) => match &variant {
+                Some(name) => s.as_ref() == name,
+                None => msg.contains(&format!("{:?}", s.as_ref())),
+            },
             DeValue::Integer(i) => msg.contains(&format!("`{}`", i.as_str())),
             DeValue::Float(f) => msg.contains(&format!("`{}`", f.as_str())),
             DeValue::Boolean(b) => msg.contains(&format!("boolean `{b}`")),
