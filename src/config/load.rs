@@ -7,8 +7,8 @@
 //! the parts serde buffers — tagged sinks, flattened tables — by the value the message quotes
 //! and by trying the table without each candidate key), recorded with its key path and line,
 //! and that key is taken out of the table before the next round. A required key that is
-//! missing takes its whole table out (an array element is dropped, and the semantic errors of
-//! that array are not reported: their indices would be wrong). The rounds are bounded.
+//! missing takes its whole table out (an array element is dropped; the paths of later elements
+//! are told with their indices in the file). The rounds are bounded.
 //!
 //! What comes out is the typed [`Config`] of what was right, for [`Config::validate`] to check
 //! the rest, and the errors so far.
@@ -123,30 +123,71 @@ pub(super) struct Read<'i> {
     pub config: Option<Config>,
     pub errors: ConfigErrors,
     pub doc: Option<Doc<'i>>,
-    /// Tables taken out because a required key was missing or wrong.
+    /// Tables taken out because a required key was missing or wrong (indices as in the file).
     pub dropped: Vec<Vec<Seg>>,
+    shifts: Shifts,
+}
+
+/// Array elements taken out: (the array's path, the element's index in the file).
+#[derive(Default)]
+struct Shifts(Vec<(Vec<Seg>, usize)>);
+
+impl Shifts {
+    /// `path`, with each index as it is in the file.
+    fn original(&self, path: &[Seg]) -> Vec<Seg> {
+        let mut out = path.to_vec();
+        for (p, seg) in path.iter().enumerate() {
+            if let Seg::Index(i) = seg {
+                out[p] = Seg::Index(self.index_in_file(&path[..p], *i));
+            }
+        }
+        out
+    }
+
+    fn index_in_file(&self, array: &[Seg], i: usize) -> usize {
+        let mut gone: Vec<usize> = self
+            .0
+            .iter()
+            .filter(|(a, _)| a == array)
+            .map(|&(_, j)| j)
+            .collect();
+        gone.sort_unstable();
+        gone.into_iter()
+            .fold(i, |at, j| if j <= at { at + 1 } else { at })
+    }
+
+    /// Notes that the element at `path` (as the table is now) is taken out.
+    fn record(&mut self, path: &[Seg]) {
+        if let Some((Seg::Index(i), array)) = path.split_last() {
+            let in_file = self.index_in_file(array, *i);
+            self.0.push((array.to_vec(), in_file));
+        }
+    }
 }
 
 impl Read<'_> {
     /// Whether a semantic error at `path` should be left out: it is about a table that was
-    /// taken out (the "no source is enabled" of a dropped source), or an array whose indices
-    /// changed when an element was dropped.
+    /// taken out (the "no source is enabled" of a dropped source, "no sink" of a dropped
+    /// sink), or it names sinks by position (`file1`) after a sink was taken out.
     pub(super) fn hides(&self, path: &str) -> bool {
         let Some(segs) = parse_path(path) else {
             return false;
         };
+        let segs = self.shifts.original(&segs);
         self.dropped.iter().any(|d| {
-            let array = d
-                .iter()
-                .rposition(|s| matches!(s, Seg::Index(_)))
-                .map(|i| &d[..i]);
             d.starts_with(&segs)
                 || segs.starts_with(d)
-                || array.is_some_and(|a| segs.starts_with(a))
-                // Sink names (`file1`) are positions: routes name them.
-                || (array == Some(&[Seg::Key("sinks".into())][..])
+                || (d.first() == Some(&Seg::Key("sinks".into()))
                     && path.starts_with("triage.routing.sinks"))
         })
+    }
+
+    /// A path of the config read, with its indices as they are in the file.
+    pub(super) fn path_in_file(&self, path: &str) -> String {
+        match parse_path(path) {
+            Some(segs) => path_string(&self.shifts.original(&segs)),
+            None => path.to_owned(),
+        }
     }
 }
 
@@ -168,6 +209,7 @@ pub(super) fn read(text: &str) -> Read<'_> {
                 errors,
                 doc: None,
                 dropped: Vec::new(),
+                shifts: Shifts::default(),
             };
         }
     };
@@ -175,7 +217,10 @@ pub(super) fn read(text: &str) -> Read<'_> {
     // Keys taken out for a wrong value: their "missing field" is not news.
     let mut removed: Vec<Vec<Seg>> = Vec::new();
     let mut dropped = Vec::new();
-    for _ in 0..MAX_ROUNDS {
+    let mut shifts = Shifts::default();
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS {
+        rounds += 1;
         let err = match deserialize(&doc) {
             Ok(config) => {
                 return Read {
@@ -183,6 +228,7 @@ pub(super) fn read(text: &str) -> Read<'_> {
                     errors,
                     doc: Some(Doc { text, root }),
                     dropped,
+                    shifts,
                 };
             }
             Err(e) => e,
@@ -197,6 +243,7 @@ pub(super) fn read(text: &str) -> Read<'_> {
         let line = |segs: &[Seg], doc: &Spanned<DeTable<'_>>| {
             find(doc.get_ref(), segs).map(|(span, _)| line_of(text, span.start))
         };
+        let shown = |segs: &[Seg], shifts: &Shifts| path_string(&shifts.original(segs));
         if let Some(name) = quoted_after(&msg, "unknown field ") {
             // The key itself, or a key of the buffered table the span points at.
             let key = if at.last() == Some(&Seg::Key(name.clone())) && !on_table {
@@ -208,7 +255,7 @@ pub(super) fn read(text: &str) -> Read<'_> {
             };
             let suggestion = did_you_mean(&name, &expected(&msg));
             errors.push_at_line(
-                path_string(&key),
+                shown(&key, &shifts),
                 line(&key, &doc),
                 format!("unknown key `{name}`{suggestion}"),
             );
@@ -226,11 +273,11 @@ pub(super) fn read(text: &str) -> Read<'_> {
             let mut key = table.clone();
             key.push(Seg::Key(name.clone()));
             if !removed.contains(&key) {
-                let at_table = path_string(&table);
+                let at_table = shown(&table, &shifts);
                 let path = if table.is_empty() {
                     name.clone()
                 } else {
-                    path_string(&key)
+                    shown(&key, &shifts)
                 };
                 errors.push_at_line(
                     path,
@@ -248,7 +295,8 @@ pub(super) fn read(text: &str) -> Read<'_> {
             if table.is_empty() || !remove(&mut doc, &table) {
                 break;
             }
-            dropped.push(table);
+            dropped.push(shifts.original(&table));
+            shifts.record(&table);
             continue;
         }
         // A wrong type or value: at the key the span points at, or found inside a buffered
@@ -266,24 +314,30 @@ pub(super) fn read(text: &str) -> Read<'_> {
                 did_you_mean(&name, &expected(&msg))
             );
         }
-        errors.push_at_line(path_string(&key), line(&key, &doc), text_msg);
+        errors.push_at_line(shown(&key, &shifts), line(&key, &doc), text_msg);
         if key.is_empty() || !remove(&mut doc, &key) {
             break;
         }
         if on_table && key == at {
             // No key inside could be blamed: the whole table went.
-            dropped.push(key.clone());
+            dropped.push(shifts.original(&key));
+            shifts.record(&key);
         }
         removed.push(key);
     }
-    if errors.is_empty() {
-        errors.push_at_line("config", None, "too many errors to read further");
+    if errors.is_empty() || rounds == MAX_ROUNDS {
+        errors.push_at_line(
+            "config",
+            None,
+            format!("stopped reading after {rounds} errors: fix these first"),
+        );
     }
     Read {
         config: None,
         errors,
         doc: Some(Doc { text, root }),
         dropped,
+        shifts,
     }
 }
 
@@ -325,6 +379,10 @@ pub(super) fn did_you_mean(typo: &str, valid: &[String]) -> String {
         })
         .collect();
     close.sort();
+    // The closest ones only: `batch_max_event` is `batch_max_events`, not `batch_timeout`.
+    if let Some(&(best, _)) = close.first() {
+        close.retain(|&(d, _)| d == best);
+    }
     close.truncate(3);
     if close.is_empty() {
         let names: Vec<String> = valid.iter().map(|v| format!("`{v}`")).collect();

@@ -497,6 +497,14 @@ impl ConfigErrors {
         self.0.push((path.into(), msg.into()));
         self.1.push(line);
     }
+    /// In the order of the file; problems without a line last.
+    fn sort_by_line(&mut self) {
+        self.1.resize(self.0.len(), None);
+        let mut both: Vec<_> = self.0.drain(..).zip(self.1.drain(..)).collect();
+        both.sort_by_key(|(_, line)| line.unwrap_or(usize::MAX));
+        (self.0, self.1) = both.into_iter().unzip();
+    }
+
     /// The line of the `i`th problem, when known.
     pub fn line(&self, i: usize) -> Option<usize> {
         self.1.get(i).copied().flatten()
@@ -544,6 +552,7 @@ impl Config {
         let mut read = load::read(text);
         let mut errs = std::mem::take(&mut read.errors);
         let Some(mut cfg) = read.config.take() else {
+            errs.sort_by_line();
             return Err(errs);
         };
         cfg.resolve_paths(base);
@@ -552,13 +561,18 @@ impl Config {
                 if read.hides(path) {
                     continue;
                 }
+                let path = read.path_in_file(path);
                 let line = found
                     .line(i)
-                    .or_else(|| read.doc.as_ref().and_then(|d| d.line(path)));
-                errs.push_at_line(path.clone(), line, msg.clone());
+                    .or_else(|| read.doc.as_ref().and_then(|d| d.line(&path)));
+                errs.push_at_line(path, line, msg.clone());
             }
         }
-        if errs.is_empty() { Ok(cfg) } else { Err(errs) }
+        if errs.is_empty() {
+            return Ok(cfg);
+        }
+        errs.sort_by_line();
+        Err(errs)
     }
 
     /// Parses TOML text (no semantic checks): a syntax error, or every unknown key, wrong
@@ -977,10 +991,10 @@ mod tests {
         assert_eq!(
             found(&text),
             [
-                ("engine.batch_bytes".into(), Some(5)),
                 ("engine.thraeds".into(), Some(4)),
-                ("shutdown.grace".into(), Some(9)),
+                ("engine.batch_bytes".into(), Some(5)),
                 ("reload.watch_interval".into(), Some(7)),
+                ("shutdown.grace".into(), Some(9)),
             ]
         );
     }
@@ -1014,7 +1028,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_required_key_drops_its_table_and_keeps_the_other_indices_quiet() {
+    fn a_missing_required_key_drops_its_table_and_later_elements_keep_their_index() {
         let text = format!(
             "{STDIN}[[feeds]]\npath = \"a.txt\"\n[[feeds]]\nname = \"b\"\npath = \"b.txt\"\n\
              [engine]\nqueue_batches = 0\n"
@@ -1023,6 +1037,7 @@ mod tests {
             found(&text),
             [
                 ("feeds[0].name".into(), Some(3)),
+                ("feeds[1].path".into(), Some(7)),
                 ("engine.queue_batches".into(), Some(9)),
             ]
         );
