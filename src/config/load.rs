@@ -446,8 +446,11 @@ fn pin_element(
     msg: &str,
     span: Option<Range<usize>>,
 ) -> (Vec<Seg>, bool) {
-    let Some((Seg::Index(_), parent)) = at.split_last() else {
-        return (at, on_table);
+    // The span of `[[sinks]]` is that of its first element; that of `sinks = [{...}]` is
+    // the array's own.
+    let parent = match at.split_last() {
+        Some((Seg::Index(_), parent)) => parent,
+        _ => &at[..],
     };
     let Some((_, array)) = find(doc.get_ref(), parent) else {
         return (at, on_table);
@@ -624,6 +627,16 @@ fn quoted_values(v: &DeValue<'_>, msg: &str, path: &mut Vec<Seg>, out: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_in_inline_arrays_of_tables_find_their_element_and_key() {
+        let r = read(
+            "sinks = [{ type = \"stdout\" }, { type = \"http\", url = 5 }]\n\
+             [sources]\nstdin = true\n",
+        );
+        let paths: Vec<&str> = r.errors.0.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["sinks[1].url"], "{}", r.errors);
+    }
 
     #[test]
     fn paths_round_trip() {
