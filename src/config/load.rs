@@ -273,6 +273,19 @@ pub(super) fn read(text: &str) -> Read<'_> {
             let mut key = table.clone();
             key.push(Seg::Key(name.clone()));
             if !removed.contains(&key) {
+                // `typex = 1` for `type`: serde never got as far as calling it unknown.
+                let near: Vec<String> = find(doc.get_ref(), &table)
+                    .and_then(|(_, v)| v.get_ref().as_table())
+                    .map(|t| {
+                        t.iter()
+                            .map(|(k, _)| k.get_ref().to_string())
+                            .filter(|k| {
+                                did_you_mean(k, std::slice::from_ref(&name)).starts_with("; did")
+                            })
+                            .map(|k| format!("; is `{k}` a misspelling of it?"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let at_table = shown(&table, &shifts);
                 let path = if table.is_empty() {
                     name.clone()
@@ -283,12 +296,13 @@ pub(super) fn read(text: &str) -> Read<'_> {
                     path,
                     line(&table, &doc),
                     format!(
-                        "missing: `{name}` is required{}",
+                        "missing: `{name}` is required{}{}",
                         if at_table.is_empty() {
                             String::new()
                         } else {
                             format!(" in {at_table}")
-                        }
+                        },
+                        near.concat()
                     ),
                 );
             }

@@ -548,7 +548,7 @@ impl Config {
     }
 
     /// [`Config::load`] of `text`, relative paths resolved against `base`.
-    pub fn check(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
+    fn check(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
         let mut read = load::read(text);
         let mut errs = std::mem::take(&mut read.errors);
         let Some(mut cfg) = read.config.take() else {
@@ -1041,6 +1041,58 @@ mod tests {
                 ("engine.queue_batches".into(), Some(9)),
             ]
         );
+    }
+
+    /// Every value of the example replaced by values of other types, and every line left out
+    /// in turn: reading never panics, and every error has a key path.
+    #[test]
+    fn no_edit_of_the_example_makes_reading_panic() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/iocd.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let base = path.parent().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut edits = 0;
+        for (i, l) in lines.iter().enumerate() {
+            let Some((key, _)) = l.split_once(" = ").filter(|_| !l.starts_with('#')) else {
+                continue;
+            };
+            let variants = [
+                String::new(),
+                format!("{key} = \"x\""),
+                format!("{key} = -1"),
+                format!("{key} = \"0s\""),
+                format!("{key} = [1, \"a\"]"),
+                format!("{key} = {{ a = 1 }}"),
+                format!("{key}x = 1"),
+            ];
+            for v in variants {
+                let mut edited = lines.clone();
+                edited[i] = &v;
+                let result = Config::check(&edited.join("\n"), base);
+                let typo = format!("{key}x");
+                if v.starts_with(&typo) {
+                    // An unknown key is always named (as unknown, or as a misspelling of a
+                    // missing one, or by the map that holds it), unless the edit broke the
+                    // syntax (a multi-line array cut in half).
+                    let e = result.as_ref().unwrap_err();
+                    assert!(
+                        e.0.iter().any(|(p, m)| p == "syntax"
+                            || p.ends_with(&typo)
+                            || m.contains(&format!("`{typo}` a misspelling"))),
+                        "line {}: {e}",
+                        i + 1
+                    );
+                }
+                if let Err(e) = result {
+                    assert!(
+                        e.0.iter().all(|(p, m)| !p.is_empty() && !m.is_empty()),
+                        "{e}"
+                    );
+                }
+                edits += 1;
+            }
+        }
+        assert!(edits > 100, "{edits}");
     }
 
     #[test]
