@@ -876,7 +876,17 @@ fn check_tcp(t: &TcpConfig, at: &str, errs: &mut ConfigErrors) {
         &format!("{at}.max_connections"),
         errs,
     );
-    positive(t.idle_timeout, &format!("{at}.idle_timeout"), errs);
+    // Shorter, a sender's ordinary pause closes its connection with data still in flight.
+    if t.idle_timeout < Duration::from_secs(1) {
+        errs.push(format!("{at}.idle_timeout"), "must be at least 1s");
+    } else {
+        at_most(
+            t.idle_timeout,
+            MAX_DURATION,
+            &format!("{at}.idle_timeout"),
+            errs,
+        );
+    }
 }
 
 /// The most connections a syslog TCP/TLS source accepts at once.
