@@ -55,6 +55,10 @@ const ROWS: &[(&str, &str)] = &[
         "sources.syslog_tcp.idle_timeout",
     ),
     (
+        "[sources.syslog_tcp]\nlisten = \"127.0.0.1:5514\"\nidle_timeout = \"500ms\"",
+        "sources.syslog_tcp.idle_timeout",
+    ),
+    (
         "[sources.syslog_tcp]\nlisten = \"127.0.0.1:5514\"\nmax_connections = 0",
         "sources.syslog_tcp.max_connections",
     ),
