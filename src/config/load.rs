@@ -253,7 +253,11 @@ pub(super) fn read(text: &str) -> Read<'_> {
                 p.push(Seg::Key(name.clone()));
                 p
             };
-            let suggestion = did_you_mean(&name, &expected(&msg));
+            let mut valid = expected(&msg);
+            if valid.is_empty() {
+                valid = flattened_keys(&key[..key.len() - 1]);
+            }
+            let suggestion = did_you_mean(&name, &valid);
             errors.push_at_line(
                 shown(&key, &shifts),
                 line(&key, &doc),
@@ -363,6 +367,59 @@ fn deserialize(doc: &Spanned<DeTable<'_>>) -> Result<Config, toml::de::Error> {
 fn quoted_after(msg: &str, prefix: &str) -> Option<String> {
     let rest = msg.strip_prefix(prefix)?.strip_prefix('`')?;
     Some(rest[..rest.find('`')?].to_owned())
+}
+
+/// The keys of a table serde reads with `#[serde(flatten)]`, whose unknown-key message lists
+/// none: a TLS source is a TCP source (its fields, asked of serde) plus its certificate.
+fn flattened_keys(table: &[Seg]) -> Vec<String> {
+    let tls = [Seg::Key("sources".into()), Seg::Key("syslog_tls".into())];
+    if table != tls {
+        return Vec::new();
+    }
+    let mut keys = fields_of::<super::TcpConfig>();
+    keys.extend(["cert", "key"].map(String::from));
+    keys
+}
+
+/// The field names a derived `Deserialize` of a struct declares.
+fn fields_of<'de, T: Deserialize<'de>>() -> Vec<String> {
+    struct Fields(Vec<String>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("only the field names are wanted")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Stop {
+            Stop
+        }
+    }
+    impl<'de> serde::Deserializer<'de> for &mut Fields {
+        type Error = Stop;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0 = fields.iter().map(|f| (*f).to_owned()).collect();
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut f = Fields(Vec::new());
+    let _ = T::deserialize(&mut f);
+    f.0
 }
 
 /// The names serde lists after "expected" in an unknown field or variant message.
@@ -650,6 +707,30 @@ mod tests {
         );
         let paths: Vec<&str> = r.errors.0.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, ["sinks[1].url"], "{}", r.errors);
+    }
+
+    #[test]
+    fn unknown_keys_of_a_flattened_table_get_suggestions_too() {
+        let r = read(
+            "[sources.syslog_tls]\nlisten = \"127.0.0.1:6514\"\ncert = \"c\"\nkey = \"k\"\n\
+             idle_timout = \"1m\"\n",
+        );
+        assert_eq!(r.errors.0.len(), 1, "{}", r.errors);
+        assert_eq!(r.errors.0[0].0, "sources.syslog_tls.idle_timout");
+        assert_eq!(
+            r.errors.0[0].1,
+            "unknown key `idle_timout`; did you mean `idle_timeout`?"
+        );
+        let keys = flattened_keys(&parse_path("sources.syslog_tls").unwrap());
+        for k in [
+            "listen",
+            "max_message_bytes",
+            "max_connections",
+            "cert",
+            "key",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+        }
     }
 
     #[test]
