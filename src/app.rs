@@ -127,7 +127,7 @@ pub fn run(cfg: Config) -> Result<bool> {
         .transpose()
         .context("cannot start the triage thread")?;
     let (tx, rx) = crossbeam_channel::bounded(cfg.engine.queue_batches);
-    let workers = worker::spawn(
+    let workers = worker::try_spawn(
         cfg.threads(),
         rx,
         control.shared.clone(),

@@ -42,9 +42,23 @@ pub type AlertOut = Arc<dyn Fn(AlertRecord) + Send + Sync>;
 /// Reads a syslog header for an alert (decoding happens only for lines with hits).
 pub type HeaderDecoder = fn(&[u8]) -> Option<SyslogFields>;
 
+/// [`try_spawn`], for tests.
+#[cfg(test)]
+pub(crate) fn spawn(
+    n: usize,
+    rx: BatchReceiver,
+    set: SharedSet,
+    out: AlertOut,
+    decode: HeaderDecoder,
+    metrics: Arc<Metrics>,
+    triage: Option<Arc<Triage>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    try_spawn(n, rx, set, out, decode, metrics, triage).expect("can start a matcher thread")
+}
+
 /// Starts `n` matcher threads; an error if the system refuses one (the threads already
 /// started end once the queue's senders are gone).
-pub fn spawn(
+pub fn try_spawn(
     n: usize,
     rx: BatchReceiver,
     set: SharedSet,
@@ -289,7 +303,7 @@ mod tests {
                 ..SyslogFields::default()
             })
         };
-        let workers = spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None).unwrap();
+        let workers = spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None);
         let peer = "127.0.0.1:9".parse().unwrap();
         let mut b = Batch::new(SourceKind::SyslogTcp);
         b.push_line(b"a SRC=1.2.3.4 x", Some(peer));
