@@ -61,6 +61,7 @@ pub fn run(cfg: Config) -> Result<bool> {
     // default soft one.
     admin::raise_open_files_limit();
     let metrics = Arc::new(Metrics::new());
+    clean_state_files(&cfg, &metrics);
 
     let started = Instant::now();
     let mut catalog = Catalog::new(&cfg.feeds, &cfg.allowlists);
@@ -120,15 +121,19 @@ pub fn run(cfg: Config) -> Result<bool> {
         let (sender, triage) = (sinks.sender(), triage.clone());
         Arc::new(move |a| deliver(&sender, triage.as_deref(), a, None))
     };
-    let ticker = triage.clone().map(|t| {
-        let sender = sinks.sender();
-        let t2 = t.clone();
-        Ticker::spawn(t, Duration::from_secs(1), move |o: Outgoing| {
-            deliver(&sender, Some(&t2), o.record, o.sink)
+    let ticker = triage
+        .clone()
+        .map(|t| {
+            let sender = sinks.sender();
+            let t2 = t.clone();
+            Ticker::spawn(t, Duration::from_secs(1), move |o: Outgoing| {
+                deliver(&sender, Some(&t2), o.record, o.sink)
+            })
         })
-    });
+        .transpose()
+        .context("cannot start the triage thread")?;
     let (tx, rx) = crossbeam_channel::bounded(cfg.engine.queue_batches);
-    let workers = worker::spawn(
+    let workers = worker::try_spawn(
         cfg.threads(),
         rx,
         control.shared.clone(),
@@ -136,7 +141,8 @@ pub fn run(cfg: Config) -> Result<bool> {
         crate::decode::syslog::alert_fields,
         metrics.clone(),
         triage.clone(),
-    );
+    )
+    .context("cannot start the matcher threads")?;
 
     let shutdown = Shutdown::new();
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(16);
@@ -289,6 +295,20 @@ pub fn run(cfg: Config) -> Result<bool> {
     }
     info!("stopped cleanly");
     Ok(true)
+}
+
+/// Removes what writes interrupted by a crash left beside the state files (feedback marks,
+/// feed caches), before anything writes them again; each is logged and counted.
+fn clean_state_files(cfg: &Config, metrics: &Metrics) {
+    let mut state: Vec<PathBuf> = cfg.feedback.state.iter().cloned().collect();
+    for path in cfg.feeds.iter().filter_map(|f| f.cache.clone()) {
+        state.push(crate::ioc::fetch::Cache { path: path.clone() }.meta_path());
+        state.push(path);
+    }
+    let removed = crate::statefile::remove_leftovers(&state);
+    metrics
+        .state_temp_files_removed
+        .inc_by(removed.len() as u64);
 }
 
 /// Hands an alert to the sinks: to sink `only` (a digest), else to every sink whose
@@ -581,7 +601,8 @@ async fn watch_feedback(
 }
 
 fn watchdog_period() -> Option<Duration> {
-    sd_notify::watchdog_enabled().map(|d| d / 2)
+    // A tick period of 0 panics: WATCHDOG_USEC=1 halves to nothing.
+    sd_notify::watchdog_enabled().map(|d| (d / 2).max(Duration::from_millis(1)))
 }
 
 /// Modification time and size of each file, to notice changes.

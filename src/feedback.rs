@@ -53,7 +53,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -728,30 +727,10 @@ fn read_at_most(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`:
 /// a crash leaves the old file or the new one, never half of one.
+/// The temporary name is `crate::statefile`'s, so that a start after a crash removes what
+/// this left behind.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or("feedback".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // The rename itself is durable once the folder is synced.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::statefile::write_atomic(path, bytes)
 }
 
 fn load_state(path: &Path) -> Result<Vec<Arc<Mark>>, String> {

@@ -34,6 +34,7 @@ pub mod scan;
 pub mod sightings;
 pub mod sink;
 pub mod source;
+pub mod statefile;
 pub mod telemetry;
 pub mod triage;
 pub mod worker;

@@ -273,6 +273,7 @@ struct ExportMetrics {
     retries: IntCounter,
     dropped_buffer: IntCounter,
     dropped_refused: IntCounter,
+    partial_line_cut: IntCounter,
 }
 
 impl Exporter {
@@ -331,7 +332,15 @@ impl Exporter {
                     .sightings_dropped
                     .with_label_values(&["buffer_full"]),
                 dropped_refused: metrics.sightings_dropped.with_label_values(&["refused"]),
+                partial_line_cut: metrics.state_partial_line_bytes_cut.clone(),
             },
+        })
+        .inspect(|e| {
+            // A crash in the middle of an append may have left half a line: cut it now, so
+            // that the file reads as JSON lines again before anything is added.
+            if let Some(f) = &e.file {
+                repair(&f.path, &e.metrics);
+            }
         })
     }
 
@@ -343,6 +352,8 @@ impl Exporter {
         interval: Duration,
         shutdown: crate::pipeline::Shutdown,
     ) -> Exporter {
+        // Validation keeps it at least 1s; a zero period would panic.
+        let interval = interval.max(Duration::from_millis(1));
         let start = tokio::time::Instant::now() + interval;
         let mut tick = tokio::time::interval_at(start, interval);
         loop {
@@ -442,7 +453,9 @@ fn write_file(f: &mut FileOut, source: &str, m: &ExportMetrics) {
         serde_json::to_writer(&mut buf, &line).expect("serializing to memory cannot fail");
         buf.push(b'\n');
     }
-    // Opened per flush: rotation needs nothing from iocd. One write of whole lines.
+    // Opened per flush: rotation needs nothing from iocd. One write of whole lines, after
+    // a partial last line (a write cut short) is removed, so lines are never glued.
+    repair(&f.path, m);
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -457,6 +470,16 @@ fn write_file(f: &mut FileOut, source: &str, m: &ExportMetrics) {
             m.errors_file.inc();
             error!(path = %f.path.display(), error = %e, pending = f.pending.len(),
                 "cannot write sightings; trying again at the next interval");
+        }
+    }
+}
+
+/// Cuts a partial last line from the sightings file, counted; logs when it cannot.
+fn repair(path: &std::path::Path, m: &ExportMetrics) {
+    match crate::statefile::repair_partial_line(path) {
+        Ok(cut) => m.partial_line_cut.inc_by(cut),
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "cannot check the end of the sightings file")
         }
     }
 }

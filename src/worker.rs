@@ -43,8 +43,9 @@ pub type AlertOut = Arc<dyn Fn(AlertRecord) + Send + Sync>;
 /// Reads a syslog header for an alert (decoding happens only for lines with hits).
 pub type HeaderDecoder = fn(&[u8]) -> Option<SyslogFields>;
 
-/// Starts `n` matcher threads.
-pub fn spawn(
+/// [`try_spawn`], for tests.
+#[cfg(test)]
+pub(crate) fn spawn(
     n: usize,
     rx: BatchReceiver,
     set: SharedSet,
@@ -53,6 +54,20 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     triage: Option<Arc<Triage>>,
 ) -> Vec<std::thread::JoinHandle<()>> {
+    try_spawn(n, rx, set, out, decode, metrics, triage).expect("can start a matcher thread")
+}
+
+/// Starts `n` matcher threads; an error if the system refuses one (the threads already
+/// started end once the queue's senders are gone).
+pub fn try_spawn(
+    n: usize,
+    rx: BatchReceiver,
+    set: SharedSet,
+    out: AlertOut,
+    decode: HeaderDecoder,
+    metrics: Arc<Metrics>,
+    triage: Option<Arc<Triage>>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     (0..n.max(1))
         .map(|i| {
             let (rx, set, out, metrics) = (rx.clone(), set.clone(), out.clone(), metrics.clone());
@@ -60,7 +75,6 @@ pub fn spawn(
             std::thread::Builder::new()
                 .name(format!("iocd-match-{i}"))
                 .spawn(move || run(rx, set, out, decode, metrics, triage))
-                .expect("can start a matcher thread")
         })
         .collect()
 }

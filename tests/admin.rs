@@ -258,6 +258,8 @@ fn populate(m: &Metrics) {
     m.sightings_errors.with_label_values(&["misp"]).inc();
     m.sightings_retries.inc();
     m.sightings_dropped.with_label_values(&["refused"]).inc();
+    m.state_temp_files_removed.inc();
+    m.state_partial_line_bytes_cut.inc_by(7);
     let t = &m.triage;
     t.hits.inc_by(5);
     t.hit_lines.inc_by(4);
@@ -329,6 +331,8 @@ const FAMILIES: &[&str] = &[
     "iocd_sightings_errors_total",
     "iocd_sightings_retries_total",
     "iocd_sightings_dropped_total",
+    "iocd_state_temp_files_removed_total",
+    "iocd_state_partial_line_bytes_cut_total",
     "iocd_triage_hits_total",
     "iocd_triage_hit_lines_total",
     "iocd_triage_alerts_total",

@@ -310,6 +310,7 @@ pub(super) fn validate(
         if f.http.max_bytes == 0 {
             errs.push(format!("{at}.http.max_bytes"), "must be at least 1");
         }
+        check_numbers(f, &at, errs);
         if let Some(m) = &f.csv {
             if !m.delimiter.is_ascii() {
                 errs.push(format!("{at}.csv.delimiter"), "must be one ASCII character");
@@ -352,5 +353,31 @@ pub(super) fn validate(
     }
     for (i, a) in allowlists.iter().enumerate() {
         must_exist(&a.path, &format!("allowlists[{i}].path"), errs);
+    }
+}
+
+/// Bounds of a feed's durations and counts that timers and clocks need (`refresh` is added to
+/// the clock: a huge one would overflow it).
+fn check_numbers(f: &FeedConfig, at: &str, errs: &mut ConfigErrors) {
+    if let Some(r) = f.refresh {
+        super::at_most(r, super::MAX_DURATION, &format!("{at}.refresh"), errs);
+    }
+    if let Some(t) = f.ttl {
+        super::positive(t, &format!("{at}.ttl"), errs);
+    }
+    super::at_most(
+        f.http.timeout,
+        super::MAX_DURATION,
+        &format!("{at}.http.timeout"),
+        errs,
+    );
+    super::at_most(
+        f.http.retry_delay,
+        super::MAX_DURATION,
+        &format!("{at}.http.retry_delay"),
+        errs,
+    );
+    if f.http.retries > 100 {
+        errs.push(format!("{at}.http.retries"), "must be at most 100");
     }
 }

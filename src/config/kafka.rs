@@ -91,6 +91,9 @@ fn default_max_message() -> usize {
 fn default_revoke_timeout() -> Duration {
     Duration::from_secs(10)
 }
+/// The longest Kafka message iocd reads whole (`max_message_bytes`).
+pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
 fn default_buffer() -> usize {
     10_000
 }
@@ -142,12 +145,29 @@ pub(super) fn validate_source(c: &KafkaSourceConfig, at: &str, errs: &mut Config
             );
         }
     }
-    if c.max_message_bytes < 256 {
-        errs.push(format!("{at}.max_message_bytes"), "must be at least 256");
+    if !(256..=MAX_MESSAGE_BYTES).contains(&c.max_message_bytes) {
+        errs.push(
+            format!("{at}.max_message_bytes"),
+            "must be between 256 and 16 MiB",
+        );
     }
     if c.commit_interval.is_zero() {
         errs.push(format!("{at}.commit_interval"), "must be more than 0");
+    } else {
+        // librdkafka's range of `auto.commit.interval.ms`.
+        super::at_most(
+            c.commit_interval,
+            Duration::from_secs(86_400),
+            &format!("{at}.commit_interval"),
+            errs,
+        );
     }
+    super::at_most(
+        c.revoke_timeout,
+        super::MAX_DURATION,
+        &format!("{at}.revoke_timeout"),
+        errs,
+    );
     reserved(
         &c.options,
         CONSUMER_RESERVED,
@@ -163,9 +183,13 @@ pub(super) fn validate_sink(c: &KafkaSinkConfig, at: &str, errs: &mut ConfigErro
     if c.topic.trim().is_empty() {
         errs.push(format!("{at}.topic"), "must not be empty");
     }
-    if c.buffer_max_events == 0 {
-        errs.push(format!("{at}.buffer_max_events"), "must be at least 1");
-    }
+    super::count_in(
+        c.buffer_max_events,
+        1,
+        super::MAX_BUFFER_EVENTS,
+        &format!("{at}.buffer_max_events"),
+        errs,
+    );
     reserved(
         &c.options,
         PRODUCER_RESERVED,

@@ -1,15 +1,18 @@
 //! Configuration: one TOML file, read into typed structs, then validated as a whole.
 //!
-//! Reading ([`Config::from_toml`]) rejects unknown keys and wrong types with the key's path
-//! (serde stops at the first such error). Validation ([`Config::validate`]) then checks what
-//! types cannot say (files that must exist, one of `path`/`url`, addresses used twice, ...)
-//! and reports *every* problem at once, each with its key path, before any socket is bound.
+//! Reading ([`Config::from_toml`], see `load`) reports every unknown key (with the valid keys
+//! closest to it), wrong type and missing key, each with its key path and line; validation
+//! ([`Config::validate`]) then checks what types cannot say (files that must exist, one of
+//! `path`/`url`, addresses used twice, every number and duration within the range iocd can
+//! run with, ...). [`Config::load`] reports both kinds together, before any socket is bound:
+//! a configuration that passes cannot make `iocd run` panic.
 //!
 //! The doc comment of each field is the manual; `config/iocd.example.toml` lists every key
 //! with its default.
 
 pub mod feeds;
 pub mod kafka;
+mod load;
 pub mod triage;
 
 use std::collections::BTreeMap;
@@ -609,13 +612,37 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every problem found in a configuration, each with its key path.
+/// Every problem found in a configuration, each with its key path (and, once read from a
+/// file, the line it is on: see [`ConfigErrors::line`]).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<(String, String)>);
+pub struct ConfigErrors(pub Vec<(String, String)>, Vec<Option<usize>>);
 
 impl ConfigErrors {
     pub fn push(&mut self, path: impl Into<String>, msg: impl Into<String>) {
         self.0.push((path.into(), msg.into()));
+    }
+    /// [`ConfigErrors::push`] with the 1-based line of the file the problem is on.
+    pub fn push_at_line(
+        &mut self,
+        path: impl Into<String>,
+        line: Option<usize>,
+        msg: impl Into<String>,
+    ) {
+        self.1.resize(self.0.len(), None);
+        self.0.push((path.into(), msg.into()));
+        self.1.push(line);
+    }
+    /// In the order of the file; problems without a line last.
+    fn sort_by_line(&mut self) {
+        self.1.resize(self.0.len(), None);
+        let mut both: Vec<_> = self.0.drain(..).zip(self.1.drain(..)).collect();
+        both.sort_by_key(|(_, line)| line.unwrap_or(usize::MAX));
+        (self.0, self.1) = both.into_iter().unzip();
+    }
+
+    /// The line of the `i`th problem, when known.
+    pub fn line(&self, i: usize) -> Option<usize> {
+        self.1.get(i).copied().flatten()
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -630,8 +657,11 @@ impl fmt::Display for ConfigErrors {
             "{n} error{} in configuration:",
             if n == 1 { "" } else { "s" }
         )?;
-        for (path, msg) in &self.0 {
-            write!(f, "\n  {path}: {msg}")?;
+        for (i, (path, msg)) in self.0.iter().enumerate() {
+            match self.line(i) {
+                Some(line) => write!(f, "\n  {path} (line {line}): {msg}")?,
+                None => write!(f, "\n  {path}: {msg}")?,
+            }
         }
         Ok(())
     }
@@ -641,33 +671,53 @@ impl std::error::Error for ConfigErrors {}
 
 impl Config {
     /// Reads a configuration file, resolves relative paths against the file's folder, and
-    /// validates it.
+    /// validates it: every problem at once, reading and semantic ones together, each with its
+    /// key path and line.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![(
-                path.display().to_string(),
-                format!("cannot read: {e}"),
-            )])
+            let mut errs = ConfigErrors::default();
+            errs.push(path.display().to_string(), format!("cannot read: {e}"));
+            errs
         })?;
-        let mut cfg = Config::from_toml(&text)?;
-        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        cfg.validate()?;
-        Ok(cfg)
+        Config::check(&text, path.parent().unwrap_or(Path::new(".")))
     }
 
-    /// Parses TOML text: unknown keys and wrong types are errors, with their key path.
+    /// [`Config::load`] of `text`, relative paths resolved against `base`.
+    fn check(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        let mut read = load::read(text);
+        let mut errs = std::mem::take(&mut read.errors);
+        let Some(mut cfg) = read.config.take() else {
+            errs.sort_by_line();
+            return Err(errs);
+        };
+        cfg.resolve_paths(base);
+        if let Err(found) = cfg.validate() {
+            for (i, (path, msg)) in found.0.iter().enumerate() {
+                if read.hides(path) {
+                    continue;
+                }
+                let path = read.path_in_file(path);
+                let line = found
+                    .line(i)
+                    .or_else(|| read.doc.as_ref().and_then(|d| d.line(&path)));
+                errs.push_at_line(path, line, msg.clone());
+            }
+        }
+        if errs.is_empty() {
+            return Ok(cfg);
+        }
+        errs.sort_by_line();
+        Err(errs)
+    }
+
+    /// Parses TOML text (no semantic checks): a syntax error, or every unknown key, wrong
+    /// type and missing key, each with its key path and line.
     pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
-        toml::from_str(text).map_err(|e| {
-            let msg = e.message().to_owned();
-            let at = e
-                .span()
-                .map(|s| {
-                    let line = text[..s.start].matches('\n').count() + 1;
-                    format!("line {line}")
-                })
-                .unwrap_or_else(|| "config".to_owned());
-            ConfigErrors(vec![(at, msg)])
-        })
+        let read = load::read(text);
+        match read.config {
+            Some(cfg) if read.errors.is_empty() => Ok(cfg),
+            _ => Err(read.errors),
+        }
     }
 
     /// Makes relative paths relative to `base` (the config file's folder), so that a unit
@@ -720,12 +770,44 @@ impl Config {
     /// Checks everything types cannot; returns every problem at once.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut errs = ConfigErrors::default();
-        if self.engine.batch_bytes < 1024 {
-            errs.push("engine.batch_bytes", "must be at least 1024");
+        let e = &self.engine;
+        if e.threads > MAX_THREADS {
+            errs.push(
+                "engine.threads",
+                format!("must be at most {MAX_THREADS} (0: one per core)"),
+            );
         }
-        if self.engine.queue_batches == 0 {
-            errs.push("engine.queue_batches", "must be at least 1");
+        count_in(
+            e.batch_bytes,
+            1024,
+            MAX_BATCH_BYTES,
+            "engine.batch_bytes",
+            &mut errs,
+        );
+        count_in(
+            e.queue_batches,
+            1,
+            65_536,
+            "engine.queue_batches",
+            &mut errs,
+        );
+        if e.batch_bytes.saturating_mul(e.queue_batches) > MAX_QUEUE_BYTES {
+            errs.push(
+                "engine.queue_batches",
+                "times engine.batch_bytes must be at most 4 GiB (what a full queue holds)",
+            );
         }
+        positive(
+            self.reload.watch_interval,
+            "reload.watch_interval",
+            &mut errs,
+        );
+        positive(
+            self.reload.expiry_interval,
+            "reload.expiry_interval",
+            &mut errs,
+        );
+        positive(self.shutdown.grace, "shutdown.grace", &mut errs);
         feeds::validate(&self.feeds, &self.allowlists, &mut errs);
 
         let mut listeners: BTreeMap<(SocketAddr, &str), String> = BTreeMap::new();
@@ -793,7 +875,7 @@ impl Config {
                     if address
                         .rsplit_once(':')
                         .and_then(|(_, p)| p.parse::<u16>().ok())
-                        .is_none()
+                        .is_none_or(|port| port == 0)
                     {
                         errs.push(
                             format!("{at}.address"),
@@ -827,6 +909,19 @@ impl Config {
                             format!("{at}.buffer_max_events"),
                             "must be at least batch_max_events",
                         );
+                    } else if h.buffer_max_events > MAX_BUFFER_EVENTS {
+                        errs.push(
+                            format!("{at}.buffer_max_events"),
+                            format!("must be at most {MAX_BUFFER_EVENTS}"),
+                        );
+                    }
+                    for (d, key) in [
+                        (h.batch_timeout, "batch_timeout"),
+                        (h.request_timeout, "request_timeout"),
+                        (h.retry_initial_delay, "retry_initial_delay"),
+                        (h.retry_max_delay, "retry_max_delay"),
+                    ] {
+                        positive(d, &format!("{at}.{key}"), &mut errs);
                     }
                     if h.retry_max_delay < h.retry_initial_delay {
                         errs.push(
@@ -871,6 +966,49 @@ impl Config {
     }
 }
 
+/// The most matcher threads. More threads than cores only adds contention, and each thread
+/// keeps its own scratch buffers and stack: 256 covers the largest common servers (two
+/// 128-core sockets), while a slip such as `threads = 100000` is refused here instead of
+/// exhausting memory or the process's thread limit at start.
+pub const MAX_THREADS: usize = 256;
+/// The largest batch (`engine.batch_bytes`).
+pub const MAX_BATCH_BYTES: usize = 64 << 20;
+/// The most bytes a full matcher queue may hold (`batch_bytes * queue_batches`).
+pub const MAX_QUEUE_BYTES: usize = 4 << 30;
+/// The most connections a syslog TCP/TLS source accepts at once.
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+/// The most alerts or entries a sink or sightings buffer may hold.
+pub const MAX_BUFFER_EVENTS: usize = 10_000_000;
+/// The longest interval, timeout, delay or grace period: timers add it to the clock, and a
+/// year is past any sensible setting (see `triage::MAX_SPAN`).
+pub const MAX_DURATION: Duration = triage::MAX_SPAN;
+
+/// A duration timers run on: more than zero (a zero period panics in tokio, a zero timeout
+/// gives up at once) and at most [`MAX_DURATION`].
+pub(crate) fn positive(d: Duration, at: &str, errs: &mut ConfigErrors) {
+    if d.is_zero() {
+        errs.push(at, "must be longer than 0s");
+    } else {
+        at_most(d, MAX_DURATION, at, errs);
+    }
+}
+
+pub(crate) fn at_most(d: Duration, max: Duration, at: &str, errs: &mut ConfigErrors) {
+    if d > max {
+        errs.push(
+            at,
+            format!("must be at most {}", humantime::format_duration(max)),
+        );
+    }
+}
+
+/// `lo <= n <= hi`.
+pub(crate) fn count_in(n: usize, lo: usize, hi: usize, at: &str, errs: &mut ConfigErrors) {
+    if !(lo..=hi).contains(&n) {
+        errs.push(at, format!("must be between {lo} and {hi}"));
+    }
+}
+
 fn check_message_size(n: usize, at: &str, errs: &mut ConfigErrors) {
     if !(480..=16 << 20).contains(&n) {
         errs.push(
@@ -882,8 +1020,23 @@ fn check_message_size(n: usize, at: &str, errs: &mut ConfigErrors) {
 
 fn check_tcp(t: &TcpConfig, at: &str, errs: &mut ConfigErrors) {
     check_message_size(t.max_message_bytes, at, errs);
-    if t.max_connections == 0 {
-        errs.push(format!("{at}.max_connections"), "must be at least 1");
+    count_in(
+        t.max_connections,
+        1,
+        MAX_CONNECTIONS,
+        &format!("{at}.max_connections"),
+        errs,
+    );
+    // Shorter, a sender's ordinary pause closes its connection with data still in flight.
+    if t.idle_timeout < Duration::from_secs(1) {
+        errs.push(format!("{at}.idle_timeout"), "must be at least 1s");
+    } else {
+        at_most(
+            t.idle_timeout,
+            MAX_DURATION,
+            &format!("{at}.idle_timeout"),
+            errs,
+        );
     }
 }
 
@@ -974,10 +1127,18 @@ fn validate_feedback(f: &FeedbackConfig, s: &SightingsConfig, errs: &mut ConfigE
     }
     if s.interval < Duration::from_secs(1) {
         errs.push("sightings.interval", "must be at least 1s");
+    } else {
+        at_most(s.interval, MAX_DURATION, "sightings.interval", errs);
     }
-    if s.max_pending == 0 {
-        errs.push("sightings.max_pending", "must be at least 1");
-    }
+    positive(s.request_timeout, "sightings.request_timeout", errs);
+    positive(s.retry_delay, "sightings.retry_delay", errs);
+    count_in(
+        s.max_pending,
+        1,
+        MAX_BUFFER_EVENTS,
+        "sightings.max_pending",
+        errs,
+    );
     if s.source.trim().is_empty() {
         errs.push("sightings.source", "must not be empty");
     }
@@ -1035,9 +1196,147 @@ mod tests {
     #[test]
     fn unknown_key_names_its_line() {
         let e = Config::from_toml("[engine]\nthreads = 2\nthraeds = 3\n").unwrap_err();
-        assert_eq!(e.0.len(), 1);
-        assert_eq!(e.0[0].0, "line 3");
-        assert!(e.0[0].1.contains("thraeds"), "{e}");
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!(e.0[0].0, "engine.thraeds");
+        assert_eq!(e.line(0), Some(3));
+        assert_eq!(e.0[0].1, "unknown key `thraeds`; did you mean `threads`?");
+        assert!(
+            e.to_string()
+                .contains("engine.thraeds (line 3): unknown key `thraeds`"),
+            "{e}"
+        );
+    }
+
+    /// (path, line) of every error `Config::check` finds in `text`.
+    fn found(text: &str) -> Vec<(String, Option<usize>)> {
+        let e = Config::check(text, Path::new("/nonexistent")).unwrap_err();
+        (0..e.0.len())
+            .map(|i| (e.0[i].0.clone(), e.line(i)))
+            .collect()
+    }
+
+    const STDIN: &str = "[sources]\nstdin = true\n";
+
+    #[test]
+    fn reading_errors_come_together_with_semantic_ones() {
+        let text = format!(
+            "{STDIN}[engine]\nthraeds = 4\nbatch_bytes = \"big\"\n[reload]\nwatch_interval = \"0s\"\n\
+             [shutdown]\ngrace = 5\n"
+        );
+        assert_eq!(
+            found(&text),
+            [
+                ("engine.thraeds".into(), Some(4)),
+                ("engine.batch_bytes".into(), Some(5)),
+                ("reload.watch_interval".into(), Some(7)),
+                ("shutdown.grace".into(), Some(9)),
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_inside_sinks_and_flattened_tables_find_their_key() {
+        let text = format!(
+            "{STDIN}[[sinks]]\ntype = \"stdout\"\n[[sinks]]\ntype = \"http\"\nurl = \"http://x/\"\n\
+             batch_max_event = 3\nrequest_timeout = \"soon\"\nretry_max_delay = 7\n\
+             [[sinks]]\ntype = \"file\"\npath = \"a.log\"\nalert_format = \"leef\"\n\
+             [sources.syslog_tls]\nlisten = \"127.0.0.1:6514\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+             max_connections = \"many\"\n"
+        );
+        let e = Config::check(&text, Path::new("/nonexistent")).unwrap_err();
+        let paths: Vec<&str> = e.0.iter().map(|(p, _)| p.as_str()).collect();
+        for want in [
+            "sinks[1].batch_max_event",
+            "sinks[1].request_timeout",
+            "sinks[1].retry_max_delay",
+            "sinks[2].alert_format",
+            "sources.syslog_tls.max_connections",
+            "sources.syslog_tls.cert",
+        ] {
+            assert!(paths.contains(&want), "missing {want} in {e}");
+        }
+        assert!(
+            e.to_string().contains("did you mean `batch_max_events`"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("unknown value `leef`"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_required_key_drops_its_table_and_later_elements_keep_their_index() {
+        let text = format!(
+            "{STDIN}[[feeds]]\npath = \"a.txt\"\n[[feeds]]\nname = \"b\"\npath = \"b.txt\"\n\
+             [engine]\nqueue_batches = 0\n"
+        );
+        assert_eq!(
+            found(&text),
+            [
+                ("feeds[0].name".into(), Some(3)),
+                ("feeds[1].path".into(), Some(7)),
+                ("engine.queue_batches".into(), Some(9)),
+            ]
+        );
+    }
+
+    /// Every value of the example replaced by values of other types, and every line left out
+    /// in turn: reading never panics, and every error has a key path.
+    #[test]
+    fn no_edit_of_the_example_makes_reading_panic() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/iocd.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let base = path.parent().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut edits = 0;
+        for (i, l) in lines.iter().enumerate() {
+            let Some((key, _)) = l.split_once(" = ").filter(|_| !l.starts_with('#')) else {
+                continue;
+            };
+            let variants = [
+                String::new(),
+                format!("{key} = \"x\""),
+                format!("{key} = -1"),
+                format!("{key} = \"0s\""),
+                format!("{key} = [1, \"a\"]"),
+                format!("{key} = {{ a = 1 }}"),
+                format!("{key}x = 1"),
+            ];
+            for v in variants {
+                let mut edited = lines.clone();
+                edited[i] = &v;
+                let result = Config::check(&edited.join("\n"), base);
+                let typo = format!("{key}x");
+                if v.starts_with(&typo) {
+                    // An unknown key is always named (as unknown, or as a misspelling of a
+                    // missing one, or by the map that holds it), unless the edit broke the
+                    // syntax (a multi-line array cut in half).
+                    let e = result.as_ref().unwrap_err();
+                    assert!(
+                        e.0.iter().any(|(p, m)| p == "syntax"
+                            || p.ends_with(&typo)
+                            || m.contains(&format!("`{typo}` a misspelling"))),
+                        "line {}: {e}",
+                        i + 1
+                    );
+                }
+                if let Err(e) = result {
+                    assert!(
+                        e.0.iter().all(|(p, m)| !p.is_empty() && !m.is_empty()),
+                        "{e}"
+                    );
+                }
+                edits += 1;
+            }
+        }
+        assert!(edits > 100, "{edits}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_error_with_line_and_column() {
+        let e = Config::from_toml("[engine]\nthreads = 1\n[sinks\n").unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!(e.0[0].0, "syntax");
+        assert_eq!(e.line(0), Some(3));
+        assert!(e.0[0].1.contains("column 7"), "{e}");
     }
 
     #[test]

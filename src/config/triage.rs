@@ -249,6 +249,9 @@ const DAY: u64 = 86_400;
 
 /// The longest window, hold or digest interval.
 pub const MAX_SPAN: Duration = Duration::from_secs(365 * DAY);
+/// The longest indicator lifetime of the decay (ages are compared in seconds as `f64`; a
+/// century is already "never decays").
+pub const MAX_TAU: Duration = Duration::from_secs(100 * 365 * DAY);
 /// The longest top list of a digest.
 pub const MAX_DIGEST_TOP: usize = 1000;
 
@@ -515,6 +518,11 @@ impl TriageConfig {
                     format!("triage.score.decay.tau.{}", k.as_str()),
                     "must be longer than 0s",
                 );
+            } else if *t > MAX_TAU {
+                errs.push(
+                    format!("triage.score.decay.tau.{}", k.as_str()),
+                    "must be at most 100y",
+                );
             }
         }
         let p = &self.priority;
@@ -571,9 +579,13 @@ impl TriageConfig {
                 at_most_a_year(d, &format!("triage.routing.sinks.{name}.digest_interval"));
             }
         }
-        if self.dedup.max_entries == 0 {
-            errs.push("triage.dedup.max_entries", "must be at least 1");
-        }
+        super::count_in(
+            self.dedup.max_entries,
+            1,
+            super::MAX_BUFFER_EVENTS,
+            "triage.dedup.max_entries",
+            errs,
+        );
         let f = &self.flood;
         if f.enabled {
             if f.hosts < 2 {
@@ -582,9 +594,13 @@ impl TriageConfig {
             if f.window.is_zero() {
                 errs.push("triage.flood.window", "must be longer than 0s");
             }
-            if f.max_indicators == 0 {
-                errs.push("triage.flood.max_indicators", "must be at least 1");
-            }
+            super::count_in(
+                f.max_indicators,
+                1,
+                super::MAX_BUFFER_EVENTS,
+                "triage.flood.max_indicators",
+                errs,
+            );
         }
         let r = &self.routing;
         if r.digest_interval < Duration::from_secs(1) {

@@ -255,7 +255,7 @@ struct CacheMeta {
 }
 
 impl Cache {
-    fn meta_path(&self) -> PathBuf {
+    pub(crate) fn meta_path(&self) -> PathBuf {
         let mut p = self.path.clone().into_os_string();
         p.push(".meta.json");
         PathBuf::from(p)
@@ -290,10 +290,7 @@ impl Cache {
     }
 }
 
+/// Through `crate::statefile`, whose temporary names a start after a crash cleans up.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    crate::statefile::write_atomic(path, bytes)
 }

@@ -100,6 +100,10 @@ pub struct Metrics {
     pub sightings_retries: IntCounter,
     /// Sightings given up on, by reason (`pending_full`, `buffer_full`, `refused`).
     pub sightings_dropped: IntCounterVec,
+    /// Temporary files of interrupted atomic writes removed at start (`crate::statefile`).
+    pub state_temp_files_removed: IntCounter,
+    /// Bytes of partial last lines cut from files iocd appends to (`crate::statefile`).
+    pub state_partial_line_bytes_cut: IntCounter,
 }
 
 impl Metrics {
@@ -349,6 +353,20 @@ impl Metrics {
                 "Sightings given up on, by reason.",
                 &["reason"]
             )),
+            state_temp_files_removed: reg!(
+                IntCounter::new(
+                    "iocd_state_temp_files_removed_total",
+                    "Temporary files of interrupted atomic writes removed at start."
+                )
+                .expect("valid metric")
+            ),
+            state_partial_line_bytes_cut: reg!(
+                IntCounter::new(
+                    "iocd_state_partial_line_bytes_cut_total",
+                    "Bytes of partial last lines cut from files iocd appends to."
+                )
+                .expect("valid metric")
+            ),
             kafka: super::kafka::KafkaMetrics::register(&registry),
             triage: TriageMetrics::register(&registry),
             admin: AdminMetrics::register(&registry),

@@ -1003,7 +1003,7 @@ impl Ticker {
         triage: Arc<Triage>,
         period: Duration,
         deliver: impl Fn(Outgoing) + Send + 'static,
-    ) -> Ticker {
+    ) -> std::io::Result<Ticker> {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::Builder::new()
@@ -1018,12 +1018,11 @@ impl Ticker {
                         deliver(o);
                     }
                 }
-            })
-            .expect("can start the triage thread");
-        Ticker {
+            })?;
+        Ok(Ticker {
             stop,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Stops the thread (after the tick it may be in) and waits for it.
