@@ -137,7 +137,10 @@ fn tcp_config(max_message_bytes: usize, max_connections: usize, idle: Duration) 
         listen: local(),
         max_message_bytes,
         max_connections,
+        max_connections_per_peer: 64,
         idle_timeout: idle,
+        frame_timeout: Duration::from_secs(30),
+        handshake_timeout: Duration::from_secs(10),
     }
 }
 
@@ -153,6 +156,7 @@ fn with_udp(max_message_bytes: usize) -> SourcesConfig {
         syslog_udp: Some(UdpConfig {
             listen: local(),
             max_message_bytes,
+            receive_buffer_bytes: None,
         }),
         ..SourcesConfig::default()
     }
@@ -467,6 +471,7 @@ async fn backpressure_tcp_waits_udp_drops() {
         syslog_udp: Some(UdpConfig {
             listen: local(),
             max_message_bytes: 1024,
+            receive_buffer_bytes: None,
         }),
         syslog_tcp: Some(tcp_config(1024, 4, Duration::from_secs(120))),
         ..SourcesConfig::default()
@@ -665,6 +670,7 @@ async fn start_up_errors_name_the_address_or_file() {
         syslog_udp: Some(UdpConfig {
             listen: udp_addr,
             max_message_bytes: 1024,
+            receive_buffer_bytes: None,
         }),
         syslog_tcp: Some(TcpConfig {
             listen: addr,

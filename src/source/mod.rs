@@ -159,6 +159,7 @@ fn start(
         let (h, addr) = syslog::spawn_udp(
             c,
             Batcher::new(outlet(SourceKind::SyslogUdp), batch_bytes),
+            metrics,
             shutdown.clone(),
         )?;
         handles.push(h);
@@ -173,6 +174,7 @@ fn start(
             None,
             outlet(SourceKind::SyslogTcp),
             batch_bytes,
+            metrics,
             shutdown.clone(),
         )?;
         handles.push(h);
@@ -187,6 +189,7 @@ fn start(
             Some(acceptor),
             outlet(SourceKind::SyslogTls),
             batch_bytes,
+            metrics,
             shutdown.clone(),
         )?;
         handles.push(h);
