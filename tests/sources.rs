@@ -100,6 +100,13 @@ impl Harness {
         }
     }
 
+    fn closed(&self, source: &str, reason: &str) -> u64 {
+        self.metrics
+            .connections_closed
+            .with_label_values(&[source, reason])
+            .get()
+    }
+
     fn connections(&self, source: &str) -> i64 {
         self.metrics.connections.with_label_values(&[source]).get()
     }
@@ -408,29 +415,126 @@ async fn oversize_messages_are_cut_counted_and_the_stream_resyncs() {
     }
 }
 
+/// With every slot taken, a new connection closes the one that has gone longest without a
+/// message (what it had sent is kept), and is served at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_the_limit_wait_to_be_served() {
-    let mut h = Harness::start(with_tcp(tcp_config(1024, 1, Duration::from_secs(60))), 64);
+async fn a_new_connection_takes_the_slot_of_the_one_waiting_longest() {
+    let mut h = Harness::start(with_tcp(tcp_config(1024, 2, Duration::from_secs(60))), 64);
     let addr = h.addr(SourceKind::SyslogTcp);
     let mut first = TcpStream::connect(addr).unwrap();
-    first.write_all(b"from the first\n").unwrap();
+    first.write_all(b"from the first\nunfinished").unwrap();
     assert_eq!(h.lines(1)[0].0, "from the first");
-    assert_eq!(h.connections("syslog_tcp"), 1);
-
-    // The kernel completes the handshake (backlog), but iocd does not read it yet.
+    // Apart in time, so that which waited longer is clear.
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let mut second = TcpStream::connect(addr).unwrap();
     second.write_all(b"from the second\n").unwrap();
-    h.nothing_more();
-    assert_eq!(h.connections("syslog_tcp"), 1);
+    assert_eq!(h.lines(1)[0].0, "from the second");
+    assert_eq!(h.connections("syslog_tcp"), 2);
 
-    drop(first);
-    let got = h.lines(1);
-    assert_eq!(got[0].0, "from the second");
-    assert_eq!(got[0].1, Some(second.local_addr().unwrap()));
-    assert_eq!(h.connections("syslog_tcp"), 1);
-    drop(second);
+    // The first has waited longest since its last message: it makes room.
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.write_all(b"from the third\n").unwrap();
+    let got = h.lines(2);
+    assert_eq!(
+        got[0].0, "unfinished",
+        "the evicted connection's partial message is kept"
+    );
+    assert_eq!(got[1].0, "from the third");
+    assert_eq!(got[1].1, Some(third.local_addr().unwrap()));
+    first.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(first.read(&mut [0u8; 8]).unwrap_or(0), 0, "closed by iocd");
+    assert_eq!(h.closed("syslog_tcp", "evicted"), 1);
+    second.write_all(b"the second goes on\n").unwrap();
+    assert_eq!(h.lines(1)[0].0, "the second goes on");
+    assert_eq!(h.connections("syslog_tcp"), 2);
+    drop((second, third));
     h.stop().await;
     assert_eq!(h.connections("syslog_tcp"), 0);
+}
+
+/// A TLS client that never finishes its handshake is closed at `handshake_timeout`, and
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_must_finish_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = tls_files(dir.path());
+    let mut tcp = tcp_config(1024, 4, Duration::from_secs(60));
+    tcp.handshake_timeout = Duration::from_millis(500);
+    let cfg = SourcesConfig {
+        syslog_tls: Some(TlsConfig { tcp, cert, key }),
+        ..SourcesConfig::default()
+    };
+    let mut h = Harness::start(cfg, 64);
+    let mut s = TcpStream::connect(h.addr(SourceKind::SyslogTls)).unwrap();
+    // The first bytes of a ClientHello record, and nothing more.
+    s.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    let started = Instant::now();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = s.read(&mut [0u8; 64]);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < WAIT,
+        "closed after {waited:?}"
+    );
+    let deadline = Instant::now() + WAIT;
+    while h.closed("syslog_tls", "handshake_timeout") < 1 {
+        assert!(Instant::now() < deadline, "handshake timeout not counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.stop().await;
+}
+
+/// Frame and idle timeouts on plain sockets: a message must end within `frame_timeout` of
+/// its first byte, however steadily its bytes come; blank lines are no message and do not
+/// keep a connection open past `idle_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_bytes_do_not_keep_a_connection_open() {
+    let mut cfg = tcp_config(1024, 4, Duration::from_millis(1500));
+    cfg.frame_timeout = Duration::from_millis(600);
+    let mut h = Harness::start(with_tcp(cfg), 64);
+    let addr = h.addr(SourceKind::SyslogTcp);
+    let trickle = |each: &'static [u8]| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            s.write_all(b"ok\n").unwrap();
+            while t.elapsed() < WAIT {
+                if s.write_all(each).is_err() {
+                    break;
+                }
+                match s.read(&mut [0u8; 1]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    _ => break,
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            t.elapsed()
+        })
+    };
+    let (partial, blank) = (trickle(b"x"), trickle(b"\n"));
+    let (partial, blank) =
+        tokio::task::spawn_blocking(move || (partial.join().unwrap(), blank.join().unwrap()))
+            .await
+            .unwrap();
+    assert!(
+        partial >= Duration::from_millis(500) && partial < Duration::from_secs(5),
+        "a message trickled byte by byte cut after {partial:?}"
+    );
+    assert!(
+        blank >= Duration::from_millis(1400) && blank < Duration::from_secs(6),
+        "blank lines kept a connection open {blank:?}"
+    );
+    let mut got: Vec<String> = h.lines(3).into_iter().map(|(l, _)| l).collect();
+    got.sort();
+    assert_eq!(got[..2], ["ok", "ok"]);
+    assert!(
+        got[2].starts_with("xxx"),
+        "the cut message is kept: {got:?}"
+    );
+    assert_eq!(h.closed("syslog_tcp", "frame_timeout"), 1);
+    assert_eq!(h.closed("syslog_tcp", "idle_timeout"), 1);
+    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,6 +565,61 @@ async fn idle_connections_are_closed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     h.stop().await;
+}
+
+/// A flood into a small receive buffer: the kernel drops datagrams, they are counted as
+/// `reason="kernel"`, and the messages read plus those the kernel dropped are exactly the
+/// datagrams sent (loopback loses nothing else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_kernel_drops_are_counted_exactly() {
+    let mut cfg = with_udp(1024);
+    cfg.syslog_udp.as_mut().unwrap().receive_buffer_bytes = Some(4096);
+    // A queue of one batch nobody takes from: after the first, batches are dropped and
+    // counted as queue_full (the source still reads as fast as it can).
+    let mut h = Harness::start(cfg, 1);
+    let addr = h.addr(SourceKind::SyslogUdp);
+    let granted = h
+        .metrics
+        .receive_buffer
+        .with_label_values(&["syslog_udp"])
+        .get();
+    // Linux books twice the size asked for.
+    assert!((4096..=16384).contains(&granted), "granted {granted}");
+    let kernel = |h: &Harness| h.counter("dropped", "syslog_udp", Some("kernel"));
+    let sender = UdpSocket::bind(local()).unwrap();
+    let msg = [b'a'; 512];
+    let mut sent = 0u64;
+    for _burst in 0..10 {
+        tokio::task::block_in_place(|| {
+            for _ in 0..5000 {
+                sender.send_to(&msg, addr).unwrap();
+            }
+        });
+        sent += 5000;
+        // Drops are read from the kernel once a second.
+        let deadline = Instant::now() + WAIT;
+        while h.counter("events", "syslog_udp", None) + kernel(&h) < sent {
+            assert!(
+                Instant::now() < deadline,
+                "sent {sent}, read {}, kernel drops {}",
+                h.counter("events", "syslog_udp", None),
+                kernel(&h)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if kernel(&h) > 0 {
+            break;
+        }
+    }
+    let (read, dropped) = (h.counter("events", "syslog_udp", None), kernel(&h));
+    eprintln!("sent {sent}: read {read}, dropped by the kernel {dropped}");
+    assert!(
+        dropped > 0,
+        "the kernel never dropped: sent {sent}, read {read}"
+    );
+    assert_eq!(read + dropped, sent, "read {read} + kernel drops {dropped}");
+    h.stop().await;
+    assert_eq!(read + kernel(&h), sent, "no more drops counted at the end");
 }
 
 /// A full queue and nobody taking from it: TCP stops reading until the sender's writes block,

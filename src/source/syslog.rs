@@ -767,7 +767,7 @@ struct TableInner {
 
 /// What the accept loop knows of one connection.
 struct Conn {
-    /// Milliseconds after the table's epoch at which the connection was accepted or last
+    /// Microseconds after the table's epoch at which the connection was accepted or last
     /// completed a message; [`BUSY`] while it waits for room in the matcher queue (it is not
     /// the sender that holds it up then, and it is never chosen).
     waiting_since: AtomicU64,
@@ -803,8 +803,8 @@ impl Table {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn millis(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_millis() as u64
+    fn micros(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_micros() as u64
     }
 
     /// Adds a connection from `peer`, unless its address already has `per_peer`.
@@ -816,7 +816,7 @@ impl Table {
         }
         *n += 1;
         let conn = Arc::new(Conn {
-            waiting_since: AtomicU64::new(self.millis(Instant::now())),
+            waiting_since: AtomicU64::new(self.micros(Instant::now())),
             evict: Shutdown::new(),
         });
         let id = t.next_id;
@@ -856,7 +856,7 @@ impl Entry {
     fn progress(&self, at: Instant) {
         self.conn
             .waiting_since
-            .store(self.table.millis(at), Ordering::Relaxed);
+            .store(self.table.micros(at), Ordering::Relaxed);
     }
 }
 
