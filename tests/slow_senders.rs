@@ -167,6 +167,15 @@ impl Slow {
         Slow { stop, thread }
     }
 
+    /// Whether it has seen iocd close the connection, waiting up to `within` for it.
+    fn closed_within(&self, within: Duration) -> bool {
+        let t = Instant::now();
+        while !self.thread.is_finished() && t.elapsed() < within {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.thread.is_finished()
+    }
+
     /// How long after it started iocd closed it; `None` when it was still open.
     fn finish(self) -> Option<Duration> {
         self.stop.store(true, Ordering::Relaxed);
@@ -220,6 +229,11 @@ fn slots_held_by_slow_senders_do_not_block_a_new_sender() {
         2.0,
         SLACK,
     );
+    let t = Instant::now();
+    while slow.iter().filter(|s| s.closed_within(Duration::ZERO)).count() < 2 {
+        assert!(t.elapsed() < SLACK, "the slow senders see no close");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let closed: Vec<Option<Duration>> = slow.into_iter().map(Slow::finish).collect();
     let evicted = closed.iter().filter(|c| c.is_some()).count();
     assert!(evicted >= 2, "slow senders closed: {closed:?}");
@@ -248,7 +262,8 @@ fn a_message_that_never_ends_is_cut_off_at_the_frame_timeout() {
         FRAME + SLACK,
     );
     for s in slow {
-        let after = s.finish().expect("iocd closed the trickling sender");
+        assert!(s.closed_within(SLACK), "iocd closed the trickling sender");
+        let after = s.finish().expect("closed");
         assert!(
             after >= FRAME - Duration::from_millis(300) && after < FRAME + SLACK,
             "closed after {after:?}"
