@@ -230,7 +230,12 @@ fn slots_held_by_slow_senders_do_not_block_a_new_sender() {
         SLACK,
     );
     let t = Instant::now();
-    while slow.iter().filter(|s| s.closed_within(Duration::ZERO)).count() < 2 {
+    while slow
+        .iter()
+        .filter(|s| s.closed_within(Duration::ZERO))
+        .count()
+        < 2
+    {
         assert!(t.elapsed() < SLACK, "the slow senders see no close");
         std::thread::sleep(Duration::from_millis(20));
     }
