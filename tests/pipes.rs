@@ -45,9 +45,7 @@ fn files(dir: &Path, bad: usize, lines: usize) {
 fn through_pipe(dir: &Path, pipeline: &str) -> (String, String, String, String) {
     let out = bash(
         dir,
-        &format!(
-            "set -o pipefail\n{pipeline} > head.txt; echo \"${{PIPESTATUS[0]}} $?\""
-        ),
+        &format!("set -o pipefail\n{pipeline} > head.txt; echo \"${{PIPESTATUS[0]}} $?\""),
     );
     let status = String::from_utf8(out.stdout).unwrap();
     let (iocd, all) = status.trim().split_once(' ').unwrap();

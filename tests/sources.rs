@@ -1039,3 +1039,43 @@ async fn shutdown_reads_what_a_connection_already_sent() {
     assert_eq!(got, n, "lines read after the shutdown began");
     drop(s);
 }
+
+/// The limits' keys: defaults, and what validation refuses (by key path).
+#[test]
+fn source_limit_keys_have_defaults_and_are_checked() {
+    use iocd::config::Config;
+    let base = "[[sinks]]\ntype = \"stdout\"\n";
+    let cfg = Config::from_toml(&format!(
+        "[sources.syslog_udp]\nlisten = \"127.0.0.1:5514\"\n\
+         [sources.syslog_tcp]\nlisten = \"127.0.0.1:5514\"\n{base}"
+    ))
+    .unwrap();
+    let tcp = cfg.sources.syslog_tcp.as_ref().unwrap();
+    assert_eq!(tcp.frame_timeout, Duration::from_secs(30));
+    assert_eq!(tcp.handshake_timeout, Duration::from_secs(10));
+    assert_eq!(tcp.max_connections_per_peer, 64);
+    assert_eq!(
+        cfg.sources
+            .syslog_udp
+            .as_ref()
+            .unwrap()
+            .receive_buffer_bytes,
+        None
+    );
+
+    let bad = Config::from_toml(&format!(
+        "[sources.syslog_udp]\nlisten = \"127.0.0.1:5514\"\nreceive_buffer_bytes = 100\n\
+         [sources.syslog_tcp]\nlisten = \"127.0.0.1:5514\"\nmax_connections_per_peer = 0\n\
+         frame_timeout = \"0s\"\nhandshake_timeout = \"0s\"\n{base}"
+    ))
+    .unwrap();
+    let errs = bad.validate().unwrap_err().to_string();
+    for key in [
+        "sources.syslog_udp.receive_buffer_bytes",
+        "sources.syslog_tcp.max_connections_per_peer",
+        "sources.syslog_tcp.frame_timeout",
+        "sources.syslog_tcp.handshake_timeout",
+    ] {
+        assert!(errs.contains(key), "{key} missing in {errs}");
+    }
+}

@@ -36,8 +36,9 @@
 //! # Shutdown
 //!
 //! When the [`Shutdown`] token is cancelled, sources stop reading and accepting, send what
-//! they hold (a partial batch, a last line without its line feed) and end; [`Sources::join`]
-//! waits for that.
+//! they hold (a partial batch, a last line without its line feed) and end, dropping their
+//! senders of the queue (stdin too, while its reading thread stays blocked on an open input);
+//! [`Sources::join`] waits for that.
 
 pub mod file;
 pub mod kafka;

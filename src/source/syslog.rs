@@ -18,9 +18,21 @@
 //! is counted as a parse error, and the bytes up to the next line feed are taken as one message,
 //! so a sender that mixes framings loses nothing.
 //!
-//! Each TCP connection is one task; a semaphore caps how many are served at once (the rest wait
-//! in the listen backlog), and a connection silent for `idle_timeout` is closed. A message
-//! becomes one line of a batch, with the sender's address.
+//! Each TCP connection is one task; a semaphore caps how many are served at once. Senders are
+//! hostile, and a slow one must not hold intake: a message must be complete within
+//! `frame_timeout` of its first byte, a TLS handshake within `handshake_timeout`, and a
+//! connection that completes no message for `idle_timeout` is closed (bytes alone, blank lines
+//! say, do not keep it open). When every slot is taken and a new connection arrives, the
+//! connection that has gone longest without completing a message is closed to make room
+//! (`Table`); one that waits for room in the matcher queue is never chosen, since iocd holds it
+//! up, not its sender. One address gets at most `max_connections_per_peer`. Every such close is
+//! counted (`iocd_source_closed_connections_total{reason}`) and logged with the peer (`Closes`).
+//! A message becomes one line of a batch, with the sender's address; what a closed connection
+//! had sent of an incomplete message is kept as a line too.
+//!
+//! UDP cannot push back: datagrams that arrive while the socket's receive buffer
+//! (`receive_buffer_bytes`) is full are dropped by the kernel, which counts them per socket;
+//! `KernelDrops` reads that count into `iocd_source_dropped_events_total{reason="kernel"}`.
 
 use std::collections::HashMap;
 use std::io;

@@ -22,7 +22,8 @@ pub struct Metrics {
     pub bytes_in: IntCounterVec,
     /// Messages that could not be framed or parsed, by source.
     pub parse_errors: IntCounterVec,
-    /// Messages dropped, by source and reason (`queue_full`, `truncated`, ...).
+    /// Messages dropped, by source and reason (`queue_full`, `truncated`, `kernel`: datagrams
+    /// the kernel dropped on a full UDP receive buffer, ...).
     pub events_dropped: IntCounterVec,
     /// Open connections, by source.
     pub connections: IntGaugeVec,
