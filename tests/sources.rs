@@ -107,6 +107,17 @@ impl Harness {
             .get()
     }
 
+    /// Waits until `n` connections have been closed for `reason` (the count follows the
+    /// close by a moment).
+    async fn wait_closed(&self, source: &str, reason: &str, n: u64) {
+        let deadline = Instant::now() + WAIT;
+        while self.closed(source, reason) < n {
+            assert!(Instant::now() < deadline, "{reason} closes not counted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(self.closed(source, reason), n);
+    }
+
     fn connections(&self, source: &str) -> i64 {
         self.metrics.connections.with_label_values(&[source]).get()
     }
@@ -443,13 +454,71 @@ async fn a_new_connection_takes_the_slot_of_the_one_waiting_longest() {
     assert_eq!(got[1].1, Some(third.local_addr().unwrap()));
     first.set_read_timeout(Some(WAIT)).unwrap();
     assert_eq!(first.read(&mut [0u8; 8]).unwrap_or(0), 0, "closed by iocd");
-    assert_eq!(h.closed("syslog_tcp", "evicted"), 1);
+    h.wait_closed("syslog_tcp", "evicted", 1).await;
     second.write_all(b"the second goes on\n").unwrap();
     assert_eq!(h.lines(1)[0].0, "the second goes on");
     assert_eq!(h.connections("syslog_tcp"), 2);
     drop((second, third));
     h.stop().await;
     assert_eq!(h.connections("syslog_tcp"), 0);
+}
+
+/// A connection that waits for room in the matcher queue is held up by iocd, not by its
+/// sender: it is never the one closed to make room, even when it has gone longest without a
+/// message. A new connection closes another one instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_waiting_for_the_queue_is_not_evicted() {
+    let mut h = Harness::start(with_tcp(tcp_config(1024, 2, Duration::from_secs(60))), 1);
+    h.tx.send(Batch::new(SourceKind::Stdin)).unwrap();
+    assert!(h.tx.is_full());
+    let addr = h.addr(SourceKind::SyslogTcp);
+    let mut first = TcpStream::connect(addr).unwrap();
+    first.write_all(b"first waits for the queue\n").unwrap();
+    let deadline = Instant::now() + WAIT;
+    while h.counter("events", "syslog_tcp", None) < 1 {
+        assert!(Instant::now() < deadline, "the first line is not read");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Connected later, and silent.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while h.connections("syslog_tcp") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second connection is not served"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.write_all(b"third\n").unwrap();
+    silent.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(
+        silent.read(&mut [0u8; 8]).unwrap_or(0),
+        0,
+        "the silent one is closed to make room"
+    );
+    h.wait_closed("syslog_tcp", "evicted", 1).await;
+    first
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        first.read(&mut [0u8; 8]).is_err(),
+        "the one waiting for the queue stays open"
+    );
+
+    // The queue moves: both lines arrive.
+    assert!(
+        h.rx.recv_timeout(WAIT).unwrap().buf.is_empty(),
+        "the filler"
+    );
+    let got = h.lines(2);
+    assert_eq!(got[0].0, "first waits for the queue");
+    assert_eq!(got[1].0, "third");
+    assert_eq!(h.closed("syslog_tcp", "evicted"), 1);
+    drop((first, third));
+    h.stop().await;
 }
 
 /// A TLS client that never finishes its handshake is closed at `handshake_timeout`, and
@@ -476,11 +545,7 @@ async fn a_tls_handshake_must_finish_in_time() {
         waited >= Duration::from_millis(400) && waited < WAIT,
         "closed after {waited:?}"
     );
-    let deadline = Instant::now() + WAIT;
-    while h.closed("syslog_tls", "handshake_timeout") < 1 {
-        assert!(Instant::now() < deadline, "handshake timeout not counted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    h.wait_closed("syslog_tls", "handshake_timeout", 1).await;
     h.stop().await;
 }
 
@@ -532,8 +597,8 @@ async fn trickled_bytes_do_not_keep_a_connection_open() {
         got[2].starts_with("xxx"),
         "the cut message is kept: {got:?}"
     );
-    assert_eq!(h.closed("syslog_tcp", "frame_timeout"), 1);
-    assert_eq!(h.closed("syslog_tcp", "idle_timeout"), 1);
+    h.wait_closed("syslog_tcp", "frame_timeout", 1).await;
+    h.wait_closed("syslog_tcp", "idle_timeout", 1).await;
     h.stop().await;
 }
 

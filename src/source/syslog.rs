@@ -1022,21 +1022,22 @@ async fn serve_connection<S: AsyncRead + Unpin>(
     // byte of the message now incomplete arrived.
     let mut last_message = tokio::time::Instant::now();
     let mut partial_since: Option<tokio::time::Instant> = None;
-    // After shutdown, what the peer already sent (in the socket's buffer) is still read: it
-    // was sent before iocd stopped, and TCP told the sender it arrived. Reading ends once the
-    // socket has been quiet for DRAIN_QUIET, or after DRAIN_MAX for a peer that keeps sending.
-    let mut draining: Option<Instant> = None;
+    // After shutdown or eviction, what the peer already sent (in the socket's buffer) is still
+    // read: it was sent before iocd closed, and TCP told the sender it arrived (closing with
+    // unread bytes would also reset the connection). Reading ends once the socket has been
+    // quiet for DRAIN_QUIET, or after DRAIN_MAX for a peer that keeps sending.
+    let mut draining: Option<(Instant, Result<&str, Forced>)> = None;
     let why: Result<&str, Forced> = loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 2 {
             buf.reserve(READ_CHUNK);
         }
         let read = match draining {
-            Some(since) => {
+            Some((since, why)) => {
                 if since.elapsed() >= DRAIN_MAX {
-                    break Ok("shutdown");
+                    break why;
                 }
                 match tokio::time::timeout(DRAIN_QUIET, stream.read_buf(&mut buf)).await {
-                    Err(_) => break Ok("shutdown"),
+                    Err(_) => break why,
                     Ok(r) => r,
                 }
             }
@@ -1049,10 +1050,13 @@ async fn serve_connection<S: AsyncRead + Unpin>(
                 tokio::select! {
                     biased;
                     _ = shutdown.cancelled() => {
-                        draining = Some(Instant::now());
+                        draining = Some((Instant::now(), Ok("shutdown")));
                         continue;
                     }
-                    _ = entry.conn.evict.cancelled() => break Err(Forced::Evicted),
+                    _ = entry.conn.evict.cancelled() => {
+                        draining = Some((Instant::now(), Err(Forced::Evicted)));
+                        continue;
+                    }
                     _ = tokio::time::sleep_until(deadline) => break Err(late),
                     r = stream.read_buf(&mut buf) => r,
                 }
@@ -1083,7 +1087,7 @@ async fn serve_connection<S: AsyncRead + Unpin>(
         }
         buf.drain(..used);
         if eof {
-            break Ok("closed by peer");
+            break draining.map_or(Ok("closed by peer"), |(_, why)| why);
         }
         if b.flush().await.is_err() {
             return None;
