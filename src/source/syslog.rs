@@ -412,14 +412,14 @@ pub(crate) fn spawn_udp(
     let name = b.outlet().source.as_str();
     let sock = bind_udp(cfg).map_err(|e| bind_error("syslog_udp", cfg.listen, e))?;
     // What the kernel granted: on Linux twice what was asked (its bookkeeping), at most twice
-    // net.core.rmem_max.
+    // net.core.rmem_max; less than twice means it was capped.
     let granted = sock.recv_buffer_size()?;
     metrics
         .receive_buffer
         .with_label_values(&[name])
         .set(granted as i64);
     match cfg.receive_buffer_bytes {
-        Some(asked) if granted < asked => warn!(
+        Some(asked) if granted < asked.saturating_mul(2) => warn!(
             source = "syslog_udp",
             asked,
             granted,
@@ -1266,6 +1266,51 @@ mod tests {
         assert_eq!(f.plain_run(b"ab\n\ncd\n", 100), None);
         assert_eq!(f.plain_run(b"\nab\n", 100), None);
         assert_eq!(f.plain_run(b"abc", 100), None);
+    }
+
+    #[test]
+    fn kernel_drops_are_read_from_the_line_of_the_socket() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  123: 0100007F:1572 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 17
+  456: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 42 2 0000000000000000 3
+";
+        assert_eq!(socket_drops(table, 4242), Some(17));
+        assert_eq!(socket_drops(table, 42), Some(3));
+        assert_eq!(socket_drops(table, 424), None);
+        assert_eq!(socket_drops("", 42), None);
+    }
+
+    /// A real socket: its inode is found, and datagrams that overflow its buffer are counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kernel_drops_of_a_real_socket() {
+        let sock = bind_udp(&UdpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            max_message_bytes: 1024,
+            receive_buffer_bytes: Some(4096),
+        })
+        .unwrap();
+        let sock: std::net::UdpSocket = sock.into();
+        let metrics = Metrics::new();
+        let counter = metrics
+            .events_dropped
+            .with_label_values(&["syslog_udp", "kernel"]);
+        let mut drops = KernelDrops::new(&sock, counter.clone()).expect("socket in /proc/net/udp");
+        let to = sock.local_addr().unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Nobody reads: once the buffer is full, every datagram is dropped.
+        for _ in 0..200 {
+            sender.send_to(&[b'a'; 512], to).unwrap();
+        }
+        drops.poll();
+        let mut read = 0;
+        sock.set_nonblocking(true).unwrap();
+        while sock.recv_from(&mut [0u8; 1024]).is_ok() {
+            read += 1;
+        }
+        assert!(counter.get() > 0 && read > 0, "read {read}");
+        assert_eq!(counter.get() + read, 200);
+        drops.poll();
+        assert_eq!(counter.get() + read, 200, "counted once");
     }
 
     proptest! {
