@@ -42,6 +42,7 @@
 
 pub mod file;
 pub mod kafka;
+mod slots;
 pub mod stdin;
 pub mod syslog;
 

@@ -24,9 +24,9 @@
 //! connection that completes no message for `idle_timeout` is closed (bytes alone, blank lines
 //! say, do not keep it open). When every slot is taken and a new connection arrives, the
 //! connection that has gone longest without completing a message is closed to make room
-//! (`Table`); one that waits for room in the matcher queue is never chosen, since iocd holds it
+//! (`super::slots::Table`); one that waits for room in the matcher queue is never chosen, since iocd holds it
 //! up, not its sender. One address gets at most `max_connections_per_peer`. Every such close is
-//! counted (`iocd_source_closed_connections_total{reason}`) and logged with the peer (`Closes`).
+//! counted (`iocd_source_closed_connections_total{reason}`) and logged with the peer.
 //! A message becomes one line of a batch, with the sender's address; what a closed connection
 //! had sent of an incomplete message is kept as a line too.
 //!
@@ -34,15 +34,13 @@
 //! (`receive_buffer_bytes`) is full are dropped by the kernel, which counts them per socket;
 //! `KernelDrops` reads that count into `iocd_source_dropped_events_total{reason="kernel"}`.
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge};
+use prometheus::{IntCounter, IntGauge};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio::sync::Semaphore;
@@ -50,6 +48,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 
+use super::slots::{Closes, Entry, Forced, Table};
 use super::{Batcher, Outlet};
 use crate::config::{TcpConfig, TlsConfig, UdpConfig};
 use crate::pipeline::Shutdown;
@@ -467,7 +466,7 @@ const KERNEL_DROPS_EVERY: Duration = Duration::from_secs(1);
 /// at the end; each increase is added to `iocd_source_dropped_events_total{reason="kernel"}`
 /// and logged. (`SO_RXQ_OVFL` gives the same counter, but only with the next datagram that
 /// arrives: drops at the end of a burst would wait for the next one.)
-pub(crate) struct KernelDrops {
+struct KernelDrops {
     table: &'static str,
     inode: u64,
     seen: u32,
@@ -678,211 +677,6 @@ pub(crate) fn tls_acceptor(cfg: &TlsConfig) -> io::Result<TlsAcceptor> {
         .with_single_cert(certs, key)
         .map_err(|e| invalid(&cfg.cert, e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Why iocd closed a connection on its own: the `reason` of
-/// `iocd_source_closed_connections_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Forced {
-    /// No message completed for `idle_timeout`.
-    Idle,
-    /// A message not complete `frame_timeout` after its first byte.
-    Frame,
-    /// TLS handshake not done within `handshake_timeout`.
-    Handshake,
-    /// Every slot was taken when a new connection came, and this one had gone longest
-    /// without completing a message.
-    Evicted,
-    /// One address more than `max_connections_per_peer`.
-    PeerLimit,
-}
-
-impl Forced {
-    fn as_str(self) -> &'static str {
-        match self {
-            Forced::Idle => "idle_timeout",
-            Forced::Frame => "frame_timeout",
-            Forced::Handshake => "handshake_timeout",
-            Forced::Evicted => "evicted",
-            Forced::PeerLimit => "peer_limit",
-        }
-    }
-}
-
-/// Counts and logs the connections a listener closes on its own. Each is counted and logged
-/// with its peer; at most [`WARNINGS_PER_SECOND`] a second at `warn` (a flood of connections
-/// must not become a flood of log lines), the others at `debug`, and the next warning says
-/// how many went to `debug` before it.
-struct Closes {
-    source: &'static str,
-    counter: IntCounterVec,
-    /// Start of the current second, warnings in it, closes logged at debug since the last
-    /// warning.
-    window: Mutex<(Instant, u32, u64)>,
-}
-
-const WARNINGS_PER_SECOND: u32 = 20;
-
-impl Closes {
-    fn new(source: &'static str, counter: IntCounterVec) -> Closes {
-        Closes {
-            source,
-            counter,
-            window: Mutex::new((Instant::now(), 0, 0)),
-        }
-    }
-
-    fn record(&self, peer: SocketAddr, why: Forced) {
-        let reason = why.as_str();
-        self.counter.with_label_values(&[self.source, reason]).inc();
-        let quiet = {
-            let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-            if w.0.elapsed() >= Duration::from_secs(1) {
-                (w.0, w.1) = (Instant::now(), 0);
-            }
-            if w.1 < WARNINGS_PER_SECOND {
-                w.1 += 1;
-                Some(std::mem::take(&mut w.2))
-            } else {
-                w.2 += 1;
-                None
-            }
-        };
-        let source = self.source;
-        match quiet {
-            Some(0) => warn!(source, %peer, reason, "connection closed by iocd"),
-            Some(n) => warn!(
-                source,
-                %peer,
-                reason,
-                not_warned_before = n,
-                "connection closed by iocd"
-            ),
-            None => debug!(source, %peer, reason, "connection closed by iocd"),
-        }
-    }
-}
-
-/// The connections of a listener, so that the accept loop can find the one to close when
-/// every slot is taken, and count those of each address.
-struct Table {
-    epoch: Instant,
-    inner: Mutex<TableInner>,
-}
-
-#[derive(Default)]
-struct TableInner {
-    next_id: u64,
-    conns: HashMap<u64, Arc<Conn>>,
-    per_peer: HashMap<IpAddr, usize>,
-}
-
-/// What the accept loop knows of one connection.
-struct Conn {
-    /// Microseconds after the table's epoch at which the connection was accepted or last
-    /// completed a message; [`BUSY`] while it waits for room in the matcher queue (it is not
-    /// the sender that holds it up then, and it is never chosen).
-    waiting_since: AtomicU64,
-    /// Cancelled to close the connection.
-    evict: Shutdown,
-}
-
-const BUSY: u64 = u64::MAX;
-
-impl Conn {
-    fn busy(&self) {
-        self.waiting_since.store(BUSY, Ordering::Relaxed);
-    }
-}
-
-/// A connection's place in the [`Table`], given up when dropped.
-struct Entry {
-    table: Arc<Table>,
-    id: u64,
-    ip: IpAddr,
-    conn: Arc<Conn>,
-}
-
-impl Table {
-    fn new() -> Table {
-        Table {
-            epoch: Instant::now(),
-            inner: Mutex::new(TableInner::default()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, TableInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn micros(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_micros() as u64
-    }
-
-    /// Adds a connection from `peer`, unless its address already has `per_peer`.
-    fn add(self: &Arc<Table>, peer: SocketAddr, per_peer: usize) -> Option<Entry> {
-        let mut t = self.lock();
-        let n = t.per_peer.entry(peer.ip()).or_default();
-        if *n >= per_peer {
-            return None;
-        }
-        *n += 1;
-        let conn = Arc::new(Conn {
-            waiting_since: AtomicU64::new(self.micros(Instant::now())),
-            evict: Shutdown::new(),
-        });
-        let id = t.next_id;
-        t.next_id += 1;
-        t.conns.insert(id, conn.clone());
-        Some(Entry {
-            table: self.clone(),
-            id,
-            ip: peer.ip(),
-            conn,
-        })
-    }
-
-    /// Asks the connection that has waited longest for a message (other than `except`, and
-    /// not one already asked) to close. False when every other one is busy.
-    fn evict_oldest(&self, except: u64) -> bool {
-        let t = self.lock();
-        let oldest = t
-            .conns
-            .iter()
-            .filter(|(id, c)| **id != except && !c.evict.is_cancelled())
-            .map(|(_, c)| (c.waiting_since.load(Ordering::Relaxed), c))
-            .filter(|(since, _)| *since != BUSY)
-            .min_by_key(|(since, _)| *since);
-        match oldest {
-            Some((_, c)) => {
-                c.evict.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-impl Entry {
-    /// The connection completed a message (or stopped waiting for the queue) at `at`.
-    fn progress(&self, at: Instant) {
-        self.conn
-            .waiting_since
-            .store(self.table.micros(at), Ordering::Relaxed);
-    }
-}
-
-impl Drop for Entry {
-    fn drop(&mut self) {
-        let mut t = self.table.lock();
-        t.conns.remove(&self.id);
-        if let Some(n) = t.per_peer.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                t.per_peer.remove(&self.ip);
-            }
-        }
-    }
 }
 
 /// Accepts connections and serves each in its own task, at most `slots` at once. When every
