@@ -216,9 +216,14 @@ fn slots_held_by_slow_senders_do_not_block_a_new_sender() {
         SLACK,
     );
 
-    // A second new sender makes room the same way.
-    let line2 = "<13>Nov 22 10:00:01 fw1 kernel: DROP SRC=10.1.1.2 DST=198.51.100.7 second\n";
-    let _sender2 = send_line(d.syslog, line2);
+    // A second new sender, util-linux `logger --tcp`, makes room the same way.
+    let port = d.syslog.port().to_string();
+    let logger = std::process::Command::new("logger")
+        .args(["--tcp", "-n", "127.0.0.1", "-P", &port, "-t", "fw1"])
+        .arg("DROP SRC=10.1.1.2 DST=198.51.100.7 second")
+        .output()
+        .expect("util-linux `logger` runs (scripts/install-test-deps.sh installs it)");
+    assert!(logger.status.success(), "{logger:?}");
     assert!(
         d.wait_alert("second", FRAME + SLACK).is_some(),
         "{}",
