@@ -32,6 +32,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Retro-hunt: print one ECS JSON alert per log line that matches an indicator.
+    ///
+    /// Exit status as grep's: 0 a line matched, 1 none did, 2 an error. Into a pipe that
+    /// closes (`iocd scan ... | head -1`), it ends at once and silently, killed by SIGPIPE
+    /// (status 141 in a shell).
     Scan(cli::scan::ScanArgs),
     /// Run the daemon: read logs from syslog, files or stdin, write alerts to the sinks.
     Run(cli::run::ConfigArgs),
