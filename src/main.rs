@@ -9,7 +9,7 @@
 
 mod cli;
 
-use std::io;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -68,7 +68,9 @@ fn main() -> ExitCode {
             {
                 return ExitCode::from(2);
             }
-            eprintln!("iocd: error: {e:#}");
+            // Not `eprintln!`, which panics when standard error is gone (`run` keeps
+            // SIGPIPE ignored).
+            let _ = writeln!(io::stderr(), "iocd: error: {e:#}");
             ExitCode::from(2)
         }
     }
