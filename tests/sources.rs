@@ -549,6 +549,71 @@ async fn a_tls_handshake_must_finish_in_time() {
     h.stop().await;
 }
 
+/// Over TLS, a record trickled a byte at a time never yields plaintext, yet it is a message
+/// begun: the connection is closed at the frame timeout (noticed up to a quarter of it late),
+/// not left to the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_tls_record_is_cut_off_at_the_frame_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, der) = tls_files(dir.path());
+    let mut tcp = tcp_config(1024, 4, Duration::from_secs(60));
+    tcp.frame_timeout = Duration::from_millis(800);
+    let cfg = SourcesConfig {
+        syslog_tls: Some(TlsConfig { tcp, cert, key }),
+        ..SourcesConfig::default()
+    };
+    let mut h = Harness::start(cfg, 64);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der).unwrap();
+    let client = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio::net::TcpStream::connect(h.addr(SourceKind::SyslogTls))
+        .await
+        .unwrap();
+    let mut tls = connector.connect(name, stream).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    tls.write_all(b"<13>a whole message\n").await.unwrap();
+    tls.flush().await.unwrap();
+    assert_eq!(h.lines(1)[0].0, "<13>a whole message");
+    // Then, on the socket under TLS: the header of an application-data record of 16 KiB,
+    // and its body a byte at a time (it would take minutes to complete).
+    let (tcp, _) = tls.into_inner();
+    let mut raw = tcp.into_std().unwrap();
+    raw.set_nonblocking(false).unwrap();
+    raw.set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let closed_after = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        raw.write_all(&[0x17, 0x03, 0x03, 0x40, 0x00]).unwrap();
+        while t.elapsed() < WAIT {
+            if raw.write_all(&[0x42]).is_err() {
+                break;
+            }
+            // Records from the server (TLS 1.3 session tickets) are no close.
+            match raw.read(&mut [0u8; 1024]) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed_after >= Duration::from_millis(700) && closed_after < Duration::from_secs(6),
+        "closed after {closed_after:?}"
+    );
+    h.wait_closed("syslog_tls", "frame_timeout", 1).await;
+    h.stop().await;
+}
+
 /// Frame and idle timeouts on plain sockets: a message must end within `frame_timeout` of
 /// its first byte, however steadily its bytes come; blank lines are no message and do not
 /// keep a connection open past `idle_timeout`.

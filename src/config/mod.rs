@@ -240,7 +240,8 @@ pub struct TcpConfig {
     pub idle_timeout: Duration,
     /// A message must be complete this long after its first byte arrived, or the connection
     /// is closed (what it sent of the message is kept as a line). Time spent waiting for
-    /// room in the matcher queue does not count.
+    /// room in the matcher queue does not count. Over TLS, a message's first encrypted byte
+    /// is noticed up to a quarter of this (at most 1 s) late.
     #[serde(default = "default_frame_timeout", with = "humantime_serde")]
     pub frame_timeout: Duration,
     /// The TLS handshake must be done this long after the connection was accepted (TLS

@@ -37,11 +37,14 @@
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, IntGauge};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
@@ -739,8 +742,13 @@ async fn accept_loop(
             let _permit = permit;
             let _open = OpenConnection::new(&b.outlet().connections);
             let forced = match tls {
-                None => serve_connection(stream, peer, b, limits, &entry, shutdown).await,
+                None => serve_connection(stream, peer, b, limits, &entry, shutdown, None).await,
                 Some(tls) => {
+                    let raw = Arc::new(AtomicBool::new(false));
+                    let stream = Watched {
+                        inner: stream,
+                        raw: raw.clone(),
+                    };
                     let handshake = tokio::select! {
                         biased;
                         _ = shutdown.cancelled() => return,
@@ -751,7 +759,9 @@ async fn accept_loop(
                     };
                     match handshake {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, peer, b, limits, &entry, shutdown).await
+                            raw.store(false, Ordering::Relaxed);
+                            serve_connection(stream, peer, b, limits, &entry, shutdown, Some(&raw))
+                                .await
                         }
                         Ok(Err(e)) => {
                             b.outlet().parse_errors.inc();
@@ -798,9 +808,56 @@ const DRAIN_QUIET: Duration = Duration::from_millis(50);
 /// ...or for at most this long.
 const DRAIN_MAX: Duration = Duration::from_secs(2);
 
+/// A TLS connection's socket, noting that ciphertext arrived: a record can trickle in a byte
+/// at a time without a byte of plaintext coming out, and the frame timeout must see it.
+struct Watched<S> {
+    inner: S,
+    raw: Arc<AtomicBool>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.raw.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// How often a TLS connection with no message begun looks whether ciphertext came in: at
+/// most this late, a message's first byte starts its frame timeout.
+fn raw_check(frame: Duration) -> Duration {
+    (frame / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
 /// Reads one connection until it ends, breaks a limit, is evicted, or shutdown; every
 /// message becomes a line of `b`. While a full queue makes `flush` wait, nothing is read and
-/// no timer runs. Returns why iocd closed it, when it did so on its own.
+/// no timer runs. `raw` (TLS) says ciphertext arrived since it was cleared. Returns why iocd
+/// closed it, when it did so on its own.
 async fn serve_connection<S: AsyncRead + Unpin>(
     mut stream: S,
     peer: SocketAddr,
@@ -808,6 +865,7 @@ async fn serve_connection<S: AsyncRead + Unpin>(
     limits: Limits,
     entry: &Entry,
     shutdown: Shutdown,
+    raw: Option<&AtomicBool>,
 ) -> Option<Forced> {
     let source = b.outlet().source.as_str();
     let mut framer = Framer::detect(limits.max_message);
@@ -852,6 +910,15 @@ async fn serve_connection<S: AsyncRead + Unpin>(
                         continue;
                     }
                     _ = tokio::time::sleep_until(deadline) => break Err(late),
+                    _ = tokio::time::sleep(raw_check(limits.frame)),
+                        if raw.is_some() && partial_since.is_none() =>
+                    {
+                        if raw.is_some_and(|r| r.swap(false, Ordering::Relaxed)) {
+                            // Part of a record, no plaintext yet: a message has begun.
+                            partial_since = Some(tokio::time::Instant::now());
+                        }
+                        continue;
+                    }
                     r = stream.read_buf(&mut buf) => r,
                 }
             }
@@ -894,6 +961,10 @@ async fn serve_connection<S: AsyncRead + Unpin>(
         }
         entry.progress(last_message.into_std());
         let incomplete = !buf.is_empty() || framer.in_message();
+        if let Some(r) = raw.filter(|_| !incomplete) {
+            // The ciphertext read so far made whole messages.
+            r.store(false, Ordering::Relaxed);
+        }
         partial_since = match (incomplete, completed) {
             (false, _) => None,
             // What is left came after a message that ended in this read.
