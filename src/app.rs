@@ -35,17 +35,32 @@ use crate::triage::{Outgoing, SystemClock, Ticker, Triage};
 use crate::worker::{self, AlertOut, SharedSet, Snapshot};
 
 /// Sets up iocd's own log on standard error, as the configuration says.
+///
+/// Colours only on a terminal, and not when `NO_COLOR` is set (to anything but the empty
+/// string, as no-color.org says): journald, files and pipes store the text as written, and
+/// escape codes there are noise. A write to a standard error that was closed is dropped
+/// quietly: reporting it would write to standard error again.
 pub fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(log_colours(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
+        .log_internal_errors(false);
     // A second init (tests run several daemons in one process) keeps the first subscriber.
     let _ = match cfg.log.format {
         LogFormat::Text => b.try_init(),
         LogFormat::Json => b.json().try_init(),
     };
+}
+
+/// Whether the log may use ANSI colours: `stderr_is_terminal` and no non-empty `NO_COLOR`.
+fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. Returns whether every alert was delivered.

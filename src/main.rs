@@ -1,9 +1,15 @@
 //! The `iocd` command line: `scan` (retro-hunt over files or stdin) and `iocs` (load, stats,
 //! lookup). Exit status follows grep: 0 something matched, 1 nothing matched, 2 error.
+//!
+//! Like grep, the one-shot commands (everything but `run`) die of SIGPIPE, silently, when
+//! what they write to (standard output or standard error) is a pipe whose reader has gone:
+//! `iocd scan ... | head -1` ends as soon as `head` does, and a shell reports status 141
+//! (128 + SIGPIPE) for it, which `set -o pipefail` or `PIPESTATUS` show. The daemon keeps
+//! SIGPIPE ignored: a log reader going away must not stop intake.
 
 mod cli;
 
-use std::io;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -12,7 +18,11 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "iocd",
     version,
-    about = "Match logs against threat-intelligence indicators"
+    about = "Match logs against threat-intelligence indicators",
+    after_help = "Exit status, as grep's: 0 something matched, 1 nothing matched, 2 an error. \
+        When standard output or standard error is a pipe that was closed (`iocd scan ... | \
+        head -1`), every command but `run` ends at once and silently, killed by SIGPIPE \
+        (status 141 in a shell)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -22,6 +32,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Retro-hunt: print one ECS JSON alert per log line that matches an indicator.
+    ///
+    /// Exit status as grep's: 0 a line matched, 1 none did, 2 an error. Into a pipe that
+    /// closes (`iocd scan ... | head -1`), it ends at once and silently, killed by SIGPIPE
+    /// (status 141 in a shell).
     Scan(cli::scan::ScanArgs),
     /// Run the daemon: read logs from syslog, files or stdin, write alerts to the sinks.
     Run(cli::run::ConfigArgs),
@@ -34,6 +48,9 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Run(_)) {
+        die_of_sigpipe();
+    }
     let result = match cli.cmd {
         Cmd::Scan(a) => cli::scan::run(a),
         Cmd::Run(a) => cli::run::run(a),
@@ -44,14 +61,28 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::from(0),
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            // A closed pipe (`iocd scan ... | head`) is the reader's choice, not an error.
+            // SIGPIPE normally ends the process first; should a broken pipe still come back
+            // as an error (a socket as output, say), end quietly as grep does, with 2.
             if e.downcast_ref::<io::Error>()
                 .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
             {
-                return ExitCode::from(0);
+                return ExitCode::from(2);
             }
-            eprintln!("iocd: error: {e:#}");
+            // Not `eprintln!`, which panics when standard error is gone (`run` keeps
+            // SIGPIPE ignored).
+            let _ = writeln!(io::stderr(), "iocd: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Restores the default action of SIGPIPE (terminate), which the Rust runtime sets to
+/// "ignore" before `main`: a write to a closed pipe then ends the process quietly instead of
+/// returning `EPIPE`, which `println!`/`eprintln!` would turn into a panic (exit 101).
+fn die_of_sigpipe() {
+    // SAFETY: called at the start of `main`, before any thread is started; SIG_DFL is a valid
+    // disposition for SIGPIPE and no handler of ours is replaced.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

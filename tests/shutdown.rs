@@ -1,13 +1,16 @@
-//! Shutdown with a sink that is down: the real `iocd run` binary must still exit within its
-//! grace period, with triage on (roll-ups and digests are handed to the sinks at shutdown, and
-//! that hand-over must not wait forever for a sink whose buffer is full).
+//! Shutdown of the real `iocd run` binary. With a sink that is down it must still exit within
+//! its grace period, with triage on (roll-ups and digests are handed to the sinks at shutdown,
+//! and that hand-over must not wait forever for a sink whose buffer is full); with stdin as a
+//! source that stays open, it must not wait for stdin at all.
 
+use std::io::Write;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod support;
 use support::{
-    TEST_FEED, assert_running, free_port, http_get, iocd_run, metric_sum, signal, stderr_of,
-    wait_exit, write_config,
+    TEST_FEED, assert_running, free_port, http_get, iocd_run, metric_sum, read_alerts, signal,
+    start_iocd, stderr_of, wait_exit, write_config,
 };
 
 fn metric(admin: u16, name: &str) -> f64 {
@@ -85,4 +88,72 @@ grace = "3s"
         "alerts were not delivered: not a clean exit"
     );
     assert!(err.contains("stopped with alerts not delivered"), "{err}");
+}
+
+/// `[sources] stdin = true` and whoever feeds stdin keeps it open: SIGTERM stops reading it at
+/// once, the line already read is alerted, and iocd exits 0 well within its grace period
+/// (it used to wait for the whole grace, matcher threads "did not drain", exit 1). Its log,
+/// written to a file, carries no colour codes.
+#[test]
+fn sigterm_with_stdin_still_open_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("feed.txt"), "198.51.100.7\n").unwrap();
+    let admin = free_port();
+    let cfg = format!(
+        r#"
+{TEST_FEED}
+[triage]
+enabled = false
+[sources]
+stdin = true
+[[sinks]]
+type = "file"
+path = "alerts.jsonl"
+[admin]
+listen = "127.0.0.1:{admin}"
+[shutdown]
+grace = "20s"
+"#
+    );
+    let path = write_config(dir.path(), &cfg);
+    let log_path = dir.path().join("iocd.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut cmd = iocd_run(&path);
+    cmd.current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info");
+    let mut child = start_iocd(&mut cmd, admin, "/readyz");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"Nov 22 10:00:00 fw1 kernel: DROP SRC=10.0.0.1 DST=198.51.100.7 held open\n")
+        .unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    let t = Instant::now();
+    while read_alerts(&alerts).is_empty() {
+        assert_running(&mut child);
+        assert!(t.elapsed() < Duration::from_secs(30), "no alert");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let stop = Instant::now();
+    signal(&child, "TERM");
+    let Some(status) = wait_exit(&mut child, Duration::from_secs(30)) else {
+        let _ = child.kill();
+        panic!("iocd still running 30 s after SIGTERM with stdin open");
+    };
+    let took = stop.elapsed();
+    drop(stdin);
+    let log = std::fs::read(&log_path).unwrap();
+    let text = String::from_utf8_lossy(&log);
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(took < Duration::from_secs(8), "exit took {took:?}:\n{text}");
+    assert!(!text.contains("did not drain"), "{text}");
+    assert!(text.contains("stopped cleanly"), "{text}");
+    assert!(
+        !log.contains(&0x1b),
+        "no ANSI escape in a log that is not a terminal:\n{text}"
+    );
+    assert_eq!(read_alerts(&alerts).len(), 1);
 }

@@ -100,6 +100,24 @@ impl Harness {
         }
     }
 
+    fn closed(&self, source: &str, reason: &str) -> u64 {
+        self.metrics
+            .connections_closed
+            .with_label_values(&[source, reason])
+            .get()
+    }
+
+    /// Waits until `n` connections have been closed for `reason` (the count follows the
+    /// close by a moment).
+    async fn wait_closed(&self, source: &str, reason: &str, n: u64) {
+        let deadline = Instant::now() + WAIT;
+        while self.closed(source, reason) < n {
+            assert!(Instant::now() < deadline, "{reason} closes not counted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(self.closed(source, reason), n);
+    }
+
     fn connections(&self, source: &str) -> i64 {
         self.metrics.connections.with_label_values(&[source]).get()
     }
@@ -137,7 +155,10 @@ fn tcp_config(max_message_bytes: usize, max_connections: usize, idle: Duration) 
         listen: local(),
         max_message_bytes,
         max_connections,
+        max_connections_per_peer: 64,
         idle_timeout: idle,
+        frame_timeout: Duration::from_secs(30),
+        handshake_timeout: Duration::from_secs(10),
     }
 }
 
@@ -153,6 +174,7 @@ fn with_udp(max_message_bytes: usize) -> SourcesConfig {
         syslog_udp: Some(UdpConfig {
             listen: local(),
             max_message_bytes,
+            receive_buffer_bytes: None,
         }),
         ..SourcesConfig::default()
     }
@@ -404,29 +426,245 @@ async fn oversize_messages_are_cut_counted_and_the_stream_resyncs() {
     }
 }
 
+/// With every slot taken, a new connection closes the one that has gone longest without a
+/// message (what it had sent is kept), and is served at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_the_limit_wait_to_be_served() {
-    let mut h = Harness::start(with_tcp(tcp_config(1024, 1, Duration::from_secs(60))), 64);
+async fn a_new_connection_takes_the_slot_of_the_one_waiting_longest() {
+    let mut h = Harness::start(with_tcp(tcp_config(1024, 2, Duration::from_secs(60))), 64);
     let addr = h.addr(SourceKind::SyslogTcp);
     let mut first = TcpStream::connect(addr).unwrap();
-    first.write_all(b"from the first\n").unwrap();
+    first.write_all(b"from the first\nunfinished").unwrap();
     assert_eq!(h.lines(1)[0].0, "from the first");
-    assert_eq!(h.connections("syslog_tcp"), 1);
-
-    // The kernel completes the handshake (backlog), but iocd does not read it yet.
+    // Apart in time, so that which waited longer is clear.
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let mut second = TcpStream::connect(addr).unwrap();
     second.write_all(b"from the second\n").unwrap();
-    h.nothing_more();
-    assert_eq!(h.connections("syslog_tcp"), 1);
+    assert_eq!(h.lines(1)[0].0, "from the second");
+    assert_eq!(h.connections("syslog_tcp"), 2);
 
-    drop(first);
-    let got = h.lines(1);
-    assert_eq!(got[0].0, "from the second");
-    assert_eq!(got[0].1, Some(second.local_addr().unwrap()));
-    assert_eq!(h.connections("syslog_tcp"), 1);
-    drop(second);
+    // The first has waited longest since its last message: it makes room.
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.write_all(b"from the third\n").unwrap();
+    let got = h.lines(2);
+    assert_eq!(
+        got[0].0, "unfinished",
+        "the evicted connection's partial message is kept"
+    );
+    assert_eq!(got[1].0, "from the third");
+    assert_eq!(got[1].1, Some(third.local_addr().unwrap()));
+    first.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(first.read(&mut [0u8; 8]).unwrap_or(0), 0, "closed by iocd");
+    h.wait_closed("syslog_tcp", "evicted", 1).await;
+    second.write_all(b"the second goes on\n").unwrap();
+    assert_eq!(h.lines(1)[0].0, "the second goes on");
+    assert_eq!(h.connections("syslog_tcp"), 2);
+    drop((second, third));
     h.stop().await;
     assert_eq!(h.connections("syslog_tcp"), 0);
+}
+
+/// A connection that waits for room in the matcher queue is held up by iocd, not by its
+/// sender: it is never the one closed to make room, even when it has gone longest without a
+/// message. A new connection closes another one instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_waiting_for_the_queue_is_not_evicted() {
+    let mut h = Harness::start(with_tcp(tcp_config(1024, 2, Duration::from_secs(60))), 1);
+    h.tx.send(Batch::new(SourceKind::Stdin)).unwrap();
+    assert!(h.tx.is_full());
+    let addr = h.addr(SourceKind::SyslogTcp);
+    let mut first = TcpStream::connect(addr).unwrap();
+    first.write_all(b"first waits for the queue\n").unwrap();
+    let deadline = Instant::now() + WAIT;
+    while h.counter("events", "syslog_tcp", None) < 1 {
+        assert!(Instant::now() < deadline, "the first line is not read");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Connected later, and silent.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while h.connections("syslog_tcp") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second connection is not served"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.write_all(b"third\n").unwrap();
+    silent.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(
+        silent.read(&mut [0u8; 8]).unwrap_or(0),
+        0,
+        "the silent one is closed to make room"
+    );
+    h.wait_closed("syslog_tcp", "evicted", 1).await;
+    first
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        first.read(&mut [0u8; 8]).is_err(),
+        "the one waiting for the queue stays open"
+    );
+
+    // The queue moves: both lines arrive.
+    assert!(
+        h.rx.recv_timeout(WAIT).unwrap().buf.is_empty(),
+        "the filler"
+    );
+    let got = h.lines(2);
+    assert_eq!(got[0].0, "first waits for the queue");
+    assert_eq!(got[1].0, "third");
+    assert_eq!(h.closed("syslog_tcp", "evicted"), 1);
+    drop((first, third));
+    h.stop().await;
+}
+
+/// A TLS client that never finishes its handshake is closed at `handshake_timeout`, and
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_handshake_must_finish_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = tls_files(dir.path());
+    let mut tcp = tcp_config(1024, 4, Duration::from_secs(60));
+    tcp.handshake_timeout = Duration::from_millis(500);
+    let cfg = SourcesConfig {
+        syslog_tls: Some(TlsConfig { tcp, cert, key }),
+        ..SourcesConfig::default()
+    };
+    let mut h = Harness::start(cfg, 64);
+    let mut s = TcpStream::connect(h.addr(SourceKind::SyslogTls)).unwrap();
+    // The first bytes of a ClientHello record, and nothing more.
+    s.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    let started = Instant::now();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = s.read(&mut [0u8; 64]);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < WAIT,
+        "closed after {waited:?}"
+    );
+    h.wait_closed("syslog_tls", "handshake_timeout", 1).await;
+    h.stop().await;
+}
+
+/// Over TLS, a record trickled a byte at a time never yields plaintext, yet it is a message
+/// begun: the connection is closed at the frame timeout (noticed up to a quarter of it late),
+/// not left to the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_tls_record_is_cut_off_at_the_frame_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, der) = tls_files(dir.path());
+    let mut tcp = tcp_config(1024, 4, Duration::from_secs(60));
+    tcp.frame_timeout = Duration::from_millis(800);
+    let cfg = SourcesConfig {
+        syslog_tls: Some(TlsConfig { tcp, cert, key }),
+        ..SourcesConfig::default()
+    };
+    let mut h = Harness::start(cfg, 64);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der).unwrap();
+    let client = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio::net::TcpStream::connect(h.addr(SourceKind::SyslogTls))
+        .await
+        .unwrap();
+    let mut tls = connector.connect(name, stream).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    tls.write_all(b"<13>a whole message\n").await.unwrap();
+    tls.flush().await.unwrap();
+    assert_eq!(h.lines(1)[0].0, "<13>a whole message");
+    // Then, on the socket under TLS: the header of an application-data record of 16 KiB,
+    // and its body a byte at a time (it would take minutes to complete).
+    let (tcp, _) = tls.into_inner();
+    let mut raw = tcp.into_std().unwrap();
+    raw.set_nonblocking(false).unwrap();
+    raw.set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let closed_after = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        raw.write_all(&[0x17, 0x03, 0x03, 0x40, 0x00]).unwrap();
+        while t.elapsed() < WAIT {
+            if raw.write_all(&[0x42]).is_err() {
+                break;
+            }
+            // Records from the server (TLS 1.3 session tickets) are no close.
+            match raw.read(&mut [0u8; 1024]) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed_after >= Duration::from_millis(700) && closed_after < Duration::from_secs(6),
+        "closed after {closed_after:?}"
+    );
+    h.wait_closed("syslog_tls", "frame_timeout", 1).await;
+    h.stop().await;
+}
+
+/// Frame and idle timeouts on plain sockets: a message must end within `frame_timeout` of
+/// its first byte, however steadily its bytes come; blank lines are no message and do not
+/// keep a connection open past `idle_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_bytes_do_not_keep_a_connection_open() {
+    let mut cfg = tcp_config(1024, 4, Duration::from_millis(1500));
+    cfg.frame_timeout = Duration::from_millis(600);
+    let mut h = Harness::start(with_tcp(cfg), 64);
+    let addr = h.addr(SourceKind::SyslogTcp);
+    let trickle = |each: &'static [u8]| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            s.write_all(b"ok\n").unwrap();
+            while t.elapsed() < WAIT {
+                if s.write_all(each).is_err() {
+                    break;
+                }
+                match s.read(&mut [0u8; 1]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    _ => break,
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            t.elapsed()
+        })
+    };
+    let (partial, blank) = (trickle(b"x"), trickle(b"\n"));
+    let (partial, blank) =
+        tokio::task::spawn_blocking(move || (partial.join().unwrap(), blank.join().unwrap()))
+            .await
+            .unwrap();
+    assert!(
+        partial >= Duration::from_millis(500) && partial < Duration::from_secs(5),
+        "a message trickled byte by byte cut after {partial:?}"
+    );
+    assert!(
+        blank >= Duration::from_millis(1400) && blank < Duration::from_secs(6),
+        "blank lines kept a connection open {blank:?}"
+    );
+    let mut got: Vec<String> = h.lines(3).into_iter().map(|(l, _)| l).collect();
+    got.sort();
+    assert_eq!(got[..2], ["ok", "ok"]);
+    assert!(
+        got[2].starts_with("xxx"),
+        "the cut message is kept: {got:?}"
+    );
+    h.wait_closed("syslog_tcp", "frame_timeout", 1).await;
+    h.wait_closed("syslog_tcp", "idle_timeout", 1).await;
+    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,6 +697,61 @@ async fn idle_connections_are_closed() {
     h.stop().await;
 }
 
+/// A flood into a small receive buffer: the kernel drops datagrams, they are counted as
+/// `reason="kernel"`, and the messages read plus those the kernel dropped are exactly the
+/// datagrams sent (loopback loses nothing else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_kernel_drops_are_counted_exactly() {
+    let mut cfg = with_udp(1024);
+    cfg.syslog_udp.as_mut().unwrap().receive_buffer_bytes = Some(4096);
+    // A queue of one batch nobody takes from: after the first, batches are dropped and
+    // counted as queue_full (the source still reads as fast as it can).
+    let mut h = Harness::start(cfg, 1);
+    let addr = h.addr(SourceKind::SyslogUdp);
+    let granted = h
+        .metrics
+        .receive_buffer
+        .with_label_values(&["syslog_udp"])
+        .get();
+    // Linux books twice the size asked for.
+    assert!((4096..=16384).contains(&granted), "granted {granted}");
+    let kernel = |h: &Harness| h.counter("dropped", "syslog_udp", Some("kernel"));
+    let sender = UdpSocket::bind(local()).unwrap();
+    let msg = [b'a'; 512];
+    let mut sent = 0u64;
+    for _burst in 0..10 {
+        tokio::task::block_in_place(|| {
+            for _ in 0..5000 {
+                sender.send_to(&msg, addr).unwrap();
+            }
+        });
+        sent += 5000;
+        // Drops are read from the kernel once a second.
+        let deadline = Instant::now() + WAIT;
+        while h.counter("events", "syslog_udp", None) + kernel(&h) < sent {
+            assert!(
+                Instant::now() < deadline,
+                "sent {sent}, read {}, kernel drops {}",
+                h.counter("events", "syslog_udp", None),
+                kernel(&h)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if kernel(&h) > 0 {
+            break;
+        }
+    }
+    let (read, dropped) = (h.counter("events", "syslog_udp", None), kernel(&h));
+    eprintln!("sent {sent}: read {read}, dropped by the kernel {dropped}");
+    assert!(
+        dropped > 0,
+        "the kernel never dropped: sent {sent}, read {read}"
+    );
+    assert_eq!(read + dropped, sent, "read {read} + kernel drops {dropped}");
+    h.stop().await;
+    assert_eq!(read + kernel(&h), sent, "no more drops counted at the end");
+}
+
 /// A full queue and nobody taking from it: TCP stops reading until the sender's writes block,
 /// loses nothing once the queue moves again; UDP drops and counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -467,6 +760,7 @@ async fn backpressure_tcp_waits_udp_drops() {
         syslog_udp: Some(UdpConfig {
             listen: local(),
             max_message_bytes: 1024,
+            receive_buffer_bytes: None,
         }),
         syslog_tcp: Some(tcp_config(1024, 4, Duration::from_secs(120))),
         ..SourcesConfig::default()
@@ -665,6 +959,7 @@ async fn start_up_errors_name_the_address_or_file() {
         syslog_udp: Some(UdpConfig {
             listen: udp_addr,
             max_message_bytes: 1024,
+            receive_buffer_bytes: None,
         }),
         syslog_tcp: Some(TcpConfig {
             listen: addr,
@@ -873,4 +1168,44 @@ async fn shutdown_reads_what_a_connection_already_sent() {
     let got: usize = h.rx.try_iter().map(|b| lines_of(&b).len()).sum();
     assert_eq!(got, n, "lines read after the shutdown began");
     drop(s);
+}
+
+/// The limits' keys: defaults, and what validation refuses (by key path).
+#[test]
+fn source_limit_keys_have_defaults_and_are_checked() {
+    use iocd::config::Config;
+    let base = "[[sinks]]\ntype = \"stdout\"\n";
+    let cfg = Config::from_toml(&format!(
+        "[sources.syslog_udp]\nlisten = \"127.0.0.1:5514\"\n\
+         [sources.syslog_tcp]\nlisten = \"127.0.0.1:5514\"\n{base}"
+    ))
+    .unwrap();
+    let tcp = cfg.sources.syslog_tcp.as_ref().unwrap();
+    assert_eq!(tcp.frame_timeout, Duration::from_secs(30));
+    assert_eq!(tcp.handshake_timeout, Duration::from_secs(10));
+    assert_eq!(tcp.max_connections_per_peer, 64);
+    assert_eq!(
+        cfg.sources
+            .syslog_udp
+            .as_ref()
+            .unwrap()
+            .receive_buffer_bytes,
+        None
+    );
+
+    let bad = Config::from_toml(&format!(
+        "[sources.syslog_udp]\nlisten = \"127.0.0.1:5514\"\nreceive_buffer_bytes = 100\n\
+         [sources.syslog_tcp]\nlisten = \"127.0.0.1:5514\"\nmax_connections_per_peer = 0\n\
+         frame_timeout = \"0s\"\nhandshake_timeout = \"0s\"\n{base}"
+    ))
+    .unwrap();
+    let errs = bad.validate().unwrap_err().to_string();
+    for key in [
+        "sources.syslog_udp.receive_buffer_bytes",
+        "sources.syslog_tcp.max_connections_per_peer",
+        "sources.syslog_tcp.frame_timeout",
+        "sources.syslog_tcp.handshake_timeout",
+    ] {
+        assert!(errs.contains(key), "{key} missing in {errs}");
+    }
 }

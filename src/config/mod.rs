@@ -227,6 +227,14 @@ pub struct UdpConfig {
     /// Longer datagrams are truncated to this and counted.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: usize,
+    /// The socket's receive buffer (`SO_RCVBUF`), where datagrams wait while iocd is busy; a
+    /// burst that overflows it is dropped by the kernel. Unset: the kernel's default
+    /// (`net.core.rmem_default`, often 208 KiB). The kernel grants at most
+    /// `net.core.rmem_max` (raise that sysctl for more) and books twice the size asked for;
+    /// the size granted is logged at start-up and exported as
+    /// `iocd_source_receive_buffer_bytes`. Datagrams the kernel dropped on this socket are
+    /// counted as `iocd_source_dropped_events_total{reason="kernel"}`.
+    pub receive_buffer_bytes: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -236,12 +244,30 @@ pub struct TcpConfig {
     /// Longer messages are truncated to this and counted.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: usize,
-    /// Connections beyond this wait to be accepted.
+    /// Connections served at once. When every slot is taken and a new connection arrives,
+    /// the connection that has gone longest without completing a message is closed to make
+    /// room (one that waits for room in the matcher queue is never chosen), so senders that
+    /// trickle bytes cannot hold intake; when none can be closed, the new one waits.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    /// A connection silent for this long is closed.
+    /// Connections served at once from one IP address; more are closed at once. Bounds what
+    /// one host can take of `max_connections`.
+    #[serde(default = "default_max_connections_per_peer")]
+    pub max_connections_per_peer: usize,
+    /// A connection that completes no message for this long is closed (whatever it sends:
+    /// blank lines or a message that never ends do not keep it open).
     #[serde(default = "default_idle", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// A message must be complete this long after its first byte arrived, or the connection
+    /// is closed (what it sent of the message is kept as a line). Time spent waiting for
+    /// room in the matcher queue does not count. Over TLS, a message's first encrypted byte
+    /// is noticed up to a quarter of this (at most 1 s) late.
+    #[serde(default = "default_frame_timeout", with = "humantime_serde")]
+    pub frame_timeout: Duration,
+    /// The TLS handshake must be done this long after the connection was accepted (TLS
+    /// only).
+    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -272,6 +298,15 @@ fn default_max_connections() -> usize {
 }
 fn default_idle() -> Duration {
     Duration::from_secs(300)
+}
+fn default_max_connections_per_peer() -> usize {
+    64
+}
+fn default_frame_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// One alert destination. Every alert goes to every sink; a sink that cannot keep up makes
@@ -823,7 +858,7 @@ impl Config {
         let s = &self.sources;
         if let Some(u) = &s.syslog_udp {
             listen(u.listen, "udp", "sources.syslog_udp.listen", &mut errs);
-            check_message_size(u.max_message_bytes, "sources.syslog_udp", &mut errs);
+            check_udp(u, "sources.syslog_udp", &mut errs);
         }
         if let Some(t) = &s.syslog_tcp {
             listen(t.listen, "tcp", "sources.syslog_tcp.listen", &mut errs);
@@ -1018,6 +1053,18 @@ fn check_message_size(n: usize, at: &str, errs: &mut ConfigErrors) {
     }
 }
 
+fn check_udp(u: &UdpConfig, at: &str, errs: &mut ConfigErrors) {
+    check_message_size(u.max_message_bytes, at, errs);
+    if let Some(n) = u.receive_buffer_bytes
+        && !(4096..=1 << 30).contains(&n)
+    {
+        errs.push(
+            format!("{at}.receive_buffer_bytes"),
+            "must be between 4096 and 1 GiB",
+        );
+    }
+}
+
 fn check_tcp(t: &TcpConfig, at: &str, errs: &mut ConfigErrors) {
     check_message_size(t.max_message_bytes, at, errs);
     count_in(
@@ -1077,6 +1124,21 @@ fn validate_admin(a: &AdminConfig, errs: &mut ConfigErrors) {
     }
     if !(1024..=16 << 20).contains(&a.max_body_bytes) {
         errs.push("admin.max_body_bytes", "must be between 1024 and 16 MiB");
+    }
+    if t.max_connections_per_peer == 0 {
+        errs.push(
+            format!("{at}.max_connections_per_peer"),
+            "must be at least 1",
+        );
+    }
+    for (key, d) in [
+        ("idle_timeout", t.idle_timeout),
+        ("frame_timeout", t.frame_timeout),
+        ("handshake_timeout", t.handshake_timeout),
+    ] {
+        if d.is_zero() {
+            errs.push(format!("{at}.{key}"), "must be more than 0");
+        }
     }
 }
 

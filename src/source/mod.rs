@@ -36,11 +36,13 @@
 //! # Shutdown
 //!
 //! When the [`Shutdown`] token is cancelled, sources stop reading and accepting, send what
-//! they hold (a partial batch, a last line without its line feed) and end; [`Sources::join`]
-//! waits for that.
+//! they hold (a partial batch, a last line without its line feed) and end, dropping their
+//! senders of the queue (stdin too, while its reading thread stays blocked on an open input);
+//! [`Sources::join`] waits for that.
 
 pub mod file;
 pub mod kafka;
+mod slots;
 pub mod stdin;
 pub mod syslog;
 
@@ -159,6 +161,7 @@ fn start(
         let (h, addr) = syslog::spawn_udp(
             c,
             Batcher::new(outlet(SourceKind::SyslogUdp), batch_bytes),
+            metrics,
             shutdown.clone(),
         )?;
         handles.push(h);
@@ -173,6 +176,7 @@ fn start(
             None,
             outlet(SourceKind::SyslogTcp),
             batch_bytes,
+            metrics,
             shutdown.clone(),
         )?;
         handles.push(h);
@@ -187,6 +191,7 @@ fn start(
             Some(acceptor),
             outlet(SourceKind::SyslogTls),
             batch_bytes,
+            metrics,
             shutdown.clone(),
         )?;
         handles.push(h);

@@ -18,27 +18,44 @@
 //! is counted as a parse error, and the bytes up to the next line feed are taken as one message,
 //! so a sender that mixes framings loses nothing.
 //!
-//! Each TCP connection is one task; a semaphore caps how many are served at once (the rest wait
-//! in the listen backlog), and a connection silent for `idle_timeout` is closed. A message
-//! becomes one line of a batch, with the sender's address.
+//! Each TCP connection is one task; a semaphore caps how many are served at once. Senders are
+//! hostile, and a slow one must not hold intake: a message must be complete within
+//! `frame_timeout` of its first byte, a TLS handshake within `handshake_timeout`, and a
+//! connection that completes no message for `idle_timeout` is closed (bytes alone, blank lines
+//! say, do not keep it open). When every slot is taken and a new connection arrives, the
+//! connection that has gone longest without completing a message is closed to make room
+//! (`super::slots::Table`); one that waits for room in the matcher queue is never chosen, since iocd holds it
+//! up, not its sender. One address gets at most `max_connections_per_peer`. Every such close is
+//! counted (`iocd_source_closed_connections_total{reason}`) and logged with the peer.
+//! A message becomes one line of a batch, with the sender's address; what a closed connection
+//! had sent of an incomplete message is kept as a line too.
+//!
+//! UDP cannot push back: datagrams that arrive while the socket's receive buffer
+//! (`receive_buffer_bytes`) is full are dropped by the kernel, which counts them per socket;
+//! `KernelDrops` reads that count into `iocd_source_dropped_events_total{reason="kernel"}`.
 
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use prometheus::IntGauge;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use prometheus::{IntCounter, IntGauge};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
+use super::slots::{Closes, Entry, Forced, Table};
 use super::{Batcher, Outlet};
 use crate::config::{TcpConfig, TlsConfig, UdpConfig};
 use crate::pipeline::Shutdown;
+use crate::telemetry::Metrics;
 
 /// An octet count longer than this is not a length (4 GB messages do not exist).
 const MAX_LEN_DIGITS: usize = 10;
@@ -89,6 +106,8 @@ pub(crate) struct Framer {
     max: usize,
     mode: Mode,
     skip: Skip,
+    /// Messages framed by [`frame_some`] so far.
+    framed: u64,
 }
 
 impl Framer {
@@ -98,6 +117,7 @@ impl Framer {
             max: max.max(1),
             mode: Mode::Detect,
             skip: Skip::Nothing,
+            framed: 0,
         }
     }
 
@@ -107,6 +127,17 @@ impl Framer {
             mode: Mode::Lines,
             ..Framer::detect(max)
         }
+    }
+
+    /// Messages [`frame_some`] has framed with this framer.
+    pub(crate) fn messages(&self) -> u64 {
+        self.framed
+    }
+
+    /// Whether the framer is inside a message it is skipping the rest of (it was cut): the
+    /// message has not ended although no byte of it is left unconsumed.
+    pub(crate) fn in_message(&self) -> bool {
+        self.skip != Skip::Nothing
     }
 
     /// A run of plain lines at the start of `buf` that needs no per-message work: its
@@ -332,6 +363,7 @@ pub(crate) fn frame_some(
     while !b.is_full() {
         if let Some((n, lines)) = framer.plain_run(&buf[used..], b.room()) {
             b.push_lines(&buf[used..used + n], lines, peer);
+            framer.framed += lines;
             used += n;
             continue;
         }
@@ -340,6 +372,7 @@ pub(crate) fn frame_some(
             Step::Skip(n) => used += n,
             Step::Msg(f, n) => {
                 push(b, &buf[used..], &f, peer);
+                framer.framed += 1;
                 used += n;
             }
         }
@@ -375,25 +408,153 @@ fn push(b: &mut Batcher, buf: &[u8], f: &Framed, peer: Option<SocketAddr>) {
 pub(crate) fn spawn_udp(
     cfg: &UdpConfig,
     b: Batcher,
+    metrics: &Metrics,
     shutdown: Shutdown,
 ) -> io::Result<(JoinHandle<()>, SocketAddr)> {
-    let sock = std::net::UdpSocket::bind(cfg.listen)
-        .map_err(|e| bind_error("syslog_udp", cfg.listen, e))?;
-    sock.set_nonblocking(true)?;
+    let name = b.outlet().source.as_str();
+    let sock = bind_udp(cfg).map_err(|e| bind_error("syslog_udp", cfg.listen, e))?;
+    // What the kernel granted: on Linux twice what was asked (its bookkeeping), at most twice
+    // net.core.rmem_max; less than twice means it was capped.
+    let granted = sock.recv_buffer_size()?;
+    metrics
+        .receive_buffer
+        .with_label_values(&[name])
+        .set(granted as i64);
+    match cfg.receive_buffer_bytes {
+        Some(asked) if granted < asked.saturating_mul(2) => warn!(
+            source = "syslog_udp",
+            asked,
+            granted,
+            "receive buffer smaller than asked: the kernel caps it at net.core.rmem_max"
+        ),
+        _ => info!(source = "syslog_udp", bytes = granted, "receive buffer"),
+    }
+    let sock: std::net::UdpSocket = sock.into();
+    let drops = KernelDrops::new(
+        &sock,
+        metrics.events_dropped.with_label_values(&[name, "kernel"]),
+    );
+    if drops.is_none() {
+        warn!(
+            source = "syslog_udp",
+            "cannot find the socket in /proc/net/udp: datagrams the kernel drops are not counted"
+        );
+    }
     let sock = UdpSocket::from_std(sock)?;
     let addr = sock.local_addr()?;
     let max = cfg.max_message_bytes.max(1);
-    Ok((tokio::spawn(serve_udp(sock, max, b, shutdown)), addr))
+    Ok((tokio::spawn(serve_udp(sock, max, b, drops, shutdown)), addr))
 }
 
-async fn serve_udp(sock: UdpSocket, max: usize, mut b: Batcher, shutdown: Shutdown) {
+fn bind_udp(cfg: &UdpConfig) -> io::Result<socket2::Socket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(cfg.listen),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if let Some(n) = cfg.receive_buffer_bytes {
+        sock.set_recv_buffer_size(n)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&cfg.listen.into())?;
+    Ok(sock)
+}
+
+/// How often the kernel's drop count of the UDP socket is read.
+const KERNEL_DROPS_EVERY: Duration = Duration::from_secs(1);
+
+/// Datagrams the kernel dropped on one socket because its receive buffer was full: the
+/// socket's `sk_drops`, which Linux shows in the `drops` column of `/proc/net/udp` (or
+/// `udp6`) on the line of the socket's inode. Read every [`KERNEL_DROPS_EVERY`] and once more
+/// at the end; each increase is added to `iocd_source_dropped_events_total{reason="kernel"}`
+/// and logged. (`SO_RXQ_OVFL` gives the same counter, but only with the next datagram that
+/// arrives: drops at the end of a burst would wait for the next one.)
+struct KernelDrops {
+    table: &'static str,
+    inode: u64,
+    seen: u32,
+    counter: IntCounter,
+}
+
+impl KernelDrops {
+    /// `None` when the socket is not in the table (not Linux, /proc not mounted).
+    fn new(sock: &std::net::UdpSocket, counter: IntCounter) -> Option<KernelDrops> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let table = if sock.local_addr().ok()?.is_ipv4() {
+            "/proc/self/net/udp"
+        } else {
+            "/proc/self/net/udp6"
+        };
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", sock.as_raw_fd()))
+            .ok()?
+            .ino();
+        let seen = socket_drops(&std::fs::read_to_string(table).ok()?, inode)?;
+        Some(KernelDrops {
+            table,
+            inode,
+            seen,
+            counter,
+        })
+    }
+
+    /// Counts the drops since the last read.
+    fn poll(&mut self) {
+        let Some(now) = std::fs::read_to_string(self.table)
+            .ok()
+            .and_then(|t| socket_drops(&t, self.inode))
+        else {
+            return;
+        };
+        // The kernel's counter is 32 bits and wraps.
+        let new = now.wrapping_sub(self.seen);
+        self.seen = now;
+        if new > 0 {
+            self.counter.inc_by(u64::from(new));
+            warn!(
+                source = "syslog_udp",
+                dropped = new,
+                "the kernel dropped datagrams: the receive buffer was full (raise \
+                 receive_buffer_bytes, or add matcher threads)"
+            );
+        }
+    }
+}
+
+/// The `drops` column of the line of socket `inode` in the text of `/proc/net/udp{,6}`.
+fn socket_drops(table: &str, inode: u64) -> Option<u32> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+        if fields.len() < 13 || fields[9].parse::<u64>().ok()? != inode {
+            return None;
+        }
+        fields[12].parse().ok()
+    })
+}
+
+async fn serve_udp(
+    sock: UdpSocket,
+    max: usize,
+    mut b: Batcher,
+    mut drops: Option<KernelDrops>,
+    shutdown: Shutdown,
+) {
     // One byte more than the limit shows that a datagram was longer (the kernel cuts the
     // rest); no datagram is longer than 64 KiB.
     let mut buf = vec![0u8; max.saturating_add(1).min(1 << 16)];
+    let mut tick = tokio::time::interval(KERNEL_DROPS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let got = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                if let Some(d) = &mut drops {
+                    d.poll();
+                }
+                continue;
+            }
             got = sock.recv_from(&mut buf) => got,
         };
         match got {
@@ -412,10 +573,13 @@ async fn serve_udp(sock: UdpSocket, max: usize, mut b: Batcher, shutdown: Shutdo
             }
         }
         if b.flush().await.is_err() {
-            return;
+            break;
         }
     }
     let _ = b.flush().await;
+    if let Some(d) = &mut drops {
+        d.poll();
+    }
 }
 
 fn datagram(d: &[u8], max: usize, peer: SocketAddr, b: &mut Batcher) {
@@ -440,6 +604,9 @@ fn datagram(d: &[u8], max: usize, peer: SocketAddr, b: &mut Batcher) {
 struct Limits {
     max_message: usize,
     idle: Duration,
+    frame: Duration,
+    handshake: Duration,
+    per_peer: usize,
     batch_bytes: usize,
 }
 
@@ -449,6 +616,7 @@ pub(crate) fn spawn_tcp(
     tls: Option<TlsAcceptor>,
     out: Outlet,
     batch_bytes: usize,
+    metrics: &Metrics,
     shutdown: Shutdown,
 ) -> io::Result<(JoinHandle<()>, SocketAddr)> {
     let name = out.source.as_str();
@@ -457,10 +625,14 @@ pub(crate) fn spawn_tcp(
     let limits = Limits {
         max_message: cfg.max_message_bytes.max(1),
         idle: cfg.idle_timeout,
+        frame: cfg.frame_timeout,
+        handshake: cfg.handshake_timeout,
+        per_peer: cfg.max_connections_per_peer.max(1),
         batch_bytes,
     };
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
-    let task = accept_loop(listener, slots, tls, out, limits, shutdown);
+    let closes = Arc::new(Closes::new(name, metrics.connections_closed.clone()));
+    let task = accept_loop(listener, slots, tls, out, limits, closes, shutdown);
     Ok((tokio::spawn(task), addr))
 }
 
@@ -510,24 +682,24 @@ pub(crate) fn tls_acceptor(cfg: &TlsConfig) -> io::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accepts while a connection slot is free; on shutdown, stops accepting and waits for every
-/// connection to send what it holds.
+/// Accepts connections and serves each in its own task, at most `slots` at once. When every
+/// slot is taken, the connection that has gone longest without completing a message is closed
+/// to make room for the new one (if every one waits for room in the queue, the new one waits
+/// for a slot). On shutdown, stops accepting and waits for every connection to send what it
+/// holds.
 async fn accept_loop(
     listener: TcpListener,
     slots: Arc<Semaphore>,
     tls: Option<TlsAcceptor>,
     out: Outlet,
     limits: Limits,
+    closes: Arc<Closes>,
     shutdown: Shutdown,
 ) {
     let source = out.source.as_str();
+    let table = Arc::new(Table::new());
     let mut conns = JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-        };
+    'accept: loop {
         let (stream, peer) = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -542,30 +714,66 @@ async fn accept_loop(
             },
         };
         while conns.try_join_next().is_some() {}
+        let Some(entry) = table.add(peer, limits.per_peer) else {
+            drop(stream);
+            closes.record(peer, Forced::PeerLimit);
+            continue;
+        };
+        let mut evicting = false;
+        let permit = loop {
+            if let Ok(p) = slots.clone().try_acquire_owned() {
+                break p;
+            }
+            if !evicting {
+                evicting = table.evict_oldest(entry.id);
+            }
+            // Without a connection to close, look again shortly: one that waited for the
+            // queue may be waiting for its sender by then.
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break 'accept,
+                p = slots.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
+                _ = tokio::time::sleep(Duration::from_millis(100)), if !evicting => {}
+            }
+        };
         let b = Batcher::new(out.clone(), limits.batch_bytes);
-        let tls = tls.clone();
-        let shutdown = shutdown.clone();
+        let (tls, shutdown, closes) = (tls.clone(), shutdown.clone(), closes.clone());
         conns.spawn(async move {
             let _permit = permit;
             let _open = OpenConnection::new(&b.outlet().connections);
-            let Some(tls) = tls else {
-                return serve_connection(stream, peer, b, limits, shutdown).await;
-            };
-            let handshake = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => return,
-                h = tokio::time::timeout(limits.idle, tls.accept(stream)) => h,
-            };
-            match handshake {
-                Ok(Ok(stream)) => serve_connection(stream, peer, b, limits, shutdown).await,
-                Ok(Err(e)) => {
-                    b.outlet().parse_errors.inc();
-                    debug!(source, %peer, error = %e, "TLS handshake failed");
+            let forced = match tls {
+                None => serve_connection(stream, peer, b, limits, &entry, shutdown, None).await,
+                Some(tls) => {
+                    let raw = Arc::new(AtomicBool::new(false));
+                    let stream = Watched {
+                        inner: stream,
+                        raw: raw.clone(),
+                    };
+                    let handshake = tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => return,
+                        _ = entry.conn.evict.cancelled() => Err(Forced::Evicted),
+                        h = tokio::time::timeout(limits.handshake, tls.accept(stream)) => {
+                            h.map_err(|_| Forced::Handshake)
+                        }
+                    };
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            raw.store(false, Ordering::Relaxed);
+                            serve_connection(stream, peer, b, limits, &entry, shutdown, Some(&raw))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            b.outlet().parse_errors.inc();
+                            debug!(source, %peer, error = %e, "TLS handshake failed");
+                            None
+                        }
+                        Err(why) => Some(why),
+                    }
                 }
-                Err(_) => {
-                    b.outlet().parse_errors.inc();
-                    debug!(source, %peer, "TLS handshake timed out");
-                }
+            };
+            if let Some(why) = forced {
+                closes.record(peer, why);
             }
         });
     }
@@ -596,61 +804,138 @@ impl Drop for OpenConnection {
 }
 
 /// At shutdown, a connection's buffered bytes are read until it is quiet this long...
-const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+const DRAIN_QUIET: Duration = Duration::from_millis(50);
 /// ...or for at most this long.
-const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+const DRAIN_MAX: Duration = Duration::from_secs(2);
 
-/// Reads one connection until it ends, stays idle too long, or shutdown; every message
-/// becomes a line of `b`. While a full queue makes `flush` wait, nothing is read.
+/// A TLS connection's socket, noting that ciphertext arrived: a record can trickle in a byte
+/// at a time without a byte of plaintext coming out, and the frame timeout must see it.
+struct Watched<S> {
+    inner: S,
+    raw: Arc<AtomicBool>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.raw.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// How often a TLS connection with no message begun looks whether ciphertext came in: at
+/// most this late, a message's first byte starts its frame timeout.
+fn raw_check(frame: Duration) -> Duration {
+    (frame / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+/// Reads one connection until it ends, breaks a limit, is evicted, or shutdown; every
+/// message becomes a line of `b`. While a full queue makes `flush` wait, nothing is read and
+/// no timer runs. `raw` (TLS) says ciphertext arrived since it was cleared. Returns why iocd
+/// closed it, when it did so on its own.
 async fn serve_connection<S: AsyncRead + Unpin>(
     mut stream: S,
     peer: SocketAddr,
     mut b: Batcher,
     limits: Limits,
+    entry: &Entry,
     shutdown: Shutdown,
-) {
+    raw: Option<&AtomicBool>,
+) -> Option<Forced> {
     let source = b.outlet().source.as_str();
     let mut framer = Framer::detect(limits.max_message);
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    // After shutdown, what the peer already sent (in the socket's buffer) is still read: it
-    // was sent before iocd stopped, and TCP told the sender it arrived. Reading ends once the
-    // socket has been quiet for DRAIN_QUIET, or after DRAIN_MAX for a peer that keeps sending.
-    let mut draining: Option<std::time::Instant> = None;
-    let why = loop {
+    // When the last message was completed (or the connection accepted), and when the first
+    // byte of the message now incomplete arrived.
+    let mut last_message = tokio::time::Instant::now();
+    let mut partial_since: Option<tokio::time::Instant> = None;
+    // After shutdown or eviction, what the peer already sent (in the socket's buffer) is still
+    // read: it was sent before iocd closed, and TCP told the sender it arrived (closing with
+    // unread bytes would also reset the connection). Reading ends once the socket has been
+    // quiet for DRAIN_QUIET, or after DRAIN_MAX for a peer that keeps sending.
+    let mut draining: Option<(Instant, Result<&str, Forced>)> = None;
+    let why: Result<&str, Forced> = loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 2 {
             buf.reserve(READ_CHUNK);
         }
         let read = match draining {
-            Some(since) => {
+            Some((since, why)) => {
                 if since.elapsed() >= DRAIN_MAX {
-                    break "shutdown";
+                    break why;
                 }
                 match tokio::time::timeout(DRAIN_QUIET, stream.read_buf(&mut buf)).await {
-                    Err(_) => break "shutdown",
-                    Ok(r) => Ok(r),
+                    Err(_) => break why,
+                    Ok(r) => r,
                 }
             }
-            None => tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => {
-                    draining = Some(std::time::Instant::now());
-                    continue;
+            None => {
+                let idle_at = last_message + limits.idle;
+                let (deadline, late) = match partial_since.map(|t| t + limits.frame) {
+                    Some(frame_at) if frame_at < idle_at => (frame_at, Forced::Frame),
+                    _ => (idle_at, Forced::Idle),
+                };
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => {
+                        draining = Some((Instant::now(), Ok("shutdown")));
+                        continue;
+                    }
+                    _ = entry.conn.evict.cancelled() => {
+                        draining = Some((Instant::now(), Err(Forced::Evicted)));
+                        continue;
+                    }
+                    _ = tokio::time::sleep_until(deadline) => break Err(late),
+                    _ = tokio::time::sleep(raw_check(limits.frame)),
+                        if raw.is_some() && partial_since.is_none() =>
+                    {
+                        if raw.is_some_and(|r| r.swap(false, Ordering::Relaxed)) {
+                            // Part of a record, no plaintext yet: a message has begun.
+                            partial_since = Some(tokio::time::Instant::now());
+                        }
+                        continue;
+                    }
+                    r = stream.read_buf(&mut buf) => r,
                 }
-                r = tokio::time::timeout(limits.idle, stream.read_buf(&mut buf)) => r,
-            },
+            }
         };
         let eof = match read {
-            Err(_) => break "idle timeout",
-            Ok(Err(e)) => {
+            Err(e) => {
                 debug!(source, %peer, error = %e, "read failed");
-                break "read error";
+                break Ok("read error");
             }
-            Ok(Ok(0)) => true,
-            Ok(Ok(n)) => {
+            Ok(0) => true,
+            Ok(n) => {
                 b.outlet().bytes_in.inc_by(n as u64);
                 false
             }
         };
+        let before = framer.messages();
+        entry.conn.busy();
         let mut used = 0;
         loop {
             used += frame_some(&mut framer, &buf[used..], Some(peer), &mut b);
@@ -658,20 +943,44 @@ async fn serve_connection<S: AsyncRead + Unpin>(
                 break;
             }
             if b.flush().await.is_err() {
-                return;
+                return None;
             }
         }
         buf.drain(..used);
         if eof {
-            break "closed by peer";
+            break draining.map_or(Ok("closed by peer"), |(_, why)| why);
         }
         if b.flush().await.is_err() {
-            return;
+            return None;
         }
+        // Timers start again after a wait for the queue: the sender did not cause it.
+        let now = tokio::time::Instant::now();
+        let completed = framer.messages() != before;
+        if completed {
+            last_message = now;
+        }
+        entry.progress(last_message.into_std());
+        let incomplete = !buf.is_empty() || framer.in_message();
+        if let Some(r) = raw.filter(|_| !incomplete) {
+            // The ciphertext read so far made whole messages.
+            r.store(false, Ordering::Relaxed);
+        }
+        partial_since = match (incomplete, completed) {
+            (false, _) => None,
+            // What is left came after a message that ended in this read.
+            (true, true) => Some(now),
+            (true, false) => partial_since.or(Some(now)),
+        };
     };
     finish_into(&mut framer, &buf, Some(peer), &mut b);
     let _ = b.flush().await;
-    debug!(source, %peer, reason = why, "connection closed");
+    match why {
+        Ok(reason) => {
+            debug!(source, %peer, reason, "connection closed");
+            None
+        }
+        Err(forced) => Some(forced),
+    }
 }
 
 #[cfg(test)]
@@ -822,6 +1131,51 @@ mod tests {
         assert_eq!(f.plain_run(b"ab\n\ncd\n", 100), None);
         assert_eq!(f.plain_run(b"\nab\n", 100), None);
         assert_eq!(f.plain_run(b"abc", 100), None);
+    }
+
+    #[test]
+    fn kernel_drops_are_read_from_the_line_of_the_socket() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  123: 0100007F:1572 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 17
+  456: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 42 2 0000000000000000 3
+";
+        assert_eq!(socket_drops(table, 4242), Some(17));
+        assert_eq!(socket_drops(table, 42), Some(3));
+        assert_eq!(socket_drops(table, 424), None);
+        assert_eq!(socket_drops("", 42), None);
+    }
+
+    /// A real socket: its inode is found, and datagrams that overflow its buffer are counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kernel_drops_of_a_real_socket() {
+        let sock = bind_udp(&UdpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            max_message_bytes: 1024,
+            receive_buffer_bytes: Some(4096),
+        })
+        .unwrap();
+        let sock: std::net::UdpSocket = sock.into();
+        let metrics = Metrics::new();
+        let counter = metrics
+            .events_dropped
+            .with_label_values(&["syslog_udp", "kernel"]);
+        let mut drops = KernelDrops::new(&sock, counter.clone()).expect("socket in /proc/net/udp");
+        let to = sock.local_addr().unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Nobody reads: once the buffer is full, every datagram is dropped.
+        for _ in 0..200 {
+            sender.send_to(&[b'a'; 512], to).unwrap();
+        }
+        drops.poll();
+        let mut read = 0;
+        sock.set_nonblocking(true).unwrap();
+        while sock.recv_from(&mut [0u8; 1024]).is_ok() {
+            read += 1;
+        }
+        assert!(counter.get() > 0 && read > 0, "read {read}");
+        assert_eq!(counter.get() + read, 200);
+        drops.poll();
+        assert_eq!(counter.get() + read, 200, "counted once");
     }
 
     proptest! {

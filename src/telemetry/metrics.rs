@@ -24,10 +24,17 @@ pub struct Metrics {
     pub bytes_in: IntCounterVec,
     /// Messages that could not be framed or parsed, by source.
     pub parse_errors: IntCounterVec,
-    /// Messages dropped, by source and reason (`queue_full`, `truncated`, ...).
+    /// Messages dropped, by source and reason (`queue_full`, `truncated`, `kernel`: datagrams
+    /// the kernel dropped on a full UDP receive buffer, ...).
     pub events_dropped: IntCounterVec,
     /// Open connections, by source.
     pub connections: IntGaugeVec,
+    /// Connections iocd closed on its own, by source and reason (`idle_timeout`,
+    /// `frame_timeout`, `handshake_timeout`, `evicted`: closed to make room for a new one,
+    /// `peer_limit`: over `max_connections_per_peer`).
+    pub connections_closed: IntCounterVec,
+    /// Receive buffer the kernel granted a datagram socket, by source.
+    pub receive_buffer: IntGaugeVec,
     /// Batches waiting for a matcher.
     pub queue_depth: IntGauge,
     /// Matches, by indicator kind.
@@ -148,6 +155,16 @@ impl Metrics {
             connections: reg!(gauge_vec(
                 "iocd_source_connections",
                 "Open connections, by source.",
+                &["source"]
+            )),
+            connections_closed: reg!(counter_vec(
+                "iocd_source_closed_connections_total",
+                "Connections iocd closed on its own, by source and reason.",
+                &["source", "reason"]
+            )),
+            receive_buffer: reg!(gauge_vec(
+                "iocd_source_receive_buffer_bytes",
+                "Receive buffer the kernel granted the socket, by source.",
                 &["source"]
             )),
             queue_depth: reg!(
