@@ -1085,6 +1085,23 @@ fn check_tcp(t: &TcpConfig, at: &str, errs: &mut ConfigErrors) {
             errs,
         );
     }
+    count_in(
+        t.max_connections_per_peer,
+        1,
+        MAX_CONNECTIONS,
+        &format!("{at}.max_connections_per_peer"),
+        errs,
+    );
+    for (key, d) in [
+        ("frame_timeout", t.frame_timeout),
+        ("handshake_timeout", t.handshake_timeout),
+    ] {
+        if d.is_zero() {
+            errs.push(format!("{at}.{key}"), "must be more than 0");
+        } else {
+            at_most(d, MAX_DURATION, &format!("{at}.{key}"), errs);
+        }
+    }
 }
 
 fn validate_admin(a: &AdminConfig, errs: &mut ConfigErrors) {
@@ -1118,27 +1135,16 @@ fn validate_admin(a: &AdminConfig, errs: &mut ConfigErrors) {
     }
     if a.header_timeout < Duration::from_millis(100) {
         errs.push("admin.header_timeout", "must be at least 100ms");
+    } else {
+        at_most(a.header_timeout, MAX_DURATION, "admin.header_timeout", errs);
     }
     if a.body_timeout < Duration::from_millis(100) {
         errs.push("admin.body_timeout", "must be at least 100ms");
+    } else {
+        at_most(a.body_timeout, MAX_DURATION, "admin.body_timeout", errs);
     }
     if !(1024..=16 << 20).contains(&a.max_body_bytes) {
         errs.push("admin.max_body_bytes", "must be between 1024 and 16 MiB");
-    }
-    if t.max_connections_per_peer == 0 {
-        errs.push(
-            format!("{at}.max_connections_per_peer"),
-            "must be at least 1",
-        );
-    }
-    for (key, d) in [
-        ("idle_timeout", t.idle_timeout),
-        ("frame_timeout", t.frame_timeout),
-        ("handshake_timeout", t.handshake_timeout),
-    ] {
-        if d.is_zero() {
-            errs.push(format!("{at}.{key}"), "must be more than 0");
-        }
     }
 }
 
