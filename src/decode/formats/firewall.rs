@@ -94,27 +94,71 @@ fn asa_action(word: &[u8]) -> Option<Action> {
     None
 }
 
-/// Cisco ASA / FTD / PIX / FWSM: `%ASA-6-302013: Built outbound TCP connection ...`.
-pub(crate) fn asa(line: &[u8], _body: usize) -> Option<Event> {
+/// The tokens of an ASA message: white-space separated, except that a token opening with `"`
+/// or `<` runs to its closing `"` or `>` (`User <a b>`, `"outside_inbound"`), so that a user
+/// name or a group name is one token whatever it holds.
+fn asa_tokens(line: &[u8], r: Range<usize>, max: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let end = r.end.min(line.len());
+    let mut i = r.start;
+    while i < end && out.len() < max {
+        while i < end && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= end {
+            break;
+        }
+        let close = match line[i] {
+            b'"' => Some(b'"'),
+            b'<' => Some(b'>'),
+            _ => None,
+        };
+        let mut j = i + 1;
+        if let Some(c) = close {
+            while j < end && line[j] != c {
+                j += 1;
+            }
+            j = (j + 1).min(end);
+        }
+        while j < end && !line[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        out.push(i..j);
+        i = j;
+    }
+    out
+}
+
+/// Cisco ASA / FTD / PIX / FWSM: `%ASA-6-302013: Built outbound TCP connection ...`, the tag
+/// at an anchor (the start of the message or of a header token), never further in the line.
+pub(crate) fn asa(line: &[u8], at: usize) -> Option<Event> {
+    let rest = line.get(at..)?;
     let tag = [&b"%ASA-"[..], b"%FTD-", b"%PIX-", b"%FWSM-"]
         .iter()
-        .find_map(|t| find(line, t).map(|p| p + t.len()))?;
+        .find_map(|t| rest.starts_with(t).then(|| at + t.len()))?;
     // `sev-msgid:` then the message.
     let mut m = tag;
     while m < line.len() && (line[m].is_ascii_digit() || line[m] == b'-') {
         m += 1;
     }
+    if m == tag {
+        return None;
+    }
     if line.get(m) == Some(&b':') {
         m += 1;
     }
-    let words = tokens(line, m..line.len(), 256);
+    let words = asa_tokens(line, m..line.len(), 256);
     let mut ev = Event::new(Format::CiscoAsa);
     ev.push(
         "event.code",
         trim(line, tag..m.saturating_sub(1).max(tag)),
         Encoding::Raw,
     );
-    ev.action = words.iter().find_map(|w| asa_action(&line[w.clone()]));
+    // The verb comes first in every ASA message; what follows may be a user name or a URL.
+    ev.action = words
+        .iter()
+        .take(8)
+        .find_map(|w| asa_action(&line[w.clone()]));
     for w in words.iter().take(4) {
         let w = &line[w.clone()];
         if w.eq_ignore_ascii_case(b"inbound") {
@@ -137,9 +181,21 @@ pub(crate) fn asa(line: &[u8], _body: usize) -> Option<Event> {
         (b"for", b"to"),
         (b"from", b"to"),
     ];
+    // Endpoints are read before a `user` keyword: an unquoted user name (`user = a from b`)
+    // is what a client typed.
+    let before_user = words
+        .iter()
+        .position(|w| {
+            let w = &line[w.clone()];
+            w.eq_ignore_ascii_case(b"user") || w.eq_ignore_ascii_case(b"username")
+        })
+        .unwrap_or(words.len());
     let mut found = false;
     for (a, b) in pairs {
-        let Some(i) = words.iter().position(|w| &line[w.clone()] == a) else {
+        let Some(i) = words[..before_user]
+            .iter()
+            .position(|w| &line[w.clone()] == a)
+        else {
             continue;
         };
         let Some((j, src)) = endpoint_after(i + 1) else {
@@ -222,9 +278,23 @@ fn trim_punct(line: &[u8], r: Range<usize>) -> Range<usize> {
 }
 
 /// pfSense / OPNsense `filterlog`: rule,subrule,anchor,tracker,iface,reason,action,dir,ipver,...
-pub(crate) fn pfsense(line: &[u8], _body: usize) -> Option<Event> {
-    let p = find(line, b"filterlog")? + 9;
-    let csv = (p..line.len()).find(|&i| line[i].is_ascii_digit() && line[i - 1] == b' ')?;
+pub(crate) fn pfsense(line: &[u8], at: usize) -> Option<Event> {
+    // The program is `filterlog` (the tag of the syslog header, or the first word of the
+    // message) and its CSV is the message: `filterlog` elsewhere in a line means nothing.
+    let first = super::skip_ws(line, 0);
+    let csv = if super::tag_is(line, first, at, b"filterlog") {
+        at
+    } else {
+        let rest = line.get(at..)?;
+        let w = rest.iter().take_while(|c| !c.is_ascii_whitespace()).count();
+        if !super::tag_is(rest, 0, w, b"filterlog") {
+            return None;
+        }
+        super::skip_ws(line, at + w)
+    };
+    if !line.get(csv).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
     let f = split_csv(line, csv..line.len(), b',', 64);
     if f.len() < 10 {
         return None;
@@ -272,27 +342,30 @@ pub(crate) fn pfsense(line: &[u8], _body: usize) -> Option<Event> {
 }
 
 /// PAN-OS CSV: `FUTURE,receive time,serial,TYPE,subtype,...`, TRAFFIC and THREAT by position.
-pub(crate) fn panos(line: &[u8], _body: usize) -> Option<Event> {
+pub(crate) fn panos(line: &[u8], at: usize) -> Option<Event> {
     const TYPES: [&[u8]; 9] = [
-        b",TRAFFIC,",
-        b",THREAT,",
-        b",SYSTEM,",
-        b",CONFIG,",
-        b",HIPMATCH,",
-        b",GLOBALPROTECT,",
-        b",DECRYPTION,",
-        b",USERID,",
-        b",AUTHENTICATION,",
+        b"TRAFFIC",
+        b"THREAT",
+        b"SYSTEM",
+        b"CONFIG",
+        b"HIPMATCH",
+        b"GLOBALPROTECT",
+        b"DECRYPTION",
+        b"USERID",
+        b"AUTHENTICATION",
     ];
-    let t = TYPES.iter().find_map(|ty| find(line, ty))?;
-    let c2 = line[..t].iter().rposition(|&c| c == b',')?;
-    let c1 = line[..c2].iter().rposition(|&c| c == b',')?;
-    let start = line[..c1]
-        .iter()
-        .rposition(|&c| c == b' ')
-        .map_or(0, |s| s + 1);
-    let date = line.get(c1 + 1..c1 + 11)?;
-    if !(date[4] == b'/' && date[7] == b'/' && date[..4].iter().all(u8::is_ascii_digit)) {
+    // The CSV starts at the anchor: `FUTURE_USE,YYYY/MM/DD hh:mm:ss,serial,TYPE,`.
+    let start = at;
+    let head = split_csv(line, start..line.len(), b',', 5);
+    if head.len() < 5 || !TYPES.contains(&&line[head[3].clone()]) {
+        return None;
+    }
+    let date = &line[head[1].clone()];
+    if !(date.len() >= 10
+        && date[4] == b'/'
+        && date[7] == b'/'
+        && date[..4].iter().all(u8::is_ascii_digit))
+    {
         return None;
     }
     let f = split_csv(line, start..line.len(), b',', 128);
@@ -351,13 +424,43 @@ pub(crate) fn panos(line: &[u8], _body: usize) -> Option<Event> {
 }
 
 /// netfilter `LOG`/ufw: `PREFIX IN=eth0 OUT= SRC=... DST=... PROTO=TCP SPT=... DPT=...`.
-pub(crate) fn netfilter(line: &[u8], body: usize) -> Option<Event> {
-    let src = find(line, b" SRC=")?;
-    find(line, b" DST=")?;
+/// The kernel writes `IN=` and `OUT=` first, after the log prefix (a few words the admin
+/// chose): `IN=` must be among the first words of the message, and every key is a word of
+/// the kernel's own `KEY=value` run. The first of a key wins (an ICMP error repeats the inner
+/// packet's `SRC=`/`DST=` in brackets after the outer ones).
+pub(crate) fn netfilter(line: &[u8], at: usize) -> Option<Event> {
+    let words = tokens(line, at..line.len(), 256);
+    let i = words
+        .iter()
+        .take(6)
+        .position(|w| line[w.clone()].starts_with(b"IN="))?;
+    if words[..i].iter().any(|w| line[w.clone()].contains(&b'"'))
+        || !words
+            .get(i + 1)
+            .is_some_and(|w| line[w.clone()].starts_with(b"OUT="))
+    {
+        return None;
+    }
+    let mut ps: Vec<(Range<usize>, Range<usize>, bool)> = Vec::new();
+    for w in &words[i..] {
+        let t = &line[w.clone()];
+        let Some(eq) = t.iter().position(|&c| c == b'=') else {
+            continue;
+        };
+        let (k, v) = (w.start..w.start + eq, w.start + eq + 1..w.end);
+        if !ps
+            .iter()
+            .any(|(k2, _, _)| line[k2.clone()] == line[k.clone()])
+        {
+            ps.push((k, v, false));
+        }
+    }
+    let has = |key: &[u8]| ps.iter().any(|(k, _, _)| &line[k.clone()] == key);
+    if !(has(b"SRC") && has(b"DST")) {
+        return None;
+    }
     let mut ev = Event::new(Format::Netfilter);
-    let ps = super::kv::pairs(line, body);
-    let first_key = ps.first().map_or(src, |(k, _, _)| k.start);
-    let prefix = &line[body.min(first_key)..first_key];
+    let prefix = &line[at..words[i].start];
     for (w, a) in [
         (&b"drop"[..], Action::Dropped),
         (b"reject", Action::Rejected),
@@ -422,20 +525,36 @@ fn host_port(line: &[u8], r: Range<usize>) -> Option<(Range<usize>, Option<Range
 }
 
 /// MikroTik: `PREFIX CHAIN: in:IF out:IF, ..., proto TCP (SYN), 1.2.3.4:5->6.7.8.9:10, len 40`.
-pub(crate) fn mikrotik(line: &[u8], _body: usize) -> Option<Event> {
-    let arrow = find(line, b"->")?;
-    let l_start = line[..arrow]
-        .iter()
-        .rposition(|&c| c == b' ' || c == b',')
-        .map_or(0, |p| p + 1);
-    let r_end = arrow
-        + 2
-        + line[arrow + 2..]
-            .iter()
-            .take_while(|&&c| c != b' ' && c != b',')
-            .count();
-    let (sip, sport) = host_port(line, l_start..arrow)?;
-    let (dip, dport) = host_port(line, arrow + 2..r_end)?;
+/// The chain (`input:`, `forward:`, ...) followed by `in:` must be among the first words of
+/// the message, and the flow is the first comma-separated part after it that is exactly
+/// `address->address`.
+pub(crate) fn mikrotik(line: &[u8], at: usize) -> Option<Event> {
+    let words = tokens(line, at..line.len(), 8);
+    let k = words.windows(2).position(|w| {
+        line[w[0].clone()].ends_with(b":") && line[w[1].clone()].starts_with(b"in:")
+    })?;
+    if words[..=k].iter().any(|w| line[w.clone()].contains(&b'"')) {
+        return None;
+    }
+    let in_at = words[k + 1].start;
+    let mut flow = None;
+    let mut i = in_at;
+    while i < line.len() && flow.is_none() {
+        let end = find(&line[i..], b", ").map_or(line.len(), |p| i + p);
+        let seg = trim(line, i..end);
+        let t = &line[seg.clone()];
+        if t.contains(&b'"') {
+            break;
+        }
+        if let Some(a) = find(t, b"->")
+            && !t.iter().any(u8::is_ascii_whitespace)
+        {
+            let arrow = seg.start + a;
+            flow = host_port(line, seg.start..arrow).zip(host_port(line, arrow + 2..seg.end));
+        }
+        i = end + 2;
+    }
+    let ((sip, sport), (dip, dport)) = flow?;
     let mut ev = Event::new(Format::Mikrotik);
     ev.push("source.ip", sip, Encoding::Raw);
     if let Some(p) = sport {
@@ -445,24 +564,22 @@ pub(crate) fn mikrotik(line: &[u8], _body: usize) -> Option<Event> {
     if let Some(p) = dport {
         ev.push("destination.port", p, Encoding::Raw);
     }
-    if let Some(i) = find(line, b" in:") {
-        let prefix = &line[..i];
-        for w in [&b"drop"[..], b"reject", b"accept"] {
-            if has_word_ci(prefix, w) {
-                set_action(&mut ev, w);
-                break;
-            }
+    let prefix = &line[at..words[k].end];
+    for w in [&b"drop"[..], b"reject", b"accept"] {
+        if has_word_ci(prefix, w) {
+            set_action(&mut ev, w);
+            break;
         }
-        if prefix.ends_with(b"input:") {
-            ev.network_direction = Some(Direction::Inbound);
-        } else if prefix.ends_with(b"output:") {
-            ev.network_direction = Some(Direction::Outbound);
-        }
-        let s = i + 4;
-        let e = token_end(line, s);
-        let e = if line[s..e].ends_with(b",") { e - 1 } else { e };
-        ev.push("observer.ingress.interface.name", s..e, Encoding::Raw);
     }
+    if prefix.ends_with(b"input:") {
+        ev.network_direction = Some(Direction::Inbound);
+    } else if prefix.ends_with(b"output:") {
+        ev.network_direction = Some(Direction::Outbound);
+    }
+    let s = in_at + 3;
+    let e = token_end(line, s);
+    let e = if line[s..e].ends_with(b",") { e - 1 } else { e };
+    ev.push("observer.ingress.interface.name", s..e, Encoding::Raw);
     Some(ev)
 }
 

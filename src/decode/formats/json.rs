@@ -21,6 +21,8 @@ struct Leaf {
     path: Range<usize>,
     value: Range<usize>,
     string: bool,
+    /// Under a key its object had already: the first of a key wins.
+    repeated: bool,
 }
 
 struct Scan {
@@ -33,7 +35,9 @@ impl Scan {
         &self.paths[l.path.clone()]
     }
     fn find(&self, path: &[u8]) -> Option<&Leaf> {
-        self.leaves.iter().find(|l| self.path(l) == path)
+        self.leaves
+            .iter()
+            .find(|l| !l.repeated && self.path(l) == path)
     }
     fn has(&self, path: &[u8]) -> bool {
         self.find(path).is_some()
@@ -56,8 +60,9 @@ fn string_end(line: &[u8], i: usize) -> Option<usize> {
 fn scan(line: &[u8], start: usize) -> Scan {
     #[derive(Clone, Copy)]
     enum Ctx {
-        Obj(usize),
-        Arr(usize),
+        /// Path length, index of the object in `keys`' first column, under a repeated key.
+        Obj(usize, usize, bool),
+        Arr(usize, bool),
     }
     let mut out = Scan {
         paths: Vec::new(),
@@ -65,12 +70,15 @@ fn scan(line: &[u8], start: usize) -> Scan {
     };
     let mut path: Vec<u8> = Vec::new();
     let mut stack: Vec<Ctx> = Vec::new();
+    // The keys read so far, with the object they belong to (bounded by MAX_FIELDS keys).
+    let mut keys: Vec<(usize, Range<usize>)> = Vec::new();
+    let mut objects = 1;
     let mut i = start;
     if line.get(i) != Some(&b'{') {
         return out;
     }
     i += 1;
-    stack.push(Ctx::Obj(0));
+    stack.push(Ctx::Obj(0, 0, false));
     while let Some(&top) = stack.last() {
         if out.leaves.len() >= MAX_FIELDS {
             break;
@@ -79,8 +87,8 @@ fn scan(line: &[u8], start: usize) -> Scan {
         while line.get(i) == Some(&b',') {
             i = skip_ws(line, i + 1);
         }
-        match top {
-            Ctx::Obj(base) => {
+        let repeated = match top {
+            Ctx::Obj(base, obj, under) => {
                 match line.get(i) {
                     Some(b'}') => {
                         stack.pop();
@@ -98,21 +106,30 @@ fn scan(line: &[u8], start: usize) -> Scan {
                     path.push(b'.');
                 }
                 path.extend_from_slice(&line[i + 1..k_end]);
+                let key = i + 1..k_end;
+                let again = keys
+                    .iter()
+                    .any(|(o, k)| *o == obj && line[k.clone()] == line[key.clone()]);
+                if keys.len() < MAX_FIELDS {
+                    keys.push((obj, key));
+                }
                 i = skip_ws(line, k_end + 1);
                 if line.get(i) != Some(&b':') {
                     break;
                 }
                 i = skip_ws(line, i + 1);
+                under || again
             }
-            Ctx::Arr(base) => {
+            Ctx::Arr(base, under) => {
                 if line.get(i) == Some(&b']') {
                     stack.pop();
                     i += 1;
                     continue;
                 }
                 path.truncate(base);
+                under
             }
-        }
+        };
         let leaf = |out: &mut Scan, path: &[u8], value: Range<usize>, string: bool| {
             let p = out.paths.len();
             out.paths.extend_from_slice(path);
@@ -120,6 +137,7 @@ fn scan(line: &[u8], start: usize) -> Scan {
                 path: p..out.paths.len(),
                 value,
                 string,
+                repeated,
             });
         };
         match line.get(i) {
@@ -135,9 +153,10 @@ fn scan(line: &[u8], start: usize) -> Scan {
                     break;
                 }
                 stack.push(if line[i] == b'{' {
-                    Ctx::Obj(path.len())
+                    objects += 1;
+                    Ctx::Obj(path.len(), objects - 1, repeated)
                 } else {
-                    Ctx::Arr(path.len())
+                    Ctx::Arr(path.len(), repeated)
                 });
                 i += 1;
             }
@@ -355,6 +374,15 @@ pub(crate) fn decode(line: &[u8], start: usize) -> Option<Event> {
         } else {
             Encoding::Raw
         };
+        if l.repeated {
+            // First wins: a key its object had already is located, never read as the
+            // event's own (JSON leaves duplicate keys undefined; some loggers append).
+            let mut name = String::with_capacity(path.len() + 5);
+            name.push_str("json.");
+            name.push_str(&String::from_utf8_lossy(path));
+            ev.push(Cow::Owned(name), l.value.clone(), enc);
+            continue;
+        }
         let name: Option<&'static str> = match format {
             Format::SuricataEve => suricata(path),
             Format::ZeekJson => zeek_name(path),
@@ -459,7 +487,7 @@ fn verdict(ev: &mut Event, s: &Scan, line: &[u8], format: Format) {
         }
         Format::WindowsEvent => {
             let mut id = None;
-            for l in &s.leaves {
+            for l in s.leaves.iter().filter(|l| !l.repeated) {
                 let p = s.path(l);
                 let k = last_component(p);
                 let v = &line[l.value.clone()];
@@ -510,7 +538,7 @@ fn verdict(ev: &mut Event, s: &Scan, line: &[u8], format: Format) {
             }
         }
         _ => {
-            for l in &s.leaves {
+            for l in s.leaves.iter().filter(|l| !l.repeated) {
                 let k = last_component(s.path(l));
                 if is_action_key(k) {
                     set_action(ev, &line[l.value.clone()]);

@@ -23,11 +23,18 @@ fn is_key_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
 }
 
-/// `key=value` pairs from `start`: (key, value, quoted).
+/// `key=value` pairs from `start`: (key, value, quoted). Keys are read at the top level
+/// only: a quoted string that is not a value (`msg "a=b c=d"`) is skipped whole, and a value
+/// is skipped whole once read, so text inside a value or a quoted string (a user agent, a
+/// URL's query string) never yields a key.
 pub(crate) fn pairs(line: &[u8], start: usize) -> Vec<(Range<usize>, Range<usize>, bool)> {
     let mut out = Vec::new();
     let mut i = start;
     while i < line.len() && out.len() < MAX_PAIRS {
+        if line[i] == b'"' {
+            i = quoted_end(line, i) + 1;
+            continue;
+        }
         if line[i] != b'=' {
             i += 1;
             continue;
@@ -44,11 +51,7 @@ pub(crate) fn pairs(line: &[u8], start: usize) -> Vec<(Range<usize>, Range<usize
         }
         let v = i + 1;
         if line.get(v) == Some(&b'"') {
-            let mut j = v + 1;
-            while j < line.len() && line[j] != b'"' {
-                j += if line[j] == b'\\' { 2 } else { 1 };
-            }
-            let end = j.min(line.len());
+            let end = quoted_end(line, v);
             out.push((k..i, v + 1..end, true));
             i = end + 1;
         } else {
@@ -65,6 +68,24 @@ pub(crate) fn pairs(line: &[u8], start: usize) -> Vec<(Range<usize>, Range<usize
         }
     }
     out
+}
+
+/// The closing quote of the string whose opening quote is at `open` (backslash escapes
+/// skipped), or the line's end.
+fn quoted_end(line: &[u8], open: usize) -> usize {
+    let mut j = open + 1;
+    while j < line.len() && line[j] != b'"' {
+        j += if line[j] == b'\\' { 2 } else { 1 };
+    }
+    j.min(line.len())
+}
+
+/// Whether the key of pair `n` came before, case aside: the first of a key wins.
+fn repeated<V>(line: &[u8], ps: &[(Range<usize>, V)], n: usize) -> bool {
+    let key = &line[ps[n].0.clone()];
+    ps[..n]
+        .iter()
+        .any(|(k, _)| line[k.clone()].eq_ignore_ascii_case(key))
 }
 
 pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
@@ -93,7 +114,8 @@ pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
     };
     let prefix = format.as_str();
     let mut ev = Event::new(format);
-    for (k, v, quoted) in &ps {
+    let keys: Vec<(Range<usize>, ())> = ps.iter().map(|(k, _, _)| (k.clone(), ())).collect();
+    for (n, (k, v, quoted)) in ps.iter().enumerate() {
         let key = &line[k.clone()];
         let val = &line[v.clone()];
         let enc = if *quoted {
@@ -101,6 +123,16 @@ pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
         } else {
             Encoding::Raw
         };
+        if repeated(line, &keys, n) {
+            // First wins: a key written again (after a value the sender did not quote) is
+            // located under the format, never read as the event's own.
+            let mut name = String::with_capacity(prefix.len() + 1 + key.len());
+            name.push_str(prefix);
+            name.push('.');
+            name.push_str(&String::from_utf8_lossy(key));
+            ev.push(Cow::Owned(name), v.clone(), enc);
+            continue;
+        }
         if is_action_key(key) {
             set_action(&mut ev, val);
         } else if is_direction_key(key) {
@@ -136,14 +168,21 @@ pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
     Some(ev)
 }
 
-/// Check Point: `[action:"Drop"; ifdir:"inbound"; src:"..."; dst:"..."; ...]`.
-pub(crate) fn checkpoint(line: &[u8], _body: usize) -> Option<Event> {
-    let open = find(line, b"[action:\"").or_else(|| {
-        find(line, b"CheckPoint")
-            .and_then(|p| line[p..].iter().position(|&c| c == b'[').map(|q| p + q))
-    })?;
+/// Check Point: `[action:"Drop"; ifdir:"inbound"; src:"..."; dst:"..."; ...]`, the bracket
+/// at an anchor (it follows the RFC 5424 header of `CheckPoint`), never inside the message.
+/// The first of a key wins.
+pub(crate) fn checkpoint(line: &[u8], at: usize) -> Option<Event> {
+    let rest = line.get(at..)?;
+    let first = super::skip_ws(line, 0);
+    if !(rest.starts_with(b"[action:\"")
+        || (rest.starts_with(b"[") && super::tag_is(line, first, at, b"CheckPoint")))
+    {
+        return None;
+    }
+    let open = at;
     let mut i = open + 1;
     let mut ev = Event::new(Format::CheckPoint);
+    let mut seen: Vec<&[u8]> = Vec::new();
     let mut n = 0;
     while i < line.len() && n < MAX_PAIRS {
         while i < line.len() && matches!(line[i], b' ' | b';') {
@@ -173,6 +212,13 @@ pub(crate) fn checkpoint(line: &[u8], _body: usize) -> Option<Event> {
         n += 1;
         let key = &line[k_start..k_end];
         let val = &line[v.clone()];
+        if seen.iter().any(|&s| s == key) {
+            let mut n = String::from("checkpoint.");
+            n.push_str(&String::from_utf8_lossy(key));
+            ev.push(Cow::Owned(n), v, Encoding::Quoted);
+            continue;
+        }
+        seen.push(key);
         match key {
             b"action" => set_action(&mut ev, val),
             b"ifdir" => set_direction(&mut ev, val),
@@ -201,16 +247,51 @@ pub(crate) fn checkpoint(line: &[u8], _body: usize) -> Option<Event> {
     (n >= 1).then_some(ev)
 }
 
-/// RFC 5424 structured data anywhere in the line: `[id name="value" ...]`, several elements
-/// possibly. Junos's `RT_FLOW_SESSION_DENY`/`_CREATE`/`_CLOSE` tags give the action.
-pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
+/// Where structured data may start: the first token of the syslog header that opens with
+/// `[` (RFC 5424: after MSGID), or, in a message that is itself an RFC 5424 header without
+/// its PRI (`TIMESTAMP HOST APP PROCID MSGID [SD]`, how Junos is relayed), the token after
+/// its MSGID. Never a `[` further in the message.
+fn sd_start(line: &[u8], first: usize, body: usize) -> Option<usize> {
+    let tokens = |from: usize, to: usize, max: usize| {
+        let mut out = Vec::new();
+        let mut i = from;
+        while i < to && out.len() < max {
+            i = super::skip_ws(line, i);
+            if i >= to {
+                break;
+            }
+            let e = i + line[i..to]
+                .iter()
+                .take_while(|c| !c.is_ascii_whitespace())
+                .count();
+            out.push(i..e);
+            i = e;
+        }
+        out
+    };
+    let head = tokens(first, body.min(line.len()), 12);
+    if let Some(t) = head.iter().find(|t| line[t.start] == b'[') {
+        return Some(t.start);
+    }
+    let msg = tokens(body, line.len(), 6);
+    let ts = msg.first().map(|t| &line[t.clone()])?;
+    let is_time =
+        ts.len() >= 19 && ts[..4].iter().all(u8::is_ascii_digit) && ts[4] == b'-' && ts[10] == b'T';
+    (is_time && msg.len() == 6 && line[msg[5].start] == b'[').then(|| msg[5].start)
+}
+
+/// RFC 5424 structured data `[id name="value" ...]`, several elements possibly, where the
+/// header puts it ([`sd_start`]). Junos's `RT_FLOW_SESSION_DENY`/`_CREATE`/`_CLOSE` message
+/// ids (before the structured data) give the action.
+pub(crate) fn structured_data(line: &[u8], first: usize, body: usize) -> Option<Event> {
+    let start = sd_start(line, first, body)?;
     let mut ev = Event::new(Format::SyslogSd);
     let mut junos = false;
-    let mut pos = 0;
+    let mut pos = start;
     let mut params = 0;
-    while let Some(p) = memchr::memchr(b'[', &line[pos..]) {
-        let open = pos + p;
-        pos = open + 1;
+    let mut seen: Vec<(&[u8], &[u8])> = Vec::new();
+    while line.get(pos) == Some(&b'[') {
+        let open = pos;
         let id_end = open
             + 1
             + line[open + 1..]
@@ -218,7 +299,7 @@ pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
                 .take_while(|&&c| !matches!(c, b' ' | b'=' | b']' | b'"') && c > b' ')
                 .count();
         if id_end == open + 1 || line.get(id_end) != Some(&b' ') {
-            continue;
+            break;
         }
         let id = &line[open + 1..id_end];
         let is_junos = id.starts_with(b"junos@");
@@ -247,15 +328,21 @@ pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
             found.push((name, v_start..j));
             i = j + 1;
         }
-        if found.is_empty() {
-            continue;
+        if found.is_empty() || line.get(i) != Some(&b']') {
+            break;
         }
         junos |= is_junos;
-        pos = i;
+        pos = i + 1;
         for (k, v) in found {
             params += 1;
             let key = &line[k];
             let val = &line[v.clone()];
+            if seen.iter().any(|&(i, k)| i == id && k == key) {
+                // First wins, as everywhere.
+                ev.push(Cow::Owned(sd_name(id, key, is_junos)), v, Encoding::Quoted);
+                continue;
+            }
+            seen.push((id, key));
             if is_action_key(key) {
                 set_action(&mut ev, val);
             } else if is_direction_key(key) {
@@ -263,15 +350,7 @@ pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
             }
             match alias(key) {
                 Some(n) => push_named(&mut ev, line, n, v, Encoding::Quoted),
-                None => {
-                    let mut n = String::from(if is_junos { "junos." } else { "sd." });
-                    if !is_junos {
-                        n.push_str(&String::from_utf8_lossy(id));
-                        n.push('.');
-                    }
-                    n.push_str(&String::from_utf8_lossy(key));
-                    ev.push(Cow::Owned(n), v, Encoding::Quoted);
-                }
+                None => ev.push(Cow::Owned(sd_name(id, key, is_junos)), v, Encoding::Quoted),
             }
         }
     }
@@ -280,15 +359,27 @@ pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
     }
     if junos {
         ev.format = Format::Junos;
-        if find(line, b"RT_FLOW_SESSION_DENY").is_some() {
+        let head = &line[..start];
+        if has_word_ci(head, b"RT_FLOW_SESSION_DENY") {
             ev.action = Some(Action::Denied);
-        } else if find(line, b"RT_FLOW_SESSION_CREATE").is_some()
-            || find(line, b"RT_FLOW_SESSION_CLOSE").is_some()
+        } else if has_word_ci(head, b"RT_FLOW_SESSION_CREATE")
+            || has_word_ci(head, b"RT_FLOW_SESSION_CLOSE")
         {
             ev.action.get_or_insert(Action::Allowed);
         }
     }
     Some(ev)
+}
+
+/// The name of a structured-data parameter with no ECS name: `junos.<key>`, `sd.<id>.<key>`.
+fn sd_name(id: &[u8], key: &[u8], junos: bool) -> String {
+    let mut n = String::from(if junos { "junos." } else { "sd." });
+    if !junos {
+        n.push_str(&String::from_utf8_lossy(id));
+        n.push('.');
+    }
+    n.push_str(&String::from_utf8_lossy(key));
+    n
 }
 
 #[cfg(test)]

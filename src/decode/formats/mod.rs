@@ -18,8 +18,55 @@ use memchr::memmem;
 
 use super::event::{Encoding, Event};
 
-/// A format decoder: the line and where its body starts (after a syslog header).
+/// A format decoder: the line and the position where its format must start (an anchor).
 type Decoder = fn(&[u8], usize) -> Option<Event>;
+
+/// At most this many header tokens are anchors (an RFC 5424 header has 7, PRI and version
+/// counted as one, before its structured data).
+const MAX_HEADER_ANCHORS: usize = 10;
+
+/// Where a format may start in `line`: the message body after the syslog header (`body`), the
+/// line itself (`first`), the start of each token of the syslog header up to and including the
+/// first token that holds a quote (a device tag such as `CheckPoint 19710 - [action:"...` or
+/// the CSV of PAN-OS, which a lenient syslog parser may read as header words), and the body
+/// of one nested header (a relay's header in front of the device's own). Never a position
+/// inside the message: text that follows the start of the body (a user agent, a URL, a quoted
+/// value) cannot choose the format. See "Decoders are a security boundary" in
+/// docs/ALERT_QUALITY.md.
+pub(crate) fn anchors(line: &[u8], first: usize, body: usize) -> Vec<usize> {
+    let mut out = vec![body];
+    let push = |a: usize, out: &mut Vec<usize>| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    push(first, &mut out);
+    let mut i = first;
+    let mut n = 0;
+    while i < body && n < MAX_HEADER_ANCHORS {
+        i = skip_ws(line, i);
+        if i >= body {
+            break;
+        }
+        push(i, &mut out);
+        n += 1;
+        let end = i + line[i..]
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
+        if line[i..end].contains(&b'"') {
+            break;
+        }
+        i = end;
+    }
+    if body > first && body < line.len() {
+        let nested = body_start(&line[body..]);
+        if nested > 0 {
+            push(skip_ws(line, body + nested), &mut out);
+        }
+    }
+    out
+}
 
 /// The detection order of the module docs of [`super::event`].
 pub(crate) fn decode(line: &[u8], zeek: Option<&zeek::ZeekHeader>) -> Option<Event> {
@@ -48,38 +95,55 @@ pub(crate) fn decode(line: &[u8], zeek: Option<&zeek::ZeekHeader>) -> Option<Eve
     {
         return Some(ev);
     }
-    let first_decoders: [Decoder; 11] = [
+    // Formats with a marker or a header of their own: tried only where a format may start.
+    let marked: [Decoder; 6] = [
         cef::decode_cef,
         cef::decode_leef,
         firewall::asa,
         firewall::pfsense,
         firewall::panos,
+        kv::checkpoint,
+    ];
+    let anchors = anchors(line, first, b);
+    if let Some(ev) = anchors
+        .iter()
+        .find_map(|&s| marked.iter().find_map(|d| keep(d(line, s))))
+    {
+        return Some(ev);
+    }
+    // Formats read by position or by their first keys. What looked like a syslog header may
+    // be the line's own first columns (an ELB log starts with an RFC 3339 time and a name):
+    // they get a second try from the start.
+    let positional: [Decoder; 5] = [
         firewall::netfilter,
         firewall::mikrotik,
-        kv::checkpoint,
         firewall::windows_firewall,
         web::squid,
         web::access_log,
     ];
-    // What looked like a syslog header may be the line's own first columns (an ELB log starts
-    // with an RFC 3339 time and a name): positional decoders get a second try from the start.
     let starts = if b > first { vec![b, first] } else { vec![b] };
     if let Some(ev) = starts
         .iter()
-        .find_map(|&s| first_decoders.iter().find_map(|d| keep(d(line, s))))
+        .find_map(|&s| positional.iter().find_map(|d| keep(d(line, s))))
     {
         return Some(ev);
     }
     // Structured data that names something (Junos) is the event; structured data that only
     // carries the sender's bookkeeping (`[meta sequenceId="1"]`) goes with the message's own
     // fields when the message decodes.
-    let sd = keep(kv::structured_data(line, b));
+    let sd = keep(kv::structured_data(line, first, b));
     if let Some(sd) = &sd
         && sd.fields.iter().any(|f| !f.name.starts_with("sd."))
     {
         return sd.clone().into();
     }
-    let rest: [Decoder; 2] = [kv::key_value, web::sshd];
+    // sshd names itself in the header: its message (with the user name a client chose) is
+    // never read as key=value.
+    let rest: [Decoder; 2] = if web::is_sshd(line, first, b) {
+        [web::sshd, kv::key_value]
+    } else {
+        [kv::key_value, web::sshd]
+    };
     match (rest.iter().find_map(|d| keep(d(line, b))), sd) {
         (Some(mut ev), Some(sd)) => {
             for f in sd.fields {
@@ -93,7 +157,7 @@ pub(crate) fn decode(line: &[u8], zeek: Option<&zeek::ZeekHeader>) -> Option<Eve
 
 /// Where the message starts after a syslog header (RFC 3164 or 5424), or 0. The year and
 /// zone of the header do not matter here, so "now" is fixed: decoding stays pure.
-fn body_start(line: &[u8]) -> usize {
+pub(crate) fn body_start(line: &[u8]) -> usize {
     let Some(&c) = line.first() else { return 0 };
     if !(c == b'<' || c.is_ascii_uppercase() || c.is_ascii_digit()) {
         return 0;
@@ -104,6 +168,25 @@ fn body_start(line: &[u8]) -> usize {
     super::syslog::parse_at(line, now)
         .map(|h| h.body_offset.min(line.len()))
         .unwrap_or(0)
+}
+
+/// Whether the token of the syslog header just before `body` (or, without a header, the first
+/// token of the line) is the program `tag` (`tag`, `tag:`, `tag[pid]`, `tag[pid]:`).
+pub(crate) fn tag_is(line: &[u8], first: usize, body: usize, tag: &[u8]) -> bool {
+    let head = &line[first.min(body)..body];
+    let words = head
+        .split(|c| c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        // Structured data is not the tag.
+        .take_while(|w| !w.starts_with(b"[") && !w.contains(&b'"'));
+    words.into_iter().any(|w| {
+        let w = w.strip_suffix(b":").unwrap_or(w);
+        let w = match w.iter().position(|&c| c == b'[') {
+            Some(p) if w.ends_with(b"]") => &w[..p],
+            _ => w,
+        };
+        w == tag
+    })
 }
 
 /// Undoes a field's escaping (see [`Encoding`]).

@@ -177,15 +177,26 @@ pub(crate) fn squid(line: &[u8], body: usize) -> Option<Event> {
     Some(ev)
 }
 
+/// Whether the line's program is sshd (the tag of its syslog header).
+pub(crate) fn is_sshd(line: &[u8], first: usize, body: usize) -> bool {
+    super::tag_is(line, first, body, b"sshd")
+}
+
 /// OpenSSH: `Failed password for [invalid user] NAME from IP port N ssh2`, `Accepted ...`,
-/// `Invalid user NAME from IP port N`.
+/// `Invalid user NAME from IP port N`. The program must be sshd (its syslog tag); the user
+/// name is the client's choice and may hold anything, ` from 10.0.9.5` included, so the
+/// address is read after the *last* ` from ` followed by an address, and the verdict from
+/// the words sshd starts its message with.
 pub(crate) fn sshd(line: &[u8], body: usize) -> Option<Event> {
-    find(line, b"sshd")?;
-    let from = body + find(&line[body..], b" from ")?;
-    let ip = next_token(line, from + 6)?;
-    if !is_ip(&line[ip.clone()]) {
+    if !is_sshd(line, super::skip_ws(line, 0), body) {
         return None;
     }
+    let msg_all = line.get(body..)?;
+    let (from, ip) = memchr::memmem::rfind_iter(msg_all, b" from ").find_map(|p| {
+        let from = body + p;
+        let ip = next_token(line, from + 6)?;
+        is_ip(&line[ip.clone()]).then_some((from, ip))
+    })?;
     let mut ev = Event::new(Format::Sshd);
     ev.push("source.ip", ip.clone(), Encoding::Raw);
     if line[ip.end..].starts_with(b" port ")
@@ -206,12 +217,12 @@ pub(crate) fn sshd(line: &[u8], body: usize) -> Option<Event> {
         }
     }
     let msg = &line[body..from];
-    ev.action = if find(msg, b"Accepted").is_some() {
+    ev.action = if msg.starts_with(b"Accepted ") {
         Some(Action::Allowed)
-    } else if find(msg, b"Failed").is_some()
-        || find(msg, b"Invalid user").is_some()
-        || find(msg, b"authentication failure").is_some()
-        || find(msg, b"not allowed").is_some()
+    } else if msg.starts_with(b"Failed ")
+        || msg.starts_with(b"Invalid user ")
+        || msg.starts_with(b"pam_unix(sshd:auth): authentication failure")
+        || (msg.starts_with(b"User ") && find(&line[from..], b" not allowed").is_some())
     {
         Some(Action::Denied)
     } else {
