@@ -429,12 +429,15 @@ pub(crate) fn panos(line: &[u8], at: usize) -> Option<Event> {
 /// the kernel's own `KEY=value` run. The first of a key wins (an ICMP error repeats the inner
 /// packet's `SRC=`/`DST=` in brackets after the outer ones).
 pub(crate) fn netfilter(line: &[u8], at: usize) -> Option<Event> {
-    let words = tokens(line, at..line.len(), 256);
-    let i = words
-        .iter()
-        .take(6)
-        .position(|w| line[w.clone()].starts_with(b"IN="))?;
-    if words[..i].iter().any(|w| line[w.clone()].contains(&b'"'))
+    let mut words = tokens(line, at..line.len(), 256);
+    // The log prefix may be glued to `IN=` (`DROP(src wan)IN=eth0`).
+    let (i, glued) = words.iter().take(6).enumerate().find_map(|(n, w)| {
+        let t = &line[w.clone()];
+        let p = find(t, b"IN=")?;
+        (p == 0 || !t[p - 1].is_ascii_alphanumeric()).then_some((n, p))
+    })?;
+    words[i].start += glued;
+    if line[at..words[i].start].contains(&b'"')
         || !words
             .get(i + 1)
             .is_some_and(|w| line[w.clone()].starts_with(b"OUT="))

@@ -252,32 +252,24 @@ pub(crate) fn checkpoint(line: &[u8], at: usize) -> Option<Event> {
 /// its PRI (`TIMESTAMP HOST APP PROCID MSGID [SD]`, how Junos is relayed), the token after
 /// its MSGID. Never a `[` further in the message.
 fn sd_start(line: &[u8], first: usize, body: usize) -> Option<usize> {
-    let tokens = |from: usize, to: usize, max: usize| {
-        let mut out = Vec::new();
-        let mut i = from;
-        while i < to && out.len() < max {
-            i = super::skip_ws(line, i);
-            if i >= to {
-                break;
-            }
-            let e = i + line[i..to]
-                .iter()
-                .take_while(|c| !c.is_ascii_whitespace())
-                .count();
-            out.push(i..e);
-            i = e;
+    let mut i = first;
+    while i < body.min(line.len()) {
+        i = super::skip_ws(line, i);
+        if i >= body {
+            break;
         }
-        out
-    };
-    let head = tokens(first, body.min(line.len()), 12);
-    if let Some(t) = head.iter().find(|t| line[t.start] == b'[') {
-        return Some(t.start);
+        if line[i] == b'[' {
+            return Some(i);
+        }
+        i += line[i..]
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
     }
-    let msg = tokens(body, line.len(), 6);
-    let ts = msg.first().map(|t| &line[t.clone()])?;
-    let is_time =
-        ts.len() >= 19 && ts[..4].iter().all(u8::is_ascii_digit) && ts[4] == b'-' && ts[10] == b'T';
-    (is_time && msg.len() == 6 && line[msg[5].start] == b'[').then(|| msg[5].start)
+    [first, body]
+        .into_iter()
+        .filter_map(|f| super::after_rfc5424_header(line, f))
+        .find(|&a| line.get(a) == Some(&b'['))
 }
 
 /// RFC 5424 structured data `[id name="value" ...]`, several elements possibly, where the

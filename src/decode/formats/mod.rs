@@ -65,7 +65,59 @@ pub(crate) fn anchors(line: &[u8], first: usize, body: usize) -> Vec<usize> {
             push(skip_ws(line, body + nested), &mut out);
         }
     }
+    for from in [first, body] {
+        if let Some(a) = after_rfc5424_header(line, from) {
+            push(a, &mut out);
+        }
+    }
     out
+}
+
+/// The first `n` white-space separated tokens of `line` from `from`.
+fn words(line: &[u8], from: usize, n: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = from;
+    while out.len() < n {
+        i = skip_ws(line, i);
+        if i >= line.len() {
+            break;
+        }
+        let e = i + line[i..]
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
+        out.push(i..e);
+        i = e;
+    }
+    out
+}
+
+/// Where the structured data would start if `line[from..]` is an RFC 5424 header that the
+/// syslog parser did not take (`1 TIMESTAMP HOST APP PROCID MSGID [SD]`, without its PRI, as
+/// Check Point writes it to files, or without its version too, as Junos is relayed inside
+/// another header): the token after MSGID.
+pub(crate) fn after_rfc5424_header(line: &[u8], from: usize) -> Option<usize> {
+    let w = words(line, from, 7);
+    let is_version = |t: &[u8]| t == b"1" || (t.starts_with(b"<") && t.ends_with(b">1"));
+    let skip = usize::from(w.first().is_some_and(|t| is_version(&line[t.clone()])));
+    let ts = &line[w.get(skip)?.clone()];
+    let is_time =
+        ts.len() >= 19 && ts[..4].iter().all(u8::is_ascii_digit) && ts[4] == b'-' && ts[10] == b'T';
+    (is_time && w.len() > skip + 5).then(|| w[skip + 5].start)
+}
+
+/// Where the message starts: `body` after a syslog header, else, for a line whose header the
+/// syslog parser did not read (`2020-03-24 08:38:42.344447-0700 host sshd[1]: msg`), after
+/// the first of its first five words that ends with `:`, else the line's start.
+pub(crate) fn message_start(line: &[u8], first: usize, body: usize) -> usize {
+    if body > first {
+        return body;
+    }
+    let w = words(line, first, 5);
+    w.iter()
+        .take_while(|t| !line[(*t).clone()].contains(&b'"'))
+        .find(|t| line[(*t).clone()].ends_with(b":"))
+        .map_or(body, |t| skip_ws(line, t.end))
 }
 
 /// The detection order of the module docs of [`super::event`].
@@ -173,6 +225,7 @@ pub(crate) fn body_start(line: &[u8]) -> usize {
 /// Whether the token of the syslog header just before `body` (or, without a header, the first
 /// token of the line) is the program `tag` (`tag`, `tag:`, `tag[pid]`, `tag[pid]:`).
 pub(crate) fn tag_is(line: &[u8], first: usize, body: usize, tag: &[u8]) -> bool {
+    let body = message_start(line, first, body);
     let head = &line[first.min(body)..body];
     let words = head
         .split(|c| c.is_ascii_whitespace())

@@ -188,9 +188,11 @@ pub(crate) fn is_sshd(line: &[u8], first: usize, body: usize) -> bool {
 /// address is read after the *last* ` from ` followed by an address, and the verdict from
 /// the words sshd starts its message with.
 pub(crate) fn sshd(line: &[u8], body: usize) -> Option<Event> {
-    if !is_sshd(line, super::skip_ws(line, 0), body) {
+    let first = super::skip_ws(line, 0);
+    if !is_sshd(line, first, body) {
         return None;
     }
+    let body = super::message_start(line, first, body);
     let msg_all = line.get(body..)?;
     let (from, ip) = memchr::memmem::rfind_iter(msg_all, b" from ").find_map(|p| {
         let from = body + p;
