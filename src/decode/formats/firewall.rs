@@ -360,11 +360,17 @@ pub(crate) fn panos(line: &[u8], at: usize) -> Option<Event> {
     if head.len() < 5 || !TYPES.contains(&&line[head[3].clone()]) {
         return None;
     }
+    let future_use = &line[head[0].clone()];
     let date = &line[head[1].clone()];
-    if !(date.len() >= 10
+    let serial = &line[head[2].clone()];
+    if !(!future_use.is_empty()
+        && future_use.iter().all(u8::is_ascii_digit)
+        && date.len() == 19
         && date[4] == b'/'
         && date[7] == b'/'
-        && date[..4].iter().all(u8::is_ascii_digit))
+        && date[10] == b' '
+        && date[..4].iter().all(u8::is_ascii_digit)
+        && !serial.iter().any(u8::is_ascii_whitespace))
     {
         return None;
     }

@@ -154,7 +154,10 @@ pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
             }
         }
     }
+    // SonicWall states its verdict only in `msg`, one fixed text per message id (`m=`). Other
+    // senders put what they like in a message (a URL, a user name), so it is not read there.
     if ev.action.is_none()
+        && ev.format == Format::SonicWall
         && let Some((_, m, _)) = ps.iter().find(|(k, _, _)| &line[k.clone()] == b"msg")
     {
         let msg = &line[m.clone()];

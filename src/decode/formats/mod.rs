@@ -140,7 +140,7 @@ pub(crate) fn decode(line: &[u8], zeek: Option<&zeek::ZeekHeader>) -> Option<Eve
     if line.get(first) == Some(&b'{') {
         return keep(json::decode(line, first));
     }
-    let body = body_start(line);
+    let body = structured_data_end(line, first, body_start(line));
     let b = skip_ws(line, body);
     if line.get(b) == Some(&b'{')
         && let Some(ev) = keep(json::decode(line, b))
@@ -220,6 +220,47 @@ pub(crate) fn body_start(line: &[u8]) -> usize {
     super::syslog::parse_at(line, now)
         .map(|h| h.body_offset.min(line.len()))
         .unwrap_or(0)
+}
+
+/// Where the structured data of the header ends, read here rather than trusted to the syslog
+/// parser: from the first header token that opens with `[`, each element runs to its `]`
+/// outside quoted values (a `]` or a `"` escaped with `\` inside a value, or a value the sender
+/// did not escape at all, as Check Point writes them, never ends it early), elements follow
+/// each other, and the message starts after the last. `body` when the header has none.
+fn structured_data_end(line: &[u8], first: usize, body: usize) -> usize {
+    let mut i = first;
+    let open = loop {
+        i = skip_ws(line, i);
+        if i >= body {
+            return body;
+        }
+        if line[i] == b'[' {
+            break i;
+        }
+        i += line[i..]
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
+    };
+    let mut i = open;
+    while line.get(i) == Some(&b'[') {
+        let mut j = i + 1;
+        let mut quoted = false;
+        while j < line.len() {
+            match line[j] {
+                b'\\' => j += 1,
+                b'"' => quoted = !quoted,
+                b']' if !quoted => break,
+                _ => {}
+            }
+            j += 1;
+        }
+        if j >= line.len() {
+            return line.len();
+        }
+        i = j + 1;
+    }
+    i
 }
 
 /// Whether the token of the syslog header just before `body` (or, without a header, the first
