@@ -235,7 +235,12 @@ fn positions(line: &[u8], r: &std::ops::Range<usize>) -> Vec<usize> {
     let from = match v.windows(3).position(|w| w == b"://") {
         Some(p) => {
             let host = p + 3;
-            r.start + host + v[host..].iter().position(|&c| c == b'/').unwrap_or(v.len() - host)
+            r.start
+                + host
+                + v[host..]
+                    .iter()
+                    .position(|&c| c == b'/')
+                    .unwrap_or(v.len() - host)
         }
         None => r.start,
     };
@@ -492,7 +497,11 @@ networks = ["10.0.9.5"]
         log.display()
     );
     let cfg_path = write_config(dir.path(), &cfg);
-    let mut child = start_iocd(iocd_run(&cfg_path).current_dir(dir.path()), admin, "/readyz");
+    let mut child = start_iocd(
+        iocd_run(&cfg_path).current_dir(dir.path()),
+        admin,
+        "/readyz",
+    );
     // Both lines matched and triaged: one alert, one allowlisted hit.
     let t = Instant::now();
     let metrics = loop {

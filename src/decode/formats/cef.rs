@@ -371,4 +371,48 @@ mod tests {
         let hex = "LEEF:2.0|A|B|1|2|x7C|src=192.0.2.9|dst=10.0.0.1";
         assert_eq!(field_of(&ev(hex), hex, "192.0.2.9"), "source.ip");
     }
+
+    #[test]
+    fn cef_only_where_it_starts() {
+        // After a device tag (F5 `ASM:`), with or without a space: still CEF.
+        for l in [
+            "<134>Sep 19 13:35:00 bigip ASM:CEF:0|F5|ASM|11.3.0|1|x|2| src=192.0.2.5",
+            "May  4 18:23:02 bigip ASM: CEF:0|F5|ASM|14.1.2|1|x|2|src=192.0.2.5",
+        ] {
+            let e = ev(l);
+            assert_eq!(e.format, Format::Cef, "{l}");
+            assert_eq!(field_of(&e, l, "192.0.2.5"), "source.ip");
+        }
+        // Inside another format's quoted value: not CEF.
+        let l = r#"date=2024-01-01 devid=FGT logid="1" srcip=192.0.2.7 msg="x CEF:0|a|b|c|d|e|f|src=10.0.9.5 act=allowed""#;
+        let e = ev(l);
+        assert_eq!(e.format, Format::Fortigate);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(e.action, None);
+        assert!(decode_cef(l.as_bytes(), 0).is_none());
+        assert!(decode_leef(b"x LEEF:1.0|a|b|c|d|src=10.0.9.5", 0).is_none());
+    }
+
+    /// First wins: a key written again in the extension (a device that does not escape `=`
+    /// in a value holding a client's text) is not the event's own.
+    #[test]
+    fn repeated_cef_key_is_not_the_event_s() {
+        let l = "CEF:0|V|P|1|9|Name|3|src=192.0.2.1 dst=- act=blocked requestClientApplication=x src=10.0.9.5 dst=10.0.9.6 act=allowed";
+        let e = ev(l);
+        let b = l.as_bytes();
+        assert_eq!(e.source_ip(b), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(e.destination_ip(b), None);
+        assert_eq!(e.action, Some(Action::Blocked));
+        assert_eq!(field_of(&e, l, "10.0.9.5"), "cef.src");
+        let l = "LEEF:1.0|A|B|1|2|src=192.0.2.7\taction=DENY\tsrc=10.0.9.5\taction=allow";
+        let e = ev(l);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(e.action, Some(Action::Denied));
+    }
 }

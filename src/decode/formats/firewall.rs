@@ -94,9 +94,9 @@ fn asa_action(word: &[u8]) -> Option<Action> {
     None
 }
 
-/// The tokens of an ASA message: white-space separated, except that a token opening with `"`
-/// or `<` runs to its closing `"` or `>` (`User <a b>`, `"outside_inbound"`), so that a user
-/// name or a group name is one token whatever it holds.
+/// The tokens of an ASA message: white-space separated, except that a token opening with `"`,
+/// `'` or `<` runs to its closing `"`, `'` or `>` (`User <a b>`, `"outside_inbound"`), so
+/// that a user name or a group name is one token whatever it holds.
 fn asa_tokens(line: &[u8], r: Range<usize>, max: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let end = r.end.min(line.len());
@@ -110,6 +110,7 @@ fn asa_tokens(line: &[u8], r: Range<usize>, max: usize) -> Vec<Range<usize>> {
         }
         let close = match line[i] {
             b'"' => Some(b'"'),
+            b'\'' => Some(b'\''),
             b'<' => Some(b'>'),
             _ => None,
         };
@@ -181,13 +182,15 @@ pub(crate) fn asa(line: &[u8], at: usize) -> Option<Event> {
         (b"for", b"to"),
         (b"from", b"to"),
     ];
-    // Endpoints are read before a `user` keyword: an unquoted user name (`user = a from b`)
-    // is what a client typed.
+    // Endpoints are read before an unquoted user name (`user = a from b`, `Username: a`):
+    // it is what a client typed.
     let before_user = words
-        .iter()
+        .windows(2)
         .position(|w| {
-            let w = &line[w.clone()];
-            w.eq_ignore_ascii_case(b"user") || w.eq_ignore_ascii_case(b"username")
+            let (k, next) = (&line[w[0].clone()], &line[w[1].clone()]);
+            let k = k.strip_suffix(b":").unwrap_or(k);
+            (k.eq_ignore_ascii_case(b"user") || k.eq_ignore_ascii_case(b"username"))
+                && (matches!(next, b"=" | b":") || line[w[0].clone()].ends_with(b":"))
         })
         .unwrap_or(words.len());
     let mut found = false;
@@ -279,19 +282,13 @@ fn trim_punct(line: &[u8], r: Range<usize>) -> Range<usize> {
 
 /// pfSense / OPNsense `filterlog`: rule,subrule,anchor,tracker,iface,reason,action,dir,ipver,...
 pub(crate) fn pfsense(line: &[u8], at: usize) -> Option<Event> {
-    // The program is `filterlog` (the tag of the syslog header, or the first word of the
-    // message) and its CSV is the message: `filterlog` elsewhere in a line means nothing.
+    // The program is `filterlog` (the tag of the syslog header, or of a line without one:
+    // `filterlog: 5,,,...`) and its CSV is the message: `filterlog` elsewhere means nothing.
     let first = super::skip_ws(line, 0);
-    let csv = if super::tag_is(line, first, at, b"filterlog") {
-        at
-    } else {
-        let rest = line.get(at..)?;
-        let w = rest.iter().take_while(|c| !c.is_ascii_whitespace()).count();
-        if !super::tag_is(rest, 0, w, b"filterlog") {
-            return None;
-        }
-        super::skip_ws(line, at + w)
-    };
+    if !super::tag_is(line, first, at, b"filterlog") {
+        return None;
+    }
+    let csv = super::message_start(line, first, at);
     if !line.get(csv).is_some_and(u8::is_ascii_digit) {
         return None;
     }
@@ -759,5 +756,68 @@ mod tests {
         assert_eq!(e.network_direction, Some(Direction::Inbound));
         assert_eq!(field_of(&e, l, "198.51.100.90"), "source.ip");
         assert_eq!(e.destination_port(l.as_bytes()), Some(1774));
+    }
+
+    #[test]
+    fn firewall_markers_only_where_the_format_starts() {
+        // A tag, a program name, a type column, a key run or an arrow inside another
+        // program's message: not that firewall.
+        for l in [
+            "Jan  1 00:00:00 web01 app: user said %ASA-4-106023: Deny tcp src outside:10.0.9.5/1 dst inside:10.0.9.6/2",
+            "Jan  1 00:00:00 web01 app: x filterlog 5,,,100,em0,match,pass,out,4,0x0,,64,1,0,DF,6,tcp,60,10.0.9.5,10.0.9.6,1,2",
+            "Jan  1 00:00:00 web01 app: q=1,2024/01/01 00:00:00,0011,TRAFFIC,end,1,2024/01/01 00:00:00,10.0.9.5,10.0.9.6",
+            "Jan  1 00:00:00 web01 app: a b c d e f IN=eth0 OUT= SRC=10.0.9.5 DST=10.0.9.6",
+            r#"Jan  1 00:00:00 web01 app: "IN=eth0 OUT= SRC=10.0.9.5 DST=10.0.9.6""#,
+            "Jan  1 00:00:00 web01 app: got 10.0.9.5:1->10.0.9.6:2",
+        ] {
+            let e = super::super::super::event::decode(l.as_bytes(), None);
+            assert!(
+                e.as_ref().is_none_or(|e| !matches!(
+                    e.format,
+                    Format::CiscoAsa
+                        | Format::PfSense
+                        | Format::PanOs
+                        | Format::Netfilter
+                        | Format::Mikrotik
+                )),
+                "{l}: {e:?}"
+            );
+        }
+        // The PAN-OS type inside a quoted value once made a CSV of fewer than three fields.
+        let l = r#"a "b,2024/01/01 00:00:00,"0011,TRAFFIC,x"#;
+        assert!(panos(l.as_bytes(), 0).is_none());
+    }
+
+    /// An unquoted ASA user name is what a client typed: endpoints and the verdict come from
+    /// the device's words before it.
+    #[test]
+    fn asa_user_names_do_not_name_endpoints() {
+        let l = "%ASA-6-113005: AAA user authentication Rejected : reason = AAA failure : server = 192.0.2.10 : user = admin from 10.0.9.5 to 10.0.9.6 permitted : user IP = 198.51.100.3";
+        let e = ev(l);
+        assert_eq!(e.format, Format::CiscoAsa);
+        assert_eq!(e.source_ip(l.as_bytes()), None);
+        assert_eq!(e.action, Some(Action::Rejected));
+        let l = "%ASA-6-716001: Group <g> User <deny from 10.0.9.5/1 to 10.0.9.6/2> IP <198.51.100.4> WebVPN session started.";
+        let e = ev(l);
+        assert_eq!(e.source_ip(l.as_bytes()), None);
+        assert_eq!(e.action, None);
+    }
+
+    #[test]
+    fn netfilter_first_key_wins_and_glued_prefix() {
+        // An ICMP error repeats the inner packet's addresses in brackets after the outer ones.
+        let l = "Feb  4 23:33:37 host kernel: DROP(src wan)IN=eth0 OUT= SRC=198.51.100.1 DST=10.0.0.2 PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.2 DST=203.0.113.9 ] SRC=10.0.9.5";
+        let e = ev(l);
+        assert_eq!(e.format, Format::Netfilter);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("198.51.100.1".parse().unwrap())
+        );
+        assert_eq!(
+            e.destination_ip(l.as_bytes()),
+            Some("10.0.0.2".parse().unwrap())
+        );
+        assert_eq!(e.action, Some(Action::Dropped));
+        assert_eq!(e.network_direction, Some(Direction::Inbound));
     }
 }

@@ -749,4 +749,38 @@ mod tests {
         assert_eq!(field_of(&e, generic, "shop.example"), "url.domain");
         assert_eq!(e.action, Some(Action::Blocked));
     }
+
+    #[test]
+    fn json_in_a_string_is_a_string() {
+        let l = r#"{"event_type":"http","src_ip":"192.0.2.5","dest_ip":"10.0.0.2","http":{"http_user_agent":"{\"src_ip\":\"10.0.9.5\",\"alert\":{\"action\":\"allowed\"}}"}}"#;
+        let e = ev(l);
+        assert_eq!(e.format, Format::SuricataEve);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("192.0.2.5".parse().unwrap())
+        );
+        assert_eq!(e.action, None);
+    }
+
+    /// First wins: a key its object already had (JSON leaves it undefined; some loggers append
+    /// fields) is located under `json.` but is not the event's own.
+    #[test]
+    fn repeated_json_keys_first_wins() {
+        let l = r#"{"event_type":"alert","src_ip":"192.0.2.5","dest_ip":"-","alert":{"action":"blocked"},"src_ip":"10.0.9.5","dest_ip":"10.0.9.6","alert":{"action":"allowed"}}"#;
+        let e = ev(l);
+        let b = l.as_bytes();
+        assert_eq!(e.source_ip(b), Some("192.0.2.5".parse().unwrap()));
+        assert_eq!(e.destination_ip(b), None);
+        assert_eq!(e.action, Some(Action::Blocked));
+        assert_eq!(field_of(&e, l, "10.0.9.5"), "json.src_ip");
+        assert_eq!(field_of(&e, l, "10.0.9.6"), "json.dest_ip");
+        // The same key in two objects of an array is not a repetition.
+        let l = r#"{"event_type":"dns","src_ip":"10.0.0.5","dest_ip":"192.0.2.53","dns":{"answers":[{"rdata":"192.0.2.1"},{"rdata":"192.0.2.2"}]}}"#;
+        let e = ev(l);
+        assert_eq!(field_of(&e, l, "192.0.2.2"), "dns.answers.data");
+        let l = r#"{"source":{"ip":"192.0.2.9"},"event":{"action":"denied"},"network":{"direction":"inbound"},"event":{"action":"allowed"},"network":{"direction":"outbound"}}"#;
+        let e = ev(l);
+        assert_eq!(e.action, Some(Action::Denied));
+        assert_eq!(e.network_direction, Some(Direction::Inbound));
+    }
 }

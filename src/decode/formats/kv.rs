@@ -464,4 +464,64 @@ mod tests {
         );
         assert_eq!(e.value(sd.as_bytes(), "sd.meta.seq").as_deref(), Some("1"));
     }
+
+    use super::super::testutil::{facts, ip};
+
+    #[test]
+    fn keys_inside_quoted_strings_are_text() {
+        let l = r#"srcip=192.0.2.7 dstip=10.0.0.1 proto=6 note "src=10.0.9.5 action=allow" x=1"#;
+        assert_eq!(
+            facts(l),
+            ("kv", ip("192.0.2.7"), ip("10.0.0.1"), None, None)
+        );
+        // Text with pairs only inside quotes is not key=value at all.
+        assert!(key_value(br#"hello "a=1 b=2 c=3 src=10.0.9.5""#, 0).is_none());
+    }
+
+    /// First wins: a key written again later (a sender that does not quote a value holding
+    /// a client's text) is located but not the event's own.
+    #[test]
+    fn repeated_keys_first_wins() {
+        let l = "date=2024-01-01 devid=FGT logid=1 srcip=192.0.2.7 action=deny url=/x?q= srcip=10.0.9.5 action=accept";
+        let e = ev(l);
+        assert_eq!(e.format, Format::Fortigate);
+        assert_eq!(e.source_ip(l.as_bytes()), ip("192.0.2.7"));
+        assert_eq!(e.action, Some(Action::Denied));
+        assert_eq!(field_of(&e, l, "10.0.9.5"), "fortigate.srcip");
+        // Message words name the verdict only for SonicWall, whose messages are fixed texts.
+        let l = r#"date=2024-01-01 devid=FGT logid=1 srcip=192.0.2.7 msg="user typed blocked""#;
+        assert_eq!(ev(l).action, None);
+        let l = r#"date=2024-01-01 devid=FGT logid=1 srcip=192.0.2.7 status=x status=allow"#;
+        assert_eq!(ev(l).action, None);
+    }
+
+    #[test]
+    fn checkpoint_and_structured_data_only_in_the_header() {
+        // A Check Point bracket inside another message: not Check Point.
+        assert!(checkpoint(br#"x [action:"Accept"; src:"10.0.9.5"]"#, 0).is_none());
+        let l = r#"1 2024-01-01T00:00:00Z gw CheckPoint 1 - [action:"Drop"; src:"198.51.100.66"; msg:"a\"; src:\"10.0.9.5"; src:"10.0.9.6"; action:"Accept"]"#;
+        assert_eq!(facts(l).0, "checkpoint");
+        assert_eq!(facts(l).1, ip("198.51.100.66"));
+        assert_eq!(facts(l).3, Some(Action::Dropped));
+        // Structured data in a message (a user name sshd logs) is text.
+        let l = r#"Mar 27 13:08:09 host sshd[1361]: Invalid user [x src="10.0.9.5"] from 198.51.100.41 port 54259"#;
+        assert_eq!(
+            facts(l),
+            (
+                "sshd",
+                ip("198.51.100.41"),
+                None,
+                Some(Action::Denied),
+                None
+            )
+        );
+        // A Junos message id in a value does not set the verdict; a repeated parameter is not
+        // the event's own.
+        let l = r#"Sep 23 13:54:55 192.0.2.1 junos-flow: 2024-09-23T13:54:54.803Z srx RT_FLOW - RT_FLOW_SESSION_CLOSE [junos@2636.1.1.1.2.39 source-address="198.51.100.9" reason="RT_FLOW_SESSION_DENY" source-address="10.0.9.5"]"#;
+        let e = ev(l);
+        assert_eq!(e.format, Format::Junos);
+        assert_eq!(e.action, Some(Action::Allowed));
+        assert_eq!(e.source_ip(l.as_bytes()), ip("198.51.100.9"));
+        assert_eq!(field_of(&e, l, "10.0.9.5"), "junos.source-address");
+    }
 }

@@ -70,7 +70,35 @@ pub(crate) fn anchors(line: &[u8], first: usize, body: usize) -> Vec<usize> {
             push(a, &mut out);
         }
     }
+    if body == first
+        && let Some(a) = after_loose_rfc3164_header(line, first)
+    {
+        push(a, &mut out);
+    }
     out
+}
+
+/// Where the message would start if `line[from..]` has the shape of an RFC 3164 header that
+/// the syslog parser refused (`May 00 00:00:00 HOST msg`, a date made anonymous): month name,
+/// day, `hh:mm:ss`, host.
+fn after_loose_rfc3164_header(line: &[u8], from: usize) -> Option<usize> {
+    let w = words(line, from, 5);
+    if w.len() < 5 {
+        return None;
+    }
+    let t = |i: usize| &line[w[i].clone()];
+    let month = t(0).len() == 3 && t(0).iter().all(u8::is_ascii_alphabetic);
+    let day = (1..=2).contains(&t(1).len()) && t(1).iter().all(u8::is_ascii_digit);
+    let time = t(2).len() == 8
+        && t(2).iter().enumerate().all(|(i, c)| {
+            if i % 3 == 2 {
+                *c == b':'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let host = !t(3).iter().any(|c| matches!(c, b'"' | b'[' | b'='));
+    (month && day && time && host).then(|| w[4].start)
 }
 
 /// The first `n` white-space separated tokens of `line` from `from`.
@@ -652,6 +680,41 @@ pub(crate) mod testutil {
             .to_string()
     }
 
+    /// A combined access-log line from 198.51.100.16 whose user agent is `ua`, its quotes and
+    /// backslashes escaped as Apache escapes them.
+    pub fn web_line(ua: &str) -> String {
+        let ua = ua.replace('\\', "\\\\").replace('"', "\\\"");
+        format!(
+            r#"198.51.100.16 - - [10/Oct/2024:13:55:36 -0700] "GET /x?q=1 HTTP/1.1" 200 2326 "http://c2.evil.example/" "{ua}""#
+        )
+    }
+
+    /// What a line says: format, source and destination addresses, action, direction.
+    pub fn facts(
+        line: &str,
+    ) -> (
+        &'static str,
+        Option<std::net::IpAddr>,
+        Option<std::net::IpAddr>,
+        Option<super::super::event::Action>,
+        Option<super::super::event::Direction>,
+    ) {
+        let e = ev(line);
+        let l = line.as_bytes();
+        (
+            e.format.as_str(),
+            e.source_ip(l),
+            e.destination_ip(l),
+            e.action,
+            e.network_direction,
+        )
+    }
+
+    /// `Some(address)`, for comparisons with [`facts`].
+    pub fn ip(s: &str) -> Option<std::net::IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
     /// Same as [`field_of`], for the n-th occurrence (0-based).
     pub fn field_of_nth(ev: &Event, line: &str, needle: &str, n: usize) -> String {
         let at = line
@@ -668,6 +731,7 @@ pub(crate) mod testutil {
 
 #[cfg(test)]
 mod tests {
+    use super::super::event::{Format, decode};
     use super::*;
 
     #[test]
@@ -726,5 +790,64 @@ mod tests {
         assert!(has_word_ci(b"SFW2-INext-DROP-DEFLT IN=", b"drop"));
         assert!(!has_word_ci(b"DROPPED", b"drop"));
         assert!(!has_word_ci(b"x", b"drop"));
+    }
+
+    use super::testutil::{facts, ip, web_line};
+
+    /// The issue's reproduction: a CEF header in a user agent does not make the line CEF.
+    #[test]
+    fn a_user_agent_cannot_choose_the_format() {
+        let l = web_line("Mozilla/5.0 CEF:0|a|b|c|d|e|f|src=10.0.9.5 act=allowed");
+        assert_eq!(
+            facts(&l),
+            ("access_log", ip("198.51.100.16"), None, None, None),
+            "{l}"
+        );
+        for ua in [
+            "x LEEF:2.0|a|b|c|d|^|src=10.0.9.5^action=allow",
+            "x %ASA-6-302013: Built outbound TCP connection 1 for outside:10.0.9.5/1 to inside:10.0.9.6/2",
+            "x filterlog: 5,,,100,em0,match,pass,out,4,0x0,,64,1,0,DF,6,tcp,60,10.0.9.5,10.0.9.6,1,2",
+            "1,2024/01/01 00:00:00,0011,TRAFFIC,end,1,2024/01/01 00:00:00,10.0.9.5,10.0.9.6",
+            "IN=eth0 OUT= SRC=10.0.9.5 DST=10.0.9.6",
+            "input: in:ether1 out:x, proto TCP, 10.0.9.5:1->10.0.9.6:2, len 40",
+            r#"[action:"Accept"; src:"10.0.9.5"]"#,
+            r#"[junos@2636.1 source-address="10.0.9.5"] RT_FLOW_SESSION_CREATE"#,
+        ] {
+            let l = web_line(ua);
+            assert_eq!(
+                facts(&l),
+                ("access_log", ip("198.51.100.16"), None, None, None),
+                "{l}"
+            );
+        }
+    }
+
+    /// A message that holds a second syslog header is still the first sender's message.
+    #[test]
+    fn a_header_inside_a_message_is_text() {
+        let l = "<13>Jan  1 00:00:00 web01 app: login failed for <13>Jan  1 00:00:00 fw1 CEF:0|a|b|c|d|e|f|src=10.0.9.5 act=allowed";
+        assert!(
+            decode(l.as_bytes(), None).is_none_or(|e| e.format != Format::Cef),
+            "{l}"
+        );
+        // RFC 5424 structured data holding `]` and a CEF header inside a quoted value: the
+        // message starts after the element, not inside it.
+        let l = r#"<134>1 2024-01-01T00:00:00Z h app 1 - [x ua="a\] CEF:0|a|b|c|d|e|f|src=10.0.9.5"] hello"#;
+        assert!(
+            decode(l.as_bytes(), None).is_none_or(|e| e.format != Format::Cef),
+            "{l}"
+        );
+        // The device's own header after the sender's is still read.
+        let l = "<134>Feb  1 10:00:00 fw1 CEF:0|Acme|Gate|1|100|x|7|src=192.0.2.1 dst=10.0.0.2";
+        assert_eq!(facts(l).1, ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn anchors_stop_at_the_message() {
+        let l = b"Jan  1 00:00:00 host sshd[1]: Invalid user CEF:0|a|b|c|d|e|f|src=10.0.9.5 from 1.2.3.4 port 22";
+        let body = body_start(l);
+        let a = anchors(l, 0, skip_ws(l, body));
+        assert!(a.iter().all(|&p| p <= body), "{a:?} past {body}");
+        assert!(a.contains(&0) && a.contains(&body));
     }
 }

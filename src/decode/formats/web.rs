@@ -192,7 +192,19 @@ pub(crate) fn sshd(line: &[u8], body: usize) -> Option<Event> {
     if !is_sshd(line, first, body) {
         return None;
     }
-    let body = super::message_start(line, first, body);
+    let mut body = super::message_start(line, first, body);
+    // rsyslog folds repeats: `message repeated 5 times: [ Failed password for ...]`.
+    if line[body..].starts_with(b"message repeated ")
+        && let Some(p) = find(&line[body..], b": [")
+    {
+        body = super::skip_ws(line, body + p + 3);
+    }
+    // Solaris puts the message id first: `[ID 800047 auth.notice] Failed none for root ...`.
+    if line[body..].starts_with(b"[ID ")
+        && let Some(p) = line[body..].iter().position(|&c| c == b']')
+    {
+        body = super::skip_ws(line, body + p + 1);
+    }
     let msg_all = line.get(body..)?;
     let (from, ip) = memchr::memmem::rfind_iter(msg_all, b" from ").find_map(|p| {
         let from = body + p;
@@ -303,5 +315,37 @@ mod tests {
             e.value(l.as_bytes(), "sd.meta.sequenceId").as_deref(),
             Some("1")
         );
+    }
+
+    /// The user name sshd logs is the client's choice: it may hold ` from ADDR port N`, a
+    /// verdict word or `key=value` pairs.
+    #[test]
+    fn sshd_user_names_are_text() {
+        let l = "Mar 27 13:08:09 host sshd[1361]: Failed password for invalid user x from 10.0.9.5 port 1 ssh2 from 198.51.100.41 port 54259 ssh2";
+        let e = ev(l);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("198.51.100.41".parse().unwrap())
+        );
+        assert_eq!(e.action, Some(Action::Denied));
+        let l =
+            "Mar 27 13:08:09 host sshd[1361]: Invalid user Accepted from 198.51.100.41 port 54259";
+        assert_eq!(ev(l).action, Some(Action::Denied));
+        let l = "Mar 27 13:08:09 host sshd[1361]: Invalid user a=1 b=2 src=10.0.9.5 action=allow from 198.51.100.41 port 54259";
+        let e = ev(l);
+        assert_eq!(e.format, Format::Sshd);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("198.51.100.41".parse().unwrap())
+        );
+        assert_eq!(e.action, Some(Action::Denied));
+        // Another program that mentions sshd is not sshd.
+        let l = "Mar 27 13:08:09 host app[1]: restarting sshd: Accepted from 10.0.9.5 port 1";
+        assert!(sshd(l.as_bytes(), 34).is_none());
+        // A header the syslog parser does not read (a space between date and time).
+        let l = "2020-03-24 08:38:42.344447-0700  localhost sshd[2519]: Failed password for user from 172.18.1.100 port 43042 ssh2";
+        let e = ev(l);
+        assert_eq!(e.format, Format::Sshd);
+        assert_eq!(e.action, Some(Action::Denied));
     }
 }
