@@ -1,7 +1,11 @@
 //! The format decoders behind [`super::event::decode`], and what they share: the dispatcher
-//! (detection order), the `key=value` alias table that names vendor keys in ECS, and small
-//! byte helpers. Each decoder takes the whole line and the offset where the message body starts
-//! (after a syslog header, if any) and reports ranges of the whole line.
+//! (detection order), the anchors where a format may start ([`anchors`]), the `key=value`
+//! alias table that names vendor keys in ECS, and small byte helpers. Each decoder takes the
+//! whole line and the offset where its format must start (an anchor, or the message start
+//! after a syslog header) and reports ranges of the whole line. A decoder never searches the
+//! line for its marker: text after the start of the message is a field's value, possibly an
+//! attacker's, and must not choose the format (docs/ALERT_QUALITY.md, "Decoders are a
+//! security boundary").
 
 pub(crate) mod cef;
 pub(crate) mod firewall;
