@@ -215,7 +215,7 @@ pub(crate) fn checkpoint(line: &[u8], at: usize) -> Option<Event> {
         n += 1;
         let key = &line[k_start..k_end];
         let val = &line[v.clone()];
-        if seen.iter().any(|&s| s == key) {
+        if seen.contains(&key) {
             let mut n = String::from("checkpoint.");
             n.push_str(&String::from_utf8_lossy(key));
             ev.push(Cow::Owned(n), v, Encoding::Quoted);
