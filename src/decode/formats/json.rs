@@ -762,6 +762,18 @@ mod tests {
         assert_eq!(e.action, None);
     }
 
+    /// A header the client sets is the client's text, not the source.
+    #[test]
+    fn forwarded_headers_are_not_the_source() {
+        let l = r#"{"request_X-Forwarded-For":"10.0.9.5","request_X-Real-Ip":"10.0.9.5","RequestPath":"/x"}"#;
+        assert_eq!(ev(l).source_ip(l.as_bytes()), None);
+        let l = r#"{"ClientHost":"192.0.2.8","request_X-Real-Ip":"10.0.9.5"}"#;
+        assert_eq!(
+            ev(l).source_ip(l.as_bytes()),
+            Some("192.0.2.8".parse().unwrap())
+        );
+    }
+
     /// First wins: a key its object already had (JSON leaves it undefined; some loggers append
     /// fields) is located under `json.` but is not the event's own.
     #[test]

@@ -387,7 +387,8 @@ pub(crate) fn parse_ip_lenient(s: &str) -> Option<IpAddr> {
 
 /// The ECS name of a vendor's `key=value` key (also used for the last component of generic
 /// JSON keys), matched case-insensitively with `_`, `-` and `.` ignored: `srcip`, `src_ip`,
-/// `source-address` and `SourceAddress` all name `source.ip`.
+/// `source-address` and `SourceAddress` all name `source.ip`. Request headers a client sets
+/// (`X-Forwarded-For`, `X-Real-IP`) name nothing: a client would choose `source.ip`.
 pub(crate) fn alias(key: &[u8]) -> Option<&'static str> {
     let mut buf = [0u8; 40];
     let mut n = 0;
@@ -405,8 +406,9 @@ pub(crate) fn alias(key: &[u8]) -> Option<&'static str> {
         b"src" | b"srcip" | b"sourceip" | b"srcaddr" | b"sourceaddress" | b"sourceaddr"
         | b"srcipaddr" | b"clientip" | b"clienthost" | b"clientaddr" | b"clientaddress"
         | b"remip" | b"remoteaddr" | b"remoteip" | b"cip" | b"srcv6" | b"srcipv6"
-        | b"requestxrealip" | b"xrealip" | b"xforwardedfor" | b"ipaddress" | b"sourceipaddress"
-        | b"callerip" | b"identsrc" | b"c6a2" | b"rhost" => "source.ip",
+        | b"ipaddress" | b"sourceipaddress" | b"callerip" | b"identsrc" | b"c6a2" | b"rhost" => {
+            "source.ip"
+        }
         b"dst"
         | b"dstip"
         | b"destip"
@@ -765,6 +767,9 @@ mod tests {
         assert_eq!(alias(b"destination-address"), Some("destination.ip"));
         assert_eq!(alias(b"ClientRequestHost"), Some("url.domain"));
         assert_eq!(alias(b"nonsense"), None);
+        // A header the client writes is not the source.
+        assert_eq!(alias(b"X-Forwarded-For"), None);
+        assert_eq!(alias(b"request_X-Real-Ip"), None);
         assert_eq!(alias(&[b'a'; 100]), None);
     }
 
