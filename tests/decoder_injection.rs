@@ -501,11 +501,19 @@ networks = ["10.0.9.5"]
         admin,
         "/readyz",
     );
+    let allowlisted = |m: &str| {
+        let lines: Vec<&str> = m
+            .lines()
+            .filter(|l| l.contains("reason=\"allowlist\""))
+            .collect();
+        metric_sum(&lines.join("\n"), "iocd_triage_suppressed_hits_total")
+    };
     // Both lines matched and triaged: one alert, one allowlisted hit.
     let t = Instant::now();
     let metrics = loop {
         let m = http_get(admin, "/metrics").unwrap_or_default();
         let done = metric_sum(&m, "iocd_triage_hit_lines_total") >= 2.0
+            && allowlisted(&m) >= 1.0
             && !read_alerts(&dir.path().join("alerts.jsonl")).is_empty();
         if done {
             break m;
@@ -540,16 +548,9 @@ networks = ["10.0.9.5"]
         .filter_map(|e| e["matched"]["field"].as_str())
         .collect();
     assert_eq!(fields, ["http.request.referrer"], "{a:#}");
-    let allowlisted = metric_sum(
-        &metrics
-            .lines()
-            .filter(|l| l.contains("reason=\"allowlist\""))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        "iocd_triage_suppressed_hits_total",
-    );
     assert_eq!(
-        allowlisted, 1.0,
+        allowlisted(&metrics),
+        1.0,
         "only the control line (really from 10.0.9.5) is allowlisted:\n{metrics}"
     );
 }
