@@ -251,9 +251,8 @@ pub(crate) fn checkpoint(line: &[u8], at: usize) -> Option<Event> {
 }
 
 /// Where structured data may start: the first token of the syslog header that opens with
-/// `[` (RFC 5424: after MSGID), or, in a message that is itself an RFC 5424 header without
-/// its PRI (`TIMESTAMP HOST APP PROCID MSGID [SD]`, how Junos is relayed), the token after
-/// its MSGID. Never a `[` further in the message.
+/// `[` (RFC 5424: after MSGID), or the token after MSGID of an RFC 5424 header the syslog
+/// parser did not take. Never a `[` further in the message.
 fn sd_start(line: &[u8], first: usize, body: usize) -> Option<usize> {
     let mut i = first;
     while i < body.min(line.len()) {
@@ -269,10 +268,14 @@ fn sd_start(line: &[u8], first: usize, body: usize) -> Option<usize> {
             .take_while(|c| !c.is_ascii_whitespace())
             .count();
     }
-    [first, body]
-        .into_iter()
-        .filter_map(|f| super::after_rfc5424_header(line, f))
-        .find(|&a| line.get(a) == Some(&b'['))
+    // Without a PRI at the line's start; or, for Junos relayed inside an RFC 3164 header, the
+    // message's own `TIMESTAMP HOST APP PROCID MSGID [junos@...]` (only Junos: a message that
+    // merely starts with a time may carry a client's words after it).
+    super::after_rfc5424_header(line, first)
+        .filter(|&a| line.get(a) == Some(&b'['))
+        .or_else(|| {
+            super::after_rfc5424_header(line, body).filter(|&a| line[a..].starts_with(b"[junos@"))
+        })
 }
 
 /// RFC 5424 structured data `[id name="value" ...]`, several elements possibly, where the
@@ -497,6 +500,13 @@ mod tests {
 
     #[test]
     fn checkpoint_and_structured_data_only_in_the_header() {
+        // A message that starts with a time: its sixth word is not structured data.
+        let l = r#"Jan  1 00:00:00 web01 app: 2024-01-01T00:00:00Z login failed for x [x src="10.0.9.5" action="allow"]"#;
+        assert!(
+            crate::decode::event::decode(l.as_bytes(), None)
+                .is_none_or(|e| e.source_ip(l.as_bytes()).is_none() && e.action.is_none()),
+            "{l}"
+        );
         // A Check Point bracket inside another message: not Check Point.
         assert!(checkpoint(br#"x [action:"Accept"; src:"10.0.9.5"]"#, 0).is_none());
         let l = r#"1 2024-01-01T00:00:00Z gw CheckPoint 1 - [action:"Drop"; src:"198.51.100.66"; msg:"a\"; src:\"10.0.9.5"; src:"10.0.9.6"; action:"Accept"]"#;

@@ -32,8 +32,10 @@ const MAX_HEADER_ANCHORS: usize = 10;
 /// Where a format may start in `line`: the message body after the syslog header (`body`), the
 /// line itself (`first`), the start of each token of the syslog header up to and including the
 /// first token that holds a quote (a device tag such as `CheckPoint 19710 - [action:"...` or
-/// the CSV of PAN-OS, which a lenient syslog parser may read as header words), and the body
-/// of one nested header (a relay's header in front of the device's own). Never a position
+/// the CSV of PAN-OS, which a lenient syslog parser may read as header words), the body of
+/// one nested header (a relay's header in front of the device's own), the structured data of
+/// an RFC 5424 header without its PRI at the line's start, and the message of a line shaped
+/// like an RFC 3164 header the syslog parser refused. Never a position
 /// inside the message: text that follows the start of the body (a user agent, a URL, a quoted
 /// value) cannot choose the format. See "Decoders are a security boundary" in
 /// docs/ALERT_QUALITY.md.
@@ -69,10 +71,10 @@ pub(crate) fn anchors(line: &[u8], first: usize, body: usize) -> Vec<usize> {
             push(skip_ws(line, body + nested), &mut out);
         }
     }
-    for from in [first, body] {
-        if let Some(a) = after_rfc5424_header(line, from) {
-            push(a, &mut out);
-        }
+    // Only from the line's start: a message that starts with a time is not a header, and its
+    // sixth word may be a client's.
+    if let Some(a) = after_rfc5424_header(line, first) {
+        push(a, &mut out);
     }
     if body == first
         && let Some(a) = after_loose_rfc3164_header(line, first)
