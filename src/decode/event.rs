@@ -20,15 +20,25 @@
 //!   that breaks half-way (a truncated JSON object, say) keeps the fields read before the break.
 //!   Every range is inside the line and starts and ends next to an ASCII delimiter, so it falls
 //!   on character boundaries of a UTF-8 line.
-//! * **Cheap detection, in order.** A Zeek TSV line (when the caller has the stream's
-//!   [`ZeekHeader`] and the line has exactly its column count) — JSON (the body starts with
-//!   `{`) — CEF (`CEF:`) — LEEF (`LEEF:`) — Cisco (`%ASA-`, `%FTD-`, `%PIX-`, `%FWSM-`) —
-//!   pfSense `filterlog` — PAN-OS CSV (`,YYYY/MM/DD hh:mm:ss,serial,TRAFFIC,`) — netfilter
-//!   (`SRC=` and `DST=`) — MikroTik (`->` between two addresses) — Check Point
-//!   (`[action:"..."; ...]`) — Windows Firewall, squid, web access logs (by the shape of their
-//!   first columns) — `key=value` logs (FortiGate, SonicWall, Sophos, others) — RFC 5424
-//!   structured data (`[id k="v"]`, Junos `RT_FLOW`) — sshd-style `from IP port N`. The
-//!   syslog header, when there is one, is skipped first with [`super::syslog::parse_at`].
+//! * **Cheap detection, in order, only where a format starts.** A Zeek TSV line (when the
+//!   caller has the stream's [`ZeekHeader`] and the line has exactly its column count) — JSON
+//!   (the line or the message starts with `{`) — then, at an *anchor* (the message start
+//!   after the syslog header, the line start, a token of the syslog header, the message of a
+//!   nested header): CEF (`CEF:`), LEEF (`LEEF:`), Cisco (`%ASA-`, `%FTD-`, `%PIX-`,
+//!   `%FWSM-`), pfSense (program `filterlog`), PAN-OS CSV (`n,YYYY/MM/DD hh:mm:ss,serial,TYPE,`),
+//!   Check Point (`[action:"..."; ...]`) — then, from the message or line start: netfilter
+//!   (`IN=`/`OUT=` among the first words), MikroTik (`CHAIN: in:`), Windows Firewall, squid,
+//!   web access logs (by the shape of their first columns) — RFC 5424 structured data where
+//!   the header puts it (Junos `RT_FLOW`) — sshd (program `sshd`) and `key=value` logs
+//!   (FortiGate, SonicWall, Sophos, others; keys at the top level only). The syslog header,
+//!   when there is one, is read first with [`super::syslog::parse_at`].
+//! * **Decoders are a security boundary.** The format, `source.*`, `destination.*`, the
+//!   action and the direction feed the allowlist, the dedup key and the score, and a log line
+//!   carries an attacker's text (a user agent, a URL, a user name): a marker inside a field's
+//!   value never chooses the format or those fields, and the first of a repeated key wins (a
+//!   later one is located under the format's prefix, `cef.src`, `json.src_ip`). The rule per
+//!   decoder is in docs/ALERT_QUALITY.md, "Decoders are a security boundary";
+//!   `tests/decoder_injection.rs` checks it on every sample line.
 //! * **What the log says, not what we infer.** [`Event::action`] is set only when the line
 //!   names one (`action=deny`, `block,in`, `Deny tcp`, `[UFW BLOCK]`, `alert.action`,
 //!   CloudTrail `errorCode`); [`Event::network_direction`] only when the line states it

@@ -18,7 +18,7 @@ use std::ops::Range;
 
 use super::super::event::{Direction, Encoding, Event, Format};
 use super::{
-    alias, find, has_word_ci, is_action_key, push_named, set_action, set_direction, trim, unquote,
+    alias, has_word_ci, is_action_key, push_named, set_action, set_direction, trim, unquote,
 };
 
 /// Positions of the first `n` unescaped `|` from `start`.
@@ -68,6 +68,12 @@ pub(crate) fn extension(line: &[u8], r: Range<usize>) -> Vec<(Range<usize>, Rang
     out
 }
 
+/// Whether `key` is already among the keys of `before` (first wins: see
+/// [`super::super::event`]).
+fn is_repeated(line: &[u8], before: &[(Range<usize>, Range<usize>)], key: &[u8]) -> bool {
+    before.iter().any(|(k, _)| &line[k.clone()] == key)
+}
+
 /// ECS names of CEF extension keys (the dictionary's own, then the shared aliases).
 fn cef_name(key: &[u8]) -> Option<&'static str> {
     Some(match key {
@@ -114,19 +120,21 @@ fn hash_name(v: &[u8]) -> &'static str {
     }
 }
 
-pub(crate) fn decode_cef(line: &[u8], body: usize) -> Option<Event> {
-    let start = match find(line, b"CEF:") {
-        Some(p) => p + 4,
-        None => {
-            // Header-less: `0|Vendor|Product|...` at the body.
-            let b = line.get(body..)?;
-            if b.len() > 2 && b[0].is_ascii_digit() && b[1] == b'|' {
-                body
-            } else {
-                return None;
-            }
-        }
-    };
+/// Where the CEF header's version starts when the format starts at `at`: `CEF:0|...`,
+/// `CEF: 0|...`, or the header-less `0|Vendor|...`. Never a `CEF:` further in the line: a
+/// user agent or a URL that holds one is not a CEF event.
+fn cef_start(line: &[u8], at: usize) -> Option<usize> {
+    let b = line.get(at..)?;
+    let version = |v: &[u8]| v.len() > 2 && v[0].is_ascii_digit() && (v[1] == b'|' || v[1] == b'.');
+    if let Some(rest) = b.strip_prefix(b"CEF:") {
+        let sp = rest.iter().take_while(|&&c| c == b' ').count();
+        return version(&rest[sp..]).then_some(at + 4 + sp);
+    }
+    (b.len() > 2 && b[0].is_ascii_digit() && b[1] == b'|').then_some(at)
+}
+
+pub(crate) fn decode_cef(line: &[u8], at: usize) -> Option<Event> {
+    let start = cef_start(line, at)?;
     let p = pipes(line, start, 7);
     if p.len() < 7 {
         return None;
@@ -146,9 +154,17 @@ pub(crate) fn decode_cef(line: &[u8], body: usize) -> Option<Event> {
             .find(|(k, _)| line[k.clone()] == label[..])
             .map(|(_, v)| v.clone())
     };
-    for (k, v) in &ext {
+    for (n, (k, v)) in ext.iter().enumerate() {
         let key = &line[k.clone()];
         if key.ends_with(b"Label") {
+            continue;
+        }
+        if is_repeated(line, &ext[..n], key) {
+            // First wins: a key written again later (by a device that does not escape `=`
+            // in a value that holds attacker text) is located, never the event's own.
+            let mut name = String::from("cef.");
+            name.push_str(&String::from_utf8_lossy(key));
+            ev.push(Cow::Owned(name), v.clone(), Encoding::Cef);
             continue;
         }
         if key == b"deviceDirection" {
@@ -218,8 +234,11 @@ fn leef_delimiter(d: &[u8]) -> Option<u8> {
     }
 }
 
-pub(crate) fn decode_leef(line: &[u8], _body: usize) -> Option<Event> {
-    let start = find(line, b"LEEF:")? + 5;
+pub(crate) fn decode_leef(line: &[u8], at: usize) -> Option<Event> {
+    let start = at + 5;
+    if !line.get(at..)?.starts_with(b"LEEF:") {
+        return None;
+    }
     let v2 = line[start..].starts_with(b"2");
     let p = pipes(line, start, if v2 { 6 } else { 5 });
     if p.len() < 5 {
@@ -259,8 +278,14 @@ pub(crate) fn decode_leef(line: &[u8], _body: usize) -> Option<Event> {
     } else {
         extension(line, r)
     };
-    for (k, v) in pairs {
+    for (n, (k, v)) in pairs.iter().cloned().enumerate() {
         let key = &line[k.clone()];
+        if is_repeated(line, &pairs[..n], key) {
+            let mut name = String::from("leef.");
+            name.push_str(&String::from_utf8_lossy(key));
+            ev.push(Cow::Owned(name), v, Encoding::Raw);
+            continue;
+        }
         if is_action_key(key) {
             set_action(&mut ev, &line[v.clone()]);
         }
@@ -345,5 +370,49 @@ mod tests {
         assert_eq!(e.action, Some(Action::Allowed));
         let hex = "LEEF:2.0|A|B|1|2|x7C|src=192.0.2.9|dst=10.0.0.1";
         assert_eq!(field_of(&ev(hex), hex, "192.0.2.9"), "source.ip");
+    }
+
+    #[test]
+    fn cef_only_where_it_starts() {
+        // After a device tag (F5 `ASM:`), with or without a space: still CEF.
+        for l in [
+            "<134>Sep 19 13:35:00 bigip ASM:CEF:0|F5|ASM|11.3.0|1|x|2| src=192.0.2.5",
+            "May  4 18:23:02 bigip ASM: CEF:0|F5|ASM|14.1.2|1|x|2|src=192.0.2.5",
+        ] {
+            let e = ev(l);
+            assert_eq!(e.format, Format::Cef, "{l}");
+            assert_eq!(field_of(&e, l, "192.0.2.5"), "source.ip");
+        }
+        // Inside another format's quoted value: not CEF.
+        let l = r#"date=2024-01-01 devid=FGT logid="1" srcip=192.0.2.7 msg="x CEF:0|a|b|c|d|e|f|src=10.0.9.5 act=allowed""#;
+        let e = ev(l);
+        assert_eq!(e.format, Format::Fortigate);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(e.action, None);
+        assert!(decode_cef(l.as_bytes(), 0).is_none());
+        assert!(decode_leef(b"x LEEF:1.0|a|b|c|d|src=10.0.9.5", 0).is_none());
+    }
+
+    /// First wins: a key written again in the extension (a device that does not escape `=`
+    /// in a value holding a client's text) is not the event's own.
+    #[test]
+    fn repeated_cef_key_is_not_the_event_s() {
+        let l = "CEF:0|V|P|1|9|Name|3|src=192.0.2.1 dst=- act=blocked requestClientApplication=x src=10.0.9.5 dst=10.0.9.6 act=allowed";
+        let e = ev(l);
+        let b = l.as_bytes();
+        assert_eq!(e.source_ip(b), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(e.destination_ip(b), None);
+        assert_eq!(e.action, Some(Action::Blocked));
+        assert_eq!(field_of(&e, l, "10.0.9.5"), "cef.src");
+        let l = "LEEF:1.0|A|B|1|2|src=192.0.2.7\taction=DENY\tsrc=10.0.9.5\taction=allow";
+        let e = ev(l);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(e.action, Some(Action::Denied));
     }
 }

@@ -94,27 +94,72 @@ fn asa_action(word: &[u8]) -> Option<Action> {
     None
 }
 
-/// Cisco ASA / FTD / PIX / FWSM: `%ASA-6-302013: Built outbound TCP connection ...`.
-pub(crate) fn asa(line: &[u8], _body: usize) -> Option<Event> {
+/// The tokens of an ASA message: white-space separated, except that a token opening with `"`,
+/// `'` or `<` runs to its closing `"`, `'` or `>` (`User <a b>`, `"outside_inbound"`), so
+/// that a user name or a group name is one token whatever it holds.
+fn asa_tokens(line: &[u8], r: Range<usize>, max: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let end = r.end.min(line.len());
+    let mut i = r.start;
+    while i < end && out.len() < max {
+        while i < end && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= end {
+            break;
+        }
+        let close = match line[i] {
+            b'"' => Some(b'"'),
+            b'\'' => Some(b'\''),
+            b'<' => Some(b'>'),
+            _ => None,
+        };
+        let mut j = i + 1;
+        if let Some(c) = close {
+            while j < end && line[j] != c {
+                j += 1;
+            }
+            j = (j + 1).min(end);
+        }
+        while j < end && !line[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        out.push(i..j);
+        i = j;
+    }
+    out
+}
+
+/// Cisco ASA / FTD / PIX / FWSM: `%ASA-6-302013: Built outbound TCP connection ...`, the tag
+/// at an anchor (the start of the message or of a header token), never further in the line.
+pub(crate) fn asa(line: &[u8], at: usize) -> Option<Event> {
+    let rest = line.get(at..)?;
     let tag = [&b"%ASA-"[..], b"%FTD-", b"%PIX-", b"%FWSM-"]
         .iter()
-        .find_map(|t| find(line, t).map(|p| p + t.len()))?;
+        .find_map(|t| rest.starts_with(t).then(|| at + t.len()))?;
     // `sev-msgid:` then the message.
     let mut m = tag;
     while m < line.len() && (line[m].is_ascii_digit() || line[m] == b'-') {
         m += 1;
     }
+    if m == tag {
+        return None;
+    }
     if line.get(m) == Some(&b':') {
         m += 1;
     }
-    let words = tokens(line, m..line.len(), 256);
+    let words = asa_tokens(line, m..line.len(), 256);
     let mut ev = Event::new(Format::CiscoAsa);
     ev.push(
         "event.code",
         trim(line, tag..m.saturating_sub(1).max(tag)),
         Encoding::Raw,
     );
-    ev.action = words.iter().find_map(|w| asa_action(&line[w.clone()]));
+    // The verb comes first in every ASA message; what follows may be a user name or a URL.
+    ev.action = words
+        .iter()
+        .take(8)
+        .find_map(|w| asa_action(&line[w.clone()]));
     for w in words.iter().take(4) {
         let w = &line[w.clone()];
         if w.eq_ignore_ascii_case(b"inbound") {
@@ -137,9 +182,23 @@ pub(crate) fn asa(line: &[u8], _body: usize) -> Option<Event> {
         (b"for", b"to"),
         (b"from", b"to"),
     ];
+    // Endpoints are read before an unquoted user name (`user = a from b`, `Username: a`):
+    // it is what a client typed.
+    let before_user = words
+        .windows(2)
+        .position(|w| {
+            let (k, next) = (&line[w[0].clone()], &line[w[1].clone()]);
+            let k = k.strip_suffix(b":").unwrap_or(k);
+            (k.eq_ignore_ascii_case(b"user") || k.eq_ignore_ascii_case(b"username"))
+                && (matches!(next, b"=" | b":") || line[w[0].clone()].ends_with(b":"))
+        })
+        .unwrap_or(words.len());
     let mut found = false;
     for (a, b) in pairs {
-        let Some(i) = words.iter().position(|w| &line[w.clone()] == a) else {
+        let Some(i) = words[..before_user]
+            .iter()
+            .position(|w| &line[w.clone()] == a)
+        else {
             continue;
         };
         let Some((j, src)) = endpoint_after(i + 1) else {
@@ -222,9 +281,17 @@ fn trim_punct(line: &[u8], r: Range<usize>) -> Range<usize> {
 }
 
 /// pfSense / OPNsense `filterlog`: rule,subrule,anchor,tracker,iface,reason,action,dir,ipver,...
-pub(crate) fn pfsense(line: &[u8], _body: usize) -> Option<Event> {
-    let p = find(line, b"filterlog")? + 9;
-    let csv = (p..line.len()).find(|&i| line[i].is_ascii_digit() && line[i - 1] == b' ')?;
+pub(crate) fn pfsense(line: &[u8], at: usize) -> Option<Event> {
+    // The program is `filterlog` (the tag of the syslog header, or of a line without one:
+    // `filterlog: 5,,,...`) and its CSV is the message: `filterlog` elsewhere means nothing.
+    let first = super::skip_ws(line, 0);
+    if !super::tag_is(line, first, at, b"filterlog") {
+        return None;
+    }
+    let csv = super::message_start(line, first, at);
+    if !line.get(csv).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
     let f = split_csv(line, csv..line.len(), b',', 64);
     if f.len() < 10 {
         return None;
@@ -272,27 +339,36 @@ pub(crate) fn pfsense(line: &[u8], _body: usize) -> Option<Event> {
 }
 
 /// PAN-OS CSV: `FUTURE,receive time,serial,TYPE,subtype,...`, TRAFFIC and THREAT by position.
-pub(crate) fn panos(line: &[u8], _body: usize) -> Option<Event> {
+pub(crate) fn panos(line: &[u8], at: usize) -> Option<Event> {
     const TYPES: [&[u8]; 9] = [
-        b",TRAFFIC,",
-        b",THREAT,",
-        b",SYSTEM,",
-        b",CONFIG,",
-        b",HIPMATCH,",
-        b",GLOBALPROTECT,",
-        b",DECRYPTION,",
-        b",USERID,",
-        b",AUTHENTICATION,",
+        b"TRAFFIC",
+        b"THREAT",
+        b"SYSTEM",
+        b"CONFIG",
+        b"HIPMATCH",
+        b"GLOBALPROTECT",
+        b"DECRYPTION",
+        b"USERID",
+        b"AUTHENTICATION",
     ];
-    let t = TYPES.iter().find_map(|ty| find(line, ty))?;
-    let c2 = line[..t].iter().rposition(|&c| c == b',')?;
-    let c1 = line[..c2].iter().rposition(|&c| c == b',')?;
-    let start = line[..c1]
-        .iter()
-        .rposition(|&c| c == b' ')
-        .map_or(0, |s| s + 1);
-    let date = line.get(c1 + 1..c1 + 11)?;
-    if !(date[4] == b'/' && date[7] == b'/' && date[..4].iter().all(u8::is_ascii_digit)) {
+    // The CSV starts at the anchor: `FUTURE_USE,YYYY/MM/DD hh:mm:ss,serial,TYPE,`.
+    let start = at;
+    let head = split_csv(line, start..line.len(), b',', 5);
+    if head.len() < 5 || !TYPES.contains(&&line[head[3].clone()]) {
+        return None;
+    }
+    let future_use = &line[head[0].clone()];
+    let date = &line[head[1].clone()];
+    let serial = &line[head[2].clone()];
+    if !(!future_use.is_empty()
+        && future_use.iter().all(u8::is_ascii_digit)
+        && date.len() == 19
+        && date[4] == b'/'
+        && date[7] == b'/'
+        && date[10] == b' '
+        && date[..4].iter().all(u8::is_ascii_digit)
+        && !serial.iter().any(u8::is_ascii_whitespace))
+    {
         return None;
     }
     let f = split_csv(line, start..line.len(), b',', 128);
@@ -351,13 +427,46 @@ pub(crate) fn panos(line: &[u8], _body: usize) -> Option<Event> {
 }
 
 /// netfilter `LOG`/ufw: `PREFIX IN=eth0 OUT= SRC=... DST=... PROTO=TCP SPT=... DPT=...`.
-pub(crate) fn netfilter(line: &[u8], body: usize) -> Option<Event> {
-    let src = find(line, b" SRC=")?;
-    find(line, b" DST=")?;
+/// The kernel writes `IN=` and `OUT=` first, after the log prefix (a few words the admin
+/// chose): `IN=` must be among the first words of the message, and every key is a word of
+/// the kernel's own `KEY=value` run. The first of a key wins (an ICMP error repeats the inner
+/// packet's `SRC=`/`DST=` in brackets after the outer ones).
+pub(crate) fn netfilter(line: &[u8], at: usize) -> Option<Event> {
+    let mut words = tokens(line, at..line.len(), 256);
+    // The log prefix may be glued to `IN=` (`DROP(src wan)IN=eth0`).
+    let (i, glued) = words.iter().take(6).enumerate().find_map(|(n, w)| {
+        let t = &line[w.clone()];
+        let p = find(t, b"IN=")?;
+        (p == 0 || !t[p - 1].is_ascii_alphanumeric()).then_some((n, p))
+    })?;
+    words[i].start += glued;
+    if line[at..words[i].start].contains(&b'"')
+        || !words
+            .get(i + 1)
+            .is_some_and(|w| line[w.clone()].starts_with(b"OUT="))
+    {
+        return None;
+    }
+    let mut ps: Vec<(Range<usize>, Range<usize>, bool)> = Vec::new();
+    for w in &words[i..] {
+        let t = &line[w.clone()];
+        let Some(eq) = t.iter().position(|&c| c == b'=') else {
+            continue;
+        };
+        let (k, v) = (w.start..w.start + eq, w.start + eq + 1..w.end);
+        if !ps
+            .iter()
+            .any(|(k2, _, _)| line[k2.clone()] == line[k.clone()])
+        {
+            ps.push((k, v, false));
+        }
+    }
+    let has = |key: &[u8]| ps.iter().any(|(k, _, _)| &line[k.clone()] == key);
+    if !(has(b"SRC") && has(b"DST")) {
+        return None;
+    }
     let mut ev = Event::new(Format::Netfilter);
-    let ps = super::kv::pairs(line, body);
-    let first_key = ps.first().map_or(src, |(k, _, _)| k.start);
-    let prefix = &line[body.min(first_key)..first_key];
+    let prefix = &line[at..words[i].start];
     for (w, a) in [
         (&b"drop"[..], Action::Dropped),
         (b"reject", Action::Rejected),
@@ -422,20 +531,36 @@ fn host_port(line: &[u8], r: Range<usize>) -> Option<(Range<usize>, Option<Range
 }
 
 /// MikroTik: `PREFIX CHAIN: in:IF out:IF, ..., proto TCP (SYN), 1.2.3.4:5->6.7.8.9:10, len 40`.
-pub(crate) fn mikrotik(line: &[u8], _body: usize) -> Option<Event> {
-    let arrow = find(line, b"->")?;
-    let l_start = line[..arrow]
-        .iter()
-        .rposition(|&c| c == b' ' || c == b',')
-        .map_or(0, |p| p + 1);
-    let r_end = arrow
-        + 2
-        + line[arrow + 2..]
-            .iter()
-            .take_while(|&&c| c != b' ' && c != b',')
-            .count();
-    let (sip, sport) = host_port(line, l_start..arrow)?;
-    let (dip, dport) = host_port(line, arrow + 2..r_end)?;
+/// The chain (`input:`, `forward:`, ...) followed by `in:` must be among the first words of
+/// the message, and the flow is the first comma-separated part after it that is exactly
+/// `address->address`.
+pub(crate) fn mikrotik(line: &[u8], at: usize) -> Option<Event> {
+    let words = tokens(line, at..line.len(), 8);
+    let k = words.windows(2).position(|w| {
+        line[w[0].clone()].ends_with(b":") && line[w[1].clone()].starts_with(b"in:")
+    })?;
+    if words[..=k].iter().any(|w| line[w.clone()].contains(&b'"')) {
+        return None;
+    }
+    let in_at = words[k + 1].start;
+    let mut flow = None;
+    let mut i = in_at;
+    while i < line.len() && flow.is_none() {
+        let end = find(&line[i..], b", ").map_or(line.len(), |p| i + p);
+        let seg = trim(line, i..end);
+        let t = &line[seg.clone()];
+        if t.contains(&b'"') {
+            break;
+        }
+        if let Some(a) = find(t, b"->")
+            && !t.iter().any(u8::is_ascii_whitespace)
+        {
+            let arrow = seg.start + a;
+            flow = host_port(line, seg.start..arrow).zip(host_port(line, arrow + 2..seg.end));
+        }
+        i = end + 2;
+    }
+    let ((sip, sport), (dip, dport)) = flow?;
     let mut ev = Event::new(Format::Mikrotik);
     ev.push("source.ip", sip, Encoding::Raw);
     if let Some(p) = sport {
@@ -445,24 +570,22 @@ pub(crate) fn mikrotik(line: &[u8], _body: usize) -> Option<Event> {
     if let Some(p) = dport {
         ev.push("destination.port", p, Encoding::Raw);
     }
-    if let Some(i) = find(line, b" in:") {
-        let prefix = &line[..i];
-        for w in [&b"drop"[..], b"reject", b"accept"] {
-            if has_word_ci(prefix, w) {
-                set_action(&mut ev, w);
-                break;
-            }
+    let prefix = &line[at..words[k].end];
+    for w in [&b"drop"[..], b"reject", b"accept"] {
+        if has_word_ci(prefix, w) {
+            set_action(&mut ev, w);
+            break;
         }
-        if prefix.ends_with(b"input:") {
-            ev.network_direction = Some(Direction::Inbound);
-        } else if prefix.ends_with(b"output:") {
-            ev.network_direction = Some(Direction::Outbound);
-        }
-        let s = i + 4;
-        let e = token_end(line, s);
-        let e = if line[s..e].ends_with(b",") { e - 1 } else { e };
-        ev.push("observer.ingress.interface.name", s..e, Encoding::Raw);
     }
+    if prefix.ends_with(b"input:") {
+        ev.network_direction = Some(Direction::Inbound);
+    } else if prefix.ends_with(b"output:") {
+        ev.network_direction = Some(Direction::Outbound);
+    }
+    let s = in_at + 3;
+    let e = token_end(line, s);
+    let e = if line[s..e].ends_with(b",") { e - 1 } else { e };
+    ev.push("observer.ingress.interface.name", s..e, Encoding::Raw);
     Some(ev)
 }
 
@@ -633,5 +756,68 @@ mod tests {
         assert_eq!(e.network_direction, Some(Direction::Inbound));
         assert_eq!(field_of(&e, l, "198.51.100.90"), "source.ip");
         assert_eq!(e.destination_port(l.as_bytes()), Some(1774));
+    }
+
+    #[test]
+    fn firewall_markers_only_where_the_format_starts() {
+        // A tag, a program name, a type column, a key run or an arrow inside another
+        // program's message: not that firewall.
+        for l in [
+            "Jan  1 00:00:00 web01 app: user said %ASA-4-106023: Deny tcp src outside:10.0.9.5/1 dst inside:10.0.9.6/2",
+            "Jan  1 00:00:00 web01 app: x filterlog 5,,,100,em0,match,pass,out,4,0x0,,64,1,0,DF,6,tcp,60,10.0.9.5,10.0.9.6,1,2",
+            "Jan  1 00:00:00 web01 app: q=1,2024/01/01 00:00:00,0011,TRAFFIC,end,1,2024/01/01 00:00:00,10.0.9.5,10.0.9.6",
+            "Jan  1 00:00:00 web01 app: a b c d e f IN=eth0 OUT= SRC=10.0.9.5 DST=10.0.9.6",
+            r#"Jan  1 00:00:00 web01 app: "IN=eth0 OUT= SRC=10.0.9.5 DST=10.0.9.6""#,
+            "Jan  1 00:00:00 web01 app: got 10.0.9.5:1->10.0.9.6:2",
+        ] {
+            let e = super::super::super::event::decode(l.as_bytes(), None);
+            assert!(
+                e.as_ref().is_none_or(|e| !matches!(
+                    e.format,
+                    Format::CiscoAsa
+                        | Format::PfSense
+                        | Format::PanOs
+                        | Format::Netfilter
+                        | Format::Mikrotik
+                )),
+                "{l}: {e:?}"
+            );
+        }
+        // The PAN-OS type inside a quoted value once made a CSV of fewer than three fields.
+        let l = r#"a "b,2024/01/01 00:00:00,"0011,TRAFFIC,x"#;
+        assert!(panos(l.as_bytes(), 0).is_none());
+    }
+
+    /// An unquoted ASA user name is what a client typed: endpoints and the verdict come from
+    /// the device's words before it.
+    #[test]
+    fn asa_user_names_do_not_name_endpoints() {
+        let l = "%ASA-6-113005: AAA user authentication Rejected : reason = AAA failure : server = 192.0.2.10 : user = admin from 10.0.9.5 to 10.0.9.6 permitted : user IP = 198.51.100.3";
+        let e = ev(l);
+        assert_eq!(e.format, Format::CiscoAsa);
+        assert_eq!(e.source_ip(l.as_bytes()), None);
+        assert_eq!(e.action, Some(Action::Rejected));
+        let l = "%ASA-6-716001: Group <g> User <deny from 10.0.9.5/1 to 10.0.9.6/2> IP <198.51.100.4> WebVPN session started.";
+        let e = ev(l);
+        assert_eq!(e.source_ip(l.as_bytes()), None);
+        assert_eq!(e.action, None);
+    }
+
+    #[test]
+    fn netfilter_first_key_wins_and_glued_prefix() {
+        // An ICMP error repeats the inner packet's addresses in brackets after the outer ones.
+        let l = "Feb  4 23:33:37 host kernel: DROP(src wan)IN=eth0 OUT= SRC=198.51.100.1 DST=10.0.0.2 PROTO=ICMP TYPE=3 CODE=3 [SRC=10.0.0.2 DST=203.0.113.9 ] SRC=10.0.9.5";
+        let e = ev(l);
+        assert_eq!(e.format, Format::Netfilter);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("198.51.100.1".parse().unwrap())
+        );
+        assert_eq!(
+            e.destination_ip(l.as_bytes()),
+            Some("10.0.0.2".parse().unwrap())
+        );
+        assert_eq!(e.action, Some(Action::Dropped));
+        assert_eq!(e.network_direction, Some(Direction::Inbound));
     }
 }

@@ -21,6 +21,8 @@ struct Leaf {
     path: Range<usize>,
     value: Range<usize>,
     string: bool,
+    /// Under a key its object had already: the first of a key wins.
+    repeated: bool,
 }
 
 struct Scan {
@@ -33,7 +35,9 @@ impl Scan {
         &self.paths[l.path.clone()]
     }
     fn find(&self, path: &[u8]) -> Option<&Leaf> {
-        self.leaves.iter().find(|l| self.path(l) == path)
+        self.leaves
+            .iter()
+            .find(|l| !l.repeated && self.path(l) == path)
     }
     fn has(&self, path: &[u8]) -> bool {
         self.find(path).is_some()
@@ -56,8 +60,9 @@ fn string_end(line: &[u8], i: usize) -> Option<usize> {
 fn scan(line: &[u8], start: usize) -> Scan {
     #[derive(Clone, Copy)]
     enum Ctx {
-        Obj(usize),
-        Arr(usize),
+        /// Path length, index of the object in `keys`' first column, under a repeated key.
+        Obj(usize, usize, bool),
+        Arr(usize, bool),
     }
     let mut out = Scan {
         paths: Vec::new(),
@@ -65,12 +70,15 @@ fn scan(line: &[u8], start: usize) -> Scan {
     };
     let mut path: Vec<u8> = Vec::new();
     let mut stack: Vec<Ctx> = Vec::new();
+    // The keys read so far, with the object they belong to (bounded by MAX_FIELDS keys).
+    let mut keys: Vec<(usize, Range<usize>)> = Vec::new();
+    let mut objects = 1;
     let mut i = start;
     if line.get(i) != Some(&b'{') {
         return out;
     }
     i += 1;
-    stack.push(Ctx::Obj(0));
+    stack.push(Ctx::Obj(0, 0, false));
     while let Some(&top) = stack.last() {
         if out.leaves.len() >= MAX_FIELDS {
             break;
@@ -79,8 +87,8 @@ fn scan(line: &[u8], start: usize) -> Scan {
         while line.get(i) == Some(&b',') {
             i = skip_ws(line, i + 1);
         }
-        match top {
-            Ctx::Obj(base) => {
+        let repeated = match top {
+            Ctx::Obj(base, obj, under) => {
                 match line.get(i) {
                     Some(b'}') => {
                         stack.pop();
@@ -98,21 +106,30 @@ fn scan(line: &[u8], start: usize) -> Scan {
                     path.push(b'.');
                 }
                 path.extend_from_slice(&line[i + 1..k_end]);
+                let key = i + 1..k_end;
+                let again = keys
+                    .iter()
+                    .any(|(o, k)| *o == obj && line[k.clone()] == line[key.clone()]);
+                if keys.len() < MAX_FIELDS {
+                    keys.push((obj, key));
+                }
                 i = skip_ws(line, k_end + 1);
                 if line.get(i) != Some(&b':') {
                     break;
                 }
                 i = skip_ws(line, i + 1);
+                under || again
             }
-            Ctx::Arr(base) => {
+            Ctx::Arr(base, under) => {
                 if line.get(i) == Some(&b']') {
                     stack.pop();
                     i += 1;
                     continue;
                 }
                 path.truncate(base);
+                under
             }
-        }
+        };
         let leaf = |out: &mut Scan, path: &[u8], value: Range<usize>, string: bool| {
             let p = out.paths.len();
             out.paths.extend_from_slice(path);
@@ -120,6 +137,7 @@ fn scan(line: &[u8], start: usize) -> Scan {
                 path: p..out.paths.len(),
                 value,
                 string,
+                repeated,
             });
         };
         match line.get(i) {
@@ -135,9 +153,10 @@ fn scan(line: &[u8], start: usize) -> Scan {
                     break;
                 }
                 stack.push(if line[i] == b'{' {
-                    Ctx::Obj(path.len())
+                    objects += 1;
+                    Ctx::Obj(path.len(), objects - 1, repeated)
                 } else {
-                    Ctx::Arr(path.len())
+                    Ctx::Arr(path.len(), repeated)
                 });
                 i += 1;
             }
@@ -355,6 +374,15 @@ pub(crate) fn decode(line: &[u8], start: usize) -> Option<Event> {
         } else {
             Encoding::Raw
         };
+        if l.repeated {
+            // First wins: a key its object had already is located, never read as the
+            // event's own (JSON leaves duplicate keys undefined; some loggers append).
+            let mut name = String::with_capacity(path.len() + 5);
+            name.push_str("json.");
+            name.push_str(&String::from_utf8_lossy(path));
+            ev.push(Cow::Owned(name), l.value.clone(), enc);
+            continue;
+        }
         let name: Option<&'static str> = match format {
             Format::SuricataEve => suricata(path),
             Format::ZeekJson => zeek_name(path),
@@ -459,7 +487,7 @@ fn verdict(ev: &mut Event, s: &Scan, line: &[u8], format: Format) {
         }
         Format::WindowsEvent => {
             let mut id = None;
-            for l in &s.leaves {
+            for l in s.leaves.iter().filter(|l| !l.repeated) {
                 let p = s.path(l);
                 let k = last_component(p);
                 let v = &line[l.value.clone()];
@@ -510,7 +538,7 @@ fn verdict(ev: &mut Event, s: &Scan, line: &[u8], format: Format) {
             }
         }
         _ => {
-            for l in &s.leaves {
+            for l in s.leaves.iter().filter(|l| !l.repeated) {
                 let k = last_component(s.path(l));
                 if is_action_key(k) {
                     set_action(ev, &line[l.value.clone()]);
@@ -720,5 +748,51 @@ mod tests {
         assert_eq!(field_of_nth(&e, generic, "198.51.100.9", 1), "json.RayID");
         assert_eq!(field_of(&e, generic, "shop.example"), "url.domain");
         assert_eq!(e.action, Some(Action::Blocked));
+    }
+
+    #[test]
+    fn json_in_a_string_is_a_string() {
+        let l = r#"{"event_type":"http","src_ip":"192.0.2.5","dest_ip":"10.0.0.2","http":{"http_user_agent":"{\"src_ip\":\"10.0.9.5\",\"alert\":{\"action\":\"allowed\"}}"}}"#;
+        let e = ev(l);
+        assert_eq!(e.format, Format::SuricataEve);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("192.0.2.5".parse().unwrap())
+        );
+        assert_eq!(e.action, None);
+    }
+
+    /// A header the client sets is the client's text, not the source.
+    #[test]
+    fn forwarded_headers_are_not_the_source() {
+        let l = r#"{"request_X-Forwarded-For":"10.0.9.5","request_X-Real-Ip":"10.0.9.5","RequestPath":"/x"}"#;
+        assert_eq!(ev(l).source_ip(l.as_bytes()), None);
+        let l = r#"{"ClientHost":"192.0.2.8","request_X-Real-Ip":"10.0.9.5"}"#;
+        assert_eq!(
+            ev(l).source_ip(l.as_bytes()),
+            Some("192.0.2.8".parse().unwrap())
+        );
+    }
+
+    /// First wins: a key its object already had (JSON leaves it undefined; some loggers append
+    /// fields) is located under `json.` but is not the event's own.
+    #[test]
+    fn repeated_json_keys_first_wins() {
+        let l = r#"{"event_type":"alert","src_ip":"192.0.2.5","dest_ip":"-","alert":{"action":"blocked"},"src_ip":"10.0.9.5","dest_ip":"10.0.9.6","alert":{"action":"allowed"}}"#;
+        let e = ev(l);
+        let b = l.as_bytes();
+        assert_eq!(e.source_ip(b), Some("192.0.2.5".parse().unwrap()));
+        assert_eq!(e.destination_ip(b), None);
+        assert_eq!(e.action, Some(Action::Blocked));
+        assert_eq!(field_of(&e, l, "10.0.9.5"), "json.src_ip");
+        assert_eq!(field_of(&e, l, "10.0.9.6"), "json.dest_ip");
+        // The same key in two objects of an array is not a repetition.
+        let l = r#"{"event_type":"dns","src_ip":"10.0.0.5","dest_ip":"192.0.2.53","dns":{"answers":[{"rdata":"192.0.2.1"},{"rdata":"192.0.2.2"}]}}"#;
+        let e = ev(l);
+        assert_eq!(field_of(&e, l, "192.0.2.2"), "dns.answers.data");
+        let l = r#"{"source":{"ip":"192.0.2.9"},"event":{"action":"denied"},"network":{"direction":"inbound"},"event":{"action":"allowed"},"network":{"direction":"outbound"}}"#;
+        let e = ev(l);
+        assert_eq!(e.action, Some(Action::Denied));
+        assert_eq!(e.network_direction, Some(Direction::Inbound));
     }
 }

@@ -23,11 +23,18 @@ fn is_key_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
 }
 
-/// `key=value` pairs from `start`: (key, value, quoted).
+/// `key=value` pairs from `start`: (key, value, quoted). Keys are read at the top level
+/// only: a quoted string that is not a value (`msg "a=b c=d"`) is skipped whole, and a value
+/// is skipped whole once read, so text inside a value or a quoted string (a user agent, a
+/// URL's query string) never yields a key.
 pub(crate) fn pairs(line: &[u8], start: usize) -> Vec<(Range<usize>, Range<usize>, bool)> {
     let mut out = Vec::new();
     let mut i = start;
     while i < line.len() && out.len() < MAX_PAIRS {
+        if line[i] == b'"' {
+            i = quoted_end(line, i) + 1;
+            continue;
+        }
         if line[i] != b'=' {
             i += 1;
             continue;
@@ -44,11 +51,7 @@ pub(crate) fn pairs(line: &[u8], start: usize) -> Vec<(Range<usize>, Range<usize
         }
         let v = i + 1;
         if line.get(v) == Some(&b'"') {
-            let mut j = v + 1;
-            while j < line.len() && line[j] != b'"' {
-                j += if line[j] == b'\\' { 2 } else { 1 };
-            }
-            let end = j.min(line.len());
+            let end = quoted_end(line, v);
             out.push((k..i, v + 1..end, true));
             i = end + 1;
         } else {
@@ -65,6 +68,24 @@ pub(crate) fn pairs(line: &[u8], start: usize) -> Vec<(Range<usize>, Range<usize
         }
     }
     out
+}
+
+/// The closing quote of the string whose opening quote is at `open` (backslash escapes
+/// skipped), or the line's end.
+fn quoted_end(line: &[u8], open: usize) -> usize {
+    let mut j = open + 1;
+    while j < line.len() && line[j] != b'"' {
+        j += if line[j] == b'\\' { 2 } else { 1 };
+    }
+    j.min(line.len())
+}
+
+/// Whether the key of pair `n` came before, case aside: the first of a key wins.
+fn repeated<V>(line: &[u8], ps: &[(Range<usize>, V)], n: usize) -> bool {
+    let key = &line[ps[n].0.clone()];
+    ps[..n]
+        .iter()
+        .any(|(k, _)| line[k.clone()].eq_ignore_ascii_case(key))
 }
 
 pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
@@ -93,7 +114,8 @@ pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
     };
     let prefix = format.as_str();
     let mut ev = Event::new(format);
-    for (k, v, quoted) in &ps {
+    let keys: Vec<(Range<usize>, ())> = ps.iter().map(|(k, _, _)| (k.clone(), ())).collect();
+    for (n, (k, v, quoted)) in ps.iter().enumerate() {
         let key = &line[k.clone()];
         let val = &line[v.clone()];
         let enc = if *quoted {
@@ -101,6 +123,16 @@ pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
         } else {
             Encoding::Raw
         };
+        if repeated(line, &keys, n) {
+            // First wins: a key written again (after a value the sender did not quote) is
+            // located under the format, never read as the event's own.
+            let mut name = String::with_capacity(prefix.len() + 1 + key.len());
+            name.push_str(prefix);
+            name.push('.');
+            name.push_str(&String::from_utf8_lossy(key));
+            ev.push(Cow::Owned(name), v.clone(), enc);
+            continue;
+        }
         if is_action_key(key) {
             set_action(&mut ev, val);
         } else if is_direction_key(key) {
@@ -122,7 +154,10 @@ pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
             }
         }
     }
+    // SonicWall states its verdict only in `msg`, one fixed text per message id (`m=`). Other
+    // senders put what they like in a message (a URL, a user name), so it is not read there.
     if ev.action.is_none()
+        && ev.format == Format::SonicWall
         && let Some((_, m, _)) = ps.iter().find(|(k, _, _)| &line[k.clone()] == b"msg")
     {
         let msg = &line[m.clone()];
@@ -136,14 +171,21 @@ pub(crate) fn key_value(line: &[u8], body: usize) -> Option<Event> {
     Some(ev)
 }
 
-/// Check Point: `[action:"Drop"; ifdir:"inbound"; src:"..."; dst:"..."; ...]`.
-pub(crate) fn checkpoint(line: &[u8], _body: usize) -> Option<Event> {
-    let open = find(line, b"[action:\"").or_else(|| {
-        find(line, b"CheckPoint")
-            .and_then(|p| line[p..].iter().position(|&c| c == b'[').map(|q| p + q))
-    })?;
+/// Check Point: `[action:"Drop"; ifdir:"inbound"; src:"..."; dst:"..."; ...]`, the bracket
+/// at an anchor (it follows the RFC 5424 header of `CheckPoint`), never inside the message.
+/// The first of a key wins.
+pub(crate) fn checkpoint(line: &[u8], at: usize) -> Option<Event> {
+    let rest = line.get(at..)?;
+    let first = super::skip_ws(line, 0);
+    if !(rest.starts_with(b"[action:\"")
+        || (rest.starts_with(b"[") && super::tag_is(line, first, at, b"CheckPoint")))
+    {
+        return None;
+    }
+    let open = at;
     let mut i = open + 1;
     let mut ev = Event::new(Format::CheckPoint);
+    let mut seen: Vec<&[u8]> = Vec::new();
     let mut n = 0;
     while i < line.len() && n < MAX_PAIRS {
         while i < line.len() && matches!(line[i], b' ' | b';') {
@@ -173,6 +215,13 @@ pub(crate) fn checkpoint(line: &[u8], _body: usize) -> Option<Event> {
         n += 1;
         let key = &line[k_start..k_end];
         let val = &line[v.clone()];
+        if seen.contains(&key) {
+            let mut n = String::from("checkpoint.");
+            n.push_str(&String::from_utf8_lossy(key));
+            ev.push(Cow::Owned(n), v, Encoding::Quoted);
+            continue;
+        }
+        seen.push(key);
         match key {
             b"action" => set_action(&mut ev, val),
             b"ifdir" => set_direction(&mut ev, val),
@@ -201,16 +250,46 @@ pub(crate) fn checkpoint(line: &[u8], _body: usize) -> Option<Event> {
     (n >= 1).then_some(ev)
 }
 
-/// RFC 5424 structured data anywhere in the line: `[id name="value" ...]`, several elements
-/// possibly. Junos's `RT_FLOW_SESSION_DENY`/`_CREATE`/`_CLOSE` tags give the action.
-pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
+/// Where structured data may start: the first token of the syslog header that opens with
+/// `[` (RFC 5424: after MSGID), or the token after MSGID of an RFC 5424 header the syslog
+/// parser did not take. Never a `[` further in the message.
+fn sd_start(line: &[u8], first: usize, body: usize) -> Option<usize> {
+    let mut i = first;
+    while i < body.min(line.len()) {
+        i = super::skip_ws(line, i);
+        if i >= body {
+            break;
+        }
+        if line[i] == b'[' {
+            return Some(i);
+        }
+        i += line[i..]
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
+    }
+    // Without a PRI at the line's start; or, for Junos relayed inside an RFC 3164 header, the
+    // message's own `TIMESTAMP HOST APP PROCID MSGID [junos@...]` (only Junos: a message that
+    // merely starts with a time may carry a client's words after it).
+    super::after_rfc5424_header(line, first)
+        .filter(|&a| line.get(a) == Some(&b'['))
+        .or_else(|| {
+            super::after_rfc5424_header(line, body).filter(|&a| line[a..].starts_with(b"[junos@"))
+        })
+}
+
+/// RFC 5424 structured data `[id name="value" ...]`, several elements possibly, where the
+/// header puts it ([`sd_start`]). Junos's `RT_FLOW_SESSION_DENY`/`_CREATE`/`_CLOSE` message
+/// ids (before the structured data) give the action.
+pub(crate) fn structured_data(line: &[u8], first: usize, body: usize) -> Option<Event> {
+    let start = sd_start(line, first, body)?;
     let mut ev = Event::new(Format::SyslogSd);
     let mut junos = false;
-    let mut pos = 0;
+    let mut pos = start;
     let mut params = 0;
-    while let Some(p) = memchr::memchr(b'[', &line[pos..]) {
-        let open = pos + p;
-        pos = open + 1;
+    let mut seen: Vec<(&[u8], &[u8])> = Vec::new();
+    while line.get(pos) == Some(&b'[') {
+        let open = pos;
         let id_end = open
             + 1
             + line[open + 1..]
@@ -218,7 +297,7 @@ pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
                 .take_while(|&&c| !matches!(c, b' ' | b'=' | b']' | b'"') && c > b' ')
                 .count();
         if id_end == open + 1 || line.get(id_end) != Some(&b' ') {
-            continue;
+            break;
         }
         let id = &line[open + 1..id_end];
         let is_junos = id.starts_with(b"junos@");
@@ -247,15 +326,21 @@ pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
             found.push((name, v_start..j));
             i = j + 1;
         }
-        if found.is_empty() {
-            continue;
+        if found.is_empty() || line.get(i) != Some(&b']') {
+            break;
         }
         junos |= is_junos;
-        pos = i;
+        pos = i + 1;
         for (k, v) in found {
             params += 1;
             let key = &line[k];
             let val = &line[v.clone()];
+            if seen.iter().any(|&(i, k)| i == id && k == key) {
+                // First wins, as everywhere.
+                ev.push(Cow::Owned(sd_name(id, key, is_junos)), v, Encoding::Quoted);
+                continue;
+            }
+            seen.push((id, key));
             if is_action_key(key) {
                 set_action(&mut ev, val);
             } else if is_direction_key(key) {
@@ -263,15 +348,7 @@ pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
             }
             match alias(key) {
                 Some(n) => push_named(&mut ev, line, n, v, Encoding::Quoted),
-                None => {
-                    let mut n = String::from(if is_junos { "junos." } else { "sd." });
-                    if !is_junos {
-                        n.push_str(&String::from_utf8_lossy(id));
-                        n.push('.');
-                    }
-                    n.push_str(&String::from_utf8_lossy(key));
-                    ev.push(Cow::Owned(n), v, Encoding::Quoted);
-                }
+                None => ev.push(Cow::Owned(sd_name(id, key, is_junos)), v, Encoding::Quoted),
             }
         }
     }
@@ -280,15 +357,27 @@ pub(crate) fn structured_data(line: &[u8], _body: usize) -> Option<Event> {
     }
     if junos {
         ev.format = Format::Junos;
-        if find(line, b"RT_FLOW_SESSION_DENY").is_some() {
+        let head = &line[..start];
+        if has_word_ci(head, b"RT_FLOW_SESSION_DENY") {
             ev.action = Some(Action::Denied);
-        } else if find(line, b"RT_FLOW_SESSION_CREATE").is_some()
-            || find(line, b"RT_FLOW_SESSION_CLOSE").is_some()
+        } else if has_word_ci(head, b"RT_FLOW_SESSION_CREATE")
+            || has_word_ci(head, b"RT_FLOW_SESSION_CLOSE")
         {
             ev.action.get_or_insert(Action::Allowed);
         }
     }
     Some(ev)
+}
+
+/// The name of a structured-data parameter with no ECS name: `junos.<key>`, `sd.<id>.<key>`.
+fn sd_name(id: &[u8], key: &[u8], junos: bool) -> String {
+    let mut n = String::from(if junos { "junos." } else { "sd." });
+    if !junos {
+        n.push_str(&String::from_utf8_lossy(id));
+        n.push('.');
+    }
+    n.push_str(&String::from_utf8_lossy(key));
+    n
 }
 
 #[cfg(test)]
@@ -377,5 +466,72 @@ mod tests {
             Some("3")
         );
         assert_eq!(e.value(sd.as_bytes(), "sd.meta.seq").as_deref(), Some("1"));
+    }
+
+    use super::super::testutil::{facts, ip};
+
+    #[test]
+    fn keys_inside_quoted_strings_are_text() {
+        let l = r#"srcip=192.0.2.7 dstip=10.0.0.1 proto=6 note "src=10.0.9.5 action=allow" x=1"#;
+        assert_eq!(
+            facts(l),
+            ("kv", ip("192.0.2.7"), ip("10.0.0.1"), None, None)
+        );
+        // Text with pairs only inside quotes is not key=value at all.
+        assert!(key_value(br#"hello "a=1 b=2 c=3 src=10.0.9.5""#, 0).is_none());
+    }
+
+    /// First wins: a key written again later (a sender that does not quote a value holding
+    /// a client's text) is located but not the event's own.
+    #[test]
+    fn repeated_keys_first_wins() {
+        let l = "date=2024-01-01 devid=FGT logid=1 srcip=192.0.2.7 action=deny url=/x?q= srcip=10.0.9.5 action=accept";
+        let e = ev(l);
+        assert_eq!(e.format, Format::Fortigate);
+        assert_eq!(e.source_ip(l.as_bytes()), ip("192.0.2.7"));
+        assert_eq!(e.action, Some(Action::Denied));
+        assert_eq!(field_of(&e, l, "10.0.9.5"), "fortigate.srcip");
+        // Message words name the verdict only for SonicWall, whose messages are fixed texts.
+        let l = r#"date=2024-01-01 devid=FGT logid=1 srcip=192.0.2.7 msg="user typed blocked""#;
+        assert_eq!(ev(l).action, None);
+        let l = r#"date=2024-01-01 devid=FGT logid=1 srcip=192.0.2.7 status=x status=allow"#;
+        assert_eq!(ev(l).action, None);
+    }
+
+    #[test]
+    fn checkpoint_and_structured_data_only_in_the_header() {
+        // A message that starts with a time: its sixth word is not structured data.
+        let l = r#"Jan  1 00:00:00 web01 app: 2024-01-01T00:00:00Z login failed for x [x src="10.0.9.5" action="allow"]"#;
+        assert!(
+            crate::decode::event::decode(l.as_bytes(), None)
+                .is_none_or(|e| e.source_ip(l.as_bytes()).is_none() && e.action.is_none()),
+            "{l}"
+        );
+        // A Check Point bracket inside another message: not Check Point.
+        assert!(checkpoint(br#"x [action:"Accept"; src:"10.0.9.5"]"#, 0).is_none());
+        let l = r#"1 2024-01-01T00:00:00Z gw CheckPoint 1 - [action:"Drop"; src:"198.51.100.66"; msg:"a\"; src:\"10.0.9.5"; src:"10.0.9.6"; action:"Accept"]"#;
+        assert_eq!(facts(l).0, "checkpoint");
+        assert_eq!(facts(l).1, ip("198.51.100.66"));
+        assert_eq!(facts(l).3, Some(Action::Dropped));
+        // Structured data in a message (a user name sshd logs) is text.
+        let l = r#"Mar 27 13:08:09 host sshd[1361]: Invalid user [x src="10.0.9.5"] from 198.51.100.41 port 54259"#;
+        assert_eq!(
+            facts(l),
+            (
+                "sshd",
+                ip("198.51.100.41"),
+                None,
+                Some(Action::Denied),
+                None
+            )
+        );
+        // A Junos message id in a value does not set the verdict; a repeated parameter is not
+        // the event's own.
+        let l = r#"Sep 23 13:54:55 192.0.2.1 junos-flow: 2024-09-23T13:54:54.803Z srx RT_FLOW - RT_FLOW_SESSION_CLOSE [junos@2636.1.1.1.2.39 source-address="198.51.100.9" reason="RT_FLOW_SESSION_DENY" source-address="10.0.9.5"]"#;
+        let e = ev(l);
+        assert_eq!(e.format, Format::Junos);
+        assert_eq!(e.action, Some(Action::Allowed));
+        assert_eq!(e.source_ip(l.as_bytes()), ip("198.51.100.9"));
+        assert_eq!(field_of(&e, l, "10.0.9.5"), "junos.source-address");
     }
 }

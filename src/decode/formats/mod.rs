@@ -1,7 +1,11 @@
 //! The format decoders behind [`super::event::decode`], and what they share: the dispatcher
-//! (detection order), the `key=value` alias table that names vendor keys in ECS, and small
-//! byte helpers. Each decoder takes the whole line and the offset where the message body starts
-//! (after a syslog header, if any) and reports ranges of the whole line.
+//! (detection order), the anchors where a format may start ([`anchors`]), the `key=value`
+//! alias table that names vendor keys in ECS, and small byte helpers. Each decoder takes the
+//! whole line and the offset where its format must start (an anchor, or the message start
+//! after a syslog header) and reports ranges of the whole line. A decoder never searches the
+//! line for its marker: text after the start of the message is a field's value, possibly an
+//! attacker's, and must not choose the format (docs/ALERT_QUALITY.md, "Decoders are a
+//! security boundary").
 
 pub(crate) mod cef;
 pub(crate) mod firewall;
@@ -18,8 +22,137 @@ use memchr::memmem;
 
 use super::event::{Encoding, Event};
 
-/// A format decoder: the line and where its body starts (after a syslog header).
+/// A format decoder: the line and the position where its format must start (an anchor).
 type Decoder = fn(&[u8], usize) -> Option<Event>;
+
+/// At most this many header tokens are anchors (an RFC 5424 header has 7, PRI and version
+/// counted as one, before its structured data).
+const MAX_HEADER_ANCHORS: usize = 10;
+
+/// Where a format may start in `line`: the message body after the syslog header (`body`), the
+/// line itself (`first`), the start of each token of the syslog header up to and including the
+/// first token that holds a quote (a device tag such as `CheckPoint 19710 - [action:"...` or
+/// the CSV of PAN-OS, which a lenient syslog parser may read as header words), the body of
+/// one nested header (a relay's header in front of the device's own), the structured data of
+/// an RFC 5424 header without its PRI at the line's start, and the message of a line shaped
+/// like an RFC 3164 header the syslog parser refused. Never a position
+/// inside the message: text that follows the start of the body (a user agent, a URL, a quoted
+/// value) cannot choose the format. See "Decoders are a security boundary" in
+/// docs/ALERT_QUALITY.md.
+pub(crate) fn anchors(line: &[u8], first: usize, body: usize) -> Vec<usize> {
+    let mut out = vec![body];
+    let push = |a: usize, out: &mut Vec<usize>| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    push(first, &mut out);
+    let mut i = first;
+    let mut n = 0;
+    while i < body && n < MAX_HEADER_ANCHORS {
+        i = skip_ws(line, i);
+        if i >= body {
+            break;
+        }
+        push(i, &mut out);
+        n += 1;
+        let end = i + line[i..]
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
+        if line[i..end].contains(&b'"') {
+            break;
+        }
+        i = end;
+    }
+    if body > first && body < line.len() {
+        let nested = body_start(&line[body..]);
+        if nested > 0 {
+            push(skip_ws(line, body + nested), &mut out);
+        }
+    }
+    // Only from the line's start: a message that starts with a time is not a header, and its
+    // sixth word may be a client's.
+    if let Some(a) = after_rfc5424_header(line, first) {
+        push(a, &mut out);
+    }
+    if body == first
+        && let Some(a) = after_loose_rfc3164_header(line, first)
+    {
+        push(a, &mut out);
+    }
+    out
+}
+
+/// Where the message would start if `line[from..]` has the shape of an RFC 3164 header that
+/// the syslog parser refused (`May 00 00:00:00 HOST msg`, a date made anonymous): month name,
+/// day, `hh:mm:ss`, host.
+fn after_loose_rfc3164_header(line: &[u8], from: usize) -> Option<usize> {
+    let w = words(line, from, 5);
+    if w.len() < 5 {
+        return None;
+    }
+    let t = |i: usize| &line[w[i].clone()];
+    let month = t(0).len() == 3 && t(0).iter().all(u8::is_ascii_alphabetic);
+    let day = (1..=2).contains(&t(1).len()) && t(1).iter().all(u8::is_ascii_digit);
+    let time = t(2).len() == 8
+        && t(2).iter().enumerate().all(|(i, c)| {
+            if i % 3 == 2 {
+                *c == b':'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let host = !t(3).iter().any(|c| matches!(c, b'"' | b'[' | b'='));
+    (month && day && time && host).then(|| w[4].start)
+}
+
+/// The first `n` white-space separated tokens of `line` from `from`.
+fn words(line: &[u8], from: usize, n: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = from;
+    while out.len() < n {
+        i = skip_ws(line, i);
+        if i >= line.len() {
+            break;
+        }
+        let e = i + line[i..]
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
+        out.push(i..e);
+        i = e;
+    }
+    out
+}
+
+/// Where the structured data would start if `line[from..]` is an RFC 5424 header that the
+/// syslog parser did not take (`1 TIMESTAMP HOST APP PROCID MSGID [SD]`, without its PRI, as
+/// Check Point writes it to files, or without its version too, as Junos is relayed inside
+/// another header): the token after MSGID.
+pub(crate) fn after_rfc5424_header(line: &[u8], from: usize) -> Option<usize> {
+    let w = words(line, from, 7);
+    let is_version = |t: &[u8]| t == b"1" || (t.starts_with(b"<") && t.ends_with(b">1"));
+    let skip = usize::from(w.first().is_some_and(|t| is_version(&line[t.clone()])));
+    let ts = &line[w.get(skip)?.clone()];
+    let is_time =
+        ts.len() >= 19 && ts[..4].iter().all(u8::is_ascii_digit) && ts[4] == b'-' && ts[10] == b'T';
+    (is_time && w.len() > skip + 5).then(|| w[skip + 5].start)
+}
+
+/// Where the message starts: `body` after a syslog header, else, for a line whose header the
+/// syslog parser did not read (`2020-03-24 08:38:42.344447-0700 host sshd[1]: msg`), after
+/// the first of its first five words that ends with `:`, else the line's start.
+pub(crate) fn message_start(line: &[u8], first: usize, body: usize) -> usize {
+    if body > first {
+        return body;
+    }
+    let w = words(line, first, 5);
+    w.iter()
+        .take_while(|t| !line[(*t).clone()].contains(&b'"'))
+        .find(|t| line[(*t).clone()].ends_with(b":"))
+        .map_or(body, |t| skip_ws(line, t.end))
+}
 
 /// The detection order of the module docs of [`super::event`].
 pub(crate) fn decode(line: &[u8], zeek: Option<&zeek::ZeekHeader>) -> Option<Event> {
@@ -41,45 +174,62 @@ pub(crate) fn decode(line: &[u8], zeek: Option<&zeek::ZeekHeader>) -> Option<Eve
     if line.get(first) == Some(&b'{') {
         return keep(json::decode(line, first));
     }
-    let body = body_start(line);
+    let body = structured_data_end(line, first, body_start(line));
     let b = skip_ws(line, body);
     if line.get(b) == Some(&b'{')
         && let Some(ev) = keep(json::decode(line, b))
     {
         return Some(ev);
     }
-    let first_decoders: [Decoder; 11] = [
+    // Formats with a marker or a header of their own: tried only where a format may start.
+    let marked: [Decoder; 6] = [
         cef::decode_cef,
         cef::decode_leef,
         firewall::asa,
         firewall::pfsense,
         firewall::panos,
+        kv::checkpoint,
+    ];
+    let anchors = anchors(line, first, b);
+    if let Some(ev) = anchors
+        .iter()
+        .find_map(|&s| marked.iter().find_map(|d| keep(d(line, s))))
+    {
+        return Some(ev);
+    }
+    // Formats read by position or by their first keys. What looked like a syslog header may
+    // be the line's own first columns (an ELB log starts with an RFC 3339 time and a name):
+    // they get a second try from the start.
+    let positional: [Decoder; 5] = [
         firewall::netfilter,
         firewall::mikrotik,
-        kv::checkpoint,
         firewall::windows_firewall,
         web::squid,
         web::access_log,
     ];
-    // What looked like a syslog header may be the line's own first columns (an ELB log starts
-    // with an RFC 3339 time and a name): positional decoders get a second try from the start.
     let starts = if b > first { vec![b, first] } else { vec![b] };
     if let Some(ev) = starts
         .iter()
-        .find_map(|&s| first_decoders.iter().find_map(|d| keep(d(line, s))))
+        .find_map(|&s| positional.iter().find_map(|d| keep(d(line, s))))
     {
         return Some(ev);
     }
     // Structured data that names something (Junos) is the event; structured data that only
     // carries the sender's bookkeeping (`[meta sequenceId="1"]`) goes with the message's own
     // fields when the message decodes.
-    let sd = keep(kv::structured_data(line, b));
+    let sd = keep(kv::structured_data(line, first, b));
     if let Some(sd) = &sd
         && sd.fields.iter().any(|f| !f.name.starts_with("sd."))
     {
         return sd.clone().into();
     }
-    let rest: [Decoder; 2] = [kv::key_value, web::sshd];
+    // sshd names itself in the header: its message (with the user name a client chose) is
+    // never read as key=value.
+    let rest: [Decoder; 2] = if web::is_sshd(line, first, b) {
+        [web::sshd, kv::key_value]
+    } else {
+        [kv::key_value, web::sshd]
+    };
     match (rest.iter().find_map(|d| keep(d(line, b))), sd) {
         (Some(mut ev), Some(sd)) => {
             for f in sd.fields {
@@ -93,7 +243,7 @@ pub(crate) fn decode(line: &[u8], zeek: Option<&zeek::ZeekHeader>) -> Option<Eve
 
 /// Where the message starts after a syslog header (RFC 3164 or 5424), or 0. The year and
 /// zone of the header do not matter here, so "now" is fixed: decoding stays pure.
-fn body_start(line: &[u8]) -> usize {
+pub(crate) fn body_start(line: &[u8]) -> usize {
     let Some(&c) = line.first() else { return 0 };
     if !(c == b'<' || c.is_ascii_uppercase() || c.is_ascii_digit()) {
         return 0;
@@ -104,6 +254,67 @@ fn body_start(line: &[u8]) -> usize {
     super::syslog::parse_at(line, now)
         .map(|h| h.body_offset.min(line.len()))
         .unwrap_or(0)
+}
+
+/// Where the structured data of the header ends, read here rather than trusted to the syslog
+/// parser: from the first header token that opens with `[`, each element runs to its `]`
+/// outside quoted values (a `]` or a `"` escaped with `\` inside a value, or a value the sender
+/// did not escape at all, as Check Point writes them, never ends it early), elements follow
+/// each other, and the message starts after the last. `body` when the header has none.
+fn structured_data_end(line: &[u8], first: usize, body: usize) -> usize {
+    let mut i = first;
+    let open = loop {
+        i = skip_ws(line, i);
+        if i >= body {
+            return body;
+        }
+        if line[i] == b'[' {
+            break i;
+        }
+        i += line[i..]
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .count();
+    };
+    let mut i = open;
+    while line.get(i) == Some(&b'[') {
+        let mut j = i + 1;
+        let mut quoted = false;
+        while j < line.len() {
+            match line[j] {
+                b'\\' => j += 1,
+                b'"' => quoted = !quoted,
+                b']' if !quoted => break,
+                _ => {}
+            }
+            j += 1;
+        }
+        if j >= line.len() {
+            return line.len();
+        }
+        i = j + 1;
+    }
+    i
+}
+
+/// Whether the token of the syslog header just before `body` (or, without a header, the first
+/// token of the line) is the program `tag` (`tag`, `tag:`, `tag[pid]`, `tag[pid]:`).
+pub(crate) fn tag_is(line: &[u8], first: usize, body: usize, tag: &[u8]) -> bool {
+    let body = message_start(line, first, body);
+    let head = &line[first.min(body)..body];
+    let words = head
+        .split(|c| c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        // Structured data is not the tag.
+        .take_while(|w| !w.starts_with(b"[") && !w.contains(&b'"'));
+    words.into_iter().any(|w| {
+        let w = w.strip_suffix(b":").unwrap_or(w);
+        let w = match w.iter().position(|&c| c == b'[') {
+            Some(p) if w.ends_with(b"]") => &w[..p],
+            _ => w,
+        };
+        w == tag
+    })
 }
 
 /// Undoes a field's escaping (see [`Encoding`]).
@@ -178,7 +389,8 @@ pub(crate) fn parse_ip_lenient(s: &str) -> Option<IpAddr> {
 
 /// The ECS name of a vendor's `key=value` key (also used for the last component of generic
 /// JSON keys), matched case-insensitively with `_`, `-` and `.` ignored: `srcip`, `src_ip`,
-/// `source-address` and `SourceAddress` all name `source.ip`.
+/// `source-address` and `SourceAddress` all name `source.ip`. Request headers a client sets
+/// (`X-Forwarded-For`, `X-Real-IP`) name nothing: a client would choose `source.ip`.
 pub(crate) fn alias(key: &[u8]) -> Option<&'static str> {
     let mut buf = [0u8; 40];
     let mut n = 0;
@@ -196,8 +408,9 @@ pub(crate) fn alias(key: &[u8]) -> Option<&'static str> {
         b"src" | b"srcip" | b"sourceip" | b"srcaddr" | b"sourceaddress" | b"sourceaddr"
         | b"srcipaddr" | b"clientip" | b"clienthost" | b"clientaddr" | b"clientaddress"
         | b"remip" | b"remoteaddr" | b"remoteip" | b"cip" | b"srcv6" | b"srcipv6"
-        | b"requestxrealip" | b"xrealip" | b"xforwardedfor" | b"ipaddress" | b"sourceipaddress"
-        | b"callerip" | b"identsrc" | b"c6a2" | b"rhost" => "source.ip",
+        | b"ipaddress" | b"sourceipaddress" | b"callerip" | b"identsrc" | b"c6a2" | b"rhost" => {
+            "source.ip"
+        }
         b"dst"
         | b"dstip"
         | b"destip"
@@ -475,6 +688,41 @@ pub(crate) mod testutil {
             .to_string()
     }
 
+    /// A combined access-log line from 198.51.100.16 whose user agent is `ua`, its quotes and
+    /// backslashes escaped as Apache escapes them.
+    pub fn web_line(ua: &str) -> String {
+        let ua = ua.replace('\\', "\\\\").replace('"', "\\\"");
+        format!(
+            r#"198.51.100.16 - - [10/Oct/2024:13:55:36 -0700] "GET /x?q=1 HTTP/1.1" 200 2326 "http://c2.evil.example/" "{ua}""#
+        )
+    }
+
+    /// What a line says: format, source and destination addresses, action, direction.
+    pub fn facts(
+        line: &str,
+    ) -> (
+        &'static str,
+        Option<std::net::IpAddr>,
+        Option<std::net::IpAddr>,
+        Option<super::super::event::Action>,
+        Option<super::super::event::Direction>,
+    ) {
+        let e = ev(line);
+        let l = line.as_bytes();
+        (
+            e.format.as_str(),
+            e.source_ip(l),
+            e.destination_ip(l),
+            e.action,
+            e.network_direction,
+        )
+    }
+
+    /// `Some(address)`, for comparisons with [`facts`].
+    pub fn ip(s: &str) -> Option<std::net::IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
     /// Same as [`field_of`], for the n-th occurrence (0-based).
     pub fn field_of_nth(ev: &Event, line: &str, needle: &str, n: usize) -> String {
         let at = line
@@ -491,6 +739,7 @@ pub(crate) mod testutil {
 
 #[cfg(test)]
 mod tests {
+    use super::super::event::{Format, decode};
     use super::*;
 
     #[test]
@@ -520,6 +769,9 @@ mod tests {
         assert_eq!(alias(b"destination-address"), Some("destination.ip"));
         assert_eq!(alias(b"ClientRequestHost"), Some("url.domain"));
         assert_eq!(alias(b"nonsense"), None);
+        // A header the client writes is not the source.
+        assert_eq!(alias(b"X-Forwarded-For"), None);
+        assert_eq!(alias(b"request_X-Real-Ip"), None);
         assert_eq!(alias(&[b'a'; 100]), None);
     }
 
@@ -549,5 +801,64 @@ mod tests {
         assert!(has_word_ci(b"SFW2-INext-DROP-DEFLT IN=", b"drop"));
         assert!(!has_word_ci(b"DROPPED", b"drop"));
         assert!(!has_word_ci(b"x", b"drop"));
+    }
+
+    use super::testutil::{facts, ip, web_line};
+
+    /// The issue's reproduction: a CEF header in a user agent does not make the line CEF.
+    #[test]
+    fn a_user_agent_cannot_choose_the_format() {
+        let l = web_line("Mozilla/5.0 CEF:0|a|b|c|d|e|f|src=10.0.9.5 act=allowed");
+        assert_eq!(
+            facts(&l),
+            ("access_log", ip("198.51.100.16"), None, None, None),
+            "{l}"
+        );
+        for ua in [
+            "x LEEF:2.0|a|b|c|d|^|src=10.0.9.5^action=allow",
+            "x %ASA-6-302013: Built outbound TCP connection 1 for outside:10.0.9.5/1 to inside:10.0.9.6/2",
+            "x filterlog: 5,,,100,em0,match,pass,out,4,0x0,,64,1,0,DF,6,tcp,60,10.0.9.5,10.0.9.6,1,2",
+            "1,2024/01/01 00:00:00,0011,TRAFFIC,end,1,2024/01/01 00:00:00,10.0.9.5,10.0.9.6",
+            "IN=eth0 OUT= SRC=10.0.9.5 DST=10.0.9.6",
+            "input: in:ether1 out:x, proto TCP, 10.0.9.5:1->10.0.9.6:2, len 40",
+            r#"[action:"Accept"; src:"10.0.9.5"]"#,
+            r#"[junos@2636.1 source-address="10.0.9.5"] RT_FLOW_SESSION_CREATE"#,
+        ] {
+            let l = web_line(ua);
+            assert_eq!(
+                facts(&l),
+                ("access_log", ip("198.51.100.16"), None, None, None),
+                "{l}"
+            );
+        }
+    }
+
+    /// A message that holds a second syslog header is still the first sender's message.
+    #[test]
+    fn a_header_inside_a_message_is_text() {
+        let l = "<13>Jan  1 00:00:00 web01 app: login failed for <13>Jan  1 00:00:00 fw1 CEF:0|a|b|c|d|e|f|src=10.0.9.5 act=allowed";
+        assert!(
+            decode(l.as_bytes(), None).is_none_or(|e| e.format != Format::Cef),
+            "{l}"
+        );
+        // RFC 5424 structured data holding `]` and a CEF header inside a quoted value: the
+        // message starts after the element, not inside it.
+        let l = r#"<134>1 2024-01-01T00:00:00Z h app 1 - [x ua="a\] CEF:0|a|b|c|d|e|f|src=10.0.9.5"] hello"#;
+        assert!(
+            decode(l.as_bytes(), None).is_none_or(|e| e.format != Format::Cef),
+            "{l}"
+        );
+        // The device's own header after the sender's is still read.
+        let l = "<134>Feb  1 10:00:00 fw1 CEF:0|Acme|Gate|1|100|x|7|src=192.0.2.1 dst=10.0.0.2";
+        assert_eq!(facts(l).1, ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn anchors_stop_at_the_message() {
+        let l = b"Jan  1 00:00:00 host sshd[1]: Invalid user CEF:0|a|b|c|d|e|f|src=10.0.9.5 from 1.2.3.4 port 22";
+        let body = body_start(l);
+        let a = anchors(l, 0, skip_ws(l, body));
+        assert!(a.iter().all(|&p| p <= body), "{a:?} past {body}");
+        assert!(a.contains(&0) && a.contains(&body));
     }
 }

@@ -177,15 +177,40 @@ pub(crate) fn squid(line: &[u8], body: usize) -> Option<Event> {
     Some(ev)
 }
 
+/// Whether the line's program is sshd (the tag of its syslog header).
+pub(crate) fn is_sshd(line: &[u8], first: usize, body: usize) -> bool {
+    super::tag_is(line, first, body, b"sshd")
+}
+
 /// OpenSSH: `Failed password for [invalid user] NAME from IP port N ssh2`, `Accepted ...`,
-/// `Invalid user NAME from IP port N`.
+/// `Invalid user NAME from IP port N`. The program must be sshd (its syslog tag); the user
+/// name is the client's choice and may hold anything, ` from 10.0.9.5` included, so the
+/// address is read after the *last* ` from ` followed by an address, and the verdict from
+/// the words sshd starts its message with.
 pub(crate) fn sshd(line: &[u8], body: usize) -> Option<Event> {
-    find(line, b"sshd")?;
-    let from = body + find(&line[body..], b" from ")?;
-    let ip = next_token(line, from + 6)?;
-    if !is_ip(&line[ip.clone()]) {
+    let first = super::skip_ws(line, 0);
+    if !is_sshd(line, first, body) {
         return None;
     }
+    let mut body = super::message_start(line, first, body);
+    // rsyslog folds repeats: `message repeated 5 times: [ Failed password for ...]`.
+    if line[body..].starts_with(b"message repeated ")
+        && let Some(p) = find(&line[body..], b": [")
+    {
+        body = super::skip_ws(line, body + p + 3);
+    }
+    // Solaris puts the message id first: `[ID 800047 auth.notice] Failed none for root ...`.
+    if line[body..].starts_with(b"[ID ")
+        && let Some(p) = line[body..].iter().position(|&c| c == b']')
+    {
+        body = super::skip_ws(line, body + p + 1);
+    }
+    let msg_all = line.get(body..)?;
+    let (from, ip) = memchr::memmem::rfind_iter(msg_all, b" from ").find_map(|p| {
+        let from = body + p;
+        let ip = next_token(line, from + 6)?;
+        is_ip(&line[ip.clone()]).then_some((from, ip))
+    })?;
     let mut ev = Event::new(Format::Sshd);
     ev.push("source.ip", ip.clone(), Encoding::Raw);
     if line[ip.end..].starts_with(b" port ")
@@ -206,12 +231,12 @@ pub(crate) fn sshd(line: &[u8], body: usize) -> Option<Event> {
         }
     }
     let msg = &line[body..from];
-    ev.action = if find(msg, b"Accepted").is_some() {
+    ev.action = if msg.starts_with(b"Accepted ") {
         Some(Action::Allowed)
-    } else if find(msg, b"Failed").is_some()
-        || find(msg, b"Invalid user").is_some()
-        || find(msg, b"authentication failure").is_some()
-        || find(msg, b"not allowed").is_some()
+    } else if msg.starts_with(b"Failed ")
+        || msg.starts_with(b"Invalid user ")
+        || msg.starts_with(b"pam_unix(sshd:auth): authentication failure")
+        || (msg.starts_with(b"User ") && find(&line[from..], b" not allowed").is_some())
     {
         Some(Action::Denied)
     } else {
@@ -290,5 +315,37 @@ mod tests {
             e.value(l.as_bytes(), "sd.meta.sequenceId").as_deref(),
             Some("1")
         );
+    }
+
+    /// The user name sshd logs is the client's choice: it may hold ` from ADDR port N`, a
+    /// verdict word or `key=value` pairs.
+    #[test]
+    fn sshd_user_names_are_text() {
+        let l = "Mar 27 13:08:09 host sshd[1361]: Failed password for invalid user x from 10.0.9.5 port 1 ssh2 from 198.51.100.41 port 54259 ssh2";
+        let e = ev(l);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("198.51.100.41".parse().unwrap())
+        );
+        assert_eq!(e.action, Some(Action::Denied));
+        let l =
+            "Mar 27 13:08:09 host sshd[1361]: Invalid user Accepted from 198.51.100.41 port 54259";
+        assert_eq!(ev(l).action, Some(Action::Denied));
+        let l = "Mar 27 13:08:09 host sshd[1361]: Invalid user a=1 b=2 src=10.0.9.5 action=allow from 198.51.100.41 port 54259";
+        let e = ev(l);
+        assert_eq!(e.format, Format::Sshd);
+        assert_eq!(
+            e.source_ip(l.as_bytes()),
+            Some("198.51.100.41".parse().unwrap())
+        );
+        assert_eq!(e.action, Some(Action::Denied));
+        // Another program that mentions sshd is not sshd.
+        let l = "Mar 27 13:08:09 host app[1]: restarting sshd: Accepted from 10.0.9.5 port 1";
+        assert!(sshd(l.as_bytes(), 34).is_none());
+        // A header the syslog parser does not read (a space between date and time).
+        let l = "2020-03-24 08:38:42.344447-0700  localhost sshd[2519]: Failed password for user from 172.18.1.100 port 43042 ssh2";
+        let e = ev(l);
+        assert_eq!(e.format, Format::Sshd);
+        assert_eq!(e.action, Some(Action::Denied));
     }
 }
