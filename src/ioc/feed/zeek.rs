@@ -15,7 +15,7 @@ use crate::ioc::Reason;
 use crate::matcher::Meta;
 
 pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
-    let mut out = Parsed::new(FeedFormat::Zeek);
+    let mut out = Parsed::new(FeedFormat::Zeek, bytes.len());
     let mut fields: Option<Vec<String>> = None;
     let mut sep = "\t".to_owned();
     for (n, raw) in bytes.split(|&b| b == b'\n').enumerate() {
