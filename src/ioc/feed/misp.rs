@@ -124,6 +124,17 @@ pub(crate) fn parse_folder(dir: &Path, opts: &ParseOptions) -> Result<(Parsed, u
             format!("not a MISP feed folder: cannot read manifest.json: {e}"),
         )
     })?;
+    parse_manifest(dir, &text, opts, |file| std::fs::read(file))
+}
+
+/// [`parse_folder`] once the manifest is read: `read` reads one event file.
+pub(crate) fn parse_manifest(
+    dir: &Path,
+    text: &[u8],
+    opts: &ParseOptions,
+    read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<(Parsed, u64), FeedError> {
+    let manifest_path = dir.join("manifest.json");
     let manifest: Value = serde_json::from_slice(&text).map_err(|e| {
         FeedError::new(
             &manifest_path.display().to_string(),
@@ -145,7 +156,7 @@ pub(crate) fn parse_folder(dir: &Path, opts: &ParseOptions) -> Result<(Parsed, u
         let loc = file.display().to_string();
         let safe = !uuid.is_empty() && uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
         let read = if safe {
-            std::fs::read(&file).map_err(|e| format!("cannot read: {e}"))
+            read(&file).map_err(|e| format!("cannot read: {e}"))
         } else {
             Err("not an event UUID".to_owned())
         };

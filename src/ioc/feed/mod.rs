@@ -358,7 +358,36 @@ pub fn parse(
     bytes: &[u8],
     opts: &ParseOptions,
 ) -> Result<Parsed, FeedError> {
-    catch_panic(location, || parse_unguarded(format, location, bytes, opts))
+    let parsed = catch_panic(location, || parse_unguarded(format, location, bytes, opts))?;
+    log_limits(location, &parsed);
+    Ok(parsed)
+}
+
+/// Records over a parser limit are hostile or broken documents: one warning per document
+/// says how many and shows the first (each record is also in the report, and counted).
+fn log_limits(location: &str, parsed: &Parsed) {
+    let over = |code: &'static str| {
+        parsed
+            .rejected
+            .iter()
+            .filter(move |r| r.reason.code() == code)
+    };
+    let (too_deep, too_large) = (over("too_deep").count(), over("too_large").count());
+    if too_deep + too_large == 0 {
+        return;
+    }
+    let first = over("too_deep")
+        .chain(over("too_large"))
+        .next()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    tracing::warn!(
+        location,
+        too_deep,
+        too_large,
+        first = %first,
+        "feed records over a parser limit rejected"
+    );
 }
 
 fn parse_unguarded(
@@ -408,6 +437,33 @@ pub fn parse_path(
         let n = bytes.len() as u64;
         Ok((parse_unguarded(format, &location, &bytes, opts)?, n))
     })
+    .inspect(|(parsed, _)| log_limits(&location, parsed))
+}
+
+/// For the fuzz targets only (fuzz/fuzz_targets/): entry points to parsers that [`parse`]
+/// reaches only through a document or a folder. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// The STIX pattern grammar alone: how many comparisons a pattern gave (taken or not), or
+    /// why the whole pattern was not taken.
+    pub fn stix_pattern(pattern: &str) -> Result<usize, Reason> {
+        stix::parse_pattern(pattern).map(|c| c.len())
+    }
+
+    /// A MISP feed folder whose `manifest.json` is `manifest` and whose every event file holds
+    /// `event`, behind the same panic boundary as [`parse_path`].
+    pub fn misp_manifest(
+        manifest: &[u8],
+        event: &[u8],
+        opts: &ParseOptions,
+    ) -> Result<(Parsed, u64), FeedError> {
+        let dir = Path::new("/feed");
+        catch_panic("/feed", || {
+            misp::parse_manifest(dir, manifest, opts, |_| Ok(event.to_vec()))
+        })
+    }
 }
 
 /// Runs a parser; a panic in it becomes the document's error, logged.

@@ -547,7 +547,7 @@ fn path_hint(path: &str) -> Option<Hint> {
 /// The comparisons of a pattern, or why the whole pattern is not taken (unsupported, nested
 /// deeper than [`limits::MAX_NESTING`], or over [`limits::MAX_PATTERN_BYTES`] or
 /// [`limits::MAX_COMPARISONS`]).
-fn parse_pattern(p: &str) -> Result<Vec<Comparison>, Reason> {
+pub(crate) fn parse_pattern(p: &str) -> Result<Vec<Comparison>, Reason> {
     if p.len() > limits::MAX_PATTERN_BYTES {
         return Err(Reason::TooLarge(format!(
             "a pattern of {} bytes (limit {})",
