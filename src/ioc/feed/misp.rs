@@ -135,7 +135,7 @@ pub(crate) fn parse_manifest(
     read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
 ) -> Result<(Parsed, u64), FeedError> {
     let manifest_path = dir.join("manifest.json");
-    let manifest: Value = serde_json::from_slice(&text).map_err(|e| {
+    let manifest: Value = serde_json::from_slice(text).map_err(|e| {
         FeedError::new(
             &manifest_path.display().to_string(),
             format!("not JSON (line {}, column {}): {e}", e.line(), e.column()),

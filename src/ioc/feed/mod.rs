@@ -290,11 +290,11 @@ pub(crate) fn bound_meta(meta: &mut Meta) -> bool {
             cut_any = true;
         }
     }
-    if let Some(d) = &mut meta.description {
-        if d.len() > limits::MAX_DESCRIPTION_BYTES {
-            d.truncate(cut(d, limits::MAX_DESCRIPTION_BYTES).len());
-            cut_any = true;
-        }
+    if let Some(d) = &mut meta.description
+        && d.len() > limits::MAX_DESCRIPTION_BYTES
+    {
+        d.truncate(cut(d, limits::MAX_DESCRIPTION_BYTES).len());
+        cut_any = true;
     }
     cut_any
 }

@@ -171,11 +171,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
                 push_text(&mut item, &mut capture, &s);
             }
             Event::End(e) => match e.local_name().as_ref() {
-                "Indicator" => {
-                    if ands.pop() == Some(true) {
-                        n_ands -= 1;
-                    }
-                }
+                "Indicator" if ands.pop() == Some(true) => n_ands -= 1,
                 "Content" => {
                     if let Some(it) = &mut item {
                         it.in_content = false;
