@@ -56,10 +56,15 @@ seed_decode_corpus() {
 # Seeds for the parser targets: the head of each real file (the inputs are capped at
 # max_len anyway), a few hand-made documents for formats the data has no sample of.
 seed_feed_corpus() {
-    local data=../../shared/data dir="corpus/$target" n=0
+    local data=../../shared/data dir="corpus/$target"
     mkdir -p "$dir"
     [ -d "$data" ] && [ -z "$(ls -A "$dir")" ] || return 0
-    put() { n=$((n + 1)); cat > "$dir/seed-$n"; }
+    # Named by content (`put` runs in pipelines, so a counter would not survive).
+    put() {
+        local tmp="$dir/.seed"
+        cat > "$tmp"
+        mv "$tmp" "$dir/seed-$(sha1sum "$tmp" | cut -c1-16)"
+    }
     heads() { # BYTES FILES...
         local bytes="$1"; shift
         for f in "$@"; do [ -f "$f" ] && head -c "$bytes" "$f" | put; done
