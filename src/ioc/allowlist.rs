@@ -28,7 +28,7 @@ use ipnet::IpNet;
 use regex::Regex;
 use serde_json::Value;
 
-use super::feed::{hint_for_type, plain_value};
+use super::feed::{hint_for_type, limits, panic_boundary, plain_value};
 use super::parse_indicator;
 use crate::matcher::{IocKind, Pattern};
 
@@ -91,11 +91,18 @@ impl List {
     fn reject(&mut self, v: &str) {
         self.rejected += 1;
         if self.rejected_examples.len() < 5 {
-            self.rejected_examples.push(v.to_owned());
+            let mut end = v.len().min(limits::MAX_REJECTED_VALUE_BYTES);
+            while !v.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.rejected_examples.push(v[..end].to_owned());
         }
     }
 
     /// A plain allowlist: one value per line, plain-feed syntax.
+    ///
+    /// Each line is read behind a panic boundary: a line whose parsing panics is a rejected
+    /// entry (`parser panicked: ...`, logged), the other lines still count.
     pub fn plain(name: &str, location: &str, text: &[u8]) -> List {
         let mut list = List {
             name: name.to_owned(),
@@ -110,7 +117,19 @@ impl List {
             let Some(v) = plain_value(line.trim_end_matches('\r')) else {
                 continue;
             };
-            match parse_indicator(v) {
+            if v.len() > limits::MAX_VALUE_BYTES {
+                list.reject(&format!("a value of {} bytes", v.len()));
+                continue;
+            }
+            let parsed = panic_boundary(location, || parse_indicator(v));
+            let parsed = match parsed {
+                Ok(p) => p,
+                Err(panic) => {
+                    list.reject(&format!("parser panicked: {panic}: {v}"));
+                    continue;
+                }
+            };
+            match parsed {
                 Ok(p) => {
                     let e = match &p {
                         Pattern::Ipv4(a) => (Entry::Net(IpNet::from(IpAddr::V4(*a))), Kinds::IP),
@@ -134,7 +153,23 @@ impl List {
     }
 
     /// A MISP warninglist (JSON). `name` overrides the list's own name.
+    ///
+    /// A panic while parsing is caught and returned as the error (`parser panicked: ...`,
+    /// logged): the caller keeps the previous version of the list.
     pub fn warninglist(name: Option<&str>, location: &str, bytes: &[u8]) -> Result<List, String> {
+        panic_boundary(location, || {
+            Self::warninglist_unguarded(name, location, bytes)
+        })
+        .unwrap_or_else(|msg| Err(format!("parser panicked: {msg}")))
+    }
+
+    fn warninglist_unguarded(
+        name: Option<&str>,
+        location: &str,
+        bytes: &[u8],
+    ) -> Result<List, String> {
+        #[cfg(test)]
+        super::feed::test_panic::maybe_panic();
         let doc: Value = serde_json::from_slice(bytes)
             .map_err(|e| format!("not JSON (line {}, column {}): {e}", e.line(), e.column()))?;
         let kind = doc
@@ -163,11 +198,16 @@ impl List {
             rejected: 0,
             rejected_examples: Vec::new(),
         };
+        let mut regexes = 0usize;
         for item in items {
             let Some(v) = item.as_str().map(str::trim).filter(|v| !v.is_empty()) else {
                 list.reject(&item.to_string());
                 continue;
             };
+            if v.len() > limits::MAX_VALUE_BYTES {
+                list.reject(&format!("a value of {} bytes", v.len()));
+                continue;
+            }
             let entry = match kind {
                 "cidr" => parse_net(v).map(Entry::Net),
                 "string" => Some(Entry::Exact(match parse_indicator(v) {
@@ -184,7 +224,13 @@ impl List {
                     }
                 }
                 "substring" => Some(Entry::Substring(v.to_lowercase())),
-                "regex" => regex(v).map(Entry::Regex),
+                // Each regex is tried on every listing at every compile: a list may hold only
+                // so many.
+                "regex" if regexes >= limits::MAX_ALLOWLIST_REGEXES => None,
+                "regex" => {
+                    regexes += 1;
+                    regex(v).map(Entry::Regex)
+                }
                 other => return Err(format!("unknown warninglist type {other:?}")),
             };
             match entry {
@@ -497,5 +543,53 @@ mod tests {
         );
         assert!(List::warninglist(None, "w", b"{\"list\": []}").is_err());
         assert!(List::warninglist(None, "w", b"{\"type\": \"x\", \"list\": [\"a\"]}").is_err());
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_the_warninglist_parser_is_its_error() {
+        let w = br#"{"name": "x", "type": "cidr", "list": ["198.51.100.0/24"]}"#;
+        crate::ioc::feed::test_panic::arm("injected warninglist bug");
+        assert_eq!(
+            List::warninglist(None, "w.json", w).unwrap_err(),
+            "parser panicked: injected warninglist bug"
+        );
+        assert_eq!(List::warninglist(None, "w.json", w).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn warninglist_limits() {
+        // Nested past serde_json's recursion limit: an error, not a stack overflow.
+        let deep = format!(
+            r#"{{"type": "string", "list": [{}{}]}}"#,
+            "[".repeat(50_000),
+            "]".repeat(50_000)
+        );
+        let e = List::warninglist(None, "d.json", deep.as_bytes()).unwrap_err();
+        assert!(e.contains("recursion limit"), "{e}");
+        // Regexes past the cap are rejected entries, counted.
+        let n = limits::MAX_ALLOWLIST_REGEXES + 10;
+        let res: Vec<String> = (0..n).map(|i| format!("\"^x{i}$\"")).collect();
+        let doc = format!(r#"{{"type": "regex", "list": [{}]}}"#, res.join(","));
+        let l = List::warninglist(None, "r.json", doc.as_bytes()).unwrap();
+        assert_eq!((l.len(), l.rejected), (limits::MAX_ALLOWLIST_REGEXES, 10));
+        // An oversized value is rejected; the example kept for the report is bounded.
+        let big = format!(
+            r#"{{"type": "string", "list": ["{}", "ok.example.org"]}}"#,
+            "a".repeat(limits::MAX_VALUE_BYTES + 1)
+        );
+        let l = List::warninglist(None, "b.json", big.as_bytes()).unwrap();
+        assert_eq!((l.len(), l.rejected), (1, 1));
+        assert_eq!(l.rejected_examples, ["a value of 65537 bytes"]);
+        let plain = format!(
+            "{}\nok.example.org\n",
+            "b".repeat(limits::MAX_VALUE_BYTES + 1)
+        );
+        let l = List::plain("p", "p.txt", plain.as_bytes());
+        assert_eq!((l.len(), l.rejected), (1, 1));
     }
 }

@@ -54,6 +54,15 @@ pub enum Reason {
     /// The record itself is broken (a CSV row too short, an attribute without a value).
     #[error("malformed record: {0}")]
     Malformed(String),
+    /// The record nests deeper than a parser allows (a STIX pattern's parentheses, OpenIOC
+    /// `Indicator` groups): `limit` levels, see `feed::limits`.
+    #[error("nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
+    /// The record is over a size or count limit of its parser (a value longer than any log
+    /// line iocd reads, a STIX pattern with too many comparisons); says which, see
+    /// `feed::limits`.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// A safety rail rejected the indicator.
     #[error("{0}")]
     Rail(#[from] Rail),
@@ -70,6 +79,8 @@ impl Reason {
             Reason::TypeMismatch { .. } => "type_mismatch",
             Reason::Unsupported(_) => "unsupported",
             Reason::Malformed(_) => "malformed",
+            Reason::TooDeep { .. } => "too_deep",
+            Reason::TooLarge(_) => "too_large",
             Reason::Rail(r) => r.code(),
             Reason::Allowlisted(_) => "allowlisted",
         }

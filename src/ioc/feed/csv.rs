@@ -202,7 +202,7 @@ pub(crate) fn parse(
     let m = mapping.unwrap_or(&default);
     let delim = u8::try_from(m.delimiter)
         .map_err(|_| FeedError::new(location, "csv.delimiter must be ASCII"))?;
-    let mut out = Parsed::new(FeedFormat::Csv);
+    let mut out = Parsed::new(FeedFormat::Csv, bytes.len());
 
     // Find the first data row, remembering the last comment line before it.
     let mut offset = 0;

@@ -22,7 +22,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{FeedError, FeedFormat, Hint, ParseOptions, Parsed, Src, parse_time, parse_tlp};
+use super::{
+    FeedError, FeedFormat, Hint, ParseOptions, Parsed, Src, add_tag, bound_meta, parse_time,
+    parse_tlp,
+};
 use crate::ioc::Reason;
 use crate::matcher::Meta;
 
@@ -37,7 +40,7 @@ pub(crate) fn parse(
             format!("not JSON (line {}, column {}): {e}", e.line(), e.column()),
         )
     })?;
-    let mut out = Parsed::new(FeedFormat::Misp);
+    let mut out = Parsed::new(FeedFormat::Misp, bytes.len());
     let mut events = 0;
     let mut walk = |ev: &Value, at: String, out: &mut Parsed| {
         events += 1;
@@ -121,7 +124,18 @@ pub(crate) fn parse_folder(dir: &Path, opts: &ParseOptions) -> Result<(Parsed, u
             format!("not a MISP feed folder: cannot read manifest.json: {e}"),
         )
     })?;
-    let manifest: Value = serde_json::from_slice(&text).map_err(|e| {
+    parse_manifest(dir, &text, opts, |file| std::fs::read(file))
+}
+
+/// [`parse_folder`] once the manifest is read: `read` reads one event file.
+pub(crate) fn parse_manifest(
+    dir: &Path,
+    text: &[u8],
+    opts: &ParseOptions,
+    read: impl Fn(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<(Parsed, u64), FeedError> {
+    let manifest_path = dir.join("manifest.json");
+    let manifest: Value = serde_json::from_slice(text).map_err(|e| {
         FeedError::new(
             &manifest_path.display().to_string(),
             format!("not JSON (line {}, column {}): {e}", e.line(), e.column()),
@@ -133,7 +147,7 @@ pub(crate) fn parse_folder(dir: &Path, opts: &ParseOptions) -> Result<(Parsed, u
             "manifest.json is not an object of event UUIDs",
         ));
     };
-    let mut out = Parsed::new(FeedFormat::Misp);
+    let mut out = Parsed::new(FeedFormat::Misp, 0);
     let mut bytes = text.len() as u64;
     let mut uuids: Vec<&String> = entries.keys().collect();
     uuids.sort();
@@ -142,7 +156,7 @@ pub(crate) fn parse_folder(dir: &Path, opts: &ParseOptions) -> Result<(Parsed, u
         let loc = file.display().to_string();
         let safe = !uuid.is_empty() && uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
         let read = if safe {
-            std::fs::read(&file).map_err(|e| format!("cannot read: {e}"))
+            read(&file).map_err(|e| format!("cannot read: {e}"))
         } else {
             Err("not an event UUID".to_owned())
         };
@@ -198,8 +212,10 @@ fn tag_names(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What MISP tags say about TLP and confidence.
-fn apply_tags(meta: &mut Meta, tags: &[String]) {
+/// What MISP tags say about TLP and confidence. False when some tags were not kept
+/// ([`super::limits::MAX_TAGS`]); they still set TLP and confidence.
+fn apply_tags(meta: &mut Meta, tags: &[String]) -> bool {
+    let mut all = true;
     for t in tags {
         let lower = t.to_ascii_lowercase();
         if lower.starts_with("tlp:") {
@@ -230,10 +246,9 @@ fn apply_tags(meta: &mut Meta, tags: &[String]) {
             };
             meta.confidence = c.or(meta.confidence);
         }
-        if !meta.tags.contains(t) {
-            meta.tags.push(t.clone());
-        }
+        all &= add_tag(meta, t);
     }
+    all
 }
 
 fn event(location: &str, ev: &Value, at: &str, opts: &ParseOptions, out: &mut Parsed) {
@@ -247,7 +262,13 @@ fn event(location: &str, ev: &Value, at: &str, opts: &ParseOptions, out: &mut Pa
         description: str_of(ev.get("info")),
         ..Meta::default()
     };
-    apply_tags(&mut base, &tag_names(ev.get("Tag")));
+    // The event's metadata is copied to each of its attributes: capped once here.
+    if !apply_tags(&mut base, &tag_names(ev.get("Tag"))) {
+        out.skip("tags_over_limit");
+    }
+    if bound_meta(&mut base) {
+        out.skip("meta_truncated");
+    }
     if let Some(attrs) = ev.get("Attribute").and_then(Value::as_array) {
         for (i, a) in attrs.iter().enumerate() {
             attribute(
@@ -363,7 +384,9 @@ fn attribute(
     };
     let mut meta = base.clone();
     let own_tags = tag_names(a.get("Tag"));
-    apply_tags(&mut meta, &own_tags);
+    if !apply_tags(&mut meta, &own_tags) {
+        out.skip("tags_over_limit");
+    }
     meta.first_seen = str_of(a.get("first_seen")).and_then(|s| parse_time(&s));
     meta.last_seen = str_of(a.get("last_seen"))
         .or_else(|| str_of(a.get("timestamp")))
@@ -493,6 +516,50 @@ mod tests {
                 .message
                 .contains("line 1")
         );
+    }
+
+    #[test]
+    fn event_tags_and_info_shared_by_every_attribute_are_capped() {
+        let tags: Vec<String> = (0..5_000)
+            .map(|i| format!(r#"{{"name": "t{i}"}}"#))
+            .chain(std::iter::once(r#"{"name": "tlp:red"}"#.to_owned()))
+            .collect();
+        let attrs: Vec<String> = (0..2_000)
+            .map(|i| {
+                format!(r#"{{"type": "domain", "value": "d{i}.example.org", "to_ids": true}}"#)
+            })
+            .collect();
+        let doc = format!(
+            r#"{{"Event": {{"info": "{}", "Tag": [{}], "Attribute": [{}]}}}}"#,
+            "i".repeat(50_000),
+            tags.join(","),
+            attrs.join(",")
+        );
+        let p = parse(
+            "e.json",
+            doc.as_bytes(),
+            &ParseOptions {
+                to_ids_only: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(p.listings.len(), 2_000);
+        for l in &p.listings {
+            let m = l.meta.as_ref().unwrap();
+            assert_eq!(m.tags.len(), super::super::limits::MAX_TAGS);
+            assert_eq!(
+                m.tlp,
+                Some(Tlp::Red),
+                "a tag past the cap still sets the TLP"
+            );
+            assert_eq!(
+                m.description.as_ref().unwrap().len(),
+                super::super::limits::MAX_DESCRIPTION_BYTES
+            );
+        }
+        assert_eq!(p.skipped.get("tags_over_limit"), Some(&1));
+        assert_eq!(p.skipped.get("meta_truncated"), Some(&1));
     }
 
     #[test]

@@ -22,6 +22,14 @@
 //! Detection ([`detect`]) looks at the first bytes: `<` is OpenIOC, JSON is STIX or MISP by its
 //! keys, a `#fields` header is Zeek, a header row naming a known value column is CSV, anything
 //! else is a plain list.
+//!
+//! Feed documents are written by the adversary. Every parser is bounded ([`limits`]): nesting
+//! deeper than [`limits::MAX_NESTING`] is a record rejected as `too_deep` (never a stack
+//! overflow, which would abort the process), values and STIX patterns past their size and count
+//! limits are rejected as `too_large`, and the metadata a listing keeps is capped, so memory
+//! stays proportional to the document. Whatever slips through anyway stops at the panic
+//! boundary of [`parse`] and [`parse_path`]: a panic in a parser is that document's
+//! [`FeedError`] (`parser panicked: ...`), logged, and the feed keeps its previous generation.
 
 mod csv;
 mod misp;
@@ -39,6 +47,40 @@ pub(crate) use plain::plain_value;
 pub use crate::config::feeds::FeedFormat;
 use crate::ioc::{Reason, Rejected, https_of, https_twin, parse_indicator};
 use crate::matcher::{IocKind, Meta, Pattern, Tlp};
+
+/// The bounds every feed parser keeps, whatever the document (docs/FEEDS.md, "Limits").
+pub mod limits {
+    /// Nesting levels a record may have: parentheses in a STIX pattern, `Indicator` groups
+    /// around an OpenIOC `IndicatorItem`. Real feeds nest a handful; a deeper record is
+    /// rejected as `too_deep`. (Raw JSON nesting is capped at 128 by `serde_json` itself: the
+    /// document is then not JSON.)
+    pub const MAX_NESTING: usize = 64;
+    /// Bytes of one indicator value. A log line longer than 1 MiB is cut by the sources, and no
+    /// real indicator comes near this; a longer value is rejected as `too_large`.
+    pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+    /// Bytes of one STIX pattern; a longer pattern is rejected as `too_large`.
+    pub const MAX_PATTERN_BYTES: usize = 1024 * 1024;
+    /// Comparisons in one STIX pattern (each `IN` list value counts); more is `too_large`.
+    pub const MAX_COMPARISONS: usize = 4096;
+    /// Tags one listing keeps (further tags are not kept; counted as `tags_over_limit`).
+    pub const MAX_TAGS: usize = 32;
+    /// Bytes of one tag, and of a listing's description (longer ones are cut at a character
+    /// boundary; counted as `meta_truncated`).
+    pub const MAX_TAG_BYTES: usize = 128;
+    pub const MAX_DESCRIPTION_BYTES: usize = 1024;
+    /// Metadata bytes (descriptions and tags) all the listings of one document may keep:
+    /// `META_BUDGET_BASE` plus `META_BUDGET_FACTOR` times the document's size. One record's
+    /// metadata is copied to each of its values (a STIX pattern's comparisons, a MISP event's
+    /// attributes); past the budget, listings keep their numbers and times but not their text
+    /// (counted as `meta_over_budget`), so memory stays proportional to the document.
+    pub const META_BUDGET_BASE: usize = 16 * 1024 * 1024;
+    pub const META_BUDGET_FACTOR: usize = 4;
+    /// Bytes of a rejected value kept for the report (the rest is elided).
+    pub const MAX_REJECTED_VALUE_BYTES: usize = 256;
+    /// Regular expressions one allowlist may hold (each is tried on every listing of a
+    /// compile); further ones are rejected entries.
+    pub const MAX_ALLOWLIST_REGEXES: usize = 1024;
+}
 
 /// One feed's listing of one indicator.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,12 +105,17 @@ pub struct Parsed {
     pub skipped: BTreeMap<&'static str, u64>,
     /// The format the document was read as (never `Auto`).
     pub format: FeedFormat,
+    /// Metadata bytes listings may still keep (see [`limits::META_BUDGET_BASE`]).
+    meta_budget: usize,
 }
 
 impl Parsed {
-    fn new(format: FeedFormat) -> Parsed {
+    /// The result of parsing a document of `len` bytes.
+    fn new(format: FeedFormat, len: usize) -> Parsed {
         Parsed {
             format,
+            meta_budget: limits::META_BUDGET_BASE
+                .saturating_add(len.saturating_mul(limits::META_BUDGET_FACTOR)),
             ..Parsed::default()
         }
     }
@@ -121,7 +168,7 @@ impl Parsed {
     ) {
         let meta = meta
             .filter(|m| **m != Meta::default())
-            .map(|m| Box::new(m.clone()));
+            .map(|m| Box::new(self.keep_meta(m)));
         self.listings.push(Listing {
             pattern,
             line,
@@ -140,15 +187,131 @@ impl Parsed {
         }
     }
 
+    /// The copy of `m` a listing keeps: capped ([`limits::MAX_TAGS`], ...), and without its
+    /// text once the document's metadata budget is spent.
+    fn keep_meta(&mut self, m: &Meta) -> Meta {
+        let text = m
+            .description
+            .as_ref()
+            .map_or(0, |d| d.len().min(limits::MAX_DESCRIPTION_BYTES))
+            + m.tags
+                .iter()
+                .take(limits::MAX_TAGS)
+                .map(|t| t.len().min(limits::MAX_TAG_BYTES) + 24)
+                .sum::<usize>();
+        // Field by field (no `..`): a field added to `Meta` must be decided on here.
+        let mut kept = Meta {
+            confidence: m.confidence,
+            severity: m.severity,
+            tags: Vec::new(),
+            first_seen: m.first_seen,
+            last_seen: m.last_seen,
+            valid_until: m.valid_until,
+            tlp: m.tlp,
+            description: None,
+        };
+        if text > self.meta_budget {
+            if m.description.is_some() || !m.tags.is_empty() {
+                self.skip("meta_over_budget");
+            }
+            return kept;
+        }
+        self.meta_budget -= text;
+        // Only the kept prefixes are copied: a huge description shared by many values is
+        // never copied whole.
+        kept.description = m
+            .description
+            .as_deref()
+            .map(|d| cut(d, limits::MAX_DESCRIPTION_BYTES).to_owned());
+        kept.tags = m
+            .tags
+            .iter()
+            .take(limits::MAX_TAGS)
+            .map(|t| cut(t, limits::MAX_TAG_BYTES).to_owned())
+            .collect();
+        let truncated = m.tags.len() > limits::MAX_TAGS
+            || m.tags
+                .iter()
+                .take(limits::MAX_TAGS)
+                .any(|t| t.len() > limits::MAX_TAG_BYTES)
+            || m.description
+                .as_ref()
+                .is_some_and(|d| d.len() > limits::MAX_DESCRIPTION_BYTES);
+        if truncated {
+            self.skip("meta_truncated");
+        }
+        kept
+    }
+
     pub(crate) fn reject(&mut self, src: &Src<'_>, value: &str, reason: Reason) {
         self.rejected.push(Rejected {
             location: src.location.to_owned(),
             line: src.line,
             at: src.at.map(str::to_owned),
-            value: value.to_owned(),
+            value: shown_value(value),
             reason,
         });
     }
+}
+
+/// A rejected value as the report keeps it: at most [`limits::MAX_REJECTED_VALUE_BYTES`]
+/// (cut at a character boundary), with the size of what was left out.
+fn shown_value(value: &str) -> String {
+    if value.len() <= limits::MAX_REJECTED_VALUE_BYTES {
+        return value.to_owned();
+    }
+    let head = cut(value, limits::MAX_REJECTED_VALUE_BYTES);
+    format!("{head}... ({} bytes)", value.len())
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Caps `meta` at [`limits::MAX_TAGS`] tags of [`limits::MAX_TAG_BYTES`] and a description of
+/// [`limits::MAX_DESCRIPTION_BYTES`]; whether anything was cut or left out.
+pub(crate) fn bound_meta(meta: &mut Meta) -> bool {
+    let mut cut_any = false;
+    if meta.tags.len() > limits::MAX_TAGS {
+        meta.tags.truncate(limits::MAX_TAGS);
+        cut_any = true;
+    }
+    for t in &mut meta.tags {
+        if t.len() > limits::MAX_TAG_BYTES {
+            t.truncate(cut(t, limits::MAX_TAG_BYTES).len());
+            cut_any = true;
+        }
+    }
+    if let Some(d) = &mut meta.description
+        && d.len() > limits::MAX_DESCRIPTION_BYTES
+    {
+        d.truncate(cut(d, limits::MAX_DESCRIPTION_BYTES).len());
+        cut_any = true;
+    }
+    cut_any
+}
+
+/// Adds `tag` to `meta` unless it is there already or the listing has [`limits::MAX_TAGS`];
+/// false when it was left out for the limit (the caller counts it once per record). The
+/// duplicate check is over at most `MAX_TAGS` tags: a record with a million tags costs a
+/// million short scans, not a million squared.
+pub(crate) fn add_tag(meta: &mut Meta, tag: &str) -> bool {
+    if meta.tags.iter().any(|t| t == tag) {
+        return true;
+    }
+    if meta.tags.len() >= limits::MAX_TAGS {
+        return false;
+    }
+    meta.tags.push(cut(tag, limits::MAX_TAG_BYTES).to_owned());
+    true
 }
 
 /// Where a record is: the feed, its line, or its path inside a JSON or XML document.
@@ -186,12 +349,55 @@ pub struct ParseOptions {
 }
 
 /// Parses one feed document.
+///
+/// A panic anywhere in the parser is caught here and returned as this document's
+/// [`FeedError`] (`parser panicked: ...`), logged: one feed's refresh fails, never the process.
 pub fn parse(
     format: FeedFormat,
     location: &str,
     bytes: &[u8],
     opts: &ParseOptions,
 ) -> Result<Parsed, FeedError> {
+    let parsed = catch_panic(location, || parse_unguarded(format, location, bytes, opts))?;
+    log_limits(location, &parsed);
+    Ok(parsed)
+}
+
+/// Records over a parser limit are hostile or broken documents: one warning per document
+/// says how many and shows the first (each record is also in the report, and counted).
+fn log_limits(location: &str, parsed: &Parsed) {
+    let over = |code: &'static str| {
+        parsed
+            .rejected
+            .iter()
+            .filter(move |r| r.reason.code() == code)
+    };
+    let (too_deep, too_large) = (over("too_deep").count(), over("too_large").count());
+    if too_deep + too_large == 0 {
+        return;
+    }
+    let first = over("too_deep")
+        .chain(over("too_large"))
+        .next()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    tracing::warn!(
+        location,
+        too_deep,
+        too_large,
+        first = %first,
+        "feed records over a parser limit rejected"
+    );
+}
+
+fn parse_unguarded(
+    format: FeedFormat,
+    location: &str,
+    bytes: &[u8],
+    opts: &ParseOptions,
+) -> Result<Parsed, FeedError> {
+    #[cfg(test)]
+    test_panic::maybe_panic();
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let format = match format {
         FeedFormat::Auto => detect(location, bytes, opts)?,
@@ -208,25 +414,102 @@ pub fn parse(
 }
 
 /// Reads a feed from a local path: a file, or a MISP feed folder (one with `manifest.json`).
+///
+/// Behind the same panic boundary as [`parse`].
 pub fn parse_path(
     format: FeedFormat,
     path: &Path,
     opts: &ParseOptions,
 ) -> Result<(Parsed, u64), FeedError> {
     let location = path.display().to_string();
-    if path.is_dir() {
-        if !matches!(format, FeedFormat::Auto | FeedFormat::Misp) {
-            return Err(FeedError::new(
-                &location,
-                "is a folder: only MISP feed folders (with manifest.json) can be read",
-            ));
+    catch_panic(&location, || {
+        if path.is_dir() {
+            if !matches!(format, FeedFormat::Auto | FeedFormat::Misp) {
+                return Err(FeedError::new(
+                    &location,
+                    "is a folder: only MISP feed folders (with manifest.json) can be read",
+                ));
+            }
+            return misp::parse_folder(path, opts);
         }
-        return misp::parse_folder(path, opts);
+        let bytes = std::fs::read(path)
+            .map_err(|e| FeedError::new(&location, format!("cannot read: {e}")))?;
+        let n = bytes.len() as u64;
+        Ok((parse_unguarded(format, &location, &bytes, opts)?, n))
+    })
+    .inspect(|(parsed, _)| log_limits(&location, parsed))
+}
+
+/// For the fuzz targets only (fuzz/fuzz_targets/): entry points to parsers that [`parse`]
+/// reaches only through a document or a folder. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// The STIX pattern grammar alone: how many comparisons a pattern gave (taken or not), or
+    /// why the whole pattern was not taken.
+    pub fn stix_pattern(pattern: &str) -> Result<usize, Reason> {
+        stix::parse_pattern(pattern).map(|c| c.len())
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| FeedError::new(&location, format!("cannot read: {e}")))?;
-    let n = bytes.len() as u64;
-    Ok((parse(format, &location, &bytes, opts)?, n))
+
+    /// A MISP feed folder whose `manifest.json` is `manifest` and whose every event file holds
+    /// `event`, behind the same panic boundary as [`parse_path`].
+    pub fn misp_manifest(
+        manifest: &[u8],
+        event: &[u8],
+        opts: &ParseOptions,
+    ) -> Result<(Parsed, u64), FeedError> {
+        let dir = Path::new("/feed");
+        catch_panic("/feed", || {
+            misp::parse_manifest(dir, manifest, opts, |_| Ok(event.to_vec()))
+        })
+    }
+}
+
+/// Runs a parser; a panic in it becomes the document's error, logged.
+fn catch_panic<T>(
+    location: &str,
+    f: impl FnOnce() -> Result<T, FeedError>,
+) -> Result<T, FeedError> {
+    panic_boundary(location, f)
+        .unwrap_or_else(|msg| Err(FeedError::new(location, format!("parser panicked: {msg}"))))
+}
+
+/// Runs `f`; a panic in it is logged with `location` and returned as its message. Parsers
+/// hold no state that outlives them, so nothing is left half-updated (hence the
+/// `AssertUnwindSafe`).
+pub(crate) fn panic_boundary<T>(location: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-text panic payload".to_owned());
+        tracing::error!(location, panic = %msg, "a feed parser panicked; this document is refused");
+        msg
+    })
+}
+
+/// A test-only way to make the next parse on this thread panic inside the boundary, to prove
+/// the boundary holds (no real input is known to panic: the fuzzers look for one).
+#[cfg(test)]
+pub(crate) mod test_panic {
+    use std::cell::Cell;
+
+    thread_local! {
+        static ARMED: Cell<Option<&'static str>> = const { Cell::new(None) };
+    }
+
+    /// The next parse on this thread panics with `msg`.
+    pub(crate) fn arm(msg: &'static str) {
+        ARMED.with(|a| a.set(Some(msg)));
+    }
+
+    pub(crate) fn maybe_panic() {
+        if let Some(msg) = ARMED.with(|a| a.take()) {
+            panic!("{msg}");
+        }
+    }
 }
 
 /// The format of a document, from its first bytes (and its name, for CSV and OpenIOC).
@@ -370,6 +653,13 @@ pub(crate) fn hint_for_type(name: &str) -> Option<Hint> {
 /// Parses a value the feed typed; returns the pattern and, for a schemeless URL, its HTTPS twin.
 pub(crate) fn typed(value: &str, hint: Hint) -> Result<(Pattern, Option<Pattern>), Reason> {
     let value = value.trim();
+    if value.len() > limits::MAX_VALUE_BYTES {
+        return Err(Reason::TooLarge(format!(
+            "a value of {} bytes (limit {})",
+            value.len(),
+            limits::MAX_VALUE_BYTES
+        )));
+    }
     if let Hint::Str { ci } = hint {
         let text = value.trim_end_matches(['\r', '\n']);
         if text.is_empty() {
@@ -553,6 +843,95 @@ mod tests {
             Pattern::Cidr(_)
         ));
         assert!(typed("d41d8cd98f00b204e9800998ecf8427e", Hint::Sha1).is_err());
+    }
+
+    #[test]
+    fn a_panic_in_a_parser_is_the_documents_error() {
+        let o = ParseOptions::default();
+        test_panic::arm("injected parser bug");
+        let e = parse(FeedFormat::Auto, "p.txt", b"198.51.100.1\n", &o).unwrap_err();
+        assert_eq!(e.location, "p.txt");
+        assert_eq!(e.message, "parser panicked: injected parser bug");
+        // The boundary left nothing behind: the next document parses.
+        let p = parse(FeedFormat::Auto, "p.txt", b"198.51.100.1\n", &o).unwrap();
+        assert_eq!(p.count(), 1);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        std::fs::write(&path, "198.51.100.1\n").unwrap();
+        test_panic::arm("injected again");
+        let e = parse_path(FeedFormat::Auto, &path, &o).unwrap_err();
+        assert_eq!(e.message, "parser panicked: injected again");
+        assert_eq!(
+            parse_path(FeedFormat::Auto, &path, &o).unwrap().0.count(),
+            1
+        );
+    }
+
+    #[test]
+    fn oversized_values_and_rejected_values_are_bounded() {
+        let o = ParseOptions::default();
+        let big = format!(
+            "{}.example.com\n198.51.100.1\n",
+            "a".repeat(limits::MAX_VALUE_BYTES)
+        );
+        let p = parse(FeedFormat::Plain, "big.txt", big.as_bytes(), &o).unwrap();
+        assert_eq!(p.count(), 1);
+        assert_eq!(p.rejected.len(), 1);
+        let r = &p.rejected[0];
+        assert_eq!((r.line, r.reason.code()), (1, "too_large"));
+        assert!(r.reason.to_string().contains("limit 65536"), "{}", r.reason);
+        assert_eq!(
+            r.value.len(),
+            limits::MAX_REJECTED_VALUE_BYTES + "... (65548 bytes)".len()
+        );
+        // Cut on a character boundary.
+        assert_eq!(
+            shown_value(&"é".repeat(200)),
+            format!("{}... (400 bytes)", "é".repeat(128))
+        );
+    }
+
+    #[test]
+    fn metadata_past_the_document_budget_keeps_its_numbers_not_its_text() {
+        let mut p = Parsed::new(FeedFormat::Stix, 0);
+        p.meta_budget = 3 * (limits::MAX_DESCRIPTION_BYTES + 10 + 24);
+        let m = Meta {
+            confidence: Some(70),
+            tags: vec!["0123456789".into()],
+            description: Some("d".repeat(5000)),
+            ..Meta::default()
+        };
+        let src = Src {
+            location: "b",
+            line: 0,
+            at: None,
+        };
+        for i in 0..5 {
+            p.add_value(
+                &src,
+                &format!("h{i}.example.org"),
+                Hint::Domain,
+                Some(&m),
+                false,
+            );
+        }
+        let kept: Vec<(usize, usize, Option<u8>)> = p
+            .listings
+            .iter()
+            .map(|l| {
+                let m = l.meta.as_ref().unwrap();
+                (
+                    m.tags.len(),
+                    m.description.as_ref().map_or(0, String::len),
+                    m.confidence,
+                )
+            })
+            .collect();
+        let full = (1, limits::MAX_DESCRIPTION_BYTES, Some(70));
+        assert_eq!(kept, [full, full, full, (0, 0, Some(70)), (0, 0, Some(70))]);
+        assert_eq!(p.skipped.get("meta_over_budget"), Some(&2));
+        assert_eq!(p.skipped.get("meta_truncated"), Some(&3));
     }
 
     #[test]

@@ -24,13 +24,17 @@
 use quick_xml::XmlVersion;
 use quick_xml::events::Event;
 
-use super::{FeedError, FeedFormat, Hint, Parsed, Src, line_at, parse_time};
+use super::{
+    FeedError, FeedFormat, Hint, Parsed, Src, add_tag, bound_meta, limits, line_at, parse_time,
+};
 use crate::ioc::Reason;
 use crate::matcher::Meta;
 
 #[derive(Default)]
 struct Item {
     line: u32,
+    /// `Indicator` groups around it, when more than [`limits::MAX_NESTING`].
+    too_deep: bool,
     condition: String,
     negate: bool,
     search: String,
@@ -70,9 +74,15 @@ fn search_hint(search: &str) -> Option<Hint> {
 pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
     let text = String::from_utf8_lossy(bytes);
     let mut reader = quick_xml::Reader::from_str(&text);
-    let mut out = Parsed::new(FeedFormat::Openioc);
+    let mut out = Parsed::new(FeedFormat::Openioc, bytes.len());
     let mut meta = Meta::default();
+    // The open `Indicator` groups (true: AND), and how many of them are AND groups: kept as
+    // a count so an item asks in O(1), however deep the nesting.
     let mut ands: Vec<bool> = Vec::new();
+    let mut n_ands = 0usize;
+    let mut all_tags = true;
+    // Lines counted from the last item on, not from the start of the document for each item.
+    let (mut counted_to, mut counted_line) = (0usize, 1u32);
     let mut item: Option<Item> = None;
     let mut capture: Option<(Capture, String)> = None;
     let mut items: Vec<(Item, bool)> = Vec::new();
@@ -104,11 +114,23 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
                 match name.as_ref() {
                     "ioc" | "OpenIOC" => saw_ioc = true,
                     "Indicator" if !empty => {
-                        ands.push(attr(e, "operator").eq_ignore_ascii_case("AND"))
+                        let and = attr(e, "operator").eq_ignore_ascii_case("AND");
+                        n_ands += usize::from(and);
+                        ands.push(and);
                     }
                     "IndicatorItem" => {
                         item = Some(Item {
-                            line: line_at(text.as_bytes(), pos),
+                            line: {
+                                let upto = pos.clamp(counted_to, text.len());
+                                let n =
+                                    memchr::memchr_iter(b'\n', &text.as_bytes()[counted_to..upto])
+                                        .count();
+                                counted_line = counted_line
+                                    .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+                                counted_to = upto;
+                                counted_line
+                            },
+                            too_deep: ands.len() > limits::MAX_NESTING,
                             condition: attr(e, "condition"),
                             negate: attr(e, "negate") == "true",
                             ..Item::default()
@@ -149,9 +171,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
                 push_text(&mut item, &mut capture, &s);
             }
             Event::End(e) => match e.local_name().as_ref() {
-                "Indicator" => {
-                    ands.pop();
-                }
+                "Indicator" if ands.pop() == Some(true) => n_ands -= 1,
                 "Content" => {
                     if let Some(it) = &mut item {
                         it.in_content = false;
@@ -159,7 +179,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
                 }
                 "IndicatorItem" => {
                     if let Some(it) = item.take() {
-                        items.push((it, ands.iter().any(|a| *a)));
+                        items.push((it, n_ands > 0));
                     }
                 }
                 "short_description" | "authored_date" | "link" => {
@@ -168,7 +188,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
                         match c {
                             Capture::Description if !s.is_empty() => meta.description = Some(s),
                             Capture::Authored => meta.first_seen = parse_time(&s),
-                            Capture::Link if !s.is_empty() => meta.tags.push(s),
+                            Capture::Link if !s.is_empty() => all_tags &= add_tag(&mut meta, &s),
                             _ => {}
                         }
                     }
@@ -185,6 +205,13 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
             "XML without an OpenIOC <ioc> root",
         ));
     }
+    // The document's metadata is copied to each item: capped once here.
+    if !all_tags {
+        out.skip("tags_over_limit");
+    }
+    if bound_meta(&mut meta) {
+        out.skip("meta_truncated");
+    }
     for (it, under_and) in items {
         let src = Src {
             location,
@@ -192,6 +219,16 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
             at: None,
         };
         let value = it.content.trim();
+        if it.too_deep {
+            out.reject(
+                &src,
+                value,
+                Reason::TooDeep {
+                    limit: limits::MAX_NESTING,
+                },
+            );
+            continue;
+        }
         let Some(hint) = search_hint(&it.search) else {
             out.reject(
                 &src,
@@ -314,6 +351,90 @@ mod tests {
                 (30, "unsupported: condition containsnot".into()),
             ]
         );
+    }
+
+    fn item(search: &str, value: &str) -> String {
+        format!(
+            "<IndicatorItem condition=\"is\"><Context search=\"{search}\"/><Content>{value}</Content></IndicatorItem>\n"
+        )
+    }
+
+    #[test]
+    fn deeply_nested_indicator_items_are_rejected() {
+        for depth in [limits::MAX_NESTING + 1, 5_000, 100_000] {
+            let mut doc = String::from("<ioc><definition>\n");
+            doc.push_str(&item("PortItem/remoteIP", "203.0.113.5"));
+            for i in 0..depth {
+                let op = if i % 2 == 0 { "OR" } else { "AND" };
+                doc.push_str(&format!("<Indicator operator=\"{op}\">"));
+            }
+            doc.push('\n');
+            doc.push_str(&item("PortItem/remoteIP", "198.51.100.9"));
+            doc.push_str(&"</Indicator>".repeat(depth));
+            doc.push('\n');
+            // After the deep group closes, an item is shallow again and taken.
+            doc.push_str(&item("FileItem/Md5sum", "44d88612fea8a8f36de82e1278abb02f"));
+            doc.push_str("</definition></ioc>\n");
+            let p = parse("deep.ioc", doc.as_bytes()).unwrap();
+            let got: Vec<(String, u32)> = p
+                .listings
+                .iter()
+                .map(|l| (l.pattern.to_string(), l.line))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    ("203.0.113.5".to_owned(), 2),
+                    ("44d88612fea8a8f36de82e1278abb02f".to_owned(), 6)
+                ],
+                "depth {depth}"
+            );
+            assert_eq!(p.rejected.len(), 1);
+            assert_eq!(
+                p.rejected[0].reason,
+                Reason::TooDeep {
+                    limit: limits::MAX_NESTING
+                }
+            );
+            assert_eq!(
+                (p.rejected[0].line, p.rejected[0].value.as_str()),
+                (4, "198.51.100.9")
+            );
+        }
+        // At the limit it is still taken.
+        let n = limits::MAX_NESTING;
+        let doc = format!(
+            "<ioc>{}{}{}</ioc>",
+            "<Indicator operator=\"OR\">".repeat(n),
+            item("PortItem/remoteIP", "198.51.100.9"),
+            "</Indicator>".repeat(n)
+        );
+        let p = parse("n.ioc", doc.as_bytes()).unwrap();
+        assert_eq!(p.listings.len(), 1);
+        assert!(p.rejected.is_empty());
+    }
+
+    #[test]
+    fn many_links_and_items_stay_linear_and_capped() {
+        // Every item shares the document's metadata: 20,000 links are kept as 32 tags.
+        let mut doc = String::from("<ioc><links>");
+        for i in 0..20_000 {
+            doc.push_str(&format!("<link rel=\"x\">group-{i}</link>"));
+        }
+        doc.push_str("</links><definition><Indicator operator=\"OR\">\n");
+        for i in 0..20_000 {
+            doc.push_str(&item(
+                "PortItem/remoteIP",
+                &format!("198.51.{}.{}", i / 250, 1 + i % 250),
+            ));
+        }
+        doc.push_str("</Indicator></definition></ioc>");
+        let p = parse("many.ioc", doc.as_bytes()).unwrap();
+        assert_eq!(p.listings.len(), 20_000);
+        assert_eq!(p.listings[19_999].line, 20_001);
+        let m = p.listings[0].meta.as_ref().unwrap();
+        assert_eq!(m.tags.len(), limits::MAX_TAGS);
+        assert_eq!(p.skipped.get("tags_over_limit"), Some(&1));
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Parsed {
             .map(|h| h.join().expect("a plain-list parser thread panicked"))
             .collect()
     });
-    let mut out = Parsed::new(FeedFormat::Plain);
+    let mut out = Parsed::new(FeedFormat::Plain, text.len());
     for p in parsed {
         out.listings.extend(p.listings);
         out.rejected.extend(p.rejected);
@@ -58,7 +58,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Parsed {
 
 /// Parses whole lines, the first of which is line `first_line` of the document.
 fn parse_lines(location: &str, text: &[u8], first_line: u32) -> Parsed {
-    let mut out = Parsed::new(FeedFormat::Plain);
+    let mut out = Parsed::new(FeedFormat::Plain, text.len());
     // Valid UTF-8 as a whole (the usual case) is checked once, not line by line.
     let whole = std::str::from_utf8(text).ok();
     let mut start = 0;

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{FeedError, FeedFormat, Hint, Parsed, Src, parse_time, parse_tlp};
+use super::{FeedError, FeedFormat, Hint, Parsed, Src, add_tag, limits, parse_time, parse_tlp};
 use crate::ioc::Reason;
 use crate::matcher::{Meta, Tlp};
 
@@ -72,7 +72,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
             }
         }
     }
-    let mut out = Parsed::new(FeedFormat::Stix);
+    let mut out = Parsed::new(FeedFormat::Stix, bytes.len());
     for (i, o) in objects.iter().enumerate() {
         if o.get("type").and_then(Value::as_str) != Some("indicator") {
             continue;
@@ -158,14 +158,16 @@ fn indicator(
         },
         ..Meta::default()
     };
+    let mut all_tags = true;
     for key in ["labels", "indicator_types"] {
         if let Some(a) = o.get(key).and_then(Value::as_array) {
             for t in a.iter().filter_map(Value::as_str) {
-                if !meta.tags.iter().any(|x| x == t) {
-                    meta.tags.push(t.to_owned());
-                }
+                all_tags &= add_tag(&mut meta, t);
             }
         }
+    }
+    if !all_tags {
+        out.skip("tags_over_limit");
     }
     if let Some(refs) = o.get("object_marking_refs").and_then(Value::as_array) {
         meta.tlp = refs
@@ -175,7 +177,7 @@ fn indicator(
     }
     let revoked = o.get("revoked").and_then(Value::as_bool).unwrap_or(false);
     match parse_pattern(pattern) {
-        Err(why) => out.reject(&src, pattern, Reason::Unsupported(why)),
+        Err(why) => out.reject(&src, pattern, why),
         Ok(comparisons) => {
             for c in comparisons {
                 match c {
@@ -319,6 +321,15 @@ type Comparison = Result<(Hint, String), (String, String)>;
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// Parentheses open around the current position (at most [`limits::MAX_NESTING`]).
+    depth: usize,
+    /// Comparisons so far (at most [`limits::MAX_COMPARISONS`]).
+    comparisons: usize,
+}
+
+/// Why a pattern is not taken: unsupported (with what), too deep or too large.
+fn unsupported(why: impl Into<String>) -> Reason {
+    Reason::Unsupported(why.into())
 }
 
 impl Parser {
@@ -337,8 +348,20 @@ impl Parser {
         }
     }
 
+    /// One more level of parentheses; refused past [`limits::MAX_NESTING`], so the
+    /// recursion (two frames a level) stays far from the end of the stack.
+    fn open(&mut self) -> Result<(), Reason> {
+        self.depth += 1;
+        if self.depth > limits::MAX_NESTING {
+            return Err(Reason::TooDeep {
+                limit: limits::MAX_NESTING,
+            });
+        }
+        Ok(())
+    }
+
     /// observation-expression: terms joined by OR (AND / FOLLOWEDBY are unsupported).
-    fn observations(&mut self, out: &mut Vec<Comparison>) -> Result<(), String> {
+    fn observations(&mut self, out: &mut Vec<Comparison>) -> Result<(), Reason> {
         self.observation(out)?;
         loop {
             match self.keyword().as_deref() {
@@ -347,38 +370,40 @@ impl Parser {
                     self.observation(out)?;
                 }
                 Some(k @ ("AND" | "FOLLOWEDBY")) => {
-                    return Err(format!("observations joined by {k}"));
+                    return Err(unsupported(format!("observations joined by {k}")));
                 }
                 Some(k @ ("WITHIN" | "REPEATS" | "START" | "STOP")) => {
-                    return Err(format!("qualifier {k}"));
+                    return Err(unsupported(format!("qualifier {k}")));
                 }
                 _ => return Ok(()),
             }
         }
     }
 
-    fn observation(&mut self, out: &mut Vec<Comparison>) -> Result<(), String> {
+    fn observation(&mut self, out: &mut Vec<Comparison>) -> Result<(), Reason> {
         match self.next() {
             Some(Tok::LBracket) => {
                 self.comparisons(out)?;
                 match self.next() {
                     Some(Tok::RBracket) => Ok(()),
-                    _ => Err("`]` expected".into()),
+                    _ => Err(unsupported("`]` expected")),
                 }
             }
             Some(Tok::LParen) => {
+                self.open()?;
                 self.observations(out)?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Tok::RParen) => Ok(()),
-                    _ => Err("`)` expected".into()),
+                    _ => Err(unsupported("`)` expected")),
                 }
             }
-            _ => Err("`[` expected".into()),
+            _ => Err(unsupported("`[` expected")),
         }
     }
 
     /// comparison-expression: comparisons joined by OR (AND is unsupported).
-    fn comparisons(&mut self, out: &mut Vec<Comparison>) -> Result<(), String> {
+    fn comparisons(&mut self, out: &mut Vec<Comparison>) -> Result<(), Reason> {
         self.comparison(out)?;
         loop {
             match self.keyword().as_deref() {
@@ -386,32 +411,36 @@ impl Parser {
                     self.pos += 1;
                     self.comparison(out)?;
                 }
-                Some("AND") => return Err("comparisons joined by AND".into()),
+                Some("AND") => return Err(unsupported("comparisons joined by AND")),
                 _ => return Ok(()),
             }
         }
     }
 
-    fn comparison(&mut self, out: &mut Vec<Comparison>) -> Result<(), String> {
+    fn comparison(&mut self, out: &mut Vec<Comparison>) -> Result<(), Reason> {
         if self.peek() == Some(&Tok::LParen) {
             self.pos += 1;
+            self.open()?;
             self.comparisons(out)?;
+            self.depth -= 1;
             return match self.next() {
                 Some(Tok::RParen) => Ok(()),
-                _ => Err("`)` expected".into()),
+                _ => Err(unsupported("`)` expected")),
             };
         }
         let path = match self.next() {
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("NOT") => return Err("NOT".into()),
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("EXISTS") => return Err("EXISTS".into()),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("NOT") => return Err(unsupported("NOT")),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("EXISTS") => {
+                return Err(unsupported("EXISTS"));
+            }
             Some(Tok::Word(w)) if w.contains(':') => w,
-            _ => return Err("an object path expected".into()),
+            _ => return Err(unsupported("an object path expected")),
         };
         let op = match self.next() {
             Some(Tok::Op(o)) => o,
-            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("NOT") => return Err("NOT".into()),
+            Some(Tok::Word(w)) if w.eq_ignore_ascii_case("NOT") => return Err(unsupported("NOT")),
             Some(Tok::Word(w)) => w.to_ascii_uppercase(),
-            _ => return Err(format!("an operator expected after {path}")),
+            _ => return Err(unsupported(format!("an operator expected after {path}"))),
         };
         let mut values = Vec::new();
         let mut literal = |t: Option<Tok>| -> Result<(), String> {
@@ -433,18 +462,25 @@ impl Parser {
         };
         if op == "IN" {
             if self.next() != Some(Tok::LParen) {
-                return Err("`(` expected after IN".into());
+                return Err(unsupported("`(` expected after IN"));
             }
             loop {
-                literal(self.next())?;
+                literal(self.next()).map_err(unsupported)?;
                 match self.next() {
                     Some(Tok::Comma) => continue,
                     Some(Tok::RParen) => break,
-                    _ => return Err("`,` or `)` expected in IN list".into()),
+                    _ => return Err(unsupported("`,` or `)` expected in IN list")),
                 }
             }
         } else {
-            literal(self.next())?;
+            literal(self.next()).map_err(unsupported)?;
+        }
+        self.comparisons += values.len();
+        if self.comparisons > limits::MAX_COMPARISONS {
+            return Err(Reason::TooLarge(format!(
+                "a pattern with more than {} comparisons",
+                limits::MAX_COMPARISONS
+            )));
         }
         let hint = path_hint(&path);
         for v in values {
@@ -508,17 +544,31 @@ fn path_hint(path: &str) -> Option<Hint> {
     })
 }
 
-/// The comparisons of a pattern, or why the whole pattern is unsupported.
-fn parse_pattern(p: &str) -> Result<Vec<Comparison>, String> {
-    let toks = lex(p)?;
-    let mut parser = Parser { toks, pos: 0 };
+/// The comparisons of a pattern, or why the whole pattern is not taken (unsupported, nested
+/// deeper than [`limits::MAX_NESTING`], or over [`limits::MAX_PATTERN_BYTES`] or
+/// [`limits::MAX_COMPARISONS`]).
+pub(crate) fn parse_pattern(p: &str) -> Result<Vec<Comparison>, Reason> {
+    if p.len() > limits::MAX_PATTERN_BYTES {
+        return Err(Reason::TooLarge(format!(
+            "a pattern of {} bytes (limit {})",
+            p.len(),
+            limits::MAX_PATTERN_BYTES
+        )));
+    }
+    let toks = lex(p).map_err(unsupported)?;
+    let mut parser = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+        comparisons: 0,
+    };
     let mut out = Vec::new();
     parser.observations(&mut out)?;
     if parser.pos < parser.toks.len() {
-        return Err(match parser.keyword() {
+        return Err(unsupported(match parser.keyword() {
             Some(k) => format!("qualifier or operator {k} after the observations"),
             None => "text after the pattern".into(),
-        });
+        }));
     }
     Ok(out)
 }
@@ -528,11 +578,16 @@ mod tests {
     use super::*;
 
     fn comps(p: &str) -> Result<Vec<Result<String, String>>, String> {
-        parse_pattern(p).map(|v| {
-            v.into_iter()
-                .map(|c| c.map(|(_, s)| s).map_err(|(_, why)| why))
-                .collect()
-        })
+        parse_pattern(p)
+            .map(|v| {
+                v.into_iter()
+                    .map(|c| c.map(|(_, s)| s).map_err(|(_, why)| why))
+                    .collect()
+            })
+            .map_err(|r| match r {
+                Reason::Unsupported(why) => why,
+                other => other.to_string(),
+            })
     }
 
     #[test]
@@ -605,6 +660,155 @@ mod tests {
             comps("[file:name = 25]"),
             Ok(vec![Err("a non-string value 25".into())])
         );
+    }
+
+    /// A bundle of a good indicator and one whose pattern nests `depth` parentheses.
+    fn deep_bundle(depth: usize, inner: &str) -> String {
+        let pattern = format!("{}{}{}", "(".repeat(depth), inner, ")".repeat(depth));
+        format!(
+            r#"{{"type": "bundle", "objects": [
+              {{"type": "indicator", "id": "indicator--deep", "pattern": "{pattern}"}},
+              {{"type": "indicator", "id": "indicator--good", "pattern": "[ipv4-addr:value = '203.0.113.77']"}}
+            ]}}"#
+        )
+    }
+
+    #[test]
+    fn deeply_nested_patterns_are_rejected_not_a_stack_overflow() {
+        // 5,000 deep aborted the process with a stack overflow before the depth bound (the
+        // pattern alone is ~10 KB); 100,000 deep is far past any stack.
+        for depth in [5_000, 100_000] {
+            for inner in [
+                "[ipv4-addr:value = '198.51.100.1']",
+                // Parentheses inside one observation take the other recursive path.
+                "",
+            ] {
+                let doc = if inner.is_empty() {
+                    let p = format!(
+                        "[{}ipv4-addr:value = '198.51.100.1'{}]",
+                        "(".repeat(depth),
+                        ")".repeat(depth)
+                    );
+                    format!(
+                        r#"{{"type": "bundle", "objects": [
+                          {{"type": "indicator", "id": "indicator--deep", "pattern": "{p}"}},
+                          {{"type": "indicator", "id": "indicator--good", "pattern": "[ipv4-addr:value = '203.0.113.77']"}}
+                        ]}}"#
+                    )
+                } else {
+                    deep_bundle(depth, inner)
+                };
+                let p = crate::ioc::feed::parse(
+                    FeedFormat::Stix,
+                    "deep.json",
+                    doc.as_bytes(),
+                    &Default::default(),
+                )
+                .unwrap();
+                let got: Vec<String> = p.listings.iter().map(|l| l.pattern.to_string()).collect();
+                assert_eq!(got, ["203.0.113.77"], "depth {depth}");
+                assert_eq!(p.rejected.len(), 1);
+                let r = &p.rejected[0];
+                assert_eq!(
+                    r.reason,
+                    Reason::TooDeep {
+                        limit: limits::MAX_NESTING
+                    }
+                );
+                assert_eq!(r.reason.code(), "too_deep");
+                assert_eq!(r.at.as_deref(), Some("$.objects[0] (indicator--deep)"));
+                // The report keeps a bounded piece of the value, with its size.
+                assert!(r.value.len() < 400, "{}", r.value.len());
+                assert!(r.value.ends_with(" bytes)"), "{}", r.value);
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_taken() {
+        let n = limits::MAX_NESTING;
+        let ok = format!(
+            "{}[ipv4-addr:value = '198.51.100.1']{}",
+            "(".repeat(n),
+            ")".repeat(n)
+        );
+        assert_eq!(comps(&ok), Ok(vec![Ok("198.51.100.1".into())]));
+        let over = format!("({ok})");
+        assert_eq!(comps(&over), Err(format!("nested deeper than {n} levels")));
+        let inner = format!(
+            "[{}ipv4-addr:value = '198.51.100.1'{}]",
+            "(".repeat(n),
+            ")".repeat(n)
+        );
+        assert_eq!(comps(&inner), Ok(vec![Ok("198.51.100.1".into())]));
+        let inner_over = format!(
+            "[{}ipv4-addr:value = '198.51.100.1'{}]",
+            "(".repeat(n + 1),
+            ")".repeat(n + 1)
+        );
+        assert!(matches!(
+            parse_pattern(&inner_over),
+            Err(Reason::TooDeep { .. })
+        ));
+    }
+
+    #[test]
+    fn patterns_over_the_count_and_size_limits_are_too_large() {
+        let term = "ipv4-addr:value = '198.51.100.1'";
+        let at_limit = vec![term; limits::MAX_COMPARISONS].join(" OR ");
+        assert_eq!(
+            parse_pattern(&format!("[{at_limit}]")).unwrap().len(),
+            limits::MAX_COMPARISONS
+        );
+        let over = format!("[{at_limit} OR {term}]");
+        let e = parse_pattern(&over).unwrap_err();
+        assert_eq!(e.code(), "too_large");
+        assert!(e.to_string().contains("more than 4096 comparisons"), "{e}");
+        // IN list values count too.
+        let list = vec!["'198.51.100.1'"; limits::MAX_COMPARISONS + 1].join(",");
+        let e = parse_pattern(&format!("[ipv4-addr:value IN ({list})]")).unwrap_err();
+        assert_eq!(e.code(), "too_large");
+        // A million OR terms: refused by size before it is even lexed.
+        let million = format!("[{}]", vec![term; 1_000_000].join(" OR "));
+        let e = parse_pattern(&million).unwrap_err();
+        assert_eq!(e.code(), "too_large");
+        assert!(e.to_string().contains("bytes (limit 1048576)"), "{e}");
+    }
+
+    #[test]
+    fn metadata_shared_by_many_comparisons_is_capped() {
+        let labels: Vec<String> = (0..10_000).map(|i| format!("\"label-{i}\"")).collect();
+        let doc = format!(
+            r#"{{"type": "bundle", "objects": [{{"type": "indicator", "id": "indicator--1",
+              "name": "{}", "labels": [{}],
+              "pattern": "[domain-name:value = 'a.example.org' OR domain-name:value = 'b.example.org']"}}]}}"#,
+            "n".repeat(100_000),
+            labels.join(",")
+        );
+        let p = parse("m.json", doc.as_bytes()).unwrap();
+        assert_eq!(p.listings.len(), 2);
+        for l in &p.listings {
+            let m = l.meta.as_ref().unwrap();
+            assert_eq!(m.tags.len(), limits::MAX_TAGS);
+            assert_eq!(m.tags[0], "label-0");
+            assert_eq!(
+                m.description.as_ref().unwrap().len(),
+                limits::MAX_DESCRIPTION_BYTES
+            );
+        }
+        assert_eq!(p.skipped.get("tags_over_limit"), Some(&1));
+        assert_eq!(p.skipped.get("meta_truncated"), Some(&2));
+    }
+
+    #[test]
+    fn json_nested_past_serde_json_limit_is_a_feed_error() {
+        let doc = format!(
+            r#"{{"type": "bundle", "objects": [{}{}]}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let e = parse("j.json", doc.as_bytes()).unwrap_err();
+        assert!(e.message.contains("recursion limit"), "{e}");
     }
 
     #[test]
