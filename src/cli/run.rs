@@ -25,16 +25,54 @@ pub fn run(a: ConfigArgs) -> Result<bool> {
     iocd::app::run(cfg)
 }
 
+/// Exit 0 when the configuration is valid and every feed loads (a feed that loads no
+/// indicator is a warning); an error (exit 2) when a feed cannot be loaded and has no cache:
+/// the daemon would start without it and not be ready.
 pub fn validate(a: ConfigArgs) -> Result<bool> {
     let cfg = load(&a.config)?;
     // Feeds are read too: a configuration whose feeds cannot be loaded is not one to start.
     let (set, report) = iocd::ioc::load_config_feeds(&cfg.feeds, &cfg.allowlists)?;
+    let mut missing = Vec::new();
+    for f in &report.feeds {
+        let error = f.error.as_deref().unwrap_or("unknown error");
+        if f.loaded_at.is_none() {
+            eprintln!("iocd: error: feed {}: cannot be loaded: {error}", f.name);
+            missing.push(f.name.as_str());
+        } else if let Some(e) = &f.error {
+            eprintln!(
+                "iocd: warning: feed {}: {e} (the cached copy is used)",
+                f.name
+            );
+        }
+        if f.loaded_at.is_some() && f.accepted == 0 {
+            eprintln!(
+                "iocd: warning: feed {} ({}) loads no indicator",
+                f.name, f.location
+            );
+        }
+    }
+    for l in report.allowlists.iter().filter(|l| l.error.is_some()) {
+        eprintln!(
+            "iocd: warning: allowlist {}: {}",
+            l.name,
+            l.error.as_deref().unwrap_or_default()
+        );
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{}: {} of {} feeds cannot be loaded and have no cached copy: {}",
+            a.config.display(),
+            missing.len(),
+            cfg.feeds.len(),
+            missing.join(", ")
+        );
+    }
     println!(
         "{}: ok: {} feeds, {} indicators, {} feed lines rejected, {} sinks",
         a.config.display(),
         cfg.feeds.len(),
         set.len(),
-        report.rejected.len(),
+        report.rejected_count(),
         cfg.sinks.len()
     );
     Ok(true)

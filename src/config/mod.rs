@@ -165,6 +165,16 @@ pub struct ReloadConfig {
     /// the feeds again.
     #[serde(with = "humantime_serde")]
     pub expiry_interval: Duration,
+    /// Default of every feed's `max_shrink`: a refresh that would drop more than this share
+    /// of a feed's indicators (or leave none of them) is refused and the previous generation
+    /// stays. 1.0 accepts any shrink.
+    pub max_shrink: f64,
+    /// Default of every feed's `max_rejected`: a document whose rejected records are more
+    /// than this share of its records is refused (at the first load too).
+    pub max_rejected: f64,
+    /// Default of every feed's `keep_rejected`: rejected records kept per feed, with file,
+    /// line and reason, for reports; the others are only counted by reason.
+    pub keep_rejected: usize,
 }
 
 impl Default for ReloadConfig {
@@ -173,6 +183,9 @@ impl Default for ReloadConfig {
             watch_files: true,
             watch_interval: Duration::from_secs(5),
             expiry_interval: Duration::from_secs(60),
+            max_shrink: feeds::DEFAULT_MAX_SHRINK,
+            max_rejected: feeds::DEFAULT_MAX_REJECTED,
+            keep_rejected: feeds::DEFAULT_KEEP_REJECTED,
         }
     }
 }
@@ -522,7 +535,7 @@ impl Config {
 
     /// Parses TOML text: unknown keys and wrong types are errors, with their key path.
     pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
-        toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let msg = e.message().to_owned();
             let at = e
                 .span()
@@ -532,7 +545,10 @@ impl Config {
                 })
                 .unwrap_or_else(|| "config".to_owned());
             ConfigErrors(vec![(at, msg)])
-        })
+        })?;
+        // Feeds without their own refresh guard take the `[reload]` defaults.
+        feeds::inherit_guard(&mut cfg.feeds, &cfg.reload);
+        Ok(cfg)
     }
 
     /// Makes relative paths relative to `base` (the config file's folder), so that a unit
@@ -591,6 +607,12 @@ impl Config {
             errs.push("engine.queue_batches", "must be at least 1");
         }
         feeds::validate(&self.feeds, &self.allowlists, &mut errs);
+        feeds::validate_guard(
+            "reload",
+            self.reload.max_shrink,
+            self.reload.max_rejected,
+            &mut errs,
+        );
 
         let mut listeners: BTreeMap<(SocketAddr, &str), String> = BTreeMap::new();
         let mut listen =
