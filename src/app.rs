@@ -450,6 +450,10 @@ impl Control {
         // The catalog logged each failed feed with what stays in use.
         if let Some(r) = &refreshed {
             self.publish_feeds(catalog, Some(r));
+            if !r.failures().is_empty() {
+                // Part of what was asked for was not taken: counted once per reload.
+                self.metrics.reload_failures.inc();
+            }
             if !r.changed() {
                 if reason != ReloadReason::Expiry {
                     notify(&[sd_notify::NotifyState::Ready]);

@@ -50,7 +50,8 @@ pub struct Metrics {
     pub rejected: IntGaugeVec,
     /// Indicator-set builds that were swapped in.
     pub reloads: IntCounter,
-    /// Builds that failed; the previous set stayed.
+    /// Reloads that did not take everything: a feed or allowlist refresh failed or was
+    /// refused, or the build failed. What was not taken stayed as it was.
     pub reload_failures: IntCounter,
     /// Unix time of the last successful reload.
     pub last_reload: Gauge,
@@ -107,6 +108,7 @@ impl Metrics {
         macro_rules! reg {
             ($m:expr) => {{
                 let m = $m;
+                note_family(&m);
                 registry
                     .register(Box::new(m.clone()))
                     .expect("metric names are unique");
@@ -215,7 +217,7 @@ impl Metrics {
             reload_failures: reg!(
                 IntCounter::new(
                     "iocd_ioc_reload_failures_total",
-                    "Indicator-set builds that failed; the previous set stayed."
+                    "Reloads where a feed or allowlist failed or was refused, or the build failed."
                 )
                 .expect("valid metric")
             ),
@@ -508,8 +510,30 @@ impl TriageMetrics {
 /// [`Metrics::new`] (triage, Kafka) are made.
 pub(crate) struct Families<'a>(pub(crate) &'a Registry);
 
+/// Names of every family registered in this process, through `reg!` in [`Metrics::new`]
+/// or [`Families`] (the only two ways families are made): what [`family_names`] lists.
+static FAMILIES: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn note_family(m: &impl prometheus::core::Collector) {
+    let mut names = FAMILIES.lock().unwrap_or_else(|e| e.into_inner());
+    for d in m.desc() {
+        names.insert(d.fq_name.clone());
+    }
+}
+
+/// Every metric family iocd registers (after a [`Metrics::new`]), sorted: the list the
+/// metrics audit (tests/metrics_move.rs) checks, so that a new family without a test that
+/// makes it move fails the build's tests.
+pub fn family_names() -> Vec<String> {
+    let _ = Metrics::new();
+    let names = FAMILIES.lock().unwrap_or_else(|e| e.into_inner());
+    names.iter().cloned().collect()
+}
+
 impl Families<'_> {
     fn reg<M: prometheus::core::Collector + Clone + 'static>(&self, m: M) -> M {
+        note_family(&m);
         self.0
             .register(Box::new(m.clone()))
             .expect("metric names are unique");
