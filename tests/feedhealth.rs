@@ -506,7 +506,7 @@ fn rejected_records_are_counted_and_the_first_kept() {
     );
     let listed = stdout
         .lines()
-        .filter(|l| l.starts_with("rejected  "))
+        .filter(|l| l.starts_with("rejected  ") && l.contains("feed.txt:"))
         .count();
     assert_eq!(listed, 100, "{stdout}");
     assert!(stdout.contains("\nrejected          5000\n"), "{stdout}");
