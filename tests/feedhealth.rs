@@ -372,6 +372,12 @@ fn validate_warns_on_a_feed_without_indicators() {
         err.contains("warning: feed test") && err.contains("loads no indicator"),
         "{err}"
     );
+    // Mostly garbage: it loads (there is nothing else to use), with a warning.
+    std::fs::write(dir.path().join("feed.txt"), garbage(100_000)).unwrap();
+    let out = iocd_validate(&cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("records rejected (max_rejected 0.5)"), "{err}");
 }
 
 /// Replaces `path` with `text` as a new inode (written beside it, renamed over it) with the

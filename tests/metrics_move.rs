@@ -358,8 +358,9 @@ fn a_real_daemon_moves_its_families() {
         "45.1.1.1\n45.3.3.3\nevil-c2.net\nnot_an_indicator\n",
     )
     .unwrap();
-    // The late feed is garbage at start: refused, so iocd is not ready until it is fixed.
-    std::fs::write(d.join("late.txt"), "x x\n~~~\n!!!!\n@@@\n").unwrap();
+    // The late feed is an empty folder at start (a MISP feed folder without its manifest):
+    // it cannot be loaded, so iocd is not ready until it is there.
+    std::fs::create_dir(d.join("late")).unwrap();
     std::fs::write(d.join("fp.txt"), "").unwrap();
     let (syslog, admin) = (free_port(), free_port());
     let cfg = write_config(
@@ -373,7 +374,7 @@ name = "main"
 path = "feed.txt"
 [[feeds]]
 name = "late"
-path = "late.txt"
+path = "late"
 [reload]
 watch_files = false
 watch_interval = "100ms"
@@ -458,14 +459,15 @@ listen = "127.0.0.1:{admin}"
     });
     look("sightings");
 
-    // SIGHUP with the late feed still garbage: refused again, a reload that failed in part.
+    // SIGHUP with the late feed still missing: a reload that failed in part.
     signal(&child, "HUP");
     wait("refused", &|b| {
         sample(b, "iocd_ioc_reload_failures_total") == Some(1.0)
     });
     look("refused");
     // Fixed: the late feed arrives, iocd becomes ready, a new set is swapped in.
-    std::fs::write(d.join("late.txt"), "45.2.2.2\n45.2.2.3\nbad value\n").unwrap();
+    std::fs::remove_dir(d.join("late")).unwrap();
+    std::fs::write(d.join("late"), "45.2.2.2\n45.2.2.3\nbad value\n").unwrap();
     signal(&child, "HUP");
     wait("late feed", &|b| sample(b, "iocd_ready") == Some(1.0));
     assert_eq!(http(admin, "GET", "/readyz").unwrap().0, 200);

@@ -50,6 +50,19 @@ pub fn validate(a: ConfigArgs) -> Result<bool> {
                 f.name, f.location
             );
         }
+        let records = f.accepted + f.rejected + f.inactive;
+        let max = cfg
+            .feeds
+            .iter()
+            .find(|c| c.name == f.name)
+            .map_or(1.0, |c| c.max_rejected());
+        if records > 0 && f.rejected as f64 / records as f64 > max {
+            eprintln!(
+                "iocd: warning: feed {}: {} of {records} records rejected (max_rejected {max}): \
+                 a refresh like it would be refused",
+                f.name, f.rejected
+            );
+        }
     }
     for l in report.allowlists.iter().filter(|l| l.error.is_some()) {
         eprintln!(

@@ -89,9 +89,11 @@ pub struct FeedConfig {
     /// shrink. Default: `[reload] max_shrink` (0.5). See docs/FEEDS.md, "Refresh guard".
     #[serde(default)]
     pub max_shrink: Option<f64>,
-    /// A document whose rejected records (invalid, unsupported, malformed) are more than this
-    /// share (0.0-1.0) of its records is refused, at the first load too (reason
-    /// `rejected`). 1.0 accepts any. Default: `[reload] max_rejected` (0.5).
+    /// A new document whose rejected records (invalid, unsupported, malformed) are more than
+    /// this share (0.0-1.0) of its records is refused (reason `rejected`) and the previous
+    /// generation stays. At the first load there is nothing to keep: it is loaded with a
+    /// warning. 1.0 accepts any. Default: `[reload] max_rejected` (0.5); free-text feeds
+    /// (reports, prose with indicators in it) need more.
     #[serde(default)]
     pub max_rejected: Option<f64>,
     /// Rejected records kept in memory for reports (`iocd iocs stats --all-rejected`), with

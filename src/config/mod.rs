@@ -170,7 +170,8 @@ pub struct ReloadConfig {
     /// stays. 1.0 accepts any shrink.
     pub max_shrink: f64,
     /// Default of every feed's `max_rejected`: a document whose rejected records are more
-    /// than this share of its records is refused (at the first load too).
+    /// than this share of its records is refused when the feed has a generation to keep
+    /// (at the first load, a warning).
     pub max_rejected: f64,
     /// Default of every feed's `keep_rejected`: rejected records kept per feed, with file,
     /// line and reason, for reports; the others are only counted by reason.

@@ -323,29 +323,36 @@ impl Read {
     }
 }
 
+/// "N of M records rejected (x%, max_rejected y)" when a document's rejected share is above
+/// the feed's `max_rejected`.
+fn too_many_rejected(cfg: &FeedConfig, indicators: u64, rejected: u64) -> Option<String> {
+    let records = indicators + rejected;
+    let share = if records == 0 {
+        0.0
+    } else {
+        rejected as f64 / records as f64
+    };
+    (share > cfg.max_rejected()).then(|| {
+        format!(
+            "{rejected} of {records} records rejected ({:.1}%, max_rejected {})",
+            share * 100.0,
+            cfg.max_rejected()
+        )
+    })
+}
+
 /// Why the refresh guard refuses a new document of feed `cfg` (reason, message), if it does.
-/// `previous`: indicators of the generation in memory, if any.
+/// `previous`: indicators of the generation in memory. Without one there is nothing to keep
+/// instead, and nothing is refused (the caller warns about a high rejected share).
 fn guard(
     cfg: &FeedConfig,
     previous: Option<u64>,
     indicators: u64,
     rejected: u64,
 ) -> Option<(&'static str, String)> {
-    let records = indicators + rejected;
-    let rejected_share = if records == 0 {
-        0.0
-    } else {
-        rejected as f64 / records as f64
-    };
-    if rejected_share > cfg.max_rejected() {
-        return Some((
-            reason::REJECTED,
-            format!(
-                "refused: {rejected} of {records} records rejected ({:.1}%, max_rejected {})",
-                rejected_share * 100.0,
-                cfg.max_rejected()
-            ),
-        ));
+    previous?;
+    if let Some(why) = too_many_rejected(cfg, indicators, rejected) {
+        return Some((reason::REJECTED, format!("refused: {why}")));
     }
     let prev = previous.filter(|&p| p > 0)?;
     let shrink = prev.saturating_sub(indicators) as f64 / prev as f64;
@@ -583,6 +590,17 @@ impl Catalog {
                             )
                         }
                         None => {
+                            if previous.is_none()
+                                && let Some(why) =
+                                    too_many_rejected(&f.cfg, count, read.rejected_total)
+                            {
+                                tracing::warn!(
+                                    feed = %f.cfg.name,
+                                    "first load: {why}; loaded, as there is no previous \
+                                     generation to keep, but a refresh like it would be refused \
+                                     (raise this feed's max_rejected if that is its normal)"
+                                );
+                            }
                             let outcome = Outcome::Updated {
                                 listings: count as usize,
                                 rejected: read.rejected_total as usize,
