@@ -259,6 +259,23 @@ timeout = "5s""#
         "{err}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ok:"));
+    // What systemd runs before start and reload: a warning, so that iocd starts and retries.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["validate", "--allow-missing-feeds", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: feed remote: cannot be loaded"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok: 2 feeds (1 not loaded: remote)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // The daemon runs, matching with what it has, and says it is not ready, and why.
     let mut child = iocd_run(&cfg).spawn().unwrap();

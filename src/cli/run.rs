@@ -14,6 +14,19 @@ pub struct ConfigArgs {
     pub config: PathBuf,
 }
 
+/// `iocd validate`'s arguments.
+#[derive(Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// A feed that cannot be loaded (and has no cached copy) is a warning, not an error: the
+    /// daemon starts without it, retries it, and `/readyz` says it is missing. For systemd's
+    /// ExecStartPre and ExecReload, so that a feed server that is down neither keeps iocd
+    /// from starting nor blocks a reload (which also reopens file sinks).
+    #[arg(long)]
+    pub allow_missing_feeds: bool,
+}
+
 /// Loads and validates the configuration, printing every problem with its key path.
 fn load(path: &Path) -> Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
@@ -27,8 +40,10 @@ pub fn run(a: ConfigArgs) -> Result<bool> {
 
 /// Exit 0 when the configuration is valid and every feed loads (a feed that loads no
 /// indicator is a warning); an error (exit 2) when a feed cannot be loaded and has no cache:
-/// the daemon would start without it and not be ready.
-pub fn validate(a: ConfigArgs) -> Result<bool> {
+/// the daemon would start without it and not be ready (a warning with
+/// `--allow-missing-feeds`).
+pub fn validate(v: ValidateArgs) -> Result<bool> {
+    let a = v.config;
     let cfg = load(&a.config)?;
     // Feeds are read too: a configuration whose feeds cannot be loaded is not one to start.
     let (set, report) = iocd::ioc::load_config_feeds(&cfg.feeds, &cfg.allowlists)?;
@@ -36,7 +51,12 @@ pub fn validate(a: ConfigArgs) -> Result<bool> {
     for f in &report.feeds {
         let error = f.error.as_deref().unwrap_or("unknown error");
         if f.loaded_at.is_none() {
-            eprintln!("iocd: error: feed {}: cannot be loaded: {error}", f.name);
+            let level = if v.allow_missing_feeds {
+                "warning"
+            } else {
+                "error"
+            };
+            eprintln!("iocd: {level}: feed {}: cannot be loaded: {error}", f.name);
             missing.push(f.name.as_str());
         } else if let Some(e) = &f.error {
             eprintln!(
@@ -71,7 +91,7 @@ pub fn validate(a: ConfigArgs) -> Result<bool> {
             l.error.as_deref().unwrap_or_default()
         );
     }
-    if !missing.is_empty() {
+    if !missing.is_empty() && !v.allow_missing_feeds {
         anyhow::bail!(
             "{}: {} of {} feeds cannot be loaded and have no cached copy: {}",
             a.config.display(),
@@ -80,8 +100,13 @@ pub fn validate(a: ConfigArgs) -> Result<bool> {
             missing.join(", ")
         );
     }
+    let not_loaded = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} not loaded: {})", missing.len(), missing.join(", "))
+    };
     println!(
-        "{}: ok: {} feeds, {} indicators, {} feed lines rejected, {} sinks",
+        "{}: ok: {} feeds{not_loaded}, {} indicators, {} feed lines rejected, {} sinks",
         a.config.display(),
         cfg.feeds.len(),
         set.len(),
