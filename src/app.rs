@@ -455,6 +455,10 @@ impl Control {
                 self.metrics.reload_failures.inc();
             }
             if !r.changed() {
+                if r.feeds.iter().any(|f| f.fetch == "ok") {
+                    // A document was parsed and refused (or failed): give its memory back.
+                    tokio::task::spawn_blocking(release_free_memory);
+                }
                 if reason != ReloadReason::Expiry {
                     notify(&[sd_notify::NotifyState::Ready]);
                 }

@@ -279,7 +279,7 @@ enum JobResult {
         stamp: Option<FileStamp>,
     },
     Loaded {
-        read: Read,
+        read: Box<Read>,
         bytes: u64,
         validators: Validators,
         stamp: Option<FileStamp>,
@@ -305,7 +305,7 @@ struct Read {
 
 impl Read {
     /// Counts every rejected record by reason and keeps the first `keep`.
-    fn bounded(mut parsed: Parsed, keep: usize) -> Read {
+    fn bounded(mut parsed: Parsed, keep: usize) -> Box<Read> {
         let mut rejected_by = BTreeMap::new();
         for r in &parsed.rejected {
             *rejected_by.entry(r.reason.code()).or_insert(0) += 1;
@@ -315,11 +315,11 @@ impl Read {
             parsed.rejected.truncate(keep);
             parsed.rejected.shrink_to_fit();
         }
-        Read {
+        Box::new(Read {
             parsed,
             rejected_by,
             rejected_total,
-        }
+        })
     }
 }
 
@@ -611,7 +611,7 @@ impl Catalog {
                                 parsed,
                                 rejected_by,
                                 ..
-                            } = read;
+                            } = *read;
                             // The previous generation goes before the new listings are packed.
                             f.generation = None;
                             f.generation = Some(Generation {
