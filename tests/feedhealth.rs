@@ -571,3 +571,36 @@ async fn max_shrink_one_accepts_any_shrink() {
     ));
     assert_eq!(loose.compile(SystemTime::now()).0.len(), 0);
 }
+
+#[tokio::test]
+async fn an_allowlist_changed_with_the_same_size_and_mtime_is_read_again() {
+    use iocd::ioc::{Catalog, parse_indicator};
+    let dir = tempfile::tempdir().unwrap();
+    let (feed, allow) = (dir.path().join("f.txt"), dir.path().join("allow.txt"));
+    std::fs::write(&feed, "45.1.1.1\n45.1.1.2\n").unwrap();
+    std::fs::write(&allow, "45.1.1.1\n").unwrap();
+    let feeds: Vec<iocd::config::FeedConfig> = vec![
+        toml::from_str(&format!(
+            "name = \"f\"\npath = {:?}",
+            feed.display().to_string()
+        ))
+        .unwrap(),
+    ];
+    let lists: Vec<iocd::config::AllowlistConfig> =
+        vec![toml::from_str(&format!("path = {:?}", allow.display().to_string())).unwrap()];
+    let mut c = Catalog::new(&feeds, &lists);
+    c.refresh_all().await;
+    let has = |c: &Catalog, v: &str| {
+        c.compile(SystemTime::now())
+            .0
+            .find(&parse_indicator(v).unwrap())
+            .is_some()
+    };
+    assert!(!has(&c, "45.1.1.1") && has(&c, "45.1.1.2"));
+    // Nothing changed: nothing to compile.
+    assert!(!c.refresh_all().await.changed());
+    rewrite_keeping_mtime(&allow, "45.1.1.2\n");
+    let r = c.refresh_all().await;
+    assert!(r.changed() && r.allowlists[0].updated);
+    assert!(has(&c, "45.1.1.1") && !has(&c, "45.1.1.2"));
+}
