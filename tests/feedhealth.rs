@@ -604,3 +604,25 @@ async fn an_allowlist_changed_with_the_same_size_and_mtime_is_read_again() {
     assert!(r.changed() && r.allowlists[0].updated);
     assert!(has(&c, "45.1.1.1") && !has(&c, "45.1.1.2"));
 }
+
+#[test]
+fn guard_keys_out_of_range_are_refused_with_their_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("feed.txt"), "45.1.0.1\n").unwrap();
+    let cfg = config(
+        dir.path(),
+        free_port(),
+        &format!("{FILE_FEED}\nmax_shrink = 1.5\nkeep_rejected = 2000000"),
+        "[reload]\nmax_rejected = -0.1",
+    );
+    let out = iocd_validate(&cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for key in [
+        "feeds[0].max_shrink",
+        "feeds[0].keep_rejected",
+        "reload.max_rejected",
+    ] {
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}

@@ -135,12 +135,27 @@ pub(super) fn inherit_guard(feeds: &mut [FeedConfig], reload: &super::ReloadConf
     }
 }
 
-/// Checks a `max_shrink` and a `max_rejected` at `at`.
-pub(super) fn validate_guard(at: &str, shrink: f64, rejected: f64, errs: &mut ConfigErrors) {
+/// The most rejected records a feed may keep (`keep_rejected`).
+pub const MAX_KEEP_REJECTED: usize = 1_000_000;
+
+/// Checks a `max_shrink`, a `max_rejected` and a `keep_rejected` at `at`.
+pub(super) fn validate_guard(
+    at: &str,
+    shrink: f64,
+    rejected: f64,
+    keep: usize,
+    errs: &mut ConfigErrors,
+) {
     for (key, v) in [("max_shrink", shrink), ("max_rejected", rejected)] {
         if !(0.0..=1.0).contains(&v) {
             errs.push(format!("{at}.{key}"), "must be between 0.0 and 1.0");
         }
+    }
+    if keep > MAX_KEEP_REJECTED {
+        errs.push(
+            format!("{at}.keep_rejected"),
+            format!("must be at most {MAX_KEEP_REJECTED}"),
+        );
     }
 }
 
@@ -367,7 +382,13 @@ pub(super) fn validate(
         if f.http.timeout.is_zero() {
             errs.push(format!("{at}.http.timeout"), "must be longer than 0s");
         }
-        validate_guard(&at, f.max_shrink(), f.max_rejected(), errs);
+        validate_guard(
+            &at,
+            f.max_shrink(),
+            f.max_rejected(),
+            f.keep_rejected(),
+            errs,
+        );
         if f.http.max_bytes == 0 {
             errs.push(format!("{at}.http.max_bytes"), "must be at least 1");
         }

@@ -536,7 +536,7 @@ impl Config {
 
     /// Parses TOML text: unknown keys and wrong types are errors, with their key path.
     pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
-        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+        toml::from_str(text).map_err(|e| {
             let msg = e.message().to_owned();
             let at = e
                 .span()
@@ -546,15 +546,15 @@ impl Config {
                 })
                 .unwrap_or_else(|| "config".to_owned());
             ConfigErrors(vec![(at, msg)])
-        })?;
-        // Feeds without their own refresh guard take the `[reload]` defaults.
-        feeds::inherit_guard(&mut cfg.feeds, &cfg.reload);
-        Ok(cfg)
+        })
     }
 
     /// Makes relative paths relative to `base` (the config file's folder), so that a unit
     /// file or a test can run iocd from any working directory.
     pub fn resolve_paths(&mut self, base: &Path) {
+        // Also resolved against their context: feeds without their own refresh-guard keys
+        // take the `[reload]` defaults.
+        feeds::inherit_guard(&mut self.feeds, &self.reload);
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -612,6 +612,7 @@ impl Config {
             "reload",
             self.reload.max_shrink,
             self.reload.max_rejected,
+            self.reload.keep_rejected,
             &mut errs,
         );
 

@@ -676,7 +676,7 @@ impl Catalog {
                     tracing::warn!(
                         feed = %f.cfg.name,
                         reason = code,
-                        error = %e,
+                        error = ?e,
                         retry_in = ?retry,
                         "feed refresh failed; {kept}"
                     );
