@@ -7,7 +7,13 @@
 //! Running: the control loop owns the feed [`Catalog`]. A SIGHUP, `POST /reload`, a changed
 //! feed file or a due refresh builds a new set beside the current one (on a blocking thread)
 //! and swaps it in with one atomic store; matcher threads never wait. A build that fails
-//! keeps the current set, is logged and counted.
+//! keeps the current set, is logged and counted. A refresh that changed nothing (same bytes,
+//! `304`s, refused or failed feeds) builds nothing.
+//!
+//! Readiness tells the truth: `/readyz` and `iocd_ready` say ready only once intake runs and
+//! every feed has a generation (read, or from its cache). A feed that cannot be loaded does
+//! not stop the daemon: it matches with the feeds it has, retries the missing one on its
+//! schedule (10 s, doubling, up to 5 minutes) and becomes ready when it arrives.
 //!
 //! Shutdown (SIGTERM or SIGINT): stop intake (sources flush their partial batches and close
 //! the queue) -> matcher threads drain the queue -> sinks drain and flush -> exit. All of it
@@ -25,7 +31,8 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, LogFormat};
 use crate::feedback::Feedback;
-use crate::ioc::{Catalog, LoadReport};
+use crate::ioc::catalog::{FileStamp, file_stamp};
+use crate::ioc::{Catalog, LoadReport, RefreshReport};
 use crate::matcher::{IocKind, IocSet};
 use crate::pipeline::{ReloadReason, ReloadRequest, ReloadResult, Shutdown};
 use crate::sightings::{Exporter, Sightings};
@@ -80,14 +87,12 @@ pub fn run(cfg: Config) -> Result<bool> {
 
     let started = Instant::now();
     let mut catalog = Catalog::new(&cfg.feeds, &cfg.allowlists);
+    // Each feed that fails is logged by the catalog, with what stays in use.
     let refresh = rt.block_on(catalog.refresh_all());
-    for (feed, error) in refresh.failures() {
-        warn!(feed, error, "feed not loaded");
-    }
     let (set, report) = catalog.compile(SystemTime::now());
     info!(
         indicators = set.len(),
-        rejected = report.rejected.len(),
+        rejected = report.rejected_count(),
         seconds = started.elapsed().as_secs_f64(),
         "indicator set loaded"
     );
@@ -97,8 +102,10 @@ pub fn run(cfg: Config) -> Result<bool> {
         shared: Arc::new(ArcSwap::new(Arc::new(Snapshot { set, generation: 1 }))),
         metrics: metrics.clone(),
         generation: 1,
+        started: false,
     };
     control.publish(&report, started.elapsed());
+    control.publish_feeds(&catalog, Some(&refresh));
 
     // Analysts' verdicts and the sightings aggregate exist before the matcher threads, which
     // consult and feed them for every hit.
@@ -201,9 +208,20 @@ pub fn run(cfg: Config) -> Result<bool> {
     for addr in sources.local_addrs() {
         info!(%addr, "listening");
     }
-    metrics.ready.set(1);
+    // READY=1 for systemd: intake runs. Whether every feed is in is `/readyz`'s answer.
+    control.started = true;
+    control.publish_feeds(&catalog, None);
     notify(&[sd_notify::NotifyState::Ready]);
-    info!(generation = control.generation, "iocd is running");
+    let missing = catalog.missing_feeds();
+    if missing.is_empty() {
+        info!(generation = control.generation, "iocd is running");
+    } else {
+        warn!(
+            generation = control.generation,
+            missing = %missing.join(", "),
+            "iocd is running without some feeds: not ready until they load"
+        );
+    }
 
     let grace = cfg.shutdown.grace;
     rt.block_on(async {
@@ -370,6 +388,8 @@ struct Control {
     shared: SharedSet,
     metrics: Arc<Metrics>,
     generation: u64,
+    /// Intake runs: ready once every feed has a generation too.
+    started: bool,
 }
 
 impl Control {
@@ -416,9 +436,10 @@ impl Control {
                         stamps = now;
                         let _ = self.reload(catalog, ReloadReason::FileChanged).await;
                     }
-                    if catalog.next_refresh().is_some_and(|t| t <= SystemTime::now()) {
-                        let _ = self.reload(catalog, ReloadReason::FeedRefresh).await;
-                    }
+                }
+                // Due refreshes and retries of failed feeds, whether files are watched or not.
+                _ = until(catalog.next_refresh()) => {
+                    let _ = self.reload(catalog, ReloadReason::FeedRefresh).await;
                 }
                 _ = expiry.tick() => {
                     let _ = self.expiry_tick(catalog, SystemTime::now()).await;
@@ -464,11 +485,30 @@ impl Control {
         let refreshed = match reason {
             ReloadReason::Expiry => None,
             ReloadReason::FeedRefresh => Some(catalog.refresh_due(now).await),
+            ReloadReason::FileChanged => Some(catalog.refresh_files(now).await),
             _ => Some(catalog.refresh_all().await),
         };
+        // The catalog logged each failed feed with what stays in use.
         if let Some(r) = &refreshed {
-            for (feed, error) in r.failures() {
-                warn!(feed, error, "feed kept its previous generation");
+            self.publish_feeds(catalog, Some(r));
+            if !r.failures().is_empty() {
+                // Part of what was asked for was not taken: counted once per reload.
+                self.metrics.reload_failures.inc();
+            }
+            if !r.changed() {
+                if r.feeds.iter().any(|f| f.fetch == "ok") {
+                    // A document was parsed and refused (or failed): give its memory back.
+                    tokio::task::spawn_blocking(release_free_memory);
+                }
+                if reason != ReloadReason::Expiry {
+                    notify(&[sd_notify::NotifyState::Ready]);
+                }
+                info!(
+                    ?reason,
+                    generation = self.generation,
+                    "no feed or allowlist changed: the current set stays"
+                );
+                return Ok(self.generation);
             }
         }
         let built = tokio::task::block_in_place(|| {
@@ -509,6 +549,51 @@ impl Control {
         result
     }
 
+    /// Sets the per-feed health metrics after a refresh (`refresh`: what it did, counted
+    /// once) and readiness: ready once intake runs and no feed lacks a generation.
+    fn publish_feeds(&self, catalog: &Catalog, refresh: Option<&RefreshReport>) {
+        let m = &self.metrics;
+        for f in refresh.map_or(&[][..], |r| &r.feeds) {
+            m.feed_fetches
+                .with_label_values(&[f.name.as_str(), f.fetch])
+                .inc();
+            if let Some(reason) = f.reason {
+                m.feed_refresh_failures
+                    .with_label_values(&[f.name.as_str(), reason])
+                    .inc();
+            }
+        }
+        let unix = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+        };
+        for h in catalog.health() {
+            if let Some(up) = h.up {
+                m.feed_up.with_label_values(&[&h.name]).set(i64::from(up));
+            }
+            if let Some(t) = h.last_success {
+                m.feed_last_success
+                    .with_label_values(&[&h.name])
+                    .set(unix(t));
+            }
+            m.set_feed_loaded(&h.name, h.loaded_at.map(unix));
+        }
+        let missing: Vec<String> = catalog
+            .missing_feeds()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if self.started {
+            let status = if missing.is_empty() {
+                "ready".to_owned()
+            } else {
+                format!("waiting for feeds: {}", missing.join(", "))
+            };
+            notify(&[sd_notify::NotifyState::Status(&status)]);
+        }
+        m.set_ready(self.started, missing);
+    }
+
     /// Sets the gauges that describe the current set.
     fn publish(&self, report: &LoadReport, took: Duration) {
         let m = &self.metrics;
@@ -541,17 +626,12 @@ impl Control {
                 .set(n);
         }
         m.rejected.reset();
-        let mut rejected: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-        for r in &report.rejected {
-            let feed = report
-                .feeds
-                .iter()
-                .find(|f| f.location == r.location)
-                .map_or(r.location.as_str(), |f| f.name.as_str());
-            *rejected.entry((feed, r.reason.code())).or_default() += 1;
-        }
-        for ((feed, reason), n) in rejected {
-            m.rejected.with_label_values(&[feed, reason]).set(n);
+        for f in &report.feeds {
+            for (reason, n) in &f.rejected_by {
+                m.rejected
+                    .with_label_values(&[f.name.as_str(), reason])
+                    .set(*n as i64);
+            }
         }
     }
 }
@@ -620,16 +700,20 @@ fn watchdog_period() -> Option<Duration> {
     sd_notify::watchdog_enabled().map(|d| (d / 2).max(Duration::from_millis(1)))
 }
 
-/// Modification time and size of each file, to notice changes.
-fn file_stamps(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
-    files
-        .iter()
-        .map(|p| {
-            std::fs::metadata(p)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())))
-        })
-        .collect()
+/// The stamp (modification and change times, size, inode) of each file, to notice changes.
+fn file_stamps(files: &[PathBuf]) -> Vec<Option<FileStamp>> {
+    files.iter().map(|p| file_stamp(p)).collect()
+}
+
+/// Waits until `t` (at least 100 ms from now), or forever without one.
+async fn until(t: Option<SystemTime>) {
+    match t {
+        Some(t) => {
+            let wait = t.duration_since(SystemTime::now()).unwrap_or_default();
+            tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]
@@ -669,6 +753,7 @@ mod tests {
             shared: Arc::new(ArcSwap::new(Arc::new(Snapshot { set, generation: 1 }))),
             metrics: Arc::new(Metrics::new()),
             generation: 1,
+            started: true,
         };
         (catalog, control)
     }

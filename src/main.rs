@@ -40,7 +40,7 @@ enum Cmd {
     /// Run the daemon: read logs from syslog, files or stdin, write alerts to the sinks.
     Run(cli::run::ConfigArgs),
     /// Check a configuration (and load its feeds) without starting anything.
-    Validate(cli::run::ConfigArgs),
+    Validate(cli::run::ValidateArgs),
     /// Load indicator files and report on them.
     #[command(subcommand)]
     Iocs(cli::iocs::IocsCmd),

@@ -29,7 +29,8 @@ pub enum IocsCmd {
         /// Every feed and allowlist of this configuration file instead.
         #[arg(long, value_name = "FILE", conflicts_with = "files")]
         config: Option<PathBuf>,
-        /// Print every rejected record.
+        /// Print every rejected record kept (with `--config`, the first `keep_rejected` of
+        /// each feed; the others are counted by reason).
         #[arg(long)]
         all_rejected: bool,
     },
@@ -288,12 +289,8 @@ fn totals(
         "merged            {} (listed by more than one line or feed)",
         report.merged
     )?;
-    writeln!(out, "rejected          {}", report.rejected.len())?;
-    let mut by_reason = BTreeMap::new();
-    for r in &report.rejected {
-        *by_reason.entry(r.reason.code()).or_insert(0u64) += 1;
-    }
-    for (reason, n) in by_reason {
+    writeln!(out, "rejected          {}", report.rejected_count())?;
+    for (reason, n) in report.rejected_by() {
         writeln!(out, "  {reason:<15} {n}")?;
     }
     let inactive: u64 = report.feeds.iter().map(|f| f.inactive).sum();

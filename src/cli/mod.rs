@@ -31,14 +31,16 @@ pub fn load(feeds: &[PathBuf], all_rejected: bool) -> Result<(IocSet, LoadReport
 
 pub fn print_rejected(report: &LoadReport, all: bool) {
     const SHOWN: usize = 10;
-    let n = report.rejected.len();
-    for r in report.rejected.iter().take(if all { n } else { SHOWN }) {
+    let kept = report.rejected.len();
+    let shown = if all { kept } else { kept.min(SHOWN) };
+    for r in &report.rejected[..shown] {
         eprintln!("iocd: warning: skipped {r}");
     }
-    if !all && n > SHOWN {
+    // Counted, not all kept: a feed keeps its first `keep_rejected` records.
+    let more = report.rejected_count().max(kept as u64) - shown as u64;
+    if more > 0 {
         eprintln!(
-            "iocd: warning: {} more lines skipped (see `iocd iocs stats --all-rejected`)",
-            n - SHOWN
+            "iocd: warning: {more} more lines skipped (see `iocd iocs stats --all-rejected`)"
         );
     }
 }

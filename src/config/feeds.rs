@@ -82,6 +82,81 @@ pub struct FeedConfig {
     /// HTTP options of a URL feed.
     #[serde(default)]
     pub http: HttpOptions,
+    /// Shrink guard: a refresh that would drop more than this share (0.0-1.0) of the
+    /// feed's indicators, or read none from a feed that had some, is refused like a failed
+    /// refresh (the previous generation stays, a warning gives the numbers, and
+    /// `iocd_feed_refresh_failures_total{reason="shrink"}` counts it). 1.0 accepts any
+    /// shrink. Default: `[reload] max_shrink` (0.5). See docs/FEEDS.md, "Refresh guard".
+    #[serde(default)]
+    pub max_shrink: Option<f64>,
+    /// A new document whose rejected records (invalid, unsupported, malformed) are more than
+    /// this share (0.0-1.0) of its records is refused (reason `rejected`) and the previous
+    /// generation stays. At the first load there is nothing to keep: it is loaded with a
+    /// warning. 1.0 accepts any. Default: `[reload] max_rejected` (0.5); free-text feeds
+    /// (reports, prose with indicators in it) need more.
+    #[serde(default)]
+    pub max_rejected: Option<f64>,
+    /// Rejected records kept in memory for reports (`iocd iocs stats --all-rejected`), with
+    /// their line and reason; the others are counted by reason only. Default:
+    /// `[reload] keep_rejected` (1000).
+    #[serde(default)]
+    pub keep_rejected: Option<usize>,
+}
+
+/// Default share of a feed's indicators a refresh may drop (`max_shrink`).
+pub const DEFAULT_MAX_SHRINK: f64 = 0.5;
+/// Default share of a document's records that may be rejected (`max_rejected`).
+pub const DEFAULT_MAX_REJECTED: f64 = 0.5;
+/// Default number of rejected records kept per feed (`keep_rejected`).
+pub const DEFAULT_KEEP_REJECTED: usize = 1000;
+
+impl FeedConfig {
+    /// `max_shrink`, or its default.
+    pub fn max_shrink(&self) -> f64 {
+        self.max_shrink.unwrap_or(DEFAULT_MAX_SHRINK)
+    }
+    /// `max_rejected`, or its default.
+    pub fn max_rejected(&self) -> f64 {
+        self.max_rejected.unwrap_or(DEFAULT_MAX_REJECTED)
+    }
+    /// `keep_rejected`, or its default.
+    pub fn keep_rejected(&self) -> usize {
+        self.keep_rejected.unwrap_or(DEFAULT_KEEP_REJECTED)
+    }
+}
+
+/// Gives feeds without their own `max_shrink`, `max_rejected` or `keep_rejected` the
+/// `[reload]` defaults.
+pub(super) fn inherit_guard(feeds: &mut [FeedConfig], reload: &super::ReloadConfig) {
+    for f in feeds {
+        f.max_shrink.get_or_insert(reload.max_shrink);
+        f.max_rejected.get_or_insert(reload.max_rejected);
+        f.keep_rejected.get_or_insert(reload.keep_rejected);
+    }
+}
+
+/// The most rejected records a feed may keep (`keep_rejected`).
+pub const MAX_KEEP_REJECTED: usize = 1_000_000;
+
+/// Checks a `max_shrink`, a `max_rejected` and a `keep_rejected` at `at`.
+pub(super) fn validate_guard(
+    at: &str,
+    shrink: f64,
+    rejected: f64,
+    keep: usize,
+    errs: &mut ConfigErrors,
+) {
+    for (key, v) in [("max_shrink", shrink), ("max_rejected", rejected)] {
+        if !(0.0..=1.0).contains(&v) {
+            errs.push(format!("{at}.{key}"), "must be between 0.0 and 1.0");
+        }
+    }
+    if keep > MAX_KEEP_REJECTED {
+        errs.push(
+            format!("{at}.keep_rejected"),
+            format!("must be at most {MAX_KEEP_REJECTED}"),
+        );
+    }
 }
 
 fn min_prefix_v4() -> u8 {
@@ -307,6 +382,13 @@ pub(super) fn validate(
         if f.http.timeout.is_zero() {
             errs.push(format!("{at}.http.timeout"), "must be longer than 0s");
         }
+        validate_guard(
+            &at,
+            f.max_shrink(),
+            f.max_rejected(),
+            f.keep_rejected(),
+            errs,
+        );
         if f.http.max_bytes == 0 {
             errs.push(format!("{at}.http.max_bytes"), "must be at least 1");
         }

@@ -185,6 +185,17 @@ pub struct ReloadConfig {
     /// the feeds again.
     #[serde(with = "humantime_serde")]
     pub expiry_interval: Duration,
+    /// Default of every feed's `max_shrink`: a refresh that would drop more than this share
+    /// of a feed's indicators (or leave none of them) is refused and the previous generation
+    /// stays. 1.0 accepts any shrink.
+    pub max_shrink: f64,
+    /// Default of every feed's `max_rejected`: a document whose rejected records are more
+    /// than this share of its records is refused when the feed has a generation to keep
+    /// (at the first load, a warning).
+    pub max_rejected: f64,
+    /// Default of every feed's `keep_rejected`: rejected records kept per feed, with file,
+    /// line and reason, for reports; the others are only counted by reason.
+    pub keep_rejected: usize,
 }
 
 impl Default for ReloadConfig {
@@ -193,6 +204,9 @@ impl Default for ReloadConfig {
             watch_files: true,
             watch_interval: Duration::from_secs(5),
             expiry_interval: Duration::from_secs(60),
+            max_shrink: feeds::DEFAULT_MAX_SHRINK,
+            max_rejected: feeds::DEFAULT_MAX_REJECTED,
+            keep_rejected: feeds::DEFAULT_KEEP_REJECTED,
         }
     }
 }
@@ -758,6 +772,9 @@ impl Config {
     /// Makes relative paths relative to `base` (the config file's folder), so that a unit
     /// file or a test can run iocd from any working directory.
     pub fn resolve_paths(&mut self, base: &Path) {
+        // Also resolved against their context: feeds without their own refresh-guard keys
+        // take the `[reload]` defaults.
+        feeds::inherit_guard(&mut self.feeds, &self.reload);
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -844,6 +861,13 @@ impl Config {
         );
         positive(self.shutdown.grace, "shutdown.grace", &mut errs);
         feeds::validate(&self.feeds, &self.allowlists, &mut errs);
+        feeds::validate_guard(
+            "reload",
+            self.reload.max_shrink,
+            self.reload.max_rejected,
+            self.reload.keep_rejected,
+            &mut errs,
+        );
 
         let mut listeners: BTreeMap<(SocketAddr, &str), String> = BTreeMap::new();
         let mut listen =

@@ -2,10 +2,20 @@
 //!
 //! Read [`Catalog`]. Reading and compiling are two steps on purpose:
 //!
-//! * [`Catalog::refresh_all`] / [`Catalog::refresh_due`] read feeds (files, MISP folders,
-//!   HTTP(S) with conditional requests and a last-good cache) and keep each feed's parsed
-//!   *generation* in memory. A feed that fails to read or parse keeps its previous generation;
-//!   a feed that withdraws an indicator loses it with its new generation.
+//! * [`Catalog::refresh_all`] / [`Catalog::refresh_due`] / [`Catalog::refresh_files`] read
+//!   feeds (files, MISP folders, HTTP(S) with conditional requests and a last-good cache) and
+//!   keep each feed's parsed *generation* in memory. A feed that fails to read or parse keeps
+//!   its previous generation; a feed that withdraws an indicator loses it with its new
+//!   generation. A new document that would shrink a feed by more than its `max_shrink`, or
+//!   whose rejected share is above `max_rejected`, is refused the same way (the refresh
+//!   guard): feeds are written by someone else, and a truncated download or a garbage file
+//!   must not quietly empty the set. Failed feeds are tried again with a doubling delay.
+//! * Change detection: a file's stamp ([`FileStamp`]: mtime, ctime, size, inode) says when
+//!   to look; a hash of its bytes says whether it really changed. [`Catalog::refresh_all`]
+//!   (SIGHUP, `POST /reload`) reads every file whatever its stamp and parses only those whose
+//!   bytes changed.
+//! * Rejected records are counted by reason; only the first `keep_rejected` of each feed are
+//!   kept with their line, so a garbage feed costs its counts, not a copy of itself.
 //! * [`Catalog::compile`] turns the generations in memory into an [`IocSet`]: per-feed type
 //!   filter and subdomain switch, the safety rails, the allowlists, the lifecycle (revoked,
 //!   past `valid_until`, older than the feed's `ttl`), default metadata, weights. It reads
@@ -20,6 +30,9 @@
 //! JSON and XML formats is the expensive part, done only when a feed changed.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,13 +48,69 @@ use crate::matcher::{Compiler, IocSet, N_TABLES, Pattern, SourceRef};
 
 /// A failed feed is tried again after at most this long, even without a `refresh` interval.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
+/// The first retry of a failed feed comes this long after the failure; each further failure
+/// doubles it, up to [`RETRY_AFTER_FAILURE`] (and never past the feed's `refresh`).
+pub const RETRY_FIRST: Duration = Duration::from_secs(10);
+
+/// What says, without reading it, that a file may have changed: modification and status-change
+/// times (nanoseconds), size and inode. A file replaced by `rename` has a new inode; one
+/// rewritten in place and given its old mtime back (`cp -p`, `rsync -t`, `touch -r`) has a
+/// new ctime, which no user can set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    modified: SystemTime,
+    changed: (i64, i64),
+    len: u64,
+    dev: u64,
+    ino: u64,
+}
+
+/// The stamp of a regular file (`None`: missing, unreadable, or not a file).
+pub fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    m.is_file().then(|| FileStamp {
+        modified: m.modified().unwrap_or(UNIX_EPOCH),
+        changed: (m.ctime(), m.ctime_nsec()),
+        len: m.len(),
+        dev: m.dev(),
+        ino: m.ino(),
+    })
+}
+
+/// A cheap hash of a file's bytes (foldhash, fixed seed), to tell a changed file from one
+/// whose stamp moved with the same content. Not a defence against a feed author: one who can
+/// write the feed does not need a collision to change it.
+fn content_hash(bytes: &[u8]) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x10cd).hash_one(bytes)
+}
+
+/// Why a refresh failed, as the `reason` label of `iocd_feed_refresh_failures_total`.
+pub mod reason {
+    /// The file could not be read, or the download failed.
+    pub const FETCH: &str = "fetch";
+    /// The document cannot be read as its format at all.
+    pub const PARSE: &str = "parse";
+    /// The new document would drop more than `max_shrink` of the feed's indicators.
+    pub const SHRINK: &str = "shrink";
+    /// The new document has no indicator, and the feed had some.
+    pub const EMPTY: &str = "empty";
+    /// More than `max_rejected` of the document's records were rejected.
+    pub const REJECTED: &str = "rejected";
+    /// Every reason, for the metric's documentation and tests.
+    pub const ALL: [&str; 5] = [FETCH, PARSE, SHRINK, EMPTY, REJECTED];
+}
 
 /// One feed's parsed document(s) in use.
 #[derive(Debug)]
 struct Generation {
     /// Compact: these stay in memory for as long as the feed is configured.
     listings: Listings,
+    /// Listings that count (HTTPS twins of schemeless URLs excluded): what the guard compares.
+    count: u64,
+    /// The first `keep_rejected` rejected records.
     rejected: Vec<Rejected>,
+    /// Every rejected record, counted by reason.
+    rejected_by: BTreeMap<&'static str, u64>,
     skipped: std::collections::BTreeMap<&'static str, u64>,
     format: feed::FeedFormat,
     bytes: u64,
@@ -57,8 +126,16 @@ struct FeedState {
     last_attempt: Option<SystemTime>,
     error: Option<String>,
     validators: Validators,
-    /// (modified, length) of a file feed when last read: unchanged files are not parsed again.
-    stamp: Option<(SystemTime, u64)>,
+    /// Stamp of a file feed when last read: unchanged files are not read again, except by
+    /// [`Catalog::refresh_all`].
+    stamp: Option<FileStamp>,
+    /// Hash of the bytes of the file generation in memory: a file read again with the same
+    /// bytes is not parsed again.
+    digest: Option<u64>,
+    /// Failed refreshes in a row (0 after a success): the retry delay doubles with each.
+    failures: u32,
+    /// When a refresh last succeeded (read, or found unchanged).
+    last_success: Option<SystemTime>,
 }
 
 impl FeedState {
@@ -74,13 +151,21 @@ impl FeedState {
         let Some(last) = self.last_attempt else {
             return Some(UNIX_EPOCH);
         };
-        let every = match (self.cfg.refresh, self.error.is_some()) {
+        let every = match (self.cfg.refresh, self.failures > 0) {
             (Some(r), false) => r,
-            (Some(r), true) => r.min(RETRY_AFTER_FAILURE),
-            (None, true) => RETRY_AFTER_FAILURE,
+            (Some(r), true) => r.min(self.retry_delay()),
+            (None, true) => self.retry_delay(),
             (None, false) => return None,
         };
         Some(last + every)
+    }
+
+    /// After `failures` failed refreshes in a row: 10 s, 20 s, 40 s, ... up to 5 minutes.
+    fn retry_delay(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        RETRY_FIRST
+            .saturating_mul(1 << doublings)
+            .min(RETRY_AFTER_FAILURE)
     }
 }
 
@@ -88,7 +173,9 @@ impl FeedState {
 struct AllowState {
     cfg: AllowlistConfig,
     lists: Vec<List>,
-    stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+    stamps: Vec<(PathBuf, Option<FileStamp>)>,
+    /// Hashes of the files' bytes, in the order of `lists`.
+    digests: Vec<u64>,
     error: Option<String>,
     loaded: bool,
 }
@@ -125,10 +212,7 @@ pub struct RefreshReport {
 impl RefreshReport {
     /// Whether a feed or allowlist in memory changed: compile again.
     pub fn changed(&self) -> bool {
-        self.feeds
-            .iter()
-            .any(|f| matches!(f.outcome, Outcome::Updated { .. }))
-            || self.allowlists.iter().any(|a| a.updated)
+        self.feeds.iter().any(|f| f.changed) || self.allowlists.iter().any(|a| a.updated)
     }
 
     /// Every failure: (feed or allowlist name, error).
@@ -152,6 +236,14 @@ pub struct FeedRefresh {
     pub outcome: Outcome,
     /// Why the read failed (with `Failed`, or with `Updated { from_cache: true }`).
     pub error: Option<String>,
+    /// With `error`: its [`reason`] code (`fetch`, `parse`, `shrink`, `empty`, `rejected`).
+    pub reason: Option<&'static str>,
+    /// The read or download itself: `ok` (a document was read), `not_modified` (same file
+    /// or bytes, or a `304`), `error` (it could not be read or downloaded).
+    pub fetch: &'static str,
+    /// Whether the set must be compiled again for this feed: a new generation, or an
+    /// unchanged one whose `ttl` runs from the time it was last found current.
+    pub changed: bool,
     pub took: Duration,
 }
 
@@ -181,22 +273,118 @@ pub struct AllowlistRefresh {
 
 /// What a refresh job brings back.
 enum JobResult {
-    Unchanged,
+    /// Same file stamp, same bytes, or a `304`; a new stamp to remember when the stamp moved
+    /// but the bytes did not.
+    Unchanged {
+        stamp: Option<FileStamp>,
+    },
     Loaded {
-        parsed: Parsed,
+        read: Box<Read>,
         bytes: u64,
         validators: Validators,
-        stamp: Option<(SystemTime, u64)>,
+        stamp: Option<FileStamp>,
+        digest: Option<u64>,
         from_cache: bool,
-        warning: Option<String>,
+        /// The download failed (reason, error) and this is the cached copy.
+        failure: Option<(&'static str, String)>,
+        /// A downloaded body for the last-good cache, written once the guard accepts it.
+        to_cache: Option<(Cache, String, Vec<u8>)>,
     },
-    Failed(String),
+    Failed {
+        reason: &'static str,
+        error: String,
+    },
 }
 
-fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    m.is_file()
-        .then(|| (m.modified().unwrap_or(UNIX_EPOCH), m.len()))
+/// A parsed document with its rejected records bounded.
+struct Read {
+    parsed: Parsed,
+    rejected_by: BTreeMap<&'static str, u64>,
+    rejected_total: u64,
+}
+
+impl Read {
+    /// Counts every rejected record by reason and keeps the first `keep`.
+    fn bounded(mut parsed: Parsed, keep: usize) -> Box<Read> {
+        let mut rejected_by = BTreeMap::new();
+        for r in &parsed.rejected {
+            *rejected_by.entry(r.reason.code()).or_insert(0) += 1;
+        }
+        let rejected_total = parsed.rejected.len() as u64;
+        if parsed.rejected.len() > keep {
+            parsed.rejected.truncate(keep);
+            parsed.rejected.shrink_to_fit();
+        }
+        Box::new(Read {
+            parsed,
+            rejected_by,
+            rejected_total,
+        })
+    }
+}
+
+/// "N of M records rejected (x%, max_rejected y)" when a document's rejected share is above
+/// the feed's `max_rejected`.
+fn too_many_rejected(cfg: &FeedConfig, indicators: u64, rejected: u64) -> Option<String> {
+    let records = indicators + rejected;
+    let share = if records == 0 {
+        0.0
+    } else {
+        rejected as f64 / records as f64
+    };
+    (share > cfg.max_rejected()).then(|| {
+        format!(
+            "{rejected} of {records} records rejected ({:.1}%, max_rejected {})",
+            share * 100.0,
+            cfg.max_rejected()
+        )
+    })
+}
+
+/// Why the refresh guard refuses a new document of feed `cfg` (reason, message), if it does.
+/// `previous`: indicators of the generation in memory. Without one there is nothing to keep
+/// instead, and nothing is refused (the caller warns about a high rejected share).
+fn guard(
+    cfg: &FeedConfig,
+    previous: Option<u64>,
+    indicators: u64,
+    rejected: u64,
+) -> Option<(&'static str, String)> {
+    previous?;
+    if let Some(why) = too_many_rejected(cfg, indicators, rejected) {
+        return Some((reason::REJECTED, format!("refused: {why}")));
+    }
+    let prev = previous.filter(|&p| p > 0)?;
+    let shrink = prev.saturating_sub(indicators) as f64 / prev as f64;
+    if shrink > cfg.max_shrink() {
+        let (code, what) = if indicators == 0 {
+            (reason::EMPTY, "no indicators")
+        } else {
+            (reason::SHRINK, "a shrink")
+        };
+        return Some((
+            code,
+            format!(
+                "refused: {what}: {indicators} indicators instead of {prev} \
+                 ({:.1}% fewer, max_shrink {})",
+                shrink * 100.0,
+                cfg.max_shrink()
+            ),
+        ));
+    }
+    None
+}
+
+/// What the health metrics and readiness say about one feed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedHealth {
+    pub name: String,
+    /// Whether its last refresh succeeded; `None` before the first.
+    pub up: Option<bool>,
+    /// When a refresh last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// When the generation in use was read or last found current; `None`: no generation.
+    pub loaded_at: Option<SystemTime>,
 }
 
 impl Catalog {
@@ -216,6 +404,9 @@ impl Catalog {
                     error: None,
                     validators: Validators::default(),
                     stamp: None,
+                    digest: None,
+                    failures: 0,
+                    last_success: None,
                 })
                 .collect(),
             allow: allowlists
@@ -224,6 +415,7 @@ impl Catalog {
                     cfg: cfg.clone(),
                     lists: Vec::new(),
                     stamps: Vec::new(),
+                    digests: Vec::new(),
                     error: None,
                     loaded: false,
                 })
@@ -234,22 +426,57 @@ impl Catalog {
         }
     }
 
-    /// Reads every feed (files) and fetches every URL feed, and reads changed allowlists.
-    /// A feed that fails keeps its previous generation; the report says which and why.
+    /// Reads every feed file and allowlist whatever its stamp (parsing only those whose bytes
+    /// changed) and fetches every URL feed. A feed that fails, or whose new document the
+    /// refresh guard refuses, keeps its previous generation; the report says which and why.
     pub async fn refresh_all(&mut self) -> RefreshReport {
         let now = SystemTime::now();
         let all: Vec<usize> = (0..self.feeds.len()).collect();
-        self.refresh(&all, now).await
+        self.refresh(&all, now, true).await
     }
 
     /// Like [`Catalog::refresh_all`], for the feeds whose `refresh` interval has elapsed at
-    /// `now` (and those never read, and failed ones every [`RETRY_AFTER_FAILURE`]); allowlist
-    /// files that changed are read again too.
+    /// `now` (and those never read, and failed ones after their retry delay: 10 s doubling
+    /// up to [`RETRY_AFTER_FAILURE`]); files and allowlists whose stamp did not move are not
+    /// read.
     pub async fn refresh_due(&mut self, now: SystemTime) -> RefreshReport {
         let due: Vec<usize> = (0..self.feeds.len())
             .filter(|&i| self.feeds[i].due_at().is_some_and(|t| t <= now))
             .collect();
-        self.refresh(&due, now).await
+        self.refresh(&due, now, false).await
+    }
+
+    /// For a changed file: reads the feed files and allowlists whose stamp moved (URL feeds
+    /// are left to their schedule).
+    pub async fn refresh_files(&mut self, now: SystemTime) -> RefreshReport {
+        let files: Vec<usize> = (0..self.feeds.len())
+            .filter(|&i| self.feeds[i].cfg.path.is_some())
+            .collect();
+        self.refresh(&files, now, false).await
+    }
+
+    /// Per feed, in configuration order: whether its last refresh succeeded, when one last
+    /// did, and when its generation was read.
+    pub fn health(&self) -> Vec<FeedHealth> {
+        self.feeds
+            .iter()
+            .map(|f| FeedHealth {
+                name: f.cfg.name.clone(),
+                up: f.last_attempt.map(|_| f.error.is_none()),
+                last_success: f.last_success,
+                loaded_at: f.generation.as_ref().map(|g| g.loaded_at),
+            })
+            .collect()
+    }
+
+    /// Feeds that have no generation yet (neither read nor from their cache): until they
+    /// have one, the set lacks them and the daemon is not ready.
+    pub fn missing_feeds(&self) -> Vec<&str> {
+        self.feeds
+            .iter()
+            .filter(|f| f.generation.is_none())
+            .map(|f| f.cfg.name.as_str())
+            .collect()
     }
 
     /// When [`Catalog::refresh_due`] next has something to do.
@@ -277,9 +504,10 @@ impl Catalog {
         out
     }
 
-    async fn refresh(&mut self, which: &[usize], now: SystemTime) -> RefreshReport {
+    /// Refreshes the feeds `which`; `force`: read files even when their stamp did not move.
+    async fn refresh(&mut self, which: &[usize], now: SystemTime, force: bool) -> RefreshReport {
         let mut report = RefreshReport::default();
-        let allowlists = self.start_allowlists();
+        let allowlists = self.start_allowlists(force);
         if which.iter().any(|&i| self.feeds[i].cfg.url.is_some()) && self.client.is_none() {
             match fetch::client() {
                 Ok(c) => self.client = Some(c),
@@ -300,6 +528,9 @@ impl Catalog {
                 validators: (f.generation.is_some() && !f.validators.is_empty())
                     .then(|| f.validators.clone()),
                 stamp: f.generation.as_ref().and(f.stamp),
+                digest: f.generation.as_ref().and(f.digest),
+                force,
+                keep_rejected: f.cfg.keep_rejected(),
                 client: self.client.clone(),
             };
             set.spawn(async move {
@@ -320,68 +551,157 @@ impl Catalog {
         for (i, result, took) in results {
             let f = &mut self.feeds[i];
             f.last_attempt = Some(now);
-            let (outcome, error) = match result {
-                JobResult::Unchanged => {
-                    f.error = None;
+            let mut changed = false;
+            let (outcome, fetch, failure) = match result {
+                JobResult::Unchanged { stamp } => {
+                    if stamp.is_some() {
+                        f.stamp = stamp;
+                    }
                     // The feed still lists everything it listed: for a TTL, that is news.
                     if let Some(g) = &mut f.generation {
                         g.loaded_at = now;
+                        changed = f.cfg.ttl.is_some();
                     }
-                    (Outcome::Unchanged, None)
+                    (Outcome::Unchanged, "not_modified", None)
                 }
                 JobResult::Loaded {
-                    parsed,
+                    read,
                     bytes,
                     validators,
                     stamp,
+                    digest,
                     from_cache,
-                    warning,
+                    failure,
+                    to_cache,
                 } => {
-                    let outcome = Outcome::Updated {
-                        listings: parsed.count(),
-                        rejected: parsed.rejected.len(),
-                        bytes,
-                        from_cache,
-                    };
-                    f.generation = Some(Generation {
-                        listings: Listings::from_parsed(parsed.listings),
-                        rejected: parsed.rejected,
-                        skipped: parsed.skipped,
-                        format: parsed.format,
-                        bytes,
-                        loaded_at: now,
-                    });
-                    f.validators = validators;
-                    f.stamp = stamp;
-                    f.error = warning.clone();
-                    (outcome, warning)
+                    let count = read.parsed.count() as u64;
+                    let previous = f.generation.as_ref().map(|g| g.count);
+                    match guard(&f.cfg, previous, count, read.rejected_total) {
+                        Some(refused) => {
+                            // The stamp and digest stay those of the generation in memory:
+                            // the refused document is read (and refused) again next time.
+                            let fetch = if failure.is_some() { "error" } else { "ok" };
+                            (
+                                Outcome::Failed {
+                                    kept_previous: f.generation.is_some(),
+                                },
+                                fetch,
+                                Some(refused),
+                            )
+                        }
+                        None => {
+                            if previous.is_none()
+                                && let Some(why) =
+                                    too_many_rejected(&f.cfg, count, read.rejected_total)
+                            {
+                                tracing::warn!(
+                                    feed = %f.cfg.name,
+                                    "first load: {why}; loaded, as there is no previous \
+                                     generation to keep, but a refresh like it would be refused \
+                                     (raise this feed's max_rejected if that is its normal)"
+                                );
+                            }
+                            let outcome = Outcome::Updated {
+                                listings: count as usize,
+                                rejected: read.rejected_total as usize,
+                                bytes,
+                                from_cache,
+                            };
+                            let Read {
+                                parsed,
+                                rejected_by,
+                                ..
+                            } = *read;
+                            // The previous generation goes before the new listings are packed.
+                            f.generation = None;
+                            f.generation = Some(Generation {
+                                listings: Listings::from_parsed(parsed.listings),
+                                count,
+                                rejected: parsed.rejected,
+                                rejected_by,
+                                skipped: parsed.skipped,
+                                format: parsed.format,
+                                bytes,
+                                loaded_at: now,
+                            });
+                            if let Some((c, u, body)) = to_cache {
+                                // Only a document the guard accepted becomes the last good copy.
+                                let v = validators.clone();
+                                let written =
+                                    tokio::task::spawn_blocking(move || c.write(&u, &body, &v))
+                                        .await;
+                                if let Ok(Err(e)) = written {
+                                    tracing::warn!(feed = %f.cfg.name, error = %e, "cannot write the feed cache");
+                                }
+                            }
+                            f.validators = validators;
+                            f.stamp = stamp;
+                            f.digest = digest;
+                            changed = true;
+                            let fetch = if failure.is_some() { "error" } else { "ok" };
+                            (outcome, fetch, failure)
+                        }
+                    }
                 }
-                JobResult::Failed(e) => {
-                    f.error = Some(e.clone());
+                JobResult::Failed { reason, error } => {
+                    let fetch = if reason == reason::FETCH {
+                        "error"
+                    } else {
+                        "ok"
+                    };
                     (
                         Outcome::Failed {
                             kept_previous: f.generation.is_some(),
                         },
-                        Some(e),
+                        fetch,
+                        Some((reason, error)),
                     )
                 }
             };
-            if let Some(e) = &error {
-                tracing::warn!(feed = %f.cfg.name, error = ?e, "feed refresh failed");
+            match &failure {
+                None => {
+                    f.error = None;
+                    f.failures = 0;
+                    f.last_success = Some(now);
+                }
+                Some((code, e)) => {
+                    f.error = Some(e.clone());
+                    f.failures = f.failures.saturating_add(1);
+                    let retry = f.due_at().and_then(|t| t.duration_since(now).ok());
+                    let kept = match (&outcome, f.generation.is_some()) {
+                        (Outcome::Updated { .. }, _) => "using the cached copy",
+                        (_, true) => "the previous generation stays",
+                        (_, false) => "no generation yet: the set lacks this feed",
+                    };
+                    tracing::warn!(
+                        feed = %f.cfg.name,
+                        reason = code,
+                        error = ?e,
+                        retry_in = ?retry,
+                        "feed refresh failed; {kept}"
+                    );
+                }
             }
+            let (reason, error) = match failure {
+                Some((r, e)) => (Some(r), Some(e)),
+                None => (None, None),
+            };
             report.feeds.push(FeedRefresh {
                 name: f.cfg.name.clone(),
                 outcome,
                 error,
+                reason,
+                fetch,
+                changed,
                 took,
             });
         }
         report
     }
 
-    /// Starts reading the allowlists whose files changed (or that never loaded), one task
-    /// per file, so they are read beside the feeds.
-    fn start_allowlists(&self) -> Vec<PendingAllowlist> {
+    /// Starts reading the allowlists whose files changed (or that never loaded; all of them
+    /// when `force`), one task per file, so they are read beside the feeds.
+    fn start_allowlists(&self, force: bool) -> Vec<PendingAllowlist> {
         let mut out = Vec::new();
         for (i, a) in self.allow.iter().enumerate() {
             let single = !a.cfg.path.is_dir();
@@ -390,9 +710,9 @@ impl Catalog {
             } else {
                 allowlist_files(&a.cfg.path)
             };
-            let stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)> =
+            let stamps: Vec<(PathBuf, Option<FileStamp>)> =
                 files.iter().map(|p| (p.clone(), file_stamp(p))).collect();
-            if a.loaded && stamps == a.stamps {
+            if a.loaded && stamps == a.stamps && !force {
                 continue;
             }
             let tasks = files
@@ -415,7 +735,7 @@ impl Catalog {
         let mut out = Vec::new();
         let mut changed = false;
         for p in pending {
-            let mut read: Result<Vec<List>, String> = if p.tasks.is_empty() {
+            let mut read: Result<Vec<(List, u64)>, String> = if p.tasks.is_empty() {
                 Err(format!(
                     "{}: no allowlist files",
                     self.allow[p.index].cfg.path.display()
@@ -442,8 +762,18 @@ impl Catalog {
                 .clone()
                 .unwrap_or_else(|| super::feed_name(&a.cfg.path));
             match read {
-                Ok(lists) => {
-                    a.lists = lists;
+                Ok(read) if a.loaded && read.iter().map(|r| r.1).eq(a.digests.iter().copied()) => {
+                    // Read again (forced, or the stamps moved) with the same bytes.
+                    a.stamps = p.stamps;
+                    a.error = None;
+                    out.push(AllowlistRefresh {
+                        name,
+                        updated: false,
+                        error: None,
+                    });
+                }
+                Ok(read) => {
+                    (a.lists, a.digests) = read.into_iter().unzip();
                     a.stamps = p.stamps;
                     a.loaded = true;
                     a.error = None;
@@ -543,9 +873,10 @@ impl Catalog {
             fr.bytes = g.bytes;
             fr.loaded_at = Some(g.loaded_at);
             fr.skipped = g.skipped.clone();
-            for r in &g.rejected {
-                *fr.rejected_by.entry(r.reason.code()).or_insert(0) += 1;
-            }
+            fr.rejected_by = g.rejected_by.clone();
+            // At most `keep_rejected` records per feed in the report: the parser's first,
+            // then the first the rails and allowlists drop below.
+            let mut room = f.cfg.keep_rejected().saturating_sub(g.rejected.len());
             report.rejected.extend(g.rejected.iter().cloned());
             let limits = Limits {
                 min_prefix_v4: f.cfg.min_prefix_v4,
@@ -588,13 +919,16 @@ impl Catalog {
                 };
                 if let Some(reason) = drop {
                     *fr.rejected_by.entry(reason.code()).or_insert(0) += 1;
-                    report.rejected.push(Rejected {
-                        location: location.clone(),
-                        line: l.line,
-                        at: None,
-                        value: pattern.to_string(),
-                        reason,
-                    });
+                    if room > 0 {
+                        room -= 1;
+                        report.rejected.push(Rejected {
+                            location: location.clone(),
+                            line: l.line,
+                            at: None,
+                            value: pattern.to_string(),
+                            reason,
+                        });
+                    }
                     continue;
                 }
                 let meta = l.meta;
@@ -710,10 +1044,16 @@ fn allowlist_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Reads one allowlist file; `single` when the configured path is this file (not a folder).
-fn read_allowlist_file(cfg: &AllowlistConfig, single: bool, p: &Path) -> Result<List, String> {
+/// Reads one allowlist file, and the hash of its bytes; `single` when the configured path is
+/// this file (not a folder).
+fn read_allowlist_file(
+    cfg: &AllowlistConfig,
+    single: bool,
+    p: &Path,
+) -> Result<(List, u64), String> {
     let location = p.display().to_string();
     let bytes = std::fs::read(p).map_err(|e| format!("{location}: cannot read: {e}"))?;
+    let digest = content_hash(&bytes);
     let json = bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -730,14 +1070,15 @@ fn read_allowlist_file(cfg: &AllowlistConfig, single: bool, p: &Path) -> Result<
             &bytes,
         )),
     }
+    .map(|l| (l, digest))
     .map_err(|e| format!("{location}: {e}"))
 }
 
 /// Allowlist files being read.
 struct PendingAllowlist {
     index: usize,
-    stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
-    tasks: Vec<tokio::task::JoinHandle<Result<List, String>>>,
+    stamps: Vec<(PathBuf, Option<FileStamp>)>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(List, u64), String>>>,
 }
 
 /// One feed's refresh, with everything it needs owned so it can run as a task.
@@ -752,7 +1093,13 @@ struct Job {
     /// Validators of the generation in memory (conditional request).
     validators: Option<Validators>,
     /// Stamp of the file generation in memory.
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<FileStamp>,
+    /// Hash of the bytes of the file generation in memory.
+    digest: Option<u64>,
+    /// Read the file even when its stamp has not moved.
+    force: bool,
+    /// Rejected records to keep.
+    keep_rejected: usize,
     client: Option<reqwest::Client>,
 }
 
@@ -762,36 +1109,66 @@ impl Job {
             return self.run_path(path).await;
         }
         let Some(url) = self.url.clone() else {
-            return JobResult::Failed("neither `path` nor `url`".into());
+            return JobResult::Failed {
+                reason: reason::FETCH,
+                error: "neither `path` nor `url`".into(),
+            };
         };
         self.run_url(url).await
     }
 
     async fn run_path(self, path: PathBuf) -> JobResult {
         let stamp = file_stamp(&path);
-        if stamp.is_some() && stamp == self.stamp {
-            return JobResult::Unchanged;
+        if !self.force && stamp.is_some() && stamp == self.stamp {
+            return JobResult::Unchanged { stamp: None };
         }
-        let (format, opts) = (self.format, self.opts);
-        let parsed =
-            tokio::task::spawn_blocking(move || feed::parse_path(format, &path, &opts)).await;
-        match parsed {
-            Ok(Ok((parsed, bytes))) => JobResult::Loaded {
-                parsed,
+        let (format, opts, keep, known) = (self.format, self.opts, self.keep_rejected, self.digest);
+        let job = tokio::task::spawn_blocking(move || {
+            if path.is_dir() {
+                // A MISP feed folder: parsed whole each time (it has no single stamp).
+                return feed::parse_path(format, &path, &opts)
+                    .map(|(parsed, n)| Some((Read::bounded(parsed, keep), n, None)))
+                    .map_err(|e| (reason::PARSE, e.to_string()));
+            }
+            let location = path.display().to_string();
+            let bytes = std::fs::read(&path)
+                .map_err(|e| (reason::FETCH, format!("{location}: cannot read: {e}")))?;
+            let digest = content_hash(&bytes);
+            if known == Some(digest) {
+                return Ok(None);
+            }
+            let n = bytes.len() as u64;
+            let parsed = feed::parse(format, &location, &bytes, &opts)
+                .map_err(|e| (reason::PARSE, e.to_string()))?;
+            drop(bytes);
+            Ok(Some((Read::bounded(parsed, keep), n, Some(digest))))
+        });
+        match job.await {
+            Ok(Ok(None)) => JobResult::Unchanged { stamp },
+            Ok(Ok(Some((read, bytes, digest)))) => JobResult::Loaded {
+                read,
                 bytes,
                 validators: Validators::default(),
                 stamp,
+                digest,
                 from_cache: false,
-                warning: None,
+                failure: None,
+                to_cache: None,
             },
-            Ok(Err(e)) => JobResult::Failed(e.to_string()),
-            Err(e) => JobResult::Failed(format!("parser task failed: {e}")),
+            Ok(Err((reason, error))) => JobResult::Failed { reason, error },
+            Err(e) => JobResult::Failed {
+                reason: reason::PARSE,
+                error: format!("parser task failed: {e}"),
+            },
         }
     }
 
     async fn run_url(self, url: String) -> JobResult {
         let Some(client) = &self.client else {
-            return JobResult::Failed(format!("{url}: no HTTP client"));
+            return JobResult::Failed {
+                reason: reason::FETCH,
+                error: format!("{url}: no HTTP client"),
+            };
         };
         // Without a generation in memory, the cache is the copy a 304 would refer to.
         let cached = match (&self.validators, &self.cache) {
@@ -828,80 +1205,93 @@ impl Job {
             }
         }
         let opts = self.opts.clone();
+        let keep = self.keep_rejected;
         let parse = move |bytes: Vec<u8>, loc: String| {
             let opts = opts.clone();
             async move {
                 let at = loc.clone();
                 tokio::task::spawn_blocking(move || {
                     let n = bytes.len() as u64;
-                    feed::parse(format, &loc, &bytes, &opts).map(|p| (p, n, bytes))
+                    feed::parse(format, &loc, &bytes, &opts)
+                        .map(|p| (Read::bounded(p, keep), n, bytes))
                 })
                 .await
                 .unwrap_or_else(|e| Err(FeedError::new(&at, format!("parser task failed: {e}"))))
             }
         };
-        let from_cache = |cached: Option<(Vec<u8>, Validators)>, why: String| async {
+        // The download failed for `why`: the cached copy, if there is one and it parses.
+        let (parse_ref, url_ref) = (&parse, &url);
+        let from_cache = move |cached: Option<(Vec<u8>, Validators)>,
+                               code: &'static str,
+                               why: String| async move {
             match cached {
-                None => JobResult::Failed(why),
-                Some((bytes, v)) => match parse(bytes, url.clone()).await {
-                    Ok((parsed, n, _)) => JobResult::Loaded {
-                        parsed,
+                None => JobResult::Failed {
+                    reason: code,
+                    error: why,
+                },
+                Some((bytes, v)) => match parse_ref(bytes, url_ref.clone()).await {
+                    Ok((read, n, _)) => JobResult::Loaded {
+                        read,
                         bytes: n,
                         validators: v,
                         stamp: None,
+                        digest: None,
                         from_cache: true,
-                        warning: Some(why),
+                        failure: Some((code, why)),
+                        to_cache: None,
                     },
-                    Err(e) => {
-                        JobResult::Failed(format!("{why}; the cached copy does not parse: {e}"))
-                    }
+                    Err(e) => JobResult::Failed {
+                        reason: code,
+                        error: format!("{why}; the cached copy does not parse: {e}"),
+                    },
                 },
             }
         };
         match fetched {
-            Ok(Fetched::NotModified) if self.validators.is_some() => JobResult::Unchanged,
+            Ok(Fetched::NotModified) if self.validators.is_some() => {
+                JobResult::Unchanged { stamp: None }
+            }
             Ok(Fetched::NotModified) => {
-                let r = from_cache(cached, String::new()).await;
-                match r {
+                // The server says the cached copy is current.
+                match from_cache(cached, reason::FETCH, String::new()).await {
                     JobResult::Loaded {
-                        parsed,
+                        read,
                         bytes,
                         validators,
                         stamp,
+                        digest,
                         ..
                     } => JobResult::Loaded {
-                        parsed,
+                        read,
                         bytes,
                         validators,
                         stamp,
+                        digest,
                         from_cache: true,
-                        warning: None,
+                        failure: None,
+                        to_cache: None,
+                    },
+                    JobResult::Failed { reason, error } if error.is_empty() => JobResult::Failed {
+                        reason,
+                        error: format!("{url}: 304 Not Modified, and no cached copy"),
                     },
                     other => other,
                 }
             }
             Ok(Fetched::Body { bytes, validators }) => match parse(bytes, url.clone()).await {
-                Ok((parsed, n, bytes)) => {
-                    if let Some(c) = self.cache.clone() {
-                        let (u, v) = (url.clone(), validators.clone());
-                        let written =
-                            tokio::task::spawn_blocking(move || c.write(&u, &bytes, &v)).await;
-                        if let Ok(Err(e)) = written {
-                            tracing::warn!(url = %url, error = %e, "cannot write the feed cache");
-                        }
-                    }
-                    JobResult::Loaded {
-                        parsed,
-                        bytes: n,
-                        validators,
-                        stamp: None,
-                        from_cache: false,
-                        warning: None,
-                    }
-                }
-                Err(e) => from_cache(cached, e.to_string()).await,
+                Ok((read, n, bytes)) => JobResult::Loaded {
+                    read,
+                    bytes: n,
+                    validators,
+                    stamp: None,
+                    digest: None,
+                    from_cache: false,
+                    failure: None,
+                    to_cache: self.cache.clone().map(|c| (c, url.clone(), bytes)),
+                },
+                Err(e) => from_cache(cached, reason::PARSE, e.to_string()).await,
             },
-            Err(e) => from_cache(cached, format!("{url}: {e}")).await,
+            Err(e) => from_cache(cached, reason::FETCH, format!("{url}: {e}")).await,
         }
     }
 }

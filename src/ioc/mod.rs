@@ -121,11 +121,31 @@ pub struct LoadReport {
     pub listings: u64,
     /// Listings of an indicator that an earlier listing (same or another feed) already had.
     pub merged: u64,
-    /// Every record dropped, with where and why.
+    /// Records dropped, with where and why: from a configuration's feeds, the first
+    /// `keep_rejected` of each feed (every one is counted in [`FeedReport::rejected_by`]);
+    /// from [`SetBuilder`], every one.
     pub rejected: Vec<Rejected>,
     pub feeds: Vec<FeedReport>,
     /// The allowlists applied (empty for [`SetBuilder`]).
     pub allowlists: Vec<AllowlistReport>,
+}
+
+impl LoadReport {
+    /// Records rejected over all feeds, kept or only counted.
+    pub fn rejected_count(&self) -> u64 {
+        self.feeds.iter().map(|f| f.rejected).sum()
+    }
+
+    /// Rejected records over all feeds, by reason, kept or only counted.
+    pub fn rejected_by(&self) -> BTreeMap<&'static str, u64> {
+        let mut by = BTreeMap::new();
+        for f in &self.feeds {
+            for (reason, n) in &f.rejected_by {
+                *by.entry(*reason).or_insert(0) += n;
+            }
+        }
+        by
+    }
 }
 
 /// Per-feed counts in a [`LoadReport`].

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `GET /metrics` | every metric in the Prometheus text format (`text/plain; version=0.0.4`) |
 //! | `GET /healthz` | 200 `ok` while the process serves at all |
-//! | `GET /readyz` | 200 once the first indicator set is loaded (`iocd_ready` is 1), else 503 |
+//! | `GET /readyz` | 200 once iocd runs and every feed has a generation, read or from its cache (`iocd_ready` is 1); else 503 naming the feeds still missing |
 //! | `POST /reload` | rebuilds the indicator set and waits for it (up to 60 s): 200 `{"generation":N}`, 500 `{"error":...}` when the build failed (the old set stays), 503 when the daemon is stopping, 504 when the build takes longer |
 //! | `GET /feedback` | every false-positive mark (API and file), with its hit count, as a JSON array |
 //! | `POST /feedback` | `{"indicator", "host"?, "reason", "analyst", "expires"?}` marks a false positive at once: 201 with the mark, 400 `{"error":...}` for a bad request, 500 when it cannot be saved (nothing changed) |
@@ -615,15 +615,21 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(s): State<AppState>) -> (StatusCode, &'static str) {
+/// 200 when `iocd_ready` is 1; else 503 saying what is missing (the feeds without a
+/// generation by name, or that the daemon is still starting).
+async fn readyz(State(s): State<AppState>) -> (StatusCode, String) {
     if s.metrics.ready.get() == 1 {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no indicator set loaded yet\n",
-        )
+        return (StatusCode::OK, "ready\n".to_owned());
     }
+    let why = s
+        .metrics
+        .readiness
+        .waiting_for()
+        .unwrap_or_else(|| "no indicator set loaded yet".to_owned());
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("not ready: {why}\n"),
+    )
 }
 
 async fn reload(State(s): State<AppState>) -> Response {

@@ -68,7 +68,8 @@ pub struct Metrics {
     pub rejected: IntGaugeVec,
     /// Indicator-set builds that were swapped in.
     pub reloads: IntCounter,
-    /// Builds that failed; the previous set stayed.
+    /// Reloads that did not take everything: a feed or allowlist refresh failed or was
+    /// refused, or the build failed. What was not taken stayed as it was.
     pub reload_failures: IntCounter,
     /// Unix time of the last successful reload.
     pub last_reload: Gauge,
@@ -78,14 +79,27 @@ pub struct Metrics {
     pub generation: IntGauge,
     /// Heap bytes of the current set per indicator.
     pub bytes_per_indicator: Gauge,
-    /// Feed downloads by feed and outcome (`ok`, `not_modified`, `error`).
+    /// Feed reads and downloads, by feed and result (`ok`: a document was read,
+    /// `not_modified`: same bytes or a `304`, `error`: it could not be read or downloaded).
     pub feed_fetches: IntCounterVec,
     /// Time spent per request by sink.
     pub sink_latency: HistogramVec,
-    /// 1 once the first indicator set is loaded.
+    /// 1 once the daemon runs and every feed has a generation (see [`Readiness`]).
     pub ready: IntGauge,
-    /// Seconds each feed's current generation has been in use, by feed.
+    /// Why the daemon is not ready, beside `ready`.
+    pub readiness: Readiness,
+    /// Seconds since each feed's generation in use was read or last found current, by feed;
+    /// computed at each scrape from [`Metrics::set_feed_loaded`].
     pub feed_age: GaugeVec,
+    /// 1 when the feed's last refresh succeeded, 0 when it failed or was refused, by feed.
+    pub feed_up: IntGaugeVec,
+    /// Unix time of the feed's last successful refresh, by feed.
+    pub feed_last_success: GaugeVec,
+    /// Refreshes that failed or were refused (the previous generation, if any, stayed), by
+    /// feed and reason (`fetch`, `parse`, `shrink`, `empty`, `rejected`).
+    pub feed_refresh_failures: IntCounterVec,
+    /// Unix time each feed's generation was loaded at, for `feed_age`.
+    feed_loaded: std::sync::Mutex<std::collections::BTreeMap<String, f64>>,
     /// False-positive marks loaded, by origin (`api`, `file`), expired ones included.
     pub feedback_marks: IntGaugeVec,
     /// Hits a false-positive mark applied to.
@@ -119,6 +133,7 @@ impl Metrics {
         macro_rules! reg {
             ($m:expr) => {{
                 let m = $m;
+                note_family(&m);
                 registry
                     .register(Box::new(m.clone()))
                     .expect("metric names are unique");
@@ -247,7 +262,7 @@ impl Metrics {
             reload_failures: reg!(
                 IntCounter::new(
                     "iocd_ioc_reload_failures_total",
-                    "Indicator-set builds that failed; the previous set stayed."
+                    "Reloads where a feed or allowlist failed or was refused, or the build failed."
                 )
                 .expect("valid metric")
             ),
@@ -284,8 +299,8 @@ impl Metrics {
             ),
             feed_fetches: reg!(counter_vec(
                 "iocd_feed_fetches_total",
-                "Feed downloads, by feed and outcome.",
-                &["feed", "outcome"]
+                "Feed reads and downloads, by feed and result (ok, not_modified, error).",
+                &["feed", "result"]
             )),
             sink_latency: reg!(
                 HistogramVec::new(
@@ -299,19 +314,44 @@ impl Metrics {
                 .expect("valid metric")
             ),
             ready: reg!(
-                IntGauge::new("iocd_ready", "1 once the first indicator set is loaded.")
-                    .expect("valid metric")
+                IntGauge::new(
+                    "iocd_ready",
+                    "1 once iocd runs and every feed has a generation (as /readyz)."
+                )
+                .expect("valid metric")
             ),
+            readiness: Readiness::default(),
             feed_age: reg!(
                 GaugeVec::new(
                     Opts::new(
                         "iocd_feed_generation_age_seconds",
-                        "Age of each feed's current generation."
+                        "Seconds since each feed's generation in use was read or found current."
                     ),
                     &["feed"]
                 )
                 .expect("valid metric")
             ),
+            feed_up: reg!(gauge_vec(
+                "iocd_feed_up",
+                "1 when the feed's last refresh succeeded, by feed.",
+                &["feed"]
+            )),
+            feed_last_success: reg!(
+                GaugeVec::new(
+                    Opts::new(
+                        "iocd_feed_last_success_timestamp_seconds",
+                        "Unix time of the feed's last successful refresh, by feed."
+                    ),
+                    &["feed"]
+                )
+                .expect("valid metric")
+            ),
+            feed_refresh_failures: reg!(counter_vec(
+                "iocd_feed_refresh_failures_total",
+                "Feed refreshes that failed or were refused, by feed and reason.",
+                &["feed", "reason"]
+            )),
+            feed_loaded: Default::default(),
             feedback_marks: reg!(gauge_vec(
                 "iocd_feedback_marks",
                 "False-positive marks loaded, by origin.",
@@ -391,8 +431,44 @@ impl Metrics {
         }
     }
 
+    /// Notes when `feed`'s generation in use was read or last found current (Unix seconds;
+    /// `None`: it has none), for `iocd_feed_generation_age_seconds`.
+    pub fn set_feed_loaded(&self, feed: &str, at: Option<f64>) {
+        let mut loaded = self.feed_loaded.lock().unwrap_or_else(|e| e.into_inner());
+        match at {
+            Some(t) => {
+                loaded.insert(feed.to_owned(), t);
+            }
+            None => {
+                loaded.remove(feed);
+                let _ = self.feed_age.remove_label_values(&[feed]);
+            }
+        }
+    }
+
+    /// Sets whether the daemon is ready (`iocd_ready` and `/readyz`): it runs (`started`)
+    /// and no feed is `missing` a generation.
+    pub fn set_ready(&self, started: bool, missing: Vec<String>) {
+        self.ready.set(i64::from(started && missing.is_empty()));
+        *self.readiness.0.lock().unwrap_or_else(|e| e.into_inner()) = (started, missing);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        // Feed ages are as of this scrape.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        for (feed, at) in self
+            .feed_loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            self.feed_age
+                .with_label_values(&[feed])
+                .set((now - at).max(0.0));
+        }
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
@@ -404,6 +480,27 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+/// Why the daemon is not ready: (started, feeds without a generation). Set with
+/// [`Metrics::set_ready`], read by `/readyz`.
+#[derive(Default)]
+pub struct Readiness(std::sync::Mutex<(bool, Vec<String>)>);
+
+impl Readiness {
+    /// What is missing, for a 503 body; `None` when nothing is (or nothing was ever set: a
+    /// server without a daemon behind it goes by `iocd_ready` alone).
+    pub fn waiting_for(&self) -> Option<String> {
+        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*s {
+            (_, missing) if !missing.is_empty() => Some(format!(
+                "waiting for feeds without a generation: {}",
+                missing.join(", ")
+            )),
+            (false, _) => Some("starting".to_owned()),
+            (true, _) => None,
+        }
     }
 }
 
@@ -521,8 +618,30 @@ impl AdminMetrics {
 /// [`Metrics::new`] (triage, Kafka) are made.
 pub(crate) struct Families<'a>(pub(crate) &'a Registry);
 
+/// Names of every family registered in this process, through `reg!` in [`Metrics::new`]
+/// or [`Families`] (the only two ways families are made): what [`family_names`] lists.
+static FAMILIES: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn note_family(m: &impl prometheus::core::Collector) {
+    let mut names = FAMILIES.lock().unwrap_or_else(|e| e.into_inner());
+    for d in m.desc() {
+        names.insert(d.fq_name.clone());
+    }
+}
+
+/// Every metric family iocd registers (after a [`Metrics::new`]), sorted: the list the
+/// metrics audit (tests/metrics_move.rs) checks, so that a new family without a test that
+/// makes it move fails the build's tests.
+pub fn family_names() -> Vec<String> {
+    let _ = Metrics::new();
+    let names = FAMILIES.lock().unwrap_or_else(|e| e.into_inner());
+    names.iter().cloned().collect()
+}
+
 impl Families<'_> {
     fn reg<M: prometheus::core::Collector + Clone + 'static>(&self, m: M) -> M {
+        note_family(&m);
         self.0
             .register(Box::new(m.clone()))
             .expect("metric names are unique");
