@@ -203,6 +203,14 @@ impl DecodedLine {
         DecodedLine { event, facts }
     }
 
+    /// A line left undecoded (its decoder failed): no fields, no facts but its text.
+    pub fn undecoded(line: &[u8], internal: impl Fn(std::net::IpAddr) -> bool) -> DecodedLine {
+        DecodedLine {
+            event: None,
+            facts: LineFacts::new(None, line, internal),
+        }
+    }
+
     /// The alert's fields for `hits` (offsets relative to `line`), with `direction` (the
     /// line's own, [`LineFacts::direction`], unless triage knows better).
     pub fn fields(&self, line: &[u8], hits: &[Hit], direction: Direction) -> Option<LineFields> {

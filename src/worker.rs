@@ -119,6 +119,7 @@ fn run(
                 decode,
                 triage.as_deref(),
                 &mut tally,
+                &metrics,
             );
             if let Some(t) = &triage {
                 t.flush(&mut tally);
@@ -134,6 +135,24 @@ fn run(
     }
 }
 
+/// A decoder panicked on `line`: counted, and logged with the start of the line (quoted) so
+/// the bug can be reproduced.
+fn decode_panicked(metrics: &Metrics, line: &[u8], panic: &(dyn std::any::Any + Send)) {
+    metrics.decode_panics.inc();
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let head = String::from_utf8_lossy(&line[..line.len().min(256)]);
+    tracing::error!(
+        panic = ?what,
+        line_bytes = line.len(),
+        line_start = ?head,
+        "a decoder panicked on a line; it is alerted without its decoded fields"
+    );
+}
+
 #[allow(clippy::too_many_arguments)]
 fn emit(
     batch: &Batch,
@@ -144,6 +163,7 @@ fn emit(
     decode: HeaderDecoder,
     triage: Option<&Triage>,
     tally: &mut Tally,
+    metrics: &Metrics,
 ) {
     let now_t = SystemTime::now();
     let now = humantime::format_rfc3339_millis(now_t).to_string();
@@ -154,14 +174,25 @@ fn emit(
         let line = &batch.buf[start..end];
         let message = batch.message_at(start);
         let peer = batch.peer_at(start);
-        let syslog = if batch.source.is_syslog() {
-            decode(line)
-        } else {
-            None
-        };
-        // Only lines with hits are decoded: which field matched, and what happened.
-        let decoded = DecodedLine::new(line, batch.zeek.as_deref(), |ip| {
-            triage.map_or_else(|| is_private_default(ip), |t| t.assets().is_internal(ip))
+        let internal =
+            |ip| triage.map_or_else(|| is_private_default(ip), |t| t.assets().is_internal(ip));
+        // Only lines with hits are decoded: which field matched, and what happened. The
+        // decoders read the adversary's text; one that panics on a line costs that line its
+        // fields, never the alert or the thread (counted and logged: it is a bug to fix).
+        let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let syslog = if batch.source.is_syslog() {
+                decode(line)
+            } else {
+                None
+            };
+            (
+                syslog,
+                DecodedLine::new(line, batch.zeek.as_deref(), internal),
+            )
+        }));
+        let (syslog, decoded) = guarded.unwrap_or_else(|panic| {
+            decode_panicked(metrics, line, panic.as_ref());
+            (None, DecodedLine::undecoded(line, internal))
         });
         let (ev, facts) = (&decoded.event, &decoded.facts);
         let hostname = syslog.as_ref().and_then(|s| s.hostname.as_deref());
@@ -193,7 +224,13 @@ fn emit(
             None => line_hits.to_vec(),
         };
         let direction = verdict.as_ref().map_or(facts.direction, |v| v.direction);
-        let fields = decoded.fields(line, &shown, direction);
+        let fields = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decoded.fields(line, &shown, direction)
+        }))
+        .unwrap_or_else(|panic| {
+            decode_panicked(metrics, line, panic.as_ref());
+            None
+        });
         let triaged = verdict.as_ref().map(|v| {
             let p = v.primary();
             TriageFields {
@@ -290,6 +327,53 @@ mod tests {
             set: b.build(),
             generation,
         })
+    }
+
+    /// A decoder that panics on a line costs that line its decoded fields, not its alert, and
+    /// not the matcher thread: the next batch is still matched.
+    #[test]
+    fn a_panicking_decoder_loses_no_alert_and_no_thread() {
+        let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let out: AlertOut = Arc::new(move |a: AlertRecord| {
+            sink.lock()
+                .unwrap()
+                .push(serde_json::from_slice::<serde_json::Value>(&a.json).unwrap())
+        });
+        let metrics = Arc::new(Metrics::new());
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let decode: HeaderDecoder = |line| {
+            if line.starts_with(b"boom") {
+                panic!("decoder bug on this line")
+            }
+            None
+        };
+        let workers = spawn(1, rx, shared, out, decode, metrics.clone(), None);
+        let peer = "127.0.0.1:9".parse().unwrap();
+        for first in ["boom SRC=1.2.3.4 x", "fine SRC=1.2.3.4 y"] {
+            let mut b = Batch::new(SourceKind::SyslogTcp);
+            b.push_line(first.as_bytes(), Some(peer));
+            tx.send(b).unwrap();
+        }
+        drop(tx);
+        for w in workers {
+            w.join().expect("the matcher thread survives the panic");
+        }
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 2, "both lines alerted: {got:?}");
+        assert_eq!(got[0]["event"]["original"], "boom SRC=1.2.3.4 x");
+        assert_eq!(
+            got[0]["threat"]["enrichments"][0]["matched"]["atomic"],
+            "1.2.3.4"
+        );
+        assert!(
+            got[0].get("host").is_none(),
+            "no decoded header: {}",
+            got[0]
+        );
+        assert_eq!(got[1]["event"]["original"], "fine SRC=1.2.3.4 y");
+        assert_eq!(metrics.decode_panics.get(), 1);
     }
 
     #[test]

@@ -212,6 +212,7 @@ fn populate(m: &Metrics) {
     m.queue_depth.set(3);
     m.matches.with_label_values(&["ipv4"]).inc_by(4);
     m.match_latency.observe(0.002);
+    m.decode_panics.inc();
     m.alerts_out.with_label_values(&["stdout0", "high"]).inc();
     m.sink_errors.with_label_values(&["http1"]).inc();
     m.sink_retries.with_label_values(&["http1"]).inc();
@@ -300,6 +301,7 @@ const FAMILIES: &[&str] = &[
     "iocd_pipeline_queue_depth_batches",
     "iocd_matcher_matches_total",
     "iocd_matcher_latency_seconds",
+    "iocd_matcher_decode_panics_total",
     "iocd_sink_alerts_total",
     "iocd_sink_errors_total",
     "iocd_sink_retries_total",

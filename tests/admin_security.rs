@@ -546,7 +546,10 @@ fn a_connection_flood_neither_stops_intake_nor_keeps_metrics_down() {
     // cap frees up as the first ones time out while the flood is still being opened).
     let (busy, timed_out) = (refused("over_capacity"), refused("header_timeout"));
     assert!(busy + timed_out >= flood.len() as f64, "{text}");
-    assert!(busy >= (flood.len() / 2) as f64 && timed_out >= 16.0, "{text}");
+    assert!(
+        busy >= (flood.len() / 2) as f64 && timed_out >= 16.0,
+        "{text}"
+    );
     eprintln!(
         "flood of {} connections: {busy} refused at once, {timed_out} cut by the header \
          timeout; /metrics back {:?} after the alert",
@@ -554,6 +557,9 @@ fn a_connection_flood_neither_stops_intake_nor_keeps_metrics_down() {
         t.elapsed()
     );
     assert_eq!(metric_sum(&text, "iocd_admin_accept_errors_total"), 0.0);
+    // The scrape's own connection at least, and never more than the cap.
+    let open = metric_sum(&text, "iocd_admin_connections");
+    assert!((1.0..=16.0).contains(&open), "{text}");
     drop(flood);
     let log = d.stop();
     assert!(!log.contains("Too many open files"), "{log}");

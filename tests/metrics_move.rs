@@ -49,6 +49,8 @@ const fn by(file: &'static str, test: &'static str, token: &'static str) -> Move
 
 const KAFKA: &str = "tests/kafka.rs";
 const SINKS: &str = "tests/sinks.rs";
+const ADMIN_SECURITY: &str = "tests/admin_security.rs";
+const CRASH_STATE_TEST: &str = "leftovers_of_a_killed_daemon_are_cleaned_at_the_next_start";
 
 /// One line per family. A new family: add its line here (`Here` if the daemon run below
 /// moves it, else the test that does).
@@ -103,8 +105,8 @@ const MOVERS: &[(&str, Mover)] = &[
     (
         "iocd_sink_dropped_alerts_total",
         by(
-            SINKS,
-            "http_4xx_is_an_error_and_drops_only_that_batch",
+            "tests/http_delivery.rs",
+            "a_full_dead_letter_file_means_an_error_log_and_a_count_never_silence",
             "dropped(&metrics",
         ),
     ),
@@ -253,6 +255,102 @@ const MOVERS: &[(&str, Mover)] = &[
     (
         "iocd_kafka_producer_errors_total",
         Gap("needs the Kafka sink to hit a broker error (e.g. message.max.bytes)"),
+    ),
+    (
+        "iocd_matcher_decode_panics_total",
+        by(
+            "src/worker.rs",
+            "a_panicking_decoder_loses_no_alert_and_no_thread",
+            "decode_panics",
+        ),
+    ),
+    (
+        "iocd_sink_up",
+        by(
+            "tests/http_delivery.rs",
+            "daemon_held_then_delivers",
+            "sink_up_metric",
+        ),
+    ),
+    (
+        "iocd_sink_dead_letters_total",
+        by(
+            "tests/http_delivery.rs",
+            "alerts_refused_alone_go_to_the_dead_letter_file_and_settle",
+            "dead_letters(",
+        ),
+    ),
+    (
+        "iocd_admin_connections",
+        by(
+            ADMIN_SECURITY,
+            "a_connection_flood_neither_stops_intake_nor_keeps_metrics_down",
+            "\"iocd_admin_connections\"",
+        ),
+    ),
+    (
+        "iocd_admin_refused_connections_total",
+        by(
+            ADMIN_SECURITY,
+            "a_connection_flood_neither_stops_intake_nor_keeps_metrics_down",
+            "iocd_admin_refused_connections_total",
+        ),
+    ),
+    (
+        "iocd_admin_refused_requests_total",
+        by(
+            ADMIN_SECURITY,
+            "the_token_guards_state_changes_and_reads_stay_open",
+            "iocd_admin_refused_requests_total",
+        ),
+    ),
+    (
+        "iocd_admin_accept_errors_total",
+        by(
+            ADMIN_SECURITY,
+            "accept_backs_off_when_descriptors_run_out",
+            "iocd_admin_accept_errors_total",
+        ),
+    ),
+    (
+        "iocd_feedback_refused_total",
+        by(
+            ADMIN_SECURITY,
+            "a_reason_that_would_forge_a_log_line_is_refused",
+            "iocd_feedback_refused_total",
+        ),
+    ),
+    (
+        "iocd_source_closed_connections_total",
+        by(
+            "tests/slow_senders.rs",
+            "slots_held_by_slow_senders_do_not_block_a_new_sender",
+            "iocd_source_closed_connections_total",
+        ),
+    ),
+    (
+        "iocd_source_receive_buffer_bytes",
+        by(
+            "tests/sources.rs",
+            "udp_kernel_drops_are_counted_exactly",
+            "receive_buffer",
+        ),
+    ),
+    (
+        "iocd_state_temp_files_removed_total",
+        by(
+            "tests/crash_state.rs",
+            CRASH_STATE_TEST,
+            "iocd_state_temp_files_removed_total",
+        ),
+    ),
+    (
+        "iocd_state_partial_line_bytes_cut_total",
+        by(
+            "tests/crash_state.rs",
+            CRASH_STATE_TEST,
+            "iocd_state_partial_line_bytes_cut_total",
+        ),
     ),
 ];
 

@@ -631,7 +631,7 @@ impl Catalog {
                                     tokio::task::spawn_blocking(move || c.write(&u, &body, &v))
                                         .await;
                                 if let Ok(Err(e)) = written {
-                                    tracing::warn!(feed = %f.cfg.name, error = %e, "cannot write the feed cache");
+                                    tracing::warn!(feed = %f.cfg.name, error = ?e, "cannot write the feed cache");
                                 }
                             }
                             f.validators = validators;
@@ -785,7 +785,7 @@ impl Catalog {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(allowlist = %name, error = %e, "allowlist not read");
+                    tracing::warn!(allowlist = %name, error = ?e, "allowlist not read");
                     a.error = Some(e.clone());
                     out.push(AllowlistRefresh {
                         name,

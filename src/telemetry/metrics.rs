@@ -41,6 +41,8 @@ pub struct Metrics {
     pub matches: IntCounterVec,
     /// From a batch being read to its alerts being handed to the sinks.
     pub match_latency: Histogram,
+    /// Lines whose decoding panicked (alerted undecoded: a decoder bug, never a lost line).
+    pub decode_panics: IntCounter,
     /// Alerts accepted by a sink, by sink and priority.
     pub alerts_out: IntCounterVec,
     /// Failed deliveries, by sink.
@@ -204,6 +206,13 @@ impl Metrics {
                         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                         0.25, 1.0
                     ])
+                )
+                .expect("valid metric")
+            ),
+            decode_panics: reg!(
+                IntCounter::new(
+                    "iocd_matcher_decode_panics_total",
+                    "Lines whose field decoding panicked; they were alerted without decoded fields."
                 )
                 .expect("valid metric")
             ),
