@@ -17,29 +17,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use iocd::config::{AlertFormat, HttpFormat, HttpSinkConfig, SinkConfig};
+use iocd::config::{HttpFormat, SinkConfig};
 use iocd::pipeline::{AlertRecord, Receipt};
 use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
 use serde_json::{Value, json};
-use tokio::runtime::Runtime;
 
 mod support;
 use support::{
     TEST_FEED, free_port, http_get, iocd_run, metric_sum, read_alerts, start_iocd, stop_iocd,
     write_config,
 };
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+#[path = "support/endpoint.rs"]
+mod endpoint;
+use endpoint::{Endpoint, Reply, array, http_cfg, reply, runtime, wait_within};
 
 /// Alert `n`, with `event.id` `id-n`.
 fn alert(n: usize) -> AlertRecord {
@@ -56,30 +47,8 @@ fn alert(n: usize) -> AlertRecord {
 }
 
 /// Polls `cond` until it holds; fails the test with `what` after 20 s.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn http_cfg(url: String, format: HttpFormat) -> HttpSinkConfig {
-    HttpSinkConfig {
-        url,
-        format,
-        token: None,
-        index: None,
-        batch_max_events: 5,
-        batch_timeout: Duration::from_millis(20),
-        request_timeout: Duration::from_secs(5),
-        retry_initial_delay: Duration::from_millis(10),
-        retry_max_delay: Duration::from_millis(40),
-        buffer_max_events: 100,
-        alert_format: AlertFormat::Ecs,
-        dead_letter: None,
-        dead_letter_max_bytes: 1 << 20,
-    }
+fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    wait_within(Duration::from_secs(20), what, cond);
 }
 
 fn delivered(m: &Metrics) -> u64 {
@@ -107,94 +76,6 @@ fn receipt() -> (Receipt, Arc<AtomicUsize>) {
         }),
         fired,
     )
-}
-
-// ---------------------------------------------------------------------------------------
-// A scriptable endpoint that records what it receives.
-
-#[derive(Clone)]
-struct Request {
-    body: Vec<u8>,
-    status: u16,
-    at: Instant,
-}
-
-struct Reply {
-    status: u16,
-    body: String,
-    headers: Vec<(&'static str, String)>,
-}
-
-fn reply(status: u16) -> Reply {
-    Reply {
-        status,
-        body: String::new(),
-        headers: Vec::new(),
-    }
-}
-
-type Respond = dyn Fn(usize, &[u8]) -> Reply + Send + Sync;
-
-struct Endpoint {
-    requests: Mutex<Vec<Request>>,
-    respond: Box<Respond>,
-}
-
-impl Endpoint {
-    /// Serves on 127.0.0.1:0; `respond(i, body)` answers the i-th request (from 0).
-    fn start(
-        rt: &Runtime,
-        respond: impl Fn(usize, &[u8]) -> Reply + Send + Sync + 'static,
-    ) -> (Arc<Endpoint>, String) {
-        let ep = Arc::new(Endpoint {
-            requests: Mutex::new(Vec::new()),
-            respond: Box::new(respond),
-        });
-        let app = axum::Router::new()
-            .route("/in", axum::routing::post(handle))
-            .with_state(ep.clone());
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}/in", listener.local_addr().unwrap());
-        rt.spawn(async move { axum::serve(listener, app).await });
-        (ep, url)
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    /// The alerts of the requests answered 2xx, in order (JSON-array bodies).
-    fn accepted(&self) -> Vec<Value> {
-        self.requests()
-            .iter()
-            .filter(|r| (200..300).contains(&r.status))
-            .flat_map(|r| array(&r.body))
-            .collect()
-    }
-}
-
-async fn handle(State(ep): State<Arc<Endpoint>>, body: Bytes) -> (StatusCode, HeaderMap, String) {
-    let mut requests = ep.requests.lock().unwrap();
-    let r = (ep.respond)(requests.len(), &body);
-    requests.push(Request {
-        body: body.to_vec(),
-        status: r.status,
-        at: Instant::now(),
-    });
-    let mut headers = HeaderMap::new();
-    for (k, v) in r.headers {
-        headers.insert(
-            HeaderName::from_static(k),
-            HeaderValue::from_str(&v).unwrap(),
-        );
-    }
-    (StatusCode::from_u16(r.status).unwrap(), headers, r.body)
-}
-
-fn array(body: &[u8]) -> Vec<Value> {
-    serde_json::from_slice(body).expect("a JSON array")
 }
 
 fn ns(alerts: &[Value]) -> Vec<usize> {

@@ -6,14 +6,11 @@
 use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use iocd::config::{AlertFormat, HttpFormat, HttpSinkConfig, SinkConfig, SyslogProtocol};
+use iocd::config::{AlertFormat, HttpFormat, SinkConfig, SyslogProtocol};
 use iocd::pipeline::AlertRecord;
 use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
@@ -23,16 +20,11 @@ use tokio::runtime::Runtime;
 
 mod support;
 use support::free_port;
+#[path = "support/endpoint.rs"]
+mod endpoint;
+use endpoint::{Endpoint, http_cfg, runtime, wait_within};
 
 const TIME: i64 = 1_700_000_000;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn alert(n: usize) -> AlertRecord {
     alert_with(n, "none")
@@ -56,30 +48,8 @@ fn n_of(v: &Value) -> usize {
 }
 
 /// Polls `cond` until it holds; fails the test with `what` after 10 s.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn http_cfg(url: String, format: HttpFormat) -> HttpSinkConfig {
-    HttpSinkConfig {
-        url,
-        format,
-        token: None,
-        index: None,
-        batch_max_events: 5,
-        batch_timeout: Duration::from_millis(20),
-        request_timeout: Duration::from_secs(5),
-        retry_initial_delay: Duration::from_millis(10),
-        retry_max_delay: Duration::from_millis(40),
-        buffer_max_events: 100,
-        alert_format: AlertFormat::Ecs,
-        dead_letter: None,
-        dead_letter_max_bytes: 1 << 20,
-    }
+fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    wait_within(Duration::from_secs(10), what, cond);
 }
 
 fn out(m: &Metrics, sink: &str, priority: &str) -> u64 {
@@ -96,68 +66,6 @@ fn dropped(m: &Metrics, sink: &str, reason: &str) -> u64 {
 }
 fn buffered(m: &Metrics, sink: &str) -> i64 {
     m.sink_buffered.with_label_values(&[sink]).get()
-}
-
-// ---------------------------------------------------------------------------------------
-// A scriptable HTTP endpoint.
-
-struct Request {
-    headers: HeaderMap,
-    body: Vec<u8>,
-    status: u16,
-}
-
-type Respond = dyn Fn(usize, &[u8]) -> (u16, String) + Send + Sync;
-
-struct Endpoint {
-    requests: Mutex<Vec<Request>>,
-    respond: Box<Respond>,
-}
-
-impl Endpoint {
-    /// Serves on 127.0.0.1:0; `respond(i, body)` answers the i-th request (from 0).
-    fn start(
-        rt: &Runtime,
-        respond: impl Fn(usize, &[u8]) -> (u16, String) + Send + Sync + 'static,
-    ) -> (Arc<Endpoint>, String) {
-        let ep = Arc::new(Endpoint {
-            requests: Mutex::new(Vec::new()),
-            respond: Box::new(respond),
-        });
-        let app = axum::Router::new()
-            .route("/in", axum::routing::post(handle))
-            .with_state(ep.clone());
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}/in", listener.local_addr().unwrap());
-        rt.spawn(async move { axum::serve(listener, app).await });
-        (ep, url)
-    }
-
-    /// Bodies of the requests that were answered with `status`.
-    fn bodies(&self, status: u16) -> Vec<Vec<u8>> {
-        let r = self.requests.lock().unwrap();
-        r.iter()
-            .filter(|r| r.status == status)
-            .map(|r| r.body.clone())
-            .collect()
-    }
-}
-
-async fn handle(
-    State(ep): State<Arc<Endpoint>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    let mut requests = ep.requests.lock().unwrap();
-    let (status, text) = (ep.respond)(requests.len(), &body);
-    requests.push(Request {
-        headers,
-        body: body.to_vec(),
-        status,
-    });
-    (StatusCode::from_u16(status).unwrap(), text)
 }
 
 /// The `n` of every alert in JSON-array bodies, in order.
@@ -204,7 +112,7 @@ fn http_outage_then_recovery_delivers_each_alert_once_in_order() {
     assert_eq!(errors(&metrics, "http0"), 4);
     assert_eq!(buffered(&metrics, "http0"), 0);
     {
-        let r = ep.requests.lock().unwrap();
+        let r = ep.requests();
         assert_eq!(r[0].headers["content-type"], "application/json");
         assert_eq!(r[0].headers["authorization"], "Bearer s3cret");
         assert!(
@@ -308,7 +216,7 @@ fn splunk_hec_envelopes() {
         tx.send_blocking(alert(n));
     }
     wait_for("3 accepted", || out(&metrics, "http0", "none") == 3);
-    let r = ep.requests.lock().unwrap();
+    let r = ep.requests();
     assert_eq!(r[0].headers["authorization"], "Splunk hec-token");
     let mut events = Vec::new();
     for req in r.iter() {
@@ -367,7 +275,7 @@ fn elasticsearch_bulk_retries_only_the_failed_items() {
         tx.send_blocking(alert(n));
     }
     wait_for("4 accepted", || out(&metrics, "http0", "none") == 4);
-    let r = ep.requests.lock().unwrap();
+    let r = ep.requests();
     assert_eq!(r.len(), 2);
     assert_eq!(r[0].headers["content-type"], "application/x-ndjson");
     let docs = |body: &[u8]| -> Vec<usize> {
