@@ -334,13 +334,7 @@ mod tests {
     #[test]
     fn a_panicking_decoder_loses_no_alert_and_no_thread() {
         let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let sink = got.clone();
-        let out: AlertOut = Arc::new(move |a: AlertRecord| {
-            sink.lock()
-                .unwrap()
-                .push(serde_json::from_slice::<serde_json::Value>(&a.json).unwrap())
-        });
+        let (out, got) = collector();
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(4);
         let decode: HeaderDecoder = |line| {
@@ -376,9 +370,8 @@ mod tests {
         assert_eq!(metrics.decode_panics.get(), 1);
     }
 
-    #[test]
-    fn batches_become_alerts_and_swaps_apply_per_batch() {
-        let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
+    /// An alert output that keeps the alerts, parsed.
+    pub(super) fn collector() -> (AlertOut, Arc<Mutex<Vec<serde_json::Value>>>) {
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink = got.clone();
         let out: AlertOut = Arc::new(move |a: AlertRecord| {
@@ -386,6 +379,13 @@ mod tests {
                 .unwrap()
                 .push(serde_json::from_slice::<serde_json::Value>(&a.json).unwrap())
         });
+        (out, got)
+    }
+
+    #[test]
+    fn batches_become_alerts_and_swaps_apply_per_batch() {
+        let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
+        let (out, got) = collector();
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(4);
         let decode: HeaderDecoder = |_| {
@@ -438,10 +438,10 @@ mod tests {
 
 #[cfg(test)]
 mod event_id_tests {
+    use super::tests::collector;
     use super::*;
     use crate::ioc::SetBuilder;
     use crate::pipeline::{MessageRef, SourceKind};
-    use std::sync::Mutex;
 
     /// The alerts one matcher thread makes of `batches`, as JSON.
     fn alerts_of(batches: Vec<Batch>) -> Vec<serde_json::Value> {
@@ -451,13 +451,7 @@ mod event_id_tests {
             set: b.build(),
             generation: 1,
         })));
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let sink = got.clone();
-        let out: AlertOut = Arc::new(move |a: AlertRecord| {
-            sink.lock()
-                .unwrap()
-                .push(serde_json::from_slice::<serde_json::Value>(&a.json).unwrap())
-        });
+        let (out, got) = collector();
         let (tx, rx) = crossbeam_channel::bounded(batches.len().max(1));
         for b in batches {
             tx.send(b).unwrap();
