@@ -314,14 +314,18 @@ mod tests {
 </ioc>
 "#;
 
+    /// Each listing's indicator and line.
+    fn listed(p: &Parsed) -> Vec<(String, u32)> {
+        p.listings
+            .iter()
+            .map(|l| (l.pattern.to_string(), l.line))
+            .collect()
+    }
+
     #[test]
     fn items_lines_and_metadata() {
         let p = parse("t.ioc", IOC.as_bytes()).unwrap();
-        let got: Vec<(String, u32)> = p
-            .listings
-            .iter()
-            .map(|l| (l.pattern.to_string(), l.line))
-            .collect();
+        let got = listed(&p);
         assert_eq!(
             got,
             vec![
@@ -376,11 +380,7 @@ mod tests {
             doc.push_str(&item("FileItem/Md5sum", "44d88612fea8a8f36de82e1278abb02f"));
             doc.push_str("</definition></ioc>\n");
             let p = parse("deep.ioc", doc.as_bytes()).unwrap();
-            let got: Vec<(String, u32)> = p
-                .listings
-                .iter()
-                .map(|l| (l.pattern.to_string(), l.line))
-                .collect();
+            let got = listed(&p);
             assert_eq!(
                 got,
                 [
