@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::stdout::Stdout;
 use super::{Backoff, Queue, SinkCtx, blocking};
@@ -109,13 +109,37 @@ impl FileOut {
 
 fn open_append(path: &Path) -> io::Result<(File, (u64, u64))> {
     // Alerts name internal hosts and users: not for every local account to read.
-    let file = OpenOptions::new()
+    let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o640)
         .open(path)?;
     let m = file.metadata()?;
+    terminate_partial_line(&mut file, path, m.len())?;
     Ok((file, (m.dev(), m.ino())))
+}
+
+/// A file whose last line has no newline (iocd was killed in the middle of a write) gets
+/// one, so the next alert starts a line of its own instead of being glued to half an alert.
+/// The partial line is terminated rather than cut: a shipper tailing the file (Filebeat,
+/// Fluent Bit, Vector) takes a file that shrinks for a new one and reads it again from the
+/// start. The SIEM sees one line that does not parse, and the log says why.
+fn terminate_partial_line(file: &mut File, path: &Path, len: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    File::open(path)?.read_exact_at(&mut last, len - 1)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+        warn!(
+            path = %path.display(),
+            "the alert file ended in a partial line (an interrupted write): terminated it so \
+             the next alert starts its own line"
+        );
+    }
+    Ok(())
 }
 
 /// Writes `buf[*done..]`, advancing `done` with every byte that went out, so a retry after
@@ -249,6 +273,22 @@ mod tests {
         assert_eq!(w.got, data);
         assert_eq!(done, data.len());
         assert!(errors > 0);
+    }
+
+    #[test]
+    fn a_partial_last_line_is_terminated_not_glued_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":").unwrap();
+        let mut out = FileOut::open(&path).unwrap();
+        out.write_from(b"{\"c\":3}\n", &mut 0).unwrap();
+        // A complete file is left as it is.
+        let mut again = FileOut::open(&path).unwrap();
+        again.write_from(b"{\"d\":4}\n", &mut 0).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":\n{\"c\":3}\n{\"d\":4}\n"
+        );
     }
 
     #[test]
