@@ -9,7 +9,7 @@ use clap::Args;
 use iocd::matcher::IocKind;
 use iocd::scan::{Output, ScanOptions, ScanStats, scan_reader};
 
-use super::{Feeds, load};
+use super::{Feeds, load, print_rejected, require_indicators};
 
 #[derive(Args)]
 pub struct ScanArgs {
@@ -33,7 +33,10 @@ pub struct ScanArgs {
 }
 
 pub fn run(a: ScanArgs) -> Result<bool> {
-    let (set, _) = load(&a.feeds.iocs, a.feeds.all_rejected)?;
+    let loaded = load(&a.feeds)?;
+    print_rejected(&loaded.report, a.feeds.all_rejected);
+    require_indicators(&loaded)?;
+    let set = loaded.set;
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

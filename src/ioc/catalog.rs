@@ -189,6 +189,9 @@ pub struct Catalog {
     /// Unix second at which a listing of the last compiled set next becomes inactive
     /// (`NEVER`: none will). Atomic because [`Catalog::compile`] takes `&self`.
     next_expiry: AtomicI64,
+    /// Whether compiling applies the safety [`rails`] (always in the daemon; `iocd scan
+    /// --no-rails` turns them off).
+    rails: bool,
 }
 
 const NEVER: i64 = i64::MAX;
@@ -423,7 +426,14 @@ impl Catalog {
             merged: Allowlists::default(),
             client: None,
             next_expiry: AtomicI64::new(NEVER),
+            rails: true,
         }
+    }
+
+    /// Turns the safety [`rails`] on (the default) or off for the next compiles: off, a feed's
+    /// `0.0.0.0/0`, `com` or `istring:e` is matched as listed. For `--no-rails` only.
+    pub fn set_rails(&mut self, on: bool) {
+        self.rails = on;
     }
 
     /// Reads every feed file and allowlist whatever its stamp (parsing only those whose bytes
@@ -910,7 +920,12 @@ impl Catalog {
                     continue;
                 }
                 let pattern = adjust(&l.pattern, &f.cfg);
-                let drop = match rails::check(&pattern, &limits) {
+                let railed = if self.rails {
+                    rails::check(&pattern, &limits)
+                } else {
+                    Ok(())
+                };
+                let drop = match railed {
                     Err(rail) => Some(Reason::Rail(rail)),
                     Ok(()) => self.merged.check(&pattern).map(|n| {
                         dropped[n] += 1;

@@ -1,0 +1,325 @@
+//! End to end, `iocd scan` and `iocd iocs` as an analyst runs them on a retro-hunt (issue 14):
+//! any feed format the daemon reads, rails and allowlists, a set that loads nothing, missing
+//! inputs, compressed inputs and directories. Real feeds and logs come from `../shared/data`
+//! (skipped, with a message, when it is absent); the rest is generated here.
+
+#[allow(dead_code)]
+mod shared_data;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn iocd(args: &[&str]) -> Output {
+    iocd_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+fn iocd_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("iocd runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn alerts(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Every feed format the daemon reads, given to `scan -i` and `iocs lookup -i` as it is: the
+/// value it lists is found in a log line and looked up, and the alert names the feed.
+#[test]
+fn every_real_feed_format_works_with_scan_and_lookup() {
+    let Some(data) = shared_data::dir() else {
+        return;
+    };
+    let feeds = data.join("feeds");
+    let dir = tempfile::tempdir().unwrap();
+    // Zeek intel is the one format without a real file in ../shared/data.
+    let zeek = write(
+        dir.path(),
+        "intel.dat",
+        "#fields\tindicator\tindicator_type\tmeta.source\n\
+         45.61.136.7\tIntel::ADDR\tcase-42\n",
+    );
+    let cases: Vec<(PathBuf, &str, &str)> = vec![
+        (
+            feeds.join("eset/misp_events/glupteba_glupteba.misp-event.json"),
+            "5.101.6.132",
+            "misp",
+        ),
+        (
+            feeds.join("misp_feed_format/pymisp_tests_57c4445b-c548-4654-af0b-4be3950d210f.json"),
+            "0749bae92ca336a02c83d126e04ec628",
+            "misp",
+        ),
+        (
+            feeds.join("stix21_oasis_examples/apt1.json"),
+            "hugesoft.org",
+            "stix",
+        ),
+        (
+            feeds.join("abusech/feodotracker_ipblocklist.csv"),
+            "192.9.135.73",
+            "csv",
+        ),
+        (
+            feeds.join("openioc_fireeye/APT28_0ff58bf9-1c07-42f6-b135-b18c139f631a.ioc"),
+            "kavkazcentr.info",
+            "openioc",
+        ),
+        (feeds.join("maltrail/emotet.txt"), "66.210.228.178", "plain"),
+        (zeek, "45.61.136.7", "zeek"),
+    ];
+    for (feed, value, format) in &cases {
+        let log = write(
+            dir.path(),
+            "hunt.log",
+            &format!(
+                "Mar 29 10:42:45 fw1 kernel: nothing here 8.8.4.4\n\
+                 Mar 29 10:42:46 fw1 proxy: client 10.1.2.3 fetched {value} ok\n"
+            ),
+        );
+        let out = iocd(&["scan", "-i", s(feed), s(&log)]);
+        assert_eq!(out.status.code(), Some(0), "{feed:?}: {}", stderr(&out));
+        let got = alerts(&out);
+        assert_eq!(got.len(), 1, "{feed:?}");
+        assert_eq!(got[0]["iocd"]["source"]["line"], 2);
+        let name = shared_feed_name(feed);
+        assert_eq!(
+            got[0]["threat"]["enrichments"][0]["indicator"]["provider"][0], name,
+            "{feed:?}"
+        );
+        let out = iocd(&["iocs", "lookup", value, "-i", s(feed)]);
+        assert_eq!(out.status.code(), Some(0), "{feed:?}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains(&format!("\t{value}\n")),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            stdout(&out).contains(&format!("feed {name} (")),
+            "{}",
+            stdout(&out)
+        );
+        let out = iocd(&["iocs", "stats", s(feed)]);
+        let row = stdout(&out);
+        let row = row.lines().nth(1).unwrap_or_default();
+        assert!(
+            row.split_whitespace().nth(1) == Some(format),
+            "{feed:?} read as {format}: {row}"
+        );
+    }
+}
+
+fn shared_feed_name(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// The rails are on for `-i` as in the daemon: `istring:e` would match every line, the
+/// empty-file md5 every empty file, `0.0.0.0/0` every address. `--no-rails` keeps them.
+#[test]
+fn rails_are_on_unless_no_rails() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(
+        dir.path(),
+        "bad.txt",
+        "0.0.0.0/0\n::/0\n127.0.0.1\nd41d8cd98f00b204e9800998ecf8427e\nistring:e\nco.uk\n\
+         45.61.136.7\n",
+    );
+    let log = write(
+        dir.path(),
+        "a.log",
+        "one line 127.0.0.1 d41d8cd98f00b204e9800998ecf8427e\nwell-known.com 9.9.9.9\n",
+    );
+    let out = iocd(&["scan", "-i", s(&feed), s(&log)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    for want in [
+        "bad.txt:1: network /0 is broader than the feed allows",
+        "bad.txt:3: a private, reserved or documentation address or name",
+        "bad.txt:4: the hash of an empty file",
+        "bad.txt:5: a free string shorter than 6 bytes",
+        "bad.txt:6: a public suffix",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in\n{err}");
+    }
+    let out = iocd(&["scan", "--no-rails", "-i", s(&feed), s(&log)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(alerts(&out).len(), 2, "`e` and the others match both lines");
+    let out = iocd(&["iocs", "lookup", "127.0.0.1", "-i", s(&feed)]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = iocd(&["iocs", "lookup", "127.0.0.1", "--no-rails", "-i", s(&feed)]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// A feed that gives no indicator is an error (exit 2) that says why, feed by feed, never
+/// a silent "no match".
+#[test]
+fn a_set_without_indicators_is_an_error_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(dir.path(), "a.log", "10.0.0.1 to 45.61.136.7\n");
+    let doc = write(
+        dir.path(),
+        "doc.txt",
+        "192.0.2.1\n198.51.100.0/24\nc2.example\n",
+    );
+    let out = iocd(&["scan", "-i", s(&doc), s(&log)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("no indicators loaded"), "{err}");
+    assert!(
+        err.contains("doc.txt: read as plain, 3 rejected (reserved 3)"),
+        "{err}"
+    );
+    assert!(err.contains("--no-rails keeps them"), "{err}");
+    // A CSV whose header names no known column reads as a plain list of garbage: it says so.
+    let csv = write(
+        dir.path(),
+        "export.csv",
+        "\"when\",\"peer\",\"port\"\n\"2024-01-01\",\"45.61.136.7\",\"80\"\n\
+         \"2024-01-02\",\"45.61.136.8\",\"443\"\n",
+    );
+    let out = iocd(&["scan", "-i", s(&csv), s(&log)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("export.csv: read as plain, 3 rejected"),
+        "{err}"
+    );
+    assert!(
+        err.contains("it looks like CSV (','-separated) without a header row"),
+        "{err}"
+    );
+    // A JSON document of neither MISP nor STIX.
+    let json = write(dir.path(), "x.json", "{\"asn\": 1}\n");
+    let out = iocd(&["iocs", "lookup", "45.61.136.7", "-i", s(&json)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("x.json: JSON that is neither a STIX 2.1 bundle nor MISP"),
+        "{}",
+        stderr(&out)
+    );
+    // A compressed feed.
+    let gz = dir.path().join("feed.txt.gz");
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    e.write_all(b"45.61.136.7\n").unwrap();
+    e.finish().unwrap();
+    let out = iocd(&["scan", "-i", s(&gz), s(&log)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("it looks gzip-compressed"),
+        "{}",
+        stderr(&out)
+    );
+    // A feed that is not there at all: its path and the reason, once.
+    let out = iocd(&["scan", "-i", "no/such/feed.txt", s(&log)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(err.contains("no/such/feed.txt: cannot read"), "{err}");
+}
+
+/// `--allowlist` (plain or a real MISP warninglist) drops what it holds, and `--config`
+/// brings a configuration's feeds, allowlists and per-feed settings to scan and lookup.
+#[test]
+fn allowlists_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(
+        dir.path(),
+        "c2.txt",
+        "45.61.136.7\nupdate-check.com\n8.8.8.8\n",
+    );
+    let allow = write(dir.path(), "ok.txt", "update-check.com\n");
+    let log = write(
+        dir.path(),
+        "a.log",
+        "dns query update-check.com\nconn 45.61.136.7\nresolver 8.8.8.8\n",
+    );
+    let out = iocd(&["scan", "-i", s(&feed), "--allowlist", s(&allow), s(&log)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<u64> = alerts(&out)
+        .iter()
+        .map(|a| a["iocd"]["source"]["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 3]);
+    let out = iocd(&[
+        "iocs",
+        "lookup",
+        "update-check.com",
+        "-i",
+        s(&feed),
+        "--allowlist",
+        s(&allow),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    if let Some(data) = shared_data::dir() {
+        let wl = data.join("allowlists/misp-warninglists/public-dns-v4.json");
+        let out = iocd(&["scan", "-i", s(&feed), "--allowlist", s(&wl), s(&log)]);
+        let lines: Vec<u64> = alerts(&out)
+            .iter()
+            .map(|a| a["iocd"]["source"]["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lines, [1, 2], "8.8.8.8 is a public resolver");
+    }
+    // A missing allowlist named on the command line is an error.
+    let out = iocd(&[
+        "scan",
+        "-i",
+        s(&feed),
+        "--allowlist",
+        "no/such.txt",
+        s(&log),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no/such.txt"), "{}", stderr(&out));
+
+    write(
+        dir.path(),
+        "iocd.toml",
+        "[[feeds]]\nname = \"c2feed\"\npath = \"c2.txt\"\ntypes = [\"ipv4\"]\n\
+         [[allowlists]]\npath = \"ok.txt\"\n",
+    );
+    let out = iocd_in(dir.path(), &["scan", "--config", "iocd.toml", "a.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = alerts(&out);
+    assert_eq!(got.len(), 2, "the type filter keeps the addresses only");
+    assert_eq!(
+        got[0]["threat"]["enrichments"][0]["indicator"]["provider"][0],
+        "c2feed"
+    );
+    let out = iocd_in(
+        dir.path(),
+        &["iocs", "lookup", "45.61.136.7", "--config", "iocd.toml"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("feed c2feed ("));
+}
