@@ -60,6 +60,7 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::from(0),
         Ok(false) => ExitCode::from(1),
+        Err(e) if e.downcast_ref::<cli::Reported>().is_some() => ExitCode::from(2),
         Err(e) => {
             // SIGPIPE normally ends the process first; should a broken pipe still come back
             // as an error (a socket as output, say), end quietly as grep does, with 2.

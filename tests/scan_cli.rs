@@ -323,3 +323,174 @@ fn allowlists_and_config() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("feed c2feed ("));
 }
+
+/// The JSON alerts of a scan, without what differs from one input to the other (its name and
+/// the time of the scan).
+fn comparable(o: &Output) -> Vec<serde_json::Value> {
+    let mut got = alerts(o);
+    for a in &mut got {
+        a["iocd"]["source"]["file"] = serde_json::Value::Null;
+        a["event"]["created"] = serde_json::Value::Null;
+        a["event"]["id"] = serde_json::Value::Null;
+        a["@timestamp"] = serde_json::Value::Null;
+    }
+    got
+}
+
+fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
+    match kind {
+        "gz" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "zst" => zstd::encode_all(data, 1).unwrap(),
+        "bz2" => {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        "xz" => {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        }
+        _ => unreachable!("{kind}"),
+    }
+}
+
+/// Rotated, compressed logs are the usual retro-hunt input: a gzip, zstd, bzip2 and xz copy of
+/// a real log give the same hits as the plain file, as files, in a folder and on stdin.
+#[test]
+fn compressed_copies_of_a_real_log_give_the_same_hits() {
+    let Some(data) = shared_data::dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(dir.path(), "ssh.txt", "34.204.227.175\n49.4.143.105\n");
+    let plain = std::fs::read(data.join("logs/syslog/linux_auth.log")).unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let plain_path = write(&logs, "auth.log", std::str::from_utf8(&plain).unwrap());
+    let base = iocd(&["scan", "-i", s(&feed), s(&plain_path)]);
+    assert_eq!(base.status.code(), Some(0), "{}", stderr(&base));
+    let want = comparable(&base);
+    let n = plain
+        .split(|&b| b == b'\n')
+        .filter(|l| {
+            let l = String::from_utf8_lossy(l);
+            l.contains("34.204.227.175") || l.contains("49.4.143.105")
+        })
+        .count();
+    assert_eq!(want.len(), n);
+    for (i, kind) in ["gz", "zst", "bz2", "xz"].iter().enumerate() {
+        let p = logs.join(format!("auth.log.{}.{kind}", i + 1));
+        std::fs::write(&p, compress(kind, &plain)).unwrap();
+        let out = iocd(&["scan", "-i", s(&feed), s(&p)]);
+        assert_eq!(out.status.code(), Some(0), "{kind}: {}", stderr(&out));
+        assert_eq!(comparable(&out), want, "{kind}");
+    }
+    // The folder: every copy, in name order, each alert naming its file.
+    let out = iocd(&["scan", "-i", s(&feed), "--count", s(&logs)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let counts: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    let names = [
+        "auth.log",
+        "auth.log.1.gz",
+        "auth.log.2.zst",
+        "auth.log.3.bz2",
+        "auth.log.4.xz",
+    ];
+    let expected: Vec<String> = names
+        .iter()
+        .map(|f| format!("{}:{n}", logs.join(f).display()))
+        .collect();
+    assert_eq!(counts, expected);
+    let out = iocd(&["scan", "-i", s(&feed), "--glob", "*.gz", s(&logs)]);
+    let files: Vec<String> = alerts(&out)
+        .iter()
+        .map(|a| a["iocd"]["source"]["file"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(files.len(), n);
+    assert!(
+        files.iter().all(|f| f.ends_with("auth.log.1.gz")),
+        "{files:?}"
+    );
+    // Standard input, compressed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["scan", "-i", s(&feed)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let packed = compress("zst", &plain);
+    let mut pipe = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || pipe.write_all(&packed));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    assert_eq!(comparable(&out), want);
+}
+
+/// Errors like grep's: a missing file, a corrupt archive or an unreadable folder entry is
+/// reported once (`iocd: PATH: reason`), the other inputs are scanned and written in order,
+/// and the exit status is 2.
+#[test]
+fn a_failed_input_is_reported_once_and_the_scan_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(dir.path(), "c2.txt", "45.61.136.7\n");
+    let a = write(dir.path(), "a.log", "x 45.61.136.7\n");
+    let b = write(dir.path(), "b.log", "y 45.61.136.7\nz\n");
+    let missing = dir.path().join("gone.log");
+    // A gzip stream cut half-way: its first line is scanned, then the error.
+    let mut body = b"first 45.61.136.7\n".to_vec();
+    body.extend((0..20_000).map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789\n"[i % 37]));
+    let gz = compress("gz", &body);
+    let cut = dir.path().join("cut.log.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    let out = iocd(&["scan", "-i", s(&feed), s(&a), s(&missing), s(&cut), s(&b)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let files: Vec<(String, u64)> = alerts(&out)
+        .iter()
+        .map(|al| {
+            (
+                al["iocd"]["source"]["file"].as_str().unwrap().to_owned(),
+                al["iocd"]["source"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (s(&a).to_owned(), 1),
+            (s(&cut).to_owned(), 1),
+            (s(&b).to_owned(), 1)
+        ]
+    );
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "iocd: {}: No such file or directory (os error 2)",
+            s(&missing)
+        )
+    );
+    assert!(
+        lines[1].starts_with(&format!("iocd: {}: ", s(&cut))),
+        "{err}"
+    );
+    // No hit in the good ones: still 2, the failure wins over "no match".
+    let out = iocd(&["scan", "-i", s(&feed), s(&missing), s(&feed)]);
+    assert_eq!(out.status.code(), Some(2));
+    // --count lists the files that were read.
+    let out = iocd(&["scan", "-i", s(&feed), "-c", s(&a), s(&missing), s(&b)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stdout(&out),
+        format!("{}:1\n{}:1\n", s(&a), s(&b)),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -45,6 +45,19 @@ pub struct Feeds {
     pub all_rejected: bool,
 }
 
+/// An exit with status 2 and nothing more to say: what failed was reported as it happened
+/// (`iocd: PATH: reason`, once per input, as grep does).
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("some inputs could not be read")
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// Indicators loaded for a command, with what loading them did.
 pub struct Loaded {
     pub set: IocSet,

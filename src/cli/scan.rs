@@ -7,17 +7,29 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use iocd::matcher::IocKind;
-use iocd::scan::{Output, ScanOptions, ScanStats, scan_reader};
+use iocd::scan::{
+    Globs, Input, Output, ScanOptions, ScanStats, WalkOptions, decompressed, expand, scan_reader,
+};
 
-use super::{Feeds, load, print_rejected, require_indicators};
+use super::{Feeds, Reported, load, print_rejected, require_indicators};
 
 #[derive(Args)]
 pub struct ScanArgs {
     #[command(flatten)]
     feeds: Feeds,
-    /// Log files to scan; standard input when none is given or for `-`.
+    /// Log files or folders to scan; standard input when none is given or for `-`. Folders are
+    /// walked recursively in name order; gzip, zstd, bzip2 and xz files (and standard input)
+    /// are decompressed as they are read, recognised by their first bytes.
     #[arg(value_name = "LOG")]
     logs: Vec<PathBuf>,
+    /// In folders, scan only the files whose path (relative to the folder) or name matches
+    /// this glob; `!GLOB` leaves matching files out. Repeatable. Files named on the command
+    /// line are always scanned.
+    #[arg(long = "glob", short = 'g', value_name = "GLOB")]
+    globs: Vec<String>,
+    /// In folders, also scan hidden files and folders (names starting with `.`).
+    #[arg(long)]
+    hidden: bool,
     /// Worker threads (default: one per core).
     #[arg(long, short = 'j')]
     threads: Option<usize>,
@@ -33,6 +45,7 @@ pub struct ScanArgs {
 }
 
 pub fn run(a: ScanArgs) -> Result<bool> {
+    let globs = Globs::new(&a.globs).context("--glob")?;
     let loaded = load(&a.feeds)?;
     print_rejected(&loaded.report, a.feeds.all_rejected);
     require_indicators(&loaded)?;
@@ -48,22 +61,53 @@ pub fn run(a: ScanArgs) -> Result<bool> {
             Output::Alerts
         },
     };
-    let logs = if a.logs.is_empty() {
-        vec![PathBuf::from("-")]
-    } else {
-        a.logs.clone()
+    let walk = WalkOptions {
+        hidden: a.hidden,
+        globs,
     };
+    let inputs = expand(&a.logs, &walk);
+    let several = inputs.len() > 1;
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut total = ScanStats::default();
-    for path in &logs {
-        let name = path.display().to_string();
-        let (mut input, size): (Box<dyn io::Read + Send>, Option<u64>) = if name == "-" {
-            (Box::new(io::stdin()), None)
+    let mut failed = false;
+    // Like grep: each input that cannot be read is reported once, and the others are scanned.
+    let mut report = |name: &str, e: &io::Error| {
+        failed = true;
+        let _ = writeln!(io::stderr(), "iocd: {name}: {e}");
+    };
+    for input in &inputs {
+        let (name, raw, size): (String, Box<dyn io::Read + Send>, Option<u64>) = match input {
+            Input::Failed(path, e) => {
+                report(&path.display().to_string(), e);
+                continue;
+            }
+            Input::Stdin => ("-".to_owned(), Box::new(io::stdin()), None),
+            Input::File(path) => {
+                let name = path.display().to_string();
+                match File::open(path) {
+                    Ok(f) => {
+                        let size = f.metadata().ok().map(|m| m.len());
+                        (name, Box::new(f), size)
+                    }
+                    Err(e) => {
+                        report(&name, &e);
+                        continue;
+                    }
+                }
+            }
+        };
+        let shown = if name == "-" {
+            "(standard input)"
         } else {
-            let f = File::open(path).with_context(|| format!("cannot open {name}"))?;
-            let size = f.metadata().ok().map(|m| m.len());
-            (Box::new(f), size)
+            &name
+        };
+        let mut input = match decompressed(raw) {
+            Ok((r, _)) => r,
+            Err(e) => {
+                report(shown, &e);
+                continue;
+            }
         };
         let bar = progress_bar(size, a.no_progress, &name);
         let mut tick = |done: u64| {
@@ -71,13 +115,18 @@ pub fn run(a: ScanArgs) -> Result<bool> {
                 b.set_position(done);
             }
         };
-        let stats = scan_reader(&set, &mut *input, &name, &opts, &mut out, &mut tick)
-            .with_context(|| format!("while scanning {name}"))?;
+        let scanned = scan_reader(&set, &mut *input, &name, &opts, &mut out, &mut tick)?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }
+        if let Some(e) = &scanned.input_error {
+            // What was read before the error is scanned and written before the report.
+            out.flush()?;
+            report(shown, e);
+        }
+        let stats = scanned.stats;
         if a.count {
-            if logs.len() > 1 {
+            if several {
                 writeln!(out, "{name}:{}", stats.hit_lines)?;
             } else {
                 writeln!(out, "{}", stats.hit_lines)?;
@@ -88,6 +137,9 @@ pub fn run(a: ScanArgs) -> Result<bool> {
     out.flush()?;
     if a.stats {
         print_stats(&total, set.len());
+    }
+    if failed {
+        return Err(Reported.into());
     }
     Ok(total.hit_lines > 0)
 }

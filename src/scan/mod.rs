@@ -23,6 +23,10 @@
 //! it takes effect at, so a header inside a chunk applies to the lines after it. When only
 //! counting, nothing is decoded and the reader skips this.
 
+mod input;
+
+pub use input::{Compression, Globs, Input, WalkOptions, decompressed, expand};
+
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -126,10 +130,21 @@ struct HitLine {
     fields: Option<LineFields>,
 }
 
+/// What scanning one input did.
+#[derive(Debug)]
+pub struct Scanned {
+    /// Counters of what was read (up to the error, if any).
+    pub stats: ScanStats,
+    /// Why reading the input stopped early (unreadable, truncated or corrupt compressed
+    /// data): the lines before it were scanned and their alerts written.
+    pub input_error: Option<io::Error>,
+}
+
 /// Scans one input and writes its alerts (or nothing, when counting) to `out` in input order.
 ///
 /// `name` is what alerts say the input was (`iocd.source.file`); `progress` is called with the
-/// number of bytes done so far.
+/// number of bytes done so far. An error reading the input ends this input
+/// ([`Scanned::input_error`]); `Err` is an error writing `out`.
 pub fn scan_reader(
     set: &IocSet,
     input: &mut (dyn Read + Send),
@@ -137,7 +152,7 @@ pub fn scan_reader(
     opts: &ScanOptions,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
-) -> io::Result<ScanStats> {
+) -> io::Result<Scanned> {
     let started = Instant::now();
     let threads = opts.threads.max(1);
     let pool = 2 * threads + 2;
@@ -161,9 +176,11 @@ pub fn scan_reader(
         let written = write_in_order(set, found_rx, name, &timestamp, opts, out, progress);
         let read = reader.join().expect("reader thread panicked");
         let mut stats = written?;
-        read?;
         stats.elapsed = started.elapsed();
-        Ok(stats)
+        Ok(Scanned {
+            stats,
+            input_error: read.err(),
+        })
     })
 }
 
@@ -184,11 +201,21 @@ fn read_chunks(
         buf.clear();
         buf.append(&mut carry);
         let mut eof = false;
+        let mut failed = None;
         let mut target = CHUNK;
         loop {
             if buf.len() < target {
                 let want = target - buf.len();
-                let n = (&mut *input).take(want as u64).read_to_end(&mut buf)?;
+                // On an error, what was read before it is in `buf`: it is scanned, then the
+                // error ends the input.
+                let n = match (&mut *input).take(want as u64).read_to_end(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        failed = Some(e);
+                        eof = true;
+                        break;
+                    }
+                };
                 if n < want {
                     eof = true;
                     break;
@@ -215,6 +242,9 @@ fn read_chunks(
                 return Ok(());
             }
             seq += 1;
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         if eof {
             return Ok(());
@@ -401,7 +431,8 @@ mod tests {
             &mut out,
             &mut |_| {},
         )
-        .unwrap();
+        .unwrap()
+        .stats;
         let alerts = out
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
@@ -517,6 +548,39 @@ mod tests {
         // A chunk without header lines costs one entry, none when there is no header.
         assert_eq!(zeek_changes(&mut z, b"a\tb\n").len(), 1);
         assert!(zeek_changes(&mut ZeekStream::new(), b"a\tb\n").is_empty());
+    }
+
+    /// Gives `data`, then fails: a disk error, or corrupt compressed data, half-way.
+    struct FailAfter(io::Cursor<Vec<u8>>);
+    impl Read for FailAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "corrupt deflate stream",
+                )),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_input_after_its_lines_are_written() {
+        let mut input = Vec::new();
+        for n in 0..300_000u64 {
+            input.extend_from_slice(format!("{n} SRC=1.2.3.4 {:0>20}\n", n).as_bytes());
+        }
+        let mut out = Vec::new();
+        let opts = ScanOptions {
+            threads: 2,
+            output: Output::Count,
+        };
+        let mut r = FailAfter(io::Cursor::new(input));
+        let got = scan_reader(&set(), &mut r, "x", &opts, &mut out, &mut |_| {}).unwrap();
+        let e = got.input_error.expect("the read error is reported");
+        assert_eq!(e.to_string(), "corrupt deflate stream");
+        // Every line read before the error was scanned.
+        assert_eq!(got.stats.hit_lines, 300_000);
     }
 
     #[test]
