@@ -107,6 +107,12 @@ pub struct Context<'a> {
     pub line: Option<&'a LineFields>,
     /// Priority, score and deduplication (daemon with triage on).
     pub triage: Option<&'a TriageFields<'a>>,
+    /// The event's own time (RFC 3339) as the caller read it from the line (`iocd scan`);
+    /// without it, the syslog header's.
+    pub event_time: Option<&'a str>,
+    /// Say in `iocd.timestamp_from` whether `@timestamp` is the line's time (`line`) or,
+    /// the line having none, `now` (`scan`).
+    pub mark_time_source: bool,
 }
 
 /// One end of a flow, as ECS `source` / `destination`.
@@ -430,6 +436,9 @@ struct Iocd<'a> {
     generation: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     decoded_as: Option<&'static str>,
+    /// Where `@timestamp` comes from (`iocd scan`): `line` (the time the line says) or `scan`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp_from: Option<&'static str>,
     matches: Vec<MatchInfo<'a>>,
 }
 
@@ -620,7 +629,9 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
     let sys = cx.syslog.as_ref();
     let lf = cx.line;
     // The event's own time when the log says it; the alert's creation time beside it.
-    let event_time = sys.and_then(|s| s.timestamp.as_deref());
+    let event_time = cx
+        .event_time
+        .or_else(|| sys.and_then(|s| s.timestamp.as_deref()));
     let alert = Alert {
         timestamp: event_time.unwrap_or(cx.now),
         event: Event {
@@ -670,6 +681,11 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             source: &cx.origin,
             generation: cx.generation,
             decoded_as: lf.and_then(|l| l.format),
+            timestamp_from: cx.mark_time_source.then_some(if event_time.is_some() {
+                "line"
+            } else {
+                "scan"
+            }),
             matches,
         },
     };
@@ -951,6 +967,7 @@ mod tests {
             dataset: "iocd.stream",
             line: None,
             triage: None,
+            ..Context::default()
         };
         let mut out = Vec::new();
         write_alert(&mut out, &set, line, &hits, &cx);

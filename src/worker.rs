@@ -274,6 +274,7 @@ fn emit(
             dataset: "iocd.stream",
             line: fields.as_ref(),
             triage: triaged.as_ref(),
+            ..Context::default()
         };
         json.clear();
         write_alert(json, &snap.set, line, &shown, &cx);

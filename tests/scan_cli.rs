@@ -494,3 +494,87 @@ fn a_failed_input_is_reported_once_and_the_scan_goes_on() {
         stderr(&out)
     );
 }
+
+/// `@timestamp` is the time the line says, `event.created` the time of the scan; a line that
+/// says none keeps the scan's time, marked so. RFC 3164 lines are dated by the file's
+/// modification time, and their header is decoded (host, program, pid) as in the daemon.
+#[test]
+fn timestamp_is_the_time_the_line_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(dir.path(), "c2.txt", "45.61.136.7\n");
+    let log = write(
+        dir.path(),
+        "mixed.log",
+        "Mar 29 10:42:45 ip-10-77-20-248 sshd[1291]: Failed password for root from 45.61.136.7 port 22 ssh2\n\
+         Dec 31 23:59:59 fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=45.61.136.7 DST=10.0.0.1 SPT=1 DPT=22\n\
+         <134>1 2026-02-01T08:00:00.5+01:00 fw01 filterlog 77 - - SRC=45.61.136.7\n\
+         45.61.136.7 - - [22/Nov/2025:10:00:03 +0000] \"GET /x HTTP/1.1\" 200 12 \"-\" \"curl/8\"\n\
+         {\"timestamp\":\"2021-06-06T15:59:46.457984+0200\",\"flow_id\":1,\"event_type\":\"alert\",\"src_ip\":\"45.61.136.7\",\"dest_ip\":\"10.0.0.1\"}\n\
+         {\"@timestamp\":\"2020-10-23T02:36:43.128Z\",\"source\":{\"ip\":\"45.61.136.7\"}}\n\
+         no time at all 45.61.136.7\n",
+    );
+    let zeek = write(
+        dir.path(),
+        "conn.log",
+        "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.resp_h\n\
+         #types\ttime\tstring\taddr\taddr\n\
+         1663683561.702855\tC1\t10.0.0.5\t45.61.136.7\n",
+    );
+    // Written on 2026-03-30: `Mar 29` is 2026, `Dec 31` is 2025.
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_774_872_000);
+    for p in [&log, &zeek] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    }
+    let before = chrono::Utc::now().timestamp();
+    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["scan", "-i", s(&feed), s(&log), s(&zeek)])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = alerts(&out);
+    let times: Vec<(&str, &str)> = got
+        .iter()
+        .map(|a| {
+            (
+                a["@timestamp"].as_str().unwrap(),
+                a["iocd"]["timestamp_from"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        &times[..7],
+        [
+            ("2026-03-29T10:42:45Z", "line"),
+            ("2025-12-31T23:59:59Z", "line"),
+            ("2026-02-01T08:00:00.500+01:00", "line"),
+            ("2025-11-22T10:00:03Z", "line"),
+            ("2021-06-06T15:59:46.457984+02:00", "line"),
+            ("2020-10-23T02:36:43.128Z", "line"),
+            (times[6].0, "scan"),
+        ]
+    );
+    assert_eq!(times[7], ("2022-09-20T14:19:21.702855Z", "line"));
+    // The scan's own time: in event.created beside a line's time, as @timestamp without one.
+    let scan_time = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    assert!(scan_time(&got[6]["@timestamp"]) >= before);
+    assert!(got[6]["event"]["created"].is_null());
+    for a in got.iter().filter(|a| a["iocd"]["timestamp_from"] == "line") {
+        assert!(scan_time(&a["event"]["created"]) >= before, "{a}");
+    }
+    // The syslog header, as the daemon decodes it.
+    assert_eq!(got[0]["host"]["hostname"], "ip-10-77-20-248");
+    assert_eq!(got[0]["process"]["name"], "sshd");
+    assert_eq!(got[0]["process"]["pid"], 1291);
+    assert_eq!(got[2]["host"]["hostname"], "fw01");
+    assert_eq!(got[2]["log"]["syslog"]["severity"], 6);
+}

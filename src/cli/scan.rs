@@ -1,6 +1,6 @@
 //! `iocd scan`: the batch retro-hunt over files or standard input.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use iocd::matcher::IocKind;
 use iocd::scan::{
-    Globs, Input, Output, ScanOptions, ScanStats, WalkOptions, decompressed, expand, scan_reader,
+    Globs, Input, Output, ScanOptions, ScanStats, Source, WalkOptions, decompressed, expand,
+    scan_reader,
 };
 
 use super::{Feeds, Reported, load, print_rejected, require_indicators};
@@ -77,7 +78,7 @@ pub fn run(a: ScanArgs) -> Result<bool> {
         let _ = writeln!(io::stderr(), "iocd: {name}: {e}");
     };
     for input in &inputs {
-        let (name, raw, size): (String, Box<dyn io::Read + Send>, Option<u64>) = match input {
+        let (name, raw, meta): (String, Box<dyn io::Read + Send>, Option<Metadata>) = match input {
             Input::Failed(path, e) => {
                 report(&path.display().to_string(), e);
                 continue;
@@ -87,8 +88,8 @@ pub fn run(a: ScanArgs) -> Result<bool> {
                 let name = path.display().to_string();
                 match File::open(path) {
                     Ok(f) => {
-                        let size = f.metadata().ok().map(|m| m.len());
-                        (name, Box::new(f), size)
+                        let meta = f.metadata().ok();
+                        (name, Box::new(f), meta)
                     }
                     Err(e) => {
                         report(&name, &e);
@@ -109,13 +110,18 @@ pub fn run(a: ScanArgs) -> Result<bool> {
                 continue;
             }
         };
+        let size = meta.as_ref().map(Metadata::len);
+        let source = Source {
+            name: &name,
+            modified: meta.and_then(|m| m.modified().ok()),
+        };
         let bar = progress_bar(size, a.no_progress, &name);
         let mut tick = |done: u64| {
             if let Some(b) = &bar {
                 b.set_position(done);
             }
         };
-        let scanned = scan_reader(&set, &mut *input, &name, &opts, &mut out, &mut tick)?;
+        let scanned = scan_reader(&set, &mut *input, &source, &opts, &mut out, &mut tick)?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }

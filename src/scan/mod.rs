@@ -30,12 +30,16 @@ pub use input::{Compression, Globs, Input, WalkOptions, decompressed, expand};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::alert::{Context, DecodedLine, LineFields, Origin, write_alert};
+use chrono::{DateTime, FixedOffset, Local, SecondsFormat};
+
+use crate::alert::{Context, DecodedLine, LineFields, Origin, SyslogFields, write_alert};
 use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines, is_private_default};
+use crate::decode::syslog;
+use crate::decode::time::event_time;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 
 /// Size of one chunk. Big enough that per-chunk overhead vanishes, small enough that a few per
@@ -128,6 +132,10 @@ struct HitLine {
     hits: Vec<Hit>,
     /// What the decoded line says (alerts only, when its format is known).
     fields: Option<LineFields>,
+    /// Its syslog header, when it has one (alerts only).
+    syslog: Option<SyslogFields>,
+    /// The time it says its event happened, RFC 3339 (alerts only).
+    time: Option<String>,
 }
 
 /// What scanning one input did.
@@ -140,15 +148,29 @@ pub struct Scanned {
     pub input_error: Option<io::Error>,
 }
 
+/// What alerts say about the input a line came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    /// `iocd.source.file` (`-` for standard input).
+    pub name: &'a str,
+    /// When the file was last written: RFC 3164 syslog times, which have no year, are dated
+    /// in the year before it at the latest ([`syslog::parse_in_file`]). `None` (standard
+    /// input): the time of the scan.
+    pub modified: Option<SystemTime>,
+}
+
 /// Scans one input and writes its alerts (or nothing, when counting) to `out` in input order.
 ///
-/// `name` is what alerts say the input was (`iocd.source.file`); `progress` is called with the
-/// number of bytes done so far. An error reading the input ends this input
-/// ([`Scanned::input_error`]); `Err` is an error writing `out`.
+/// `progress` is called with the number of bytes done so far. An error reading the input ends
+/// this input ([`Scanned::input_error`]); `Err` is an error writing `out`.
+///
+/// Each alert's `@timestamp` is the time its line says ([`event_time`]), with the time of
+/// the scan in `event.created`; a line that says none has the scan's time, and
+/// `iocd.timestamp_from` says which (`line` or `scan`).
 pub fn scan_reader(
     set: &IocSet,
     input: &mut (dyn Read + Send),
-    name: &str,
+    source: &Source<'_>,
     opts: &ScanOptions,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
@@ -162,18 +184,20 @@ pub fn scan_reader(
     for _ in 0..pool {
         free_tx.send(Vec::with_capacity(CHUNK)).expect("pool fits");
     }
-    let timestamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let now = SystemTime::now();
+    let timestamp = humantime::format_rfc3339_seconds(now).to_string();
     let keep_lines = opts.output == Output::Alerts;
+    let reference = DateTime::<Local>::from(source.modified.unwrap_or(now)).fixed_offset();
 
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_chunks(input, chunk_tx, free_rx, keep_lines));
         for _ in 0..threads {
             let (rx, free, tx) = (chunk_rx.clone(), free_tx.clone(), found_tx.clone());
-            scope.spawn(move || work(set, rx, free, tx, keep_lines));
+            scope.spawn(move || work(set, rx, free, tx, keep_lines, reference));
         }
         drop(found_tx);
         drop(chunk_rx);
-        let written = write_in_order(set, found_rx, name, &timestamp, opts, out, progress);
+        let written = write_in_order(set, found_rx, source.name, &timestamp, opts, out, progress);
         let read = reader.join().expect("reader thread panicked");
         let mut stats = written?;
         stats.elapsed = started.elapsed();
@@ -272,6 +296,7 @@ fn work(
     free: Sender<Vec<u8>>,
     tx: Sender<Found>,
     keep_lines: bool,
+    reference: DateTime<FixedOffset>,
 ) {
     let mut scratch = Scratch::new();
     let mut hits = Vec::new();
@@ -294,21 +319,26 @@ fn work(
             for h in line_hits {
                 found.hits_by_kind[kind_index(set.kind(h.id))] += 1;
             }
-            let (text, fields) = if keep_lines {
+            let mut hit = HitLine {
+                index: line_no,
+                text: Vec::new(),
+                hits: line_hits.to_vec(),
+                fields: None,
+                syslog: None,
+                time: None,
+            };
+            if keep_lines {
                 let line = &buf[start..end];
                 // No asset inventory in a retro-hunt: the default "internal" for directions.
                 let decoded = DecodedLine::new(line, chunk.zeek_at(start), is_private_default);
-                let fields = decoded.fields(line, line_hits, decoded.facts.direction);
-                (line.to_vec(), fields)
-            } else {
-                (Vec::new(), None)
-            };
-            found.hit_lines.push(HitLine {
-                index: line_no,
-                text,
-                hits: line_hits.to_vec(),
-                fields,
-            });
+                hit.fields = decoded.fields(line, line_hits, decoded.facts.direction);
+                let header = syslog::parse_in_file(line, reference);
+                hit.time = event_time(line, decoded.event.as_ref(), header.as_ref())
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+                hit.syslog = header.map(|h| h.to_alert_fields());
+                hit.text = line.to_vec();
+            }
+            found.hit_lines.push(hit);
         });
         line_no += memchr::memchr_iter(b'\n', &buf[counted_to..]).count() as u64;
         // A last line without a line feed is still a line.
@@ -384,6 +414,9 @@ fn write_in_order(
                         },
                         dataset: "iocd.scan",
                         line: h.fields.as_ref(),
+                        syslog: h.syslog.clone(),
+                        event_time: h.time.as_deref(),
+                        mark_time_source: true,
                         ..Context::default()
                     };
                     write_alert(&mut buf, set, &h.text, &h.hits, &cx);
@@ -426,7 +459,10 @@ mod tests {
         let stats = scan_reader(
             &set(),
             &mut &input[..],
-            "in.log",
+            &Source {
+                name: "in.log",
+                modified: None,
+            },
             &opts,
             &mut out,
             &mut |_| {},
@@ -576,7 +612,11 @@ mod tests {
             output: Output::Count,
         };
         let mut r = FailAfter(io::Cursor::new(input));
-        let got = scan_reader(&set(), &mut r, "x", &opts, &mut out, &mut |_| {}).unwrap();
+        let src = Source {
+            name: "x",
+            modified: None,
+        };
+        let got = scan_reader(&set(), &mut r, &src, &opts, &mut out, &mut |_| {}).unwrap();
         let e = got.input_error.expect("the read error is reported");
         assert_eq!(e.to_string(), "corrupt deflate stream");
         // Every line read before the error was scanned.
