@@ -578,3 +578,217 @@ fn timestamp_is_the_time_the_line_says() {
     assert_eq!(got[2]["host"]["hostname"], "fw01");
     assert_eq!(got[2]["log"]["syslog"]["severity"], 6);
 }
+
+/// `--format text` for people: `file:line:`, the line with the match highlighted (in colour
+/// only when asked or on a terminal), then indicator, kind and feeds. `-l`, `-o`, `ocsf`,
+/// `cef`.
+#[test]
+fn output_for_people_and_for_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(dir.path(), "c2.txt", "45.61.136.7\nbad-updates.com\n");
+    let a = write(
+        dir.path(),
+        "a.log",
+        "quiet line\nconn from 45.61.136.7 to bad-updates.com\n",
+    );
+    let b = write(dir.path(), "b.log", "nothing\n");
+    let c = write(dir.path(), "c.log", "x \x1b[2J 45.61.136.7\n");
+    let run = |args: &[&str]| {
+        let mut all = vec!["scan", "-i", s(&feed)];
+        all.extend_from_slice(args);
+        iocd(&all)
+    };
+    let out = run(&["--format", "text", s(&a), s(&b), s(&c)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{}:2:conn from 45.61.136.7 to bad-updates.com\tipv4 45.61.136.7 [c2]; domain bad-updates.com [c2]\n\
+             {}:1:x \\x1b[2J 45.61.136.7\tipv4 45.61.136.7 [c2]\n",
+            s(&a),
+            s(&c)
+        )
+    );
+    // Not a terminal: no colour unless asked for; asked for, the matches are bold red.
+    let out = run(&["--format", "text", "--color", "always", s(&a)]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("conn from \x1b[1;31m45.61.136.7\x1b[0m to \x1b[1;31mbad-updates.com\x1b[0m"),
+        "{text:?}"
+    );
+    assert!(
+        text.starts_with(&format!("\x1b[35m{}\x1b[0m", s(&a))),
+        "{text:?}"
+    );
+    // Piped, the default is the daemon's JSON.
+    let out = run(&[s(&a)]);
+    assert_eq!(alerts(&out).len(), 1);
+    let out = run(&["-l", s(&a), s(&b), s(&c)]);
+    assert_eq!(stdout(&out), format!("{}\n{}\n", s(&a), s(&c)));
+    let out = run(&["-l", s(&b)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let out = run(&["-o", s(&a)]);
+    assert_eq!(
+        stdout(&out),
+        format!("{0}:2:45.61.136.7\n{0}:2:bad-updates.com\n", s(&a))
+    );
+    let out = run(&["--format", "ocsf", s(&a)]);
+    let o: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(o["class_uid"], 2004);
+    assert_eq!(o["raw_data"], "conn from 45.61.136.7 to bad-updates.com");
+    let out = run(&["--format", "cef", s(&a)]);
+    let cef = stdout(&out);
+    assert!(cef.starts_with("CEF:0|iocd|iocd|"), "{cef}");
+    assert_eq!(cef.lines().count(), 1);
+}
+
+/// `--summary`: one row per indicator over every input (hit lines, files, first and last
+/// event time, distinct internal hosts, feeds), as a table or as JSON lines.
+#[test]
+fn summary_per_indicator() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(dir.path(), "c2.txt", "45.61.136.7\nbad-updates.com\n");
+    let other = write(dir.path(), "ipsum.txt", "45.61.136.7\n");
+    let a = write(
+        dir.path(),
+        "a.log",
+        "{\"timestamp\":\"2026-03-01T10:00:00Z\",\"event_type\":\"flow\",\"src_ip\":\"10.0.0.5\",\"dest_ip\":\"45.61.136.7\"}\n\
+         {\"timestamp\":\"2026-03-02T10:00:00Z\",\"event_type\":\"flow\",\"src_ip\":\"10.0.0.6\",\"dest_ip\":\"45.61.136.7\"}\n\
+         {\"timestamp\":\"2026-03-02T11:00:00Z\",\"event_type\":\"dns\",\"src_ip\":\"10.0.0.5\",\"dest_ip\":\"10.0.0.1\",\"dns\":{\"rrname\":\"bad-updates.com\"}}\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.log",
+        "{\"timestamp\":\"2026-02-27T08:00:00Z\",\"event_type\":\"flow\",\"src_ip\":\"10.0.0.5\",\"dest_ip\":\"45.61.136.7\"}\n\
+         untimed 45.61.136.7 45.61.136.7\n",
+    );
+    let out = iocd(&[
+        "scan",
+        "-i",
+        s(&feed),
+        "-i",
+        s(&other),
+        "--summary",
+        "--format",
+        "json",
+        s(&a),
+        s(&b),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let ip = &rows[0];
+    assert_eq!(ip["indicator"], "45.61.136.7");
+    assert_eq!(ip["kind"], "ipv4");
+    assert_eq!(
+        ip["hit_lines"], 4,
+        "a line with the address twice counts once"
+    );
+    assert_eq!(ip["files"], 2);
+    assert_eq!(ip["first_seen"], "2026-02-27T08:00:00Z");
+    assert_eq!(ip["last_seen"], "2026-03-02T10:00:00Z");
+    assert_eq!(ip["hosts"], 2);
+    assert_eq!(
+        ip["host_names"],
+        serde_json::json!(["10.0.0.5", "10.0.0.6"])
+    );
+    assert_eq!(ip["feeds"], serde_json::json!(["c2", "ipsum"]));
+    assert_eq!(rows[1]["indicator"], "bad-updates.com");
+    assert_eq!(rows[1]["hit_lines"], 1);
+    assert_eq!(rows[1]["host_names"], serde_json::json!(["10.0.0.5"]));
+    let out = iocd(&["scan", "-i", s(&feed), "--summary", s(&a), s(&b)]);
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("indicator"), "{table}");
+    let cols: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "45.61.136.7",
+            "ipv4",
+            "4",
+            "2",
+            "2026-02-27T08:00:00Z",
+            "2026-03-02T10:00:00Z",
+            "2",
+            "c2"
+        ]
+    );
+}
+
+/// `--triage`: the daemon's scoring, deduplication and roll-ups, in the time the lines say: a
+/// host that reaches a C2 every 5 minutes is one alert and one roll-up per hour window, not
+/// one alert per line.
+#[test]
+fn triage_in_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(dir.path(), "c2.txt", "45.61.136.7\n");
+    let flow = |t: &str| {
+        format!(
+            "{{\"timestamp\":\"{t}\",\"event_type\":\"flow\",\"src_ip\":\"10.0.0.5\",\"src_port\":5000,\"dest_ip\":\"45.61.136.7\",\"dest_port\":443,\"proto\":\"TCP\"}}\n"
+        )
+    };
+    let mut log = String::new();
+    for m in (0..50).step_by(5) {
+        log += &flow(&format!("2026-03-01T10:{m:02}:00Z"));
+    }
+    log += &flow("2026-03-01T12:00:00Z");
+    let eve = write(dir.path(), "eve.json", &log);
+    let plain = iocd(&["scan", "-i", s(&feed), s(&eve)]);
+    assert_eq!(alerts(&plain).len(), 11);
+    let out = iocd(&["scan", "-i", s(&feed), "--triage", s(&eve)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = alerts(&out);
+    let shape: Vec<(&str, &str)> = got
+        .iter()
+        .map(|a| {
+            (
+                a["@timestamp"].as_str().unwrap(),
+                a["iocd"]["alert_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("2026-03-01T10:00:00Z", "hit"),
+            // The window closes when the event time passes it, not when the scan ends.
+            ("2026-03-01T12:00:00.000Z", "rollup"),
+            ("2026-03-01T12:00:00Z", "hit"),
+        ]
+    );
+    assert_eq!(got[0]["iocd"]["internal_host"], "10.0.0.5");
+    assert!(got[0]["iocd"]["score"].as_f64().unwrap() > 0.0);
+    assert!(got[0]["iocd"]["priority"].is_string());
+    assert_eq!(got[1]["iocd"]["dedup"]["count"], 9);
+    assert_eq!(
+        got[1]["iocd"]["dedup"]["last_seen"],
+        "2026-03-01T10:45:00.000Z"
+    );
+    // The same alerts in OCSF; text is refused (triage writes alerts).
+    let out = iocd(&[
+        "scan",
+        "-i",
+        s(&feed),
+        "--triage",
+        "--format",
+        "ocsf",
+        s(&eve),
+    ]);
+    assert_eq!(stdout(&out).lines().count(), 3);
+    let out = iocd(&[
+        "scan",
+        "-i",
+        s(&feed),
+        "--triage",
+        "--format",
+        "text",
+        s(&eve),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

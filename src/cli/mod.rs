@@ -63,6 +63,8 @@ pub struct Loaded {
     pub set: IocSet,
     pub report: LoadReport,
     pub catalog: Catalog,
+    /// The `--config` read, if any.
+    pub config: Option<Config>,
     /// Reading and parsing the feeds and allowlists; compiling.
     pub read: Duration,
     pub compile: Duration,
@@ -136,6 +138,7 @@ pub fn load(f: &Feeds) -> Result<Loaded> {
         set,
         report,
         catalog,
+        config,
         read,
         compile,
     })

@@ -4,13 +4,16 @@ use std::fs::{File, Metadata};
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use clap::Args;
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use iocd::config::AlertFormat;
 use iocd::matcher::IocKind;
 use iocd::scan::{
-    Globs, Input, Output, ScanOptions, ScanStats, Source, WalkOptions, decompressed, expand,
-    scan_reader,
+    Globs, Input, Output, ScanOptions, ScanState, ScanStats, ScanTriage, Source, WalkOptions,
+    decompressed, expand, scan_reader,
 };
+use iocd::sink::format::render;
+use iocd::triage::{Suppressed, Tally};
 
 use super::{Feeds, Reported, load, print_rejected, require_indicators};
 
@@ -34,9 +37,34 @@ pub struct ScanArgs {
     /// Worker threads (default: one per core).
     #[arg(long, short = 'j')]
     threads: Option<usize>,
+    /// How hits are written: `text` for people (`file:line:`, the line with its matches
+    /// highlighted, the indicators with kind and feeds), `ecs` (the daemon's JSON alerts),
+    /// `ocsf`, `cef`; `json` is `ecs`, and with --summary the rows as JSON lines. Default:
+    /// `text` on a terminal, `ecs` otherwise (--summary: a table unless `json` or `ecs`).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<Format>,
+    /// Colour the text output: `auto` (on a terminal, unless NO_COLOR is set), `always`,
+    /// `never`.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    color: ColorWhen,
     /// Print only the number of lines that matched (per file when there are several).
-    #[arg(long, short = 'c')]
+    #[arg(long, short = 'c', conflicts_with_all = ["files_with_matches", "only_matching", "summary"])]
     count: bool,
+    /// Print only the names of the inputs with at least one matching line.
+    #[arg(long, short = 'l', conflicts_with_all = ["only_matching", "summary"])]
+    files_with_matches: bool,
+    /// Print only the matched tokens, one per line, as `file:line:token`.
+    #[arg(long, short = 'o', conflicts_with = "summary")]
+    only_matching: bool,
+    /// Instead of one output per hit, one row per indicator at the end: hit lines, files,
+    /// first and last event time, distinct internal hosts, feeds.
+    #[arg(long)]
+    summary: bool,
+    /// Alerts as the daemon would have sent them: scored, deduplicated, flood-guarded and
+    /// routed by its triage (the `[triage]` of --config, else the defaults), in the time the
+    /// lines say, with roll-ups and digests. Writes alerts (ecs, ocsf or cef; ecs by default).
+    #[arg(long, conflicts_with_all = ["count", "files_with_matches", "only_matching", "summary"])]
+    triage: bool,
     /// Print lines, bytes, hits by type and throughput to standard error at the end.
     #[arg(long)]
     stats: bool,
@@ -45,22 +73,72 @@ pub struct ScanArgs {
     no_progress: bool,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Text,
+    Ecs,
+    Ocsf,
+    Cef,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
 pub fn run(a: ScanArgs) -> Result<bool> {
     let globs = Globs::new(&a.globs).context("--glob")?;
     let loaded = load(&a.feeds)?;
     print_rejected(&loaded.report, a.feeds.all_rejected);
     require_indicators(&loaded)?;
     let set = loaded.set;
+    let triage_cfg = loaded
+        .config
+        .as_ref()
+        .map(|c| c.triage.clone())
+        .unwrap_or_default();
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let terminal = io::stdout().is_terminal();
+    let color = match a.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            terminal
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        }
+    };
+    let output = if a.count || a.files_with_matches {
+        Output::Count
+    } else if a.only_matching {
+        Output::OnlyMatching { color }
+    } else if a.summary {
+        Output::Summary
+    } else {
+        match a.format {
+            Some(Format::Text) if a.triage => {
+                bail!("--triage writes alerts: use --format ecs, ocsf or cef")
+            }
+            Some(Format::Text) => Output::Text { color },
+            None if terminal && !a.triage => Output::Text { color },
+            Some(Format::Ocsf) => Output::Alerts(AlertFormat::Ocsf),
+            Some(Format::Cef) => Output::Alerts(AlertFormat::Cef),
+            Some(Format::Ecs | Format::Json) | None => Output::Alerts(AlertFormat::Ecs),
+        }
+    };
     let opts = ScanOptions {
         threads,
-        output: if a.count {
-            Output::Count
-        } else {
-            Output::Alerts
-        },
+        output,
+        triage: a.triage,
+    };
+    let mut state = ScanState {
+        triage: a.triage.then(|| ScanTriage::new(&triage_cfg)),
+        ..ScanState::default()
     };
     let walk = WalkOptions {
         hidden: a.hidden,
@@ -78,6 +156,7 @@ pub fn run(a: ScanArgs) -> Result<bool> {
         let _ = writeln!(io::stderr(), "iocd: {name}: {e}");
     };
     for input in &inputs {
+        state.summary.next_input();
         let (name, raw, meta): (String, Box<dyn io::Read + Send>, Option<Metadata>) = match input {
             Input::Failed(path, e) => {
                 report(&path.display().to_string(), e);
@@ -121,7 +200,15 @@ pub fn run(a: ScanArgs) -> Result<bool> {
                 b.set_position(done);
             }
         };
-        let scanned = scan_reader(&set, &mut *input, &source, &opts, &mut out, &mut tick)?;
+        let scanned = scan_reader(
+            &set,
+            &mut *input,
+            &source,
+            &opts,
+            &mut out,
+            &mut state,
+            &mut tick,
+        )?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }
@@ -131,7 +218,11 @@ pub fn run(a: ScanArgs) -> Result<bool> {
             report(shown, e);
         }
         let stats = scanned.stats;
-        if a.count {
+        if a.files_with_matches {
+            if stats.hit_lines > 0 {
+                writeln!(out, "{shown}")?;
+            }
+        } else if a.count {
             if several {
                 writeln!(out, "{name}:{}", stats.hit_lines)?;
             } else {
@@ -139,6 +230,26 @@ pub fn run(a: ScanArgs) -> Result<bool> {
             }
         }
         total.add(&stats);
+    }
+    if a.summary {
+        match a.format {
+            Some(Format::Json | Format::Ecs) => state.summary.write_json(&set, &mut out)?,
+            _ => state.summary.write_table(&set, &mut out)?,
+        }
+    }
+    if let (Some(tr), Output::Alerts(format)) = (&mut state.triage, output) {
+        // The windows and digests still open at the end of the scan.
+        for o in tr.finish() {
+            let json: &[u8] = &o.record.json;
+            match format {
+                AlertFormat::Ecs => out.write_all(json)?,
+                f => out.write_all(&render(f, json))?,
+            }
+            out.write_all(b"\n")?;
+        }
+        if a.stats {
+            print_triage(&tr.tally);
+        }
     }
     out.flush()?;
     if a.stats {
@@ -181,4 +292,18 @@ fn print_stats(s: &ScanStats, indicators: usize) {
     }
     let _ = writeln!(e, "seconds     {:.3}", s.elapsed.as_secs_f64());
     let _ = writeln!(e, "MB/s        {:.1}", s.mb_per_s());
+}
+
+/// What triage did, to standard error with --stats.
+fn print_triage(t: &Tally) {
+    let mut e = io::stderr().lock();
+    let _ = writeln!(e, "triage hits {}", t.hits);
+    let _ = writeln!(e, "  lines     {}", t.lines);
+    for (reason, n) in Suppressed::ALL.iter().zip(t.suppressed) {
+        if n > 0 {
+            let _ = writeln!(e, "  {:<9} {n} (suppressed)", reason.as_str());
+        }
+    }
+    let alerts: u64 = t.alerts.iter().flatten().sum();
+    let _ = writeln!(e, "  alerted   {alerts} lines");
 }

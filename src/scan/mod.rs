@@ -24,8 +24,13 @@
 //! counting, nothing is decoded and the reader skips this.
 
 mod input;
+mod summary;
+mod text;
+mod triaged;
 
 pub use input::{Compression, Globs, Input, WalkOptions, decompressed, expand};
+pub use summary::{Row, Summary};
+pub use triaged::ScanTriage;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -36,11 +41,18 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use chrono::{DateTime, FixedOffset, Local, SecondsFormat};
 
-use crate::alert::{Context, DecodedLine, LineFields, Origin, SyslogFields, write_alert};
+use crate::alert::{
+    Context, DecodedLine, DedupFields, LineFields, Origin, SyslogFields, TriageFields, write_alert,
+};
+use crate::config::AlertFormat;
+use crate::config::triage::TriageConfig;
 use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines, is_private_default};
 use crate::decode::syslog;
 use crate::decode::time::event_time;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
+use crate::sink::format::render;
+use crate::triage::assets::Assets;
+use crate::triage::{AlertType, internal_host};
 
 /// Size of one chunk. Big enough that per-chunk overhead vanishes, small enough that a few per
 /// thread stay in memory.
@@ -49,10 +61,29 @@ const CHUNK: usize = 4 << 20;
 /// What to do with lines that hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// One ECS JSON alert per line with hits.
-    Alerts,
+    /// One alert per line with hits: ECS JSON (the daemon's alerts), OCSF or CEF.
+    Alerts(AlertFormat),
+    /// For people: `file:line:`, the line with its matches highlighted (ANSI colours when
+    /// `color`), and each indicator with its kind and feeds.
+    Text { color: bool },
+    /// Each matched token on its own line, `file:line:token`.
+    OnlyMatching { color: bool },
     /// Only count the lines with hits.
     Count,
+    /// Nothing per line: every hit goes into the [`Summary`].
+    Summary,
+}
+
+impl Output {
+    /// Whether hit lines are kept for the writer.
+    fn keeps_lines(self) -> bool {
+        self != Output::Count
+    }
+
+    /// Whether hit lines are decoded (fields, syslog header, event time).
+    fn decodes(self) -> bool {
+        matches!(self, Output::Alerts(_) | Output::Summary)
+    }
 }
 
 /// Options of one scan.
@@ -61,6 +92,17 @@ pub struct ScanOptions {
     /// Worker threads; at least 1.
     pub threads: usize,
     pub output: Output,
+    /// Alerts go through [`ScanState::triage`] (with [`Output::Alerts`] only).
+    pub triage: bool,
+}
+
+/// What a scan keeps across its inputs.
+#[derive(Default)]
+pub struct ScanState {
+    /// Filled with [`Output::Summary`].
+    pub summary: Summary,
+    /// Set for `--triage` (with [`ScanOptions::triage`]).
+    pub triage: Option<ScanTriage>,
 }
 
 /// Counters of a scan; they add up across inputs.
@@ -132,10 +174,14 @@ struct HitLine {
     hits: Vec<Hit>,
     /// What the decoded line says (alerts only, when its format is known).
     fields: Option<LineFields>,
-    /// Its syslog header, when it has one (alerts only).
+    /// Its syslog header, when it has one (when decoded).
     syslog: Option<SyslogFields>,
-    /// The time it says its event happened, RFC 3339 (alerts only).
-    time: Option<String>,
+    /// The time it says its event happened (when decoded).
+    time: Option<DateTime<FixedOffset>>,
+    /// The internal host of each hit, in the order of `hits` (summary only).
+    hosts: Vec<Option<String>>,
+    /// The decoded line, for the writer's triage (with triage only).
+    decoded: Option<DecodedLine>,
 }
 
 /// What scanning one input did.
@@ -161,8 +207,10 @@ pub struct Source<'a> {
 
 /// Scans one input and writes its alerts (or nothing, when counting) to `out` in input order.
 ///
-/// `progress` is called with the number of bytes done so far. An error reading the input ends
-/// this input ([`Scanned::input_error`]); `Err` is an error writing `out`.
+/// `progress` is called with the number of bytes done so far; with [`Output::Summary`], hits go
+/// into `state.summary` instead of `out`; with [`ScanOptions::triage`], alerts are those of
+/// `state.triage`. An error reading the input ends this input
+/// ([`Scanned::input_error`]); `Err` is an error writing `out`.
 ///
 /// Each alert's `@timestamp` is the time its line says ([`event_time`]), with the time of
 /// the scan in `event.created`; a line that says none has the scan's time, and
@@ -173,6 +221,7 @@ pub fn scan_reader(
     source: &Source<'_>,
     opts: &ScanOptions,
     out: &mut dyn Write,
+    state: &mut ScanState,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<Scanned> {
     let started = Instant::now();
@@ -186,18 +235,30 @@ pub fn scan_reader(
     }
     let now = SystemTime::now();
     let timestamp = humantime::format_rfc3339_seconds(now).to_string();
-    let keep_lines = opts.output == Output::Alerts;
+    let keep_lines = opts.output.keeps_lines();
     let reference = DateTime::<Local>::from(source.modified.unwrap_or(now)).fixed_offset();
 
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_chunks(input, chunk_tx, free_rx, keep_lines));
         for _ in 0..threads {
             let (rx, free, tx) = (chunk_rx.clone(), free_tx.clone(), found_tx.clone());
-            scope.spawn(move || work(set, rx, free, tx, keep_lines, reference));
+            let (output, triage) = (opts.output, opts.triage);
+            scope.spawn(move || work(set, rx, free, tx, output, triage, reference));
         }
         drop(found_tx);
         drop(chunk_rx);
-        let written = write_in_order(set, found_rx, source.name, &timestamp, opts, out, progress);
+        let written = write_in_order(
+            set,
+            found_rx,
+            source.name,
+            &timestamp,
+            opts,
+            Writer {
+                out,
+                state,
+                progress,
+            },
+        );
         let read = reader.join().expect("reader thread panicked");
         let mut stats = written?;
         stats.elapsed = started.elapsed();
@@ -295,9 +356,13 @@ fn work(
     rx: Receiver<Chunk>,
     free: Sender<Vec<u8>>,
     tx: Sender<Found>,
-    keep_lines: bool,
+    output: Output,
+    triage: bool,
     reference: DateTime<FixedOffset>,
 ) {
+    let keep_lines = output.keeps_lines();
+    // No asset inventory in a retro-hunt: the default private ranges are internal.
+    let assets = Assets::new(&TriageConfig::default());
     let mut scratch = Scratch::new();
     let mut hits = Vec::new();
     for chunk in rx {
@@ -326,16 +391,35 @@ fn work(
                 fields: None,
                 syslog: None,
                 time: None,
+                hosts: Vec::new(),
+                decoded: None,
             };
-            if keep_lines {
-                let line = &buf[start..end];
-                // No asset inventory in a retro-hunt: the default "internal" for directions.
+            let line = &buf[start..end];
+            if output.decodes() {
                 let decoded = DecodedLine::new(line, chunk.zeek_at(start), is_private_default);
                 hit.fields = decoded.fields(line, line_hits, decoded.facts.direction);
                 let header = syslog::parse_in_file(line, reference);
-                hit.time = event_time(line, decoded.event.as_ref(), header.as_ref())
-                    .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+                hit.time = event_time(line, decoded.event.as_ref(), header.as_ref());
+                if output == Output::Summary {
+                    let hostname = header.as_ref().and_then(|h| h.hostname.as_deref());
+                    hit.hosts = line_hits
+                        .iter()
+                        .map(|h| {
+                            let field = decoded
+                                .event
+                                .as_ref()
+                                .and_then(|e| e.field_at(h.start..h.end))
+                                .map(|f| f.name.as_ref());
+                            internal_host(&decoded.facts, field, hostname, &assets)
+                        })
+                        .collect();
+                }
                 hit.syslog = header.map(|h| h.to_alert_fields());
+                if triage {
+                    hit.decoded = Some(decoded);
+                }
+            }
+            if keep_lines {
                 hit.text = line.to_vec();
             }
             found.hit_lines.push(hit);
@@ -385,42 +469,146 @@ pub(crate) fn kind_index(k: IocKind) -> usize {
         .expect("every kind is listed")
 }
 
+/// Where the writer puts what it finds.
+struct Writer<'a> {
+    out: &'a mut dyn Write,
+    state: &'a mut ScanState,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+/// Appends one of triage's own alerts (roll-up, flood report, digest) in `format`.
+fn push_record(buf: &mut Vec<u8>, format: AlertFormat, json: &[u8]) {
+    match format {
+        AlertFormat::Ecs => buf.extend_from_slice(json),
+        f => buf.extend_from_slice(&render(f, json)),
+    }
+    buf.push(b'\n');
+}
+
 fn write_in_order(
     set: &IocSet,
     rx: Receiver<Found>,
     name: &str,
     timestamp: &str,
     opts: &ScanOptions,
-    out: &mut dyn Write,
-    progress: &mut dyn FnMut(u64),
+    w: Writer<'_>,
 ) -> io::Result<ScanStats> {
+    let Writer {
+        out,
+        state,
+        progress,
+    } = w;
+    let ScanState { summary, triage } = state;
+    let triage = triage.as_mut().filter(|_| opts.triage);
     let mut stats = ScanStats::default();
     let mut pending = BTreeMap::new();
     let mut next = 0u64;
     let mut buf = Vec::with_capacity(64 * 1024);
+    let mut ecs = Vec::new();
+    let mut text = String::new();
+    let mut triage = triage;
     for found in rx {
         pending.insert(found.seq, found);
         while let Some(f) = pending.remove(&next) {
             next += 1;
             for h in &f.hit_lines {
                 stats.hit_lines += 1;
-                if opts.output == Output::Alerts {
-                    let cx = Context {
-                        now: timestamp,
-                        origin: Origin {
-                            file: Some(name),
-                            line: Some(stats.lines + h.index + 1),
-                            ..Origin::default()
-                        },
-                        dataset: "iocd.scan",
-                        line: h.fields.as_ref(),
-                        syslog: h.syslog.clone(),
-                        event_time: h.time.as_deref(),
-                        mark_time_source: true,
-                        ..Context::default()
-                    };
-                    write_alert(&mut buf, set, &h.text, &h.hits, &cx);
-                    buf.push(b'\n');
+                let line_no = stats.lines + h.index + 1;
+                match opts.output {
+                    Output::Alerts(format) => {
+                        let time = h
+                            .time
+                            .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+                        let mut cx = Context {
+                            now: timestamp,
+                            origin: Origin {
+                                file: Some(name),
+                                line: Some(line_no),
+                                ..Origin::default()
+                            },
+                            dataset: "iocd.scan",
+                            line: h.fields.as_ref(),
+                            syslog: h.syslog.clone(),
+                            event_time: time.as_deref(),
+                            mark_time_source: true,
+                            ..Context::default()
+                        };
+                        ecs.clear();
+                        match (&mut triage, &h.decoded) {
+                            (Some(tr), Some(d)) => {
+                                let (t, tally, due) =
+                                    tr.advance(h.time.map(|t| t.timestamp_millis()));
+                                for o in due {
+                                    push_record(&mut buf, format, &o.record.json);
+                                }
+                                let hostname =
+                                    h.syslog.as_ref().and_then(|s| s.hostname.as_deref());
+                                let a = t.assess(
+                                    set,
+                                    1,
+                                    d.event.as_ref(),
+                                    &d.facts,
+                                    hostname,
+                                    &h.hits,
+                                    tally,
+                                );
+                                for o in a.extra {
+                                    push_record(&mut buf, format, &o.record.json);
+                                }
+                                // Suppressed (duplicate, allowlisted), or only into a digest.
+                                let Some(v) = a.verdict.filter(|v| v.immediate) else {
+                                    continue;
+                                };
+                                let shown: Vec<Hit> = v.kept.iter().map(|k| k.hit).collect();
+                                let fields = d.fields(&h.text, &shown, v.direction);
+                                let p = v.primary();
+                                let tf = TriageFields {
+                                    alert_type: v.alert_type.as_str(),
+                                    priority: v.priority.as_str(),
+                                    score: p.score.value,
+                                    score_components: &p.score.components,
+                                    internal_host: v.host.as_deref(),
+                                    dedup: DedupFields {
+                                        window_seconds: v.window_secs,
+                                        escalated_from: v.escalated_from.map(|(p, _)| p.as_str()),
+                                        count_before: v
+                                            .escalated_from
+                                            .filter(|_| v.alert_type == AlertType::Escalation)
+                                            .map(|(_, n)| n),
+                                    },
+                                    flood_hosts: v.flood_hosts,
+                                };
+                                cx.line = fields.as_ref();
+                                cx.triage = Some(&tf);
+                                write_alert(&mut ecs, set, &h.text, &shown, &cx);
+                            }
+                            _ => write_alert(&mut ecs, set, &h.text, &h.hits, &cx),
+                        }
+                        push_record(&mut buf, format, &ecs);
+                    }
+                    Output::Text { color } => {
+                        text.clear();
+                        text::line(&mut text, set, name, line_no, &h.text, &h.hits, color);
+                        buf.extend_from_slice(text.as_bytes());
+                    }
+                    Output::OnlyMatching { color } => {
+                        text.clear();
+                        text::only_matching(&mut text, name, line_no, &h.text, &h.hits, color);
+                        buf.extend_from_slice(text.as_bytes());
+                    }
+                    Output::Summary => {
+                        // One count per indicator per line, however often it is in the line.
+                        let mut seen = Vec::with_capacity(h.hits.len());
+                        for (i, hit) in h.hits.iter().enumerate() {
+                            if seen.contains(&hit.id) {
+                                continue;
+                            }
+                            seen.push(hit.id);
+                            let host = h.hosts.get(i).and_then(|x| x.as_deref());
+                            summary.add(hit.id, h.time, host);
+                        }
+                    }
+                    Output::Count => {}
                 }
             }
             for (a, b) in stats.hits_by_kind.iter_mut().zip(f.hits_by_kind) {
@@ -454,7 +642,8 @@ mod tests {
         let mut out = Vec::new();
         let opts = ScanOptions {
             threads,
-            output: Output::Alerts,
+            output: Output::Alerts(AlertFormat::Ecs),
+            triage: false,
         };
         let stats = scan_reader(
             &set(),
@@ -465,6 +654,7 @@ mod tests {
             },
             &opts,
             &mut out,
+            &mut ScanState::default(),
             &mut |_| {},
         )
         .unwrap()
@@ -610,13 +800,16 @@ mod tests {
         let opts = ScanOptions {
             threads: 2,
             output: Output::Count,
+            triage: false,
         };
         let mut r = FailAfter(io::Cursor::new(input));
         let src = Source {
             name: "x",
             modified: None,
         };
-        let got = scan_reader(&set(), &mut r, &src, &opts, &mut out, &mut |_| {}).unwrap();
+        let mut sum = ScanState::default();
+        let got = scan_reader(&set(), &mut r, &src, &opts, &mut out, &mut sum, &mut |_| {});
+        let got = got.unwrap();
         let e = got.input_error.expect("the read error is reported");
         assert_eq!(e.to_string(), "corrupt deflate stream");
         // Every line read before the error was scanned.
