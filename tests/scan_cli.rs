@@ -792,3 +792,83 @@ fn triage_in_event_time() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `iocs lookup` explains absence: a value a feed lists that a rail, an allowlist, a type
+/// filter or expiry removed is reported with who listed it and what removed it (exit 1: it
+/// would not match).
+#[test]
+fn lookup_says_who_listed_it_and_what_removed_it() {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(data) = shared_data::dir() {
+        let stix = data.join("feeds/stix21_oasis_examples/poisonivy.json");
+        let ddns = data.join("allowlists/misp-warninglists/dynamic-dns.json");
+        let out = iocd(&[
+            "iocs",
+            "lookup",
+            "js001.3322.org",
+            "-i",
+            s(&stix),
+            "--allowlist",
+            s(&ddns),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            format!(
+                "removed\tdomain\tjs001.3322.org\tfeed poisonivy ({}:0): on allowlist List of known dynamic DNS domains\n",
+                s(&stix)
+            )
+        );
+        let out = iocd(&["iocs", "lookup", "js001.3322.org", "-i", s(&stix)]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    write(
+        dir.path(),
+        "c2.txt",
+        "10.0.0.1\nbad-updates.com\n45.61.136.7\n",
+    );
+    write(dir.path(), "more.txt", "bad-updates.com\n");
+    write(
+        dir.path(),
+        "old.json",
+        r#"{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--a","created":"2019-01-01T00:00:00Z","modified":"2019-01-01T00:00:00Z","pattern":"[domain-name:value = 'old-c2.com']","pattern_type":"stix","valid_from":"2019-01-01T00:00:00Z","valid_until":"2020-01-01T00:00:00Z"}]}"#,
+    );
+    write(
+        dir.path(),
+        "iocd.toml",
+        "[[feeds]]\nname = \"ips\"\npath = \"c2.txt\"\ntypes = [\"ipv4\"]\n\
+         [[feeds]]\nname = \"more\"\npath = \"more.txt\"\n\
+         [[feeds]]\nname = \"old\"\npath = \"old.json\"\n",
+    );
+    let lookup = |v: &str| iocd_in(dir.path(), &["iocs", "lookup", v, "--config", "iocd.toml"]);
+    let out = lookup("10.0.0.1");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "removed\tipv4\t10.0.0.1\tfeed ips (c2.txt:1): safety rail reserved: a private, reserved or \
+         documentation address or name (--no-rails keeps it)\n"
+    );
+    // Listed by two feeds: matched through one, removed from the other by its type filter.
+    let out = lookup("www.bad-updates.com");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "domain\tbad-updates.com");
+    assert!(lines[1].starts_with("\tfeed more ("), "{text}");
+    assert!(
+        lines[2].starts_with("removed\tdomain\tbad-updates.com\tfeed ips (")
+            && lines[2].ends_with(":2): type filter: the feed keeps only ipv4"),
+        "{text}"
+    );
+    let out = lookup("old-c2.com");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).ends_with("): expired: valid until 2020-01-01T00:00:00Z\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = lookup("never-listed.com");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("never-listed.com: no feed lists it"));
+}

@@ -4,7 +4,7 @@
 //! `--iocs` (or given to `stats`), a configuration's feeds and allowlists with `--config`,
 //! through the same catalog the daemon uses (rails, allowlists, lifecycle, per-feed settings).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use iocd::IocSet;
-use iocd::ioc::{LoadReport, parse_indicator, refang};
-use iocd::matcher::{Meta, Scratch};
+use iocd::ioc::{Fate, LoadReport, Reason, parse_indicator, refang};
+use iocd::matcher::{IocId, Meta, Pattern, Scratch};
 
 use super::{Feeds, Loaded, load, print_rejected, require_indicators};
 
@@ -49,7 +49,7 @@ pub fn run(cmd: IocsCmd) -> Result<bool> {
             let loaded = load(&feeds)?;
             print_rejected(&loaded.report, feeds.all_rejected);
             require_indicators(&loaded)?;
-            lookup(&value, &loaded.set)
+            lookup(&value, &loaded)
         }
     }
 }
@@ -202,17 +202,26 @@ fn totals(
     Ok(())
 }
 
-fn lookup(value: &str, set: &IocSet) -> Result<bool> {
-    let value = refang(value.trim());
+/// The indicators of `set` that `value` matches: as tokens of it, or as the indicator it is
+/// (a network `10.0.0.0/8` is no token of itself).
+fn matching(set: &IocSet, value: &str) -> Vec<IocId> {
     let mut hits = Vec::new();
     set.scan(value.as_bytes(), &mut Scratch::new(), &mut hits);
     let mut ids: Vec<_> = hits.iter().map(|h| h.id).collect();
-    // The value may be an indicator no token matches as such, e.g. a network `10.0.0.0/8`.
-    if let Some(id) = parse_indicator(&value).ok().and_then(|p| set.find(&p)) {
+    if let Some(id) = parse_indicator(value).ok().and_then(|p| set.find(&p)) {
         ids.push(id);
     }
     ids.sort_unstable();
     ids.dedup();
+    ids
+}
+
+/// Prints what VALUE matches, with every source, then every listing a feed has of what it
+/// would match that compiling removed, and why. Matches: whether something active matched.
+fn lookup(value: &str, loaded: &Loaded) -> Result<bool> {
+    let value = refang(value.trim());
+    let set = &loaded.set;
+    let ids = matching(set, &value);
     let mut out = io::stdout().lock();
     for id in &ids {
         writeln!(out, "{}\t{}", set.kind(*id), set.pattern(*id))?;
@@ -228,7 +237,61 @@ fn lookup(value: &str, set: &IocSet) -> Result<bool> {
             writeln!(out)?;
         }
     }
+    // What the feeds list that the value would match, before settings, rails, allowlists and
+    // expiry: each listing the compile removed is reported with who listed it and what
+    // removed it.
+    let listed = loaded.catalog.compile_listed();
+    let wanted: HashSet<Pattern> = matching(&listed, &value)
+        .into_iter()
+        .map(|id| listed.pattern(id))
+        .collect();
+    let fates = loaded
+        .catalog
+        .fates(SystemTime::now(), &|p| wanted.contains(p));
+    for f in fates.iter().filter(|f| f.fate != Fate::Matched) {
+        writeln!(
+            out,
+            "removed\t{}\t{}\tfeed {} ({}:{}): {}",
+            f.pattern.kind(),
+            f.pattern,
+            f.feed,
+            f.location,
+            f.line,
+            why(&f.fate)
+        )?;
+    }
+    if ids.is_empty() && wanted.is_empty() {
+        drop(out);
+        eprintln!("iocd: {value}: no feed lists it");
+    }
     Ok(!ids.is_empty())
+}
+
+/// Why a listing is not in the set, for people.
+fn why(fate: &Fate) -> String {
+    let time = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0).map_or_else(
+            || t.to_string(),
+            |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+    };
+    match fate {
+        Fate::Matched => "matched".to_owned(),
+        Fate::TypeFilter(types) => {
+            let kinds: Vec<&str> = types.iter().map(|k| k.as_str()).collect();
+            format!("type filter: the feed keeps only {}", kinds.join(", "))
+        }
+        Fate::Dropped(r @ Reason::Rail(_)) => {
+            format!("safety rail {}: {r} (--no-rails keeps it)", r.code())
+        }
+        Fate::Dropped(r) => r.to_string(),
+        Fate::Inactive { why, until } => match (*why, until) {
+            ("revoked", _) => "revoked by the feed".to_owned(),
+            ("expired", Some(t)) => format!("expired: valid until {}", time(*t)),
+            ("ttl", Some(t)) => format!("past the feed's ttl since {}", time(*t)),
+            (w, _) => format!("inactive: {w}"),
+        },
+    }
 }
 
 /// What a feed said about a listing, as ` key=value` pairs.
