@@ -821,6 +821,37 @@ fn lookup_says_who_listed_it_and_what_removed_it() {
         );
         let out = iocd(&["iocs", "lookup", "js001.3322.org", "-i", s(&stix)]);
         assert_eq!(out.status.code(), Some(0));
+        // A MISP source is named by its event and attribute, not `file.json:0`, whether it
+        // matched or was removed.
+        let misp = data.join("feeds/eset/misp_events/glupteba_glupteba.misp-event.json");
+        let named = "event 5aa2e21b-79d8-4fd7-b15d-34670a016219 \"Glupteba.AY research related \
+                     IoCs\", attribute 5aa2e262-8c78-484b-8d0a-2f490a016219 (ip-dst)";
+        let out = iocd(&["iocs", "lookup", "5.101.6.132", "-i", s(&misp)]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            stdout(&out).contains(&format!("({}: {named})", s(&misp))),
+            "{}",
+            stdout(&out)
+        );
+        let allow = write(dir.path(), "ok.txt", "5.101.6.132\n");
+        let out = iocd(&[
+            "iocs",
+            "lookup",
+            "5.101.6.132",
+            "-i",
+            s(&misp),
+            "--allowlist",
+            s(&allow),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            stdout(&out),
+            format!(
+                "removed\tipv4\t5.101.6.132\tfeed glupteba_glupteba.misp-event ({}: {named}): \
+                 on allowlist ok\n",
+                s(&misp)
+            )
+        );
     }
     write(
         dir.path(),

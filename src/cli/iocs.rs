@@ -6,12 +6,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use iocd::IocSet;
+use iocd::ioc::feed::{ParseOptions, misp_origins};
 use iocd::ioc::{Fate, LoadReport, Reason, parse_indicator, refang};
 use iocd::matcher::{IocId, Meta, Pattern, Scratch};
 
@@ -224,10 +225,12 @@ fn lookup(value: &str, loaded: &Loaded) -> Result<bool> {
     let ids = matching(set, &value);
     let mut out = io::stdout().lock();
     for id in &ids {
-        writeln!(out, "{}\t{}", set.kind(*id), set.pattern(*id))?;
+        let pattern = set.pattern(*id);
+        writeln!(out, "{}\t{}", set.kind(*id), pattern)?;
         for s in set.sources(*id) {
             let f = &set.feeds()[s.feed as usize];
-            write!(out, "\tfeed {} ({}:{})", f.name, f.location, s.line)?;
+            let at = place(loaded, &f.name, &f.location, s.line, &pattern);
+            write!(out, "\tfeed {} ({at})", f.name)?;
             if f.weight != 1.0 {
                 write!(out, " weight={}", f.weight)?;
             }
@@ -251,12 +254,11 @@ fn lookup(value: &str, loaded: &Loaded) -> Result<bool> {
     for f in fates.iter().filter(|f| f.fate != Fate::Matched) {
         writeln!(
             out,
-            "removed\t{}\t{}\tfeed {} ({}:{}): {}",
+            "removed\t{}\t{}\tfeed {} ({}): {}",
             f.pattern.kind(),
             f.pattern,
             f.feed,
-            f.location,
-            f.line,
+            place(loaded, &f.feed, &f.location, f.line, &f.pattern),
             why(&f.fate)
         )?;
     }
@@ -265,6 +267,32 @@ fn lookup(value: &str, loaded: &Loaded) -> Result<bool> {
         eprintln!("iocd: {value}: no feed lists it");
     }
     Ok(!ids.is_empty())
+}
+
+/// Where feed `feed` lists `pattern`: `location:line`, or for a MISP document (which has no
+/// lines) the event and attribute that list it.
+fn place(loaded: &Loaded, feed: &str, location: &str, line: u32, pattern: &Pattern) -> String {
+    let misp = loaded
+        .report
+        .feeds
+        .iter()
+        .any(|f| f.name == feed && f.format == "misp");
+    if line == 0 && misp {
+        let to_ids_only = loaded
+            .config
+            .as_ref()
+            .and_then(|c| c.feeds.iter().find(|f| f.name == feed))
+            .is_none_or(|f| f.to_ids_only);
+        let opts = ParseOptions {
+            to_ids_only,
+            ..ParseOptions::default()
+        };
+        let origins = misp_origins(Path::new(location), &opts, pattern);
+        if !origins.is_empty() {
+            return format!("{location}: {}", origins.join("; "));
+        }
+    }
+    format!("{location}:{line}")
 }
 
 /// Why a listing is not in the set, for people.
