@@ -903,3 +903,56 @@ fn lookup_says_who_listed_it_and_what_removed_it() {
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("never-listed.com: no feed lists it"));
 }
+
+/// One progress bar over every input (bytes of the total, files done, hit lines, rate, ETA),
+/// on standard error when it is a terminal (`script` gives it one), never otherwise.
+#[test]
+fn progress_across_inputs_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(dir.path(), "c2.txt", "45.61.136.7\n");
+    let mut body = String::new();
+    for i in 0..200_000 {
+        body += &format!(
+            "Mar 29 10:42:45 h sshd[1]: from 45.61.136.{} port 22\n",
+            i % 8
+        );
+    }
+    let a = write(dir.path(), "a.log", &body);
+    let gz = dir.path().join("b.log.gz");
+    std::fs::write(&gz, compress("gz", body.as_bytes())).unwrap();
+    // Piped: nothing but the results.
+    let out = iocd(&["scan", "-i", s(&feed), "-c", s(&a), s(&gz)]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    let has_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        println!("skipped the terminal half: no `script` (util-linux)");
+        return;
+    }
+    let cmd = format!(
+        "{} scan -i {} -c {} {} 2>&1",
+        env!("CARGO_BIN_EXE_iocd"),
+        s(&feed),
+        s(&a),
+        s(&gz)
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    let total = std::fs::metadata(&a).unwrap().len() + std::fs::metadata(&gz).unwrap().len();
+    let n = 200_000 / 8;
+    // The last state before it is cleared: both files, every hit line, the whole size.
+    assert!(
+        tty.contains(&format!("2/2 files, {} hit lines", 2 * n)),
+        "{tty}"
+    );
+    assert!(tty.contains("eta"), "{tty}");
+    let mib = format!("{:.2} MiB", total as f64 / 1024.0 / 1024.0);
+    assert!(tty.contains(&format!("{mib}/{mib}")), "{mib} in {tty}");
+}

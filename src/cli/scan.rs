@@ -1,16 +1,19 @@
 //! `iocd scan`: the batch retro-hunt over files or standard input.
 
+use std::cell::Cell;
 use std::fs::{File, Metadata};
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use iocd::config::AlertFormat;
 use iocd::matcher::IocKind;
 use iocd::scan::{
-    Globs, Input, Output, ScanOptions, ScanState, ScanStats, ScanTriage, Source, WalkOptions,
-    decompressed, expand, scan_reader,
+    Counted, Globs, Input, Output, ScanOptions, ScanState, ScanStats, ScanTriage, Source,
+    WalkOptions, decompressed, expand, scan_reader,
 };
 use iocd::sink::format::render;
 use iocd::triage::{Suppressed, Tally};
@@ -68,7 +71,7 @@ pub struct ScanArgs {
     /// Print lines, bytes, hits by type and throughput to standard error at the end.
     #[arg(long)]
     stats: bool,
-    /// Never draw a progress bar (one is drawn on a terminal for inputs over 64 MiB).
+    /// Never draw the progress bar (drawn on standard error when it is a terminal).
     #[arg(long)]
     no_progress: bool,
 }
@@ -150,16 +153,20 @@ pub fn run(a: ScanArgs) -> Result<bool> {
     let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut total = ScanStats::default();
     let mut failed = false;
+    let progress = Progress::start(&inputs, a.no_progress);
     // Like grep: each input that cannot be read is reported once, and the others are scanned.
     let mut report = |name: &str, e: &io::Error| {
         failed = true;
-        let _ = writeln!(io::stderr(), "iocd: {name}: {e}");
+        progress.suspend(|| {
+            let _ = writeln!(io::stderr(), "iocd: {name}: {e}");
+        });
     };
     for input in &inputs {
         state.summary.next_input();
         let (name, raw, meta): (String, Box<dyn io::Read + Send>, Option<Metadata>) = match input {
             Input::Failed(path, e) => {
                 report(&path.display().to_string(), e);
+                progress.input_done(0, 0);
                 continue;
             }
             Input::Stdin => ("-".to_owned(), Box::new(io::stdin()), None),
@@ -172,11 +179,15 @@ pub fn run(a: ScanArgs) -> Result<bool> {
                     }
                     Err(e) => {
                         report(&name, &e);
+                        progress.input_done(0, 0);
                         continue;
                     }
                 }
             }
         };
+        // Progress counts the bytes read from the file, compressed or not.
+        let read = Arc::new(AtomicU64::new(0));
+        let raw: Box<dyn io::Read + Send> = Box::new(Counted::new(raw, read.clone()));
         let shown = if name == "-" {
             "(standard input)"
         } else {
@@ -186,20 +197,15 @@ pub fn run(a: ScanArgs) -> Result<bool> {
             Ok((r, _)) => r,
             Err(e) => {
                 report(shown, &e);
+                progress.input_done(read.load(Ordering::Relaxed), 0);
                 continue;
             }
         };
-        let size = meta.as_ref().map(Metadata::len);
         let source = Source {
             name: &name,
             modified: meta.and_then(|m| m.modified().ok()),
         };
-        let bar = progress_bar(size, a.no_progress, &name);
-        let mut tick = |done: u64| {
-            if let Some(b) = &bar {
-                b.set_position(done);
-            }
-        };
+        let mut tick = |s: &ScanStats| progress.update(read.load(Ordering::Relaxed), s.hit_lines);
         let scanned = scan_reader(
             &set,
             &mut *input,
@@ -209,9 +215,7 @@ pub fn run(a: ScanArgs) -> Result<bool> {
             &mut state,
             &mut tick,
         )?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
+        progress.input_done(read.load(Ordering::Relaxed), scanned.stats.hit_lines);
         if let Some(e) = &scanned.input_error {
             // What was read before the error is scanned and written before the report.
             out.flush()?;
@@ -231,6 +235,7 @@ pub fn run(a: ScanArgs) -> Result<bool> {
         }
         total.add(&stats);
     }
+    progress.finish();
     if a.summary {
         match a.format {
             Some(Format::Json | Format::Ecs) => state.summary.write_json(&set, &mut out)?,
@@ -261,21 +266,95 @@ pub fn run(a: ScanArgs) -> Result<bool> {
     Ok(total.hit_lines > 0)
 }
 
-fn progress_bar(size: Option<u64>, disabled: bool, name: &str) -> Option<indicatif::ProgressBar> {
-    let size = size?;
-    if disabled || size < 64 << 20 || !io::stderr().is_terminal() {
-        return None;
+/// One progress bar over every input of a scan, on standard error when it is a terminal:
+/// bytes read of the total (files as they are on disk, compressed or not), inputs done of
+/// the total, hit lines so far, rate and ETA; with standard input among the inputs (no total
+/// size), bytes and rate only.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    inputs: usize,
+    done: Cell<usize>,
+    /// Bytes read of the inputs done.
+    bytes: Cell<u64>,
+    /// Hit lines of the inputs done.
+    hits: Cell<u64>,
+}
+
+impl Progress {
+    fn start(inputs: &[Input], disabled: bool) -> Progress {
+        let mut p = Progress {
+            bar: None,
+            inputs: inputs.len(),
+            done: Cell::new(0),
+            bytes: Cell::new(0),
+            hits: Cell::new(0),
+        };
+        if disabled || !io::stderr().is_terminal() {
+            return p;
+        }
+        let total: Option<u64> = inputs
+            .iter()
+            .map(|i| match i {
+                Input::Stdin => None,
+                Input::File(path) => Some(std::fs::metadata(path).map_or(0, |m| m.len())),
+                Input::Failed(..) => Some(0),
+            })
+            .sum();
+        let (bar, template) = match total {
+            Some(n) => (
+                indicatif::ProgressBar::new(n),
+                "[{bar:20}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+            ),
+            None => (
+                indicatif::ProgressBar::new_spinner(),
+                "{spinner} {bytes} {binary_bytes_per_sec} {msg}",
+            ),
+        };
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        p.bar = Some(bar);
+        p.update(0, 0);
+        p
     }
-    let bar = indicatif::ProgressBar::new(size);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(name.to_owned());
-    Some(bar)
+
+    /// The current input has read `read` bytes and found `hits` hit lines.
+    fn update(&self, read: u64, hits: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(self.bytes.get() + read);
+            b.set_message(format!(
+                "{}/{} files, {} hit lines",
+                self.done.get(),
+                self.inputs,
+                self.hits.get() + hits
+            ));
+        }
+    }
+
+    /// An input is done: it read `read` bytes and found `hits` hit lines.
+    fn input_done(&self, read: u64, hits: u64) {
+        self.bytes.set(self.bytes.get() + read);
+        self.hits.set(self.hits.get() + hits);
+        self.done.set(self.done.get() + 1);
+        self.update(0, 0);
+    }
+
+    /// Runs `f` (which writes to standard error) with the bar out of the way.
+    fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 fn print_stats(s: &ScanStats, indicators: usize) {

@@ -15,6 +15,8 @@
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -83,6 +85,27 @@ pub fn decompressed<R: Read + Send + 'static>(
         Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(whole)),
     };
     Ok((reader, kind))
+}
+
+/// A reader that counts the bytes read through it into a shared counter: what a progress
+/// bar shows of a compressed file is how much of the file was read, not what it holds.
+pub struct Counted<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R> Counted<R> {
+    pub fn new(inner: R, count: Arc<AtomicU64>) -> Counted<R> {
+        Counted { inner, count }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// What the walk keeps of the files it finds in folders.

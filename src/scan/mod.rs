@@ -28,7 +28,7 @@ mod summary;
 mod text;
 mod triaged;
 
-pub use input::{Compression, Globs, Input, WalkOptions, decompressed, expand};
+pub use input::{Compression, Counted, Globs, Input, WalkOptions, decompressed, expand};
 pub use summary::{Row, Summary};
 pub use triaged::ScanTriage;
 
@@ -207,7 +207,7 @@ pub struct Source<'a> {
 
 /// Scans one input and writes its alerts (or nothing, when counting) to `out` in input order.
 ///
-/// `progress` is called with the number of bytes done so far; with [`Output::Summary`], hits go
+/// `progress` is called with the counters so far (bytes, hit lines) as chunks are written; with [`Output::Summary`], hits go
 /// into `state.summary` instead of `out`; with [`ScanOptions::triage`], alerts are those of
 /// `state.triage`. An error reading the input ends this input
 /// ([`Scanned::input_error`]); `Err` is an error writing `out`.
@@ -222,7 +222,7 @@ pub fn scan_reader(
     opts: &ScanOptions,
     out: &mut dyn Write,
     state: &mut ScanState,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(&ScanStats),
 ) -> io::Result<Scanned> {
     let started = Instant::now();
     let threads = opts.threads.max(1);
@@ -473,7 +473,7 @@ pub(crate) fn kind_index(k: IocKind) -> usize {
 struct Writer<'a> {
     out: &'a mut dyn Write,
     state: &'a mut ScanState,
-    progress: &'a mut dyn FnMut(u64),
+    progress: &'a mut dyn FnMut(&ScanStats),
 }
 
 /// Appends one of triage's own alerts (roll-up, flood report, digest) in `format`.
@@ -620,7 +620,7 @@ fn write_in_order(
                 out.write_all(&buf)?;
                 buf.clear();
             }
-            progress(stats.bytes);
+            progress(&stats);
         }
     }
     out.flush()?;
