@@ -226,6 +226,108 @@ impl DecodedLine {
     }
 }
 
+/// Hits of URL indicators on `line` whose decoded fields split the URL into a host and a
+/// path: Zeek `http.log` `host` + `uri`, Suricata EVE `http.hostname` + `http.url`, ECS
+/// `url.domain` + `url.path` (with `url.scheme` when the line has it, else `http`). The URL
+/// put back together, `scheme://host/path`, is matched as the engine matches a URL token;
+/// a hit covers the path field (its `matched.field`), offsets relative to the line.
+pub fn split_url_hits(
+    set: &IocSet,
+    line: &[u8],
+    ev: &decoded::Event,
+    scratch: &mut crate::matcher::Scratch,
+    out: &mut Vec<Hit>,
+) {
+    let (Some(host_f), Some(path_f)) = (
+        ev.get("url.domain"),
+        ev.get("url.path").or_else(|| ev.get("url.original")),
+    ) else {
+        return;
+    };
+    let (host, path) = (ev.text(line, host_f), ev.text(line, path_f));
+    // An absolute URL in the path field is a URL token of its own: the scan matched it.
+    if !path.starts_with('/') || host.is_empty() || host.contains(['/', ' ', '@']) {
+        return;
+    }
+    let scheme = ev
+        .value(line, "url.scheme")
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+'))
+        .map_or_else(|| "http".to_owned(), |s| s.to_ascii_lowercase());
+    let url = format!("{scheme}://{host}{path}");
+    let mut found = Vec::new();
+    set.scan(url.as_bytes(), scratch, &mut found);
+    for h in found {
+        if h.start == 0 && set.kind(h.id) == IocKind::Url {
+            out.push(Hit {
+                start: path_f.value.start,
+                end: path_f.value.end,
+                id: h.id,
+            });
+        }
+    }
+}
+
+/// Adds to `hits` (of `buf`, sorted as [`IocSet::scan`] leaves them) the hits of URL
+/// indicators split across the decoded fields of a line ([`split_url_hits`]). Only the lines
+/// holding one of `tokens` (the scan's [`crate::matcher::Scratch::url_host_tokens`]: the host
+/// of some URL indicator) are decoded, so the cost stays on those rare lines. `zeek_at` gives
+/// the Zeek header in effect at a line's start. A decoder that panics costs that line its
+/// split URLs, logged.
+pub fn add_split_url_hits<'z>(
+    set: &IocSet,
+    buf: &[u8],
+    tokens: &[std::ops::Range<usize>],
+    zeek_at: impl Fn(usize) -> Option<&'z decoded::ZeekHeader>,
+    scratch: &mut crate::matcher::Scratch,
+    hits: &mut Vec<Hit>,
+) {
+    let before = hits.len();
+    let mut last_line = usize::MAX;
+    let mut found = Vec::new();
+    for t in tokens {
+        let start = memchr::memrchr(b'\n', &buf[..t.start]).map_or(0, |k| k + 1);
+        if start == last_line {
+            continue;
+        }
+        last_line = start;
+        let mut end = memchr::memchr(b'\n', &buf[t.start..]).map_or(buf.len(), |k| t.start + k);
+        if end > start && buf[end - 1] == b'\r' {
+            end -= 1;
+        }
+        let line = &buf[start..end];
+        found.clear();
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(ev) = decoded::decode(line, zeek_at(start)) {
+                split_url_hits(set, line, &ev, scratch, &mut found);
+            }
+        }));
+        if decoded.is_err() {
+            tracing::error!(
+                line = %String::from_utf8_lossy(&line[..line.len().min(256)]),
+                "a decoder panicked on a line; its split URLs are not matched"
+            );
+            continue;
+        }
+        for h in &found {
+            let h = Hit {
+                start: start + h.start,
+                end: start + h.end,
+                id: h.id,
+            };
+            // Once per indicator and line: the line may hold the URL whole as well.
+            let known = hits
+                .iter()
+                .any(|k| k.id == h.id && k.start >= start && k.end <= end);
+            if !known {
+                hits.push(h);
+            }
+        }
+    }
+    if hits.len() > before {
+        hits.sort_unstable();
+    }
+}
+
 /// What triage decided about the alert (`iocd.*`).
 #[derive(Clone, Debug, Serialize)]
 pub struct TriageFields<'a> {

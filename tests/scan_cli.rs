@@ -956,3 +956,44 @@ fn progress_across_inputs_only_on_a_terminal() {
     let mib = format!("{:.2} MiB", total as f64 / 1024.0 / 1024.0);
     assert!(tty.contains(&format!("{mib}/{mib}")), "{mib} in {tty}");
 }
+
+/// URL indicators match URLs split across decoded fields of real logs: Zeek `http.log` host +
+/// uri (the 6 lines), Suricata EVE `http.hostname` + `http.url`.
+#[test]
+fn url_split_across_fields_of_real_logs() {
+    let Some(data) = shared_data::dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(
+        dir.path(),
+        "urls.txt",
+        "lyvyxor.com/login.php\nhttp://147.32.82.197/muieblackcat\n",
+    );
+    let zeek = data.join("logs/zeek/http.log");
+    let out = iocd(&["scan", "-i", s(&feed), s(&zeek)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = alerts(&out);
+    assert_eq!(got.len(), 6);
+    for a in &got {
+        let e = &a["threat"]["enrichments"][0];
+        assert_eq!(
+            e["indicator"]["url"]["full"],
+            "http://lyvyxor.com/login.php"
+        );
+        assert_eq!(e["matched"]["field"], "url.original");
+    }
+    let out = iocd(&["scan", "-i", s(&feed), "-c", s(&zeek)]);
+    assert_eq!(stdout(&out).trim(), "6");
+    let eve = data.join("logs/suricata/eve_slips_test6_malicious.json");
+    let out = iocd(&["scan", "-i", s(&feed), s(&eve)]);
+    let got = alerts(&out);
+    assert_eq!(got.len(), 2, "{}", stderr(&out));
+    for a in &got {
+        assert_eq!(
+            a["threat"]["enrichments"][0]["indicator"]["url"]["full"],
+            "http://147.32.82.197/muieblackcat"
+        );
+        assert_eq!(a["iocd"]["decoded_as"], "suricata_eve");
+    }
+}

@@ -21,7 +21,15 @@
 //! ([`ZeekStream`]): it finds the lines of each chunk that start with `#` (one `memmem` pass for
 //! `\n#`) and gives the chunk the header in effect at its start plus each change with the offset
 //! it takes effect at, so a header inside a chunk applies to the lines after it. When only
-//! counting, nothing is decoded and the reader skips this.
+//! counting with no URL indicator, nothing is decoded and the reader skips this.
+//!
+//! # URLs split across fields
+//!
+//! A URL indicator also matches a line whose decoded fields split it into host and path
+//! (Zeek `http.log`, Suricata EVE `http`, ECS `url.domain` + `url.path`): the engine notes
+//! the name tokens that are the host of some URL indicator
+//! ([`crate::matcher::Scratch::url_host_tokens`]), and only those lines are decoded to put
+//! the URL back together ([`crate::alert::add_split_url_hits`]), as in the daemon.
 
 mod input;
 mod summary;
@@ -42,7 +50,8 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use chrono::{DateTime, FixedOffset, Local, SecondsFormat};
 
 use crate::alert::{
-    Context, DecodedLine, DedupFields, LineFields, Origin, SyslogFields, TriageFields, write_alert,
+    Context, DecodedLine, DedupFields, LineFields, Origin, SyslogFields, TriageFields,
+    add_split_url_hits, write_alert,
 };
 use crate::config::AlertFormat;
 use crate::config::triage::TriageConfig;
@@ -239,7 +248,14 @@ pub fn scan_reader(
     let reference = DateTime::<Local>::from(source.modified.unwrap_or(now)).fixed_offset();
 
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_chunks(input, chunk_tx, free_rx, keep_lines));
+        // Zeek headers are needed to decode hit lines, and to put URLs split across Zeek
+        // fields back together even when only counting.
+        let has_urls = set
+            .counts()
+            .iter()
+            .any(|&(k, n)| k == IocKind::Url && n > 0);
+        let track_zeek = keep_lines || has_urls;
+        let reader = scope.spawn(move || read_chunks(input, chunk_tx, free_rx, track_zeek));
         for _ in 0..threads {
             let (rx, free, tx) = (chunk_rx.clone(), free_tx.clone(), found_tx.clone());
             let (output, triage) = (opts.output, opts.triage);
@@ -369,6 +385,12 @@ fn work(
         let Chunk { seq, ref buf, .. } = chunk;
         hits.clear();
         set.scan(buf, &mut scratch, &mut hits);
+        // Lines that name the host of a URL indicator: is the URL split across their fields?
+        if !scratch.url_host_tokens().is_empty() {
+            let tokens = scratch.url_host_tokens().to_vec();
+            let zeek = |at: usize| chunk.zeek_at(at);
+            add_split_url_hits(set, buf, &tokens, zeek, &mut scratch, &mut hits);
+        }
         let mut found = Found {
             seq,
             lines: 0,
@@ -814,6 +836,97 @@ mod tests {
         assert_eq!(e.to_string(), "corrupt deflate stream");
         // Every line read before the error was scanned.
         assert_eq!(got.stats.hit_lines, 300_000);
+    }
+
+    #[test]
+    fn urls_split_across_fields_match_as_the_daemon_matches_them() {
+        let mut b = SetBuilder::new();
+        b.add_plain_list(
+            "u",
+            "u.txt",
+            b"http://lyvyxor.com/login.php\nurl-prefix:http://gate.example.net/panel/\n\
+              https://ecs.example.org/a/b\nhttp://147.32.82.197/muieblackcat\n",
+        );
+        let set = b.build();
+        let input = b"#separator \\x09\n#fields\tts\tid.orig_h\tid.resp_h\thost\turi\n\
+            1.0\t10.0.0.1\t208.100.26.251\tlyvyxor.com\t/login.php\n\
+            2.0\t10.0.0.1\t208.100.26.251\tlyvyxor.com\t/login.php5\n\
+            3.0\t10.0.0.1\t208.100.26.251\tLYVYXOR.COM\t/login.php?x=1\n\
+            {\"timestamp\":\"2021-06-06T15:59:46+0200\",\"event_type\":\"http\",\"src_ip\":\"10.0.0.2\",\"dest_ip\":\"147.32.82.197\",\"http\":{\"hostname\":\"147.32.82.197\",\"url\":\"/muieblackcat\"}}\n\
+            {\"timestamp\":\"2021-06-06T15:59:47+0200\",\"event_type\":\"http\",\"src_ip\":\"10.0.0.2\",\"dest_ip\":\"10.9.9.9\",\"http\":{\"hostname\":\"gate.example.net\",\"url\":\"/panel/login\"}}\n\
+            {\"@timestamp\":\"2026-01-01T00:00:00Z\",\"url\":{\"scheme\":\"https\",\"domain\":\"ecs.example.org\",\"path\":\"/a/b\"},\"source\":{\"ip\":\"10.0.0.3\"}}\n\
+            {\"@timestamp\":\"2026-01-01T00:00:00Z\",\"url\":{\"domain\":\"ecs.example.org\",\"path\":\"/a/b\"},\"source\":{\"ip\":\"10.0.0.3\"}}\n\
+            whole URL http://lyvyxor.com/login.php in a line of no format\n";
+        for threads in [1, 2] {
+            let mut out = Vec::new();
+            let opts = ScanOptions {
+                threads,
+                output: Output::Alerts(AlertFormat::Ecs),
+                triage: false,
+            };
+            let src = Source {
+                name: "x",
+                modified: None,
+            };
+            let mut st = ScanState::default();
+            let got = scan_reader(
+                &set,
+                &mut &input[..],
+                &src,
+                &opts,
+                &mut out,
+                &mut st,
+                &mut |_| {},
+            )
+            .unwrap();
+            let alerts: Vec<serde_json::Value> = out
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            let seen: Vec<(u64, String, String)> = alerts
+                .iter()
+                .map(|a| {
+                    let e = &a["threat"]["enrichments"][0];
+                    (
+                        a["iocd"]["source"]["line"].as_u64().unwrap(),
+                        e["indicator"]["url"]["full"].as_str().unwrap().to_owned(),
+                        e["matched"]["field"].as_str().unwrap_or("-").to_owned(),
+                    )
+                })
+                .collect();
+            let want = [
+                (3, "http://lyvyxor.com/login.php", "url.original"),
+                (6, "http://147.32.82.197/muieblackcat", "url.original"),
+                (7, "http://gate.example.net/panel/", "url.original"),
+                (8, "https://ecs.example.org/a/b", "url.path"),
+                (10, "http://lyvyxor.com/login.php", "-"),
+            ];
+            let want: Vec<(u64, String, String)> = want
+                .iter()
+                .map(|(l, u, f)| (*l, u.to_string(), f.to_string()))
+                .collect();
+            assert_eq!(seen, want, "exact URLs, prefixes, the scheme of ECS lines");
+            assert_eq!(got.stats.hit_lines, 5);
+            // Counting counts the same lines.
+            let count = ScanOptions {
+                output: Output::Count,
+                ..opts.clone()
+            };
+            let n = scan_reader(
+                &set,
+                &mut &input[..],
+                &src,
+                &count,
+                &mut Vec::new(),
+                &mut st,
+                &mut |_| {},
+            )
+            .unwrap()
+            .stats
+            .hit_lines;
+            assert_eq!(n, 5);
+        }
     }
 
     #[test]
