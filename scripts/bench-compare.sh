@@ -96,6 +96,9 @@ IOCD="$ROOT/target/release/iocd"
 GEN="$ROOT/target/release/iocd-corpus"
 SCAN_FLAGS=()
 if "$IOCD" scan --help 2>/dev/null | grep -q -- --no-progress; then SCAN_FLAGS+=(--no-progress); fi
+# Every indicator as listed, as grep takes them: the safety rails (on by default since
+# issue 14) would drop the generated corpus's reserved addresses and make counts differ.
+if "$IOCD" scan --help 2>/dev/null | grep -q -- --no-rails; then SCAN_FLAGS+=(--no-rails); fi
 
 if ((SYNTH)); then
   RUNS="$DATA/runs-$SIZE_MB.tsv"

@@ -107,6 +107,12 @@ pub struct Context<'a> {
     pub line: Option<&'a LineFields>,
     /// Priority, score and deduplication (daemon with triage on).
     pub triage: Option<&'a TriageFields<'a>>,
+    /// The event's own time (RFC 3339) as the caller read it from the line (`iocd scan`);
+    /// without it, the syslog header's.
+    pub event_time: Option<&'a str>,
+    /// Say in `iocd.timestamp_from` whether `@timestamp` is the line's time (`line`) or,
+    /// the line having none, `now` (`scan`).
+    pub mark_time_source: bool,
 }
 
 /// One end of a flow, as ECS `source` / `destination`.
@@ -217,6 +223,108 @@ impl DecodedLine {
         self.event
             .as_ref()
             .map(|e| LineFields::new(e, line, hits, Some(direction)))
+    }
+}
+
+/// Hits of URL indicators on `line` whose decoded fields split the URL into a host and a
+/// path: Zeek `http.log` `host` + `uri`, Suricata EVE `http.hostname` + `http.url`, ECS
+/// `url.domain` + `url.path` (with `url.scheme` when the line has it, else `http`). The URL
+/// put back together, `scheme://host/path`, is matched as the engine matches a URL token;
+/// a hit covers the path field (its `matched.field`), offsets relative to the line.
+pub fn split_url_hits(
+    set: &IocSet,
+    line: &[u8],
+    ev: &decoded::Event,
+    scratch: &mut crate::matcher::Scratch,
+    out: &mut Vec<Hit>,
+) {
+    let (Some(host_f), Some(path_f)) = (
+        ev.get("url.domain"),
+        ev.get("url.path").or_else(|| ev.get("url.original")),
+    ) else {
+        return;
+    };
+    let (host, path) = (ev.text(line, host_f), ev.text(line, path_f));
+    // An absolute URL in the path field is a URL token of its own: the scan matched it.
+    if !path.starts_with('/') || host.is_empty() || host.contains(['/', ' ', '@']) {
+        return;
+    }
+    let scheme = ev
+        .value(line, "url.scheme")
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+'))
+        .map_or_else(|| "http".to_owned(), |s| s.to_ascii_lowercase());
+    let url = format!("{scheme}://{host}{path}");
+    let mut found = Vec::new();
+    set.scan(url.as_bytes(), scratch, &mut found);
+    for h in found {
+        if h.start == 0 && set.kind(h.id) == IocKind::Url {
+            out.push(Hit {
+                start: path_f.value.start,
+                end: path_f.value.end,
+                id: h.id,
+            });
+        }
+    }
+}
+
+/// Adds to `hits` (of `buf`, sorted as [`IocSet::scan`] leaves them) the hits of URL
+/// indicators split across the decoded fields of a line ([`split_url_hits`]). Only the lines
+/// holding one of `tokens` (the scan's [`crate::matcher::Scratch::url_host_tokens`]: the host
+/// of some URL indicator) are decoded, so the cost stays on those rare lines. `zeek_at` gives
+/// the Zeek header in effect at a line's start. A decoder that panics costs that line its
+/// split URLs, logged.
+pub fn add_split_url_hits<'z>(
+    set: &IocSet,
+    buf: &[u8],
+    tokens: &[std::ops::Range<usize>],
+    zeek_at: impl Fn(usize) -> Option<&'z decoded::ZeekHeader>,
+    scratch: &mut crate::matcher::Scratch,
+    hits: &mut Vec<Hit>,
+) {
+    let before = hits.len();
+    let mut last_line = usize::MAX;
+    let mut found = Vec::new();
+    for t in tokens {
+        let start = memchr::memrchr(b'\n', &buf[..t.start]).map_or(0, |k| k + 1);
+        if start == last_line {
+            continue;
+        }
+        last_line = start;
+        let mut end = memchr::memchr(b'\n', &buf[t.start..]).map_or(buf.len(), |k| t.start + k);
+        if end > start && buf[end - 1] == b'\r' {
+            end -= 1;
+        }
+        let line = &buf[start..end];
+        found.clear();
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(ev) = decoded::decode(line, zeek_at(start)) {
+                split_url_hits(set, line, &ev, scratch, &mut found);
+            }
+        }));
+        if decoded.is_err() {
+            tracing::error!(
+                line = %String::from_utf8_lossy(&line[..line.len().min(256)]),
+                "a decoder panicked on a line; its split URLs are not matched"
+            );
+            continue;
+        }
+        for h in &found {
+            let h = Hit {
+                start: start + h.start,
+                end: start + h.end,
+                id: h.id,
+            };
+            // Once per indicator and line: the line may hold the URL whole as well.
+            let known = hits
+                .iter()
+                .any(|k| k.id == h.id && k.start >= start && k.end <= end);
+            if !known {
+                hits.push(h);
+            }
+        }
+    }
+    if hits.len() > before {
+        hits.sort_unstable();
     }
 }
 
@@ -430,6 +538,9 @@ struct Iocd<'a> {
     generation: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     decoded_as: Option<&'static str>,
+    /// Where `@timestamp` comes from (`iocd scan`): `line` (the time the line says) or `scan`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp_from: Option<&'static str>,
     matches: Vec<MatchInfo<'a>>,
 }
 
@@ -620,7 +731,9 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
     let sys = cx.syslog.as_ref();
     let lf = cx.line;
     // The event's own time when the log says it; the alert's creation time beside it.
-    let event_time = sys.and_then(|s| s.timestamp.as_deref());
+    let event_time = cx
+        .event_time
+        .or_else(|| sys.and_then(|s| s.timestamp.as_deref()));
     let alert = Alert {
         timestamp: event_time.unwrap_or(cx.now),
         event: Event {
@@ -670,6 +783,11 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             source: &cx.origin,
             generation: cx.generation,
             decoded_as: lf.and_then(|l| l.format),
+            timestamp_from: cx.mark_time_source.then_some(if event_time.is_some() {
+                "line"
+            } else {
+                "scan"
+            }),
             matches,
         },
     };
@@ -951,6 +1069,7 @@ mod tests {
             dataset: "iocd.stream",
             line: None,
             triage: None,
+            ..Context::default()
         };
         let mut out = Vec::new();
         write_alert(&mut out, &set, line, &hits, &cx);

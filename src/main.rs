@@ -31,7 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Retro-hunt: print one ECS JSON alert per log line that matches an indicator.
+    /// Retro-hunt: every log line that matches an indicator, as text for people (on a
+    /// terminal) or the daemon's alerts (ECS, OCSF, CEF), or a summary per indicator.
     ///
     /// Exit status as grep's: 0 a line matched, 1 none did, 2 an error. Into a pipe that
     /// closes (`iocd scan ... | head -1`), it ends at once and silently, killed by SIGPIPE
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::from(0),
         Ok(false) => ExitCode::from(1),
+        Err(e) if e.downcast_ref::<cli::Reported>().is_some() => ExitCode::from(2),
         Err(e) => {
             // SIGPIPE normally ends the process first; should a broken pipe still come back
             // as an error (a socket as output, say), end quietly as grep does, with 2.

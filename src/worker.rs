@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 
 use crate::alert::{
     Arrival, Context, DecodedLine, DedupFields, KafkaOrigin, Origin, SyslogFields, TriageFields,
-    write_alert,
+    add_split_url_hits, write_alert,
 };
 use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
@@ -100,6 +100,19 @@ fn run(
         let snap = set.load_full();
         hits.clear();
         snap.set.scan(&batch.buf, &mut scratch, &mut hits);
+        // Lines that name the host of a URL indicator: is the URL split across their fields?
+        if !scratch.url_host_tokens().is_empty() {
+            let tokens = scratch.url_host_tokens().to_vec();
+            let zeek = |_: usize| batch.zeek.as_deref();
+            add_split_url_hits(
+                &snap.set,
+                &batch.buf,
+                &tokens,
+                zeek,
+                &mut scratch,
+                &mut hits,
+            );
+        }
         if !hits.is_empty() {
             let mut counts = [0u64; 10];
             for h in &hits {
@@ -274,6 +287,7 @@ fn emit(
             dataset: "iocd.stream",
             line: fields.as_ref(),
             triage: triaged.as_ref(),
+            ..Context::default()
         };
         json.clear();
         write_alert(json, &snap.set, line, &shown, &cx);

@@ -33,7 +33,7 @@ const LOG: &str = "config/sample.log";
 
 #[test]
 fn sample_log_hits_exactly_the_planted_lines() {
-    let out = iocd(&["scan", "--iocs", FEED, LOG], None);
+    let out = iocd(&["scan", "--no-rails", "--iocs", FEED, LOG], None);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -91,7 +91,7 @@ fn sample_log_hits_exactly_the_planted_lines() {
 
 #[test]
 fn alert_carries_ecs_fields_and_origin() {
-    let out = iocd(&["scan", "--iocs", FEED, LOG], None);
+    let out = iocd(&["scan", "--no-rails", "--iocs", FEED, LOG], None);
     let a = &alerts(&out)[0];
     assert_eq!(a["event"]["kind"], "enrichment");
     assert!(
@@ -195,6 +195,7 @@ fn scan_decodes_zeek_tsv_with_each_files_header() {
     let out = iocd(
         &[
             "scan",
+            "--no-rails",
             "-i",
             FEED,
             pa.to_str().unwrap(),
@@ -230,7 +231,10 @@ fn scan_decodes_zeek_tsv_with_each_files_header() {
         "dns.answers.data"
     );
     // The same stream on standard input, the two files one after the other.
-    let out = iocd(&["scan", "-i", FEED], Some(format!("{a}{b}").as_bytes()));
+    let out = iocd(
+        &["scan", "--no-rails", "-i", FEED],
+        Some(format!("{a}{b}").as_bytes()),
+    );
     let piped = alerts(&out);
     assert_eq!(piped.len(), 2);
     for (p, f) in piped.iter().zip(&got) {
@@ -242,13 +246,13 @@ fn scan_decodes_zeek_tsv_with_each_files_header() {
 #[test]
 fn stdin_count_and_exit_status_like_grep() {
     let out = iocd(
-        &["scan", "-i", FEED, "--count"],
+        &["scan", "--no-rails", "-i", FEED, "--count"],
         Some(b"a 198.51.100.23\nb\nc 192.0.2.66\n"),
     );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
     let out = iocd(
-        &["scan", "-i", FEED, "-"],
+        &["scan", "--no-rails", "-i", FEED, "-"],
         Some(b"nothing here 198.51.100.24\n"),
     );
     assert_eq!(out.status.code(), Some(1));
@@ -256,13 +260,25 @@ fn stdin_count_and_exit_status_like_grep() {
     let out = iocd(&["scan", "-i", "no/such/feed.txt", LOG], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/feed.txt"));
-    let out = iocd(&["scan", "-i", FEED, "no/such.log"], None);
+    let out = iocd(&["scan", "--no-rails", "-i", FEED, "no/such.log"], None);
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn count_per_file_and_stats() {
-    let out = iocd(&["scan", "-i", FEED, "--count", "--stats", LOG, LOG], None);
+    let out = iocd(
+        &[
+            "scan",
+            "--no-rails",
+            "-i",
+            FEED,
+            "--count",
+            "--stats",
+            LOG,
+            LOG,
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -277,18 +293,48 @@ fn count_per_file_and_stats() {
 
 #[test]
 fn iocs_lookup_and_stats() {
-    let out = iocd(&["iocs", "lookup", "x.c2.evil[.]example", "-i", FEED], None);
+    let out = iocd(
+        &[
+            "iocs",
+            "lookup",
+            "x.c2.evil[.]example",
+            "-i",
+            FEED,
+            "--no-rails",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0));
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.starts_with("domain\tc2.evil.example\n"), "{s}");
     assert!(s.contains("feed example (config/feeds/example.txt:"), "{s}");
-    let out = iocd(&["iocs", "lookup", "203.0.113.128/25", "-i", FEED], None);
+    let out = iocd(
+        &[
+            "iocs",
+            "lookup",
+            "203.0.113.128/25",
+            "-i",
+            FEED,
+            "--no-rails",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cidr\t203.0.113.128/25"));
-    let out = iocd(&["iocs", "lookup", "notc2.evil.example", "-i", FEED], None);
+    let out = iocd(
+        &[
+            "iocs",
+            "lookup",
+            "notc2.evil.example",
+            "-i",
+            FEED,
+            "--no-rails",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
 
-    let out = iocd(&["iocs", "stats", FEED], None);
+    let out = iocd(&["iocs", "stats", "--no-rails", FEED], None);
     assert_eq!(out.status.code(), Some(0));
     let s = String::from_utf8_lossy(&out.stdout);
     for want in [

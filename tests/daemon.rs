@@ -425,3 +425,46 @@ url = "not a url"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(": ok: 1 feeds, 17 indicators"));
 }
+
+/// A URL indicator matches a Zeek `http.log` line whose `host` and `uri` columns split it, in
+/// the daemon as in `iocd scan` (issue 14): the URL `lyvyxor.com/login.php` of the real CTU
+/// capture, 6 lines of it.
+#[test]
+fn url_split_across_zeek_fields_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("http.log");
+    let header = "#separator \\x09\n#set_separator\t,\n#path\thttp\n\
+        #fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tmethod\thost\turi\n\
+        #types\ttime\tstring\taddr\tport\taddr\tport\tstring\tstring\tstring\n";
+    let mut body = String::from(header);
+    for i in 0..6 {
+        body += &format!(
+            "{i}.5\tC{i}\t192.168.1.116\t4916{i}\t208.100.26.251\t80\tGET\tlyvyxor.com\t/login.php\n"
+        );
+        body += &format!(
+            "{i}.6\tD{i}\t192.168.1.116\t4917{i}\t208.100.26.251\t80\tGET\tlyvyxor.com\t/index.php\n"
+        );
+    }
+    std::fs::write(&log, body).unwrap();
+    let d = Daemon::start(
+        "lyvyxor.com/login.php\n",
+        &format!(
+            "[[sources.files]]\npath = \"{}\"\nfrom_beginning = true\n",
+            log.display()
+        ),
+    );
+    let alerts = wait_for_alerts(&d, 6);
+    let (code, log_text, _) = d.stop();
+    assert_eq!(code, Some(0), "iocd log:\n{log_text}");
+    assert_eq!(alerts.len(), 6, "{alerts:?}\n{log_text}");
+    for a in &alerts {
+        assert_eq!(matched_fields(a), ["url.original"], "{a}");
+        let e = &a["threat"]["enrichments"][0];
+        assert_eq!(
+            e["indicator"]["url"]["full"],
+            "http://lyvyxor.com/login.php"
+        );
+        assert_eq!(a["url"]["domain"], "lyvyxor.com");
+        assert_eq!(a["source"]["ip"], "192.168.1.116");
+    }
+}

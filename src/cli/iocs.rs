@@ -1,38 +1,33 @@
 //! `iocd iocs`: load indicator feeds and report on them.
 //!
-//! With `--iocs FILE` (or files given to `stats`), plain lists as `scan` reads them; with
-//! `--config FILE`, every feed and allowlist of a configuration, in every format, through the
-//! same catalog the daemon uses (rails, allowlists, lifecycle, per-feed settings).
+//! Feeds are loaded as `scan` loads them ([`super::load`]): files in any format with
+//! `--iocs` (or given to `stats`), a configuration's feeds and allowlists with `--config`,
+//! through the same catalog the daemon uses (rails, allowlists, lifecycle, per-feed settings).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
+use anyhow::{Result, bail};
+use clap::Subcommand;
 use iocd::IocSet;
-use iocd::config::Config;
-use iocd::ioc::{Catalog, LoadReport, load_plain_files, parse_indicator, refang};
-use iocd::matcher::{Meta, Scratch};
+use iocd::ioc::feed::{ParseOptions, misp_origins};
+use iocd::ioc::{Fate, LoadReport, Reason, parse_indicator, refang};
+use iocd::matcher::{IocId, Meta, Pattern, Scratch};
 
-use super::{load, print_rejected};
+use super::{Feeds, Loaded, load, print_rejected, require_indicators};
 
 #[derive(Subcommand)]
 pub enum IocsCmd {
-    /// Per feed: loaded, merged, rejected by reason, inactive, bytes per indicator; then the
-    /// set's counts by type and its memory.
+    /// Per feed: format, loaded, merged, rejected by reason, inactive, bytes per indicator;
+    /// then the set's counts by type and its memory.
     Stats {
-        /// Plain-list indicator files.
-        #[arg(required_unless_present = "config", value_name = "FILE")]
+        /// Indicator files, as with --iocs.
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// Every feed and allowlist of this configuration file instead.
-        #[arg(long, value_name = "FILE", conflicts_with = "files")]
-        config: Option<PathBuf>,
-        /// Print every rejected record kept (with `--config`, the first `keep_rejected` of
-        /// each feed; the others are counted by reason).
-        #[arg(long)]
-        all_rejected: bool,
+        #[command(flatten)]
+        feeds: Feeds,
     },
     /// Print every indicator that VALUE matches, and every source of it with what that feed
     /// said about it.
@@ -41,109 +36,21 @@ pub enum IocsCmd {
         /// Defanged forms are accepted.
         value: String,
         #[command(flatten)]
-        feeds: LookupFeeds,
+        feeds: Feeds,
     },
-}
-
-#[derive(Args)]
-pub struct LookupFeeds {
-    /// Plain-list indicator file. Repeat for more feeds.
-    #[arg(
-        long = "iocs",
-        short = 'i',
-        value_name = "FILE",
-        required_unless_present = "config"
-    )]
-    iocs: Vec<PathBuf>,
-    /// Every feed and allowlist of this configuration file instead.
-    #[arg(long, value_name = "FILE", conflicts_with = "iocs")]
-    config: Option<PathBuf>,
-    /// Print every rejected feed record, not only the first 10.
-    #[arg(long)]
-    all_rejected: bool,
 }
 
 pub fn run(cmd: IocsCmd) -> Result<bool> {
     match cmd {
-        IocsCmd::Stats {
-            files,
-            config: None,
-            all_rejected,
-        } => stats_plain(&files, all_rejected),
-        IocsCmd::Stats {
-            config: Some(cfg),
-            all_rejected,
-            ..
-        } => stats_config(&cfg, all_rejected),
+        IocsCmd::Stats { files, mut feeds } => {
+            feeds.iocs.splice(0..0, files);
+            stats(&feeds)
+        }
         IocsCmd::Lookup { value, feeds } => {
-            let set = match &feeds.config {
-                Some(cfg) => {
-                    let (_, _, set, report) = load_catalog(cfg)?;
-                    print_rejected(&report, feeds.all_rejected);
-                    print_feed_errors(&report);
-                    set
-                }
-                None => load(&feeds.iocs, feeds.all_rejected)?.0,
-            };
-            lookup(&value, &set)
-        }
-    }
-}
-
-/// Reads a configuration for its feeds and allowlists only: problems in other sections (a
-/// missing source, a sink) do not stop a report on the feeds.
-fn feeds_config(path: &Path) -> Result<Config> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut cfg = Config::from_toml(&text).map_err(anyhow::Error::new)?;
-    cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-    if let Err(errs) = cfg.validate() {
-        let mine: Vec<String> = errs
-            .0
-            .iter()
-            .filter(|(at, _)| at.starts_with("feeds") || at.starts_with("allowlists"))
-            .map(|(at, msg)| format!("\n  {at}: {msg}"))
-            .collect();
-        if !mine.is_empty() {
-            bail!("{}:{}", path.display(), mine.concat());
-        }
-    }
-    Ok(cfg)
-}
-
-/// How long loading took: reading and parsing the feeds and allowlists, then compiling.
-struct Took {
-    read: std::time::Duration,
-    compile: std::time::Duration,
-}
-
-fn load_catalog(path: &Path) -> Result<(Catalog, Took, IocSet, LoadReport)> {
-    let cfg = feeds_config(path)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let t = Instant::now();
-    let mut catalog = Catalog::new(&cfg.feeds, &cfg.allowlists);
-    rt.block_on(catalog.refresh_all());
-    let read = t.elapsed();
-    let t = Instant::now();
-    let (set, report) = catalog.compile(SystemTime::now());
-    let took = Took {
-        read,
-        compile: t.elapsed(),
-    };
-    Ok((catalog, took, set, report))
-}
-
-fn print_feed_errors(report: &LoadReport) {
-    for f in &report.feeds {
-        if let Some(e) = &f.error {
-            eprintln!("iocd: warning: feed {}: {e}", f.name);
-        }
-    }
-    for a in &report.allowlists {
-        if let Some(e) = &a.error {
-            eprintln!("iocd: warning: allowlist {}: {e}", a.name);
+            let loaded = load(&feeds)?;
+            print_rejected(&loaded.report, feeds.all_rejected);
+            require_indicators(&loaded)?;
+            lookup(&value, &loaded)
         }
     }
 }
@@ -156,36 +63,18 @@ fn write_rejected(out: &mut impl Write, report: &LoadReport) -> io::Result<()> {
     Ok(())
 }
 
-fn stats_plain(files: &[PathBuf], all_rejected: bool) -> Result<bool> {
-    let t = Instant::now();
-    let (set, report) = load_plain_files(files)?;
-    let took = t.elapsed();
-    let mut out = io::stdout().lock();
-    if all_rejected {
-        write_rejected(&mut out, &report)?;
-    }
-    writeln!(
-        out,
-        "{:<24} {:>10} {:>10}  location",
-        "feed", "accepted", "rejected"
-    )?;
-    for f in &report.feeds {
-        writeln!(
-            out,
-            "{:<24} {:>10} {:>10}  {}",
-            f.name, f.accepted, f.rejected, f.location
-        )?;
-    }
-    totals(&mut out, &set, &report, took)?;
-    Ok(true)
-}
-
-fn stats_config(path: &Path, all_rejected: bool) -> Result<bool> {
-    let (catalog, took, set, report) = load_catalog(path)?;
+fn stats(feeds: &Feeds) -> Result<bool> {
+    let loaded = load(feeds)?;
+    let Loaded {
+        catalog,
+        set,
+        report,
+        ..
+    } = &loaded;
     let now = SystemTime::now();
     let mut out = io::stdout().lock();
-    if all_rejected {
-        write_rejected(&mut out, &report)?;
+    if feeds.all_rejected {
+        write_rejected(&mut out, report)?;
     }
     writeln!(
         out,
@@ -249,9 +138,13 @@ fn stats_config(path: &Path, all_rejected: bool) -> Result<bool> {
             }
         }
     }
-    totals(&mut out, &set, &report, took.read + took.compile)?;
-    writeln!(out, "  read+parse      {:.3} s", took.read.as_secs_f64())?;
-    writeln!(out, "  compile         {:.3} s", took.compile.as_secs_f64())?;
+    totals(&mut out, set, report, loaded.read + loaded.compile)?;
+    writeln!(out, "  read+parse      {:.3} s", loaded.read.as_secs_f64())?;
+    writeln!(
+        out,
+        "  compile         {:.3} s",
+        loaded.compile.as_secs_f64()
+    )?;
     let failed = report
         .feeds
         .iter()
@@ -262,11 +155,11 @@ fn stats_config(path: &Path, all_rejected: bool) -> Result<bool> {
             .iter()
             .filter(|a| a.error.is_some())
             .count();
+    drop(out);
     if failed > 0 {
-        drop(out);
-        print_feed_errors(&report);
         bail!("{failed} feed(s) or allowlist(s) could not be read");
     }
+    require_indicators(&loaded)?;
     Ok(true)
 }
 
@@ -310,23 +203,34 @@ fn totals(
     Ok(())
 }
 
-fn lookup(value: &str, set: &IocSet) -> Result<bool> {
-    let value = refang(value.trim());
+/// The indicators of `set` that `value` matches: as tokens of it, or as the indicator it is
+/// (a network `10.0.0.0/8` is no token of itself).
+fn matching(set: &IocSet, value: &str) -> Vec<IocId> {
     let mut hits = Vec::new();
     set.scan(value.as_bytes(), &mut Scratch::new(), &mut hits);
     let mut ids: Vec<_> = hits.iter().map(|h| h.id).collect();
-    // The value may be an indicator no token matches as such, e.g. a network `10.0.0.0/8`.
-    if let Some(id) = parse_indicator(&value).ok().and_then(|p| set.find(&p)) {
+    if let Some(id) = parse_indicator(value).ok().and_then(|p| set.find(&p)) {
         ids.push(id);
     }
     ids.sort_unstable();
     ids.dedup();
+    ids
+}
+
+/// Prints what VALUE matches, with every source, then every listing a feed has of what it
+/// would match that compiling removed, and why. Matches: whether something active matched.
+fn lookup(value: &str, loaded: &Loaded) -> Result<bool> {
+    let value = refang(value.trim());
+    let set = &loaded.set;
+    let ids = matching(set, &value);
     let mut out = io::stdout().lock();
     for id in &ids {
-        writeln!(out, "{}\t{}", set.kind(*id), set.pattern(*id))?;
+        let pattern = set.pattern(*id);
+        writeln!(out, "{}\t{}", set.kind(*id), pattern)?;
         for s in set.sources(*id) {
             let f = &set.feeds()[s.feed as usize];
-            write!(out, "\tfeed {} ({}:{})", f.name, f.location, s.line)?;
+            let at = place(loaded, &f.name, &f.location, s.line, &pattern);
+            write!(out, "\tfeed {} ({at})", f.name)?;
             if f.weight != 1.0 {
                 write!(out, " weight={}", f.weight)?;
             }
@@ -336,7 +240,86 @@ fn lookup(value: &str, set: &IocSet) -> Result<bool> {
             writeln!(out)?;
         }
     }
+    // What the feeds list that the value would match, before settings, rails, allowlists and
+    // expiry: each listing the compile removed is reported with who listed it and what
+    // removed it.
+    let listed = loaded.catalog.compile_listed();
+    let wanted: HashSet<Pattern> = matching(&listed, &value)
+        .into_iter()
+        .map(|id| listed.pattern(id))
+        .collect();
+    let fates = loaded
+        .catalog
+        .fates(SystemTime::now(), &|p| wanted.contains(p));
+    for f in fates.iter().filter(|f| f.fate != Fate::Matched) {
+        writeln!(
+            out,
+            "removed\t{}\t{}\tfeed {} ({}): {}",
+            f.pattern.kind(),
+            f.pattern,
+            f.feed,
+            place(loaded, &f.feed, &f.location, f.line, &f.pattern),
+            why(&f.fate)
+        )?;
+    }
+    if ids.is_empty() && wanted.is_empty() {
+        drop(out);
+        eprintln!("iocd: {value}: no feed lists it");
+    }
     Ok(!ids.is_empty())
+}
+
+/// Where feed `feed` lists `pattern`: `location:line`, or for a MISP document (which has no
+/// lines) the event and attribute that list it.
+fn place(loaded: &Loaded, feed: &str, location: &str, line: u32, pattern: &Pattern) -> String {
+    let misp = loaded
+        .report
+        .feeds
+        .iter()
+        .any(|f| f.name == feed && f.format == "misp");
+    if line == 0 && misp {
+        let to_ids_only = loaded
+            .config
+            .as_ref()
+            .and_then(|c| c.feeds.iter().find(|f| f.name == feed))
+            .is_none_or(|f| f.to_ids_only);
+        let opts = ParseOptions {
+            to_ids_only,
+            ..ParseOptions::default()
+        };
+        let origins = misp_origins(Path::new(location), &opts, pattern);
+        if !origins.is_empty() {
+            return format!("{location}: {}", origins.join("; "));
+        }
+    }
+    format!("{location}:{line}")
+}
+
+/// Why a listing is not in the set, for people.
+fn why(fate: &Fate) -> String {
+    let time = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0).map_or_else(
+            || t.to_string(),
+            |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+    };
+    match fate {
+        Fate::Matched => "matched".to_owned(),
+        Fate::TypeFilter(types) => {
+            let kinds: Vec<&str> = types.iter().map(|k| k.as_str()).collect();
+            format!("type filter: the feed keeps only {}", kinds.join(", "))
+        }
+        Fate::Dropped(r @ Reason::Rail(_)) => {
+            format!("safety rail {}: {r} (--no-rails keeps it)", r.code())
+        }
+        Fate::Dropped(r) => r.to_string(),
+        Fate::Inactive { why, until } => match (*why, until) {
+            ("revoked", _) => "revoked by the feed".to_owned(),
+            ("expired", Some(t)) => format!("expired: valid until {}", time(*t)),
+            ("ttl", Some(t)) => format!("past the feed's ttl since {}", time(*t)),
+            (w, _) => format!("inactive: {w}"),
+        },
+    }
 }
 
 /// What a feed said about a listing, as ` key=value` pairs.

@@ -111,6 +111,36 @@ pub const DEFAULT_MAX_REJECTED: f64 = 0.5;
 pub const DEFAULT_KEEP_REJECTED: usize = 1000;
 
 impl FeedConfig {
+    /// A file (or MISP feed folder) feed named on the command line (`iocd scan --iocs FILE`):
+    /// format detected, every other key at its default, as a `[[feeds]]` table with only
+    /// `name` and `path` would be.
+    pub fn file(name: &str, path: PathBuf) -> FeedConfig {
+        FeedConfig {
+            name: name.to_owned(),
+            path: Some(path),
+            url: None,
+            cache: None,
+            format: FeedFormat::Auto,
+            weight: one(),
+            confidence: None,
+            severity: None,
+            tlp: None,
+            types: Vec::new(),
+            subdomains: yes(),
+            ttl: None,
+            refresh: None,
+            allow_private: false,
+            min_prefix_v4: min_prefix_v4(),
+            min_prefix_v6: min_prefix_v6(),
+            to_ids_only: yes(),
+            csv: None,
+            http: HttpOptions::default(),
+            max_shrink: None,
+            max_rejected: None,
+            keep_rejected: None,
+        }
+    }
+
     /// `max_shrink`, or its default.
     pub fn max_shrink(&self) -> f64 {
         self.max_shrink.unwrap_or(DEFAULT_MAX_SHRINK)
@@ -308,6 +338,18 @@ pub struct AllowlistConfig {
     /// `matching_attributes` name).
     #[serde(default)]
     pub format: AllowlistFormat,
+}
+
+impl AllowlistConfig {
+    /// An allowlist file (or folder) named on the command line: format detected, named after
+    /// the file.
+    pub fn file(path: PathBuf) -> AllowlistConfig {
+        AllowlistConfig {
+            path,
+            name: None,
+            format: AllowlistFormat::Auto,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -8,6 +8,8 @@
 //! * [`syslog`]: the RFC 3164 and RFC 5424 header of a syslog message ([`syslog::parse`]).
 //! * [`event`]: the fields of the line itself, in ECS names with their byte ranges, so that an
 //!   alert can say which field an indicator hit and what the device did ([`event::decode`]).
+//! * [`time`]: the time the line says its event happened ([`time::event_time`]), from the
+//!   format's own time field or the syslog header.
 //!
 //! Framing (where one message ends and the next begins on a byte stream) is not decoding: it
 //! belongs to the stream and lives with the sources, in `source::syslog`.
@@ -15,3 +17,4 @@
 pub mod event;
 mod formats;
 pub mod syslog;
+pub mod time;

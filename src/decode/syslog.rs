@@ -121,19 +121,44 @@ pub fn alert_fields(line: &[u8]) -> Option<crate::alert::SyslogFields> {
 /// [`parse`], with "now" given: RFC 3164 times (which have no year and no zone) are read in
 /// `now`'s offset, in `now`'s year, or the year before for a December message in January.
 pub fn parse_at(line: &[u8], now: DateTime<FixedOffset>) -> Option<SyslogHeader> {
+    parse_with_year(line, now, move |month| {
+        if now.month() == 1 && month == 12 {
+            now.year() - 1
+        } else {
+            now.year()
+        }
+    })
+}
+
+/// [`parse`] for a line of a log file last written at `modified` (`iocd scan`): an RFC 3164
+/// time is read in `modified`'s offset and dated in the year before `modified` at the latest,
+/// in that year when its month is not after `modified`'s month, else in the year before (a
+/// file written in March 2026 holding `Dec 30` lines has them from December 2025).
+pub fn parse_in_file(line: &[u8], modified: DateTime<FixedOffset>) -> Option<SyslogHeader> {
+    parse_with_year(line, modified, move |month| {
+        if month > modified.month() {
+            modified.year() - 1
+        } else {
+            modified.year()
+        }
+    })
+}
+
+/// The header of `line`; an RFC 3164 time of month `m` is in year `year(m)`, at `zone`'s
+/// offset.
+fn parse_with_year(
+    line: &[u8],
+    zone: DateTime<FixedOffset>,
+    year: impl Fn(u32) -> i32 + Copy,
+) -> Option<SyslogHeader> {
+    let now = zone;
     let text = match std::str::from_utf8(line) {
         Ok(text) => text,
         // Headers are ASCII: read them from the valid prefix, and let the body offset (which
         // points into `line`) cover the rest.
         Err(e) => std::str::from_utf8(&line[..e.valid_up_to()]).ok()?,
     };
-    let year = move |(month, ..): IncompleteDate| {
-        if now.month() == 1 && month == 12 {
-            now.year() - 1
-        } else {
-            now.year()
-        }
-    };
+    let year = move |(month, ..): IncompleteDate| year(month);
     let msg: Message<&str> = syslog_loose::parse_message_with_year_exact_tz(
         text,
         year,

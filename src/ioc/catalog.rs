@@ -189,6 +189,9 @@ pub struct Catalog {
     /// Unix second at which a listing of the last compiled set next becomes inactive
     /// (`NEVER`: none will). Atomic because [`Catalog::compile`] takes `&self`.
     next_expiry: AtomicI64,
+    /// Whether compiling applies the safety [`rails`] (always in the daemon; `iocd scan
+    /// --no-rails` turns them off).
+    rails: bool,
 }
 
 const NEVER: i64 = i64::MAX;
@@ -423,7 +426,14 @@ impl Catalog {
             merged: Allowlists::default(),
             client: None,
             next_expiry: AtomicI64::new(NEVER),
+            rails: true,
         }
+    }
+
+    /// Turns the safety [`rails`] on (the default) or off for the next compiles: off, a feed's
+    /// `0.0.0.0/0`, `com` or `istring:e` is matched as listed. For `--no-rails` only.
+    pub fn set_rails(&mut self, on: bool) {
+        self.rails = on;
     }
 
     /// Reads every feed file and allowlist whatever its stamp (parsing only those whose bytes
@@ -804,14 +814,50 @@ impl Catalog {
     /// Compiles the generations in memory into a set, as of `now`, and notes when a listing in
     /// it next expires ([`Catalog::next_expiry`]).
     pub fn compile(&self, now: SystemTime) -> (IocSet, LoadReport) {
-        let (set, report, next) = self.compile_feeds(now, None);
+        let (set, report, next) = self.compile_feeds(now, None, None);
         self.next_expiry.store(next, Ordering::Relaxed);
         (set, report)
     }
 
     /// Compiles one feed alone (for per-feed memory figures).
     pub fn compile_one(&self, feed: usize, now: SystemTime) -> IocSet {
-        self.compile_feeds(now, Some(feed)).0
+        self.compile_feeds(now, Some(feed), None).0
+    }
+
+    /// Every listing of every feed as listed, before the feeds' settings, the rails, the
+    /// allowlists and the lifecycle: what feeds say, to find what a value would have matched
+    /// (`iocd iocs lookup`). Costs a compile.
+    pub fn compile_listed(&self) -> IocSet {
+        let mut c = Compiler::new();
+        for f in &self.feeds {
+            let feed_no = c.add_feed(&f.cfg.name, &f.location());
+            if let Some(g) = &f.generation {
+                for l in g.listings.iter() {
+                    c.add(&l.pattern, SourceRef::plain(feed_no, l.line));
+                }
+            }
+        }
+        c.build()
+    }
+
+    /// What compiling at `now` does with each listing whose pattern (as listed) `wanted`
+    /// selects: matched, or why not (type filter, rail, allowlist, revoked, expired, ttl), with
+    /// the feed and line that listed it. In configuration order.
+    pub fn fates(&self, now: SystemTime, wanted: &dyn Fn(&Pattern) -> bool) -> Vec<ListingFate> {
+        let mut out = Vec::new();
+        let mut note = |feed: &FeedState, line: u32, listed: &Pattern, fate: Fate| {
+            if wanted(listed) {
+                out.push(ListingFate {
+                    feed: feed.cfg.name.clone(),
+                    location: feed.location(),
+                    line,
+                    pattern: listed.clone(),
+                    fate,
+                });
+            }
+        };
+        self.compile_feeds(now, None, Some(&mut note));
+        out
     }
 
     /// When a listing of the last compiled set next becomes inactive: the earliest
@@ -829,7 +875,12 @@ impl Catalog {
     }
 
     /// The set, the report and the Unix second of the next expiry (`NEVER` for none).
-    fn compile_feeds(&self, now: SystemTime, only: Option<usize>) -> (IocSet, LoadReport, i64) {
+    fn compile_feeds(
+        &self,
+        now: SystemTime,
+        only: Option<usize>,
+        mut observe: Option<&mut Observer<'_>>,
+    ) -> (IocSet, LoadReport, i64) {
         let now_s = now
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -904,13 +955,24 @@ impl Catalog {
                     continue;
                 }
                 main_added = false;
+                let mut note = |fate: Fate| {
+                    if let Some(o) = observe.as_deref_mut() {
+                        o(f, l.line, &l.pattern, fate);
+                    }
+                };
                 let kind = l.pattern.kind();
                 if !f.cfg.types.is_empty() && !f.cfg.types.contains(&kind) {
                     *fr.skipped.entry("type_filter").or_insert(0) += 1;
+                    note(Fate::TypeFilter(f.cfg.types.clone()));
                     continue;
                 }
                 let pattern = adjust(&l.pattern, &f.cfg);
-                let drop = match rails::check(&pattern, &limits) {
+                let railed = if self.rails {
+                    rails::check(&pattern, &limits)
+                } else {
+                    Ok(())
+                };
+                let drop = match railed {
                     Err(rail) => Some(Reason::Rail(rail)),
                     Ok(()) => self.merged.check(&pattern).map(|n| {
                         dropped[n] += 1;
@@ -918,6 +980,7 @@ impl Catalog {
                     }),
                 };
                 if let Some(reason) = drop {
+                    note(Fate::Dropped(reason.clone()));
                     *fr.rejected_by.entry(reason.code()).or_insert(0) += 1;
                     if room > 0 {
                         room -= 1;
@@ -950,6 +1013,14 @@ impl Catalog {
                     None
                 };
                 if let Some(why) = inactive {
+                    note(Fate::Inactive {
+                        why,
+                        until: match why {
+                            "expired" => until,
+                            "ttl" => ttl_end.map(|t| t - 1),
+                            _ => None,
+                        },
+                    });
                     fr.inactive += 1;
                     *fr.inactive_by.entry(why).or_insert(0) += 1;
                     continue;
@@ -964,6 +1035,7 @@ impl Catalog {
                 } else {
                     c.add(&pattern, src)
                 };
+                note(Fate::Matched);
                 main_added = true;
                 main_until = until.unwrap_or(NEVER).min(ttl_end.unwrap_or(NEVER));
                 next_expiry = next_expiry.min(main_until);
@@ -1010,6 +1082,39 @@ impl Catalog {
     pub fn feed_names(&self) -> Vec<&str> {
         self.feeds.iter().map(|f| f.cfg.name.as_str()).collect()
     }
+}
+
+/// Called by a compile for each listing (not HTTPS twins) with its feed, line, pattern as
+/// listed, and what became of it.
+type Observer<'a> = dyn FnMut(&FeedState, u32, &Pattern, Fate) + 'a;
+
+/// What a compile did with one listing ([`Catalog::fates`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fate {
+    /// It is in the set: it matches.
+    Matched,
+    /// The feed keeps only these indicator types (`types`).
+    TypeFilter(Vec<crate::matcher::IocKind>),
+    /// A safety rail or an allowlist dropped it.
+    Dropped(Reason),
+    /// Kept but not matched: `revoked` by the feed, `expired` (past its `valid_until`), or
+    /// past the feed's `ttl`; `until`: when it stopped being active (Unix seconds).
+    Inactive {
+        why: &'static str,
+        until: Option<i64>,
+    },
+}
+
+/// One listing and what became of it.
+#[derive(Clone, Debug)]
+pub struct ListingFate {
+    pub feed: String,
+    pub location: String,
+    /// 1-based line; 0 for formats without lines (JSON, XML).
+    pub line: u32,
+    /// As the feed lists it.
+    pub pattern: Pattern,
+    pub fate: Fate,
 }
 
 /// The pattern as this feed lists it: with the feed's subdomain switch applied.

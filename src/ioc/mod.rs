@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use catalog::{Catalog, RefreshReport, load_config_feeds};
+pub use catalog::{Catalog, Fate, ListingFate, RefreshReport, load_config_feeds};
 pub(crate) use normalize::https_of;
 pub use normalize::{Reject, https_twin, parse_indicator, refang};
 pub use rails::Rail;

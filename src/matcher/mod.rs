@@ -348,11 +348,23 @@ pub struct Meta {
 pub struct Scratch {
     name: Vec<u8>,
     email: Vec<u8>,
+    /// Name tokens of the last [`IocSet::scan`] that are the host of some URL indicator.
+    url_hosts: Vec<std::ops::Range<usize>>,
 }
 
 impl Scratch {
     pub fn new() -> Scratch {
         Scratch::default()
+    }
+
+    /// The name tokens of the last [`IocSet::scan`] (byte ranges of its input) that are the
+    /// host of some URL indicator, in input order. A line whose decoded fields split a URL
+    /// into host and path (Zeek `http.log`, Suricata EVE `http`, ECS `url.domain` +
+    /// `url.path`) has one; only those lines are worth decoding to put the URL back together
+    /// (`alert::split_url_hits`). A URL written whole has one too (its host), which
+    /// [`IocSet::scan`] has matched already.
+    pub fn url_host_tokens(&self) -> &[std::ops::Range<usize>] {
+        &self.url_hosts
     }
 }
 
@@ -383,6 +395,8 @@ pub struct IocSet {
     url_prefix_lens: Vec<u32>,
     /// Hosts of every URL indicator: a URL token is canonicalized only when its host is here.
     url_hosts: StrIndex,
+    /// Some URL indicator has an IPv4 host: address tokens are looked up in `url_hosts` too.
+    url_v4_hosts: bool,
     md5: Index<[u8; 16]>,
     sha1: Index<[u8; 20]>,
     sha256: Index<[u8; 32]>,
@@ -626,9 +640,11 @@ impl IocSet {
     /// `hits` are left alone.
     pub fn scan(&self, hay: &[u8], scratch: &mut Scratch, hits: &mut Vec<Hit>) {
         let first = hits.len();
+        scratch.url_hosts.clear();
         if self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0
             || self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0
             || self.table_len(Table::Email) > 0
+            || self.url_hosts.len() > 0
         {
             self.scan_dotted(hay, scratch, hits);
         }
@@ -733,6 +749,7 @@ impl IocSet {
         let want_v4 = self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0;
         let want_domain = self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0;
         let want_email = self.table_len(Table::Email) > 0;
+        let want_url_host = self.url_hosts.len() > 0;
         let mut dots = Anchors::new(hay, b'.');
         let mut pos = 0;
         while let Some(dot) = dots.next_from(pos) {
@@ -757,6 +774,13 @@ impl IocSet {
                 continue;
             }
             if bits & (ALPHA | HIGH) == 0 {
+                if self.url_v4_hosts
+                    && bits & DASH == 0
+                    && parse_ipv4(&hay[ts..te]).is_some()
+                    && self.url_hosts.get(&hay[ts..te]).is_some()
+                {
+                    scratch.url_hosts.push(ts..te);
+                }
                 if want_v4 {
                     if bits & DASH == 0 {
                         self.lookup_v4(hay, ts, te, hits);
@@ -783,11 +807,18 @@ impl IocSet {
                     continue;
                 }
             }
-            if !(want_domain || want_email) || !domain_name(&hay[ts..te], &mut scratch.name) {
+            if !(want_domain || want_email || want_url_host)
+                || !domain_name(&hay[ts..te], &mut scratch.name)
+            {
                 continue;
             }
+            let h = StrIndex::hash(&scratch.name);
             if want_domain {
-                self.lookup_domain(&scratch.name, ts, te, hits);
+                self.lookup_domain(&scratch.name, h, ts, te, hits);
+            }
+            // One more probe with the same hash: the name is the host of a URL indicator.
+            if want_url_host && self.url_hosts.get_hashed(h, &scratch.name).is_some() {
+                scratch.url_hosts.push(ts..te);
             }
             if want_email && ts == s && s > 1 && hay[s - 1] == b'@' {
                 let at = s - 1;
@@ -838,13 +869,12 @@ impl IocSet {
         }
     }
 
-    fn lookup_domain(&self, name: &[u8], s: usize, e: usize, hits: &mut Vec<Hit>) {
+    fn lookup_domain(&self, name: &[u8], h: u64, s: usize, e: usize, hits: &mut Vec<Hit>) {
         let hit = |t: Table, i: u32| Hit {
             start: s,
             end: e,
             id: self.id(t, i),
         };
-        let h = StrIndex::hash(name);
         if let Some(i) = self.domain_exact.get_hashed(h, name) {
             hits.push(hit(Table::DomainExact, i));
         }
@@ -1420,6 +1450,7 @@ impl Compiler {
                 url_prefix: StrIndex::default(),
                 url_prefix_lens: Vec::new(),
                 url_hosts: StrIndex::default(),
+                url_v4_hosts: false,
                 md5: Index::default(),
                 sha1: Index::default(),
                 sha256: Index::default(),
@@ -1526,6 +1557,7 @@ impl Compiler {
                     return false;
                 };
                 s.url_hosts.insert(host.as_bytes());
+                s.url_v4_hosts |= parse_ipv4(host.as_bytes()).is_some();
                 // The scan looks raw hosts up lower-cased; a scheme without special parsing
                 // keeps the host's case in canonical form (`tcp://EVIL.com/`).
                 if host.bytes().any(|b| b.is_ascii_uppercase()) {

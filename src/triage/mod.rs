@@ -197,6 +197,18 @@ fn locate(
     (direction, inferred, host)
 }
 
+/// The internal host a hit in `field` of a line is about, as triage names it for dedup and
+/// scoring: the internal end of the flow, else the line's syslog `hostname` (`iocd scan
+/// --summary` counts distinct ones).
+pub fn internal_host(
+    facts: &LineFacts,
+    field: Option<&str>,
+    hostname: Option<&str>,
+    assets: &Assets,
+) -> Option<String> {
+    locate(facts, field, hostname, assets).2
+}
+
 /// Why a hit did not become an alert (the `reason` label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suppressed {

@@ -251,6 +251,85 @@ fn apply_tags(meta: &mut Meta, tags: &[String]) -> bool {
     all
 }
 
+/// Where in a MISP document the listings of `wanted` come from, for people: `event UUID
+/// "info", attribute UUID (type)`, one per attribute that lists it (`iocd iocs lookup`; the
+/// catalog keeps no JSON paths, so the document is read again).
+pub fn origins(
+    location: &str,
+    bytes: &[u8],
+    opts: &ParseOptions,
+    wanted: &crate::matcher::Pattern,
+) -> Vec<String> {
+    let Ok(doc) = serde_json::from_slice::<Value>(bytes) else {
+        return Vec::new();
+    };
+    let mut events: Vec<&Value> = Vec::new();
+    match &doc {
+        Value::Object(o) if o.contains_key("Event") => events.push(&o["Event"]),
+        Value::Object(o) => match o.get("response") {
+            Some(Value::Array(items)) => events.extend(items.iter().filter_map(|i| i.get("Event"))),
+            Some(r @ Value::Object(_)) => events.push(r),
+            _ => {}
+        },
+        Value::Array(items) => events.extend(items.iter().filter_map(|i| i.get("Event"))),
+        _ => {}
+    }
+    let mut out = Vec::new();
+    for ev in events {
+        for (a, at, _) in attributes(ev, "$") {
+            let mut scratch = Parsed::new(FeedFormat::Misp, 0);
+            attribute(location, a, &at, &Meta::default(), opts, &mut scratch);
+            if !scratch.listings.iter().any(|l| l.pattern == *wanted) {
+                continue;
+            }
+            // An attribute search result carries its event beside it.
+            let event = a.get("Event").unwrap_or(ev);
+            let mut who = String::from("event");
+            for v in [str_of(event.get("uuid")), str_of(a.get("event_id"))]
+                .into_iter()
+                .flatten()
+                .take(1)
+            {
+                who.push_str(&format!(" {v}"));
+            }
+            if let Some(info) = str_of(event.get("info")) {
+                who.push_str(&format!(" {info:?}"));
+            }
+            who.push_str(", attribute");
+            if let Some(u) = str_of(a.get("uuid")) {
+                who.push_str(&format!(" {u}"));
+            }
+            if let Some(t) = str_of(a.get("type")) {
+                who.push_str(&format!(" ({t})"));
+            }
+            out.push(who);
+        }
+    }
+    out
+}
+
+/// An event's attributes and those of its objects: (attribute, JSON path, in a deleted
+/// object).
+fn attributes<'a>(ev: &'a Value, at: &str) -> Vec<(&'a Value, String, bool)> {
+    let mut out = Vec::new();
+    if let Some(attrs) = ev.get("Attribute").and_then(Value::as_array) {
+        for (i, a) in attrs.iter().enumerate() {
+            out.push((a, format!("{at}.Attribute[{i}]"), false));
+        }
+    }
+    if let Some(objs) = ev.get("Object").and_then(Value::as_array) {
+        for (j, o) in objs.iter().enumerate() {
+            let deleted = flag(o.get("deleted"));
+            if let Some(attrs) = o.get("Attribute").and_then(Value::as_array) {
+                for (i, a) in attrs.iter().enumerate() {
+                    out.push((a, format!("{at}.Object[{j}].Attribute[{i}]"), deleted));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn event(location: &str, ev: &Value, at: &str, opts: &ParseOptions, out: &mut Parsed) {
     let mut base = Meta {
         severity: match str_of(ev.get("threat_level_id")).as_deref() {
@@ -269,33 +348,13 @@ fn event(location: &str, ev: &Value, at: &str, opts: &ParseOptions, out: &mut Pa
     if bound_meta(&mut base) {
         out.skip("meta_truncated");
     }
-    if let Some(attrs) = ev.get("Attribute").and_then(Value::as_array) {
-        for (i, a) in attrs.iter().enumerate() {
-            attribute(
-                location,
-                a,
-                &format!("{at}.Attribute[{i}]"),
-                &base,
-                opts,
-                out,
-            );
-        }
-    }
-    if let Some(objs) = ev.get("Object").and_then(Value::as_array) {
-        for (j, o) in objs.iter().enumerate() {
-            let deleted = flag(o.get("deleted"));
-            if let Some(attrs) = o.get("Attribute").and_then(Value::as_array) {
-                for (i, a) in attrs.iter().enumerate() {
-                    let at = format!("{at}.Object[{j}].Attribute[{i}]");
-                    if deleted {
-                        let mut a = a.clone();
-                        a["deleted"] = Value::Bool(true);
-                        attribute(location, &a, &at, &base, opts, out);
-                    } else {
-                        attribute(location, a, &at, &base, opts, out);
-                    }
-                }
-            }
+    for (a, at, deleted) in attributes(ev, at) {
+        if deleted {
+            let mut a = a.clone();
+            a["deleted"] = Value::Bool(true);
+            attribute(location, &a, &at, &base, opts, out);
+        } else {
+            attribute(location, a, &at, &base, opts, out);
         }
     }
 }
@@ -420,6 +479,31 @@ fn attribute(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn origins_name_event_and_attribute() {
+        let doc = br#"{"response": [{"Event": {"uuid": "e-1", "info": "Phish wave", "Attribute": [
+            {"uuid": "a-1", "type": "domain", "value": "bad-updates.com", "to_ids": true}],
+          "Object": [{"name": "url", "Attribute": [
+            {"uuid": "a-2", "type": "hostname", "value": "bad-updates.com", "to_ids": true},
+            {"uuid": "a-3", "type": "ip-dst", "value": "45.61.136.7", "to_ids": false}]}]}}]}"#;
+        let wanted = crate::ioc::parse_indicator("bad-updates.com").unwrap();
+        let opts = ParseOptions {
+            to_ids_only: true,
+            ..ParseOptions::default()
+        };
+        assert_eq!(
+            origins("x.json", doc, &opts, &wanted),
+            [
+                "event e-1 \"Phish wave\", attribute a-1 (domain)",
+                "event e-1 \"Phish wave\", attribute a-2 (hostname)"
+            ]
+        );
+        // Not flagged to_ids: not a listing, so no origin.
+        let ip = crate::ioc::parse_indicator("45.61.136.7").unwrap();
+        assert!(origins("x.json", doc, &opts, &ip).is_empty());
+        assert!(origins("x.json", b"not json", &opts, &ip).is_empty());
+    }
+
     use super::*;
     use crate::matcher::Tlp;
 

@@ -440,6 +440,38 @@ pub fn parse_path(
     .inspect(|(parsed, _)| log_limits(&location, parsed))
 }
 
+/// Where in a MISP document or feed folder the listings of `wanted` come from: `event UUID
+/// "info", attribute UUID (type)` per attribute (for `iocd iocs lookup`, which would
+/// otherwise say `file.json:0`). Empty when the path is not a readable MISP document.
+pub fn misp_origins(path: &Path, opts: &ParseOptions, wanted: &Pattern) -> Vec<String> {
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        let mut v: Vec<_> = std::fs::read_dir(path)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.extension().is_some_and(|x| x == "json")
+                            && p.file_name().is_some_and(|n| n != "manifest.json")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut out = Vec::new();
+    for f in files {
+        let location = f.display().to_string();
+        if let Ok(bytes) = std::fs::read(&f) {
+            let found =
+                panic_boundary(&location, || misp::origins(&location, &bytes, opts, wanted));
+            out.extend(found.unwrap_or_default());
+        }
+    }
+    out
+}
+
 /// For the fuzz targets only (fuzz/fuzz_targets/): entry points to parsers that [`parse`]
 /// reaches only through a document or a folder. Not a stable API.
 #[doc(hidden)]
