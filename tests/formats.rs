@@ -360,6 +360,7 @@ fn each_sink_writes_its_format() {
     ]
     .iter()
     .map(|(n, f)| SinkConfig::File {
+        name: None,
         path: path(n),
         alert_format: *f,
     })

@@ -443,7 +443,7 @@ pub struct RoutingConfig {
     pub digest_interval: Duration,
     /// Indicators and hosts listed in a digest (the most hits first).
     pub digest_top: usize,
-    /// Per sink, by its name in metrics: `stdout0`, `file1`, `http2` (kind and position).
+    /// Per sink, by its name: its `name`, else its kind and position (`stdout0`, `file1`).
     pub sinks: BTreeMap<String, SinkRoute>,
 }
 
