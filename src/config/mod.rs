@@ -539,7 +539,8 @@ fn default_sinks() -> Vec<SinkConfig> {
     }]
 }
 
-/// The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `POST /reload`, `/feedback`.
+/// The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `GET /feeds`, `POST /reload`,
+/// `/feedback`.
 ///
 /// It is a control plane: `POST /reload` makes iocd work and `POST /feedback` suppresses
 /// alerts. Loopback by default; anywhere else it needs a token. Its connections are capped

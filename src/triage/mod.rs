@@ -268,12 +268,35 @@ pub struct Tally {
     pub floods: u64,
     /// By sink.
     pub digested: Vec<u64>,
+    /// By feed number of the set of generation `feed_generation`, named by `feed_names`.
+    pub feeds: Vec<FeedTally>,
+    pub feed_names: Vec<Arc<str>>,
+    pub feed_generation: u64,
+}
+
+/// One feed's share of a batch: what `iocd_feed_*_total` add.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeedTally {
+    pub hits: u64,
+    /// Hits on indicators no other feed lists.
+    pub unique_hits: u64,
+    /// Hit and escalation alerts about an indicator the feed lists, by priority.
+    pub alerts: [u64; 5],
 }
 
 impl Tally {
     fn alert(&mut self, t: AlertType, p: Priority) {
         self.alerts[t as usize][p.index()] += 1;
     }
+}
+
+/// The distinct feeds that list `id` (its sources are ordered by feed).
+fn feeds_of(set: &IocSet, id: crate::IocId) -> impl Iterator<Item = usize> + '_ {
+    let src = set.sources(id);
+    src.iter()
+        .enumerate()
+        .filter(move |(i, s)| *i == 0 || src[i - 1].feed != s.feed)
+        .map(|(_, s)| s.feed as usize)
 }
 
 /// One hit that survived the allowlist and feedback, scored.
@@ -493,8 +516,17 @@ impl Triage {
         let mut out = Assessment::default();
         tally.hits += hits.len() as u64;
         tally.lines += 1;
+        self.name_feeds(set, generation, tally);
         let mut kept: Vec<(Kept, Option<String>, Option<u64>)> = Vec::with_capacity(hits.len());
         for &hit in hits {
+            let listed_by = feeds_of(set, hit.id).count();
+            for f in feeds_of(set, hit.id) {
+                let ft = &mut tally.feeds[f];
+                ft.hits += 1;
+                if listed_by == 1 {
+                    ft.unique_hits += 1;
+                }
+            }
             let indicator = set.pattern(hit.id).to_string();
             let field = ev
                 .and_then(|e| e.field_at(hit.start..hit.end))
@@ -666,6 +698,9 @@ impl Triage {
         let priority = p.priority;
         let direction = p.direction;
         tally.alert(alert_type, priority);
+        for f in feeds_of(set, p.hit.id) {
+            tally.feeds[f].alerts[priority.index()] += 1;
+        }
         let indicator = p.indicator.clone();
         let immediate = self.fold(priority, &indicator, host.as_deref(), 1, tally);
         out.verdict = Some(Verdict {
@@ -711,8 +746,47 @@ impl Triage {
         immediate
     }
 
+    /// Makes `t.feeds` count for the feeds of `set` (of `generation`): the counts kept for
+    /// another set's feed numbers are added to the metrics first.
+    fn name_feeds(&self, set: &IocSet, generation: u64, t: &mut Tally) {
+        let feeds = set.feeds();
+        if t.feed_generation == generation
+            && t.feed_names.len() == feeds.len()
+            && t.feeds.len() == feeds.len()
+        {
+            return;
+        }
+        self.flush_feeds(t);
+        t.feed_names = feeds.iter().map(|f| Arc::from(f.name.as_str())).collect();
+        t.feeds = vec![FeedTally::default(); feeds.len()];
+        t.feed_generation = generation;
+    }
+
+    fn flush_feeds(&self, t: &mut Tally) {
+        let m = &self.metrics;
+        for (name, ft) in t.feed_names.iter().zip(t.feeds.iter_mut()) {
+            if ft.hits > 0 {
+                m.feed_hits.with_label_values(&[name]).inc_by(ft.hits);
+            }
+            if ft.unique_hits > 0 {
+                m.feed_unique_hits
+                    .with_label_values(&[name])
+                    .inc_by(ft.unique_hits);
+            }
+            for (p, n) in Priority::ALL.iter().zip(ft.alerts) {
+                if n > 0 {
+                    m.feed_alerts
+                        .with_label_values(&[name, p.as_str()])
+                        .inc_by(n);
+                }
+            }
+            *ft = FeedTally::default();
+        }
+    }
+
     /// Adds a thread's batch counts to the metrics.
     pub fn flush(&self, t: &mut Tally) {
+        self.flush_feeds(t);
         let m = &self.metrics;
         if t.hits > 0 {
             m.hits.inc_by(t.hits);
@@ -752,6 +826,9 @@ impl Triage {
         }
         *t = Tally {
             digested: std::mem::take(&mut t.digested),
+            feeds: std::mem::take(&mut t.feeds),
+            feed_names: std::mem::take(&mut t.feed_names),
+            feed_generation: t.feed_generation,
             ..Tally::default()
         };
         t.digested.iter_mut().for_each(|n| *n = 0);

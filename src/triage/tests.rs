@@ -565,3 +565,79 @@ fn rollups_get_an_event_id_from_their_content() {
         a["event"]["id"]
     );
 }
+
+#[test]
+fn feed_value_counts_hits_unique_hits_and_alerts_per_feed() {
+    let f = fixture("", &["stdout0"]);
+    // 203.0.113.9: listed by both feeds (no unique hit); alerted.
+    let a = f.assess(C2_OUT_ALLOWED);
+    let p1 = a.verdict.as_ref().unwrap().priority;
+    assert_eq!(p1, Priority::Critical);
+    // 192.0.2.66: only the scanner list has it.
+    let a = f.assess(SCAN_IN_BLOCKED);
+    let p2 = a.verdict.as_ref().unwrap().priority;
+    // The same C2 line again: a hit for both feeds, a duplicate (no alert).
+    assert!(f.assess(C2_OUT_ALLOWED).verdict.is_none());
+    assert_eq!(f.metric("iocd_feed_hits_total{feed=\"c2\"}"), 2);
+    assert_eq!(f.metric("iocd_feed_hits_total{feed=\"scanners\"}"), 3);
+    assert_eq!(f.metric("iocd_feed_unique_hits_total{feed=\"c2\"}"), 0);
+    assert_eq!(
+        f.metric("iocd_feed_unique_hits_total{feed=\"scanners\"}"),
+        1
+    );
+    assert_eq!(f.metric("iocd_feed_alerts_total{feed=\"c2\"}"), 1);
+    assert_eq!(
+        f.metric("iocd_feed_alerts_total{feed=\"c2\",priority=\"critical\"}"),
+        1
+    );
+    assert_eq!(f.metric("iocd_feed_alerts_total{feed=\"scanners\"}"), 2);
+    let at = |p: Priority| {
+        f.metric(&format!(
+            "iocd_feed_alerts_total{{feed=\"scanners\",priority=\"{}\"}}",
+            p.as_str()
+        ))
+    };
+    if p1 == p2 {
+        assert_eq!(at(p1), 2);
+    } else {
+        assert_eq!((at(p1), at(p2)), (1, 1));
+    }
+}
+
+#[test]
+fn feed_counts_follow_a_new_set_whose_feeds_are_numbered_differently() {
+    let f = fixture("[dedup]\nwindow = \"0s\"\n", &["stdout0"]);
+    // The second set numbers its feeds the other way round.
+    let mut c = Compiler::new();
+    let scan = c.add_feed("scanners", "scanners.txt");
+    let _c2 = c.add_feed("c2", "c2.csv");
+    c.add(
+        &Pattern::Ipv4("192.0.2.66".parse().unwrap()),
+        SourceRef::plain(scan, 1),
+    );
+    let other = c.build();
+    let line = SCAN_IN_BLOCKED.as_bytes();
+    let ev = crate::decode::event::decode(line, None);
+    let facts = LineFacts::new(ev.as_ref(), line, |ip| f.t.assets().is_internal(ip));
+    let mut tally = Tally::default();
+    for (set, generation) in [(&f.set, 1), (&other, 2)] {
+        let mut hits = Vec::new();
+        set.scan(line, &mut Scratch::new(), &mut hits);
+        f.t.assess(
+            set,
+            generation,
+            ev.as_ref(),
+            &facts,
+            None,
+            &hits,
+            &mut tally,
+        );
+    }
+    f.t.flush(&mut tally);
+    assert_eq!(f.metric("iocd_feed_hits_total{feed=\"scanners\"}"), 2);
+    assert_eq!(
+        f.metric("iocd_feed_unique_hits_total{feed=\"scanners\"}"),
+        2
+    );
+    assert_eq!(f.metric("iocd_feed_hits_total{feed=\"c2\"}"), 0);
+}
