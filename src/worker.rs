@@ -248,6 +248,7 @@ fn emit(
                         .map(|(_, n)| n),
                 },
                 flood_hosts: v.flood_hosts,
+                primary: v.primary,
             }
         });
         let cx = Context {

@@ -488,6 +488,18 @@ grace = "20s"
         "{soc:?}"
     );
     assert_eq!(soc[0]["iocd"]["sink"], "soc");
+    // Every alert, the digest included, is valid ECS.
+    for a in soc
+        .iter()
+        .chain(&read_alerts(&dir.path().join("archive.jsonl")))
+    {
+        assert_eq!(iocd::alert::ecs::check(a), Vec::<String>::new(), "{a}");
+        assert_eq!(a["event"]["kind"], "alert");
+        assert!(
+            a["event"]["severity"].is_u64() && a["rule"]["id"].is_string(),
+            "{a}"
+        );
+    }
     assert!(soc[0]["message"].as_str().unwrap().contains("for soc"));
     for f in ["plain.jsonl", "archive.jsonl"] {
         let a = read_alerts(&dir.path().join(f));

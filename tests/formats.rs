@@ -53,8 +53,11 @@ fn todays_alert() -> Vec<u8> {
 fn scored_alert() -> Value {
     json!({
         "@timestamp": "2026-03-01T10:00:00.250Z",
-        "event": {"kind": "enrichment", "dataset": "iocd.stream", "action": "allowed",
+        "event": {"kind": "alert", "dataset": "iocd.stream", "action": "allowed",
+                  "severity": 4, "risk_score": 81.6,
                   "original": "ALLOW TCP 10.1.2.3:51515 -> 203.0.113.9:443"},
+        "rule": {"id": "iocd.match.ipv4", "name": "Threat intelligence match: ipv4 indicator",
+                 "ruleset": "iocd"},
         "source": {"ip": "10.1.2.3", "port": 51515},
         "destination": {"ip": "203.0.113.9", "port": 443},
         "network": {"direction": "outbound"},
@@ -180,6 +183,47 @@ fn ocsf_uses_scoring_and_decoded_fields() {
     );
 }
 
+#[test]
+fn rule_and_a_non_ecs_matched_path_reach_ocsf_and_cef() {
+    let mut v = scored_alert();
+    // The token was in a key of the log's own (`matched_path`): ECS's `matched.field` is
+    // absent, the formats still say where it was.
+    v["threat"]["enrichments"][0]["matched"]
+        .as_object_mut()
+        .unwrap()
+        .remove("field");
+    v["iocd"]["matches"][0]["matched_path"] = json!("json.DestIp");
+    let o = ocsf_of(&v);
+    assert_detection_finding(&o);
+    assert_eq!(o["observables"][0]["name"], "json.DestIp");
+    assert!(
+        o["finding_info"]["desc"]
+            .as_str()
+            .unwrap()
+            .contains("in json.DestIp")
+    );
+    let a = &o["finding_info"]["analytic"];
+    assert_eq!(
+        (
+            a["uid"].as_str(),
+            a["name"].as_str(),
+            a["category"].as_str()
+        ),
+        (
+            Some("iocd.match.ipv4"),
+            Some("Threat intelligence match: ipv4 indicator"),
+            Some("iocd")
+        )
+    );
+    let (h, ext) = split_cef(&cef(&v));
+    assert_eq!(h[4], "iocd.match.ipv4");
+    assert_eq!(ext_map(&ext)["cs4"], "json.DestIp");
+    // Without iocd's priority, ECS `event.severity` (same 1-5 scale) gives the severity.
+    v["iocd"].as_object_mut().unwrap().remove("priority");
+    assert_eq!(ocsf_of(&v)["severity_id"], 4);
+    assert_eq!(split_cef(&cef(&v)).0[6], "8");
+}
+
 /// Splits a CEF line into its 7 header fields and the extension, honouring `\|`.
 fn split_cef(line: &str) -> (Vec<String>, String) {
     let mut fields = Vec::new();
@@ -209,7 +253,10 @@ fn cef_from_todays_alert() {
     assert!(!line.contains('\n'));
     let (h, ext) = split_cef(&line);
     assert_eq!(&h[..3], ["CEF:0", "iocd", "iocd"]);
-    assert_eq!(h[4], "ioc-ipv4");
+    assert_eq!(
+        h[4], "iocd.match.ipv4",
+        "the signature id is the ECS rule.id"
+    );
     assert_eq!(
         h[5],
         "Threat indicator match: 198.51.100.23 (ipv4) and 2 more"
@@ -453,7 +500,7 @@ fn triage_alerts_keep_their_indicator_in_ocsf_and_cef() {
         let ext = ext_map(&ext);
         assert_eq!(ext["cs1"], "203.0.113.9", "{ty}: {line}");
         assert_eq!(ext["cs2"], "ipv4", "{ty}: {line}");
-        assert!(line.contains("|ioc-ipv4|"), "{line}");
+        assert!(line.contains(&format!("|iocd.{ty}|")), "{line}");
     }
     let r = of("rollup");
     let n = r["iocd"]["dedup"]["count"].as_u64().unwrap();

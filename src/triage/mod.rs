@@ -905,6 +905,13 @@ impl Triage {
                 "dataset": "iocd.rollup",
                 "start": rfc3339(w.first_seen),
                 "end": rfc3339(w.last_seen),
+                "severity": crate::alert::severity(w.priority.as_str()),
+                "risk_score": w.score,
+            },
+            "rule": {
+                "id": "iocd.rollup",
+                "name": "Threat intelligence match roll-up: more hits after an alert",
+                "ruleset": crate::alert::RULESET,
             },
             "message": format!(
                 "{} more hit(s) of {} on {} ({}) after its alert, {} to {}",
@@ -956,12 +963,18 @@ impl Triage {
                 "category": ["threat"],
                 "type": ["indicator"],
                 "dataset": "iocd.flood",
+                "severity": crate::alert::severity(p.as_str()),
+            },
+            "rule": {
+                "id": "iocd.flood",
+                "name": "Indicator flood: one indicator, many internal hosts",
+                "ruleset": crate::alert::RULESET,
             },
             "message": format!(
                 "likely false positive: {indicator} hit {hosts} distinct internal hosts within {}; its alerts are demoted to {} until {}",
                 humantime::format_duration(f.window), f.demote_to, rfc3339(until)
             ),
-            "threat": {"indicator": {"provider": providers}},
+            "threat": {"feed": {"name": &providers}, "indicator": {"provider": &providers}},
             "iocd": {
                 "alert_type": "flood",
                 "priority": p.as_str(),
@@ -1013,6 +1026,12 @@ impl Triage {
                 "dataset": "iocd.digest",
                 "start": rfc3339(d.since),
                 "end": rfc3339(now),
+                "severity": crate::alert::severity("info"),
+            },
+            "rule": {
+                "id": "iocd.digest",
+                "name": "Digest of the alerts below a sink's minimum priority",
+                "ruleset": crate::alert::RULESET,
             },
             "message": format!(
                 "iocd digest for {}: {} alert(s), {} hit(s) below {} since {}",

@@ -130,8 +130,24 @@ impl Fixture {
 const C2_OUT_ALLOWED: &str = "Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN= OUT=eth0 SRC=10.0.0.5 DST=203.0.113.9 PROTO=TCP SPT=50000 DPT=443";
 const SCAN_IN_BLOCKED: &str = "Jan  1 00:00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=192.0.2.66 DST=10.0.0.5 PROTO=TCP SPT=50000 DPT=22";
 
+/// The alert, which must be valid ECS: a detection (`event.kind: alert`) with its numeric
+/// `event.severity` and a `rule`.
 fn json(o: &Outgoing) -> serde_json::Value {
-    serde_json::from_slice(&o.record.json).unwrap()
+    let v: serde_json::Value = serde_json::from_slice(&o.record.json).unwrap();
+    assert_eq!(crate::alert::ecs::check(&v), Vec::<String>::new(), "{v}");
+    assert_eq!(v["event"]["kind"], "alert", "{v}");
+    assert_eq!(
+        v["event"]["severity"].as_u64(),
+        crate::alert::severity(v["iocd"]["priority"].as_str().unwrap()).map(u64::from),
+        "{v}"
+    );
+    assert_eq!(v["rule"]["ruleset"], "iocd", "{v}");
+    assert_eq!(
+        v["rule"]["id"],
+        format!("iocd.{}", v["iocd"]["alert_type"].as_str().unwrap()),
+        "{v}"
+    );
+    v
 }
 
 #[test]
@@ -194,6 +210,7 @@ fn one_alert_per_window_then_a_rollup_with_count_first_and_last_seen() {
     assert_eq!(out.len(), 1, "only the window with more hits rolls up");
     let r = json(&out[0]);
     assert_eq!(r["iocd"]["alert_type"], "rollup");
+    assert_eq!(r["event"]["risk_score"], r["iocd"]["score"]);
     assert_eq!(r["iocd"]["dedup"]["count"], 4);
     assert_eq!(r["iocd"]["indicator"], "203.0.113.9");
     assert_eq!(r["iocd"]["internal_host"], "10.0.0.5");
@@ -296,6 +313,11 @@ fn flood_guard_reports_once_and_demotes() {
             let v = json(o);
             assert_eq!(v["iocd"]["alert_type"], "flood");
             assert_eq!(v["iocd"]["flood"]["hosts"], 10);
+            assert_eq!(v["event"]["severity"], 4, "reported at high");
+            assert_eq!(
+                v["threat"]["feed"]["name"],
+                serde_json::json!(["c2", "scanners"])
+            );
             assert_eq!(o.record.priority, "high");
             floods += 1;
         }
