@@ -252,6 +252,10 @@ pub struct TriageFields<'a> {
     /// The indicator is a flood (distinct hosts): its priority was demoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flood_hosts: Option<u64>,
+    /// What the flood is (`scan`, `possible_outbreak`, `shared_infrastructure`,
+    /// `likely_false_positive`), with `flood_hosts`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood_verdict: Option<&'static str>,
     /// Which of the hits written (their order) the priority and score are about: its kind
     /// names the alert's `rule.*`, its feeds `threat.feed.name`. Not written.
     #[serde(skip)]
@@ -1132,6 +1136,7 @@ mod tests {
                 count_before: None,
             },
             flood_hosts: None,
+            flood_verdict: None,
             primary: 0,
         };
         let cx = Context {

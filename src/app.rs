@@ -127,6 +127,15 @@ pub fn run(cfg: Config) -> Result<bool> {
         Sinks::start(&cfg.sinks, metrics.clone(), rt.handle()).context("cannot start the sinks")?;
     // Triage turns hits into alerts: scored, deduplicated, routed to the sinks by priority.
     // Roll-ups at window close and digests come from its own thread.
+    // Shared-infrastructure lists, asked when an indicator floods outbound (at match time).
+    let shared = cfg
+        .triage
+        .flood
+        .shared_infrastructure
+        .iter()
+        .map(|p| crate::ioc::allowlist::List::load(p))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("triage.flood.shared_infrastructure: {e}"))?;
     let triage = cfg.triage.enabled.then(|| {
         Arc::new(
             Triage::new(
@@ -135,6 +144,7 @@ pub fn run(cfg: Config) -> Result<bool> {
                 metrics.triage.clone(),
                 Arc::new(SystemClock),
             )
+            .with_shared_infrastructure(&shared)
             .with_feedback(feedback.clone())
             .with_sightings(sightings.clone()),
         )

@@ -248,6 +248,7 @@ fn emit(
                         .map(|(_, n)| n),
                 },
                 flood_hosts: v.flood_hosts,
+                flood_verdict: v.flood_verdict,
                 primary: v.primary,
             }
         });

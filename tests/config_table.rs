@@ -202,6 +202,14 @@ const ROWS: &[(&str, &str)] = &[
         "triage.score.decay.tau.ipv4",
     ),
     (
+        "[triage.flood]\nshared_infrastructure = [\"no/such/cdn.json\"]",
+        "triage.flood.shared_infrastructure[0]",
+    ),
+    (
+        "[triage.flood]\noutbreak_priority = \"info\"",
+        "triage.flood.outbreak_priority",
+    ),
+    (
         "[triage.score]\ndefault_confidence = 300",
         "triage.score.default_confidence",
     ),

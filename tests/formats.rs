@@ -453,16 +453,34 @@ fn triage_alerts() -> Vec<Value> {
         &["stdout0".to_owned()],
         iocd::telemetry::metrics::TriageMetrics::register(&registry),
         clock.clone(),
-    );
+    )
+    // Many hosts reaching a CDN address: shared infrastructure, reported and demoted.
+    .with_shared_infrastructure(&[iocd::ioc::allowlist::List::plain(
+        "cdn",
+        "cdn.txt",
+        b"203.0.113.0/24\n",
+    )]);
     let mut b = SetBuilder::new();
     b.add_plain_list("c2", "c2.txt", b"203.0.113.9\n");
+    b.add_plain_list("scanners", "scanners.txt", b"198.51.100.9\n");
     let set = b.build();
     let mut out = Vec::new();
     let mut tally = Tally::default();
-    for host in ["10.0.0.5", "10.0.0.5", "10.0.0.6", "10.0.0.7"] {
-        let line = format!(
-            "[UFW ALLOW] IN= OUT=eth0 SRC={host} DST=203.0.113.9 PROTO=TCP SPT=40000 DPT=443"
-        );
+    let mut lines: Vec<String> = ["10.0.0.5", "10.0.0.5", "10.0.0.6", "10.0.0.7"]
+        .iter()
+        .map(|host| {
+            format!(
+                "[UFW ALLOW] IN= OUT=eth0 SRC={host} DST=203.0.113.9 PROTO=TCP SPT=40000 DPT=443"
+            )
+        })
+        .collect();
+    // A scanner blocked at the edge on 3 hosts: in the flood summary.
+    for h in 1..=3 {
+        lines.push(format!(
+            "[UFW BLOCK] IN=eth0 OUT= SRC=198.51.100.9 DST=10.0.1.{h} PROTO=TCP SPT=40000 DPT=22"
+        ));
+    }
+    for line in &lines {
         let line = line.as_bytes();
         let mut hits = Vec::new();
         set.scan(line, &mut Scratch::new(), &mut hits);
@@ -515,6 +533,22 @@ fn triage_alerts_keep_their_indicator_in_ocsf_and_cef() {
     let o = ocsf(d);
     assert_detection_finding(&o);
     assert_eq!(o["finding_info"]["title"], "iocd digest for stdout0");
+    let f = of("flood");
+    assert_eq!(f["iocd"]["flood"]["verdict"], "shared_infrastructure");
+    let s = of("flood_summary");
+    let o = ocsf(s);
+    assert_detection_finding(&o);
+    assert_eq!(
+        o["finding_info"]["title"],
+        "Scans stopped at the edge: 1 flooding indicator(s)"
+    );
+    assert_eq!(o["severity_id"], 1);
+    assert_eq!(o["message"], s["message"]);
+    let line = cef(s);
+    assert!(line.contains("|iocd.flood_summary|"), "{line}");
+    for a in &alerts {
+        assert_eq!(iocd::alert::ecs::check(a), Vec::<String>::new(), "{a}");
+    }
 }
 
 #[test]

@@ -828,6 +828,9 @@ impl Config {
         for a in &mut self.allowlists {
             fix(&mut a.path);
         }
+        for p in &mut self.triage.flood.shared_infrastructure {
+            fix(p);
+        }
         for p in [
             &mut self.feedback.file,
             &mut self.feedback.state,

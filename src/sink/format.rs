@@ -28,8 +28,8 @@
 //! in `iocd.indicator` (its kind parsed from it), which fills the title, the observables
 //! and CEF's `cs1`/`cs2` like a match; a roll-up's count and time span become OCSF `count`,
 //! `start_time`, `end_time` and CEF `cnt`, `start`, `end`; the title says which kind of
-//! alert it is, and the ECS `message` is the OCSF `message` (CEF `msg` when there is no
-//! original line).
+//! alert it is (a flood summary: how many indicators scanned), and the ECS `message` is the
+//! OCSF `message` (CEF `msg` when there is no original line).
 //!
 //! # CEF
 //!
@@ -247,6 +247,12 @@ fn title(v: &Value, m: &[Matched]) -> String {
             Some(f) => format!("Likely false positive: {f} hit many hosts"),
             None => "Likely false positive: an indicator hit many hosts".to_owned(),
         },
+        Some("flood_summary") => format!(
+            "Scans stopped at the edge: {} flooding indicator(s)",
+            get(v, "iocd.flood_summary.indicators")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        ),
         Some("digest") => match text(v, "iocd.sink") {
             Some(sink) => format!("iocd digest for {sink}"),
             None => "iocd digest".to_owned(),

@@ -57,6 +57,15 @@ fn set() -> IocSet {
 }
 
 fn fixture(toml_text: &str, sinks: &[&str]) -> Fixture {
+    fixture_with(toml_text, sinks, &[])
+}
+
+/// A fixture whose flood guard knows these shared-infrastructure lists.
+fn fixture_with(
+    toml_text: &str,
+    sinks: &[&str],
+    shared: &[crate::ioc::allowlist::List],
+) -> Fixture {
     let cfg: TriageConfig = toml::from_str(toml_text).unwrap();
     let sinks: Vec<String> = sinks.iter().map(|s| s.to_string()).collect();
     let mut errs = crate::config::ConfigErrors::default();
@@ -65,7 +74,8 @@ fn fixture(toml_text: &str, sinks: &[&str]) -> Fixture {
     let registry = Registry::new();
     let metrics = TriageMetrics::register(&registry);
     let clock = Arc::new(ManualClock::new(T0));
-    let t = Triage::new(&cfg, &sinks, metrics.clone(), clock.clone());
+    let t = Triage::new(&cfg, &sinks, metrics.clone(), clock.clone())
+        .with_shared_infrastructure(shared);
     Fixture {
         t,
         clock,
@@ -298,11 +308,25 @@ fn false_positive_marks_suppress_per_host() {
     let _ = &f.metrics;
 }
 
+/// The `flood` term of a verdict's primary hit.
+fn flood_term(v: &Verdict) -> &crate::triage::score::Component {
+    v.primary()
+        .score
+        .components
+        .iter()
+        .find(|c| c.name == "flood")
+        .unwrap_or_else(|| panic!("no flood term: {v:?}"))
+}
+
+/// A CDN address in a C2 feed: many of our hosts reach it, outbound and allowed, and a
+/// shared-infrastructure list holds its network. Reported once, demoted, one window.
 #[test]
-fn flood_guard_reports_once_and_demotes() {
-    let f = fixture(
+fn a_flood_of_shared_infrastructure_is_reported_once_and_demoted() {
+    let cdn = crate::ioc::allowlist::List::plain("cdn-ranges", "cdn.txt", b"203.0.113.0/24\n");
+    let f = fixture_with(
         "[flood]\nhosts = 10\nwindow = \"1m\"\nhold = \"1h\"\n",
         &["stdout0"],
+        &[cdn],
     );
     let mut floods = 0;
     let mut verdicts = Vec::new();
@@ -313,6 +337,9 @@ fn flood_guard_reports_once_and_demotes() {
             let v = json(o);
             assert_eq!(v["iocd"]["alert_type"], "flood");
             assert_eq!(v["iocd"]["flood"]["hosts"], 10);
+            assert_eq!(v["iocd"]["flood"]["verdict"], "shared_infrastructure");
+            assert_eq!(v["iocd"]["flood"]["shared_infrastructure"], "cdn-ranges");
+            assert_eq!(v["iocd"]["flood"]["demoted_to"], "info");
             assert_eq!(v["event"]["severity"], 4, "reported at high");
             assert_eq!(
                 v["threat"]["feed"]["name"],
@@ -332,14 +359,17 @@ fn flood_guard_reports_once_and_demotes() {
     // The hit that made the flood is demoted, and explained.
     let v = verdicts[9].as_ref().unwrap();
     assert_eq!(v.priority, Priority::Info);
-    let flood = v
-        .primary()
-        .score
-        .components
-        .iter()
-        .find(|c| c.name == "flood");
-    assert!(flood.is_some_and(|c| c.contribution < 0.0));
+    let term = flood_term(v);
+    assert!(term.contribution < 0.0);
+    assert!(
+        term.note
+            .as_deref()
+            .unwrap()
+            .contains("shared-infrastructure list cdn-ranges"),
+        "{term:?}"
+    );
     assert_eq!(v.flood_hosts, Some(10));
+    assert_eq!(v.flood_verdict, Some("shared_infrastructure"));
     // Later hosts share the flood's window: counted, not alerted one by one.
     assert!(verdicts[10..].iter().all(Option::is_none));
     assert_eq!(f.metric("iocd_triage_floods_total"), 1);
@@ -353,6 +383,133 @@ fn flood_guard_reports_once_and_demotes() {
     // Another indicator is not affected.
     let other = C2_OUT_ALLOWED.replace("203.0.113.9", "198.51.100.77");
     assert!(f.assess(&other).verdict.unwrap().priority >= Priority::High);
+}
+
+/// The same traffic with no list naming the address: many of our hosts calling out to a C2
+/// address that the firewall lets through is a possible outbreak. Escalated, never demoted,
+/// one alert per host, one report.
+#[test]
+fn many_hosts_reaching_c2_outbound_and_allowed_is_a_possible_outbreak() {
+    let cdn = crate::ioc::allowlist::List::plain("cdn-ranges", "cdn.txt", b"192.0.2.0/24\n");
+    let f = fixture_with(
+        "[flood]\nhosts = 10\nwindow = \"1m\"\nhold = \"1h\"\n",
+        &["stdout0"],
+        &[cdn],
+    );
+    let mut reports = Vec::new();
+    let mut verdicts = Vec::new();
+    for h in 1..=30 {
+        let line = C2_OUT_ALLOWED.replace("10.0.0.5", &format!("10.0.1.{h}"));
+        let a = f.assess(&line);
+        reports.extend(a.extra.iter().map(json));
+        verdicts.push(a.verdict.expect("every host alerts"));
+    }
+    assert_eq!(reports.len(), 1, "reported once: {reports:?}");
+    let r = &reports[0];
+    assert_eq!(r["iocd"]["flood"]["verdict"], "possible_outbreak");
+    assert_eq!(r["iocd"]["flood"]["raised_to"], "critical");
+    assert_eq!(r["iocd"]["priority"], "critical");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("possible outbreak")
+    );
+    for (i, v) in verdicts.iter().enumerate() {
+        assert_eq!(v.priority, Priority::Critical, "host {i}");
+        assert_eq!(v.alert_type, AlertType::Hit, "a window per host");
+    }
+    for v in &verdicts[9..] {
+        let term = flood_term(v);
+        assert!(term.contribution >= 0.0, "{term:?}");
+        assert!(term.note.as_deref().unwrap().contains("possible outbreak"));
+        assert_eq!(v.flood_verdict, Some("possible_outbreak"));
+    }
+    // Below the floor it is raised: a low-confidence listing, the same flood.
+    let g = fixture(
+        "[flood]\nhosts = 3\n[priority]\ncritical = 99.0\n",
+        &["stdout0"],
+    );
+    let mut last = None;
+    for h in 1..=3 {
+        let line = C2_OUT_ALLOWED.replace("10.0.0.5", &format!("10.0.2.{h}"));
+        last = g.assess(&line).verdict;
+    }
+    let v = last.unwrap();
+    assert_eq!(v.priority, Priority::Critical, "{v:?}");
+    assert!(flood_term(&v).contribution > 0.0);
+}
+
+/// A few hundred scanners would be a few hundred reports: scans stopped at the edge go into
+/// one periodic flood summary instead, at info, and their alerts are demoted.
+#[test]
+fn scans_stopped_at_the_edge_are_one_periodic_summary() {
+    let f = fixture(
+        "[flood]\nhosts = 10\nwindow = \"1m\"\nhold = \"1h\"\n[routing]\ndigest_interval = \"1m\"\n",
+        &["stdout0"],
+    );
+    let mut verdicts = Vec::new();
+    for scanner in ["192.0.2.66", "198.51.100.77"] {
+        for h in 1..=30 {
+            let line = SCAN_IN_BLOCKED
+                .replace("192.0.2.66", scanner)
+                .replace("DST=10.0.0.5", &format!("DST=10.0.3.{h}"));
+            let a = f.assess(&line);
+            assert!(
+                a.extra
+                    .iter()
+                    .all(|o| json(o)["iocd"]["alert_type"] != "flood"),
+                "no report per scanner"
+            );
+            verdicts.push(a.verdict);
+        }
+    }
+    assert_eq!(f.metric("iocd_triage_floods_total"), 2);
+    let declared = verdicts[9].as_ref().unwrap();
+    assert_eq!(declared.priority, Priority::Info);
+    assert_eq!(declared.flood_verdict, Some("scan"));
+    assert!(
+        flood_term(declared)
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("inbound and blocked")
+    );
+    assert!(verdicts[10..30].iter().all(Option::is_none), "one window");
+    f.clock.advance(Duration::from_secs(61));
+    let out = f.t.tick();
+    let sums: Vec<serde_json::Value> = out
+        .iter()
+        .map(json)
+        .filter(|v| v["iocd"]["alert_type"] == "flood_summary")
+        .collect();
+    assert_eq!(sums.len(), 1, "{out:?}");
+    let s = &sums[0];
+    assert_eq!(s["iocd"]["priority"], "info");
+    assert_eq!(s["event"]["severity"], 1);
+    let fs = &s["iocd"]["flood_summary"];
+    assert_eq!(fs["indicators"], 2);
+    // Hits since each was declared: the 10th host's to the 30th.
+    assert_eq!(fs["hits"], 42);
+    let top = fs["top_indicators"].as_array().unwrap();
+    assert_eq!(top.len(), 2);
+    for t in top {
+        assert_eq!(
+            (t["hits"].as_u64(), t["hosts"].as_u64()),
+            (Some(21), Some(21))
+        );
+    }
+    assert_eq!(
+        f.metric("iocd_triage_alerts_total{priority=\"info\",type=\"flood_summary\"}"),
+        1
+    );
+    // Nothing more to summarise: no empty summary.
+    f.clock.advance(Duration::from_secs(61));
+    assert!(
+        f.t.tick()
+            .iter()
+            .all(|o| json(o)["iocd"]["alert_type"] != "flood_summary")
+    );
 }
 
 #[test]
