@@ -128,11 +128,11 @@ pub fn run(cfg: Config) -> Result<bool> {
     // Triage turns hits into alerts: scored, deduplicated, routed to the sinks by priority.
     // Roll-ups at window close and digests come from its own thread.
     // Shared-infrastructure lists, asked when an indicator floods outbound (at match time).
-    let shared = cfg
-        .triage
-        .flood
+    let flood = &cfg.triage.flood;
+    let shared = flood
         .shared_infrastructure
         .iter()
+        .filter(|_| cfg.triage.enabled && flood.enabled)
         .map(|p| crate::ioc::allowlist::List::load(p))
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| anyhow::anyhow!("triage.flood.shared_infrastructure: {e}"))?;
