@@ -641,7 +641,8 @@ pub struct TriageMetrics {
     pub flood_entries: IntGauge,
     /// State dropped to stay within its bound, by table (`dedup`, `flood`).
     pub evictions: IntCounterVec,
-    /// Indicators declared a flood (reported once each, then demoted).
+    /// Indicators declared a flood (of any kind: a scan, a possible outbreak, shared
+    /// infrastructure, a likely false positive).
     pub floods: IntCounter,
     /// Hits on indicators the feed lists, by feed (a hit on an indicator two feeds list
     /// counts for both).
@@ -689,7 +690,7 @@ impl TriageMetrics {
             ),
             floods: f.counter(
                 "iocd_triage_floods_total",
-                "Indicators declared a flood and demoted.",
+                "Indicators declared a flood (scan, possible outbreak, shared infrastructure or likely false positive).",
             ),
             feed_hits: f.counters(
                 "iocd_feed_hits_total",
