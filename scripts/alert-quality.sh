@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The alert-quality scenario of docs/ALERT_QUALITY.md: real logs with internet scans against
+# The alert-quality scenarios of docs/ALERT_QUALITY.md: real logs with internet scans against
 # real feeds (../shared/data), plus planted true hits and a planted CDN flood, through the real
 # daemon (`iocd run`, file sources, a SOC sink and an archive sink). Prints hits, alerts, the
 # cut and where each planted true hit landed, and fails when a planted true hit is not alerted
@@ -10,7 +10,9 @@
 #   archive.jsonl, report.txt.
 #
 # The scenario itself is tests/alert_quality.rs (one place, run by the test suite as well);
-# this script runs it with its report shown and its files kept.
+# this script runs it with its report shown and its files kept. Then the generated flood
+# scenario (tests/flood_scenario.rs: blocked scanners, C2 call-backs, an outbreak, a CDN
+# address; no shared data needed), kept in OUT_DIR/flood.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,5 +33,19 @@ echo "files: $out (iocd.toml, planted.log, soc.jsonl, archive.jsonl, report.txt,
 if [ "$status" -ne 0 ]; then
     tail -n 40 "$log" >&2
     echo "alert-quality.sh: the scenario failed (exit $status)" >&2
+fi
+
+flood="$out/flood"
+mkdir -p "$flood"
+flood_status=0
+FLOOD_SCENARIO_OUT="$flood" cargo test --test flood_scenario -- --nocapture >"$flood/test.log" 2>&1 || flood_status=$?
+if [ -s "$flood/report.txt" ]; then
+    cat "$flood/report.txt"
+fi
+echo "files: $flood (iocd.toml, c2.txt, scanners.txt, shared-infrastructure.txt, flood.log, soc.jsonl, archive.jsonl, report.txt, test.log)"
+if [ "$flood_status" -ne 0 ]; then
+    tail -n 40 "$flood/test.log" >&2
+    echo "alert-quality.sh: the flood scenario failed (exit $flood_status)" >&2
+    [ "$status" -ne 0 ] || status=$flood_status
 fi
 exit "$status"

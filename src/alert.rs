@@ -1,6 +1,9 @@
 //! Hits shaped as alerts: JSON in the Elastic Common Schema (ECS) shape SIEMs ingest.
 //!
-//! One alert per log line with hits. Each matched indicator is one entry of
+//! One alert per log line with hits, an ECS detection: `event.kind: "alert"`, `rule.*` (one
+//! rule per indicator kind, [`rule`]), `threat.feed.name`, and when triage scored it
+//! `event.severity` ([`severity`]) and `event.risk_score`. [`ecs`] holds the ECS fields iocd
+//! writes or names, with their types: only those may be a `matched.field`. Each matched indicator is one entry of
 //! `threat.enrichments[]`, with `threat.indicator.*` (type, the typed value field, every feed
 //! that lists it as `provider`) and `matched.atomic` (the token as it stood in the line).
 //! Everything ECS has no field for lives under `iocd.*`: where the line came from, and per
@@ -17,12 +20,14 @@
 //! the same line from the same source position gives the same id, so that a replay after a
 //! crash is idempotent where the sink can use it (Elasticsearch `_id` with `create`).
 
+pub mod ecs;
+
 use serde::Serialize;
 
 use crate::decode::event::{self as decoded, Direction};
 use crate::matcher::{Hit, IocKind, IocSet, Pattern, Tlp};
-use crate::triage::LineFacts;
 use crate::triage::score::Component;
+use crate::triage::{AlertType, LineFacts, Verdict};
 
 /// Where a line came from.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -80,16 +85,27 @@ pub struct SyslogFields {
     pub procid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msgid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Written as ECS `log.syslog.facility.code`.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_code")]
     pub facility: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Written as ECS `log.syslog.severity.code`.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_code")]
     pub severity: Option<u8>,
-    /// The event's own time (RFC 3339), when the header had one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The event's own time (RFC 3339), when the header had one: the alert's `@timestamp`
+    /// (ECS has no `log.syslog` field for it).
+    #[serde(skip)]
     pub timestamp: Option<String>,
     /// RFC 5424 structured data: `{ "sd-id": { "param": "value" } }`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub structured_data: Option<serde_json::Value>,
+}
+
+/// `{"code": n}`: ECS `log.syslog.facility` and `log.syslog.severity` are objects.
+fn as_code<S: serde::Serializer>(v: &Option<u8>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(1))?;
+    m.serialize_entry("code", v)?;
+    m.end()
 }
 
 /// Everything about an alert beside the line and its hits.
@@ -344,6 +360,39 @@ pub struct TriageFields<'a> {
     /// The indicator is a flood (distinct hosts): its priority was demoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flood_hosts: Option<u64>,
+    /// What the flood is (`scan`, `possible_outbreak`, `shared_infrastructure`,
+    /// `likely_false_positive`), with `flood_hosts`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood_verdict: Option<&'static str>,
+    /// Which of the hits written (their order) the priority and score are about: its kind
+    /// names the alert's `rule.*`, its feeds `threat.feed.name`. Not written.
+    #[serde(skip)]
+    pub primary: usize,
+}
+
+impl<'a> TriageFields<'a> {
+    /// What an immediate verdict writes into its alert.
+    pub fn of(v: &'a Verdict) -> TriageFields<'a> {
+        let p = v.primary();
+        TriageFields {
+            alert_type: v.alert_type.as_str(),
+            priority: v.priority.as_str(),
+            score: p.score.value,
+            score_components: &p.score.components,
+            internal_host: v.host.as_deref(),
+            dedup: DedupFields {
+                window_seconds: v.window_secs,
+                escalated_from: v.escalated_from.map(|(p, _)| p.as_str()),
+                count_before: v
+                    .escalated_from
+                    .filter(|_| v.alert_type == AlertType::Escalation)
+                    .map(|(_, n)| n),
+            },
+            flood_hosts: v.flood_hosts,
+            flood_verdict: v.flood_verdict,
+            primary: v.primary,
+        }
+    }
 }
 
 /// The deduplication window of an alert.
@@ -382,8 +431,36 @@ struct Alert<'a> {
     dns: Option<Dns<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<User<'a>>,
+    rule: Rule,
     threat: Threat<'a>,
     iocd: Iocd<'a>,
+}
+
+/// ECS `rule.*`: what a SIEM's correlation rules key on. See [`rule`].
+#[derive(Serialize)]
+struct Rule {
+    id: String,
+    name: String,
+    ruleset: &'static str,
+}
+
+/// The `rule.ruleset` of every iocd alert.
+pub const RULESET: &str = "iocd";
+
+/// The ECS `rule.id` and `rule.name` of an indicator match whose (primary) indicator is of
+/// `kind`: one rule per indicator kind, `iocd.match.ipv4` ("Threat intelligence match:
+/// ipv4 indicator"), so a SIEM rule can treat an address match and a hash match apart.
+pub fn rule(kind: IocKind) -> (String, String) {
+    (
+        format!("iocd.match.{}", kind.as_str()),
+        format!("Threat intelligence match: {} indicator", kind.as_str()),
+    )
+}
+
+/// ECS `event.severity` of a priority label: 1 (info) to 5 (critical), the scale of OCSF's
+/// `severity_id`; `None` for a label that is not a priority.
+pub fn severity(priority: &str) -> Option<u8> {
+    crate::config::triage::Priority::from_label(priority).map(|p| p.index() as u8 + 1)
 }
 
 #[derive(Serialize)]
@@ -440,6 +517,12 @@ struct Event<'a> {
     #[serde(rename = "type")]
     kind_type: [&'static str; 1],
     dataset: &'static str,
+    /// 1 (info) .. 5 (critical), from the priority ([`severity`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    severity: Option<u8>,
+    /// The 0-100 score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    risk_score: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -451,7 +534,22 @@ struct Event<'a> {
 
 #[derive(Serialize)]
 struct Threat<'a> {
+    /// The feeds that list the alert's (primary) indicator.
+    feed: ThreatFeed<'a>,
+    /// The strictest TLP of the indicators matched: how the alert may be shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    indicator: Option<TopIndicator>,
     enrichments: Vec<Enrichment<'a>>,
+}
+
+#[derive(Serialize)]
+struct ThreatFeed<'a> {
+    name: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct TopIndicator {
+    marking: Marking,
 }
 
 #[derive(Serialize)]
@@ -550,6 +648,10 @@ struct MatchInfo<'a> {
     kind: IocKind,
     start: usize,
     end: usize,
+    /// Where the token was in the decoded line when that is not an ECS field
+    /// (`json.Hashes`, `zeek.uid`): ECS's `matched.field` only names ECS fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matched_path: Option<&'a str>,
     sources: Vec<SourceInfo<'a>>,
 }
 
@@ -595,7 +697,11 @@ fn provenance(set: &IocSet, hit: &Hit, ind: &mut Indicator<'_>) {
     });
     ind.first_seen = first.and_then(rfc3339);
     ind.last_seen = last.and_then(rfc3339);
-    ind.marking = tlp.map(|t| Marking {
+    ind.marking = tlp.map(marking);
+}
+
+fn marking(t: Tlp) -> Marking {
+    Marking {
         tlp: match t {
             Tlp::Clear => "CLEAR",
             Tlp::Green => "GREEN",
@@ -603,7 +709,15 @@ fn provenance(set: &IocSet, hit: &Hit, ind: &mut Indicator<'_>) {
             Tlp::AmberStrict => "AMBER+STRICT",
             Tlp::Red => "RED",
         },
-    });
+    }
+}
+
+/// The strictest TLP any source of `hit` gives.
+fn tlp_of(set: &IocSet, hit: &Hit) -> Option<Tlp> {
+    set.sources(hit.id)
+        .iter()
+        .filter_map(|s| set.meta(s).and_then(|m| m.tlp))
+        .max()
 }
 
 impl Serialize for IocKind {
@@ -701,10 +815,14 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
         let providers = sources.iter().map(|s| s.feed).collect();
         let mut ind = indicator(&pattern, providers);
         provenance(set, h, &mut ind);
-        let field = cx
+        let decoded = cx
             .line
             .and_then(|l| l.matched.get(enrichments.len()))
             .and_then(|f| f.as_deref());
+        let (field, matched_path) = match decoded {
+            Some(f) if ecs::is_field(f) => (Some(f), None),
+            other => (None, other),
+        };
         enrichments.push(Enrichment {
             indicator: ind,
             matched: Matched {
@@ -718,9 +836,24 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
             kind: pattern.kind(),
             start: h.start,
             end: h.end,
+            matched_path,
             sources,
         });
     }
+    let primary = cx
+        .triage
+        .map_or(0, |t| t.primary)
+        .min(hits.len().saturating_sub(1));
+    let (rule_id, rule_name) = rule(matches.get(primary).map_or(IocKind::String, |m| m.kind));
+    let feed_names: Vec<&str> = {
+        let mut names: Vec<&str> = matches
+            .get(primary)
+            .map(|m| m.sources.iter().map(|s| s.feed).collect())
+            .unwrap_or_default();
+        names.dedup();
+        names
+    };
+    let tlp = hits.iter().filter_map(|h| tlp_of(set, h)).max();
     let mut indicators: Vec<&str> = matches.iter().map(|m| m.indicator.as_str()).collect();
     let id = event_id(
         &cx.origin,
@@ -738,10 +871,12 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
         timestamp: event_time.unwrap_or(cx.now),
         event: Event {
             id: &id,
-            kind: "enrichment",
+            kind: "alert",
             category: ["threat"],
             kind_type: ["indicator"],
             dataset: cx.dataset,
+            severity: cx.triage.and_then(|t| severity(t.priority)),
+            risk_score: cx.triage.map(|t| t.score),
             created: event_time.map(|_| cx.now),
             action: lf.and_then(|l| l.action),
             outcome: lf
@@ -777,7 +912,18 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
         user: lf
             .and_then(|l| l.user_name.as_deref())
             .map(|name| User { name }),
-        threat: Threat { enrichments },
+        rule: Rule {
+            id: rule_id,
+            name: rule_name,
+            ruleset: RULESET,
+        },
+        threat: Threat {
+            feed: ThreatFeed { name: feed_names },
+            indicator: tlp.map(|t| TopIndicator {
+                marking: marking(t),
+            }),
+            enrichments,
+        },
         iocd: Iocd {
             triage: cx.triage,
             source: &cx.origin,
@@ -951,6 +1097,22 @@ mod tests {
         );
         assert_eq!(v["iocd"]["matches"][0]["sources"][1]["line"], 2);
         assert_eq!(v["iocd"]["matches"][1]["kind"], "domain");
+        // A detection (ECS reserves `enrichment` for indicator documents); a retro-hunt
+        // has no score, so no severity or risk score.
+        assert_eq!(v["event"]["kind"], "alert");
+        assert!(v["event"].get("severity").is_none() && v["event"].get("risk_score").is_none());
+        assert_eq!(v["rule"]["id"], "iocd.match.ipv4");
+        assert_eq!(
+            v["rule"]["name"],
+            "Threat intelligence match: ipv4 indicator"
+        );
+        assert_eq!(v["rule"]["ruleset"], "iocd");
+        assert_eq!(
+            v["threat"]["feed"]["name"],
+            serde_json::json!(["feodo", "ipsum"])
+        );
+        assert!(v["threat"].get("indicator").is_none(), "no TLP given");
+        assert_eq!(ecs::check(&v), Vec::<String>::new());
     }
 
     #[test]
@@ -1079,7 +1241,11 @@ mod tests {
         assert_eq!(v["host"]["hostname"], "fw01");
         assert_eq!(v["process"]["name"], "sshd");
         assert_eq!(v["process"]["pid"], 4242);
-        assert_eq!(v["log"]["syslog"]["severity"], 2);
+        // ECS: `log.syslog.severity` and `.facility` are objects; no `log.syslog.timestamp`.
+        assert_eq!(v["log"]["syslog"]["severity"]["code"], 2);
+        assert_eq!(v["log"]["syslog"]["facility"]["code"], 4);
+        assert!(v["log"]["syslog"].get("timestamp").is_none());
+        assert_eq!(ecs::check(&v), Vec::<String>::new());
         assert_eq!(v["iocd"]["source"]["input"], "syslog_tcp");
         assert_eq!(v["iocd"]["source"]["peer"], "127.0.0.1:5000");
         assert_eq!(v["iocd"]["generation"], 3);
@@ -1114,6 +1280,8 @@ mod tests {
                 count_before: None,
             },
             flood_hosts: None,
+            flood_verdict: None,
+            primary: 0,
         };
         let cx = Context {
             now: "2026-01-01T00:00:00Z",
@@ -1143,5 +1311,64 @@ mod tests {
         assert_eq!(v["iocd"]["internal_host"], "10.0.0.5");
         assert_eq!(v["iocd"]["dedup"]["window_seconds"], 3600);
         assert_eq!(v["iocd"]["decoded_as"], "netfilter");
+        assert_eq!(v["event"]["kind"], "alert");
+        assert_eq!(v["event"]["severity"], 4, "high");
+        assert_eq!(v["event"]["risk_score"], 25.0);
+        assert_eq!(v["rule"]["id"], "iocd.match.ipv4");
+        assert_eq!(v["threat"]["feed"]["name"], serde_json::json!(["c2"]));
+        assert_eq!(ecs::check(&v), Vec::<String>::new());
+    }
+
+    #[test]
+    fn matched_field_names_only_ecs_fields_and_tlp_is_the_strictest() {
+        use crate::matcher::{Compiler, Meta, Pattern, SourceRef};
+        let mut c = Compiler::new();
+        let f = c.add_feed("misp", "misp.json");
+        let md5 = Pattern::Md5([0xd4; 16]);
+        let meta = |tlp| Meta {
+            tlp: Some(tlp),
+            ..Meta::default()
+        };
+        c.add_with_meta(&md5, SourceRef::plain(f, 1), meta(Tlp::Green));
+        let ip = Pattern::Ipv4("203.0.113.5".parse().unwrap());
+        c.add_with_meta(&ip, SourceRef::plain(f, 2), meta(Tlp::Amber));
+        let set = c.build();
+        let hash = "D4".repeat(16);
+        // Sysmon's `Hashes` with an algorithm no ECS field has: `json.Hashes`.
+        let text = format!(
+            r#"{{"EventID":1,"Hashes":"XYZ={hash}","DestinationIp":"203.0.113.5","Image":"C:\a.exe"}}"#
+        );
+        let line = text.as_bytes();
+        let mut hits = Vec::new();
+        set.scan(line, &mut Scratch::new(), &mut hits);
+        assert_eq!(hits.len(), 2);
+        let ev = crate::decode::event::decode(line, None).expect("json");
+        let fields = LineFields::new(&ev, line, &hits, None);
+        let cx = Context {
+            now: "2026-01-01T00:00:00Z",
+            dataset: "iocd.stream",
+            line: Some(&fields),
+            ..Context::default()
+        };
+        let mut out = Vec::new();
+        write_alert(&mut out, &set, line, &hits, &cx);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let e = &v["threat"]["enrichments"];
+        let m = &v["iocd"]["matches"];
+        let by_kind = |k: &str| {
+            (0..2)
+                .find(|&i| m[i]["kind"] == k)
+                .unwrap_or_else(|| panic!("{k}: {v}"))
+        };
+        let (h, i) = (by_kind("md5"), by_kind("ipv4"));
+        assert!(e[h]["matched"].get("field").is_none(), "{v}");
+        assert_eq!(m[h]["matched_path"], "json.Hashes", "{v}");
+        assert_eq!(e[i]["matched"]["field"], "destination.ip", "{v}");
+        assert!(m[i].get("matched_path").is_none(), "{v}");
+        // Per indicator its own marking; the alert as a whole the strictest.
+        assert_eq!(e[h]["indicator"]["marking"]["tlp"], "GREEN");
+        assert_eq!(e[i]["indicator"]["marking"]["tlp"], "AMBER");
+        assert_eq!(v["threat"]["indicator"]["marking"]["tlp"], "AMBER");
+        assert_eq!(ecs::check(&v), Vec::<String>::new());
     }
 }

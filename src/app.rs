@@ -127,6 +127,15 @@ pub fn run(cfg: Config) -> Result<bool> {
         Sinks::start(&cfg.sinks, metrics.clone(), rt.handle()).context("cannot start the sinks")?;
     // Triage turns hits into alerts: scored, deduplicated, routed to the sinks by priority.
     // Roll-ups at window close and digests come from its own thread.
+    // Shared-infrastructure lists, asked when an indicator floods outbound (at match time).
+    let flood = &cfg.triage.flood;
+    let shared = flood
+        .shared_infrastructure
+        .iter()
+        .filter(|_| cfg.triage.enabled && flood.enabled)
+        .map(|p| crate::ioc::allowlist::List::load(p))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("triage.flood.shared_infrastructure: {e}"))?;
     let triage = cfg.triage.enabled.then(|| {
         Arc::new(
             Triage::new(
@@ -135,6 +144,7 @@ pub fn run(cfg: Config) -> Result<bool> {
                 metrics.triage.clone(),
                 Arc::new(SystemClock),
             )
+            .with_shared_infrastructure(&shared)
             .with_feedback(feedback.clone())
             .with_sightings(sightings.clone()),
         )
@@ -184,6 +194,12 @@ pub fn run(cfg: Config) -> Result<bool> {
     };
     let exporter = exporter
         .map(|e| rt.spawn(e.run(sightings.clone(), cfg.sightings.interval, shutdown.clone())));
+    rt.spawn(publish_false_positive_marks(
+        feedback.clone(),
+        control.shared.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     if let Some(path) = cfg.feedback.file.clone() {
         rt.spawn(watch_feedback(
             feedback.clone(),
@@ -666,6 +682,44 @@ fn release_free_memory() {
         // free pages back to the kernel.
         unsafe {
             malloc_trim(0);
+        }
+    }
+}
+
+/// Keeps `iocd_feed_false_positive_marks` true to the marks and the set in use: recounted
+/// when either changes, and every minute (marks expire), until shutdown.
+async fn publish_false_positive_marks(
+    feedback: Arc<Feedback>,
+    shared: SharedSet,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+) {
+    const EVERY: Duration = Duration::from_millis(500);
+    const AT_LEAST: Duration = Duration::from_secs(60);
+    let mut seen: Option<(u64, u64)> = None;
+    let mut counted = Instant::now();
+    let mut tick = tokio::time::interval(EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let snap = shared.load_full();
+                let now = (feedback.changes(), snap.generation);
+                if seen == Some(now) && counted.elapsed() < AT_LEAST {
+                    continue;
+                }
+                seen = Some(now);
+                counted = Instant::now();
+                let (f, m) = (feedback.clone(), metrics.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    let counts = f.marks_by_feed(&snap.set, chrono::Utc::now());
+                    m.feed_false_positive_marks.reset();
+                    for (feed, n) in counts {
+                        m.feed_false_positive_marks.with_label_values(&[&feed]).set(n);
+                    }
+                })
+                .await;
+            }
         }
     }
 }

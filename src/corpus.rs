@@ -24,6 +24,8 @@
 //! Everything comes from seeded `ChaCha8Rng` streams: the same [`CorpusSpec`] gives
 //! byte-identical output.
 
+pub mod flood;
+
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::io::{self, Write};

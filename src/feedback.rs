@@ -350,6 +350,8 @@ pub struct Feedback {
     refused: prometheus::IntCounterVec,
     max_marks: usize,
     max_file_bytes: u64,
+    /// +1 each time the marks change ([`Feedback::changes`]).
+    changes: AtomicU64,
 }
 
 impl Default for Feedback {
@@ -372,6 +374,7 @@ impl Default for Feedback {
             .expect("valid metric"),
             max_marks: crate::config::FeedbackConfig::default().max_marks,
             max_file_bytes: crate::config::FeedbackConfig::default().max_file_bytes,
+            changes: AtomicU64::new(0),
         }
     }
 }
@@ -551,6 +554,36 @@ impl Feedback {
         Ok(Some(removed))
     }
 
+    /// How many times the marks changed: a caller that caches something made from the marks
+    /// rebuilds it when this moves.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    /// Active marks on indicators `set` lists, by feed name (every feed of the set, 0 when
+    /// none): the feedback half of a feed's value (`iocd_feed_false_positive_marks`). A mark
+    /// counts once for each feed that lists its indicator (or its `https://` twin), whatever
+    /// the host it is limited to.
+    pub fn marks_by_feed(&self, set: &crate::IocSet, now: DateTime<Utc>) -> Vec<(String, i64)> {
+        let feeds = set.feeds();
+        let mut counts = vec![0i64; feeds.len()];
+        let mut hit: Vec<bool> = vec![false; feeds.len()];
+        for m in self.list().iter().filter(|m| m.is_active(now)) {
+            hit.iter_mut().for_each(|h| *h = false);
+            for text in std::iter::once(&m.indicator).chain(&m.twin) {
+                for id in listed(set, text) {
+                    for s in set.sources(id) {
+                        hit[s.feed as usize] = true;
+                    }
+                }
+            }
+            for (c, h) in counts.iter_mut().zip(&hit) {
+                *c += i64::from(*h);
+            }
+        }
+        feeds.iter().map(|f| f.name.clone()).zip(counts).collect()
+    }
+
     /// Every mark, API marks first.
     pub fn list(&self) -> Vec<Arc<Mark>> {
         let st = self.lock();
@@ -696,6 +729,7 @@ impl Feedback {
             }
         }
         self.index.store(Arc::new(index));
+        self.changes.fetch_add(1, Ordering::Release);
         self.marks_api.set(st.api.len() as i64);
         self.marks_file.set(st.file.len() as i64);
         self.file_errors.set(st.report.errors.len() as i64);
@@ -757,6 +791,48 @@ fn load_state(path: &Path) -> Result<Vec<Arc<Mark>>, String> {
         out.push(Arc::new(m));
     }
     Ok(out)
+}
+
+/// The indicators of `set` whose canonical text is `text` (a mark's indicator): the text
+/// alone does not say whether a domain was listed with its subdomains, a URL as a prefix or a
+/// string case-insensitively, so each form is looked up.
+fn listed(set: &crate::IocSet, text: &str) -> Vec<crate::IocId> {
+    use crate::matcher::Pattern;
+    let mut candidates: Vec<Pattern> = Vec::with_capacity(4);
+    match crate::ioc::parse_indicator(text) {
+        Ok(Pattern::Domain { name, .. }) => {
+            for subdomains in [true, false] {
+                candidates.push(Pattern::Domain {
+                    name: name.clone(),
+                    subdomains,
+                });
+            }
+        }
+        Ok(Pattern::Url { url, .. }) => {
+            for prefix in [false, true] {
+                candidates.push(Pattern::Url {
+                    url: url.clone(),
+                    prefix,
+                });
+            }
+        }
+        Ok(p) => candidates.push(p),
+        Err(_) => {}
+    }
+    for case_insensitive in [false, true] {
+        candidates.push(Pattern::String {
+            text: text.to_owned(),
+            case_insensitive,
+        });
+    }
+    let mut ids: Vec<crate::IocId> = candidates
+        .iter()
+        .filter_map(|p| set.find(p))
+        .filter(|&id| set.pattern(id).to_string() == text)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// The canonical text of an indicator, and of its `https://` twin for a scheme-less URL.
@@ -1237,6 +1313,55 @@ mod tests {
         assert_eq!(
             f.verdict("other.com", None).unwrap().origin,
             MarkOrigin::Api
+        );
+    }
+
+    #[test]
+    fn marks_are_charged_to_every_feed_that_lists_the_indicator() {
+        use crate::matcher::{Compiler, Pattern, SourceRef};
+        let mut c = Compiler::new();
+        let a = c.add_feed("a", "a.txt");
+        let b = c.add_feed("b", "b.txt");
+        let quiet = c.add_feed("quiet", "q.txt");
+        let ip = Pattern::Ipv4("192.0.2.7".parse().unwrap());
+        c.add(&ip, SourceRef::plain(a, 1));
+        c.add(&ip, SourceRef::plain(b, 4));
+        // Listed twice by one feed: still one mark for it.
+        c.add(&ip, SourceRef::plain(b, 9));
+        let exact = Pattern::Domain {
+            name: "cdn.example".into(),
+            subdomains: false,
+        };
+        c.add(&exact, SourceRef::plain(a, 2));
+        c.add(
+            &Pattern::Url {
+                url: "https://x.example/p".into(),
+                prefix: false,
+            },
+            SourceRef::plain(b, 5),
+        );
+        c.add(
+            &Pattern::Ipv4("192.0.2.99".parse().unwrap()),
+            SourceRef::plain(quiet, 1),
+        );
+        let set = c.build();
+        let f = Feedback::default();
+        let before = f.changes();
+        f.add(req("192.0.2.7", Some("10.0.0.1"))).unwrap();
+        assert!(f.changes() > before, "a new mark is a change");
+        // Listed without its subdomains: the mark's text finds it all the same.
+        f.add(req("cdn[.]example", None)).unwrap();
+        // A scheme-less URL marks its https:// twin, which feed b lists.
+        f.add(req("x.example/p", None)).unwrap();
+        // Not in the set: charged to nobody.
+        f.add(req("198.51.100.1", None)).unwrap();
+        let mut expired = req("192.0.2.99", None);
+        expired.expires = Some("2001-01-01T00:00:00Z".into());
+        let _ = f.add(expired);
+        let got = f.marks_by_feed(&set, Utc::now());
+        assert_eq!(
+            got,
+            vec![("a".into(), 2), ("b".into(), 2), ("quiet".into(), 0)]
         );
     }
 }

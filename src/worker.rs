@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::alert::{
-    Arrival, Context, DecodedLine, DedupFields, KafkaOrigin, Origin, SyslogFields, TriageFields,
+    Arrival, Context, DecodedLine, KafkaOrigin, Origin, SyslogFields, TriageFields,
     add_split_url_hits, write_alert,
 };
 use crate::decode::event::is_private_default;
@@ -25,7 +25,7 @@ use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
 use crate::scan::{for_each_hit_line, kind_index};
 use crate::telemetry::Metrics;
-use crate::triage::{AlertType, Tally, Triage};
+use crate::triage::{Tally, Triage};
 
 /// One compiled indicator set and its generation (1 for the first set, +1 per swap).
 pub struct Snapshot {
@@ -244,25 +244,7 @@ fn emit(
             decode_panicked(metrics, line, panic.as_ref());
             None
         });
-        let triaged = verdict.as_ref().map(|v| {
-            let p = v.primary();
-            TriageFields {
-                alert_type: v.alert_type.as_str(),
-                priority: v.priority.as_str(),
-                score: p.score.value,
-                score_components: &p.score.components,
-                internal_host: v.host.as_deref(),
-                dedup: DedupFields {
-                    window_seconds: v.window_secs,
-                    escalated_from: v.escalated_from.map(|(p, _)| p.as_str()),
-                    count_before: v
-                        .escalated_from
-                        .filter(|_| v.alert_type == AlertType::Escalation)
-                        .map(|(_, n)| n),
-                },
-                flood_hosts: v.flood_hosts,
-            }
-        });
+        let triaged = verdict.as_ref().map(TriageFields::of);
         let cx = Context {
             now: &now,
             origin: Origin {

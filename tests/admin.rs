@@ -271,6 +271,14 @@ fn populate(m: &Metrics) {
     t.flood_entries.set(2);
     t.evictions.with_label_values(&["dedup"]).inc();
     t.floods.inc();
+    t.feed_hits.with_label_values(&["feed_a"]).inc_by(5);
+    t.feed_unique_hits.with_label_values(&["feed_a"]).inc_by(2);
+    t.feed_alerts
+        .with_label_values(&["feed_a", "high"])
+        .inc_by(3);
+    m.feed_false_positive_marks
+        .with_label_values(&["feed_a"])
+        .set(1);
     let k = &m.kafka;
     k.consumer_lag.with_label_values(&["logs", "0"]).set(12);
     k.committed_offset
@@ -344,6 +352,10 @@ const FAMILIES: &[&str] = &[
     "iocd_triage_flood_entries",
     "iocd_triage_evictions_total",
     "iocd_triage_floods_total",
+    "iocd_feed_hits_total",
+    "iocd_feed_unique_hits_total",
+    "iocd_feed_alerts_total",
+    "iocd_feed_false_positive_marks",
     "iocd_kafka_consumer_lag_messages",
     "iocd_kafka_committed_offset",
     "iocd_kafka_commits_total",
@@ -356,6 +368,57 @@ const FAMILIES: &[&str] = &[
     "iocd_kafka_consumer_errors_total",
     "iocd_kafka_producer_errors_total",
 ];
+
+#[test]
+fn feeds_answers_each_feeds_value_from_its_metrics() {
+    let a = Admin::start();
+    populate(&a.metrics);
+    let m = &a.metrics;
+    m.indicators.with_label_values(&["feed_a", "ipv4"]).set(40);
+    m.indicators.with_label_values(&["feed_b", "url"]).set(7);
+    m.feed_up.with_label_values(&["feed_a"]).set(1);
+    m.feed_up.with_label_values(&["feed_b"]).set(0);
+    m.feed_last_success
+        .with_label_values(&["feed_a"])
+        .set(1_700_000_000.0);
+    let loaded = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - 120.0;
+    m.set_feed_loaded("feed_a", Some(loaded));
+    let (status, ctype, body) = a.get("/feeds");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ctype, "application/json");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let feeds = v["feeds"].as_array().unwrap();
+    let names: Vec<&str> = feeds.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["feed_a", "feed_b"], "{body}");
+    let fa = &feeds[0];
+    assert_eq!(fa["indicators"], 140, "{body}");
+    assert_eq!(fa["indicators_by_kind"]["domain"], 100);
+    assert_eq!(fa["indicators_by_kind"]["ipv4"], 40);
+    assert_eq!(fa["up"], true);
+    assert_eq!(fa["last_refresh"], "2023-11-14T22:13:20Z");
+    let age = fa["age_seconds"].as_f64().unwrap();
+    assert!((119.0..=125.0).contains(&age), "{body}");
+    assert_eq!(fa["hits"], 5);
+    assert_eq!(fa["unique_hits"], 2);
+    assert_eq!(fa["alerts"], 3);
+    assert_eq!(fa["alerts_by_priority"]["high"], 3);
+    assert_eq!(fa["alerts_by_priority"]["critical"], 0);
+    assert_eq!(fa["false_positive_marks"], 1);
+    let fb = &feeds[1];
+    assert_eq!(
+        (fb["indicators"].as_u64(), fb["up"].as_bool()),
+        (Some(7), Some(false))
+    );
+    assert!(
+        fb["last_refresh"].is_null() && fb["age_seconds"].is_null(),
+        "{body}"
+    );
+    assert_eq!(fb["hits"], 0);
+}
 
 #[test]
 fn promtool_accepts_the_metrics() {

@@ -253,6 +253,7 @@ fn the_token_guards_state_changes_and_reads_stay_open() {
         "/metrics",
         "/healthz",
         "/readyz",
+        "/feeds",
         "/feedback",
         "/feedback/summary",
     ] {
@@ -287,12 +288,12 @@ fn protect_reads_closes_the_reads_too() {
         None,
         Some(TOKEN),
     );
-    for path in ["/metrics", "/healthz", "/readyz", "/feedback"] {
+    for path in ["/metrics", "/healthz", "/readyz", "/feeds", "/feedback"] {
         assert_eq!(status(d.admin, "GET", path, None, ""), 401, "{path}");
         assert_eq!(status(d.admin, "GET", path, Some(TOKEN), ""), 200, "{path}");
     }
     let text = d.metrics(Some(TOKEN));
-    assert!(metric_sum(&text, "iocd_admin_refused_requests_total") >= 4.0);
+    assert!(metric_sum(&text, "iocd_admin_refused_requests_total") >= 5.0);
     d.stop();
 }
 

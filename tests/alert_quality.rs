@@ -226,19 +226,21 @@ fn config(data: &Path, logs: &[PathBuf], admin: u16) -> String {
     }
     c.push_str(
         r#"
-# sinks[0]: the SOC queue: high and critical at once, the rest in an hourly digest.
+# The SOC queue: high and critical at once, the rest in an hourly digest.
 [[sinks]]
+name = "soc"
 type = "file"
 path = "soc.jsonl"
-# sinks[1]: the archive: every alert triage makes, at once.
+# The archive: every alert triage makes, at once.
 [[sinks]]
+name = "archive"
 type = "file"
 path = "archive.jsonl"
 
 [triage.routing]
 min_priority = "info"
 digest_interval = "1h"
-[triage.routing.sinks.file0]
+[triage.routing.sinks.soc]
 min_priority = "high"
 
 [triage.dedup]
@@ -247,6 +249,22 @@ window = "1h"
 [triage.flood]
 hosts = 20
 window = "10m"
+"#,
+    );
+    // CDN ranges: many hosts reaching an address in them is shared infrastructure, not an
+    // outbreak.
+    let wl = data.join("allowlists/misp-warninglists");
+    let _ = writeln!(
+        c,
+        "shared_infrastructure = [{}]",
+        ["cloudflare.json", "akamai.json", "fastly.json"]
+            .iter()
+            .map(|f| format!("{:?}", wl.join(f).display().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    c.push_str(
+        r#"
 
 [triage.allow]
 # our vulnerability scanner
@@ -550,6 +568,10 @@ fn alert_quality_scenario() {
         "SOC alert volume cut below 95%:\n{report}"
     );
     assert_eq!(floods.len(), 1, "the CDN flood is reported once:\n{report}");
+    assert_eq!(
+        floods[0]["iocd"]["flood"]["verdict"], "shared_infrastructure",
+        "the CDN address is in a CDN warninglist:\n{report}"
+    );
     assert!(
         allow as usize >= scan_targets.len(),
         "own scanner allowlisted:\n{report}"

@@ -93,7 +93,13 @@ fn sample_log_hits_exactly_the_planted_lines() {
 fn alert_carries_ecs_fields_and_origin() {
     let out = iocd(&["scan", "--no-rails", "--iocs", FEED, LOG], None);
     let a = &alerts(&out)[0];
-    assert_eq!(a["event"]["kind"], "enrichment");
+    // A detection: ECS keeps `enrichment` for indicator documents.
+    assert_eq!(a["event"]["kind"], "alert");
+    assert_eq!(a["rule"]["id"], "iocd.match.ipv4");
+    assert_eq!(a["threat"]["feed"]["name"][0], "example");
+    for al in alerts(&out) {
+        assert_eq!(iocd::alert::ecs::check(&al), Vec::<String>::new(), "{al}");
+    }
     assert!(
         a["event"]["original"]
             .as_str()

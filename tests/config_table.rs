@@ -144,6 +144,18 @@ const ROWS: &[(&str, &str)] = &[
     ),
     ("[[sinks]]\ntype = \"stdot\"", "sinks[0].type"),
     (
+        "[[sinks]]\nname = \"soc\"\ntype = \"stdout\"\n[[sinks]]\nname = \"soc\"\ntype = \"stdout\"",
+        "sinks[1].name",
+    ),
+    (
+        "[[sinks]]\nname = \"stdout1\"\ntype = \"stdout\"\n[[sinks]]\ntype = \"stdout\"",
+        "sinks[1]",
+    ),
+    (
+        "[[sinks]]\nname = \"a b\"\ntype = \"stdout\"",
+        "sinks[0].name",
+    ),
+    (
         "[[feeds]]\nname = \"f\"\nurl = \"http://127.0.0.1:1/f.txt\"\nrefresh = \"0s\"",
         "feeds[0].refresh",
     ),
@@ -188,6 +200,14 @@ const ROWS: &[(&str, &str)] = &[
     (
         "[triage.score.decay.tau]\nipv4 = \"1000y\"",
         "triage.score.decay.tau.ipv4",
+    ),
+    (
+        "[triage.flood]\nshared_infrastructure = [\"no/such/cdn.json\"]",
+        "triage.flood.shared_infrastructure[0]",
+    ),
+    (
+        "[triage.flood]\noutbreak_priority = \"info\"",
+        "triage.flood.outbreak_priority",
     ),
     (
         "[triage.score]\ndefault_confidence = 300",

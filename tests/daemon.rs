@@ -468,3 +468,144 @@ fn url_split_across_zeek_fields_alerts() {
         assert_eq!(a["source"]["ip"], "192.168.1.116");
     }
 }
+
+/// Named sinks: routing and metric labels use the name; an unnamed sink keeps its kind and
+/// position; the names survive reordering.
+#[test]
+fn named_sinks_route_and_label_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("feed.txt"), "198.51.100.7\n").unwrap();
+    let (syslog, admin) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+[engine]
+threads = 2
+{TEST_FEED}
+[sources.syslog_tcp]
+listen = "127.0.0.1:{syslog}"
+# Unnamed: goes by file0 (kind + position).
+[[sinks]]
+type = "file"
+path = "plain.jsonl"
+[[sinks]]
+name = "soc"
+type = "file"
+path = "soc.jsonl"
+[[sinks]]
+name = "archive"
+type = "file"
+path = "archive.jsonl"
+[triage.routing]
+digest_interval = "1s"
+[triage.routing.sinks.soc]
+min_priority = "critical"
+[admin]
+listen = "127.0.0.1:{admin}"
+[shutdown]
+grace = "20s"
+"#
+    );
+    let cfg_path = write_config(dir.path(), &cfg);
+    let out = iocd_validate(&cfg_path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = start_iocd(&mut iocd_run(&cfg_path), admin, "/readyz");
+    let mut s = TcpStream::connect(("127.0.0.1", syslog)).unwrap();
+    writeln!(s, "<13>Nov 22 10:00:00 fw01 kernel: id=1 DST=198.51.100.7").unwrap();
+    s.flush().unwrap();
+    // The hit is below critical: `soc` gets it only in its digest (every second).
+    let t = Instant::now();
+    while read_alerts(&dir.path().join("soc.jsonl")).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(20), "no digest for soc");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let body = support::http_get(admin, "/metrics").unwrap();
+    let (status, err) = stop_iocd(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{err}");
+    let soc = read_alerts(&dir.path().join("soc.jsonl"));
+    assert!(
+        soc.iter().all(|a| a["iocd"]["alert_type"] == "digest"),
+        "{soc:?}"
+    );
+    assert_eq!(soc[0]["iocd"]["sink"], "soc");
+    // Every alert, the digest included, is valid ECS.
+    for a in soc
+        .iter()
+        .chain(&read_alerts(&dir.path().join("archive.jsonl")))
+    {
+        assert_eq!(iocd::alert::ecs::check(a), Vec::<String>::new(), "{a}");
+        assert_eq!(a["event"]["kind"], "alert");
+        assert!(
+            a["event"]["severity"].is_u64() && a["rule"]["id"].is_string(),
+            "{a}"
+        );
+    }
+    assert!(soc[0]["message"].as_str().unwrap().contains("for soc"));
+    for f in ["plain.jsonl", "archive.jsonl"] {
+        let a = read_alerts(&dir.path().join(f));
+        assert_eq!(a.len(), 1, "{f}: {a:?}");
+        assert_eq!(a[0]["iocd"]["alert_type"], "hit");
+    }
+    let label = |family: &str, sink: &str| {
+        body.lines()
+            .any(|l| l.starts_with(family) && l.contains(&format!("sink=\"{sink}\"")))
+    };
+    assert!(label("iocd_triage_digested_alerts_total", "soc"), "{body}");
+    assert!(label("iocd_sink_alerts_total", "soc"), "{body}");
+    assert!(label("iocd_sink_alerts_total", "archive"), "{body}");
+    assert!(label("iocd_sink_alerts_total", "file0"), "{body}");
+    assert!(!label("iocd_sink_alerts_total", "file1"), "{body}");
+    assert!(!label("iocd_sink_buffered_alerts", "file2"), "{body}");
+}
+
+#[test]
+fn a_duplicate_sink_name_is_a_validate_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dup.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[sources]
+stdin = true
+[[sinks]]
+name = "soc"
+type = "stdout"
+[[sinks]]
+name = "soc"
+type = "file"
+path = "a.jsonl"
+[[sinks]]
+name = "file0"
+type = "file"
+path = "b.jsonl"
+[[sinks]]
+type = "file"
+path = "c.jsonl"
+[[sinks]]
+name = "no spaces"
+type = "stdout"
+[triage.routing.sinks.soc]
+min_priority = "high"
+"#,
+    )
+    .unwrap();
+    let out = iocd_validate(&cfg);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "sinks[1].name",
+        "\"soc\" is already the name of sinks[0]",
+        "sinks[4].name",
+        "\"no spaces\" is not a sink name",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    // `file3` (the unnamed fourth sink) clashes with nothing; `file0` is free (sink 0 is named).
+    assert!(
+        !err.contains("sinks[2]") && !err.contains("sinks[3]"),
+        "{err}"
+    );
+}

@@ -53,8 +53,11 @@ fn todays_alert() -> Vec<u8> {
 fn scored_alert() -> Value {
     json!({
         "@timestamp": "2026-03-01T10:00:00.250Z",
-        "event": {"kind": "enrichment", "dataset": "iocd.stream", "action": "allowed",
+        "event": {"kind": "alert", "dataset": "iocd.stream", "action": "allowed",
+                  "severity": 4, "risk_score": 81.6,
                   "original": "ALLOW TCP 10.1.2.3:51515 -> 203.0.113.9:443"},
+        "rule": {"id": "iocd.match.ipv4", "name": "Threat intelligence match: ipv4 indicator",
+                 "ruleset": "iocd"},
         "source": {"ip": "10.1.2.3", "port": 51515},
         "destination": {"ip": "203.0.113.9", "port": 443},
         "network": {"direction": "outbound"},
@@ -180,6 +183,47 @@ fn ocsf_uses_scoring_and_decoded_fields() {
     );
 }
 
+#[test]
+fn rule_and_a_non_ecs_matched_path_reach_ocsf_and_cef() {
+    let mut v = scored_alert();
+    // The token was in a key of the log's own (`matched_path`): ECS's `matched.field` is
+    // absent, the formats still say where it was.
+    v["threat"]["enrichments"][0]["matched"]
+        .as_object_mut()
+        .unwrap()
+        .remove("field");
+    v["iocd"]["matches"][0]["matched_path"] = json!("json.DestIp");
+    let o = ocsf_of(&v);
+    assert_detection_finding(&o);
+    assert_eq!(o["observables"][0]["name"], "json.DestIp");
+    assert!(
+        o["finding_info"]["desc"]
+            .as_str()
+            .unwrap()
+            .contains("in json.DestIp")
+    );
+    let a = &o["finding_info"]["analytic"];
+    assert_eq!(
+        (
+            a["uid"].as_str(),
+            a["name"].as_str(),
+            a["category"].as_str()
+        ),
+        (
+            Some("iocd.match.ipv4"),
+            Some("Threat intelligence match: ipv4 indicator"),
+            Some("iocd")
+        )
+    );
+    let (h, ext) = split_cef(&cef(&v));
+    assert_eq!(h[4], "iocd.match.ipv4");
+    assert_eq!(ext_map(&ext)["cs4"], "json.DestIp");
+    // Without iocd's priority, ECS `event.severity` (same 1-5 scale) gives the severity.
+    v["iocd"].as_object_mut().unwrap().remove("priority");
+    assert_eq!(ocsf_of(&v)["severity_id"], 4);
+    assert_eq!(split_cef(&cef(&v)).0[6], "8");
+}
+
 /// Splits a CEF line into its 7 header fields and the extension, honouring `\|`.
 fn split_cef(line: &str) -> (Vec<String>, String) {
     let mut fields = Vec::new();
@@ -209,7 +253,10 @@ fn cef_from_todays_alert() {
     assert!(!line.contains('\n'));
     let (h, ext) = split_cef(&line);
     assert_eq!(&h[..3], ["CEF:0", "iocd", "iocd"]);
-    assert_eq!(h[4], "ioc-ipv4");
+    assert_eq!(
+        h[4], "iocd.match.ipv4",
+        "the signature id is the ECS rule.id"
+    );
     assert_eq!(
         h[5],
         "Threat indicator match: 198.51.100.23 (ipv4) and 2 more"
@@ -360,6 +407,7 @@ fn each_sink_writes_its_format() {
     ]
     .iter()
     .map(|(n, f)| SinkConfig::File {
+        name: None,
         path: path(n),
         alert_format: *f,
     })
@@ -405,16 +453,34 @@ fn triage_alerts() -> Vec<Value> {
         &["stdout0".to_owned()],
         iocd::telemetry::metrics::TriageMetrics::register(&registry),
         clock.clone(),
-    );
+    )
+    // Many hosts reaching a CDN address: shared infrastructure, reported and demoted.
+    .with_shared_infrastructure(&[iocd::ioc::allowlist::List::plain(
+        "cdn",
+        "cdn.txt",
+        b"203.0.113.0/24\n",
+    )]);
     let mut b = SetBuilder::new();
     b.add_plain_list("c2", "c2.txt", b"203.0.113.9\n");
+    b.add_plain_list("scanners", "scanners.txt", b"198.51.100.9\n");
     let set = b.build();
     let mut out = Vec::new();
     let mut tally = Tally::default();
-    for host in ["10.0.0.5", "10.0.0.5", "10.0.0.6", "10.0.0.7"] {
-        let line = format!(
-            "[UFW ALLOW] IN= OUT=eth0 SRC={host} DST=203.0.113.9 PROTO=TCP SPT=40000 DPT=443"
-        );
+    let mut lines: Vec<String> = ["10.0.0.5", "10.0.0.5", "10.0.0.6", "10.0.0.7"]
+        .iter()
+        .map(|host| {
+            format!(
+                "[UFW ALLOW] IN= OUT=eth0 SRC={host} DST=203.0.113.9 PROTO=TCP SPT=40000 DPT=443"
+            )
+        })
+        .collect();
+    // A scanner blocked at the edge on 3 hosts: in the flood summary.
+    for h in 1..=3 {
+        lines.push(format!(
+            "[UFW BLOCK] IN=eth0 OUT= SRC=198.51.100.9 DST=10.0.1.{h} PROTO=TCP SPT=40000 DPT=22"
+        ));
+    }
+    for line in &lines {
         let line = line.as_bytes();
         let mut hits = Vec::new();
         set.scan(line, &mut Scratch::new(), &mut hits);
@@ -452,7 +518,7 @@ fn triage_alerts_keep_their_indicator_in_ocsf_and_cef() {
         let ext = ext_map(&ext);
         assert_eq!(ext["cs1"], "203.0.113.9", "{ty}: {line}");
         assert_eq!(ext["cs2"], "ipv4", "{ty}: {line}");
-        assert!(line.contains("|ioc-ipv4|"), "{line}");
+        assert!(line.contains(&format!("|iocd.{ty}|")), "{line}");
     }
     let r = of("rollup");
     let n = r["iocd"]["dedup"]["count"].as_u64().unwrap();
@@ -467,6 +533,22 @@ fn triage_alerts_keep_their_indicator_in_ocsf_and_cef() {
     let o = ocsf(d);
     assert_detection_finding(&o);
     assert_eq!(o["finding_info"]["title"], "iocd digest for stdout0");
+    let f = of("flood");
+    assert_eq!(f["iocd"]["flood"]["verdict"], "shared_infrastructure");
+    let s = of("flood_summary");
+    let o = ocsf(s);
+    assert_detection_finding(&o);
+    assert_eq!(
+        o["finding_info"]["title"],
+        "Scans stopped at the edge: 1 flooding indicator(s)"
+    );
+    assert_eq!(o["severity_id"], 1);
+    assert_eq!(o["message"], s["message"]);
+    let line = cef(s);
+    assert!(line.contains("|iocd.flood_summary|"), "{line}");
+    for a in &alerts {
+        assert_eq!(iocd::alert::ecs::check(a), Vec::<String>::new(), "{a}");
+    }
 }
 
 #[test]

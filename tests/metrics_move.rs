@@ -132,6 +132,10 @@ const MOVERS: &[(&str, Mover)] = &[
     ("iocd_feed_up", Here),
     ("iocd_feed_last_success_timestamp_seconds", Here),
     ("iocd_feed_refresh_failures_total", Here),
+    ("iocd_feed_hits_total", Here),
+    ("iocd_feed_unique_hits_total", Here),
+    ("iocd_feed_alerts_total", Here),
+    ("iocd_feed_false_positive_marks", Here),
     ("iocd_feedback_marks", Here),
     ("iocd_feedback_suppressed_hits_total", Here),
     ("iocd_feedback_file_rejected_lines", Here),
@@ -188,7 +192,7 @@ const MOVERS: &[(&str, Mover)] = &[
         "iocd_triage_floods_total",
         by(
             "src/triage/tests.rs",
-            "flood_guard_reports_once_and_demotes",
+            "a_flood_of_shared_infrastructure_is_reported_once_and_demoted",
             "iocd_triage_floods_total",
         ),
     ),
@@ -572,6 +576,38 @@ listen = "127.0.0.1:{admin}"
     std::thread::sleep(Duration::from_millis(1100));
     look("late");
     drop(held);
+
+    // GET /feeds: the same per feed, with the indicators and the refresh.
+    let body = http_get(admin, "/feeds").expect("GET /feeds");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let feed = |name: &str| {
+        v["feeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+            .clone()
+    };
+    let main = feed("main");
+    assert_eq!(main["indicators"], 3, "{body}");
+    assert_eq!(main["up"], true, "{body}");
+    assert!(main["last_refresh"].is_string(), "{body}");
+    assert!(main["age_seconds"].as_f64().is_some(), "{body}");
+    // 45.1.1.1 twice (cut line included: three), evil-c2.net, 45.3.3.3 (false positive).
+    assert!(main["hits"].as_u64().unwrap() >= 4, "{body}");
+    assert_eq!(
+        main["unique_hits"], main["hits"],
+        "only main lists them: {body}"
+    );
+    assert!(main["alerts"].as_u64().unwrap() >= 2, "{body}");
+    assert_eq!(main["false_positive_marks"], 1, "{body}");
+    let late = feed("late");
+    assert_eq!(
+        (late["indicators"].as_u64(), late["hits"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(late["false_positive_marks"], 0, "{body}");
 
     let (status, log) = stop_iocd(&mut child, Duration::from_secs(30));
     assert!(status.success(), "{log}");

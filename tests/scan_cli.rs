@@ -576,7 +576,7 @@ fn timestamp_is_the_time_the_line_says() {
     assert_eq!(got[0]["process"]["name"], "sshd");
     assert_eq!(got[0]["process"]["pid"], 1291);
     assert_eq!(got[2]["host"]["hostname"], "fw01");
-    assert_eq!(got[2]["log"]["syslog"]["severity"], 6);
+    assert_eq!(got[2]["log"]["syslog"]["severity"]["code"], 6);
 }
 
 /// `--format text` for people: `file:line:`, the line with the match highlighted (in colour

@@ -383,6 +383,7 @@ fn check_5424<'a>(msg: &'a str, pri: u8, app: &str, n: usize) -> &'a str {
 
 fn syslog_cfg(protocol: SyslogProtocol, address: String, ca: Option<&Path>) -> SinkConfig {
     SinkConfig::Syslog {
+        name: None,
         protocol,
         address,
         ca: ca.map(Path::to_owned),
@@ -638,9 +639,11 @@ fn start_up_errors_name_the_sink() {
     let err = Sinks::start(
         &[
             SinkConfig::Stdout {
+                name: None,
                 alert_format: AlertFormat::Ecs,
             },
             SinkConfig::File {
+                name: None,
                 path: missing_dir.clone(),
                 alert_format: AlertFormat::Ecs,
             },
@@ -706,6 +709,7 @@ fn file_sink_follows_rename_and_reopens_on_request() {
     let metrics = Arc::new(Metrics::new());
     let sinks = Sinks::start(
         &[SinkConfig::File {
+            name: None,
             path: path.clone(),
             alert_format: AlertFormat::Ecs,
         }],
@@ -765,6 +769,7 @@ fn every_alert_goes_to_every_sink() {
     let sinks = Sinks::start(
         &[
             SinkConfig::File {
+                name: None,
                 path: path.clone(),
                 alert_format: AlertFormat::Ecs,
             },
@@ -833,6 +838,7 @@ fn stdout_sink_writes_json_lines() {
         let rt = runtime();
         let metrics = Arc::new(Metrics::new());
         let stdout = SinkConfig::Stdout {
+            name: None,
             alert_format: AlertFormat::Ecs,
         };
         let sinks = Sinks::start(&[stdout], metrics.clone(), rt.handle()).unwrap();

@@ -65,6 +65,9 @@ impl StartPosition {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkConfig {
+    /// The sink's name (see `name` on any sink). Default: `kafka` and its position.
+    #[serde(default)]
+    pub name: Option<String>,
     /// `bootstrap.servers`.
     pub brokers: String,
     pub topic: String,

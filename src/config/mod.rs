@@ -330,6 +330,11 @@ fn default_handshake_timeout() -> Duration {
 pub enum SinkConfig {
     /// One alert per line on standard output.
     Stdout {
+        /// The sink's name in `[triage.routing.sinks.<name>]`, metric labels, logs and
+        /// dead-letter lines (letters, digits, `_`, `-`; at most 64). Default: its kind and
+        /// position (`stdout0`, `file1`), which shift when sinks are reordered.
+        #[serde(default)]
+        name: Option<String>,
         /// `ecs` (default), `ocsf` or `cef`.
         #[serde(default)]
         alert_format: AlertFormat,
@@ -337,6 +342,11 @@ pub enum SinkConfig {
     /// One alert per line appended to a file, reopened on SIGHUP or when the file is moved
     /// away.
     File {
+        /// The sink's name in `[triage.routing.sinks.<name>]`, metric labels, logs and
+        /// dead-letter lines (letters, digits, `_`, `-`; at most 64). Default: its kind and
+        /// position (`stdout0`, `file1`), which shift when sinks are reordered.
+        #[serde(default)]
+        name: Option<String>,
         path: PathBuf,
         /// `ecs` (default), `ocsf` or `cef`.
         #[serde(default)]
@@ -344,6 +354,11 @@ pub enum SinkConfig {
     },
     /// RFC 5424 syslog messages whose body is the JSON alert.
     Syslog {
+        /// The sink's name in `[triage.routing.sinks.<name>]`, metric labels, logs and
+        /// dead-letter lines (letters, digits, `_`, `-`; at most 64). Default: its kind and
+        /// position (`stdout0`, `file1`), which shift when sinks are reordered.
+        #[serde(default)]
+        name: Option<String>,
         /// `udp`, `tcp` or `tls`.
         protocol: SyslogProtocol,
         address: String,
@@ -380,7 +395,7 @@ impl SinkConfig {
     /// The format this sink writes alerts in.
     pub fn alert_format(&self) -> AlertFormat {
         match self {
-            SinkConfig::Stdout { alert_format }
+            SinkConfig::Stdout { alert_format, .. }
             | SinkConfig::File { alert_format, .. }
             | SinkConfig::Syslog { alert_format, .. } => *alert_format,
             SinkConfig::Http(h) => h.alert_format,
@@ -388,6 +403,23 @@ impl SinkConfig {
         }
     }
 }
+
+impl SinkConfig {
+    /// The name the configuration gives this sink, if any (see [`crate::sink::sink_names`]
+    /// for the name it goes by).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            SinkConfig::Stdout { name, .. }
+            | SinkConfig::File { name, .. }
+            | SinkConfig::Syslog { name, .. } => name.as_deref(),
+            SinkConfig::Http(h) => h.name.as_deref(),
+            SinkConfig::Kafka(k) => k.name.as_deref(),
+        }
+    }
+}
+
+/// The longest sink name.
+pub const MAX_SINK_NAME: usize = 64;
 
 impl AlertFormat {
     pub const ALL: [AlertFormat; 3] = [AlertFormat::Ecs, AlertFormat::Ocsf, AlertFormat::Cef];
@@ -416,6 +448,9 @@ fn default_app_name() -> String {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSinkConfig {
+    /// The sink's name (see `name` on any sink). Default: `http` and its position.
+    #[serde(default)]
+    pub name: Option<String>,
     pub url: String,
     /// `json` (a JSON array per batch), `splunk_hec` (HEC event envelopes) or
     /// `elasticsearch` (`_bulk` NDJSON).
@@ -499,11 +534,13 @@ fn default_dead_letter_max_bytes() -> u64 {
 
 fn default_sinks() -> Vec<SinkConfig> {
     vec![SinkConfig::Stdout {
+        name: None,
         alert_format: AlertFormat::Ecs,
     }]
 }
 
-/// The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `POST /reload`, `/feedback`.
+/// The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `GET /feeds`, `POST /reload`,
+/// `/feedback`.
 ///
 /// It is a control plane: `POST /reload` makes iocd work and `POST /feedback` suppresses
 /// alerts. Loopback by default; anywhere else it needs a token. Its connections are capped
@@ -791,6 +828,9 @@ impl Config {
         for a in &mut self.allowlists {
             fix(&mut a.path);
         }
+        for p in &mut self.triage.flood.shared_infrastructure {
+            fix(p);
+        }
         for p in [
             &mut self.feedback.file,
             &mut self.feedback.state,
@@ -916,8 +956,37 @@ impl Config {
         if self.sinks.is_empty() {
             errs.push("sinks", "no sink: alerts would have nowhere to go");
         }
+        let names = crate::sink::sink_names(&self.sinks);
         for (i, sink) in self.sinks.iter().enumerate() {
             let at = format!("sinks[{i}]");
+            if let Some(n) = sink.name()
+                && (n.is_empty()
+                    || n.len() > MAX_SINK_NAME
+                    || !n
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            {
+                errs.push(
+                    format!("{at}.name"),
+                    format!(
+                        "{n:?} is not a sink name: 1 to {MAX_SINK_NAME} letters, digits, '_' or '-'"
+                    ),
+                );
+            }
+            if let Some(j) = names[..i].iter().position(|other| *other == names[i]) {
+                let how = if sink.name().is_some() {
+                    format!("{at}.name")
+                } else {
+                    at.clone()
+                };
+                errs.push(
+                    how,
+                    format!(
+                        "sink name {:?} is already the name of sinks[{j}]: routing and metrics would mix the two",
+                        names[i]
+                    ),
+                );
+            }
             match sink {
                 SinkConfig::Stdout { .. } => {}
                 SinkConfig::File { path, .. } => {
@@ -1005,8 +1074,7 @@ impl Config {
             }
         }
         validate_feedback(&self.feedback, &self.sightings, &mut errs);
-        self.triage
-            .validate(&crate::sink::sink_names(&self.sinks), &mut errs);
+        self.triage.validate(&names, &mut errs);
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             errs.push(
                 "log.level",

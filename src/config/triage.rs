@@ -395,9 +395,19 @@ impl Default for DedupConfig {
     }
 }
 
-/// `[triage.flood]`: an indicator that suddenly hits many distinct internal hosts is a likely
-/// false positive (a CDN or resolver address in a C2 feed): it is reported once, and its
-/// alerts are demoted for `hold`.
+/// `[triage.flood]`: an indicator that suddenly hits many distinct internal hosts. What that
+/// means depends on what its hits say (`docs/ALERT_QUALITY.md`, "Flood guard"):
+///
+/// * mostly **inbound and blocked** (a scanner stopped at the edge): routine. Its alerts are
+///   demoted to `demote_to` and it goes into one periodic flood summary (top flooding
+///   indicators with host and hit counts, every `triage.routing.digest_interval`, at
+///   `summary_priority`), never a report of its own;
+/// * mostly **outbound and allowed** (many of our hosts reached it and the device let them):
+///   a possible outbreak, unless the indicator or its network is in a `shared_infrastructure`
+///   list (CDN, cloud, public DNS). An outbreak is escalated to `outbreak_priority` and
+///   reported once; shared infrastructure is a likely false positive (below);
+/// * anything else, or shared infrastructure: a likely false positive, reported once at
+///   `report_priority`, its alerts demoted for `hold`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FloodConfig {
@@ -416,6 +426,15 @@ pub struct FloodConfig {
     pub report_priority: Priority,
     /// Indicators tracked; when full the oldest is forgotten and the eviction counted.
     pub max_indicators: usize,
+    /// The priority alerts of a possible outbreak are raised to (at least), and of its report.
+    pub outbreak_priority: Priority,
+    /// The priority of the periodic summary of scans stopped at the edge.
+    pub summary_priority: Priority,
+    /// Lists of shared infrastructure (MISP warninglists as JSON, e.g. CDN, cloud and public
+    /// DNS ranges; or plain lists, one value per line), loaded at start and consulted when an
+    /// indicator floods outbound: an indicator in one, or inside a network in one, is a likely
+    /// false positive, not an outbreak. Relative paths are relative to the configuration file.
+    pub shared_infrastructure: Vec<std::path::PathBuf>,
 }
 
 impl Default for FloodConfig {
@@ -428,6 +447,9 @@ impl Default for FloodConfig {
             demote_to: Priority::Info,
             report_priority: Priority::High,
             max_indicators: 10_000,
+            outbreak_priority: Priority::Critical,
+            summary_priority: Priority::Info,
+            shared_infrastructure: Vec::new(),
         }
     }
 }
@@ -443,7 +465,7 @@ pub struct RoutingConfig {
     pub digest_interval: Duration,
     /// Indicators and hosts listed in a digest (the most hits first).
     pub digest_top: usize,
-    /// Per sink, by its name in metrics: `stdout0`, `file1`, `http2` (kind and position).
+    /// Per sink, by its name: its `name`, else its kind and position (`stdout0`, `file1`).
     pub sinks: BTreeMap<String, SinkRoute>,
 }
 
@@ -601,6 +623,20 @@ impl TriageConfig {
                 "triage.flood.max_indicators",
                 errs,
             );
+            if f.outbreak_priority <= f.demote_to {
+                errs.push(
+                    "triage.flood.outbreak_priority",
+                    format!(
+                        "must be above demote_to ({}): an outbreak would be demoted",
+                        f.demote_to
+                    ),
+                );
+            }
+            for (i, p) in f.shared_infrastructure.iter().enumerate() {
+                if let Err(e) = crate::ioc::allowlist::List::load(p) {
+                    errs.push(format!("triage.flood.shared_infrastructure[{i}]"), e);
+                }
+            }
         }
         let r = &self.routing;
         if r.digest_interval < Duration::from_secs(1) {

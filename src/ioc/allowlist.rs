@@ -156,6 +156,25 @@ impl List {
     ///
     /// A panic while parsing is caught and returned as the error (`parser panicked: ...`,
     /// logged): the caller keeps the previous version of the list.
+    /// Reads one list file: a MISP warninglist when it ends in `.json`, else a plain list.
+    /// The error names the file.
+    pub fn load(path: &std::path::Path) -> Result<List, String> {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let location = path.display().to_string();
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if is_json {
+            List::warninglist(None, &location, &bytes).map_err(|e| format!("{location}: {e}"))
+        } else {
+            let name = path
+                .file_stem()
+                .map_or_else(|| location.clone(), |s| s.to_string_lossy().into_owned());
+            Ok(List::plain(&name, &location, &bytes))
+        }
+    }
+
     pub fn warninglist(name: Option<&str>, location: &str, bytes: &[u8]) -> Result<List, String> {
         panic_boundary(location, || {
             Self::warninglist_unguarded(name, location, bytes)

@@ -50,8 +50,8 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use chrono::{DateTime, FixedOffset, Local, SecondsFormat};
 
 use crate::alert::{
-    Context, DecodedLine, DedupFields, LineFields, Origin, SyslogFields, TriageFields,
-    add_split_url_hits, write_alert,
+    Context, DecodedLine, LineFields, Origin, SyslogFields, TriageFields, add_split_url_hits,
+    write_alert,
 };
 use crate::config::AlertFormat;
 use crate::config::triage::TriageConfig;
@@ -61,7 +61,7 @@ use crate::decode::time::event_time;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::sink::format::render;
 use crate::triage::assets::Assets;
-use crate::triage::{AlertType, internal_host};
+use crate::triage::internal_host;
 
 /// Size of one chunk. Big enough that per-chunk overhead vanishes, small enough that a few per
 /// thread stay in memory.
@@ -583,23 +583,7 @@ fn write_in_order(
                                 };
                                 let shown: Vec<Hit> = v.kept.iter().map(|k| k.hit).collect();
                                 let fields = d.fields(&h.text, &shown, v.direction);
-                                let p = v.primary();
-                                let tf = TriageFields {
-                                    alert_type: v.alert_type.as_str(),
-                                    priority: v.priority.as_str(),
-                                    score: p.score.value,
-                                    score_components: &p.score.components,
-                                    internal_host: v.host.as_deref(),
-                                    dedup: DedupFields {
-                                        window_seconds: v.window_secs,
-                                        escalated_from: v.escalated_from.map(|(p, _)| p.as_str()),
-                                        count_before: v
-                                            .escalated_from
-                                            .filter(|_| v.alert_type == AlertType::Escalation)
-                                            .map(|(_, n)| n),
-                                    },
-                                    flood_hosts: v.flood_hosts,
-                                };
+                                let tf = TriageFields::of(&v);
                                 cx.line = fields.as_ref();
                                 cx.triage = Some(&tf);
                                 write_alert(&mut ecs, set, &h.text, &shown, &cx);

@@ -16,7 +16,7 @@
 //! A Detection Finding (`class_uid` 2004, `category_uid` 2, `activity_id` 1 Create, so
 //! `type_uid` 200401) of OCSF schema [`OCSF_VERSION`]: `time` in epoch milliseconds,
 //! `severity_id` from `iocd.priority`, `finding_info` (`uid`, `title`, `desc`, `types`,
-//! `analytic`; `uid` and `metadata.uid` are the alert's `event.id`), one observable per matched indicator (`type_id` by indicator kind: 2 IP address,
+//! `analytic` from the ECS `rule.*`; `uid` and `metadata.uid` are the alert's `event.id`), one observable per matched indicator (`type_id` by indicator kind: 2 IP address,
 //! 12 subnet, 1 host name, 6 URL string, 8 hash, 5 e-mail address, 99 other) and per decoded
 //! address, `evidences` with the decoded endpoints, URL, DNS query, file hash and the device
 //! that logged, `raw_data` with the original line, `metadata.product` naming iocd, and
@@ -28,12 +28,14 @@
 //! in `iocd.indicator` (its kind parsed from it), which fills the title, the observables
 //! and CEF's `cs1`/`cs2` like a match; a roll-up's count and time span become OCSF `count`,
 //! `start_time`, `end_time` and CEF `cnt`, `start`, `end`; the title says which kind of
-//! alert it is, and the ECS `message` is the OCSF `message` (CEF `msg` when there is no
-//! original line).
+//! alert it is (a flood summary: how many indicators scanned), and the ECS `message` is the
+//! OCSF `message` (CEF `msg` when there is no original line).
 //!
 //! # CEF
 //!
-//! One line: `CEF:0|iocd|iocd|<version>|ioc-<kind>|<name>|<severity 0-10>|<extension>`, the
+//! One line: `CEF:0|iocd|iocd|<version>|<rule.id>|<name>|<severity 0-10>|<extension>` (the
+//! signature id is the ECS `rule.id`, `iocd.match.ipv4`, `iocd.rollup`...; `ioc-<kind>` for an
+//! alert without one), the
 //! header escaped (`\|`, `\\`), extension values escaped (`\=`, `\\`, `\n`, `\r`), standard keys
 //! where the alert has the field (`rt src spt dst dpt shost dhost request fileHash act
 //! deviceDirection dvchost externalId msg`) and labelled custom ones (`cs1` indicator, `cs2`
@@ -112,7 +114,11 @@ fn matches(v: &Value) -> Vec<Matched> {
                 indicator: text(m, "indicator")?,
                 kind: text(m, "kind").unwrap_or_else(|| "unknown".into()),
                 atomic: e.and_then(|e| text(e, "matched.atomic")),
-                field: e.and_then(|e| text(e, "matched.field")),
+                // ECS `matched.field` names only ECS fields; a format's own key is in
+                // `iocd.matches[].matched_path`.
+                field: e
+                    .and_then(|e| text(e, "matched.field"))
+                    .or_else(|| text(m, "matched_path")),
                 providers: e
                     .map(|e| array(e, "indicator.provider"))
                     .unwrap_or_default()
@@ -170,7 +176,11 @@ fn severity_id(v: &Value) -> u8 {
         "medium" | "p3" => 3,
         "low" | "p4" => 2,
         "info" | "informational" | "p5" => 1,
-        _ => 0,
+        // ECS `event.severity`, which iocd writes on the same 1-5 scale.
+        _ => get(v, "event.severity")
+            .and_then(Value::as_u64)
+            .filter(|n| (1..=5).contains(n))
+            .map_or(0, |n| n as u8),
     }
 }
 
@@ -237,6 +247,12 @@ fn title(v: &Value, m: &[Matched]) -> String {
             Some(f) => format!("Likely false positive: {f} hit many hosts"),
             None => "Likely false positive: an indicator hit many hosts".to_owned(),
         },
+        Some("flood_summary") => format!(
+            "Scans stopped at the edge: {} flooding indicator(s)",
+            get(v, "iocd.flood_summary.indicators")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        ),
         Some("digest") => match text(v, "iocd.sink") {
             Some(sink) => format!("iocd digest for {sink}"),
             None => "iocd digest".to_owned(),
@@ -414,10 +430,19 @@ pub fn ocsf(v: &Value) -> Value {
         }
     }
     finding_info.insert("types".into(), Value::Array(types));
-    finding_info.insert(
-        "analytic".into(),
-        json!({"name": "iocd indicator match", "type_id": 1, "type": "Rule"}),
+    // The ECS `rule.*`: the rule a SIEM keys on.
+    let mut analytic = Map::new();
+    analytic.insert(
+        "name".into(),
+        text(v, "rule.name")
+            .unwrap_or_else(|| "iocd indicator match".into())
+            .into(),
     );
+    put(&mut analytic, "uid", text(v, "rule.id"));
+    put(&mut analytic, "category", text(v, "rule.ruleset"));
+    analytic.insert("type_id".into(), 1.into());
+    analytic.insert("type".into(), "Rule".into());
+    finding_info.insert("analytic".into(), Value::Object(analytic));
 
     let mut metadata = Map::new();
     metadata.insert(
@@ -696,7 +721,7 @@ pub fn cef(v: &Value) -> String {
         cef_escape_header(PRODUCT),
         cef_escape_header(PRODUCT),
         cef_escape_header(VERSION),
-        cef_escape_header(&format!("ioc-{kind}")),
+        cef_escape_header(&text(v, "rule.id").unwrap_or_else(|| format!("ioc-{kind}"))),
         cef_escape_header(&title(v, &m)),
         cef_severity(v),
     );

@@ -174,8 +174,9 @@ impl Sinks {
         // Sockets made from std ones must be registered with the runtime that drives them.
         let _enter = rt.enter();
         let mut opened = Vec::with_capacity(cfgs.len());
+        let names = sink_names(cfgs);
         for (index, cfg) in cfgs.iter().enumerate() {
-            let name = format!("{}{index}", kind_name(cfg));
+            let name = names[index].clone();
             let fail = |kind| SinkError {
                 index,
                 sink: name.clone(),
@@ -354,12 +355,16 @@ impl SinkSender {
     }
 }
 
-/// Every sink's metric label (`stdout0`, `file1`, ...), in configuration order: how
-/// `[triage.routing.sinks]` names them.
+/// Every sink's name, in configuration order: its `name` when it has one, else its kind and
+/// position (`stdout0`, `file1`, ...). Metric labels, logs, dead-letter lines and
+/// `[triage.routing.sinks]` use it.
 pub fn sink_names(cfgs: &[SinkConfig]) -> Vec<String> {
     cfgs.iter()
         .enumerate()
-        .map(|(i, c)| format!("{}{i}", kind_name(c)))
+        .map(|(i, c)| match c.name() {
+            Some(n) => n.to_owned(),
+            None => format!("{}{i}", kind_name(c)),
+        })
         .collect()
 }
 

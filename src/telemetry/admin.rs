@@ -1,4 +1,4 @@
-//! The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `POST /reload`.
+//! The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `/feeds`, `POST /reload`, `/feedback`.
 //!
 //! It runs on its own OS thread with its own single-threaded tokio runtime, so a data plane
 //! that saturates the I/O runtime cannot starve a Prometheus scrape or a health check (the
@@ -12,6 +12,7 @@
 //! | `GET /healthz` | 200 `ok` while the process serves at all |
 //! | `GET /readyz` | 200 once iocd runs and every feed has a generation, read or from its cache (`iocd_ready` is 1); else 503 naming the feeds still missing |
 //! | `POST /reload` | rebuilds the indicator set and waits for it (up to 60 s): 200 `{"generation":N}`, 500 `{"error":...}` when the build failed (the old set stays), 503 when the daemon is stopping, 504 when the build takes longer |
+//! | `GET /feeds` | per feed, as JSON: indicators (by kind), `up`, `last_refresh`, `age_seconds`, and its value so far — `hits`, `unique_hits` (on indicators no other feed lists), `alerts` (and `alerts_by_priority`), `false_positive_marks` (see `docs/FEEDS.md`) |
 //! | `GET /feedback` | every false-positive mark (API and file), with its hit count, as a JSON array |
 //! | `POST /feedback` | `{"indicator", "host"?, "reason", "analyst", "expires"?}` marks a false positive at once: 201 with the mark, 400 `{"error":...}` for a bad request, 500 when it cannot be saved (nothing changed) |
 //! | `DELETE /feedback` | `?indicator=...&host=...` (or the same as a JSON body) removes an API mark: 200 with it, 404 when there is none |
@@ -590,6 +591,7 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/feeds", get(feeds))
         .route("/reload", post(reload))
         .route(
             "/feedback",
@@ -609,6 +611,10 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.render(),
     )
         .into_response()
+}
+
+async fn feeds(State(s): State<AppState>) -> Response {
+    json(StatusCode::OK, s.metrics.feeds_report())
 }
 
 async fn healthz() -> &'static str {

@@ -100,6 +100,9 @@ pub struct Metrics {
     /// Refreshes that failed or were refused (the previous generation, if any, stayed), by
     /// feed and reason (`fetch`, `parse`, `shrink`, `empty`, `rejected`).
     pub feed_refresh_failures: IntCounterVec,
+    /// Active false-positive marks on indicators the feed lists (in the set in use), by feed:
+    /// an analyst's "this alert was wrong", charged to every feed that listed the indicator.
+    pub feed_false_positive_marks: IntGaugeVec,
     /// Unix time each feed's generation was loaded at, for `feed_age`.
     feed_loaded: std::sync::Mutex<std::collections::BTreeMap<String, f64>>,
     /// False-positive marks loaded, by origin (`api`, `file`), expired ones included.
@@ -360,6 +363,11 @@ impl Metrics {
                 "Feed refreshes that failed or were refused, by feed and reason.",
                 &["feed", "reason"]
             )),
+            feed_false_positive_marks: reg!(gauge_vec(
+                "iocd_feed_false_positive_marks",
+                "Active false-positive marks on indicators the feed lists, by feed.",
+                &["feed"]
+            )),
             feed_loaded: Default::default(),
             feedback_marks: reg!(gauge_vec(
                 "iocd_feedback_marks",
@@ -462,6 +470,105 @@ impl Metrics {
         *self.readiness.0.lock().unwrap_or_else(|e| e.into_inner()) = (started, missing);
     }
 
+    /// What `GET /feeds` answers: for each feed, its indicators (by kind), whether its last
+    /// refresh succeeded, when it last did and how old its generation in use is, and its value
+    /// so far: hits, unique hits, alerts by priority and false-positive marks. Read from the
+    /// metric families themselves, so the two never disagree. Sorted by feed name.
+    pub fn feeds_report(&self) -> serde_json::Value {
+        use prometheus::proto::MetricType;
+        use std::collections::BTreeMap;
+        #[derive(Default)]
+        struct Row {
+            by_kind: BTreeMap<String, u64>,
+            up: Option<bool>,
+            last_success: Option<f64>,
+            hits: u64,
+            unique_hits: u64,
+            alerts: [u64; 5],
+            fp_marks: u64,
+        }
+        const PRIORITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
+        let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+        for mf in self.registry.gather() {
+            let family = mf.name().to_owned();
+            for m in mf.get_metric() {
+                let label = |n: &str| {
+                    m.get_label()
+                        .iter()
+                        .find(|l| l.name() == n)
+                        .map(|l| l.value().to_owned())
+                };
+                let Some(feed) = label("feed") else { continue };
+                let v = match mf.get_field_type() {
+                    MetricType::COUNTER => m.get_counter().value(),
+                    MetricType::GAUGE => m.get_gauge().value(),
+                    _ => continue,
+                };
+                let n = v.max(0.0) as u64;
+                let row = rows.entry(feed).or_default();
+                match family.as_str() {
+                    "iocd_ioc_indicators" => {
+                        if let Some(k) = label("kind") {
+                            row.by_kind.insert(k, n);
+                        }
+                    }
+                    "iocd_feed_up" => row.up = Some(v > 0.0),
+                    "iocd_feed_last_success_timestamp_seconds" => row.last_success = Some(v),
+                    "iocd_feed_hits_total" => row.hits = n,
+                    "iocd_feed_unique_hits_total" => row.unique_hits = n,
+                    "iocd_feed_false_positive_marks" => row.fp_marks = n,
+                    "iocd_feed_alerts_total" => {
+                        if let Some(i) =
+                            label("priority").and_then(|p| PRIORITIES.iter().position(|x| *x == p))
+                        {
+                            row.alerts[i] = n;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let loaded = self
+            .feed_loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let rfc3339 = |unix: f64| {
+            let t = std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs_f64(unix.clamp(0.0, 253_402_300_799.0));
+            humantime::format_rfc3339_seconds(t).to_string()
+        };
+        let feeds: Vec<serde_json::Value> = rows
+            .into_iter()
+            .map(|(name, r)| {
+                let alerts: serde_json::Map<String, serde_json::Value> = PRIORITIES
+                    .iter()
+                    .zip(r.alerts)
+                    .rev()
+                    .map(|(p, n)| ((*p).to_owned(), n.into()))
+                    .collect();
+                let age = loaded.get(&name).map(|at| (now - at).max(0.0).round());
+                serde_json::json!({
+                    "name": name,
+                    "indicators": r.by_kind.values().sum::<u64>(),
+                    "indicators_by_kind": r.by_kind,
+                    "up": r.up,
+                    "last_refresh": r.last_success.map(rfc3339),
+                    "age_seconds": age,
+                    "hits": r.hits,
+                    "unique_hits": r.unique_hits,
+                    "alerts": r.alerts.iter().sum::<u64>(),
+                    "alerts_by_priority": alerts,
+                    "false_positive_marks": r.fp_marks,
+                })
+            })
+            .collect();
+        serde_json::json!({ "feeds": feeds })
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         // Feed ages are as of this scrape.
@@ -534,8 +641,17 @@ pub struct TriageMetrics {
     pub flood_entries: IntGauge,
     /// State dropped to stay within its bound, by table (`dedup`, `flood`).
     pub evictions: IntCounterVec,
-    /// Indicators declared a flood (reported once each, then demoted).
+    /// Indicators declared a flood (of any kind: a scan, a possible outbreak, shared
+    /// infrastructure, a likely false positive).
     pub floods: IntCounter,
+    /// Hits on indicators the feed lists, by feed (a hit on an indicator two feeds list
+    /// counts for both).
+    pub feed_hits: IntCounterVec,
+    /// Hits on indicators no other feed lists, by feed: what only this feed would have caught.
+    pub feed_unique_hits: IntCounterVec,
+    /// Hit and escalation alerts, by the feeds that list the indicator the alert is about
+    /// and by its priority.
+    pub feed_alerts: IntCounterVec,
 }
 
 impl TriageMetrics {
@@ -574,7 +690,22 @@ impl TriageMetrics {
             ),
             floods: f.counter(
                 "iocd_triage_floods_total",
-                "Indicators declared a flood and demoted.",
+                "Indicators declared a flood (scan, possible outbreak, shared infrastructure or likely false positive).",
+            ),
+            feed_hits: f.counters(
+                "iocd_feed_hits_total",
+                "Hits on indicators the feed lists, by feed.",
+                &["feed"],
+            ),
+            feed_unique_hits: f.counters(
+                "iocd_feed_unique_hits_total",
+                "Hits on indicators no other feed lists, by feed.",
+                &["feed"],
+            ),
+            feed_alerts: f.counters(
+                "iocd_feed_alerts_total",
+                "Hit and escalation alerts, by the feeds listing their indicator and by priority.",
+                &["feed", "priority"],
             ),
         }
     }

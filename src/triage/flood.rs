@@ -1,6 +1,13 @@
-//! The flood guard: an indicator that suddenly hits many distinct internal hosts is more
-//! likely a false positive (a CDN, resolver or update-server address in a C2 feed) than an
-//! outbreak. It is reported once and demoted for a while.
+//! The flood guard: an indicator that suddenly hits many distinct internal hosts. Which kind
+//! of flood it is comes from the hits of its window ([`Seen`]): mostly inbound and blocked is
+//! a scan stopped at the edge ([`FloodClass::Scan`]), mostly outbound and allowed is many of
+//! our hosts reaching it ([`FloodClass::Outbound`]: an outbreak, or shared infrastructure such
+//! as a CDN address in a C2 feed, which triage tells apart), anything else is
+//! [`FloodClass::Other`]. The guard declares the flood once, with its class, and keeps saying
+//! so for `hold`; what to do about it is triage's.
+//!
+//! Time is passed in with every hit (`now`, in milliseconds): the arrival clock today, the
+//! event's own time once lines carry it.
 //!
 //! Distinct hosts are counted per indicator in a fixed window with bounded memory: an exact
 //! set of host hashes up to [`EXACT`] hosts (at most 512 bytes), then a HyperLogLog sketch of
@@ -98,25 +105,62 @@ fn hll_estimate(regs: &[u8; REGISTERS]) -> u64 {
     e.round() as u64
 }
 
+/// What a hit says happened, as the flood guard counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// From outside to one of ours, stopped by the device.
+    InboundBlocked,
+    /// From one of ours to the indicator, let through.
+    OutboundAllowed,
+    /// Anything else (other directions or verdicts, or unknown).
+    Other,
+}
+
+/// What kind of flood an indicator is: what most hits of the window that declared it said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloodClass {
+    /// More than half inbound and blocked: a scan stopped at the edge.
+    Scan,
+    /// More than half outbound and allowed: many of our hosts reached it.
+    Outbound,
+    /// Neither.
+    Other,
+}
+
+impl FloodClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FloodClass::Scan => "scan",
+            FloodClass::Outbound => "outbound",
+            FloodClass::Other => "other",
+        }
+    }
+}
+
 /// What a hit of an indicator means for the flood guard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flood {
     /// Not flooding.
     Normal,
-    /// This hit made the indicator a flood of `hosts` distinct hosts: report it now.
-    Started { hosts: u64 },
-    /// Flooding since earlier (reported already): demote.
-    Demoted { hosts: u64 },
+    /// This hit made the indicator a flood of `hosts` distinct hosts: decide and report now.
+    Started { hosts: u64, class: FloodClass },
+    /// Flooding since earlier (decided and reported already).
+    Flooding { hosts: u64, class: FloodClass },
 }
 
 struct Entry {
     seq: u64,
     window_start: i64,
     hosts: HostSet,
-    /// Demoted until this time (ms), or 0.
+    /// Hits of the window: inbound and blocked, outbound and allowed, all.
+    inbound_blocked: u32,
+    outbound_allowed: u32,
+    hits: u32,
+    /// Flooding until this time (ms), or 0.
     until: i64,
     /// Distinct hosts when the flood was declared.
     flood_hosts: u64,
+    class: FloodClass,
 }
 
 #[derive(Default)]
@@ -146,9 +190,9 @@ impl FloodGuard {
         }
     }
 
-    /// A hit of `indicator` (its hash) on `host` (its hash) at `now` (ms). `evicted` counts
-    /// indicators forgotten to make room.
-    pub fn see(&self, indicator: u64, host: u64, now: i64, evicted: &mut u64) -> Flood {
+    /// A hit of `indicator` (its hash) on `host` (its hash) at `now` (ms), which says `seen`.
+    /// `evicted` counts indicators forgotten to make room.
+    pub fn see(&self, indicator: u64, host: u64, seen: Seen, now: i64, evicted: &mut u64) -> Flood {
         let mut guard = self.shards[(indicator >> 59) as usize % SHARDS]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -167,28 +211,52 @@ impl FloodGuard {
                     seq,
                     window_start: now,
                     hosts: HostSet::default(),
+                    inbound_blocked: 0,
+                    outbound_allowed: 0,
+                    hits: 0,
                     until: 0,
                     flood_hosts: 0,
+                    class: FloodClass::Other,
                 },
             );
         }
         let e = sh.map.get_mut(&indicator).expect("inserted");
         if e.until > now {
-            return Flood::Demoted {
+            return Flood::Flooding {
                 hosts: e.flood_hosts,
+                class: e.class,
             };
         }
         if now.saturating_sub(e.window_start) >= self.window_ms {
             e.window_start = now;
             e.hosts = HostSet::default();
+            (e.inbound_blocked, e.outbound_allowed, e.hits) = (0, 0, 0);
         }
         e.hosts.insert(host);
+        e.hits = e.hits.saturating_add(1);
+        match seen {
+            Seen::InboundBlocked => e.inbound_blocked = e.inbound_blocked.saturating_add(1),
+            Seen::OutboundAllowed => e.outbound_allowed = e.outbound_allowed.saturating_add(1),
+            Seen::Other => {}
+        }
         let n = e.hosts.count();
         if n >= self.threshold {
+            let most = |k: u32| u64::from(k) * 2 > u64::from(e.hits);
+            e.class = if most(e.inbound_blocked) {
+                FloodClass::Scan
+            } else if most(e.outbound_allowed) {
+                FloodClass::Outbound
+            } else {
+                FloodClass::Other
+            };
             e.until = now.saturating_add(self.hold_ms);
             e.flood_hosts = n;
             e.hosts = HostSet::default();
-            return Flood::Started { hosts: n };
+            (e.inbound_blocked, e.outbound_allowed, e.hits) = (0, 0, 0);
+            return Flood::Started {
+                hosts: n,
+                class: e.class,
+            };
         }
         Flood::Normal
     }
@@ -262,14 +330,32 @@ mod tests {
         let g = FloodGuard::new(5, 1000, 10_000, 100);
         let mut ev = 0;
         for h in 0..4 {
-            assert_eq!(g.see(7, h, 10, &mut ev), Flood::Normal);
+            assert_eq!(g.see(7, h, Seen::Other, 10, &mut ev), Flood::Normal);
         }
         // The same hosts again are not new.
-        assert_eq!(g.see(7, 0, 20, &mut ev), Flood::Normal);
-        assert_eq!(g.see(7, 4, 30, &mut ev), Flood::Started { hosts: 5 });
-        assert_eq!(g.see(7, 99, 40, &mut ev), Flood::Demoted { hosts: 5 });
-        assert_eq!(g.see(7, 0, 10_029, &mut ev), Flood::Demoted { hosts: 5 });
-        assert_eq!(g.see(7, 0, 10_030, &mut ev), Flood::Normal);
+        assert_eq!(g.see(7, 0, Seen::Other, 20, &mut ev), Flood::Normal);
+        assert_eq!(
+            g.see(7, 4, Seen::Other, 30, &mut ev),
+            Flood::Started {
+                hosts: 5,
+                class: FloodClass::Other
+            }
+        );
+        assert_eq!(
+            g.see(7, 99, Seen::Other, 40, &mut ev),
+            Flood::Flooding {
+                hosts: 5,
+                class: FloodClass::Other
+            }
+        );
+        assert_eq!(
+            g.see(7, 0, Seen::Other, 10_029, &mut ev),
+            Flood::Flooding {
+                hosts: 5,
+                class: FloodClass::Other
+            }
+        );
+        assert_eq!(g.see(7, 0, Seen::Other, 10_030, &mut ev), Flood::Normal);
         assert_eq!(ev, 0);
     }
 
@@ -282,13 +368,19 @@ mod tests {
             for h in 0..49u64 {
                 let host = (seed << 32 | h).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 assert_eq!(
-                    g.see(1, host, 0, &mut ev),
+                    g.see(1, host, Seen::Other, 0, &mut ev),
                     Flood::Normal,
                     "seed {seed}, host {h}"
                 );
             }
             let last = (seed << 32 | 49).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            assert_eq!(g.see(1, last, 0, &mut ev), Flood::Started { hosts: 50 });
+            assert_eq!(
+                g.see(1, last, Seen::Other, 0, &mut ev),
+                Flood::Started {
+                    hosts: 50,
+                    class: FloodClass::Other
+                }
+            );
         }
     }
 
@@ -300,7 +392,13 @@ mod tests {
         for w in 0..10i64 {
             for h in 0..4u64 {
                 assert_eq!(
-                    g.see(1, w as u64 * 4 + h, w * 1000 + h as i64, &mut ev),
+                    g.see(
+                        1,
+                        w as u64 * 4 + h,
+                        Seen::Other,
+                        w * 1000 + h as i64,
+                        &mut ev
+                    ),
                     Flood::Normal
                 );
             }
@@ -313,16 +411,28 @@ mod tests {
         let g = FloodGuard::new(3, 1000, 10_000, 64);
         let mut ev = 0;
         for h in 0..2 {
-            assert_eq!(g.see(7, h, 10, &mut ev), Flood::Normal);
+            assert_eq!(g.see(7, h, Seen::Other, 10, &mut ev), Flood::Normal);
         }
-        assert_eq!(g.see(7, 2, 20, &mut ev), Flood::Started { hosts: 3 });
-        assert_eq!(g.see(8, 0, 30, &mut ev), Flood::Normal);
+        assert_eq!(
+            g.see(7, 2, Seen::Other, 20, &mut ev),
+            Flood::Started {
+                hosts: 3,
+                class: FloodClass::Other
+            }
+        );
+        assert_eq!(g.see(8, 0, Seen::Other, 30, &mut ev), Flood::Normal);
         // A burst of new indicators, each one host (a scan): the flood stays demoted.
         for i in 9..100 {
-            g.see(i, 0, 40, &mut ev);
+            g.see(i, 0, Seen::Other, 40, &mut ev);
         }
         assert_eq!(ev, 100 - 9);
-        assert_eq!(g.see(7, 5, 50, &mut ev), Flood::Demoted { hosts: 3 });
+        assert_eq!(
+            g.see(7, 5, Seen::Other, 50, &mut ev),
+            Flood::Flooding {
+                hosts: 3,
+                class: FloodClass::Other
+            }
+        );
         assert!(g.len() <= 64);
     }
 
@@ -330,12 +440,24 @@ mod tests {
     fn eviction_falls_back_to_the_oldest_when_all_are_busy() {
         let g = FloodGuard::new(2, 1000, 10_000, 32); // 1 per shard
         let mut ev = 0;
-        g.see(1, 0, 0, &mut ev);
-        assert_eq!(g.see(1, 1, 0, &mut ev), Flood::Started { hosts: 2 });
+        g.see(1, 0, Seen::Other, 0, &mut ev);
+        assert_eq!(
+            g.see(1, 1, Seen::Other, 0, &mut ev),
+            Flood::Started {
+                hosts: 2,
+                class: FloodClass::Other
+            }
+        );
         // The only entry is demoted: the newcomer still gets its place.
-        assert_eq!(g.see(2, 0, 1, &mut ev), Flood::Normal);
+        assert_eq!(g.see(2, 0, Seen::Other, 1, &mut ev), Flood::Normal);
         assert_eq!((ev, g.len()), (1, 1));
-        assert_eq!(g.see(2, 1, 2, &mut ev), Flood::Started { hosts: 2 });
+        assert_eq!(
+            g.see(2, 1, Seen::Other, 2, &mut ev),
+            Flood::Started {
+                hosts: 2,
+                class: FloodClass::Other
+            }
+        );
     }
 
     #[test]
@@ -343,9 +465,67 @@ mod tests {
         let g = FloodGuard::new(50, 1000, 1000, 64);
         let mut ev = 0;
         for i in 0..10_000u64 {
-            g.see(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), 1, 0, &mut ev);
+            g.see(
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                1,
+                Seen::Other,
+                0,
+                &mut ev,
+            );
         }
         assert!(g.len() <= 64, "{}", g.len());
         assert_eq!(ev, 10_000 - g.len() as u64);
+    }
+
+    #[test]
+    fn the_class_is_what_most_hits_of_the_window_said() {
+        let g = FloodGuard::new(4, 1000, 10_000, 100);
+        let mut ev = 0;
+        // A scanner: blocked inbound on every host.
+        for h in 0..3 {
+            assert_eq!(
+                g.see(1, h, Seen::InboundBlocked, 10, &mut ev),
+                Flood::Normal
+            );
+        }
+        let scan = Flood::Started {
+            hosts: 4,
+            class: FloodClass::Scan,
+        };
+        assert_eq!(g.see(1, 3, Seen::InboundBlocked, 20, &mut ev), scan);
+        // The class holds for the hold, whatever later hits say.
+        assert_eq!(
+            g.see(1, 9, Seen::OutboundAllowed, 30, &mut ev),
+            Flood::Flooding {
+                hosts: 4,
+                class: FloodClass::Scan
+            }
+        );
+        // Many hosts reaching it, let through; one blocked try does not change that.
+        g.see(2, 0, Seen::OutboundAllowed, 10, &mut ev);
+        g.see(2, 1, Seen::Other, 10, &mut ev);
+        g.see(2, 2, Seen::OutboundAllowed, 10, &mut ev);
+        assert_eq!(
+            g.see(2, 3, Seen::OutboundAllowed, 10, &mut ev),
+            Flood::Started {
+                hosts: 4,
+                class: FloodClass::Outbound
+            }
+        );
+        // Half and half is neither.
+        for (h, s) in [
+            (0, Seen::InboundBlocked),
+            (1, Seen::InboundBlocked),
+            (2, Seen::Other),
+        ] {
+            g.see(3, h, s, 10, &mut ev);
+        }
+        assert_eq!(
+            g.see(3, 3, Seen::Other, 10, &mut ev),
+            Flood::Started {
+                hosts: 4,
+                class: FloodClass::Other
+            }
+        );
     }
 }

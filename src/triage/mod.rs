@@ -8,7 +8,10 @@
 //! 2. drops it if the match-time allowlist or an analyst's false-positive mark says so
 //!    (counted, never alerted; sightings recorded);
 //! 3. feeds the flood guard ([`flood`]): an indicator that suddenly hits many distinct
-//!    internal hosts is reported once as a likely false positive and demoted;
+//!    internal hosts is judged by what its hits said ([`FloodVerdict`]): scans blocked at
+//!    the edge are demoted and counted in one periodic flood summary; many hosts reaching it
+//!    outbound and allowed is escalated as a possible outbreak, unless a shared-infrastructure
+//!    list names it (then, like any other flood, it is reported once and demoted);
 //! 4. scores it ([`score`]): 0-100 with every term explained, mapped to a [`Priority`].
 //!
 //! Each kept hit then goes through the deduplication window of its (indicator, internal
@@ -50,7 +53,7 @@ use crate::telemetry::metrics::TriageMetrics;
 use assets::{Allow, Assets};
 use dedup::{Dedup, Rollup, Seen};
 use digest::Digest;
-use flood::{Flood, FloodGuard};
+use flood::{Flood, FloodClass, FloodGuard, HostSet, Seen as FloodSeen};
 use score::{Criticality, Input, Score, Scorer, Situation};
 
 /// Milliseconds since the Unix epoch, from the system or from a test.
@@ -241,19 +244,22 @@ pub enum AlertType {
     Escalation,
     /// A closed window's count of hits not alerted.
     Rollup,
-    /// An indicator hitting many hosts: a likely false positive.
+    /// An indicator hitting many hosts: a likely false positive, or a possible outbreak.
     Flood,
     /// A sink's summary of the alerts it did not get one by one.
     Digest,
+    /// The periodic summary of scans stopped at the edge (floods of inbound, blocked hits).
+    FloodSummary,
 }
 
 impl AlertType {
-    pub const ALL: [AlertType; 5] = [
+    pub const ALL: [AlertType; 6] = [
         AlertType::Hit,
         AlertType::Escalation,
         AlertType::Rollup,
         AlertType::Flood,
         AlertType::Digest,
+        AlertType::FloodSummary,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -262,6 +268,7 @@ impl AlertType {
             AlertType::Rollup => "rollup",
             AlertType::Flood => "flood",
             AlertType::Digest => "digest",
+            AlertType::FloodSummary => "flood_summary",
         }
     }
 }
@@ -274,18 +281,41 @@ pub struct Tally {
     pub lines: u64,
     pub suppressed: [u64; 3],
     /// By alert type and priority.
-    pub alerts: [[u64; 5]; 5],
+    pub alerts: [[u64; 5]; 6],
     pub dedup_evictions: u64,
     pub flood_evictions: u64,
     pub floods: u64,
     /// By sink.
     pub digested: Vec<u64>,
+    /// By feed number of the set of generation `feed_generation`, named by `feed_names`.
+    pub feeds: Vec<FeedTally>,
+    pub feed_names: Vec<Arc<str>>,
+    pub feed_generation: u64,
+}
+
+/// One feed's share of a batch: what `iocd_feed_*_total` add.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeedTally {
+    pub hits: u64,
+    /// Hits on indicators no other feed lists.
+    pub unique_hits: u64,
+    /// Hit and escalation alerts about an indicator the feed lists, by priority.
+    pub alerts: [u64; 5],
 }
 
 impl Tally {
     fn alert(&mut self, t: AlertType, p: Priority) {
         self.alerts[t as usize][p.index()] += 1;
     }
+}
+
+/// The distinct feeds that list `id` (its sources are ordered by feed).
+fn feeds_of(set: &IocSet, id: crate::IocId) -> impl Iterator<Item = usize> + '_ {
+    let src = set.sources(id);
+    src.iter()
+        .enumerate()
+        .filter(move |(i, s)| *i == 0 || src[i - 1].feed != s.feed)
+        .map(|(_, s)| s.feed as usize)
 }
 
 /// One hit that survived the allowlist and feedback, scored.
@@ -319,6 +349,85 @@ pub struct Verdict {
     pub immediate: bool,
     /// The indicator is flooding: distinct hosts when it was declared.
     pub flood_hosts: Option<u64>,
+    /// What triage made of the flood ([`FloodVerdict::as_str`]).
+    pub flood_verdict: Option<&'static str>,
+}
+
+/// What triage makes of a flooding indicator (from its [`FloodClass`] and the
+/// shared-infrastructure lists).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FloodVerdict {
+    /// Inbound and blocked: a scan stopped at the edge. Demoted, summarised periodically.
+    Scan,
+    /// Outbound and allowed, in no shared-infrastructure list: escalated.
+    PossibleOutbreak,
+    /// Outbound and allowed, but the indicator or its network is in this list: demoted.
+    SharedInfrastructure(String),
+    /// Anything else: demoted, as a likely false positive.
+    LikelyFalsePositive,
+}
+
+impl FloodVerdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FloodVerdict::Scan => "scan",
+            FloodVerdict::PossibleOutbreak => "possible_outbreak",
+            FloodVerdict::SharedInfrastructure(_) => "shared_infrastructure",
+            FloodVerdict::LikelyFalsePositive => "likely_false_positive",
+        }
+    }
+
+    fn demotes(&self) -> bool {
+        !matches!(self, FloodVerdict::PossibleOutbreak)
+    }
+}
+
+/// Scanning indicators a flood summary counts exactly (each keeps its hits and a distinct-host
+/// counter of at most 512 bytes: about 3 MiB at most); beyond, they are counted by a sketch
+/// (about 6.5% error) and their hits summed, not named.
+const SUMMARY_INDICATORS: usize = 4096;
+
+/// The scans stopped at the edge since the last flood summary: per indicator its hits and
+/// distinct hosts, bounded; indicators beyond the bound are counted, not named.
+struct FloodSummary {
+    since: i64,
+    cap: usize,
+    by_indicator: hashbrown::HashMap<String, (u64, HostSet)>,
+    more_indicators: HostSet,
+    more_hits: u64,
+    hits: u64,
+}
+
+impl FloodSummary {
+    fn new(since: i64, cap: usize) -> FloodSummary {
+        FloodSummary {
+            since,
+            cap: cap.max(1),
+            by_indicator: hashbrown::HashMap::new(),
+            more_indicators: HostSet::default(),
+            more_hits: 0,
+            hits: 0,
+        }
+    }
+
+    fn add(&mut self, indicator: &str, indicator_hash: u64, host: u64) {
+        self.hits += 1;
+        if let Some(e) = self.by_indicator.get_mut(indicator) {
+            e.0 += 1;
+            e.1.insert(host);
+        } else if self.by_indicator.len() < self.cap {
+            let mut hosts = HostSet::default();
+            hosts.insert(host);
+            self.by_indicator.insert(indicator.to_owned(), (1, hosts));
+        } else {
+            self.more_indicators.insert(indicator_hash);
+            self.more_hits += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.hits == 0
+    }
 }
 
 impl Verdict {
@@ -369,6 +478,12 @@ pub struct Triage {
     dedup: Dedup,
     flood: Option<FloodGuard>,
     flood_cfg: crate::config::triage::FloodConfig,
+    /// Shared-infrastructure lists (`triage.flood.shared_infrastructure`), asked when an
+    /// indicator floods outbound.
+    shared: crate::ioc::allowlist::Allowlists,
+    summary: Mutex<FloodSummary>,
+    summary_interval_ms: i64,
+    summary_next_due: AtomicI64,
     window: Duration,
     routes: Vec<Route>,
     digest_top: usize,
@@ -428,6 +543,12 @@ impl Triage {
                 FloodGuard::new(f.hosts, millis(f.window), millis(f.hold), f.max_indicators)
             }),
             flood_cfg: f.clone(),
+            shared: crate::ioc::allowlist::Allowlists::default(),
+            summary: Mutex::new(FloodSummary::new(now, SUMMARY_INDICATORS)),
+            summary_interval_ms: millis(cfg.routing.digest_interval),
+            summary_next_due: AtomicI64::new(
+                now.saturating_add(millis(cfg.routing.digest_interval)),
+            ),
             window: cfg.dedup.window,
             routes,
             digest_top: cfg.routing.digest_top,
@@ -439,6 +560,14 @@ impl Triage {
             metrics,
             hasher: foldhash::fast::FixedState::with_seed(0x10cd_7a1a_6e00_0001),
         }
+    }
+
+    /// Lists of shared infrastructure (CDN, cloud, public DNS ranges...): an indicator that
+    /// many of our hosts reach outbound and that one of them lists is a likely false
+    /// positive, not an outbreak.
+    pub fn with_shared_infrastructure(mut self, lists: &[crate::ioc::allowlist::List]) -> Triage {
+        self.shared = crate::ioc::allowlist::Allowlists::build(lists);
+        self
     }
 
     /// Analysts' false-positive marks, consulted for every hit.
@@ -505,8 +634,19 @@ impl Triage {
         let mut out = Assessment::default();
         tally.hits += hits.len() as u64;
         tally.lines += 1;
-        let mut kept: Vec<(Kept, Option<String>, Option<u64>)> = Vec::with_capacity(hits.len());
+        self.name_feeds(set, generation, tally);
+        // (the hit, its internal host, its flood: distinct hosts and what it is)
+        type Located = (Kept, Option<String>, Option<(u64, FloodVerdict)>);
+        let mut kept: Vec<Located> = Vec::with_capacity(hits.len());
         for &hit in hits {
+            let listed_by = feeds_of(set, hit.id).count();
+            for f in feeds_of(set, hit.id) {
+                let ft = &mut tally.feeds[f];
+                ft.hits += 1;
+                if listed_by == 1 {
+                    ft.unique_hits += 1;
+                }
+            }
             let indicator = set.pattern(hit.id).to_string();
             let field = ev
                 .and_then(|e| e.field_at(hit.start..hit.end))
@@ -542,28 +682,50 @@ impl Triage {
                 tally.suppressed[Suppressed::FalsePositive as usize] += 1;
                 continue;
             }
+            let action = facts
+                .action
+                .or(facts.seen_by_sensor.then_some(Action::Allowed));
             let mut flood_hosts = None;
+            let mut flood_verdict = None;
             if let Some(g) = &self.flood {
                 let ih = self.hash(&[&indicator]);
                 let hh = self.hash(&[host.as_deref().unwrap_or("")]);
-                match g.see(ih, hh, now_ms, &mut tally.flood_evictions) {
-                    Flood::Normal => {}
-                    Flood::Started { hosts } => {
+                let seen = match (direction, action.map(|a| a.is_blocked())) {
+                    (Direction::Inbound, Some(true)) => FloodSeen::InboundBlocked,
+                    (Direction::Outbound, Some(false)) => FloodSeen::OutboundAllowed,
+                    _ => FloodSeen::Other,
+                };
+                let (hosts, class, started) =
+                    match g.see(ih, hh, seen, now_ms, &mut tally.flood_evictions) {
+                        Flood::Normal => (0, None, false),
+                        Flood::Started { hosts, class } => (hosts, Some(class), true),
+                        Flood::Flooding { hosts, class } => (hosts, Some(class), false),
+                    };
+                if let Some(class) = class {
+                    let v = self.flood_verdict(set, hit, class);
+                    if started {
                         tally.floods += 1;
-                        flood_hosts = Some(hosts);
-                        out.extra
-                            .push(self.flood_alert(set, hit, &indicator, hosts, now_ms, tally));
+                        if v != FloodVerdict::Scan {
+                            out.extra.push(
+                                self.flood_alert(set, hit, &indicator, hosts, &v, now_ms, tally),
+                            );
+                        }
                     }
-                    Flood::Demoted { hosts } => flood_hosts = Some(hosts),
+                    if v == FloodVerdict::Scan {
+                        self.summary
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .add(&indicator, ih, hh);
+                    }
+                    flood_hosts = Some(hosts);
+                    flood_verdict = Some(v);
                 }
             }
             let crit = host.as_deref().map(|h| self.assets.criticality(h));
             let situation = Situation {
                 direction,
                 inferred,
-                action: facts
-                    .action
-                    .or(facts.seen_by_sensor.then_some(Action::Allowed)),
+                action,
                 seen_by_sensor: facts.seen_by_sensor,
                 field: field.as_deref(),
             };
@@ -578,18 +740,8 @@ impl Triage {
                     asset: crit.and_then(|c| c.1),
                 },
             );
-            if let Some(n) = flood_hosts {
-                let to = self.flood_cfg.demote_to;
-                let above = Priority::ALL.get(to.index() + 1).copied();
-                if let Some(above) = above {
-                    let max = self.scorer.levels().floor(above) - 0.1;
-                    score.cap(
-                        "flood",
-                        Input::Number(n as f64),
-                        max.max(0.0),
-                        format!("hit {n} distinct internal hosts: likely false positive, demoted to {to}"),
-                    );
-                }
+            if let (Some(n), Some(v)) = (flood_hosts, &flood_verdict) {
+                self.explain_flood(&mut score, n, v);
             }
             let priority = self.scorer.level(score.value);
             kept.push((
@@ -602,7 +754,7 @@ impl Triage {
                     priority,
                 },
                 host,
-                flood_hosts,
+                flood_hosts.zip(flood_verdict),
             ));
         }
         let Some(best) = (0..kept.len()).max_by(|&a, &b| {
@@ -628,11 +780,12 @@ impl Triage {
         let mut fx = dedup::Effects::default();
         for i in order {
             let (k, host, flood_hosts) = &kept[i];
-            // A flooding indicator is one window whatever the host: one alert per host of a
-            // likely false positive would be the flood again.
+            // A demoted flooding indicator is one window whatever the host: one alert per host
+            // of a scan or a likely false positive would be the flood again. A possible
+            // outbreak keeps a window per host: each host that reached it is news.
             let window_host = match flood_hosts {
-                Some(_) => Some(FLOOD_HOST),
-                None => host.as_deref(),
+                Some((_, v)) if v.demotes() => Some(FLOOD_HOST),
+                _ => host.as_deref(),
             };
             let key = self.hash(&[
                 &k.indicator,
@@ -671,13 +824,21 @@ impl Triage {
             tally.suppressed[Suppressed::Duplicate as usize] += kept.len() as u64;
             return out;
         };
-        let (p, host, flood_hosts) = {
+        let (p, host, flood_hosts, flood_verdict) = {
             let (k, h, f) = &kept[primary];
-            (k, h.clone(), *f)
+            (
+                k,
+                h.clone(),
+                f.as_ref().map(|x| x.0),
+                f.as_ref().map(|x| x.1.as_str()),
+            )
         };
         let priority = p.priority;
         let direction = p.direction;
         tally.alert(alert_type, priority);
+        for f in feeds_of(set, p.hit.id) {
+            tally.feeds[f].alerts[priority.index()] += 1;
+        }
         let indicator = p.indicator.clone();
         let immediate = self.fold(priority, &indicator, host.as_deref(), 1, tally);
         out.verdict = Some(Verdict {
@@ -691,6 +852,7 @@ impl Triage {
             window_secs: self.window.as_secs(),
             immediate,
             flood_hosts,
+            flood_verdict,
         });
         out
     }
@@ -723,8 +885,47 @@ impl Triage {
         immediate
     }
 
+    /// Makes `t.feeds` count for the feeds of `set` (of `generation`): the counts kept for
+    /// another set's feed numbers are added to the metrics first.
+    fn name_feeds(&self, set: &IocSet, generation: u64, t: &mut Tally) {
+        let feeds = set.feeds();
+        if t.feed_generation == generation
+            && t.feed_names.len() == feeds.len()
+            && t.feeds.len() == feeds.len()
+        {
+            return;
+        }
+        self.flush_feeds(t);
+        t.feed_names = feeds.iter().map(|f| Arc::from(f.name.as_str())).collect();
+        t.feeds = vec![FeedTally::default(); feeds.len()];
+        t.feed_generation = generation;
+    }
+
+    fn flush_feeds(&self, t: &mut Tally) {
+        let m = &self.metrics;
+        for (name, ft) in t.feed_names.iter().zip(t.feeds.iter_mut()) {
+            if ft.hits > 0 {
+                m.feed_hits.with_label_values(&[name]).inc_by(ft.hits);
+            }
+            if ft.unique_hits > 0 {
+                m.feed_unique_hits
+                    .with_label_values(&[name])
+                    .inc_by(ft.unique_hits);
+            }
+            for (p, n) in Priority::ALL.iter().zip(ft.alerts) {
+                if n > 0 {
+                    m.feed_alerts
+                        .with_label_values(&[name, p.as_str()])
+                        .inc_by(n);
+                }
+            }
+            *ft = FeedTally::default();
+        }
+    }
+
     /// Adds a thread's batch counts to the metrics.
     pub fn flush(&self, t: &mut Tally) {
+        self.flush_feeds(t);
         let m = &self.metrics;
         if t.hits > 0 {
             m.hits.inc_by(t.hits);
@@ -764,6 +965,9 @@ impl Triage {
         }
         *t = Tally {
             digested: std::mem::take(&mut t.digested),
+            feeds: std::mem::take(&mut t.feeds),
+            feed_names: std::mem::take(&mut t.feed_names),
+            feed_generation: t.feed_generation,
             ..Tally::default()
         };
         t.digested.iter_mut().for_each(|n| *n = 0);
@@ -780,6 +984,13 @@ impl Triage {
             .into_iter()
             .filter_map(|r| self.rollup(r, &mut tally))
             .collect();
+        if now >= self.summary_next_due.load(Ordering::Acquire) {
+            self.summary_next_due.store(
+                now.saturating_add(self.summary_interval_ms),
+                Ordering::Release,
+            );
+            out.extend(self.take_summary(now, &mut tally));
+        }
         for (i, r) in self.routes.iter().enumerate() {
             if now >= r.next_due.load(Ordering::Acquire) {
                 r.next_due
@@ -802,6 +1013,8 @@ impl Triage {
             .into_iter()
             .filter_map(|r| self.rollup(r, &mut tally))
             .collect();
+        // The summary first: it may fold into the digests taken next.
+        out.extend(self.take_summary(now, &mut tally));
         for i in 0..self.routes.len() {
             out.extend(self.take_digest(i, now, &mut tally));
         }
@@ -840,6 +1053,13 @@ impl Triage {
                 "dataset": "iocd.rollup",
                 "start": rfc3339(w.first_seen),
                 "end": rfc3339(w.last_seen),
+                "severity": crate::alert::severity(w.priority.as_str()),
+                "risk_score": w.score,
+            },
+            "rule": {
+                "id": "iocd.rollup",
+                "name": "Threat intelligence match roll-up: more hits after an alert",
+                "ruleset": crate::alert::RULESET,
             },
             "message": format!(
                 "{} more hit(s) of {} on {} ({}) after its alert, {} to {}",
@@ -865,25 +1085,123 @@ impl Triage {
         Some(self.record(v, w.priority.as_str(), &w.indicator, host, None))
     }
 
+    /// What a flood of class `class` of indicator `hit` is: an outbound flood is a possible
+    /// outbreak unless a shared-infrastructure list names the indicator or its network.
+    fn flood_verdict(&self, set: &IocSet, hit: Hit, class: FloodClass) -> FloodVerdict {
+        match class {
+            FloodClass::Scan => FloodVerdict::Scan,
+            FloodClass::Other => FloodVerdict::LikelyFalsePositive,
+            FloodClass::Outbound => match self.shared.check(&set.pattern(hit.id)) {
+                Some(n) => FloodVerdict::SharedInfrastructure(self.shared.name(n).to_owned()),
+                None => FloodVerdict::PossibleOutbreak,
+            },
+        }
+    }
+
+    /// The `flood` term of a flooding indicator's score: a cap (demotion) or a floor
+    /// (escalation), with why.
+    fn explain_flood(&self, score: &mut Score, hosts: u64, v: &FloodVerdict) {
+        let f = &self.flood_cfg;
+        let levels = self.scorer.levels();
+        let within = humantime::format_duration(f.window);
+        if let FloodVerdict::PossibleOutbreak = v {
+            let to = f.outbreak_priority;
+            score.bound(
+                "flood",
+                Input::Number(hosts as f64),
+                levels.floor(to),
+                100.0,
+                format!(
+                    "{hosts} distinct internal hosts reached it within {within}, outbound and allowed, \
+                     and no shared-infrastructure list names it or its network: possible outbreak, at least {to}"
+                ),
+            );
+            return;
+        }
+        let to = f.demote_to;
+        let max = match Priority::ALL.get(to.index() + 1) {
+            Some(&above) => (levels.floor(above) - 0.1).max(0.0),
+            None => 100.0,
+        };
+        let why = match v {
+            FloodVerdict::Scan => format!(
+                "{hosts} distinct internal hosts within {within}, mostly inbound and blocked: \
+                 a scan stopped at the edge, in the periodic flood summary; at most {to}"
+            ),
+            FloodVerdict::SharedInfrastructure(list) => format!(
+                "{hosts} distinct internal hosts within {within}, outbound and allowed, but it \
+                 or its network is in the shared-infrastructure list {list}: likely false \
+                 positive, at most {to}"
+            ),
+            _ => format!(
+                "hit {hosts} distinct internal hosts within {within}: likely false positive, at most {to}"
+            ),
+        };
+        score.bound("flood", Input::Number(hosts as f64), 0.0, max, why);
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn flood_alert(
         &self,
         set: &IocSet,
         hit: Hit,
         indicator: &str,
         hosts: u64,
+        verdict: &FloodVerdict,
         now: i64,
         tally: &mut Tally,
     ) -> Outgoing {
         let f = &self.flood_cfg;
-        let p = f.report_priority;
+        let outbreak = *verdict == FloodVerdict::PossibleOutbreak;
+        let p = if outbreak {
+            f.outbreak_priority
+        } else {
+            f.report_priority
+        };
         tally.alert(AlertType::Flood, p);
         let feeds = set.feeds();
-        let providers: Vec<&str> = set
+        let mut providers: Vec<&str> = set
             .sources(hit.id)
             .iter()
             .map(|s| feeds[s.feed as usize].name.as_str())
             .collect();
+        providers.dedup();
         let until = now.saturating_add(millis(f.hold));
+        let within = humantime::format_duration(f.window);
+        let message = match verdict {
+            FloodVerdict::PossibleOutbreak => format!(
+                "possible outbreak: {hosts} distinct internal hosts reached {indicator} within {within}, \
+                 outbound and allowed, and no shared-infrastructure list names it; its alerts are raised to {} until {}",
+                f.outbreak_priority,
+                rfc3339(until)
+            ),
+            FloodVerdict::SharedInfrastructure(list) => format!(
+                "likely false positive: {indicator} hit {hosts} distinct internal hosts within {within} \
+                 and is shared infrastructure (in {list}); its alerts are demoted to {} until {}",
+                f.demote_to,
+                rfc3339(until)
+            ),
+            _ => format!(
+                "likely false positive: {indicator} hit {hosts} distinct internal hosts within {within}; \
+                 its alerts are demoted to {} until {}",
+                f.demote_to,
+                rfc3339(until)
+            ),
+        };
+        let mut flood = json!({
+            "hosts": hosts,
+            "window_seconds": f.window.as_secs(),
+            "verdict": verdict.as_str(),
+            "until": rfc3339(until),
+        });
+        if outbreak {
+            flood["raised_to"] = json!(f.outbreak_priority.as_str());
+        } else {
+            flood["demoted_to"] = json!(f.demote_to.as_str());
+        }
+        if let FloodVerdict::SharedInfrastructure(list) = verdict {
+            flood["shared_infrastructure"] = json!(list);
+        }
         let v = json!({
             "@timestamp": rfc3339(now),
             "event": {
@@ -891,22 +1209,20 @@ impl Triage {
                 "category": ["threat"],
                 "type": ["indicator"],
                 "dataset": "iocd.flood",
+                "severity": crate::alert::severity(p.as_str()),
             },
-            "message": format!(
-                "likely false positive: {indicator} hit {hosts} distinct internal hosts within {}; its alerts are demoted to {} until {}",
-                humantime::format_duration(f.window), f.demote_to, rfc3339(until)
-            ),
-            "threat": {"indicator": {"provider": providers}},
+            "rule": {
+                "id": "iocd.flood",
+                "name": "Indicator flood: one indicator, many internal hosts",
+                "ruleset": crate::alert::RULESET,
+            },
+            "message": message,
+            "threat": {"feed": {"name": &providers}, "indicator": {"provider": &providers}},
             "iocd": {
                 "alert_type": "flood",
                 "priority": p.as_str(),
                 "indicator": indicator,
-                "flood": {
-                    "hosts": hosts,
-                    "window_seconds": f.window.as_secs(),
-                    "demoted_to": f.demote_to.as_str(),
-                    "until": rfc3339(until),
-                },
+                "flood": flood,
             },
         });
         // Routed like any alert of its priority; digests count it too.
@@ -915,6 +1231,79 @@ impl Triage {
             record: self.record(v, p.as_str(), indicator, None, None).record,
             sink: None,
         }
+    }
+
+    /// The periodic summary of scans stopped at the edge, `None` when there was none. Routed
+    /// by its priority (`triage.flood.summary_priority`).
+    fn take_summary(&self, now: i64, tally: &mut Tally) -> Option<Outgoing> {
+        let sum = {
+            let mut g = self.summary.lock().unwrap_or_else(PoisonError::into_inner);
+            let cap = g.cap;
+            std::mem::replace(&mut *g, FloodSummary::new(now, cap))
+        };
+        if sum.is_empty() {
+            return None;
+        }
+        let p = self.flood_cfg.summary_priority;
+        tally.alert(AlertType::FloodSummary, p);
+        let mut top: Vec<(&String, u64, u64)> = sum
+            .by_indicator
+            .iter()
+            .map(|(i, (hits, hosts))| (i, *hits, hosts.count()))
+            .collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(b.0)));
+        let indicators = sum.by_indicator.len() as u64 + sum.more_indicators.count();
+        let shown: Vec<serde_json::Value> = top
+            .iter()
+            .take(self.digest_top)
+            .map(|(i, hits, hosts)| json!({"indicator": i, "hosts": hosts, "hits": hits}))
+            .collect();
+        let names: Vec<String> = top
+            .iter()
+            .take(3)
+            .map(|(i, hits, hosts)| format!("{i} ({hits} hits on {hosts} hosts)"))
+            .collect();
+        let v = json!({
+            "@timestamp": rfc3339(now),
+            "event": {
+                "kind": "alert",
+                "category": ["threat"],
+                "type": ["indicator"],
+                "dataset": "iocd.flood_summary",
+                "start": rfc3339(sum.since),
+                "end": rfc3339(now),
+                "severity": crate::alert::severity(p.as_str()),
+            },
+            "rule": {
+                "id": "iocd.flood_summary",
+                "name": "Scans stopped at the edge: listed addresses flooding inbound, blocked",
+                "ruleset": crate::alert::RULESET,
+            },
+            "message": format!(
+                "{indicators} listed indicator(s) scanned many internal hosts and were blocked at the edge since {}: {} hit(s) since each was declared a flood; top: {}",
+                rfc3339(sum.since), sum.hits, names.join(", ")
+            ),
+            "iocd": {
+                "alert_type": "flood_summary",
+                "priority": p.as_str(),
+                "flood_summary": {
+                    "indicators": indicators,
+                    "hits": sum.hits,
+                    "top_indicators": shown,
+                    "more_indicators": sum.more_indicators.count(),
+                    "more_hits": sum.more_hits,
+                    // Past the bound, the indicator count is a sketch's estimate.
+                    "indicators_estimated": sum.more_hits > 0,
+                },
+            },
+        });
+        self.fold(p, "(flood summary)", None, sum.hits, tally);
+        Some(Outgoing {
+            record: self
+                .record(v, p.as_str(), "flood_summary", None, None)
+                .record,
+            sink: None,
+        })
     }
 
     fn take_digest(&self, i: usize, now: i64, tally: &mut Tally) -> Option<Outgoing> {
@@ -948,6 +1337,12 @@ impl Triage {
                 "dataset": "iocd.digest",
                 "start": rfc3339(d.since),
                 "end": rfc3339(now),
+                "severity": crate::alert::severity("info"),
+            },
+            "rule": {
+                "id": "iocd.digest",
+                "name": "Digest of the alerts below a sink's minimum priority",
+                "ruleset": crate::alert::RULESET,
             },
             "message": format!(
                 "iocd digest for {}: {} alert(s), {} hit(s) below {} since {}",

@@ -98,6 +98,14 @@ impl Score {
         }
     }
 
+    /// Bounds the score to `lo..=hi` with a term named `name`, pushed even when the score
+    /// is already within them (a 0-point term): the choice is explained either way.
+    pub fn bound(&mut self, name: &'static str, input: Input, lo: f64, hi: f64, note: String) {
+        let v = self.value;
+        let target = v.max(lo.min(100.0)).min(hi.max(0.0));
+        self.push(name, input, target - v, Some(note));
+    }
+
     /// Caps the score at `max` with a term named `name` (a demotion).
     pub fn cap(&mut self, name: &'static str, input: Input, max: f64, note: String) {
         if self.value > max {

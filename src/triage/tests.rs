@@ -57,6 +57,15 @@ fn set() -> IocSet {
 }
 
 fn fixture(toml_text: &str, sinks: &[&str]) -> Fixture {
+    fixture_with(toml_text, sinks, &[])
+}
+
+/// A fixture whose flood guard knows these shared-infrastructure lists.
+fn fixture_with(
+    toml_text: &str,
+    sinks: &[&str],
+    shared: &[crate::ioc::allowlist::List],
+) -> Fixture {
     let cfg: TriageConfig = toml::from_str(toml_text).unwrap();
     let sinks: Vec<String> = sinks.iter().map(|s| s.to_string()).collect();
     let mut errs = crate::config::ConfigErrors::default();
@@ -65,7 +74,8 @@ fn fixture(toml_text: &str, sinks: &[&str]) -> Fixture {
     let registry = Registry::new();
     let metrics = TriageMetrics::register(&registry);
     let clock = Arc::new(ManualClock::new(T0));
-    let t = Triage::new(&cfg, &sinks, metrics.clone(), clock.clone());
+    let t = Triage::new(&cfg, &sinks, metrics.clone(), clock.clone())
+        .with_shared_infrastructure(shared);
     Fixture {
         t,
         clock,
@@ -130,8 +140,24 @@ impl Fixture {
 const C2_OUT_ALLOWED: &str = "Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN= OUT=eth0 SRC=10.0.0.5 DST=203.0.113.9 PROTO=TCP SPT=50000 DPT=443";
 const SCAN_IN_BLOCKED: &str = "Jan  1 00:00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=192.0.2.66 DST=10.0.0.5 PROTO=TCP SPT=50000 DPT=22";
 
+/// The alert, which must be valid ECS: a detection (`event.kind: alert`) with its numeric
+/// `event.severity` and a `rule`.
 fn json(o: &Outgoing) -> serde_json::Value {
-    serde_json::from_slice(&o.record.json).unwrap()
+    let v: serde_json::Value = serde_json::from_slice(&o.record.json).unwrap();
+    assert_eq!(crate::alert::ecs::check(&v), Vec::<String>::new(), "{v}");
+    assert_eq!(v["event"]["kind"], "alert", "{v}");
+    assert_eq!(
+        v["event"]["severity"].as_u64(),
+        crate::alert::severity(v["iocd"]["priority"].as_str().unwrap()).map(u64::from),
+        "{v}"
+    );
+    assert_eq!(v["rule"]["ruleset"], "iocd", "{v}");
+    assert_eq!(
+        v["rule"]["id"],
+        format!("iocd.{}", v["iocd"]["alert_type"].as_str().unwrap()),
+        "{v}"
+    );
+    v
 }
 
 #[test]
@@ -194,6 +220,7 @@ fn one_alert_per_window_then_a_rollup_with_count_first_and_last_seen() {
     assert_eq!(out.len(), 1, "only the window with more hits rolls up");
     let r = json(&out[0]);
     assert_eq!(r["iocd"]["alert_type"], "rollup");
+    assert_eq!(r["event"]["risk_score"], r["iocd"]["score"]);
     assert_eq!(r["iocd"]["dedup"]["count"], 4);
     assert_eq!(r["iocd"]["indicator"], "203.0.113.9");
     assert_eq!(r["iocd"]["internal_host"], "10.0.0.5");
@@ -281,11 +308,25 @@ fn false_positive_marks_suppress_per_host() {
     let _ = &f.metrics;
 }
 
+/// The `flood` term of a verdict's primary hit.
+fn flood_term(v: &Verdict) -> &crate::triage::score::Component {
+    v.primary()
+        .score
+        .components
+        .iter()
+        .find(|c| c.name == "flood")
+        .unwrap_or_else(|| panic!("no flood term: {v:?}"))
+}
+
+/// A CDN address in a C2 feed: many of our hosts reach it, outbound and allowed, and a
+/// shared-infrastructure list holds its network. Reported once, demoted, one window.
 #[test]
-fn flood_guard_reports_once_and_demotes() {
-    let f = fixture(
+fn a_flood_of_shared_infrastructure_is_reported_once_and_demoted() {
+    let cdn = crate::ioc::allowlist::List::plain("cdn-ranges", "cdn.txt", b"203.0.113.0/24\n");
+    let f = fixture_with(
         "[flood]\nhosts = 10\nwindow = \"1m\"\nhold = \"1h\"\n",
         &["stdout0"],
+        &[cdn],
     );
     let mut floods = 0;
     let mut verdicts = Vec::new();
@@ -296,6 +337,14 @@ fn flood_guard_reports_once_and_demotes() {
             let v = json(o);
             assert_eq!(v["iocd"]["alert_type"], "flood");
             assert_eq!(v["iocd"]["flood"]["hosts"], 10);
+            assert_eq!(v["iocd"]["flood"]["verdict"], "shared_infrastructure");
+            assert_eq!(v["iocd"]["flood"]["shared_infrastructure"], "cdn-ranges");
+            assert_eq!(v["iocd"]["flood"]["demoted_to"], "info");
+            assert_eq!(v["event"]["severity"], 4, "reported at high");
+            assert_eq!(
+                v["threat"]["feed"]["name"],
+                serde_json::json!(["c2", "scanners"])
+            );
             assert_eq!(o.record.priority, "high");
             floods += 1;
         }
@@ -310,14 +359,17 @@ fn flood_guard_reports_once_and_demotes() {
     // The hit that made the flood is demoted, and explained.
     let v = verdicts[9].as_ref().unwrap();
     assert_eq!(v.priority, Priority::Info);
-    let flood = v
-        .primary()
-        .score
-        .components
-        .iter()
-        .find(|c| c.name == "flood");
-    assert!(flood.is_some_and(|c| c.contribution < 0.0));
+    let term = flood_term(v);
+    assert!(term.contribution < 0.0);
+    assert!(
+        term.note
+            .as_deref()
+            .unwrap()
+            .contains("shared-infrastructure list cdn-ranges"),
+        "{term:?}"
+    );
     assert_eq!(v.flood_hosts, Some(10));
+    assert_eq!(v.flood_verdict, Some("shared_infrastructure"));
     // Later hosts share the flood's window: counted, not alerted one by one.
     assert!(verdicts[10..].iter().all(Option::is_none));
     assert_eq!(f.metric("iocd_triage_floods_total"), 1);
@@ -331,6 +383,133 @@ fn flood_guard_reports_once_and_demotes() {
     // Another indicator is not affected.
     let other = C2_OUT_ALLOWED.replace("203.0.113.9", "198.51.100.77");
     assert!(f.assess(&other).verdict.unwrap().priority >= Priority::High);
+}
+
+/// The same traffic with no list naming the address: many of our hosts calling out to a C2
+/// address that the firewall lets through is a possible outbreak. Escalated, never demoted,
+/// one alert per host, one report.
+#[test]
+fn many_hosts_reaching_c2_outbound_and_allowed_is_a_possible_outbreak() {
+    let cdn = crate::ioc::allowlist::List::plain("cdn-ranges", "cdn.txt", b"192.0.2.0/24\n");
+    let f = fixture_with(
+        "[flood]\nhosts = 10\nwindow = \"1m\"\nhold = \"1h\"\n",
+        &["stdout0"],
+        &[cdn],
+    );
+    let mut reports = Vec::new();
+    let mut verdicts = Vec::new();
+    for h in 1..=30 {
+        let line = C2_OUT_ALLOWED.replace("10.0.0.5", &format!("10.0.1.{h}"));
+        let a = f.assess(&line);
+        reports.extend(a.extra.iter().map(json));
+        verdicts.push(a.verdict.expect("every host alerts"));
+    }
+    assert_eq!(reports.len(), 1, "reported once: {reports:?}");
+    let r = &reports[0];
+    assert_eq!(r["iocd"]["flood"]["verdict"], "possible_outbreak");
+    assert_eq!(r["iocd"]["flood"]["raised_to"], "critical");
+    assert_eq!(r["iocd"]["priority"], "critical");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("possible outbreak")
+    );
+    for (i, v) in verdicts.iter().enumerate() {
+        assert_eq!(v.priority, Priority::Critical, "host {i}");
+        assert_eq!(v.alert_type, AlertType::Hit, "a window per host");
+    }
+    for v in &verdicts[9..] {
+        let term = flood_term(v);
+        assert!(term.contribution >= 0.0, "{term:?}");
+        assert!(term.note.as_deref().unwrap().contains("possible outbreak"));
+        assert_eq!(v.flood_verdict, Some("possible_outbreak"));
+    }
+    // Below the floor it is raised: a low-confidence listing, the same flood.
+    let g = fixture(
+        "[flood]\nhosts = 3\n[priority]\ncritical = 99.0\n",
+        &["stdout0"],
+    );
+    let mut last = None;
+    for h in 1..=3 {
+        let line = C2_OUT_ALLOWED.replace("10.0.0.5", &format!("10.0.2.{h}"));
+        last = g.assess(&line).verdict;
+    }
+    let v = last.unwrap();
+    assert_eq!(v.priority, Priority::Critical, "{v:?}");
+    assert!(flood_term(&v).contribution > 0.0);
+}
+
+/// A few hundred scanners would be a few hundred reports: scans stopped at the edge go into
+/// one periodic flood summary instead, at info, and their alerts are demoted.
+#[test]
+fn scans_stopped_at_the_edge_are_one_periodic_summary() {
+    let f = fixture(
+        "[flood]\nhosts = 10\nwindow = \"1m\"\nhold = \"1h\"\n[routing]\ndigest_interval = \"1m\"\n",
+        &["stdout0"],
+    );
+    let mut verdicts = Vec::new();
+    for scanner in ["192.0.2.66", "198.51.100.77"] {
+        for h in 1..=30 {
+            let line = SCAN_IN_BLOCKED
+                .replace("192.0.2.66", scanner)
+                .replace("DST=10.0.0.5", &format!("DST=10.0.3.{h}"));
+            let a = f.assess(&line);
+            assert!(
+                a.extra
+                    .iter()
+                    .all(|o| json(o)["iocd"]["alert_type"] != "flood"),
+                "no report per scanner"
+            );
+            verdicts.push(a.verdict);
+        }
+    }
+    assert_eq!(f.metric("iocd_triage_floods_total"), 2);
+    let declared = verdicts[9].as_ref().unwrap();
+    assert_eq!(declared.priority, Priority::Info);
+    assert_eq!(declared.flood_verdict, Some("scan"));
+    assert!(
+        flood_term(declared)
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("inbound and blocked")
+    );
+    assert!(verdicts[10..30].iter().all(Option::is_none), "one window");
+    f.clock.advance(Duration::from_secs(61));
+    let out = f.t.tick();
+    let sums: Vec<serde_json::Value> = out
+        .iter()
+        .map(json)
+        .filter(|v| v["iocd"]["alert_type"] == "flood_summary")
+        .collect();
+    assert_eq!(sums.len(), 1, "{out:?}");
+    let s = &sums[0];
+    assert_eq!(s["iocd"]["priority"], "info");
+    assert_eq!(s["event"]["severity"], 1);
+    let fs = &s["iocd"]["flood_summary"];
+    assert_eq!(fs["indicators"], 2);
+    // Hits since each was declared: the 10th host's to the 30th.
+    assert_eq!(fs["hits"], 42);
+    let top = fs["top_indicators"].as_array().unwrap();
+    assert_eq!(top.len(), 2);
+    for t in top {
+        assert_eq!(
+            (t["hits"].as_u64(), t["hosts"].as_u64()),
+            (Some(21), Some(21))
+        );
+    }
+    assert_eq!(
+        f.metric("iocd_triage_alerts_total{priority=\"info\",type=\"flood_summary\"}"),
+        1
+    );
+    // Nothing more to summarise: no empty summary.
+    f.clock.advance(Duration::from_secs(61));
+    assert!(
+        f.t.tick()
+            .iter()
+            .all(|o| json(o)["iocd"]["alert_type"] != "flood_summary")
+    );
 }
 
 #[test]
@@ -564,4 +743,80 @@ fn rollups_get_an_event_id_from_their_content() {
         rollup(Duration::from_secs(10 * 60), 3)["event"]["id"],
         a["event"]["id"]
     );
+}
+
+#[test]
+fn feed_value_counts_hits_unique_hits_and_alerts_per_feed() {
+    let f = fixture("", &["stdout0"]);
+    // 203.0.113.9: listed by both feeds (no unique hit); alerted.
+    let a = f.assess(C2_OUT_ALLOWED);
+    let p1 = a.verdict.as_ref().unwrap().priority;
+    assert_eq!(p1, Priority::Critical);
+    // 192.0.2.66: only the scanner list has it.
+    let a = f.assess(SCAN_IN_BLOCKED);
+    let p2 = a.verdict.as_ref().unwrap().priority;
+    // The same C2 line again: a hit for both feeds, a duplicate (no alert).
+    assert!(f.assess(C2_OUT_ALLOWED).verdict.is_none());
+    assert_eq!(f.metric("iocd_feed_hits_total{feed=\"c2\"}"), 2);
+    assert_eq!(f.metric("iocd_feed_hits_total{feed=\"scanners\"}"), 3);
+    assert_eq!(f.metric("iocd_feed_unique_hits_total{feed=\"c2\"}"), 0);
+    assert_eq!(
+        f.metric("iocd_feed_unique_hits_total{feed=\"scanners\"}"),
+        1
+    );
+    assert_eq!(f.metric("iocd_feed_alerts_total{feed=\"c2\"}"), 1);
+    assert_eq!(
+        f.metric("iocd_feed_alerts_total{feed=\"c2\",priority=\"critical\"}"),
+        1
+    );
+    assert_eq!(f.metric("iocd_feed_alerts_total{feed=\"scanners\"}"), 2);
+    let at = |p: Priority| {
+        f.metric(&format!(
+            "iocd_feed_alerts_total{{feed=\"scanners\",priority=\"{}\"}}",
+            p.as_str()
+        ))
+    };
+    if p1 == p2 {
+        assert_eq!(at(p1), 2);
+    } else {
+        assert_eq!((at(p1), at(p2)), (1, 1));
+    }
+}
+
+#[test]
+fn feed_counts_follow_a_new_set_whose_feeds_are_numbered_differently() {
+    let f = fixture("[dedup]\nwindow = \"0s\"\n", &["stdout0"]);
+    // The second set numbers its feeds the other way round.
+    let mut c = Compiler::new();
+    let scan = c.add_feed("scanners", "scanners.txt");
+    let _c2 = c.add_feed("c2", "c2.csv");
+    c.add(
+        &Pattern::Ipv4("192.0.2.66".parse().unwrap()),
+        SourceRef::plain(scan, 1),
+    );
+    let other = c.build();
+    let line = SCAN_IN_BLOCKED.as_bytes();
+    let ev = crate::decode::event::decode(line, None);
+    let facts = LineFacts::new(ev.as_ref(), line, |ip| f.t.assets().is_internal(ip));
+    let mut tally = Tally::default();
+    for (set, generation) in [(&f.set, 1), (&other, 2)] {
+        let mut hits = Vec::new();
+        set.scan(line, &mut Scratch::new(), &mut hits);
+        f.t.assess(
+            set,
+            generation,
+            ev.as_ref(),
+            &facts,
+            None,
+            &hits,
+            &mut tally,
+        );
+    }
+    f.t.flush(&mut tally);
+    assert_eq!(f.metric("iocd_feed_hits_total{feed=\"scanners\"}"), 2);
+    assert_eq!(
+        f.metric("iocd_feed_unique_hits_total{feed=\"scanners\"}"),
+        2
+    );
+    assert_eq!(f.metric("iocd_feed_hits_total{feed=\"c2\"}"), 0);
 }

@@ -36,6 +36,7 @@ pub fn wait_within(within: Duration, what: &str, mut cond: impl FnMut() -> bool)
 /// An HTTP sink to `url` with small batches and fast retries.
 pub fn http_cfg(url: String, format: HttpFormat) -> HttpSinkConfig {
     HttpSinkConfig {
+        name: None,
         url,
         format,
         token: None,
