@@ -184,6 +184,18 @@ pub fn run(cfg: Config) -> Result<bool> {
     };
     let exporter = exporter
         .map(|e| rt.spawn(e.run(sightings.clone(), cfg.sightings.interval, shutdown.clone())));
+    // Exports follow the set and the false-positive marks from here on: the first version
+    // of each is written as soon as the task starts.
+    let exports = crate::export::Exports::new(&cfg.exports, &cfg.triage.score, &metrics);
+    if !exports.is_empty() {
+        rt.spawn(crate::export::run(
+            exports,
+            control.shared.clone(),
+            feedback.clone(),
+            cfg.reload.expiry_interval,
+            shutdown.clone(),
+        ));
+    }
     if let Some(path) = cfg.feedback.file.clone() {
         rt.spawn(watch_feedback(
             feedback.clone(),
@@ -338,6 +350,7 @@ fn clean_state_files(cfg: &Config, metrics: &Metrics) {
         state.push(crate::ioc::fetch::Cache { path: path.clone() }.meta_path());
         state.push(path);
     }
+    state.extend(crate::export::Exports::paths(&cfg.exports));
     let removed = crate::statefile::remove_leftovers(&state);
     metrics
         .state_temp_files_removed

@@ -350,6 +350,8 @@ pub struct Feedback {
     refused: prometheus::IntCounterVec,
     max_marks: usize,
     max_file_bytes: u64,
+    /// Index swaps so far: exports rebuild when it moves.
+    changes: AtomicU64,
 }
 
 impl Default for Feedback {
@@ -372,6 +374,7 @@ impl Default for Feedback {
             .expect("valid metric"),
             max_marks: crate::config::FeedbackConfig::default().max_marks,
             max_file_bytes: crate::config::FeedbackConfig::default().max_file_bytes,
+            changes: AtomicU64::new(0),
         }
     }
 }
@@ -463,6 +466,22 @@ impl Feedback {
         found.last_hit.store(now.timestamp(), Ordering::Relaxed);
         self.suppressed.inc();
         Some(found.clone())
+    }
+
+    /// Whether `indicator` (canonical text) has an active mark for every host: what exports
+    /// leave out. Unlike [`Feedback::verdict`] it counts nothing.
+    pub fn marked_everywhere(&self, indicator: &str, now: DateTime<Utc>) -> bool {
+        self.index
+            .load()
+            .by_indicator
+            .get(indicator)
+            .and_then(|e| e.everywhere.as_ref())
+            .is_some_and(|m| m.is_active(now))
+    }
+
+    /// How many times the marks changed since start (any origin): a cheap way to notice.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     /// Adds (or replaces: same indicator and host) an API mark and persists it. On a save
@@ -696,6 +715,7 @@ impl Feedback {
             }
         }
         self.index.store(Arc::new(index));
+        self.changes.fetch_add(1, Ordering::Release);
         self.marks_api.set(st.api.len() as i64);
         self.marks_file.set(st.file.len() as i64);
         self.file_errors.set(st.report.errors.len() as i64);

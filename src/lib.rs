@@ -25,6 +25,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod corpus;
 pub mod decode;
+pub mod export;
 pub mod feedback;
 
 pub mod ioc;

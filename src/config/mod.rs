@@ -10,6 +10,7 @@
 //! The doc comment of each field is the manual; `config/iocd.example.toml` lists every key
 //! with its default.
 
+pub mod export;
 pub mod feeds;
 pub mod kafka;
 mod load;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use export::ExportConfig;
 pub use feeds::{AllowlistConfig, FeedConfig};
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig, StartPosition};
 
@@ -62,6 +64,10 @@ pub struct Config {
     /// deduplication, flood guard, routing by priority and digests.
     #[serde(default)]
     pub triage: triage::TriageConfig,
+    /// Views of the current set written for firewalls, resolvers and sensors (see
+    /// `crate::export`).
+    #[serde(default)]
+    pub exports: Vec<ExportConfig>,
 }
 
 /// False-positive marks: `POST /feedback` on the admin server, and a watched file. See
@@ -791,6 +797,9 @@ impl Config {
         for a in &mut self.allowlists {
             fix(&mut a.path);
         }
+        for e in &mut self.exports {
+            fix(&mut e.path);
+        }
         for p in [
             &mut self.feedback.file,
             &mut self.feedback.state,
@@ -1005,6 +1014,7 @@ impl Config {
             }
         }
         validate_feedback(&self.feedback, &self.sightings, &mut errs);
+        export::validate(&self.exports, &self.feeds, &mut errs);
         self.triage
             .validate(&crate::sink::sink_names(&self.sinks), &mut errs);
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
