@@ -523,3 +523,103 @@ fn nft_accepts_the_set_file() {
         }
     }
 }
+
+/// An analyst's false-positive mark (for every host) takes the indicator out of the exports
+/// without a feed change; removing the mark brings it back.
+#[test]
+fn a_false_positive_mark_takes_an_indicator_out_of_the_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("feed.txt"),
+        "evil.example\ncdn.example\n198.51.100.7\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("fp.txt"), "").unwrap();
+    let (admin, syslog) = (free_port(), free_udp_port());
+    let cfg = write_config(
+        d,
+        &format!(
+            r#"
+[engine]
+threads = 1
+[[feeds]]
+name = "f"
+path = "feed.txt"
+allow_private = true
+subdomains = false
+[reload]
+watch_files = false
+watch_interval = "100ms"
+[feedback]
+file = "fp.txt"
+[sources.syslog_udp]
+listen = "127.0.0.1:{syslog}"
+[admin]
+listen = "127.0.0.1:{admin}"
+[[exports]]
+name = "list"
+format = "plain"
+path = "list.txt"
+max_shrink = 1.0
+"#
+        ),
+    );
+    let list = d.join("list.txt");
+    let read = || std::fs::read_to_string(&list).unwrap_or_default();
+    let mut iocd = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
+    wait_for("the first export", Duration::from_secs(20), || {
+        read() == "198.51.100.7\ncdn.example\nevil.example\n"
+    });
+    std::fs::write(d.join("fp.txt"), "cdn.example # shared CDN front\n").unwrap();
+    wait_for("the mark to apply", Duration::from_secs(20), || {
+        read() == "198.51.100.7\nevil.example\n"
+    });
+    std::fs::write(d.join("fp.txt"), "").unwrap();
+    wait_for("the mark to go", Duration::from_secs(20), || {
+        read() == "198.51.100.7\ncdn.example\nevil.example\n"
+    });
+    let m = http_get(admin, "/metrics").unwrap();
+    assert!(
+        m.contains("iocd_export_writes_total{export=\"list\"} 3"),
+        "{m}"
+    );
+    let (status, log) = stop_iocd(&mut iocd, Duration::from_secs(20));
+    assert!(status.success(), "{log}");
+}
+
+/// A real blocklist through the whole export path (selection, aggregation, rendering, the
+/// atomic write) for three formats; the time each takes is printed.
+#[test]
+fn a_real_blocklist_goes_through_every_ip_format() {
+    const T: &str = "a_real_blocklist_goes_through_every_ip_format";
+    let Some(data) = shared_data() else {
+        return skip(T, "no ../shared/data");
+    };
+    let (set, _) = iocd::ioc::load_plain_files(&[data.join("feeds/ipsum/ipsum.txt")]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = iocd::telemetry::Metrics::new();
+    let all = entries_of(&set, |_| true);
+    let (v4, v6) = iocd::export::aggregate(&all);
+    for format in ["plain", "nftables", "ipset"] {
+        let cfg: ExportConfig = toml::from_str(&format!(
+            "name = \"ipsum\"\nformat = \"{format}\"\npath = {:?}",
+            dir.path().join(format).display().to_string()
+        ))
+        .unwrap();
+        let mut ex =
+            iocd::export::Exports::new(std::slice::from_ref(&cfg), &Default::default(), &metrics);
+        let t = Instant::now();
+        let out = ex.update(&set, 0, std::time::SystemTime::now(), &|_| false);
+        let took = t.elapsed();
+        let iocd::export::Outcome::Written { entries, bytes } = out[0] else {
+            panic!("{format}: {out:?}");
+        };
+        assert_eq!(entries, v4.len() + v6.len(), "{format}");
+        assert_eq!(std::fs::metadata(&cfg.path).unwrap().len(), bytes as u64);
+        eprintln!(
+            "{T}: {format}: {} indicators -> {entries} entries, {bytes} bytes in {took:?}",
+            set.len()
+        );
+    }
+}

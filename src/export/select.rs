@@ -98,33 +98,36 @@ pub fn select(set: &IocSet, cfg: &ExportConfig, cx: &Context<'_>) -> (Vec<Entry>
             continue;
         }
         let pattern = set.pattern(id);
-        if (cx.marked)(&pattern.to_string()) {
+        let text = pattern.to_string();
+        if (cx.marked)(&text) {
             left.false_positive += 1;
             continue;
         }
-        out.push(Entry {
+        let entry = Entry {
             pattern,
             score,
             feeds: names
                 .iter()
                 .map(|&f| feeds[f as usize].name.clone())
                 .collect(),
-        });
+        };
+        out.push((entry, text));
     }
+    // The text is computed once per entry, not once per comparison.
     out.sort_by(best_first);
     if cfg.max_entries > 0 && out.len() > cfg.max_entries {
         left.over_max = out.len() - cfg.max_entries;
         out.truncate(cfg.max_entries);
     }
-    (out, left)
+    (out.into_iter().map(|(e, _)| e).collect(), left)
 }
 
-fn best_first(a: &Entry, b: &Entry) -> Ordering {
+fn best_first((a, at): &(Entry, String), (b, bt): &(Entry, String)) -> Ordering {
     b.score
         .total_cmp(&a.score)
         .then(b.feeds.len().cmp(&a.feeds.len()))
         .then_with(|| kind_rank(&a.pattern).cmp(&kind_rank(&b.pattern)))
-        .then_with(|| a.pattern.to_string().cmp(&b.pattern.to_string()))
+        .then_with(|| at.cmp(bt))
 }
 
 fn kind_rank(p: &Pattern) -> (IocKind, bool) {
