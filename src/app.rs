@@ -186,7 +186,15 @@ pub fn run(cfg: Config) -> Result<bool> {
         .map(|e| rt.spawn(e.run(sightings.clone(), cfg.sightings.interval, shutdown.clone())));
     // Exports follow the set and the false-positive marks from here on: the first version
     // of each is written as soon as the task starts.
-    let exports = crate::export::Exports::new(&cfg.exports, &cfg.triage.score, &metrics);
+    let mut exports = crate::export::Exports::new(&cfg.exports, &cfg.triage.score, &metrics);
+    if let Some(l) = &cfg.export_listener {
+        let published = Arc::new(crate::export::http::Published::new(exports.names()));
+        exports = exports.publish_to(published.clone());
+        let _guard = rt.enter();
+        let h = crate::export::http::start(l, published, metrics.export.clone(), shutdown.clone())
+            .context("cannot start the export listener")?;
+        info!(addr = %h.local_addr, "export listener started");
+    }
     if !exports.is_empty() {
         rt.spawn(crate::export::run(
             exports,

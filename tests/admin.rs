@@ -263,6 +263,8 @@ fn populate(m: &Metrics) {
     m.export.held.with_label_values(&["blk", "shrink"]).inc();
     m.export.errors.with_label_values(&["blk"]).inc();
     m.export.skipped.with_label_values(&["blk", "unsafe"]).inc();
+    m.export.requests.with_label_values(&["blk", "200"]).inc();
+    m.export.sent_bytes.with_label_values(&["blk"]).inc_by(40);
     m.sightings_recorded.with_label_values(&["0"]).inc();
     m.sightings_pending.set(1);
     m.sightings_sent.with_label_values(&["misp"]).inc();
@@ -344,6 +346,8 @@ const FAMILIES: &[&str] = &[
     "iocd_export_held_total",
     "iocd_export_errors_total",
     "iocd_export_skipped_entries_total",
+    "iocd_export_requests_total",
+    "iocd_export_sent_bytes_total",
     "iocd_sightings_recorded_total",
     "iocd_sightings_pending_entries",
     "iocd_sightings_sent_total",

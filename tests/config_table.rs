@@ -334,6 +334,34 @@ const ROWS: &[(&str, &str)] = &[
         "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[[exports]]\nname = \"b\"\nformat = \"rpz\"\npath = \"a.txt\"",
         "exports[1].path",
     ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\nrefresh = 0",
+        "exports[0].refresh",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"0.0.0.0:9761\"",
+        "export_listener.listen",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"127.0.0.1:9761\"\ntls_cert = \"c.pem\"",
+        "export_listener.tls_key",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"127.0.0.1:9761\"\ntoken_file = \"no-such-token\"",
+        "export_listener.token_file",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"127.0.0.1:9761\"\nbasic_user = \"fw\"",
+        "export_listener.basic_password_file",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"127.0.0.1:9761\"\nmax_connections = 0",
+        "export_listener.max_connections",
+    ),
+    (
+        "[export_listener]\nlisten = \"127.0.0.1:9761\"",
+        "export_listener",
+    ),
 ];
 
 fn text(out: &Output) -> String {

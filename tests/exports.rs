@@ -88,14 +88,15 @@ fn dig_until(port: u16, name: &str, want: (&str, &[&str]), within: Duration) {
 }
 
 /// An Unbound on `port` that answers `example.` from its own authority data (so a name the
-/// RPZ does not list gets a real answer, without the Internet) and applies the RPZ in `rpz`.
+/// RPZ does not list gets a real answer, without the Internet) and applies the RPZ its `rpz:`
+/// clause reads from `source` (a `zonefile:` or a `url:` line).
 struct Unbound {
     child: Child,
     dir: PathBuf,
 }
 
 impl Unbound {
-    fn start(dir: &Path, port: u16, rpz: &Path) -> Unbound {
+    fn start(dir: &Path, port: u16, source: &str) -> Unbound {
         std::fs::write(
             dir.join("example.zone"),
             "$ORIGIN example.\n$TTL 60\n\
@@ -132,11 +133,10 @@ auth-zone:
   fallback-enabled: no
 rpz:
   name: "rpz.iocd."
-  zonefile: "{rpz}"
+  {source}
   rpz-log: yes
 "#,
                 d = dir.display(),
-                rpz = rpz.display()
             ),
         )
         .unwrap();
@@ -276,7 +276,11 @@ max_shrink = 0.5
     assert!(ok, "named-checkzone refused the zone:\n{out}\n{first}");
 
     let port = free_udp_port();
-    let unbound = Unbound::start(d, port, &zone);
+    let unbound = Unbound::start(
+        d,
+        port,
+        &format!("zonefile: {:?}", zone.display().to_string()),
+    );
     let nx: (&str, &[&str]) = ("NXDOMAIN", &[]);
     dig_until(port, "evil.example", nx, Duration::from_secs(10));
     dig_until(port, "www.evil.example", nx, Duration::from_secs(2));
@@ -622,4 +626,236 @@ fn a_real_blocklist_goes_through_every_ip_format() {
             set.len()
         );
     }
+}
+
+fn secret_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let p = dir.join(name);
+    std::fs::write(&p, secret).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+/// The export listener over TLS: credentials (bearer or basic), the version in place with an
+/// ETag, 304 for `If-None-Match`, gzip when accepted, 404 for an unknown export; its request
+/// and byte counters move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_listener_serves_over_tls_with_etag_gzip_and_credentials() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("feed.txt"),
+        "evil.example\n198.51.100.7\n198.51.100.6\n",
+    )
+    .unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(d.join("cert.pem"), ck.cert.pem()).unwrap();
+    secret_file(d, "key.pem", &ck.signing_key.serialize_pem());
+    let token = "t0ken-for-the-firewalls";
+    secret_file(d, "token", token);
+    secret_file(d, "password", "basic-password-16+");
+    let (admin, syslog, port) = (free_port(), free_udp_port(), free_port());
+    let cfg = write_config(
+        d,
+        &format!(
+            r#"
+[engine]
+threads = 1
+[[feeds]]
+name = "f"
+path = "feed.txt"
+allow_private = true
+[reload]
+watch_files = false
+[sources.syslog_udp]
+listen = "127.0.0.1:{syslog}"
+[admin]
+listen = "127.0.0.1:{admin}"
+[[exports]]
+name = "fw"
+format = "plain"
+vendor = "paloalto"
+types = ["ipv4", "ipv6", "cidr"]
+path = "fw.txt"
+[export_listener]
+listen = "127.0.0.1:{port}"
+token_file = "token"
+basic_user = "panos"
+basic_password_file = "password"
+tls_cert = "cert.pem"
+tls_key = "key.pem"
+"#
+        ),
+    );
+    let mut iocd = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_der(ck.cert.der()).unwrap())
+        .no_gzip()
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}/exports/fw");
+    let get = |h: &[(&str, &str)]| {
+        let mut r = client.get(&url);
+        for (k, v) in h {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    let bearer = format!("Bearer {token}");
+    // The first version may take a moment: 503 until it is written.
+    let t = Instant::now();
+    let first = loop {
+        let r = get(&[("authorization", &bearer)]).await.unwrap();
+        if r.status() == 200 {
+            break r;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(t.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(first.text().await.unwrap(), "198.51.100.6/31\n");
+    assert_eq!(get(&[]).await.unwrap().status(), 401);
+    assert_eq!(
+        get(&[("authorization", "Bearer wrong-token-wrong")])
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let basic = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_der(ck.cert.der()).unwrap())
+        .build()
+        .unwrap()
+        .get(&url)
+        .basic_auth("panos", Some("basic-password-16+"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 200);
+    let r = get(&[("authorization", &bearer), ("if-none-match", &etag)])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert!(r.bytes().await.unwrap().is_empty());
+    let r = get(&[("authorization", &bearer), ("accept-encoding", "gzip")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..]),
+        &mut text,
+    )
+    .unwrap();
+    assert_eq!(text, "198.51.100.6/31\n");
+    let r = client
+        .get(format!("https://localhost:{port}/exports/nope"))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Plain HTTP to the TLS port gets nothing.
+    assert!(http_get(port, "/exports/fw").is_none());
+    let m = http_get(admin, "/metrics").unwrap();
+    for want in [
+        "iocd_export_requests_total{export=\"fw\",status=\"200\"} 3",
+        "iocd_export_requests_total{export=\"fw\",status=\"304\"} 1",
+        "iocd_export_requests_total{export=\"fw\",status=\"401\"} 2",
+        "iocd_export_requests_total{export=\"unknown\",status=\"404\"} 1",
+    ] {
+        assert!(m.contains(want), "{want}\n{m}");
+    }
+    assert!(metric_sum(&m, "iocd_export_sent_bytes_total") > 16.0, "{m}");
+    let (status, log) = stop_iocd(&mut iocd, Duration::from_secs(20));
+    assert!(status.success(), "{log}");
+}
+
+/// Unbound fetches the RPZ from the export listener through its `url:` option, and fetches
+/// the new version after a feed change.
+#[test]
+fn unbound_loads_the_rpz_from_the_export_listener() {
+    const T: &str = "unbound_loads_the_rpz_from_the_export_listener";
+    for tool in ["unbound", "dig"] {
+        if !have(tool) {
+            return skip(
+                T,
+                &format!("{tool} is not installed (scripts/install-test-deps.sh)"),
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("feed.txt"), "evil.example\n").unwrap();
+    let (admin, syslog, port) = (free_port(), free_udp_port(), free_port());
+    let cfg = write_config(
+        d,
+        &format!(
+            r#"
+[engine]
+threads = 1
+[[feeds]]
+name = "f"
+path = "feed.txt"
+allow_private = true
+[reload]
+watch_files = true
+watch_interval = "100ms"
+[sources.syslog_udp]
+listen = "127.0.0.1:{syslog}"
+[admin]
+listen = "127.0.0.1:{admin}"
+[[exports]]
+name = "dns"
+format = "rpz"
+path = "dns.rpz"
+max_grow = 5.0
+# Unbound downloads the zone again every SOA refresh.
+refresh = 1
+[export_listener]
+listen = "127.0.0.1:{port}"
+"#
+        ),
+    );
+    let mut iocd = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
+    wait_for("the first export", Duration::from_secs(20), || {
+        support::http(port, "GET", "/exports/dns").is_ok_and(|(s, _)| s == 200)
+    });
+    let ub = d.join("ub");
+    std::fs::create_dir(&ub).unwrap();
+    let dns = free_udp_port();
+    // The same resolver, with the RPZ from the URL instead of the file (Unbound keeps its
+    // copy in `zonefile`).
+    let unbound = Unbound::start(
+        &ub,
+        dns,
+        &format!(
+            "url: \"http://127.0.0.1:{port}/exports/dns\"\n  zonefile: {:?}",
+            ub.join("rpz.copy").display().to_string()
+        ),
+    );
+    let nx: (&str, &[&str]) = ("NXDOMAIN", &[]);
+    dig_until(dns, "evil.example", nx, Duration::from_secs(15));
+    dig_until(dns, "www.evil.example", nx, Duration::from_secs(2));
+    dig_until(
+        dns,
+        "phish.example",
+        ("NOERROR", &["192.0.2.68"]),
+        Duration::from_secs(2),
+    );
+    std::fs::write(d.join("feed.txt"), "evil.example\nphish.example\n").unwrap();
+    wait_for("the second export", Duration::from_secs(20), || {
+        support::http(port, "GET", "/exports/dns").is_ok_and(|(_, b)| b.contains("phish.example"))
+    });
+    // No signal: Unbound fetches the new version on its own at the SOA's refresh.
+    dig_until(dns, "phish.example", nx, Duration::from_secs(20));
+    let m = http_get(admin, "/metrics").unwrap();
+    assert!(metric_sum(&m, "iocd_export_requests_total") >= 3.0, "{m}");
+    drop(unbound);
+    let (status, log) = stop_iocd(&mut iocd, Duration::from_secs(20));
+    assert!(status.success(), "{log}");
 }

@@ -191,6 +191,22 @@ const MOVERS: &[(&str, Mover)] = &[
             "metrics.export.skipped",
         ),
     ),
+    (
+        "iocd_export_requests_total",
+        by(
+            "tests/exports.rs",
+            "the_export_listener_serves_over_tls_with_etag_gzip_and_credentials",
+            "iocd_export_requests_total",
+        ),
+    ),
+    (
+        "iocd_export_sent_bytes_total",
+        by(
+            "tests/exports.rs",
+            "the_export_listener_serves_over_tls_with_etag_gzip_and_credentials",
+            "iocd_export_sent_bytes_total",
+        ),
+    ),
     ("iocd_sightings_recorded_total", Here),
     ("iocd_sightings_pending_entries", Here),
     ("iocd_sightings_sent_total", Here),

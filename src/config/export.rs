@@ -4,8 +4,9 @@
 //! What each export holds and how it is written is `crate::export`'s job; this module only
 //! says what an operator can ask for, and refuses what cannot work before anything starts.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -87,6 +88,11 @@ pub struct ExportConfig {
     /// `rpz` only: TTL of the policy records and of the SOA's negative answers, in seconds.
     #[serde(default = "default_ttl")]
     pub ttl: u32,
+    /// `rpz` only: the SOA's refresh, in seconds: how often a secondary, or a resolver that
+    /// downloads the zone from the export listener (Unbound's `url:`), checks for a new
+    /// version. The SOA's retry is the smaller of it and 600.
+    #[serde(default = "default_refresh")]
+    pub refresh: u32,
     /// `nftables` only: the table's family and name; the sets are `<name>_v4` and
     /// `<name>_v6` in it.
     #[serde(default = "default_nft_family")]
@@ -106,6 +112,9 @@ fn default_zone() -> String {
 }
 fn default_ttl() -> u32 {
     300
+}
+fn default_refresh() -> u32 {
+    3600
 }
 fn default_nft_family() -> String {
     "inet".to_owned()
@@ -345,6 +354,12 @@ pub fn validate(exports: &[ExportConfig], feeds: &[FeedConfig], errs: &mut Confi
             if e.ttl == 0 || e.ttl > 604_800 {
                 errs.push(format!("{at}.ttl"), "must be between 1 and 604800 seconds");
             }
+            if e.refresh == 0 || e.refresh > 604_800 {
+                errs.push(
+                    format!("{at}.refresh"),
+                    "must be between 1 and 604800 seconds",
+                );
+            }
             match (e.action, e.sinkhole.as_deref()) {
                 (RpzAction::Sinkhole, None) => errs.push(
                     format!("{at}.sinkhole"),
@@ -385,4 +400,130 @@ pub fn validate(exports: &[ExportConfig], feeds: &[FeedConfig], errs: &mut Confi
             }
         }
     }
+}
+
+/// `[export_listener]`: serves every export over HTTP(S), apart from the admin server, for
+/// firewalls that pull their lists. `GET /exports/<name>` answers the version in place with an
+/// `ETag` (`If-None-Match` gives `304`) and gzip when the client accepts it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportListenerConfig {
+    /// Address to listen on. Any address other than loopback needs `token_file` or
+    /// `basic_user` with `basic_password_file`: exports carry the feeds' intelligence.
+    pub listen: SocketAddr,
+    /// A file holding a bearer token (white space around it ignored), read at start: requests
+    /// need `Authorization: Bearer <token>`, else 401. At least 16 printable ASCII characters
+    /// without spaces; refused when other users may read the file.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// HTTP basic authentication (what PAN-OS and FortiGate external lists send): this user
+    /// name, and the password in `basic_password_file` (same rules as `token_file`). Either
+    /// credential is accepted when both are set.
+    #[serde(default)]
+    pub basic_user: Option<String>,
+    #[serde(default)]
+    pub basic_password_file: Option<PathBuf>,
+    /// PEM certificate chain and private key: serve HTTPS. Both or neither.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Connections served at once; beyond it a connection is closed at once. At most 1024.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A connection must send its request headers (and finish a TLS handshake) within this.
+    #[serde(default = "default_header_timeout", with = "humantime_serde")]
+    pub header_timeout: Duration,
+}
+
+fn default_max_connections() -> usize {
+    64
+}
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Shortest bearer token or basic-auth password accepted.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Reads a secret file (a token or password): trimmed, at least [`MIN_SECRET_LEN`] printable
+/// ASCII characters without spaces, not readable by other users.
+pub fn read_secret(path: &Path) -> Result<String, String> {
+    super::check_secret_file(path)?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = text.trim().to_owned();
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "{}: at least {MIN_SECRET_LEN} characters",
+            path.display()
+        ));
+    }
+    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "{}: printable ASCII without spaces (it goes in an HTTP header)",
+            path.display()
+        ));
+    }
+    Ok(secret)
+}
+
+/// Checks `[export_listener]`.
+pub fn validate_listener(l: &ExportListenerConfig, errs: &mut ConfigErrors) {
+    let at = "export_listener";
+    if let Some(p) = &l.token_file
+        && let Err(e) = read_secret(p)
+    {
+        errs.push(format!("{at}.token_file"), e);
+    }
+    match (&l.basic_user, &l.basic_password_file) {
+        (Some(u), Some(p)) => {
+            if u.is_empty() || u.contains(':') || !u.bytes().all(|b| b.is_ascii_graphic()) {
+                errs.push(
+                    format!("{at}.basic_user"),
+                    "printable ASCII without spaces or ':'",
+                );
+            }
+            if let Err(e) = read_secret(p) {
+                errs.push(format!("{at}.basic_password_file"), e);
+            }
+        }
+        (Some(_), None) => errs.push(
+            format!("{at}.basic_password_file"),
+            "basic_user needs basic_password_file",
+        ),
+        (None, Some(_)) => errs.push(
+            format!("{at}.basic_user"),
+            "basic_password_file needs basic_user",
+        ),
+        (None, None) => {}
+    }
+    let authenticated = l.token_file.is_some() || l.basic_user.is_some();
+    if !l.listen.ip().is_loopback() && !authenticated {
+        errs.push(
+            format!("{at}.listen"),
+            format!(
+                "{} is not a loopback address: set token_file or basic_user (exports carry \
+                 the feeds' intelligence)",
+                l.listen
+            ),
+        );
+    }
+    match (&l.tls_cert, &l.tls_key) {
+        (Some(c), Some(k)) => {
+            super::must_exist(c, &format!("{at}.tls_cert"), errs);
+            super::must_exist(k, &format!("{at}.tls_key"), errs);
+        }
+        (Some(_), None) => errs.push(format!("{at}.tls_key"), "tls_cert needs tls_key"),
+        (None, Some(_)) => errs.push(format!("{at}.tls_cert"), "tls_key needs tls_cert"),
+        (None, None) => {}
+    }
+    super::count_in(
+        l.max_connections,
+        1,
+        1024,
+        &format!("{at}.max_connections"),
+        errs,
+    );
+    super::positive(l.header_timeout, &format!("{at}.header_timeout"), errs);
 }

@@ -68,6 +68,9 @@ pub struct Config {
     /// `crate::export`).
     #[serde(default)]
     pub exports: Vec<ExportConfig>,
+    /// Serves the exports over HTTP(S) for firewalls that pull their lists (off when absent).
+    #[serde(default)]
+    pub export_listener: Option<export::ExportListenerConfig>,
 }
 
 /// False-positive marks: `POST /feedback` on the admin server, and a watched file. See
@@ -609,7 +612,7 @@ impl AdminConfig {
 }
 
 /// Refuses a secret file other users may read or write.
-fn check_secret_file(path: &Path) -> Result<(), String> {
+pub(crate) fn check_secret_file(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mode = meta.permissions().mode();
@@ -799,6 +802,19 @@ impl Config {
         }
         for e in &mut self.exports {
             fix(&mut e.path);
+        }
+        if let Some(l) = &mut self.export_listener {
+            for p in [
+                &mut l.token_file,
+                &mut l.basic_password_file,
+                &mut l.tls_cert,
+                &mut l.tls_key,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                fix(p);
+            }
         }
         for p in [
             &mut self.feedback.file,
@@ -1015,6 +1031,13 @@ impl Config {
         }
         validate_feedback(&self.feedback, &self.sightings, &mut errs);
         export::validate(&self.exports, &self.feeds, &mut errs);
+        if let Some(l) = &self.export_listener {
+            listen(l.listen, "tcp", "export_listener.listen", &mut errs);
+            export::validate_listener(l, &mut errs);
+            if self.exports.is_empty() {
+                errs.push("export_listener", "no [[exports]] to serve");
+            }
+        }
         self.triage
             .validate(&crate::sink::sink_names(&self.sinks), &mut errs);
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

@@ -23,6 +23,7 @@
 //! scan of the set's provenance costs), rather than patched; firewalls fetch whole lists
 //! anyway, and a whole rebuild cannot drift from the set.
 
+pub mod http;
 pub mod render;
 pub mod select;
 
@@ -86,6 +87,8 @@ pub struct Exports {
     scorer: Scorer,
     default_confidence: u8,
     metrics: ExportMetrics,
+    /// Where the export listener reads the versions in place, when it runs.
+    published: Option<Arc<http::Published>>,
 }
 
 impl Exports {
@@ -103,7 +106,20 @@ impl Exports {
             scorer: Scorer::new(score.clone(), Default::default()),
             default_confidence: score.default_confidence,
             metrics: metrics.export.clone(),
+            published: None,
         }
+    }
+
+    /// Also puts each version written in `published`, for the export listener (each gets
+    /// its ETag and gzip body then, once).
+    pub fn publish_to(mut self, published: Arc<http::Published>) -> Exports {
+        self.published = Some(published);
+        self
+    }
+
+    /// The names of the exports, in configuration order.
+    pub fn names(&self) -> Vec<String> {
+        self.states.iter().map(|s| s.cfg.name.clone()).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -178,6 +194,9 @@ impl Exports {
             };
             match crate::statefile::write_atomic(&st.cfg.path, &file) {
                 Ok(()) => {
+                    if let Some(p) = &self.published {
+                        p.publish(name, http::Version::new(st.cfg.format, file.clone()));
+                    }
                     st.body = Some(body.bytes);
                     st.entries = Some(body.entries);
                     st.serial = serial;

@@ -210,9 +210,10 @@ fn rpz(cfg: &ExportConfig, entries: &[Entry], serial: u32, skips: &mut Skips) ->
     let _ = writeln!(out, "; iocd export {}: response policy zone", cfg.name);
     let _ = writeln!(out, "$ORIGIN {origin}");
     let _ = writeln!(out, "$TTL {ttl}");
+    let (refresh, retry) = (cfg.refresh, cfg.refresh.min(600));
     let _ = writeln!(
         out,
-        "@ IN SOA localhost. hostmaster.localhost. {serial} 3600 600 86400 {ttl}"
+        "@ IN SOA localhost. hostmaster.localhost. {serial} {refresh} {retry} 86400 {ttl}"
     );
     let _ = writeln!(out, "@ IN NS localhost.");
     let rdata = match (cfg.action, cfg.sinkhole.as_deref()) {

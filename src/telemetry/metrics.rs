@@ -645,6 +645,11 @@ pub struct ExportMetrics {
     /// Entries left out because the format cannot carry them safely, by export and reason
     /// (`unsafe`, `too_long`, `wildcard`).
     pub skipped: IntCounterVec,
+    /// Requests to the export listener, by export (`unknown` for a name no export has) and
+    /// status code.
+    pub requests: IntCounterVec,
+    /// Body bytes the export listener sent (compressed when gzip), by export.
+    pub sent_bytes: IntCounterVec,
 }
 
 impl ExportMetrics {
@@ -685,6 +690,16 @@ impl ExportMetrics {
                 "iocd_export_skipped_entries_total",
                 "Entries an export format could not carry safely, by export and reason.",
                 &["export", "reason"],
+            ),
+            requests: f.counters(
+                "iocd_export_requests_total",
+                "Requests to the export listener, by export and status code.",
+                &["export", "status"],
+            ),
+            sent_bytes: f.counters(
+                "iocd_export_sent_bytes_total",
+                "Body bytes the export listener sent, by export.",
+                &["export"],
             ),
         }
     }
