@@ -25,7 +25,7 @@ use base64::Engine as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::config::export::{ExportFormat, ExportListenerConfig, read_secret};
 use crate::pipeline::Shutdown;
