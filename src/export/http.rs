@@ -320,7 +320,8 @@ async fn serve_export(
     };
     if !s.auth.allows(&headers) {
         count(StatusCode::UNAUTHORIZED);
-        warn!(
+        // Counted by status; not logged at WARN, or a scanner would fill the log.
+        debug!(
             export = label,
             "export listener: request without valid credentials"
         );
