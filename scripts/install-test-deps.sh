@@ -13,7 +13,9 @@
 #   unbound, dig, named-checkzone  tests/exports.rs loads iocd's RPZ export into a real
 #           Unbound resolver and asks it with dig (Debian bind9-dnsutils); named-checkzone
 #           (Debian bind9-utils) checks the zone as BIND reads it.
-#   nft     tests/exports.rs checks the nftables set file with `nft -c -f` (Debian nftables).
+#   nft     tests/exports.rs checks the nftables set file with `nft -c -f` and loads it in a
+#           private network namespace (Debian nftables).
+#   ipset   tests/exports.rs loads the ipset restore file in a private network namespace.
 #   tansu   tests/kafka.rs runs a real Kafka-protocol broker: tansu 0.6.0 from crates.io, built
 #           once by scripts/tansu.sh and cached outside the repository (~10 minutes the first
 #           time, nothing after).
@@ -31,6 +33,7 @@ NEEDED=(
     "dig bind9-dnsutils"
     "named-checkzone bind9-utils"
     "nft nftables"
+    "ipset ipset"
 )
 
 SUDO=""

@@ -859,3 +859,111 @@ listen = "127.0.0.1:{port}"
     let (status, log) = stop_iocd(&mut iocd, Duration::from_secs(20));
     assert!(status.success(), "{log}");
 }
+
+/// Runs `script` with `sh -c` in a new, private network namespace (the sets it creates vanish
+/// with it); `None` when this machine cannot make one.
+fn in_private_netns(script: &str) -> Option<(bool, String)> {
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    if !probe.is_ok_and(|s| s.success()) {
+        return None;
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", script])
+        .output()
+        .unwrap();
+    Some((
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+/// The nftables and ipset files really load, twice (the second load replaces the contents),
+/// into a private network namespace, and the kernel's sets then hold exactly the aggregated
+/// entries; the ipset file's temporary sets are gone afterwards.
+#[test]
+fn nft_and_ipset_load_the_sets_in_a_private_network_namespace() {
+    const T: &str = "nft_and_ipset_load_the_sets_in_a_private_network_namespace";
+    let mut es = entries_of(
+        &{
+            let mut b = iocd::ioc::SetBuilder::new();
+            b.add_plain_list(
+                "t",
+                "t",
+                b"192.0.2.1\n192.0.2.0/30\n198.51.100.0/25\n198.51.100.128/25\n2001:db8::/64\n",
+            );
+            b.build()
+        },
+        |_| true,
+    );
+    if let Some(data) = shared_data() {
+        let (set, _) = iocd::ioc::load_plain_files(&[
+            data.join("feeds/spamhaus/drop.txt"),
+            data.join("feeds/spamhaus/drop_ipv6.txt"),
+        ])
+        .unwrap();
+        es.extend(entries_of(&set, |_| true));
+    } else {
+        skip(T, "no ../shared/data: real blocklists not loaded");
+    }
+    let (v4, v6) = iocd::export::aggregate(&es);
+    let dir = tempfile::tempdir().unwrap();
+    if have("nft") {
+        let r = render(&export_cfg("nftables", ""), &es, 0);
+        let f = dir.path().join("sets.nft");
+        std::fs::write(&f, &r.bytes).unwrap();
+        let f = f.display();
+        match in_private_netns(&format!(
+            "nft -f {f} && nft -f {f} && nft -j list set inet iocd blk_v4 && echo && \
+             nft -j list set inet iocd blk_v6"
+        )) {
+            None => skip(T, "unshare -n is not allowed here: nft load not checked"),
+            Some((ok, out)) => {
+                assert!(ok, "nft refused the file:\n{out}");
+                let elems: Vec<usize> = out
+                    .lines()
+                    .filter(|l| l.starts_with('{'))
+                    .map(|l| {
+                        let j: serde_json::Value = serde_json::from_str(l).unwrap();
+                        j["nftables"][1]["set"]["elem"]
+                            .as_array()
+                            .map_or(0, |a| a.len())
+                    })
+                    .collect();
+                assert_eq!(elems, [v4.len(), v6.len()], "{out}");
+                eprintln!("{T}: nft: {} + {} elements loaded", v4.len(), v6.len());
+            }
+        }
+    } else {
+        skip(T, "nft is not installed (scripts/install-test-deps.sh)");
+    }
+    if have("ipset") {
+        let r = render(&export_cfg("ipset", ""), &es, 0);
+        let f = dir.path().join("sets.ipset");
+        std::fs::write(&f, &r.bytes).unwrap();
+        let f = f.display();
+        match in_private_netns(&format!(
+            "ipset restore < {f} && ipset restore < {f} && ipset list -n && \
+             ipset list -t blk_v4 && ipset list -t blk_v6"
+        )) {
+            None => skip(T, "unshare -n is not allowed here: ipset load not checked"),
+            Some((ok, out)) => {
+                assert!(ok, "ipset refused the file:\n{out}");
+                let names: Vec<&str> = out.lines().take_while(|l| !l.contains(':')).collect();
+                assert_eq!(names, ["blk_v4", "blk_v6"], "{out}");
+                let counts: Vec<usize> = out
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("Number of entries: "))
+                    .map(|n| n.parse().unwrap())
+                    .collect();
+                assert_eq!(counts, [v4.len(), v6.len()], "{out}");
+                eprintln!("{T}: ipset: {} + {} entries loaded", v4.len(), v6.len());
+            }
+        }
+    } else {
+        skip(T, "ipset is not installed (scripts/install-test-deps.sh)");
+    }
+}
