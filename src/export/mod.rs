@@ -79,6 +79,8 @@ struct State {
     entries: Option<usize>,
     /// The RPZ serial of the version in place.
     serial: u32,
+    /// Content of the last version the guard held back (reported once).
+    held: Option<Vec<u8>>,
 }
 
 /// Every configured export and what is in place for each.
@@ -101,6 +103,7 @@ impl Exports {
                     cfg: cfg.clone(),
                     body: None,
                     entries: None,
+                    held: None,
                 })
                 .collect(),
             scorer: Scorer::new(score.clone(), Default::default()),
@@ -151,34 +154,43 @@ impl Exports {
             let (entries, left) = select(set, &st.cfg, &cx);
             // Rendered once without the serial to compare, and once with it to write.
             let body = render(&st.cfg, &entries, 0);
-            for (reason, n) in &body.skipped {
-                m.skipped
-                    .with_label_values(&[name, reason])
-                    .inc_by(*n as u64);
-                warn!(
-                    export = name,
-                    reason,
-                    entries = n,
-                    "export entries left out"
-                );
-            }
             if st.body.as_deref() == Some(body.bytes.as_slice()) {
+                st.held = None;
                 outcomes.push(Outcome::Unchanged);
                 continue;
+            }
+            // The same refused version computed again (the next tick, the periodic pass) was
+            // reported already: it is neither logged nor counted again.
+            let seen = st.held.as_deref() == Some(body.bytes.as_slice());
+            if !seen {
+                for (reason, n) in &body.skipped {
+                    m.skipped
+                        .with_label_values(&[name, reason])
+                        .inc_by(*n as u64);
+                    warn!(
+                        export = name,
+                        reason,
+                        entries = n,
+                        "export entries left out"
+                    );
+                }
             }
             if let Some(from) = st.entries
                 && let Some(reason) = guard(&st.cfg, from, body.entries)
             {
-                m.held.with_label_values(&[name, reason]).inc();
-                warn!(
-                    export = name,
-                    reason,
-                    in_place = from,
-                    refused = body.entries,
-                    max_shrink = st.cfg.max_shrink,
-                    max_grow = ?st.cfg.max_grow,
-                    "export change held back: the previous version stays"
-                );
+                if !seen {
+                    m.held.with_label_values(&[name, reason]).inc();
+                    warn!(
+                        export = name,
+                        reason,
+                        in_place = from,
+                        refused = body.entries,
+                        max_shrink = st.cfg.max_shrink,
+                        max_grow = ?st.cfg.max_grow,
+                        "export change held back: the previous version stays"
+                    );
+                    st.held = Some(body.bytes.clone());
+                }
                 outcomes.push(Outcome::Held {
                     reason,
                     from,
@@ -186,6 +198,7 @@ impl Exports {
                 });
                 continue;
             }
+            st.held = None;
             let serial = (now_s.clamp(0, u32::MAX as i64) as u32).max(st.serial.wrapping_add(1));
             let file = if st.cfg.format == ExportFormat::Rpz {
                 render(&st.cfg, &entries, serial).bytes

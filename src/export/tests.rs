@@ -86,6 +86,11 @@ fn the_change_guard_holds_back_and_keeps_the_previous_version() {
         }]
     );
     assert_eq!(std::fs::read(&c.path).unwrap(), before);
+    // The same refused version again (the next pass): still held, reported once.
+    let o = ex.update(&set_of(&four[..1]), 0, at(2), &none);
+    assert!(matches!(o[0], Outcome::Held { .. }), "{o:?}");
+    let shrinks = metrics.export.held.with_label_values(&["t", "shrink"]);
+    assert_eq!(shrinks.get(), 1);
     // 4 -> 2: exactly half is allowed.
     let o = ex.update(&set_of(&four[..2]), 0, at(3), &none);
     assert!(matches!(o[0], Outcome::Written { entries: 2, .. }), "{o:?}");
