@@ -222,10 +222,13 @@ fn unbound_answers_from_the_rpz_export() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // `co.uk` is a public suffix: the rails keep it out of the set, so out of the zone.
+    // `co.uk` is a public suffix: the rails keep it out of the set, so out of the zone. The
+    // last lines try to write zone-file syntax through the feed.
     std::fs::write(
         d.join("feed.txt"),
-        "evil.example\nphish.example\ngood.example\nco.uk\n",
+        "evil.example\nphish.example\ngood.example\nco.uk\n\
+         $INCLUDE /etc/passwd\nx.example. IN NS attacker.invalid.\n@ IN NS attacker\n\
+         \"q.example CNAME .\"\n",
     )
     .unwrap();
     std::fs::write(d.join("allow.txt"), "good.example\n").unwrap();
@@ -272,6 +275,9 @@ max_shrink = 0.5
     );
     assert!(!first.contains("good.example"), "allowlisted: {first}");
     assert!(!first.contains("co.uk"), "a public suffix: {first}");
+    for bad in ["INCLUDE", "passwd", "attacker", "q.example"] {
+        assert!(!first.contains(bad), "{bad}: {first}");
+    }
     let (ok, out) = named_checkzone("rpz.iocd", &zone);
     assert!(ok, "named-checkzone refused the zone:\n{out}\n{first}");
 
