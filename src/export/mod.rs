@@ -314,13 +314,20 @@ pub async fn run(
         let at = loaded_at.1;
         let job = tokio::task::spawn_blocking(move || {
             let marked = |s: &str| fb.marked_everywhere(s, chrono::Utc::now());
-            exports.update(&snap.set, at, SystemTime::now(), &marked);
+            // A bug in one format must not end the exports: the versions in place stay, and
+            // the next change or pass tries again.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                exports.update(&snap.set, at, SystemTime::now(), &marked)
+            }));
+            if r.is_err() {
+                tracing::error!("an export update panicked; the versions in place stay");
+            }
             exports
         });
         match job.await {
             Ok(e) => exports = e,
             Err(e) => {
-                tracing::error!(error = %e, "the export update panicked; exports stop");
+                tracing::error!(error = %e, "the export task failed; exports stop");
                 return;
             }
         }
