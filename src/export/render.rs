@@ -129,15 +129,14 @@ fn plain(vendor: Vendor, entries: &[Entry], skips: &mut Skips) -> (String, usize
                 Pattern::Domain { name, subdomains },
                 Vendor::Generic | Vendor::Paloalto | Vendor::Fortinet,
             ) => dns_lines(name, *subdomains, skips),
-            // Check Point: a leading dot covers the domain and its subdomains.
-            (Pattern::Domain { name, subdomains }, Vendor::Checkpoint) => {
-                if !is_dns_name(name) {
-                    skips.add(skip::UNSAFE);
-                    vec![]
-                } else if *subdomains {
+            // Check Point domain objects are written with a leading dot; whether they cover
+            // subdomains is the object's FQDN setting, not the entry's syntax.
+            (Pattern::Domain { name, .. }, Vendor::Checkpoint) => {
+                if is_dns_name(name) {
                     vec![format!(".{name}")]
                 } else {
-                    vec![name.clone()]
+                    skips.add(skip::UNSAFE);
+                    vec![]
                 }
             }
             (Pattern::Url { url, .. }, Vendor::Paloalto) => {

@@ -167,7 +167,7 @@ fn vendor_list_rules() {
         (
             "checkpoint",
             domain("evil.example", false),
-            &["evil.example"],
+            &[".evil.example"],
         ),
         // PAN-OS: no scheme.
         (
