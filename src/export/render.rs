@@ -105,8 +105,9 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// The longest URL or domain entry the vendor lists take (PAN-OS and FortiOS both document
-/// 255 characters per URL entry; longer ones are refused by the firewall).
+/// The longest URL entry written to a vendor list: a conservative bound of iocd's own (not a
+/// limit checked in each vendor's documentation), so that a feed's kilobyte-long URL is left
+/// out and counted rather than risking an entry the firewall rejects.
 const VENDOR_MAX_LEN: usize = 255;
 
 fn plain(vendor: Vendor, entries: &[Entry], skips: &mut Skips) -> (String, usize) {
