@@ -81,6 +81,8 @@ struct State {
     serial: u32,
     /// Content of the last version the guard held back (reported once).
     held: Option<Vec<u8>>,
+    /// The file a previous run left, until this run writes its first version.
+    previous: Option<String>,
 }
 
 /// Every configured export and what is in place for each.
@@ -95,27 +97,59 @@ pub struct Exports {
 
 impl Exports {
     pub fn new(cfgs: &[ExportConfig], score: &ScoreConfig, metrics: &Metrics) -> Exports {
-        Exports {
+        let exports = Exports {
             states: cfgs
                 .iter()
-                .map(|cfg| State {
-                    serial: existing_serial(&cfg.path).unwrap_or(0),
-                    cfg: cfg.clone(),
-                    body: None,
-                    entries: None,
-                    held: None,
+                .map(|cfg| {
+                    // The version a previous run left is what consumers have: the guard
+                    // compares with it, and the listener serves it until a new one is written.
+                    let in_place = std::fs::read_to_string(&cfg.path).ok();
+                    State {
+                        serial: in_place.as_deref().and_then(soa_serial).unwrap_or(0),
+                        entries: in_place
+                            .as_deref()
+                            .map(|t| render::count_entries(cfg.format, t)),
+                        previous: in_place,
+                        cfg: cfg.clone(),
+                        body: None,
+                        held: None,
+                    }
                 })
                 .collect(),
             scorer: Scorer::new(score.clone(), Default::default()),
             default_confidence: score.default_confidence,
             metrics: metrics.export.clone(),
             published: None,
+        };
+        for st in &exports.states {
+            if let (Some(text), Some(n)) = (&st.previous, st.entries) {
+                let name = st.cfg.name.as_str();
+                exports
+                    .metrics
+                    .entries
+                    .with_label_values(&[name])
+                    .set(n as i64);
+                exports
+                    .metrics
+                    .bytes
+                    .with_label_values(&[name])
+                    .set(text.len() as i64);
+            }
         }
+        exports
     }
 
     /// Also puts each version written in `published`, for the export listener (each gets
     /// its ETag and gzip body then, once).
     pub fn publish_to(mut self, published: Arc<http::Published>) -> Exports {
+        for st in &self.states {
+            if let Some(text) = &st.previous {
+                published.publish(
+                    &st.cfg.name,
+                    http::Version::new(st.cfg.format, text.clone().into_bytes()),
+                );
+            }
+        }
         self.published = Some(published);
         self
     }
@@ -212,6 +246,7 @@ impl Exports {
                     }
                     st.body = Some(body.bytes);
                     st.entries = Some(body.entries);
+                    st.previous = None;
                     st.serial = serial;
                     m.entries
                         .with_label_values(&[name])
@@ -250,9 +285,9 @@ impl Exports {
     }
 }
 
-/// Whether a change from `from` to `to` entries is beyond the export's bounds. An export
-/// that had nothing in place is never held (nothing to protect), nor is a change to the same
-/// count.
+/// Whether a change from `from` to `to` entries is beyond the export's bounds (`from`: the
+/// version this run wrote last, else the file a previous run left). An export that had
+/// nothing in place is never held: there is nothing to protect.
 fn guard(cfg: &ExportConfig, from: usize, to: usize) -> Option<&'static str> {
     if from == 0 {
         return None;
@@ -275,8 +310,7 @@ fn unix(t: SystemTime) -> i64 {
 }
 
 /// The SOA serial of an RPZ file iocd wrote before, so a restart keeps serials increasing.
-fn existing_serial(path: &std::path::Path) -> Option<u32> {
-    let text = std::fs::read_to_string(path).ok()?;
+fn soa_serial(text: &str) -> Option<u32> {
     let line = text.lines().find(|l| l.starts_with("@ IN SOA "))?;
     line.split_whitespace().nth(5)?.parse().ok()
 }

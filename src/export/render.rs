@@ -442,5 +442,33 @@ fn suricata(entries: &[Entry], skips: &mut Skips) -> (String, usize) {
     (out, n)
 }
 
+/// The entries of a file this module wrote in `format` (what [`Rendered::entries`] said when
+/// it was written): how the change guard knows what a consumer has in place after a restart.
+pub fn count_entries(format: ExportFormat, text: &str) -> usize {
+    let lines = text.lines();
+    match format {
+        ExportFormat::Plain | ExportFormat::Suricata => lines.filter(|l| !l.is_empty()).count(),
+        // Names, not records: `*.name` goes with `name`.
+        ExportFormat::Rpz => lines
+            .filter(|l| {
+                !(l.is_empty()
+                    || l.starts_with(';')
+                    || l.starts_with('$')
+                    || l.starts_with('@')
+                    || l.starts_with("*."))
+            })
+            .count(),
+        ExportFormat::Nftables => lines
+            .filter_map(|l| l.strip_prefix("add element "))
+            .filter_map(|l| l.split_once('{'))
+            .map(|(_, e)| e.trim_end_matches(['}', ' ']).split(',').count())
+            .sum(),
+        ExportFormat::Ipset => lines.filter(|l| l.starts_with("add ")).count(),
+        ExportFormat::Zeek => lines
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count(),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -157,3 +157,38 @@ fn unsafe_entries_are_counted_by_reason() {
     let skipped = &metrics.export.skipped;
     assert_eq!(skipped.with_label_values(&["t", "wildcard"]).get(), 1);
 }
+
+#[test]
+fn the_guard_holds_across_a_restart_and_the_listener_serves_the_file_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), "plain", "");
+    let metrics = Metrics::new();
+    let four = ["192.0.2.1", "192.0.2.3", "192.0.2.5", "192.0.2.7"];
+    Exports::new(std::slice::from_ref(&c), &ScoreConfig::default(), &metrics).update(
+        &set_of(&four),
+        0,
+        at(1),
+        &none,
+    );
+    let before = std::fs::read(&c.path).unwrap();
+    // A restart where a feed could not be loaded: one address left. The file a previous run
+    // left is what the firewalls have, so the guard holds the shrink.
+    let metrics = Metrics::new();
+    let published = Arc::new(http::Published::new(["t".to_owned()]));
+    let mut ex = Exports::new(std::slice::from_ref(&c), &ScoreConfig::default(), &metrics)
+        .publish_to(published.clone());
+    assert_eq!(metrics.export.entries.with_label_values(&["t"]).get(), 4);
+    let served = published.get("t").unwrap().unwrap();
+    assert_eq!(&served.body[..], &before[..]);
+    let o = ex.update(&set_of(&four[..1]), 0, at(2), &none);
+    assert!(
+        matches!(o[0], Outcome::Held { from: 4, to: 1, .. }),
+        "{o:?}"
+    );
+    assert_eq!(std::fs::read(&c.path).unwrap(), before);
+    // The feed is back: written, and served.
+    let o = ex.update(&set_of(&four[..3]), 0, at(3), &none);
+    assert!(matches!(o[0], Outcome::Written { entries: 3, .. }), "{o:?}");
+    let served = published.get("t").unwrap().unwrap();
+    assert_eq!(&served.body[..], b"192.0.2.1\n192.0.2.3\n192.0.2.5\n");
+}

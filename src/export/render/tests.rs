@@ -353,3 +353,46 @@ fn zeek_and_suricata_lines() {
     let r = render(&cfg("suricata", "types = [\"md5\"]"), &es[4..5], 0);
     assert_eq!(text(&r), "d41d8cd98f00b204e9800998ecf8427e\n");
 }
+
+/// What a file says it holds, read back, is what rendering said: for every format, with
+/// subdomain wildcards, aggregated networks and skipped entries in the mix.
+#[test]
+fn entries_read_back_from_every_format() {
+    let mut es = entries(&[
+        "192.0.2.0",
+        "192.0.2.1",
+        "198.51.100.0/24",
+        "2001:db8::/48",
+        "evil.example",
+        "https://evil.example/x",
+        "d41d8cd98f00b204e9800998ecf8427e",
+    ]);
+    es.push(domain("exact.example", false));
+    es.push(domain("bad name", true));
+    for (format, extra) in [
+        ("plain", ""),
+        ("plain", "vendor = \"paloalto\"\ntypes = [\"url\"]"),
+        ("rpz", ""),
+        ("nftables", ""),
+        ("ipset", ""),
+        ("zeek", ""),
+        ("suricata", "types = [\"domain\", \"url\"]"),
+    ] {
+        let c = cfg(format, extra);
+        let kinds = c.kinds();
+        let mine: Vec<Entry> = es
+            .iter()
+            .filter(|e| kinds.contains(&e.pattern.kind()))
+            .cloned()
+            .collect();
+        let r = render(&c, &mine, 9);
+        assert!(r.entries > 0, "{format}");
+        assert_eq!(
+            count_entries(c.format, text(&r)),
+            r.entries,
+            "{format} {extra}:\n{}",
+            text(&r)
+        );
+    }
+    assert_eq!(count_entries(ExportFormat::Nftables, ""), 0);
+}
