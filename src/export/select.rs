@@ -71,6 +71,9 @@ pub fn select(set: &IocSet, cfg: &ExportConfig, cx: &Context<'_>) -> (Vec<Entry>
                 meta.and_then(|m| m.confidence)
                     .unwrap_or(cx.default_confidence),
             );
+            if want_tags.is_empty() && drop_tags.is_empty() {
+                continue;
+            }
             for t in meta.map_or(&[][..], |m| &m.tags) {
                 let t = t.to_lowercase();
                 tag_wanted |= want_tags.contains(&t);
