@@ -101,6 +101,66 @@ fn aggregation_matches_the_naive_reference() {
     }
 }
 
+/// The same reference for IPv6, within a /118 (1024 addresses).
+fn naive_cover6(nets: &[Ipv6Net], base: u128, span: u128) -> Vec<Ipv6Net> {
+    let mut marked = vec![false; span as usize];
+    for n in nets {
+        let start = u128::from(n.network()) - base;
+        let size = 1u128 << (128 - n.prefix_len());
+        for a in start..start + size {
+            marked[a as usize] = true;
+        }
+    }
+    let mut out = Vec::new();
+    let mut a = 0u128;
+    while a < span {
+        if !marked[a as usize] {
+            a += 1;
+            continue;
+        }
+        let mut size = 1u128;
+        while (base + a).is_multiple_of(size * 2)
+            && a + size * 2 <= span
+            && (a..a + size * 2).all(|x| marked[x as usize])
+        {
+            size *= 2;
+        }
+        let addr = std::net::Ipv6Addr::from(base + a);
+        out.push(Ipv6Net::new(addr, 128 - size.trailing_zeros() as u8).unwrap());
+        a += size;
+    }
+    out
+}
+
+#[test]
+fn ipv6_aggregation_matches_the_naive_reference() {
+    let base = u128::from("2001:db8:1::".parse::<std::net::Ipv6Addr>().unwrap());
+    let span = 1024u128;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+    for round in 0..300 {
+        let mut es = Vec::new();
+        let mut nets = Vec::new();
+        for _ in 0..rng.gen_range(0..40) {
+            let len: u8 = rng.gen_range(118..=128);
+            let addr = std::net::Ipv6Addr::from(base + rng.gen_range(0..span));
+            let net = Ipv6Net::new(addr, len).unwrap().trunc();
+            nets.push(net);
+            es.push(entry(if len == 128 {
+                Pattern::Ipv6(net.addr())
+            } else {
+                Pattern::Cidr(IpNet::V6(net))
+            }));
+        }
+        let (v4, got) = aggregate(&es);
+        assert!(v4.is_empty());
+        assert_eq!(
+            got,
+            naive_cover6(&nets, base, span),
+            "round {round}: {nets:?}"
+        );
+    }
+}
+
 #[test]
 fn adjacent_and_covered_networks_merge_in_every_ip_format() {
     let es = entries(&[
