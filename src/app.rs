@@ -186,7 +186,8 @@ pub fn run(cfg: Config) -> Result<bool> {
         .map(|e| rt.spawn(e.run(sightings.clone(), cfg.sightings.interval, shutdown.clone())));
     // Exports follow the set and the false-positive marks from here on: the first version
     // of each is written as soon as the task starts.
-    let mut exports = crate::export::Exports::new(&cfg.exports, &cfg.triage.score, &metrics);
+    let mut exports = crate::export::Exports::new(&cfg.exports, &cfg.triage.score, &metrics)
+        .with_allow(crate::triage::assets::Allow::new(&cfg.triage));
     if let Some(l) = &cfg.export_listener {
         let published = Arc::new(crate::export::http::Published::new(exports.names()));
         exports = exports.publish_to(published.clone());

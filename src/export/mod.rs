@@ -44,6 +44,7 @@ use crate::matcher::IocSet;
 use crate::pipeline::Shutdown;
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::ExportMetrics;
+use crate::triage::assets::Allow;
 use crate::triage::score::Scorer;
 use crate::worker::SharedSet;
 
@@ -93,6 +94,8 @@ pub struct Exports {
     metrics: ExportMetrics,
     /// Where the export listener reads the versions in place, when it runs.
     published: Option<Arc<http::Published>>,
+    /// `[triage.allow]`: what it spares from alerts is not exported either.
+    allow: Option<Allow>,
 }
 
 impl Exports {
@@ -120,6 +123,7 @@ impl Exports {
             default_confidence: score.default_confidence,
             metrics: metrics.export.clone(),
             published: None,
+            allow: None,
         };
         for st in &exports.states {
             if let (Some(text), Some(n)) = (&st.previous, st.entries) {
@@ -154,6 +158,14 @@ impl Exports {
         self
     }
 
+    /// Leaves out what the match-time allowlist (`[triage.allow]`) spares: an address in
+    /// one of its networks, a network overlapping one, one of its host names or a parent
+    /// domain of one, one of its indicators.
+    pub fn with_allow(mut self, allow: Allow) -> Exports {
+        self.allow = (!allow.is_empty()).then_some(allow);
+        self
+    }
+
     /// The names of the exports, in configuration order.
     pub fn names(&self) -> Vec<String> {
         self.states.iter().map(|s| s.cfg.name.clone()).collect()
@@ -180,6 +192,7 @@ impl Exports {
             now: now_s,
             loaded_at,
             marked,
+            allow: self.allow.as_ref(),
         };
         let m = &self.metrics;
         let mut outcomes = Vec::with_capacity(self.states.len());
@@ -260,6 +273,7 @@ impl Exports {
                         entries = body.entries,
                         bytes = file.len(),
                         false_positive = left.false_positive,
+                        allowed = left.allowed,
                         over_max = left.over_max,
                         "export written"
                     );

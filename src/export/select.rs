@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 
 use crate::config::ExportConfig;
 use crate::matcher::{IocId, IocKind, IocSet, Pattern};
+use crate::triage::assets::Allow;
 use crate::triage::score::Scorer;
 
 /// One indicator an export holds, with what the formats write beside it.
@@ -33,12 +34,16 @@ pub struct Context<'a> {
     pub loaded_at: i64,
     /// Whether the canonical indicator has an active false-positive mark for every host.
     pub marked: &'a dyn Fn(&str) -> bool,
+    /// The match-time allowlist (`[triage.allow]`): what it spares is not blocked either.
+    pub allow: Option<&'a Allow>,
 }
 
 /// Why indicators of the set were left out of an export, counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Left {
     pub false_positive: usize,
+    /// Spared by `[triage.allow]`.
+    pub allowed: usize,
     pub filtered: usize,
     pub over_max: usize,
 }
@@ -104,6 +109,10 @@ pub fn select(set: &IocSet, cfg: &ExportConfig, cx: &Context<'_>) -> (Vec<Entry>
         let text = pattern.to_string();
         if (cx.marked)(&text) {
             left.false_positive += 1;
+            continue;
+        }
+        if cx.allow.is_some_and(|a| a.covers(&pattern, &text)) {
+            left.allowed += 1;
             continue;
         }
         let entry = Entry {
@@ -195,6 +204,7 @@ mod tests {
             now: 1_000_000,
             loaded_at: 1_000_000,
             marked: &marked,
+            allow: None,
         };
         let (e, left) = select(set, cfg, &cx);
         (e.iter().map(|e| e.pattern.to_string()).collect(), left)
@@ -229,9 +239,52 @@ mod tests {
             left,
             Left {
                 false_positive: 1,
+                allowed: 0,
                 filtered: 0,
                 over_max: 1
             }
         );
+    }
+
+    /// What `[triage.allow]` spares from alerts is not blocked: the indicator, addresses in
+    /// and networks overlapping its networks, its host names and their parents.
+    #[test]
+    fn the_match_time_allowlist_is_not_blocked() {
+        let mut c = Compiler::new();
+        let f = c.add_feed("f", "f");
+        let values = [
+            "198.51.100.9",
+            "198.51.100.200",
+            "198.51.0.0/16",
+            "203.0.113.0/24",
+            "scanner.corp.example",
+            "corp.example",
+            "other.example",
+            "evil.example",
+        ];
+        for (i, v) in values.iter().enumerate() {
+            c.add(&parse_indicator(v).unwrap(), SourceRef::plain(f, i as u32));
+        }
+        let set = c.build();
+        let triage: crate::config::triage::TriageConfig = toml::from_str(
+            "[allow]\nnetworks = [\"198.51.100.0/25\"]\n\
+             hostnames = [\"scanner.corp.example\"]\nindicators = [\"evil.example\"]\n",
+        )
+        .unwrap();
+        let allow = Allow::new(&triage);
+        let scorer = Scorer::new(ScoreConfig::default(), PriorityConfig::default());
+        let cx = Context {
+            scorer: &scorer,
+            default_confidence: 50,
+            now: 0,
+            loaded_at: 0,
+            marked: &|_| false,
+            allow: Some(&allow),
+        };
+        let (e, left) = select(&set, &cfg(""), &cx);
+        let mut got: Vec<String> = e.iter().map(|e| e.pattern.to_string()).collect();
+        got.sort();
+        assert_eq!(got, ["198.51.100.200", "203.0.113.0/24", "other.example"]);
+        assert_eq!(left.allowed, 5);
     }
 }
