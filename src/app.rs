@@ -1,8 +1,9 @@
 //! Wiring and the order of things: what starts first, what stops first.
 //!
 //! Start-up: configuration (already validated) -> first indicator set -> sinks (so alerts have
-//! somewhere to go) -> matcher threads -> admin server -> sources (intake starts last) ->
-//! `READY=1` to systemd.
+//! somewhere to go) -> matcher threads -> admin server -> exports (their listener, then the
+//! task that writes them from the current set) -> sources (intake starts last) -> `READY=1`
+//! to systemd.
 //!
 //! Running: the control loop owns the feed [`Catalog`]. A SIGHUP, `POST /reload`, a changed
 //! feed file or a due refresh builds a new set beside the current one (on a blocking thread)
@@ -192,9 +193,9 @@ pub fn run(cfg: Config) -> Result<bool> {
         let published = Arc::new(crate::export::http::Published::new(exports.names()));
         exports = exports.publish_to(published.clone());
         let _guard = rt.enter();
-        let h = crate::export::http::start(l, published, metrics.export.clone(), shutdown.clone())
+        // It logs its address itself.
+        crate::export::http::start(l, published, metrics.export.clone(), shutdown.clone())
             .context("cannot start the export listener")?;
-        info!(addr = %h.local_addr, "export listener started");
     }
     if !exports.is_empty() {
         rt.spawn(crate::export::run(
