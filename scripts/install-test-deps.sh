@@ -10,6 +10,12 @@
 #   promtool  tests/admin.rs checks the /metrics exposition with `promtool check metrics`
 #           (Debian package prometheus).
 #   systemd-analyze  tests/systemd.rs verifies the unit and rates its hardening.
+#   unbound, dig, named-checkzone  tests/exports.rs loads iocd's RPZ export into a real
+#           Unbound resolver and asks it with dig (Debian bind9-dnsutils); named-checkzone
+#           (Debian bind9-utils) checks the zone as BIND reads it.
+#   nft     tests/exports.rs checks the nftables set file with `nft -c -f` and loads it in a
+#           private network namespace (Debian nftables).
+#   ipset   tests/exports.rs loads the ipset restore file in a private network namespace.
 #   tansu   tests/kafka.rs runs a real Kafka-protocol broker: tansu 0.6.0 from crates.io, built
 #           once by scripts/tansu.sh and cached outside the repository (~10 minutes the first
 #           time, nothing after).
@@ -23,6 +29,11 @@ NEEDED=(
     "logger bsdutils util-linux"
     "promtool prometheus"
     "systemd-analyze systemd"
+    "unbound unbound"
+    "dig bind9-dnsutils"
+    "named-checkzone bind9-utils"
+    "nft nftables"
+    "ipset ipset"
 )
 
 SUDO=""

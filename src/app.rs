@@ -1,8 +1,9 @@
 //! Wiring and the order of things: what starts first, what stops first.
 //!
 //! Start-up: configuration (already validated) -> first indicator set -> sinks (so alerts have
-//! somewhere to go) -> matcher threads -> admin server -> sources (intake starts last) ->
-//! `READY=1` to systemd.
+//! somewhere to go) -> matcher threads -> admin server -> exports (their listener, then the
+//! task that writes them from the current set) -> sources (intake starts last) -> `READY=1`
+//! to systemd.
 //!
 //! Running: the control loop owns the feed [`Catalog`]. A SIGHUP, `POST /reload`, a changed
 //! feed file or a due refresh builds a new set beside the current one (on a blocking thread)
@@ -200,6 +201,27 @@ pub fn run(cfg: Config) -> Result<bool> {
         metrics.clone(),
         shutdown.clone(),
     ));
+    // Exports follow the set and the false-positive marks from here on: the first version
+    // of each is written as soon as the task starts.
+    let mut exports = crate::export::Exports::new(&cfg.exports, &cfg.triage.score, &metrics)
+        .with_allow(crate::triage::assets::Allow::new(&cfg.triage));
+    if let Some(l) = &cfg.export_listener {
+        let published = Arc::new(crate::export::http::Published::new(exports.names()));
+        exports = exports.publish_to(published.clone());
+        let _guard = rt.enter();
+        // It logs its address itself.
+        crate::export::http::start(l, published, metrics.export.clone(), shutdown.clone())
+            .context("cannot start the export listener")?;
+    }
+    if !exports.is_empty() {
+        rt.spawn(crate::export::run(
+            exports,
+            control.shared.clone(),
+            feedback.clone(),
+            cfg.reload.expiry_interval,
+            shutdown.clone(),
+        ));
+    }
     if let Some(path) = cfg.feedback.file.clone() {
         rt.spawn(watch_feedback(
             feedback.clone(),
@@ -354,6 +376,7 @@ fn clean_state_files(cfg: &Config, metrics: &Metrics) {
         state.push(crate::ioc::fetch::Cache { path: path.clone() }.meta_path());
         state.push(path);
     }
+    state.extend(crate::export::Exports::paths(&cfg.exports));
     let removed = crate::statefile::remove_leftovers(&state);
     metrics
         .state_temp_files_removed

@@ -468,6 +468,17 @@ impl Feedback {
         Some(found.clone())
     }
 
+    /// Whether `indicator` (canonical text) has an active mark for every host: what exports
+    /// leave out. Unlike [`Feedback::verdict`] it counts nothing.
+    pub fn marked_everywhere(&self, indicator: &str, now: DateTime<Utc>) -> bool {
+        self.index
+            .load()
+            .by_indicator
+            .get(indicator)
+            .and_then(|e| e.everywhere.as_ref())
+            .is_some_and(|m| m.is_active(now))
+    }
+
     /// Adds (or replaces: same indicator and host) an API mark and persists it. On a save
     /// failure nothing changes.
     pub fn add(&self, req: MarkRequest) -> Result<Arc<Mark>, FeedbackError> {

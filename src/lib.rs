@@ -16,6 +16,9 @@
 //! * [`triage`] turns hits into the few alerts an analyst reads: an explained score and
 //!   priority, deduplication windows with roll-ups, a flood guard, routing by priority and
 //!   digests.
+//! * [`export`] publishes the same clean set to the controls that block: firewall lists, a
+//!   DNS response policy zone, nftables and ipset sets, Zeek and Suricata files, written
+//!   atomically on change and served by the export listener.
 //!
 //! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
 
@@ -25,6 +28,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod corpus;
 pub mod decode;
+pub mod export;
 pub mod feedback;
 
 pub mod ioc;

@@ -253,6 +253,18 @@ fn populate(m: &Metrics) {
         .accept_errors
         .with_label_values(&["fd_exhausted"])
         .inc();
+    m.export.entries.with_label_values(&["blk"]).set(3);
+    m.export.bytes.with_label_values(&["blk"]).set(40);
+    m.export
+        .last_change
+        .with_label_values(&["blk"])
+        .set(1_700_000_000);
+    m.export.writes.with_label_values(&["blk"]).inc();
+    m.export.held.with_label_values(&["blk", "shrink"]).inc();
+    m.export.errors.with_label_values(&["blk"]).inc();
+    m.export.skipped.with_label_values(&["blk", "unsafe"]).inc();
+    m.export.requests.with_label_values(&["blk", "200"]).inc();
+    m.export.sent_bytes.with_label_values(&["blk"]).inc_by(40);
     m.sightings_recorded.with_label_values(&["0"]).inc();
     m.sightings_pending.set(1);
     m.sightings_sent.with_label_values(&["misp"]).inc();
@@ -335,6 +347,15 @@ const FAMILIES: &[&str] = &[
     "iocd_admin_refused_connections_total",
     "iocd_admin_refused_requests_total",
     "iocd_admin_accept_errors_total",
+    "iocd_export_entries",
+    "iocd_export_bytes",
+    "iocd_export_last_change_timestamp_seconds",
+    "iocd_export_writes_total",
+    "iocd_export_held_total",
+    "iocd_export_errors_total",
+    "iocd_export_skipped_entries_total",
+    "iocd_export_requests_total",
+    "iocd_export_sent_bytes_total",
     "iocd_sightings_recorded_total",
     "iocd_sightings_pending_entries",
     "iocd_sightings_sent_total",

@@ -238,6 +238,150 @@ const ROWS: &[(&str, &str)] = &[
         "[feedback]\nstate = \"no/such/dir/f.json\"",
         "feedback.state",
     ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"csv\"",
+        "exports[0].format",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nfrmat = 1",
+        "exports[0].frmat",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\ntypes = [\"ipv4\"]",
+        "exports[0].types",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"nftables\"\ntypes = [\"domain\"]",
+        "exports[0].types",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"suricata\"\ntypes = [\"ipv4\", \"domain\"]",
+        "exports[0].types",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nvendor = \"paloalto\"",
+        "exports[0].types",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nvendor = \"paloalto\"\ntypes = [\"ipv4\", \"domain\"]",
+        "exports[0].types",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nvendor = \"cisco\"",
+        "exports[0].vendor",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\nvendor = \"paloalto\"",
+        "exports[0].vendor",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nmin_score = 101",
+        "exports[0].min_score",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nmin_confidence = 200",
+        "exports[0].min_confidence",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nmin_feeds = 0",
+        "exports[0].min_feeds",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nfeeds = [\"nope\"]",
+        "exports[0].feeds",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nexclude_feeds = [\"nope\"]",
+        "exports[0].exclude_feeds",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nmax_shrink = 1.5",
+        "exports[0].max_shrink",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nmax_grow = -1.0",
+        "exports[0].max_grow",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"plain\"\nmax_entries = -3",
+        "exports[0].max_entries",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\nzone = \"bad zone\"",
+        "exports[0].zone",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\nttl = 0",
+        "exports[0].ttl",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\naction = \"sinkhole\"",
+        "exports[0].sinkhole",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\naction = \"sinkhole\"\nsinkhole = \"not a host\"",
+        "exports[0].sinkhole",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\nsinkhole = \"192.0.2.1\"",
+        "exports[0].sinkhole",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\naction = \"drop\"",
+        "exports[0].action",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"nftables\"\nnft_family = \"arp\"",
+        "exports[0].nft_family",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"nftables\"\nnft_table = \"a b\"",
+        "exports[0].nft_table",
+    ),
+    (
+        "[[exports]]\nname = \"9bad name\"\nformat = \"plain\"\npath = \"a.txt\"",
+        "exports[0].name",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"no/such/dir/a.txt\"",
+        "exports[0].path",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[[exports]]\nname = \"a\"\nformat = \"rpz\"\npath = \"a.txt\"",
+        "exports[1].name",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[[exports]]\nname = \"b\"\nformat = \"rpz\"\npath = \"a.txt\"",
+        "exports[1].path",
+    ),
+    (
+        "[[exports]]\nname = \"blk\"\npath = \"blk.txt\"\nformat = \"rpz\"\nrefresh = 0",
+        "exports[0].refresh",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"0.0.0.0:9761\"",
+        "export_listener.listen",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"127.0.0.1:9761\"\ntls_cert = \"c.pem\"",
+        "export_listener.tls_key",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"127.0.0.1:9761\"\ntoken_file = \"no-such-token\"",
+        "export_listener.token_file",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"127.0.0.1:9761\"\nbasic_user = \"fw\"",
+        "export_listener.basic_password_file",
+    ),
+    (
+        "[[exports]]\nname = \"a\"\nformat = \"plain\"\npath = \"a.txt\"\n[export_listener]\nlisten = \"127.0.0.1:9761\"\nmax_connections = 0",
+        "export_listener.max_connections",
+    ),
+    (
+        "[export_listener]\nlisten = \"127.0.0.1:9761\"",
+        "export_listener",
+    ),
 ];
 
 fn text(out: &Output) -> String {

@@ -10,6 +10,7 @@
 //! The doc comment of each field is the manual; `config/iocd.example.toml` lists every key
 //! with its default.
 
+pub mod export;
 pub mod feeds;
 pub mod kafka;
 mod load;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use export::ExportConfig;
 pub use feeds::{AllowlistConfig, FeedConfig};
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig, StartPosition};
 
@@ -62,6 +64,13 @@ pub struct Config {
     /// deduplication, flood guard, routing by priority and digests.
     #[serde(default)]
     pub triage: triage::TriageConfig,
+    /// Views of the current set written for firewalls, resolvers and sensors (see
+    /// `crate::export`).
+    #[serde(default)]
+    pub exports: Vec<ExportConfig>,
+    /// Serves the exports over HTTP(S) for firewalls that pull their lists (off when absent).
+    #[serde(default)]
+    pub export_listener: Option<export::ExportListenerConfig>,
 }
 
 /// False-positive marks: `POST /feedback` on the admin server, and a watched file. See
@@ -640,7 +649,7 @@ impl AdminConfig {
 }
 
 /// Refuses a secret file other users may read or write.
-fn check_secret_file(path: &Path) -> Result<(), String> {
+pub(crate) fn check_secret_file(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mode = meta.permissions().mode();
@@ -830,6 +839,22 @@ impl Config {
         }
         for p in &mut self.triage.flood.shared_infrastructure {
             fix(p);
+        }
+        for e in &mut self.exports {
+            fix(&mut e.path);
+        }
+        if let Some(l) = &mut self.export_listener {
+            for p in [
+                &mut l.token_file,
+                &mut l.basic_password_file,
+                &mut l.tls_cert,
+                &mut l.tls_key,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                fix(p);
+            }
         }
         for p in [
             &mut self.feedback.file,
@@ -1074,6 +1099,14 @@ impl Config {
             }
         }
         validate_feedback(&self.feedback, &self.sightings, &mut errs);
+        export::validate(&self.exports, &self.feeds, &mut errs);
+        if let Some(l) = &self.export_listener {
+            listen(l.listen, "tcp", "export_listener.listen", &mut errs);
+            export::validate_listener(l, &mut errs);
+            if self.exports.is_empty() {
+                errs.push("export_listener", "no [[exports]] to serve");
+            }
+        }
         self.triage.validate(&names, &mut errs);
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             errs.push(

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub triage: TriageMetrics,
     /// The admin server's families (`iocd_admin_*`): connections, refusals, accept errors.
     pub admin: AdminMetrics,
+    /// The exports' families (`iocd_export_*`): entries, size, changes, held versions.
+    pub export: ExportMetrics,
     /// Lines (messages) read, by source.
     pub events_in: IntCounterVec,
     /// Bytes read, by source.
@@ -444,6 +446,7 @@ impl Metrics {
             kafka: super::kafka::KafkaMetrics::register(&registry),
             triage: TriageMetrics::register(&registry),
             admin: AdminMetrics::register(&registry),
+            export: ExportMetrics::register(&registry),
             registry,
         }
     }
@@ -749,6 +752,85 @@ impl AdminMetrics {
                 "iocd_admin_accept_errors_total",
                 "Failed accept calls of the admin listener, by kind.",
                 &["kind"],
+            ),
+        }
+    }
+}
+
+/// The exports' families, by export name (from the configuration: bounded).
+#[derive(Clone)]
+pub struct ExportMetrics {
+    /// Entries in the version in place, by export.
+    pub entries: IntGaugeVec,
+    /// Bytes of the version in place, by export.
+    pub bytes: IntGaugeVec,
+    /// Unix time the version in place was written, by export.
+    pub last_change: IntGaugeVec,
+    /// Versions written, by export.
+    pub writes: IntCounterVec,
+    /// Versions held back by the change guard (the previous one stayed), by export and reason
+    /// (`shrink`, `grow`).
+    pub held: IntCounterVec,
+    /// Versions that could not be written (the previous one stayed), by export.
+    pub errors: IntCounterVec,
+    /// Entries left out because the format cannot carry them safely, by export and reason
+    /// (`unsafe`, `too_long`, `wildcard`).
+    pub skipped: IntCounterVec,
+    /// Requests to the export listener, by export (`unknown` for a name no export has) and
+    /// status code.
+    pub requests: IntCounterVec,
+    /// Body bytes the export listener sent (compressed when gzip), by export.
+    pub sent_bytes: IntCounterVec,
+}
+
+impl ExportMetrics {
+    pub fn register(registry: &Registry) -> ExportMetrics {
+        let f = Families(registry);
+        ExportMetrics {
+            entries: f.gauges(
+                "iocd_export_entries",
+                "Entries in the export version in place, by export.",
+                &["export"],
+            ),
+            bytes: f.gauges(
+                "iocd_export_bytes",
+                "Bytes of the export version in place, by export.",
+                &["export"],
+            ),
+            last_change: f.gauges(
+                "iocd_export_last_change_timestamp_seconds",
+                "Unix time the export version in place was written, by export.",
+                &["export"],
+            ),
+            writes: f.counters(
+                "iocd_export_writes_total",
+                "Export versions written, by export.",
+                &["export"],
+            ),
+            held: f.counters(
+                "iocd_export_held_total",
+                "Export versions held back by the change guard, by export and reason.",
+                &["export", "reason"],
+            ),
+            errors: f.counters(
+                "iocd_export_errors_total",
+                "Export versions that could not be written, by export.",
+                &["export"],
+            ),
+            skipped: f.counters(
+                "iocd_export_skipped_entries_total",
+                "Entries an export format could not carry safely, by export and reason.",
+                &["export", "reason"],
+            ),
+            requests: f.counters(
+                "iocd_export_requests_total",
+                "Requests to the export listener, by export and status code.",
+                &["export", "status"],
+            ),
+            sent_bytes: f.counters(
+                "iocd_export_sent_bytes_total",
+                "Body bytes the export listener sent, by export.",
+                &["export"],
             ),
         }
     }

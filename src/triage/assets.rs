@@ -138,6 +138,33 @@ impl Allow {
     pub fn indicator(&self, canonical: &str) -> bool {
         !self.indicators.is_empty() && self.indicators.contains(canonical)
     }
+
+    /// Whether blocking `pattern` (canonical text `text`) would block something this list
+    /// holds: the indicator itself, an address in an allowed network, a network that overlaps
+    /// one, a domain that is an allowed host name or (covering subdomains) a parent of one.
+    /// What exports leave out: a firewall must not cut off the hosts the alerts spare.
+    pub fn covers(&self, pattern: &crate::matcher::Pattern, text: &str) -> bool {
+        use crate::matcher::Pattern;
+        if self.indicator(text) {
+            return true;
+        }
+        match pattern {
+            Pattern::Ipv4(a) => self.address(IpAddr::V4(*a)),
+            Pattern::Ipv6(a) => self.address(IpAddr::V6(*a)),
+            Pattern::Cidr(net) => self
+                .networks
+                .iter()
+                .any(|n| n.contains(&net.network()) || net.contains(&n.network())),
+            Pattern::Domain { name, subdomains } => self.hostnames.iter().any(|h| {
+                h == name
+                    || (*subdomains
+                        && h.len() > name.len()
+                        && h.ends_with(name.as_str())
+                        && h.as_bytes()[h.len() - name.len() - 1] == b'.')
+            }),
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]

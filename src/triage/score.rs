@@ -296,6 +296,51 @@ impl Scorer {
         score
     }
 
+    /// The threat part of [`Scorer::score`] for `id`: confidence, severity and agreeing
+    /// feeds, decayed by age, without the log's context or the asset (both belong to a hit,
+    /// and an indicator exported to a firewall has none), rounded as `score` rounds each term.
+    /// Numbers only: it builds no notes, so it can run over a whole set (exports).
+    pub fn threat(&self, set: &IocSet, id: IocId, now: i64, loaded_at: i64) -> f64 {
+        let c = &self.cfg;
+        let feeds = set.feeds();
+        let (mut conf, mut sev, mut reference) = (-1.0f64, -1.0f64, i64::MIN);
+        let mut distinct: Vec<u16> = Vec::new();
+        for s in set.sources(id) {
+            let meta = set.meta(s);
+            let weight = feeds[s.feed as usize].weight.max(0.0);
+            let cf = meta
+                .and_then(|m| m.confidence)
+                .unwrap_or(c.default_confidence) as f64;
+            conf = conf.max((cf * weight).min(100.0));
+            sev = sev.max(meta.and_then(|m| m.severity).unwrap_or(c.default_severity) as f64);
+            let seen = meta
+                .and_then(|m| m.last_seen.or(m.first_seen))
+                .unwrap_or(loaded_at);
+            reference = reference.max(seen);
+            if weight > 0.0 && !distinct.contains(&s.feed) {
+                distinct.push(s.feed);
+            }
+        }
+        if reference == i64::MIN {
+            reference = loaded_at;
+        }
+        let n = distinct.len();
+        let agree = if n == 0 {
+            0.0
+        } else {
+            1.0 - 0.5f64.powi(n as i32 - 1)
+        };
+        let threat = round1(
+            round1(c.confidence_points * conf.max(0.0) / 100.0)
+                + round1(c.severity_points * sev.max(0.0) / 100.0)
+                + round1(c.feeds_points * agree),
+        );
+        let age = now.saturating_sub(reference).max(0) as f64;
+        let tau = c.decay.tau_of(set.kind(id)).as_secs_f64();
+        let d = decay(age, tau, c.decay.delta);
+        round1(threat + round1(-(1.0 - d) * threat) + 0.0).clamp(0.0, 100.0)
+    }
+
     /// The context label (`outbound/allowed`) and its points.
     fn context(&self, s: &Situation<'_>) -> (String, f64) {
         let p = &self.cfg.context;
@@ -378,6 +423,46 @@ mod tests {
 
     fn get<'a>(s: &'a Score, name: &str) -> &'a Component {
         s.components.iter().find(|c| c.name == name).unwrap()
+    }
+
+    #[test]
+    fn threat_is_the_score_without_context_and_asset() {
+        let now = 1_000 * DAY;
+        let set = set_with(&[
+            (
+                "feodo",
+                1.0,
+                Meta {
+                    confidence: Some(85),
+                    severity: Some(70),
+                    last_seen: Some(now - 11 * DAY),
+                    ..Meta::default()
+                },
+            ),
+            ("ipsum", 0.7, Meta::default()),
+            ("zero", 0.0, Meta::default()),
+        ]);
+        let id = crate::IocId(0);
+        for loaded in [now - 40 * DAY, now - 2 * DAY, now] {
+            let s = scorer().score(
+                &set,
+                id,
+                now,
+                loaded,
+                &situation(Direction::Unknown, None),
+                &Criticality {
+                    value: None,
+                    asset: None,
+                },
+            );
+            let threat: f64 = ["confidence", "severity", "feeds", "age"]
+                .iter()
+                .map(|n| get(&s, n).contribution)
+                .sum();
+            let t = scorer().threat(&set, id, now, loaded);
+            assert!((t - round1(threat)).abs() < 1e-9, "{t} vs {s:?}");
+            assert!(t > 0.0);
+        }
     }
 
     #[test]
