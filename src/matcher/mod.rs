@@ -395,8 +395,12 @@ pub struct IocSet {
     url_prefix_lens: Vec<u32>,
     /// Hosts of every URL indicator: a URL token is canonicalized only when its host is here.
     url_hosts: StrIndex,
-    /// Some URL indicator has an IPv4 host: address tokens are looked up in `url_hosts` too.
+    /// Some URL indicator has an IPv4 host: address tokens are looked up in `url_v4` too.
     url_v4_hosts: bool,
+    /// The IPv4 hosts of URL indicators, sorted, and a 64 Ki-bit filter of them
+    /// ([`v4_slot`]).
+    url_v4: Vec<u32>,
+    url_v4_filter: Box<[u64]>,
     /// One bit per value of the high bits of a name's hash, set for the hosts of URL
     /// indicators: most name tokens are no such host, and this small map (at most 1 MiB,
     /// about 32 bits per host) answers that in one read instead of a probe into `url_hosts`.
@@ -624,6 +628,8 @@ impl IocSet {
             + self.url_prefix.heap_bytes()
             + self.url_hosts.heap_bytes()
             + self.url_host_filter.len() * 8
+            + self.url_v4.capacity() * 4
+            + self.url_v4_filter.len() * 8
             + self.md5.heap_bytes()
             + self.sha1.heap_bytes()
             + self.sha256.heap_bytes()
@@ -781,17 +787,23 @@ impl IocSet {
                 continue;
             }
             if bits & (ALPHA | HIGH) == 0 {
-                if self.url_v4_hosts
-                    && bits & DASH == 0
-                    && parse_ipv4(&hay[ts..te]).is_some()
-                    && self.url_hosts.get(&hay[ts..te]).is_some()
-                {
-                    scratch.url_hosts.push(ts..te);
-                }
-                if want_v4 {
+                if want_v4 || self.url_v4_hosts {
                     if bits & DASH == 0 {
-                        self.lookup_v4(hay, ts, te, hits);
-                    } else {
+                        let ip = if want_v4 {
+                            self.lookup_v4(hay, ts, te, hits)
+                        } else {
+                            parse_ipv4(&hay[ts..te])
+                        };
+                        // The address is the host of a URL indicator: a sorted list behind a
+                        // 64 Ki-bit filter, so other addresses cost one read.
+                        if let Some(ip) = ip
+                            && self.url_v4_hosts
+                            && self.url_v4_filter[v4_slot(ip) / 64] & (1 << (v4_slot(ip) % 64)) != 0
+                            && self.url_v4.binary_search(&ip).is_ok()
+                        {
+                            scratch.url_hosts.push(ts..te);
+                        }
+                    } else if want_v4 {
                         let mut ps = ts;
                         for pe in (ts..te).filter(|&k| class(hay[k]) & DASH != 0).chain([te]) {
                             let (mut a, mut b) = (ps, pe);
@@ -854,14 +866,13 @@ impl IocSet {
     }
 
     #[inline]
-    fn lookup_v4(&self, hay: &[u8], s: usize, e: usize, hits: &mut Vec<Hit>) {
-        let Some(ip) = parse_ipv4(&hay[s..e]) else {
-            return;
-        };
+    /// Looks the address token `s..e` up; the address it is, if it is one.
+    fn lookup_v4(&self, hay: &[u8], s: usize, e: usize, hits: &mut Vec<Hit>) -> Option<u32> {
+        let ip = parse_ipv4(&hay[s..e])?;
         if let Some(map) = &self.v4_map {
             let slash24 = (ip >> 8) as usize;
             if map[slash24 / 64] & (1 << (slash24 % 64)) == 0 {
-                return;
+                return Some(ip);
             }
         }
         if let Some(i) = self.ipv4.get(&ip) {
@@ -878,6 +889,7 @@ impl IocSet {
                 id: self.id(Table::Cidr4, i),
             });
         }
+        Some(ip)
     }
 
     fn lookup_domain(&self, name: &[u8], h: u64, s: usize, e: usize, hits: &mut Vec<Hit>) {
@@ -1462,6 +1474,8 @@ impl Compiler {
                 url_prefix_lens: Vec::new(),
                 url_hosts: StrIndex::default(),
                 url_v4_hosts: false,
+                url_v4: Vec::new(),
+                url_v4_filter: vec![0u64; 1024].into_boxed_slice(),
                 url_host_filter: Box::default(),
                 url_host_hashes: Vec::new(),
                 md5: Index::default(),
@@ -1571,7 +1585,11 @@ impl Compiler {
                 };
                 s.url_hosts.insert(host.as_bytes());
                 s.url_host_hashes.push(StrIndex::hash(host.as_bytes()));
-                s.url_v4_hosts |= parse_ipv4(host.as_bytes()).is_some();
+                if let Some(ip) = parse_ipv4(host.as_bytes()) {
+                    s.url_v4_hosts = true;
+                    s.url_v4.push(ip);
+                    s.url_v4_filter[v4_slot(ip) / 64] |= 1 << (v4_slot(ip) % 64);
+                }
                 // The scan looks raw hosts up lower-cased; a scheme without special parsing
                 // keeps the host's case in canonical form (`tcp://EVIL.com/`).
                 if host.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -1737,6 +1755,9 @@ impl Compiler {
         s.url_prefix.shrink();
         s.url_hosts.shrink();
         s.url_host_filter = host_filter(&std::mem::take(&mut s.url_host_hashes));
+        s.url_v4.sort_unstable();
+        s.url_v4.dedup();
+        s.url_v4.shrink_to_fit();
         s.md5.shrink();
         s.sha1.shrink();
         s.sha256.shrink();
@@ -1885,6 +1906,12 @@ fn build_anchors(pats: &[(bool, &[u8])]) -> Option<StringSearch> {
         searcher: b.build()?,
         owners,
     })
+}
+
+/// The bit of an address in [`IocSet`]'s `url_v4_filter` (65,536 bits).
+#[inline]
+fn v4_slot(ip: u32) -> usize {
+    ((ip ^ (ip >> 16)) & 0xffff) as usize
 }
 
 /// The map of [`IocSet::url_host_filter`] for these name hashes: a power of two of bits, about
