@@ -55,7 +55,7 @@ use crate::alert::{
 };
 use crate::config::AlertFormat;
 use crate::config::triage::TriageConfig;
-use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines, is_private_default};
+use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
 use crate::decode::syslog;
 use crate::decode::time::event_time;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
@@ -103,6 +103,9 @@ pub struct ScanOptions {
     pub output: Output,
     /// Alerts go through [`ScanState::triage`] (with [`Output::Alerts`] only).
     pub triage: bool,
+    /// Which addresses are internal (the `[triage]` of a configuration), for directions and
+    /// the summary's internal hosts; `None`: the default private ranges.
+    pub internal: Option<Arc<Assets>>,
 }
 
 /// What a scan keeps across its inputs.
@@ -259,7 +262,11 @@ pub fn scan_reader(
         for _ in 0..threads {
             let (rx, free, tx) = (chunk_rx.clone(), free_tx.clone(), found_tx.clone());
             let (output, triage) = (opts.output, opts.triage);
-            scope.spawn(move || work(set, rx, free, tx, output, triage, reference));
+            let assets = opts
+                .internal
+                .clone()
+                .unwrap_or_else(|| Arc::new(Assets::new(&TriageConfig::default())));
+            scope.spawn(move || work(set, rx, free, tx, output, triage, reference, assets));
         }
         drop(found_tx);
         drop(chunk_rx);
@@ -375,10 +382,9 @@ fn work(
     output: Output,
     triage: bool,
     reference: DateTime<FixedOffset>,
+    assets: Arc<Assets>,
 ) {
     let keep_lines = output.keeps_lines();
-    // No asset inventory in a retro-hunt: the default private ranges are internal.
-    let assets = Assets::new(&TriageConfig::default());
     let mut scratch = Scratch::new();
     let mut hits = Vec::new();
     for chunk in rx {
@@ -418,7 +424,8 @@ fn work(
             };
             let line = &buf[start..end];
             if output.decodes() {
-                let decoded = DecodedLine::new(line, chunk.zeek_at(start), is_private_default);
+                let internal = |ip| assets.is_internal(ip);
+                let decoded = DecodedLine::new(line, chunk.zeek_at(start), internal);
                 hit.fields = decoded.fields(line, line_hits, decoded.facts.direction);
                 let header = syslog::parse_in_file(line, reference);
                 hit.time = event_time(line, decoded.event.as_ref(), header.as_ref());
@@ -666,6 +673,7 @@ mod tests {
             threads,
             output: Output::Alerts(AlertFormat::Ecs),
             triage: false,
+            internal: None,
         };
         let stats = scan_reader(
             &set(),
@@ -823,6 +831,7 @@ mod tests {
             threads: 2,
             output: Output::Count,
             triage: false,
+            internal: None,
         };
         let mut r = FailAfter(io::Cursor::new(input));
         let src = Source {
@@ -863,6 +872,7 @@ mod tests {
                 threads,
                 output: Output::Alerts(AlertFormat::Ecs),
                 triage: false,
+                internal: None,
             };
             let src = Source {
                 name: "x",
