@@ -266,7 +266,13 @@ pub fn scan_reader(
                 .internal
                 .clone()
                 .unwrap_or_else(|| Arc::new(Assets::new(&TriageConfig::default())));
-            scope.spawn(move || work(set, rx, free, tx, output, triage, reference, assets));
+            let how = How {
+                output,
+                triage,
+                reference,
+                assets,
+            };
+            scope.spawn(move || work(set, rx, free, tx, how));
         }
         drop(found_tx);
         drop(chunk_rx);
@@ -374,16 +380,24 @@ fn zeek_changes(stream: &mut ZeekStream, buf: &[u8]) -> Vec<(usize, Option<Arc<Z
     changes
 }
 
-fn work(
-    set: &IocSet,
-    rx: Receiver<Chunk>,
-    free: Sender<Vec<u8>>,
-    tx: Sender<Found>,
+/// What a worker does with the lines that hit.
+struct How {
     output: Output,
+    /// Keep the decoded line for the writer's triage.
     triage: bool,
+    /// The input's modification time, for RFC 3164 years.
     reference: DateTime<FixedOffset>,
+    /// Which addresses are internal.
     assets: Arc<Assets>,
-) {
+}
+
+fn work(set: &IocSet, rx: Receiver<Chunk>, free: Sender<Vec<u8>>, tx: Sender<Found>, how: How) {
+    let How {
+        output,
+        triage,
+        reference,
+        assets,
+    } = how;
     let keep_lines = output.keeps_lines();
     let mut scratch = Scratch::new();
     let mut hits = Vec::new();
