@@ -10,8 +10,10 @@
 //! * [`matcher`] is the engine: an immutable [`IocSet`] shared by every thread, and a
 //!   per-thread [`Scratch`]. [`IocSet::scan`] finds, in raw bytes, every indicator that
 //!   occurs there as a whole token (see the contract in `matcher`'s docs) and nothing else.
-//! * [`scan`] is the batch retro-hunt (`iocd scan`): a reader thread, worker threads and an
-//!   ordered writer, all over bounded channels.
+//! * [`scan`] is the batch retro-hunt (`iocd scan`): a reader thread (which also
+//!   decompresses), worker threads and an ordered writer, all over bounded channels; its
+//!   inputs are files, folders and standard input ([`scan::expand`], [`scan::decompressed`]),
+//!   and its indicators come through the daemon's [`ioc::Catalog`], as do the daemon's.
 //! * [`alert`] shapes a hit into the ECS JSON that SIEMs ingest.
 //! * [`triage`] turns hits into the few alerts an analyst reads: an explained score and
 //!   priority, deduplication windows with roll-ups, a flood guard, routing by priority and

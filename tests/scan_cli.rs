@@ -700,6 +700,31 @@ fn summary_per_indicator() {
     assert_eq!(rows[1]["indicator"], "bad-updates.com");
     assert_eq!(rows[1]["hit_lines"], 1);
     assert_eq!(rows[1]["host_names"], serde_json::json!(["10.0.0.5"]));
+    // The protected network of a configuration's [triage]: 10.0.0.6 is no longer one of ours.
+    write(
+        dir.path(),
+        "iocd.toml",
+        "[triage]\ninternal_networks = [\"10.0.0.5/32\", \"10.0.0.1/32\"]\n",
+    );
+    let out = iocd_in(
+        dir.path(),
+        &[
+            "scan",
+            "--config",
+            "iocd.toml",
+            "-i",
+            "c2.txt",
+            "--summary",
+            "--format",
+            "json",
+            "a.log",
+            "b.log",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["host_names"], serde_json::json!(["10.0.0.5"]));
     let out = iocd(&["scan", "-i", s(&feed), "--summary", s(&a), s(&b)]);
     let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();

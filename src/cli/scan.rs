@@ -16,6 +16,7 @@ use iocd::scan::{
     WalkOptions, decompressed, expand, scan_reader,
 };
 use iocd::sink::format::render;
+use iocd::triage::assets::Assets;
 use iocd::triage::{Suppressed, Tally};
 
 use super::{Feeds, Reported, load, print_rejected, require_indicators};
@@ -138,6 +139,10 @@ pub fn run(a: ScanArgs) -> Result<bool> {
         threads,
         output,
         triage: a.triage,
+        internal: loaded
+            .config
+            .as_ref()
+            .map(|c| Arc::new(Assets::new(&c.triage))),
     };
     let mut state = ScanState {
         triage: a.triage.then(|| ScanTriage::new(&triage_cfg)),

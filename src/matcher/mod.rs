@@ -395,8 +395,18 @@ pub struct IocSet {
     url_prefix_lens: Vec<u32>,
     /// Hosts of every URL indicator: a URL token is canonicalized only when its host is here.
     url_hosts: StrIndex,
-    /// Some URL indicator has an IPv4 host: address tokens are looked up in `url_hosts` too.
+    /// Some URL indicator has an IPv4 host: address tokens are looked up in `url_v4` too.
     url_v4_hosts: bool,
+    /// The IPv4 hosts of URL indicators, sorted, and a 64 Ki-bit filter of them
+    /// ([`v4_slot`]).
+    url_v4: Vec<u32>,
+    url_v4_filter: Box<[u64]>,
+    /// One bit per value of the high bits of a name's hash, set for the hosts of URL
+    /// indicators: most name tokens are no such host, and this small map (at most 1 MiB,
+    /// about 32 bits per host) answers that in one read instead of a probe into `url_hosts`.
+    url_host_filter: Box<[u64]>,
+    /// Hashes of the hosts of `url_hosts`, while compiling (empty after).
+    url_host_hashes: Vec<u64>,
     md5: Index<[u8; 16]>,
     sha1: Index<[u8; 20]>,
     sha256: Index<[u8; 32]>,
@@ -617,6 +627,9 @@ impl IocSet {
             + self.url_exact.heap_bytes()
             + self.url_prefix.heap_bytes()
             + self.url_hosts.heap_bytes()
+            + self.url_host_filter.len() * 8
+            + self.url_v4.capacity() * 4
+            + self.url_v4_filter.len() * 8
             + self.md5.heap_bytes()
             + self.sha1.heap_bytes()
             + self.sha256.heap_bytes()
@@ -774,17 +787,23 @@ impl IocSet {
                 continue;
             }
             if bits & (ALPHA | HIGH) == 0 {
-                if self.url_v4_hosts
-                    && bits & DASH == 0
-                    && parse_ipv4(&hay[ts..te]).is_some()
-                    && self.url_hosts.get(&hay[ts..te]).is_some()
-                {
-                    scratch.url_hosts.push(ts..te);
-                }
-                if want_v4 {
+                if want_v4 || self.url_v4_hosts {
                     if bits & DASH == 0 {
-                        self.lookup_v4(hay, ts, te, hits);
-                    } else {
+                        let ip = if want_v4 {
+                            self.lookup_v4(hay, ts, te, hits)
+                        } else {
+                            parse_ipv4(&hay[ts..te])
+                        };
+                        // The address is the host of a URL indicator: a sorted list behind a
+                        // 64 Ki-bit filter, so other addresses cost one read.
+                        if let Some(ip) = ip
+                            && self.url_v4_hosts
+                            && self.url_v4_filter[v4_slot(ip) / 64] & (1 << (v4_slot(ip) % 64)) != 0
+                            && self.url_v4.binary_search(&ip).is_ok()
+                        {
+                            scratch.url_hosts.push(ts..te);
+                        }
+                    } else if want_v4 {
                         let mut ps = ts;
                         for pe in (ts..te).filter(|&k| class(hay[k]) & DASH != 0).chain([te]) {
                             let (mut a, mut b) = (ps, pe);
@@ -816,8 +835,12 @@ impl IocSet {
             if want_domain {
                 self.lookup_domain(&scratch.name, h, ts, te, hits);
             }
-            // One more probe with the same hash: the name is the host of a URL indicator.
-            if want_url_host && self.url_hosts.get_hashed(h, &scratch.name).is_some() {
+            // Is the name the host of a URL indicator? The filter first, then a probe with
+            // the same hash.
+            if want_url_host
+                && in_filter(&self.url_host_filter, h)
+                && self.url_hosts.get_hashed(h, &scratch.name).is_some()
+            {
                 scratch.url_hosts.push(ts..te);
             }
             if want_email && ts == s && s > 1 && hay[s - 1] == b'@' {
@@ -843,14 +866,13 @@ impl IocSet {
     }
 
     #[inline]
-    fn lookup_v4(&self, hay: &[u8], s: usize, e: usize, hits: &mut Vec<Hit>) {
-        let Some(ip) = parse_ipv4(&hay[s..e]) else {
-            return;
-        };
+    /// Looks the address token `s..e` up; the address it is, if it is one.
+    fn lookup_v4(&self, hay: &[u8], s: usize, e: usize, hits: &mut Vec<Hit>) -> Option<u32> {
+        let ip = parse_ipv4(&hay[s..e])?;
         if let Some(map) = &self.v4_map {
             let slash24 = (ip >> 8) as usize;
             if map[slash24 / 64] & (1 << (slash24 % 64)) == 0 {
-                return;
+                return Some(ip);
             }
         }
         if let Some(i) = self.ipv4.get(&ip) {
@@ -867,6 +889,7 @@ impl IocSet {
                 id: self.id(Table::Cidr4, i),
             });
         }
+        Some(ip)
     }
 
     fn lookup_domain(&self, name: &[u8], h: u64, s: usize, e: usize, hits: &mut Vec<Hit>) {
@@ -1451,6 +1474,10 @@ impl Compiler {
                 url_prefix_lens: Vec::new(),
                 url_hosts: StrIndex::default(),
                 url_v4_hosts: false,
+                url_v4: Vec::new(),
+                url_v4_filter: vec![0u64; 1024].into_boxed_slice(),
+                url_host_filter: Box::default(),
+                url_host_hashes: Vec::new(),
                 md5: Index::default(),
                 sha1: Index::default(),
                 sha256: Index::default(),
@@ -1557,11 +1584,18 @@ impl Compiler {
                     return false;
                 };
                 s.url_hosts.insert(host.as_bytes());
-                s.url_v4_hosts |= parse_ipv4(host.as_bytes()).is_some();
+                s.url_host_hashes.push(StrIndex::hash(host.as_bytes()));
+                if let Some(ip) = parse_ipv4(host.as_bytes()) {
+                    s.url_v4_hosts = true;
+                    s.url_v4.push(ip);
+                    s.url_v4_filter[v4_slot(ip) / 64] |= 1 << (v4_slot(ip) % 64);
+                }
                 // The scan looks raw hosts up lower-cased; a scheme without special parsing
                 // keeps the host's case in canonical form (`tcp://EVIL.com/`).
                 if host.bytes().any(|b| b.is_ascii_uppercase()) {
-                    s.url_hosts.insert(host.to_ascii_lowercase().as_bytes());
+                    let lower = host.to_ascii_lowercase();
+                    s.url_host_hashes.push(StrIndex::hash(lower.as_bytes()));
+                    s.url_hosts.insert(lower.as_bytes());
                 }
                 let ix = if *prefix {
                     &mut s.url_prefix
@@ -1720,6 +1754,10 @@ impl Compiler {
         s.url_exact.shrink();
         s.url_prefix.shrink();
         s.url_hosts.shrink();
+        s.url_host_filter = host_filter(&std::mem::take(&mut s.url_host_hashes));
+        s.url_v4.sort_unstable();
+        s.url_v4.dedup();
+        s.url_v4.shrink_to_fit();
         s.md5.shrink();
         s.sha1.shrink();
         s.sha256.shrink();
@@ -1868,6 +1906,41 @@ fn build_anchors(pats: &[(bool, &[u8])]) -> Option<StringSearch> {
         searcher: b.build()?,
         owners,
     })
+}
+
+/// The bit of an address in [`IocSet`]'s `url_v4_filter` (65,536 bits).
+#[inline]
+fn v4_slot(ip: u32) -> usize {
+    ((ip ^ (ip >> 16)) & 0xffff) as usize
+}
+
+/// The map of [`IocSet::url_host_filter`] for these name hashes: a power of two of bits, about
+/// 32 per hash, between 2^12 and 2^23 (1 MiB); bit `h >> (64 - k)` set for each.
+fn host_filter(hashes: &[u64]) -> Box<[u64]> {
+    if hashes.is_empty() {
+        return Box::default();
+    }
+    let bits = (hashes.len() * 32)
+        .next_power_of_two()
+        .clamp(1 << 12, 1 << 23);
+    let mut map = vec![0u64; bits / 64].into_boxed_slice();
+    let shift = 64 - bits.trailing_zeros();
+    for &h in hashes {
+        let b = (h >> shift) as usize;
+        map[b / 64] |= 1 << (b % 64);
+    }
+    map
+}
+
+/// Whether hash `h` may be in `map` ([`host_filter`]); always false for an empty map.
+#[inline]
+fn in_filter(map: &[u64], h: u64) -> bool {
+    if map.is_empty() {
+        return false;
+    }
+    let bits = map.len() * 64;
+    let b = (h >> (64 - bits.trailing_zeros())) as usize;
+    map[b / 64] & (1 << (b % 64)) != 0
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ use crate::alert::{
 };
 use crate::config::AlertFormat;
 use crate::config::triage::TriageConfig;
-use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines, is_private_default};
+use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
 use crate::decode::syslog;
 use crate::decode::time::event_time;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
@@ -103,6 +103,9 @@ pub struct ScanOptions {
     pub output: Output,
     /// Alerts go through [`ScanState::triage`] (with [`Output::Alerts`] only).
     pub triage: bool,
+    /// Which addresses are internal (the `[triage]` of a configuration), for directions and
+    /// the summary's internal hosts; `None`: the default private ranges.
+    pub internal: Option<Arc<Assets>>,
 }
 
 /// What a scan keeps across its inputs.
@@ -259,7 +262,17 @@ pub fn scan_reader(
         for _ in 0..threads {
             let (rx, free, tx) = (chunk_rx.clone(), free_tx.clone(), found_tx.clone());
             let (output, triage) = (opts.output, opts.triage);
-            scope.spawn(move || work(set, rx, free, tx, output, triage, reference));
+            let assets = opts
+                .internal
+                .clone()
+                .unwrap_or_else(|| Arc::new(Assets::new(&TriageConfig::default())));
+            let how = How {
+                output,
+                triage,
+                reference,
+                assets,
+            };
+            scope.spawn(move || work(set, rx, free, tx, how));
         }
         drop(found_tx);
         drop(chunk_rx);
@@ -367,18 +380,25 @@ fn zeek_changes(stream: &mut ZeekStream, buf: &[u8]) -> Vec<(usize, Option<Arc<Z
     changes
 }
 
-fn work(
-    set: &IocSet,
-    rx: Receiver<Chunk>,
-    free: Sender<Vec<u8>>,
-    tx: Sender<Found>,
+/// What a worker does with the lines that hit.
+struct How {
     output: Output,
+    /// Keep the decoded line for the writer's triage.
     triage: bool,
+    /// The input's modification time, for RFC 3164 years.
     reference: DateTime<FixedOffset>,
-) {
+    /// Which addresses are internal.
+    assets: Arc<Assets>,
+}
+
+fn work(set: &IocSet, rx: Receiver<Chunk>, free: Sender<Vec<u8>>, tx: Sender<Found>, how: How) {
+    let How {
+        output,
+        triage,
+        reference,
+        assets,
+    } = how;
     let keep_lines = output.keeps_lines();
-    // No asset inventory in a retro-hunt: the default private ranges are internal.
-    let assets = Assets::new(&TriageConfig::default());
     let mut scratch = Scratch::new();
     let mut hits = Vec::new();
     for chunk in rx {
@@ -418,7 +438,8 @@ fn work(
             };
             let line = &buf[start..end];
             if output.decodes() {
-                let decoded = DecodedLine::new(line, chunk.zeek_at(start), is_private_default);
+                let internal = |ip| assets.is_internal(ip);
+                let decoded = DecodedLine::new(line, chunk.zeek_at(start), internal);
                 hit.fields = decoded.fields(line, line_hits, decoded.facts.direction);
                 let header = syslog::parse_in_file(line, reference);
                 hit.time = event_time(line, decoded.event.as_ref(), header.as_ref());
@@ -650,6 +671,7 @@ mod tests {
             threads,
             output: Output::Alerts(AlertFormat::Ecs),
             triage: false,
+            internal: None,
         };
         let stats = scan_reader(
             &set(),
@@ -807,6 +829,7 @@ mod tests {
             threads: 2,
             output: Output::Count,
             triage: false,
+            internal: None,
         };
         let mut r = FailAfter(io::Cursor::new(input));
         let src = Source {
@@ -847,6 +870,7 @@ mod tests {
                 threads,
                 output: Output::Alerts(AlertFormat::Ecs),
                 triage: false,
+                internal: None,
             };
             let src = Source {
                 name: "x",

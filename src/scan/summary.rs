@@ -50,7 +50,7 @@ pub struct Row {
     pub last_seen: Option<String>,
     /// Distinct internal hosts.
     pub hosts: u64,
-    /// Their names (at most [`MAX_HOSTS`]), sorted.
+    /// Their names (at most 1000, `MAX_HOSTS`), sorted.
     pub host_names: Vec<String>,
     pub feeds: Vec<String>,
 }
