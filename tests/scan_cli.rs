@@ -1022,3 +1022,38 @@ fn url_split_across_fields_of_real_logs() {
         assert_eq!(a["iocd"]["decoded_as"], "suricata_eve");
     }
 }
+
+/// Proxy logs that give the host and the path apart (FortiGate web filter: `hostname=` and a
+/// path-only `url=`) match a URL indicator as the whole URL does; squid's native log has the
+/// whole URL in one column.
+#[test]
+fn url_split_across_proxy_host_and_path_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = write(dir.path(), "urls.txt", "lyvyxor.com/login.php\n");
+    let fortigate = "date=2026-11-22 time=10:00:04 devname=\"FGT60F\" logid=\"0317013312\" \
+        type=\"utm\" subtype=\"webfilter\" eventtype=\"ftgd_allow\" srcip=10.1.2.3 \
+        srcport=51001 dstip=93.184.216.34 dstport=80 service=\"HTTP\" hostname=\"lyvyxor.com\" \
+        action=\"passthrough\" url=\"/login.php\" direction=\"outgoing\"";
+    let other_path = fortigate.replace("url=\"/login.php\"", "url=\"/index.php\"");
+    let squid = "1700000000.123    150 10.1.2.3 TCP_MISS/200 512 GET \
+        http://lyvyxor.com/login.php - HIER_DIRECT/93.184.216.34 text/html";
+    let log = write(
+        dir.path(),
+        "proxy.log",
+        &format!("{fortigate}\n{other_path}\n{squid}\n"),
+    );
+    let out = iocd(&["scan", "-i", s(&feed), s(&log)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = alerts(&out);
+    let lines: Vec<u64> = got
+        .iter()
+        .map(|a| a["iocd"]["source"]["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [1, 3], "the other path does not match: {got:?}");
+    for a in &got {
+        assert_eq!(
+            a["threat"]["enrichments"][0]["indicator"]["url"]["full"],
+            "http://lyvyxor.com/login.php"
+        );
+    }
+}
