@@ -389,6 +389,8 @@ fn syslog_cfg(protocol: SyslogProtocol, address: String, ca: Option<&Path>) -> S
         ca: ca.map(Path::to_owned),
         app_name: "iocd-test".into(),
         alert_format: AlertFormat::Ecs,
+        dead_letter: None,
+        dead_letter_max_bytes: 1 << 20,
     }
 }
 
@@ -874,4 +876,117 @@ fn stdout_sink_writes_json_lines() {
         .map(|n| String::from_utf8(alert(n).json.to_vec()).unwrap())
         .collect();
     assert_eq!(alerts, want);
+}
+
+// ---------------------------------------------------------------------------------------
+// Alerts a sink can never send go to its dead-letter file, as for HTTP sinks
+
+/// An alert whose JSON is `bytes` long, with `event.id` `big-n`.
+fn big_alert(n: usize, bytes: usize) -> AlertRecord {
+    let pad = "x".repeat(bytes);
+    AlertRecord {
+        json: json!({"event": {"id": format!("big-{n}")}, "n": n, "pad": pad})
+            .to_string()
+            .into_bytes()
+            .into(),
+        time: TIME + n as i64,
+        priority: "none",
+        key: std::sync::Arc::from("k"),
+        receipt: None,
+    }
+}
+
+fn dead_letters_of(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead letters are JSON lines"))
+        .collect()
+}
+
+#[test]
+fn syslog_udp_alert_too_large_for_a_datagram_is_dead_lettered() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut cfg = syslog_cfg(
+        SyslogProtocol::Udp,
+        server.local_addr().unwrap().to_string(),
+        None,
+    );
+    if let SinkConfig::Syslog { dead_letter, .. } = &mut cfg {
+        *dead_letter = Some(dead.clone());
+    }
+    let metrics = Arc::new(Metrics::new());
+    let sinks = Sinks::start(&[cfg], metrics.clone(), rt.handle()).unwrap();
+    let tx = sinks.sender();
+    tx.send_blocking(big_alert(0, 70_000));
+    tx.send_blocking(alert(1));
+    // The small one is sent; the large one is in the file, whole.
+    let mut buf = vec![0u8; 65_536];
+    let len = server.recv(&mut buf).unwrap();
+    check_5424(
+        std::str::from_utf8(&buf[..len]).unwrap(),
+        36,
+        "iocd-test",
+        1,
+    );
+    wait_for("one dead letter", || {
+        metrics
+            .sink_dead_letters
+            .with_label_values(&["syslog0", "too_large"])
+            .get()
+            == 1
+    });
+    let lines = dead_letters_of(&dead);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["sink"], "syslog0");
+    assert_eq!(lines[0]["alert"]["event"]["id"], "big-0");
+    assert_eq!(lines[0]["alert"]["pad"].as_str().unwrap().len(), 70_000);
+    assert_eq!(dropped(&metrics, "syslog0", "too_large"), 0);
+    let report = rt.block_on(sinks.shutdown(Instant::now() + Duration::from_secs(5)));
+    assert_eq!(report.undelivered, 0, "the dead-lettered alert is settled");
+}
+
+/// A record over the producer's `message.max.bytes` is refused by librdkafka before any
+/// broker is asked (none runs here): it goes to the dead-letter file, not into a retry loop.
+#[test]
+fn kafka_record_refused_for_good_is_dead_lettered() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    let cfg: SinkConfig = toml::from_str(&format!(
+        "type = \"kafka\"\nbrokers = \"127.0.0.1:{}\"\ntopic = \"alerts\"\n\
+         dead_letter = \"{}\"\n[options]\n\"message.max.bytes\" = \"2000\"\n",
+        free_port(),
+        dead.display()
+    ))
+    .unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let sinks = Sinks::start(&[cfg], metrics.clone(), rt.handle()).unwrap();
+    sinks.sender().send_blocking(big_alert(7, 5_000));
+    wait_for("one dead letter", || {
+        metrics
+            .sink_dead_letters
+            .with_label_values(&["kafka0", "refused"])
+            .get()
+            == 1
+    });
+    let lines = dead_letters_of(&dead);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["sink"], "kafka0");
+    assert_eq!(lines[0]["alert"]["event"]["id"], "big-7");
+    assert!(
+        lines[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("refused it for good"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(buffered(&metrics, "kafka0"), 0);
 }

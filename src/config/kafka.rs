@@ -80,6 +80,12 @@ pub struct KafkaSinkConfig {
     /// `ecs` (default), `ocsf` or `cef`: the message value.
     #[serde(default)]
     pub alert_format: super::AlertFormat,
+    /// JSON-lines file for alerts the cluster refuses for good (a record over
+    /// `message.max.bytes`); as `dead_letter` on HTTP sinks.
+    #[serde(default)]
+    pub dead_letter: Option<std::path::PathBuf>,
+    #[serde(default = "super::default_dead_letter_max_bytes")]
+    pub dead_letter_max_bytes: u64,
 }
 
 fn default_group() -> String {

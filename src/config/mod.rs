@@ -379,6 +379,12 @@ pub enum SinkConfig {
         /// `ecs` (default), `ocsf` or `cef` (the message body).
         #[serde(default)]
         alert_format: AlertFormat,
+        /// JSON-lines file for alerts this sink can never send (over UDP, one too large for a
+        /// datagram); as `dead_letter` on HTTP sinks.
+        #[serde(default)]
+        dead_letter: Option<PathBuf>,
+        #[serde(default = "default_dead_letter_max_bytes")]
+        dead_letter_max_bytes: u64,
     },
     /// Alerts POSTed in batches.
     Http(HttpSinkConfig),
@@ -423,6 +429,22 @@ impl SinkConfig {
             | SinkConfig::Syslog { name, .. } => name.as_deref(),
             SinkConfig::Http(h) => h.name.as_deref(),
             SinkConfig::Kafka(k) => k.name.as_deref(),
+        }
+    }
+}
+
+impl SinkConfig {
+    /// The dead-letter file of a sink that has one, and its size bound.
+    pub fn dead_letter(&self) -> (Option<&Path>, u64) {
+        match self {
+            SinkConfig::Syslog {
+                dead_letter,
+                dead_letter_max_bytes,
+                ..
+            } => (dead_letter.as_deref(), *dead_letter_max_bytes),
+            SinkConfig::Http(h) => (h.dead_letter.as_deref(), h.dead_letter_max_bytes),
+            SinkConfig::Kafka(k) => (k.dead_letter.as_deref(), k.dead_letter_max_bytes),
+            SinkConfig::Stdout { .. } | SinkConfig::File { .. } => (None, 0),
         }
     }
 }
@@ -537,7 +559,7 @@ fn default_retry_max() -> Duration {
 fn default_buffer_events() -> usize {
     10_000
 }
-fn default_dead_letter_max_bytes() -> u64 {
+pub(crate) fn default_dead_letter_max_bytes() -> u64 {
     100 << 20
 }
 
@@ -878,8 +900,24 @@ impl Config {
         for s in &mut self.sinks {
             match s {
                 SinkConfig::File { path, .. } => fix(path),
-                SinkConfig::Syslog { ca: Some(ca), .. } => fix(ca),
-                _ => {}
+                SinkConfig::Syslog {
+                    ca, dead_letter, ..
+                } => {
+                    for p in [ca, dead_letter].into_iter().flatten() {
+                        fix(p);
+                    }
+                }
+                SinkConfig::Http(h) => {
+                    if let Some(p) = &mut h.dead_letter {
+                        fix(p);
+                    }
+                }
+                SinkConfig::Kafka(k) => {
+                    if let Some(p) = &mut k.dead_letter {
+                        fix(p);
+                    }
+                }
+                SinkConfig::Stdout { .. } => {}
             }
         }
     }
@@ -1082,20 +1120,20 @@ impl Config {
                             "must be at least retry_initial_delay",
                         );
                     }
-                    if let Some(dir) = h
-                        .dead_letter
-                        .as_deref()
-                        .and_then(|p| p.parent())
-                        .filter(|d| !d.as_os_str().is_empty())
-                        && !dir.is_dir()
-                    {
-                        errs.push(
-                            format!("{at}.dead_letter"),
-                            format!("folder {} does not exist", dir.display()),
-                        );
-                    }
                 }
                 SinkConfig::Kafka(k) => kafka::validate_sink(k, &at, &mut errs),
+            }
+            if let Some(dir) = sink
+                .dead_letter()
+                .0
+                .and_then(|p| p.parent())
+                .filter(|d| !d.as_os_str().is_empty())
+                && !dir.is_dir()
+            {
+                errs.push(
+                    format!("{at}.dead_letter"),
+                    format!("folder {} does not exist", dir.display()),
+                );
             }
         }
         validate_feedback(&self.feedback, &self.sightings, &mut errs);

@@ -13,9 +13,10 @@
 //! is down fills the buffer and then makes the pipeline wait.
 //!
 //! A delivery that fails all the same (a record the broker will never take, such as one over
-//! `message.max.bytes`) is logged, counted in `iocd_kafka_producer_errors_total` by error and
-//! in `iocd_sink_dropped_alerts_total`; a failure that can pass (a broker gone, a leader
-//! moving, the local queue full) is retried with backoff.
+//! `message.max.bytes`) is counted in `iocd_kafka_producer_errors_total` by error and goes to
+//! the sink's dead-letter file (`dead_letter`, as for HTTP sinks), or, without one, to the
+//! error log in full; a failure that can pass (a broker gone, a leader moving, the local
+//! queue full) is retried with backoff.
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,7 +27,9 @@ use futures_util::stream::FuturesUnordered;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use tracing::{error, warn};
+use tracing::warn;
+
+use super::dead_letter::DeadLetter;
 
 use super::{Backoff, Queue, SinkCtx, SinkErrorKind};
 use crate::config::KafkaSinkConfig;
@@ -142,7 +145,7 @@ async fn attempt(
 }
 
 /// The task of a Kafka sink.
-pub(super) async fn run(queue: Arc<Queue>, sink: KafkaSink, ctx: SinkCtx) {
+pub(super) async fn run(queue: Arc<Queue>, sink: KafkaSink, dead: DeadLetter, ctx: SinkCtx) {
     let sink = Arc::new(sink);
     let mut inflight = FuturesUnordered::new();
     let mut taken: Vec<AlertRecord> = Vec::with_capacity(TAKE);
@@ -178,11 +181,9 @@ pub(super) async fn run(queue: Arc<Queue>, sink: KafkaSink, ctx: SinkCtx) {
                     .with_label_values(&[ctx.name.as_str(), error_label(&e).as_str()])
                     .inc();
                 if is_permanent(&e) {
-                    error!(
-                        sink = %ctx.name, error = %e, bytes = alert.json.len(),
-                        "the Kafka cluster refused an alert for good; dropped"
-                    );
-                    ctx.drop_alerts(&queue, std::slice::from_ref(&alert), "refused");
+                    // To the dead-letter file, else logged in full and counted as dropped.
+                    let detail = format!("the Kafka cluster refused it for good: {e}");
+                    ctx.refused(&queue, &dead, &alert, None, "refused", &detail);
                 } else {
                     let delay = backoff.next_delay();
                     warn!(

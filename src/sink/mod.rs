@@ -182,6 +182,14 @@ impl Sinks {
                 sink: name.clone(),
                 kind,
             };
+            // Where alerts refused for good go (HTTP, syslog, Kafka sinks).
+            let (dead_path, dead_max) = cfg.dead_letter();
+            let dead = dead_letter::DeadLetter::open(dead_path, dead_max).map_err(|source| {
+                fail(SinkErrorKind::Open {
+                    path: dead_path.map(std::path::Path::to_owned).unwrap_or_default(),
+                    source,
+                })
+            })?;
             let (cap, sink) = match cfg {
                 SinkConfig::Stdout { .. } => (
                     DEFAULT_QUEUE_ALERTS,
@@ -205,19 +213,9 @@ impl Sinks {
                 } => {
                     let s = syslog::SyslogSink::open(*protocol, address, ca.as_deref(), app_name)
                         .map_err(fail)?;
-                    (DEFAULT_QUEUE_ALERTS, Opened::Syslog(s))
+                    (DEFAULT_QUEUE_ALERTS, Opened::Syslog(s, dead))
                 }
                 SinkConfig::Http(h) => {
-                    let dead = dead_letter::DeadLetter::open(
-                        h.dead_letter.as_deref(),
-                        h.dead_letter_max_bytes,
-                    )
-                    .map_err(|source| {
-                        fail(SinkErrorKind::Open {
-                            path: h.dead_letter.clone().unwrap_or_default(),
-                            source,
-                        })
-                    })?;
                     let s = http::HttpSink::new(h, dead).map_err(fail)?;
                     // Validation asks for buffer >= batch; a smaller buffer would deadlock
                     // a batch that waits for alerts the buffer cannot take.
@@ -228,7 +226,7 @@ impl Sinks {
                 }
                 SinkConfig::Kafka(k) => {
                     let s = kafka::KafkaSink::new(k).map_err(fail)?;
-                    (k.buffer_max_events.max(1), Opened::Kafka(s))
+                    (k.buffer_max_events.max(1), Opened::Kafka(s, dead))
                 }
             };
             let mut queue = Queue::new(&name, cap, &metrics);
@@ -243,9 +241,9 @@ impl Sinks {
             let q = queue.clone();
             tasks.push(match sink {
                 Opened::Lines(out) => rt.spawn(file::run(q, out, ctx)),
-                Opened::Syslog(s) => rt.spawn(syslog::run(q, s, ctx)),
+                Opened::Syslog(s, dead) => rt.spawn(syslog::run(q, s, dead, ctx)),
                 Opened::Http(s) => rt.spawn(http::run(q, s, ctx)),
-                Opened::Kafka(s) => rt.spawn(kafka::run(q, s, ctx)),
+                Opened::Kafka(s, dead) => rt.spawn(kafka::run(q, s, dead, ctx)),
             });
             queues.push(queue);
         }
@@ -381,18 +379,18 @@ fn kind_name(cfg: &SinkConfig) -> &'static str {
 /// A sink opened by `start`, not yet running.
 enum Opened {
     Lines(file::Output),
-    Syslog(syslog::SyslogSink),
+    Syslog(syslog::SyslogSink, dead_letter::DeadLetter),
     Http(http::HttpSink),
-    Kafka(kafka::KafkaSink),
+    Kafka(kafka::KafkaSink, dead_letter::DeadLetter),
 }
 
 impl fmt::Display for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Opened::Lines(o) => o.fmt(f),
-            Opened::Syslog(s) => s.fmt(f),
+            Opened::Syslog(s, _) => s.fmt(f),
             Opened::Http(s) => s.fmt(f),
-            Opened::Kafka(s) => s.fmt(f),
+            Opened::Kafka(s, _) => s.fmt(f),
         }
     }
 }
@@ -550,37 +548,14 @@ impl SinkCtx {
         }
     }
 
-    /// Taken alerts that will never be delivered (`reason`: `refused` or `too_large`):
-    /// counted, and their places in the queue freed. The caller logs why.
-    ///
-    /// They are settled: an alert the endpoint refuses for good (a 4xx that retrying cannot
-    /// fix, a datagram too large) would otherwise hold its Kafka partition's commits back
-    /// forever and replay on every restart, a poison message that stops the whole stream.
-    /// Losing it loudly (`iocd_sink_dropped_alerts_total`, an error log) is the lesser harm.
-    fn drop_alerts<'a>(
-        &self,
-        queue: &Queue,
-        alerts: impl IntoIterator<Item = &'a AlertRecord>,
-        reason: &'static str,
-    ) {
-        let mut n = 0;
-        for a in alerts {
-            a.settle();
-            n += 1;
-        }
-        self.metrics
-            .sink_dropped
-            .with_label_values(&[self.name.as_str(), reason])
-            .inc_by(n as u64);
-        queue.reject(n);
-    }
-
     /// One taken alert the endpoint refused for good (`reason`: `refused`, `too_large` or
     /// `item_error`): written to the dead-letter file and counted in
     /// `iocd_sink_dead_letters_total`, or, with no file or a full one, logged in full at
     /// ERROR and counted in `iocd_sink_dropped_alerts_total`. Either way its place in the
-    /// queue is freed and it is settled, for the reason `drop_alerts` gives: the error log
-    /// is the dead letter of last resort.
+    /// queue is freed and it is settled: an alert the endpoint refuses for good would
+    /// otherwise hold its Kafka partition's commits back forever and replay on every
+    /// restart, a poison message that stops the whole stream. The error log is the dead
+    /// letter of last resort.
     fn refused(
         &self,
         queue: &Queue,

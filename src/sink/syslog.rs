@@ -30,6 +30,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tracing::{info, warn};
 
+use super::dead_letter::DeadLetter;
 use super::{Backoff, Queue, SinkCtx, SinkErrorKind};
 use crate::config::SyslogProtocol;
 use crate::pipeline::AlertRecord;
@@ -294,7 +295,7 @@ impl Conn {
 }
 
 /// The task of a syslog sink.
-pub(super) async fn run(queue: Arc<Queue>, sink: SyslogSink, ctx: SinkCtx) {
+pub(super) async fn run(queue: Arc<Queue>, sink: SyslogSink, dead: DeadLetter, ctx: SinkCtx) {
     let mut conn: Option<Conn> = None;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
     let mut alerts: Vec<AlertRecord> = Vec::new();
@@ -341,6 +342,7 @@ pub(super) async fn run(queue: Arc<Queue>, sink: SyslogSink, ctx: SinkCtx) {
                     &sink,
                     socket,
                     &queue,
+                    &dead,
                     &ctx,
                     &mut alerts,
                     &mut backoff,
@@ -408,10 +410,12 @@ pub(super) async fn run(queue: Arc<Queue>, sink: SyslogSink, ctx: SinkCtx) {
 
 /// Sends `alerts` one datagram each, releasing each as it goes; on a send error waits and
 /// tries the same alert again. Returns with `alerts` empty.
+#[allow(clippy::too_many_arguments)]
 async fn send_datagrams(
     sink: &SyslogSink,
     socket: &UdpSocket,
     queue: &Queue,
+    dead: &DeadLetter,
     ctx: &SinkCtx,
     alerts: &mut Vec<AlertRecord>,
     backoff: &mut Backoff,
@@ -422,11 +426,13 @@ async fn send_datagrams(
         sink.format(a, msg);
         if msg.len() > MAX_DATAGRAM {
             ctx.errors.inc();
-            warn!(
-                sink = %ctx.name, bytes = msg.len(), max = MAX_DATAGRAM,
-                "alert too large for one syslog datagram; dropped (use TCP or TLS for large alerts)"
+            // To the dead-letter file, else logged in full and counted as dropped.
+            let detail = format!(
+                "{} bytes, over the {MAX_DATAGRAM} of one syslog datagram (use TCP or TLS \
+                 for large alerts)",
+                msg.len()
             );
-            ctx.drop_alerts(queue, std::slice::from_ref(a), "too_large");
+            ctx.refused(queue, dead, a, None, "too_large", &detail);
             continue;
         }
         loop {
