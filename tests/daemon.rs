@@ -495,10 +495,6 @@ path = "soc.jsonl"
 name = "archive"
 type = "file"
 path = "archive.jsonl"
-# The line is dated 22 Nov: in event time, a quiet stream's clock runs on with the wall clock
-# after `max_lateness`, which sends the digest.
-[triage]
-max_lateness = "1s"
 [triage.routing]
 digest_interval = "1s"
 [triage.routing.sinks.soc]
