@@ -146,10 +146,20 @@ pub fn run(cfg: Config) -> Result<bool> {
                 Arc::new(SystemClock),
             )
             .with_shared_infrastructure(&shared)
+            .with_time(&cfg.triage)
             .with_feedback(feedback.clone())
             .with_sightings(sightings.clone()),
         )
     });
+    if let Some(t) = &triage {
+        // Roll-ups and digests a matcher thread makes when event time passes their time.
+        let (sender, weak) = (sinks.sender(), Arc::downgrade(t));
+        t.deliver_due(move |o: Outgoing| {
+            if let Some(t) = weak.upgrade() {
+                deliver(&sender, Some(&t), o.record, o.sink)
+            }
+        });
+    }
     let out: AlertOut = {
         let (sender, triage) = (sinks.sender(), triage.clone());
         Arc::new(move |a| deliver(&sender, triage.as_deref(), a, None))

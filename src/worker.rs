@@ -211,7 +211,22 @@ fn emit(
         let hostname = syslog.as_ref().and_then(|s| s.hostname.as_deref());
         let verdict = match triage {
             Some(t) => {
-                let a = t.assess(
+                // In event time, the line is triaged at the time it says (its fields', else
+                // its syslog header's), bounded by the event clock's allowance.
+                let line_ms = t
+                    .in_event_time()
+                    .then(|| {
+                        crate::decode::time::event_time(line, ev.as_ref(), None)
+                            .or_else(|| {
+                                let ts = syslog.as_ref()?.timestamp.as_deref()?;
+                                chrono::DateTime::parse_from_rfc3339(ts).ok()
+                            })
+                            .map(|d| d.timestamp_millis())
+                    })
+                    .flatten();
+                let at = t.line_time(line_ms);
+                t.catch_up(at);
+                let a = t.assess_at(
                     &snap.set,
                     snap.generation,
                     ev.as_ref(),
@@ -219,6 +234,7 @@ fn emit(
                     hostname,
                     line_hits,
                     tally,
+                    at,
                 );
                 for o in a.extra {
                     out(o.record);

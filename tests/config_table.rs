@@ -179,6 +179,10 @@ const ROWS: &[(&str, &str)] = &[
         "[[feeds]]\nname = \"f\"\nurl = \"http://127.0.0.1:1/f.txt\"\nconfidence = 300",
         "feeds[0].confidence",
     ),
+    ("[triage]\ntime = \"wall\"", "triage.time"),
+    ("[triage]\nmax_lateness = \"2d\"", "triage.max_lateness"),
+    ("[triage]\nmax_lateness = \"soon\"", "triage.max_lateness"),
+    ("[triage]\nmax_ahead = \"25h\"", "triage.max_ahead"),
     (
         "[triage.dedup]\nmax_entries = 0",
         "triage.dedup.max_entries",

@@ -114,9 +114,33 @@ pub struct TriageConfig {
     pub assets: Vec<AssetConfig>,
     /// Match-time allowlist: hits involving these are counted, never alerted.
     pub allow: AllowConfig,
+    /// The time windows, rates and digest intervals are computed on: `"arrival"` (the
+    /// default: the wall clock when the line is matched) or `"event"` (the time the line says,
+    /// the clock when it says none; one clock for all sources, see the docs' limits). See `docs/ALERT_QUALITY.md`, "Event time in the daemon".
+    pub time: TimeBasis,
+    /// Event time: how far behind the newest event time a line may be and still be triaged
+    /// at its own time (older lines are triaged at newest - `max_lateness`); also how long a
+    /// quiet stream waits before its clock runs on with the wall clock.
+    #[serde(with = "humantime_serde")]
+    pub max_lateness: Duration,
+    /// Event time: how far past the wall clock a line's time may move the clock (a line from
+    /// the future is triaged at wall clock + `max_ahead`).
+    #[serde(with = "humantime_serde")]
+    pub max_ahead: Duration,
     pub dedup: DedupConfig,
     pub flood: FloodConfig,
     pub routing: RoutingConfig,
+}
+
+/// `triage.time`: which clock triage runs on in the daemon.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeBasis {
+    /// The time the decoded line says, with a bounded allowance for disorder.
+    Event,
+    /// The wall clock when the line is matched.
+    #[default]
+    Arrival,
 }
 
 impl Default for TriageConfig {
@@ -128,6 +152,9 @@ impl Default for TriageConfig {
             priority: PriorityConfig::default(),
             assets: Vec::new(),
             allow: AllowConfig::default(),
+            time: TimeBasis::Arrival,
+            max_lateness: Duration::from_secs(60),
+            max_ahead: Duration::from_secs(300),
             dedup: DedupConfig::default(),
             flood: FloodConfig::default(),
             routing: RoutingConfig::default(),
@@ -580,6 +607,15 @@ impl TriageConfig {
                     at,
                     "names no network and no hostname: it would match nothing",
                 );
+            }
+        }
+        // The allowance for disorder is held in memory as open windows: a day at most.
+        for (d, at) in [
+            (self.max_lateness, "triage.max_lateness"),
+            (self.max_ahead, "triage.max_ahead"),
+        ] {
+            if d > Duration::from_secs(86_400) {
+                errs.push(at, "must be at most 1d");
             }
         }
         // Windows and intervals are added to the clock in milliseconds: a year is already

@@ -30,6 +30,7 @@
 pub mod assets;
 pub mod dedup;
 pub mod digest;
+pub mod event_clock;
 pub mod flood;
 pub mod score;
 
@@ -49,6 +50,7 @@ use crate::matcher::{Hit, IocSet};
 use crate::pipeline::AlertRecord;
 use crate::sightings::Sightings;
 use crate::telemetry::metrics::TriageMetrics;
+pub use event_clock::EventClock;
 
 use assets::{Allow, Assets};
 use dedup::{Dedup, Rollup, Seen};
@@ -488,6 +490,15 @@ pub struct Triage {
     routes: Vec<Route>,
     digest_top: usize,
     clock: Arc<dyn Clock>,
+    /// The daemon's event clock (`triage.time = "event"`), also `clock`: lines are triaged
+    /// at [`Triage::line_time`].
+    event_clock: Option<Arc<EventClock>>,
+    /// In event time, the next event time (ms) at which a matcher thread ticks before it
+    /// assesses its line ([`Triage::catch_up`]); ticks are one at a time (`ticking`).
+    next_catch_up: AtomicI64,
+    ticking: Mutex<()>,
+    /// Where [`Triage::catch_up`] hands what a tick made (the daemon's sinks).
+    on_due: std::sync::OnceLock<Box<dyn Fn(Outgoing) + Send + Sync>>,
     /// The generation of the set last seen, and when it was first seen (Unix seconds).
     gen_seen: AtomicU64,
     gen_loaded_at: AtomicI64,
@@ -553,6 +564,10 @@ impl Triage {
             routes,
             digest_top: cfg.routing.digest_top,
             clock,
+            event_clock: None,
+            next_catch_up: AtomicI64::new(i64::MIN),
+            ticking: Mutex::new(()),
+            on_due: std::sync::OnceLock::new(),
             gen_seen: AtomicU64::new(0),
             gen_loaded_at: AtomicI64::new(now / 1000),
             feedback: None,
@@ -568,6 +583,119 @@ impl Triage {
     pub fn with_shared_infrastructure(mut self, lists: &[crate::ioc::allowlist::List]) -> Triage {
         self.shared = crate::ioc::allowlist::Allowlists::build(lists);
         self
+    }
+
+    /// Runs triage on `clock`, in event time: lines are triaged at [`Triage::line_time`] of
+    /// their own time, and ticks read the same clock.
+    pub fn with_event_clock(mut self, clock: Arc<EventClock>) -> Triage {
+        self.clock = clock.clone();
+        self.event_clock = Some(clock);
+        self
+    }
+
+    /// The daemon's clock as `cfg.time` says: in event time an [`EventClock`] on the system
+    /// clock with `cfg.max_lateness` and `cfg.max_ahead`; in arrival time, unchanged.
+    pub fn with_time(self, cfg: &TriageConfig) -> Triage {
+        match cfg.time {
+            crate::config::triage::TimeBasis::Event => self.with_event_clock(Arc::new(
+                EventClock::new(millis(cfg.max_lateness), millis(cfg.max_ahead)),
+            )),
+            crate::config::triage::TimeBasis::Arrival => self,
+        }
+    }
+
+    /// Whether lines are triaged at their own time ([`Triage::with_event_clock`]).
+    pub fn in_event_time(&self) -> bool {
+        self.event_clock.is_some()
+    }
+
+    /// The time to triage a line at: in event time, [`EventClock::observe`] of the time the
+    /// line says (`None`: it says none); else the clock's.
+    pub fn line_time(&self, line_ms: Option<i64>) -> i64 {
+        match &self.event_clock {
+            Some(c) => {
+                let (at, first) = c.observe_first(line_ms);
+                if first {
+                    self.restart_schedules(at);
+                }
+                at
+            }
+            None => self.clock.now_ms(),
+        }
+    }
+
+    /// Digest and flood-summary schedules start at `now` (the first event time seen: the
+    /// daemon's start is no event of the log, so live and replayed lines cut digests at the
+    /// same event times).
+    fn restart_schedules(&self, now: i64) {
+        let _one_at_a_time = self.ticking.lock().unwrap_or_else(PoisonError::into_inner);
+        self.summary_next_due.store(
+            now.saturating_add(self.summary_interval_ms),
+            Ordering::Release,
+        );
+        self.summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .since = now;
+        for r in &self.routes {
+            r.next_due
+                .store(now.saturating_add(r.interval_ms), Ordering::Release);
+            r.digest
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .since = now;
+        }
+    }
+
+    /// Where the roll-ups and digests a matcher thread's [`Triage::catch_up`] makes go (set
+    /// once; later calls are ignored).
+    pub fn deliver_due(&self, f: impl Fn(Outgoing) + Send + Sync + 'static) {
+        let _ = self.on_due.set(Box::new(f));
+    }
+
+    /// In event time, before a line triaged at `at_ms` is assessed: if a digest or the flood
+    /// summary is due by `at_ms`, or a second of event time passed since the last catch-up
+    /// (windows to close), ticks now (on
+    /// this thread, handing the result to [`Triage::deliver_due`]), so that windows close
+    /// and digests are cut at the same event times whether lines come live or all at once
+    /// (the ticker thread alone would cut a replayed backlog at whatever line it reached
+    /// each wall-clock second).
+    pub fn catch_up(&self, at_ms: i64) {
+        let Some(deliver) = self.on_due.get() else {
+            return;
+        };
+        if self.event_clock.is_none() {
+            return;
+        }
+        // A digest or flood summary due: cut it before this line, as the ticker would have
+        // live (exactly, so that both give the same digests).
+        let due = self
+            .routes
+            .iter()
+            .map(|r| r.next_due.load(Ordering::Acquire))
+            .chain([self.summary_next_due.load(Ordering::Acquire)])
+            .min()
+            .unwrap_or(i64::MAX);
+        let next = self.next_catch_up.load(Ordering::Acquire);
+        if at_ms < next && at_ms < due {
+            return;
+        }
+        if self
+            .next_catch_up
+            .compare_exchange(
+                next,
+                at_ms.saturating_add(1000),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+            && at_ms < due
+        {
+            return;
+        }
+        for o in self.tick() {
+            deliver(o);
+        }
     }
 
     /// Analysts' false-positive marks, consulted for every hit.
@@ -629,6 +757,23 @@ impl Triage {
         tally: &mut Tally,
     ) -> Assessment {
         let now_ms = self.clock.now_ms();
+        self.assess_at(set, generation, ev, facts, hostname, hits, tally, now_ms)
+    }
+
+    /// [`Triage::assess`] at `now_ms`, the time the line is triaged at (the daemon's
+    /// [`EventClock::observe`] of the line's event time) rather than the clock's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assess_at(
+        &self,
+        set: &IocSet,
+        generation: u64,
+        ev: Option<&Event>,
+        facts: &LineFacts,
+        hostname: Option<&str>,
+        hits: &[Hit],
+        tally: &mut Tally,
+        now_ms: i64,
+    ) -> Assessment {
         let now_s = now_ms.div_euclid(1000);
         let loaded = self.loaded_at(generation, now_s);
         let mut out = Assessment::default();
@@ -976,6 +1121,7 @@ impl Triage {
     /// Closes the windows whose time is up and sends the digests that are due. Called every
     /// second or so by the [`Ticker`].
     pub fn tick(&self) -> Vec<Outgoing> {
+        let _one_at_a_time = self.ticking.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.clock.now_ms();
         let mut tally = Tally::default();
         let mut out: Vec<Outgoing> = self
@@ -984,6 +1130,26 @@ impl Triage {
             .into_iter()
             .filter_map(|r| self.rollup(r, &mut tally))
             .collect();
+        // A clock that went back past a schedule's start (the event clock, at the first line
+        // of a backlog older than the daemon's start) restarts the schedule there: a digest
+        // interval is one interval of the clock's time, not of the wall clock's.
+        let rebase = |due: &AtomicI64, every: i64| {
+            let back = now < due.load(Ordering::Acquire).saturating_sub(every);
+            if back {
+                due.store(now.saturating_add(every), Ordering::Release);
+            }
+            back
+        };
+        if rebase(&self.summary_next_due, self.summary_interval_ms) {
+            let mut s = self.summary.lock().unwrap_or_else(PoisonError::into_inner);
+            s.since = s.since.min(now);
+        }
+        for r in &self.routes {
+            if rebase(&r.next_due, r.interval_ms) {
+                let mut d = r.digest.lock().unwrap_or_else(PoisonError::into_inner);
+                d.since = d.since.min(now);
+            }
+        }
         if now >= self.summary_next_due.load(Ordering::Acquire) {
             self.summary_next_due.store(
                 now.saturating_add(self.summary_interval_ms),
