@@ -27,7 +27,9 @@ fn bash(dir: &Path, script: &str) -> Output {
 fn files(dir: &Path, bad: usize, lines: usize) {
     let mut feed = String::from("198.51.100.7\n");
     for i in 0..bad {
-        feed.push_str(&format!("not an indicator {i} !!\n"));
+        // Long enough that the first 1000 rejections kept per feed (what `--all-rejected`
+        // prints) overflow a pipe's buffer: iocd is still writing when `head` goes.
+        feed.push_str(&format!("{}-not-an-indicator-{i}!!\n", "x".repeat(200)));
     }
     std::fs::write(dir.join("feed.txt"), feed).unwrap();
     let log: String = (0..lines)
