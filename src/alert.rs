@@ -26,6 +26,8 @@ use serde::Serialize;
 
 use crate::decode::event::{self as decoded, Direction};
 use crate::matcher::{Hit, IocKind, IocSet, Pattern, Tlp};
+use crate::pipeline::IdHasher;
+pub use crate::pipeline::content_id;
 use crate::triage::score::Component;
 use crate::triage::{AlertType, LineFacts, Verdict};
 
@@ -444,8 +446,7 @@ struct Rule {
     ruleset: &'static str,
 }
 
-/// The `rule.ruleset` of every iocd alert.
-pub const RULESET: &str = "iocd";
+pub use crate::pipeline::RULESET;
 
 /// The ECS `rule.id` and `rule.name` of an indicator match whose (primary) indicator is of
 /// `kind`: one rule per indicator kind, `iocd.match.ipv4` ("Threat intelligence match:
@@ -460,7 +461,7 @@ pub fn rule(kind: IocKind) -> (String, String) {
 /// ECS `event.severity` of a priority label: 1 (info) to 5 (critical), the scale of OCSF's
 /// `severity_id`; `None` for a label that is not a priority.
 pub fn severity(priority: &str) -> Option<u8> {
-    crate::config::triage::Priority::from_label(priority).map(|p| p.index() as u8 + 1)
+    crate::config::triage::Priority::from_label(priority).map(|p| p.severity())
 }
 
 #[derive(Serialize)]
@@ -940,36 +941,6 @@ pub fn write_alert(out: &mut Vec<u8>, set: &IocSet, line: &[u8], hits: &[Hit], c
     serde_json::to_writer(&mut *out, &alert).expect("serializing to memory cannot fail");
 }
 
-/// A stable alert id: 128 bits of SHA-256 in hex (32 characters) over length-prefixed
-/// fields, so that no two lists of fields hash the same input. SHA-256 rather than a fast
-/// hash because whoever writes log lines must not be able to make two alerts share an id
-/// (Elasticsearch would keep only the first).
-struct IdHasher(ring::digest::Context);
-
-impl IdHasher {
-    fn new(domain: &str) -> IdHasher {
-        let mut h = IdHasher(ring::digest::Context::new(&ring::digest::SHA256));
-        h.field(domain.as_bytes());
-        h
-    }
-
-    fn field(&mut self, bytes: &[u8]) -> &mut IdHasher {
-        self.0.update(&(bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
-        self
-    }
-
-    fn finish(self) -> String {
-        use std::fmt::Write;
-        let digest = self.0.finish();
-        let mut hex = String::with_capacity(32);
-        for b in &digest.as_ref()[..16] {
-            let _ = write!(hex, "{b:02x}");
-        }
-        hex
-    }
-}
-
 /// The `event.id` of an alert on `line`: the same line read from the same source position,
 /// with the same indicators and alert type, gets the same id, so that an at-least-once replay
 /// is idempotent where the sink can use it (Elasticsearch `_id` with `create`).
@@ -1028,15 +999,6 @@ pub fn event_id(
     for i in indicators.iter() {
         h.field(i.as_bytes());
     }
-    h.finish()
-}
-
-/// The `event.id` of an alert triage makes on its own (roll-up, flood report, digest): a
-/// digest of its `kind` and its content (everything but `@timestamp`, the time it was
-/// made), so the same roll-up of the same window always gets the same id.
-pub fn content_id(kind: &str, content: &[u8]) -> String {
-    let mut h = IdHasher::new("iocd.triage.v1");
-    h.field(kind.as_bytes()).field(content);
     h.finish()
 }
 

@@ -53,6 +53,11 @@ impl Priority {
         Priority::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
+    /// ECS `event.severity`: 1 (info) to 5 (critical), the scale of OCSF's `severity_id`.
+    pub fn severity(self) -> u8 {
+        self.index() as u8 + 1
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }

@@ -47,7 +47,7 @@ use crate::config::triage::TriageConfig;
 use crate::decode::event::{self, Action, Direction, Event};
 use crate::feedback::Feedback;
 use crate::matcher::{Hit, IocSet};
-use crate::pipeline::AlertRecord;
+use crate::pipeline::{AlertRecord, RULESET};
 use crate::sightings::Sightings;
 use crate::telemetry::metrics::TriageMetrics;
 pub use event_clock::EventClock;
@@ -1219,13 +1219,13 @@ impl Triage {
                 "dataset": "iocd.rollup",
                 "start": rfc3339(w.first_seen),
                 "end": rfc3339(w.last_seen),
-                "severity": crate::alert::severity(w.priority.as_str()),
+                "severity": w.priority.severity(),
                 "risk_score": w.score,
             },
             "rule": {
                 "id": "iocd.rollup",
                 "name": "Threat intelligence match roll-up: more hits after an alert",
-                "ruleset": crate::alert::RULESET,
+                "ruleset": RULESET,
             },
             "message": format!(
                 "{} more hit(s) of {} on {} ({}) after its alert, {} to {}",
@@ -1375,12 +1375,12 @@ impl Triage {
                 "category": ["threat"],
                 "type": ["indicator"],
                 "dataset": "iocd.flood",
-                "severity": crate::alert::severity(p.as_str()),
+                "severity": p.severity(),
             },
             "rule": {
                 "id": "iocd.flood",
                 "name": "Indicator flood: one indicator, many internal hosts",
-                "ruleset": crate::alert::RULESET,
+                "ruleset": RULESET,
             },
             "message": message,
             "threat": {"feed": {"name": &providers}, "indicator": {"provider": &providers}},
@@ -1438,12 +1438,12 @@ impl Triage {
                 "dataset": "iocd.flood_summary",
                 "start": rfc3339(sum.since),
                 "end": rfc3339(now),
-                "severity": crate::alert::severity(p.as_str()),
+                "severity": p.severity(),
             },
             "rule": {
                 "id": "iocd.flood_summary",
                 "name": "Scans stopped at the edge: listed addresses flooding inbound, blocked",
-                "ruleset": crate::alert::RULESET,
+                "ruleset": RULESET,
             },
             "message": format!(
                 "{indicators} listed indicator(s) scanned many internal hosts and were blocked at the edge since {}: {} hit(s) since each was declared a flood; top: {}",
@@ -1503,12 +1503,12 @@ impl Triage {
                 "dataset": "iocd.digest",
                 "start": rfc3339(d.since),
                 "end": rfc3339(now),
-                "severity": crate::alert::severity("info"),
+                "severity": Priority::Info.severity(),
             },
             "rule": {
                 "id": "iocd.digest",
                 "name": "Digest of the alerts below a sink's minimum priority",
-                "ruleset": crate::alert::RULESET,
+                "ruleset": RULESET,
             },
             "message": format!(
                 "iocd digest for {}: {} alert(s), {} hit(s) below {} since {}",
@@ -1528,7 +1528,7 @@ impl Triage {
         Some(self.record(v, "digest", &r.name, None, Some(i)))
     }
 
-    /// The alert `v`, with its `event.id` ([`crate::alert::content_id`] of everything but
+    /// The alert `v`, with its `event.id` ([`crate::pipeline::content_id`] of everything but
     /// `@timestamp`), for the sinks.
     fn record(
         &self,
@@ -1541,7 +1541,7 @@ impl Triage {
         let stamp = v.as_object_mut().and_then(|o| o.remove("@timestamp"));
         let kind = v["iocd"]["alert_type"].as_str().unwrap_or("").to_owned();
         let content = serde_json::to_vec(&v).expect("serializing to memory cannot fail");
-        let id = crate::alert::content_id(&kind, &content);
+        let id = crate::pipeline::content_id(&kind, &content);
         if let Some(o) = v.as_object_mut() {
             if let Some(t) = stamp {
                 o.insert("@timestamp".into(), t);
