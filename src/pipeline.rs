@@ -331,6 +331,48 @@ pub use tokio_util::sync::CancellationToken as Shutdown;
 pub type BatchSender = crossbeam_channel::Sender<Batch>;
 pub type BatchReceiver = crossbeam_channel::Receiver<Batch>;
 
+/// A stable alert id: 128 bits of SHA-256 in hex (32 characters) over length-prefixed
+/// fields, so that no two lists of fields hash the same input. SHA-256 rather than a fast
+/// hash because whoever writes log lines must not be able to make two alerts share an id
+/// (Elasticsearch would keep only the first).
+pub(crate) struct IdHasher(ring::digest::Context);
+
+impl IdHasher {
+    pub(crate) fn new(domain: &str) -> IdHasher {
+        let mut h = IdHasher(ring::digest::Context::new(&ring::digest::SHA256));
+        h.field(domain.as_bytes());
+        h
+    }
+
+    pub(crate) fn field(&mut self, bytes: &[u8]) -> &mut IdHasher {
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    pub(crate) fn finish(self) -> String {
+        use std::fmt::Write;
+        let digest = self.0.finish();
+        let mut hex = String::with_capacity(32);
+        for b in &digest.as_ref()[..16] {
+            let _ = write!(hex, "{b:02x}");
+        }
+        hex
+    }
+}
+
+/// The `event.id` of an alert triage makes on its own (roll-up, flood report, digest): a
+/// digest of its `kind` and its content (everything but `@timestamp`, the time it was
+/// made), so the same roll-up of the same window always gets the same id.
+pub fn content_id(kind: &str, content: &[u8]) -> String {
+    let mut h = IdHasher::new("iocd.triage.v1");
+    h.field(kind.as_bytes()).field(content);
+    h.finish()
+}
+
+/// The `rule.ruleset` of every iocd alert.
+pub const RULESET: &str = "iocd";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,45 +465,3 @@ mod tests {
         assert!(!fired.load(Ordering::SeqCst));
     }
 }
-
-/// A stable alert id: 128 bits of SHA-256 in hex (32 characters) over length-prefixed
-/// fields, so that no two lists of fields hash the same input. SHA-256 rather than a fast
-/// hash because whoever writes log lines must not be able to make two alerts share an id
-/// (Elasticsearch would keep only the first).
-pub(crate) struct IdHasher(ring::digest::Context);
-
-impl IdHasher {
-    pub(crate) fn new(domain: &str) -> IdHasher {
-        let mut h = IdHasher(ring::digest::Context::new(&ring::digest::SHA256));
-        h.field(domain.as_bytes());
-        h
-    }
-
-    pub(crate) fn field(&mut self, bytes: &[u8]) -> &mut IdHasher {
-        self.0.update(&(bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
-        self
-    }
-
-    pub(crate) fn finish(self) -> String {
-        use std::fmt::Write;
-        let digest = self.0.finish();
-        let mut hex = String::with_capacity(32);
-        for b in &digest.as_ref()[..16] {
-            let _ = write!(hex, "{b:02x}");
-        }
-        hex
-    }
-}
-
-/// The `event.id` of an alert triage makes on its own (roll-up, flood report, digest): a
-/// digest of its `kind` and its content (everything but `@timestamp`, the time it was
-/// made), so the same roll-up of the same window always gets the same id.
-pub fn content_id(kind: &str, content: &[u8]) -> String {
-    let mut h = IdHasher::new("iocd.triage.v1");
-    h.field(kind.as_bytes()).field(content);
-    h.finish()
-}
-
-/// The `rule.ruleset` of every iocd alert.
-pub const RULESET: &str = "iocd";
