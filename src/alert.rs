@@ -25,6 +25,7 @@ pub mod ecs;
 use serde::Serialize;
 
 use crate::decode::event::{self as decoded, Direction};
+use crate::decode::time::rfc3339_secs;
 use crate::matcher::{Hit, IocKind, IocSet, Pattern, Tlp};
 use crate::pipeline::IdHasher;
 pub use crate::pipeline::content_id;
@@ -668,12 +669,6 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-fn rfc3339(unix: i64) -> Option<String> {
-    let t = std::time::UNIX_EPOCH
-        .checked_add(std::time::Duration::from_secs(u64::try_from(unix).ok()?))?;
-    Some(humantime::format_rfc3339_seconds(t).to_string())
-}
-
 /// What the sources of an indicator say, summed up for `threat.indicator.*`: the best
 /// confidence, the earliest first seen, the latest last seen, the strictest TLP.
 fn provenance(set: &IocSet, hit: &Hit, ind: &mut Indicator<'_>) {
@@ -696,8 +691,8 @@ fn provenance(set: &IocSet, hit: &Hit, ind: &mut Indicator<'_>) {
         1..=29 => "Low",
         0 => "None",
     });
-    ind.first_seen = first.and_then(rfc3339);
-    ind.last_seen = last.and_then(rfc3339);
+    ind.first_seen = first.and_then(rfc3339_secs);
+    ind.last_seen = last.and_then(rfc3339_secs);
     ind.marking = tlp.map(marking);
 }
 

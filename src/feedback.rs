@@ -59,11 +59,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use prometheus::{IntCounter, IntGauge};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
+use crate::decode::time::{Digits, rfc3339};
 use crate::telemetry::Metrics;
 
 /// Longest indicator of a mark (a long URL fits).
@@ -141,12 +142,12 @@ impl Mark {
             host: self.host.clone(),
             reason: self.reason.clone(),
             analyst: self.analyst.clone(),
-            created: rfc3339(self.created),
-            expires: self.expires.map(rfc3339),
+            created: rfc3339(&self.created, Digits::Secs),
+            expires: self.expires.map(|t| rfc3339(&t, Digits::Secs)),
             origin: self.origin,
             hits: self.hits(),
             last_hit: (last > 0)
-                .then(|| DateTime::from_timestamp(last, 0).map(rfc3339))
+                .then(|| DateTime::from_timestamp(last, 0).map(|t| rfc3339(&t, Digits::Secs)))
                 .flatten(),
             active: self.is_active(Utc::now()),
         }
@@ -177,10 +178,6 @@ pub struct MarkView {
 
 fn yes() -> bool {
     true
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// What `POST /feedback` takes.
@@ -527,7 +524,7 @@ impl Feedback {
         st.api = api;
         self.publish(&st);
         info!(indicator = ?mark.indicator, host = ?mark.host.as_deref().unwrap_or("*"),
-            analyst = ?mark.analyst, reason = ?mark.reason, expires = mark.expires.map(rfc3339),
+            analyst = ?mark.analyst, reason = ?mark.reason, expires = mark.expires.map(|t| rfc3339(&t, Digits::Secs)),
             "feedback: marked as false positive");
         Ok(mark)
     }
@@ -631,7 +628,7 @@ impl Feedback {
     /// number and skipped; a file that cannot be read keeps the previous file marks.
     pub fn load_file(&self, path: &Path) -> FileReport {
         let now = Utc::now();
-        let loaded_at = Some(rfc3339(now));
+        let loaded_at = Some(rfc3339(&now, Digits::Secs));
         let shown = Some(path.display().to_string());
         let mut st = self.lock();
         let refuse = |st: &mut Store, reason: &'static str, why: String| {

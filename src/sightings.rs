@@ -36,6 +36,7 @@ use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
 use crate::config::SightingsConfig;
+use crate::decode::time::{Digits, rfc3339_ms};
 use crate::telemetry::Metrics;
 
 /// MISP sighting types iocd reports.
@@ -429,12 +430,6 @@ fn merge(pending: &mut Vec<Sighting>, new: Vec<Sighting>, max: usize, dropped: &
     }
 }
 
-fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 fn write_file(f: &mut FileOut, source: &str, m: &ExportMetrics) {
     if f.pending.is_empty() {
         return;
@@ -446,8 +441,8 @@ fn write_file(f: &mut FileOut, source: &str, m: &ExportMetrics) {
             kind: s.kind.code(),
             source,
             count: s.count,
-            first_seen: rfc3339(s.first),
-            last_seen: rfc3339(s.last),
+            first_seen: rfc3339_ms(s.first.saturating_mul(1000), Digits::Secs),
+            last_seen: rfc3339_ms(s.last.saturating_mul(1000), Digits::Secs),
             timestamp: s.last,
         };
         serde_json::to_writer(&mut buf, &line).expect("serializing to memory cannot fail");

@@ -14,8 +14,10 @@
 //! current one, or the previous one for a December message read in January), and a rule for
 //! what is *not* syslog: a line with neither a PRI nor a time has no header.
 
-use chrono::{DateTime, Datelike, FixedOffset, Local, SecondsFormat};
+use chrono::{DateTime, Datelike, FixedOffset, Local};
 use syslog_loose::{IncompleteDate, Message, ProcId, Protocol, Variant};
+
+use super::time::{Digits, rfc3339};
 
 /// Which header layout a message had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,9 +211,7 @@ fn parse_with_year(
         },
         facility: msg.facility.map(|f| f as u8),
         severity: msg.severity.map(|s| s as u8),
-        timestamp: msg
-            .timestamp
-            .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        timestamp: msg.timestamp.map(|t| rfc3339(&t, Digits::Auto)),
         hostname: owned(hostname),
         appname: owned(appname),
         procid: msg.procid.as_ref().map(|p| match p {

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use chrono::{DateTime, FixedOffset, Local, SecondsFormat};
+use chrono::{DateTime, FixedOffset, Local};
 
 use crate::alert::{
     Context, DecodedLine, LineFields, Origin, SyslogFields, TriageFields, add_split_url_hits,
@@ -57,7 +57,7 @@ use crate::config::AlertFormat;
 use crate::config::triage::TriageConfig;
 use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
 use crate::decode::syslog;
-use crate::decode::time::event_time;
+use crate::decode::time::{Digits, event_time, rfc3339};
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::sink::format::render;
 use crate::triage::assets::Assets;
@@ -559,9 +559,7 @@ fn write_in_order(
                 let line_no = stats.lines + h.index + 1;
                 match opts.output {
                     Output::Alerts(format) => {
-                        let time = h
-                            .time
-                            .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+                        let time = h.time.map(|t| rfc3339(&t, Digits::Auto));
                         let mut cx = Context {
                             now: timestamp,
                             origin: Origin {

@@ -14,6 +14,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 use super::text::shown;
+use crate::decode::time::{Digits, rfc3339};
 use crate::matcher::{IocId, IocSet};
 
 /// Distinct hosts kept by name per indicator.
@@ -92,9 +93,7 @@ impl Summary {
 
     /// The rows, most hit lines first (then by indicator).
     pub fn rows(&self, set: &IocSet) -> Vec<Row> {
-        let time = |t: &Option<DateTime<FixedOffset>>| {
-            t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        };
+        let time = |t: &Option<DateTime<FixedOffset>>| t.map(|t| rfc3339(&t, Digits::Auto));
         let mut rows: Vec<Row> = self
             .entries
             .iter()

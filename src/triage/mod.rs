@@ -45,6 +45,7 @@ use serde_json::json;
 pub use crate::config::triage::Priority;
 use crate::config::triage::TriageConfig;
 use crate::decode::event::{self, Action, Direction, Event};
+use crate::decode::time::{Digits, rfc3339_ms};
 use crate::feedback::Feedback;
 use crate::matcher::{Hit, IocSet};
 use crate::pipeline::{AlertRecord, RULESET};
@@ -510,13 +511,6 @@ pub struct Triage {
 
 /// The host of the one window a flooding indicator shares.
 const FLOOD_HOST: &str = "(many hosts: flood)";
-
-fn rfc3339(ms: i64) -> String {
-    // RFC 3339 ends with year 9999.
-    const MAX_MS: i64 = 253_402_300_799_999;
-    let t = UNIX_EPOCH + Duration::from_millis(ms.clamp(0, MAX_MS) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
-}
 
 /// A duration in milliseconds, saturated to what the clock arithmetic can hold.
 fn millis(d: Duration) -> i64 {
@@ -1211,14 +1205,14 @@ impl Triage {
         }
         let host = w.host.as_deref();
         let v = json!({
-            "@timestamp": rfc3339(self.clock.now_ms()),
+            "@timestamp": rfc3339_ms(self.clock.now_ms(), Digits::Millis),
             "event": {
                 "kind": "alert",
                 "category": ["threat"],
                 "type": ["indicator"],
                 "dataset": "iocd.rollup",
-                "start": rfc3339(w.first_seen),
-                "end": rfc3339(w.last_seen),
+                "start": rfc3339_ms(w.first_seen, Digits::Millis),
+                "end": rfc3339_ms(w.last_seen, Digits::Millis),
                 "severity": w.priority.severity(),
                 "risk_score": w.score,
             },
@@ -1230,7 +1224,7 @@ impl Triage {
             "message": format!(
                 "{} more hit(s) of {} on {} ({}) after its alert, {} to {}",
                 w.suppressed, w.indicator, host.unwrap_or("an unknown host"), w.direction,
-                rfc3339(w.first_seen), rfc3339(w.last_seen)
+                rfc3339_ms(w.first_seen, Digits::Millis), rfc3339_ms(w.last_seen, Digits::Millis)
             ),
             "network": {"direction": w.direction},
             "iocd": {
@@ -1242,8 +1236,8 @@ impl Triage {
                 "internal_host": host,
                 "dedup": {
                     "count": w.suppressed,
-                    "first_seen": rfc3339(w.first_seen),
-                    "last_seen": rfc3339(w.last_seen),
+                    "first_seen": rfc3339_ms(w.first_seen, Digits::Millis),
+                    "last_seen": rfc3339_ms(w.last_seen, Digits::Millis),
                     "window_seconds": self.window.as_secs(),
                 },
             },
@@ -1339,26 +1333,26 @@ impl Triage {
                 "possible outbreak: {hosts} distinct internal hosts reached {indicator} within {within}, \
                  outbound and allowed, and no shared-infrastructure list names it; its alerts are raised to {} until {}",
                 f.outbreak_priority,
-                rfc3339(until)
+                rfc3339_ms(until, Digits::Millis)
             ),
             FloodVerdict::SharedInfrastructure(list) => format!(
                 "likely false positive: {indicator} hit {hosts} distinct internal hosts within {within} \
                  and is shared infrastructure (in {list}); its alerts are demoted to {} until {}",
                 f.demote_to,
-                rfc3339(until)
+                rfc3339_ms(until, Digits::Millis)
             ),
             _ => format!(
                 "likely false positive: {indicator} hit {hosts} distinct internal hosts within {within}; \
                  its alerts are demoted to {} until {}",
                 f.demote_to,
-                rfc3339(until)
+                rfc3339_ms(until, Digits::Millis)
             ),
         };
         let mut flood = json!({
             "hosts": hosts,
             "window_seconds": f.window.as_secs(),
             "verdict": verdict.as_str(),
-            "until": rfc3339(until),
+            "until": rfc3339_ms(until, Digits::Millis),
         });
         if outbreak {
             flood["raised_to"] = json!(f.outbreak_priority.as_str());
@@ -1369,7 +1363,7 @@ impl Triage {
             flood["shared_infrastructure"] = json!(list);
         }
         let v = json!({
-            "@timestamp": rfc3339(now),
+            "@timestamp": rfc3339_ms(now, Digits::Millis),
             "event": {
                 "kind": "alert",
                 "category": ["threat"],
@@ -1430,14 +1424,14 @@ impl Triage {
             .map(|(i, hits, hosts)| format!("{i} ({hits} hits on {hosts} hosts)"))
             .collect();
         let v = json!({
-            "@timestamp": rfc3339(now),
+            "@timestamp": rfc3339_ms(now, Digits::Millis),
             "event": {
                 "kind": "alert",
                 "category": ["threat"],
                 "type": ["indicator"],
                 "dataset": "iocd.flood_summary",
-                "start": rfc3339(sum.since),
-                "end": rfc3339(now),
+                "start": rfc3339_ms(sum.since, Digits::Millis),
+                "end": rfc3339_ms(now, Digits::Millis),
                 "severity": p.severity(),
             },
             "rule": {
@@ -1447,7 +1441,7 @@ impl Triage {
             },
             "message": format!(
                 "{indicators} listed indicator(s) scanned many internal hosts and were blocked at the edge since {}: {} hit(s) since each was declared a flood; top: {}",
-                rfc3339(sum.since), sum.hits, names.join(", ")
+                rfc3339_ms(sum.since, Digits::Millis), sum.hits, names.join(", ")
             ),
             "iocd": {
                 "alert_type": "flood_summary",
@@ -1495,14 +1489,14 @@ impl Triage {
             .collect();
         let hits: u64 = d.by_priority.iter().map(|c| c.hits).sum();
         let v = json!({
-            "@timestamp": rfc3339(now),
+            "@timestamp": rfc3339_ms(now, Digits::Millis),
             "event": {
                 "kind": "alert",
                 "category": ["threat"],
                 "type": ["indicator"],
                 "dataset": "iocd.digest",
-                "start": rfc3339(d.since),
-                "end": rfc3339(now),
+                "start": rfc3339_ms(d.since, Digits::Millis),
+                "end": rfc3339_ms(now, Digits::Millis),
                 "severity": Priority::Info.severity(),
             },
             "rule": {
@@ -1512,7 +1506,7 @@ impl Triage {
             },
             "message": format!(
                 "iocd digest for {}: {} alert(s), {} hit(s) below {} since {}",
-                r.name, d.alerts(), hits, r.min, rfc3339(d.since)
+                r.name, d.alerts(), hits, r.min, rfc3339_ms(d.since, Digits::Millis)
             ),
             "iocd": {
                 "alert_type": "digest",
