@@ -21,15 +21,15 @@ else
 fi
 
 # Benchmarks and examples must at least compile.
-cargo build --locked --all-targets
+cargo build --locked --workspace --all-targets
 # Doc examples are tests too.
-cargo test --locked --doc
+cargo test --locked --workspace --doc
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
 # --no-fail-fast: one failing test binary must not hide the others' results.
-cargo test --locked --no-fail-fast --lib --bins --tests 2>&1 | tee "$log"
+cargo test --locked --workspace --no-fail-fast --lib --bins --tests 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole suite, summed over every test binary.

@@ -716,12 +716,6 @@ fn tlp_of(set: &IocSet, hit: &Hit) -> Option<Tlp> {
         .max()
 }
 
-impl Serialize for IocKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
 fn indicator<'a>(pattern: &Pattern, providers: Vec<&'a str>) -> Indicator<'a> {
     let text = pattern.to_string();
     let mut ind = Indicator {

@@ -34,7 +34,6 @@ pub mod export;
 pub mod feedback;
 
 pub mod ioc;
-pub mod matcher;
 pub mod pipeline;
 pub mod scan;
 pub mod sightings;
@@ -45,4 +44,5 @@ pub mod telemetry;
 pub mod triage;
 pub mod worker;
 
-pub use matcher::{Hit, IocId, IocSet, Scratch};
+pub use iocd_engine as matcher;
+pub use iocd_engine::{Hit, IocId, IocSet, Scratch};

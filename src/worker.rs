@@ -23,9 +23,9 @@ use crate::alert::{
 use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
-use crate::scan::{for_each_hit_line, kind_index};
 use crate::telemetry::Metrics;
 use crate::triage::{Tally, Triage};
+use iocd_engine::for_each_hit_line;
 
 /// One compiled indicator set and its generation (1 for the first set, +1 per swap).
 pub struct Snapshot {
@@ -116,7 +116,7 @@ fn run(
         if !hits.is_empty() {
             let mut counts = [0u64; 10];
             for h in &hits {
-                counts[kind_index(snap.set.kind(h.id))] += 1;
+                counts[snap.set.kind(h.id).index()] += 1;
             }
             for (c, n) in by_kind.iter().zip(counts) {
                 if n > 0 {

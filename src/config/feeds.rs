@@ -361,22 +361,6 @@ pub enum AllowlistFormat {
     MispWarninglist,
 }
 
-impl<'de> Deserialize<'de> for IocKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        IocKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = IocKind::ALL.iter().map(|k| k.as_str()).collect();
-                serde::de::Error::custom(format!(
-                    "unknown indicator type {s:?}, expected one of {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
-
 pub(super) fn validate(
     feeds: &[FeedConfig],
     allowlists: &[AllowlistConfig],

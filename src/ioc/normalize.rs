@@ -154,7 +154,7 @@ pub fn parse_indicator(raw: &str) -> Result<Pattern, Reject> {
         // `host/path` without a scheme, as maltrail and others list malware URLs. It stands
         // for the HTTP URL; `https_twin` gives the HTTPS one.
         let host_ok = domain(strip_port_text(host)).is_ok()
-            || crate::matcher::parse_ipv4(strip_port_text(host).as_bytes()).is_some();
+            || iocd_engine::parse_ipv4(strip_port_text(host).as_bytes()).is_some();
         if !host_ok {
             return Err(Reject::InvalidUrl);
         }
@@ -269,7 +269,7 @@ fn ip_pattern(v: &str) -> Result<Option<Pattern>, Reject> {
         let (addr, len) = v.split_once('/').expect("has a slash");
         if addr.contains('.')
             && !addr.contains(':')
-            && crate::matcher::parse_ipv4(addr.as_bytes()).is_none()
+            && iocd_engine::parse_ipv4(addr.as_bytes()).is_none()
         {
             return Err(Reject::InvalidIp);
         }
@@ -299,7 +299,7 @@ fn ip_pattern(v: &str) -> Result<Option<Pattern>, Reject> {
         if addr.bytes().filter(|&c| c == b'.').count() != 3 {
             return Ok(None);
         }
-        return crate::matcher::parse_ipv4(addr.as_bytes())
+        return iocd_engine::parse_ipv4(addr.as_bytes())
             .map(|ip| Some(Pattern::Ipv4(ip.into())))
             .ok_or(Reject::InvalidIp);
     }

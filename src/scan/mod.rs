@@ -58,7 +58,7 @@ use crate::config::triage::TriageConfig;
 use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
 use crate::decode::syslog;
 use crate::decode::time::{Digits, event_time, rfc3339};
-use crate::matcher::{Hit, IocKind, IocSet, Scratch};
+use crate::matcher::{Hit, IocKind, IocSet, Scratch, for_each_hit_line};
 use crate::sink::format::render;
 use crate::triage::assets::Assets;
 use crate::triage::internal_host;
@@ -424,7 +424,7 @@ fn work(set: &IocSet, rx: Receiver<Chunk>, free: Sender<Vec<u8>>, tx: Sender<Fou
             line_no += memchr::memchr_iter(b'\n', &buf[counted_to..start]).count() as u64;
             counted_to = start;
             for h in line_hits {
-                found.hits_by_kind[kind_index(set.kind(h.id))] += 1;
+                found.hits_by_kind[set.kind(h.id).index()] += 1;
             }
             let mut hit = HitLine {
                 index: line_no,
@@ -476,40 +476,6 @@ fn work(set: &IocSet, rx: Receiver<Chunk>, free: Sender<Vec<u8>>, tx: Sender<Fou
             return;
         }
     }
-}
-
-/// Calls `f(start, end, hits)` for each line of `buf` that has hits, in order: the line is
-/// `buf[start..end]` (no line feed, no trailing carriage return) and `hits` (sorted, as
-/// [`IocSet::scan`] returns them) have offsets relative to `start`.
-pub fn for_each_hit_line(buf: &[u8], hits: &[Hit], mut f: impl FnMut(usize, usize, &[Hit])) {
-    let mut line_hits = Vec::new();
-    let mut i = 0;
-    while i < hits.len() {
-        let at = hits[i].start;
-        let start = memchr::memrchr(b'\n', &buf[..at]).map_or(0, |k| k + 1);
-        let mut end = memchr::memchr(b'\n', &buf[at..]).map_or(buf.len(), |k| at + k);
-        line_hits.clear();
-        while i < hits.len() && hits[i].start < end {
-            let h = hits[i];
-            line_hits.push(Hit {
-                start: h.start - start,
-                end: h.end - start,
-                id: h.id,
-            });
-            i += 1;
-        }
-        if end > start && buf[end - 1] == b'\r' {
-            end -= 1;
-        }
-        f(start, end, &line_hits);
-    }
-}
-
-pub(crate) fn kind_index(k: IocKind) -> usize {
-    IocKind::ALL
-        .iter()
-        .position(|&x| x == k)
-        .expect("every kind is listed")
 }
 
 /// Where the writer puts what it finds.

@@ -17,7 +17,7 @@
 
 /// Returns the canonical form of `raw`, or `None` when it is not an absolute URL with a host.
 pub fn canonical_url(raw: &str) -> Option<String> {
-    let mut u = url::Url::parse(raw).ok()?;
+    let mut u = ::url::Url::parse(raw).ok()?;
     let host = u.host_str()?;
     if host.is_empty() {
         return None;

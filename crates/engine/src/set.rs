@@ -1,0 +1,414 @@
+//! The compiled set and what a scan returns: [`IocSet`], [`IocId`], [`Hit`], the sources and
+//! their metadata, and the per-thread [`Scratch`].
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use memchr::memmem;
+
+use crate::compile::*;
+use crate::index::{Index, StrIndex};
+use crate::lpm::Lpm4;
+use crate::pattern::*;
+
+/// Sets with fewer IPv4 indicators than this (and no IPv4 network) keep their table in cache
+/// anyway, and skip the 2 MiB /24 map.
+pub(crate) const V4_MAP_MIN: usize = 16 * 1024;
+
+/// The number of an indicator inside one [`IocSet`]. Numbers are dense, from 0 to `len() - 1`,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IocId(pub u32);
+
+impl IocId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One indicator found in a scanned buffer: the bytes `start..end` of the buffer (the whole
+/// token, e.g. `a.b.evil.com` for the domain `evil.com`) matched indicator `id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hit {
+    pub start: usize,
+    pub end: usize,
+    pub id: IocId,
+}
+
+/// A feed that contributed indicators to a set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Feed {
+    /// The name alerts show as the indicator's provider.
+    pub name: String,
+    /// Where it was read from (a path or URL).
+    pub location: String,
+    /// How much the feed's word counts when scoring, relative to 1.0 (config `weight`).
+    pub weight: f64,
+}
+
+/// One feed's listing of an indicator: which feed, on which line (1-based; 0 when the format
+/// has no lines), and what the feed said about it ([`IocSet::meta`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SourceRef {
+    pub feed: u16,
+    pub line: u32,
+    /// Index into the set's listing metadata, or [`SourceRef::NO_META`].
+    pub meta: u32,
+}
+
+impl SourceRef {
+    /// The listing carries nothing beyond the feed's defaults (plain lists).
+    pub const NO_META: u32 = u32::MAX;
+
+    /// A listing without metadata of its own.
+    pub fn plain(feed: u16, line: u32) -> SourceRef {
+        SourceRef {
+            feed,
+            line,
+            meta: SourceRef::NO_META,
+        }
+    }
+}
+
+/// Traffic Light Protocol marking of a listing.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tlp {
+    Clear,
+    Green,
+    Amber,
+    #[serde(rename = "amber+strict")]
+    AmberStrict,
+    Red,
+}
+
+/// What one feed said about one indicator, beyond listing it. Times are Unix seconds.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Meta {
+    /// 0-100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<u8>,
+    /// 0 (informational) to 100 (critical).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<u8>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tlp: Option<Tlp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Per-thread buffers for [`IocSet::scan`]. Create one per thread and reuse it; it grows to the
+/// longest token seen and then stops allocating.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub(crate) name: Vec<u8>,
+    pub(crate) email: Vec<u8>,
+    /// Name tokens of the last [`IocSet::scan`] that are the host of some URL indicator.
+    pub(crate) url_hosts: Vec<std::ops::Range<usize>>,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch::default()
+    }
+
+    /// The name tokens of the last [`IocSet::scan`] (byte ranges of its input) that are the
+    /// host of some URL indicator, in input order. A line whose decoded fields split a URL
+    /// into host and path (Zeek `http.log`, Suricata EVE `http`, ECS `url.domain` +
+    /// `url.path`) has one; only those lines are worth decoding to put the URL back together
+    /// (`alert::split_url_hits`). A URL written whole has one too (its host), which
+    /// [`IocSet::scan`] has matched already.
+    pub fn url_host_tokens(&self) -> &[std::ops::Range<usize>] {
+        &self.url_hosts
+    }
+}
+
+/// An immutable, compiled set of indicators.
+///
+/// Build it with a [`Compiler`] (or `ioc::SetBuilder`, which parses feeds into one), share it
+/// with `Arc`, and call [`IocSet::scan`] from any number of threads.
+pub struct IocSet {
+    pub(crate) ipv4: Index<u32>,
+    pub(crate) ipv6: Index<u128>,
+    /// Keyed by (network, prefix length).
+    pub(crate) cidr4: Index<(u32, u8)>,
+    /// The longest network of `cidr4` holding an address.
+    pub(crate) lpm4: Lpm4,
+    /// One bit per /24: set when an IPv4 indicator or IPv4 CIDR covers part of it. Most
+    /// address tokens in logs are not indicators; this 2 MiB map (built for big sets only)
+    /// turns their lookups into one L2 read instead of misses into the tables.
+    pub(crate) v4_map: Option<Box<[u64]>>,
+    pub(crate) cidr6: Index<(u128, u8)>,
+    pub(crate) cidr6_lens: Vec<u8>,
+    pub(crate) domain_sub: StrIndex,
+    /// The fewest labels of a `domain_sub` key (`evil.com`: 2).
+    pub(crate) sub_min_labels: usize,
+    pub(crate) domain_exact: StrIndex,
+    pub(crate) url_exact: StrIndex,
+    pub(crate) url_prefix: StrIndex,
+    /// Distinct lengths of prefix-mode URLs, ascending.
+    pub(crate) url_prefix_lens: Vec<u32>,
+    /// Hosts of every URL indicator: a URL token is canonicalized only when its host is here.
+    pub(crate) url_hosts: StrIndex,
+    /// Some URL indicator has an IPv4 host: address tokens are looked up in `url_v4` too.
+    pub(crate) url_v4_hosts: bool,
+    /// The IPv4 hosts of URL indicators, sorted, and a 64 Ki-bit filter of them
+    /// ([`v4_slot`]).
+    pub(crate) url_v4: Vec<u32>,
+    pub(crate) url_v4_filter: Box<[u64]>,
+    /// One bit per value of the high bits of a name's hash, set for the hosts of URL
+    /// indicators: most name tokens are no such host, and this small map (at most 1 MiB,
+    /// about 32 bits per host) answers that in one read instead of a probe into `url_hosts`.
+    pub(crate) url_host_filter: Box<[u64]>,
+    /// Hashes of the hosts of `url_hosts`, while compiling (empty after).
+    pub(crate) url_host_hashes: Vec<u64>,
+    pub(crate) md5: Index<[u8; 16]>,
+    pub(crate) sha1: Index<[u8; 20]>,
+    pub(crate) sha256: Index<[u8; 32]>,
+    pub(crate) email: StrIndex,
+    pub(crate) str_cs: StrIndex,
+    pub(crate) str_ci: StrIndex,
+    /// How free strings are found; see [`StringSearch`].
+    pub(crate) strings: Option<StringSearch>,
+    pub(crate) url_finder: memmem::Finder<'static>,
+    /// `base[t]` is the id of table `t`'s first indicator; `base[N_TABLES]` is the set's size.
+    pub(crate) base: [u32; N_TABLES + 1],
+    /// Sources of indicator `i` are `sources[src_start[i]..src_start[i + 1]]`.
+    pub(crate) src_start: Vec<u32>,
+    pub(crate) sources: Vec<SourceRef>,
+    pub(crate) metas: Vec<Meta>,
+    pub(crate) feeds: Vec<Feed>,
+}
+
+impl fmt::Debug for IocSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IocSet")
+            .field("len", &self.len())
+            .field("feeds", &self.feeds.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IocSet {
+    /// The empty set: matches nothing.
+    pub fn empty() -> IocSet {
+        Compiler::new().build()
+    }
+
+    /// How many distinct indicators the set holds.
+    pub fn len(&self) -> usize {
+        self.base[N_TABLES] as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn table_len(&self, t: Table) -> usize {
+        (self.base[t as usize + 1] - self.base[t as usize]) as usize
+    }
+
+    pub(crate) fn locate(&self, id: IocId) -> (Table, u32) {
+        assert!(id.0 < self.base[N_TABLES], "IocId {} out of range", id.0);
+        // The first table whose range ends after `id`; empty tables are skipped by `>`.
+        let t = TABLES
+            .iter()
+            .position(|&t| self.base[t as usize + 1] > id.0)
+            .expect("id is in range");
+        (TABLES[t], id.0 - self.base[t])
+    }
+
+    #[inline]
+    pub(crate) fn id(&self, t: Table, local: u32) -> IocId {
+        IocId(self.base[t as usize] + local)
+    }
+
+    /// The indicator `id` stands for.
+    pub fn pattern(&self, id: IocId) -> Pattern {
+        let (t, i) = self.locate(id);
+        let text = |ix: &StrIndex| String::from_utf8_lossy(ix.key(i)).into_owned();
+        match t {
+            Table::Ipv4 => Pattern::Ipv4(Ipv4Addr::from(self.ipv4.key(i))),
+            Table::Ipv6 => Pattern::Ipv6(Ipv6Addr::from(self.ipv6.key(i))),
+            Table::Cidr4 => {
+                let (net, len) = self.cidr4.key(i);
+                let net = ipnet::Ipv4Net::new(Ipv4Addr::from(net), len).expect("valid prefix");
+                Pattern::Cidr(IpNet::V4(net))
+            }
+            Table::Cidr6 => {
+                let (net, len) = self.cidr6.key(i);
+                let net = ipnet::Ipv6Net::new(Ipv6Addr::from(net), len).expect("valid prefix");
+                Pattern::Cidr(IpNet::V6(net))
+            }
+            Table::DomainSub => Pattern::Domain {
+                name: text(&self.domain_sub),
+                subdomains: true,
+            },
+            Table::DomainExact => Pattern::Domain {
+                name: text(&self.domain_exact),
+                subdomains: false,
+            },
+            Table::UrlExact => Pattern::Url {
+                url: text(&self.url_exact),
+                prefix: false,
+            },
+            Table::UrlPrefix => Pattern::Url {
+                url: text(&self.url_prefix),
+                prefix: true,
+            },
+            Table::Md5 => Pattern::Md5(self.md5.key(i)),
+            Table::Sha1 => Pattern::Sha1(self.sha1.key(i)),
+            Table::Sha256 => Pattern::Sha256(self.sha256.key(i)),
+            Table::Email => Pattern::Email(text(&self.email)),
+            Table::StrCs => Pattern::String {
+                text: text(&self.str_cs),
+                case_insensitive: false,
+            },
+            Table::StrCi => Pattern::String {
+                text: text(&self.str_ci),
+                case_insensitive: true,
+            },
+        }
+    }
+
+    /// The kind of indicator `id`.
+    pub fn kind(&self, id: IocId) -> IocKind {
+        self.pattern_kind(self.locate(id).0)
+    }
+
+    pub(crate) fn pattern_kind(&self, t: Table) -> IocKind {
+        match t {
+            Table::Ipv4 => IocKind::Ipv4,
+            Table::Ipv6 => IocKind::Ipv6,
+            Table::Cidr4 | Table::Cidr6 => IocKind::Cidr,
+            Table::DomainSub | Table::DomainExact => IocKind::Domain,
+            Table::UrlExact | Table::UrlPrefix => IocKind::Url,
+            Table::Md5 => IocKind::Md5,
+            Table::Sha1 => IocKind::Sha1,
+            Table::Sha256 => IocKind::Sha256,
+            Table::Email => IocKind::Email,
+            Table::StrCs | Table::StrCi => IocKind::String,
+        }
+    }
+
+    /// The id of `pattern` if the set holds exactly that indicator.
+    pub fn find(&self, pattern: &Pattern) -> Option<IocId> {
+        let t = pattern.table();
+        let local = match pattern {
+            Pattern::Ipv4(a) => self.ipv4.get(&u32::from(*a)),
+            Pattern::Ipv6(a) => self.ipv6.get(&u128::from(*a)),
+            Pattern::Cidr(IpNet::V4(n)) => {
+                self.cidr4.get(&(u32::from(n.network()), n.prefix_len()))
+            }
+            Pattern::Cidr(IpNet::V6(n)) => {
+                self.cidr6.get(&(u128::from(n.network()), n.prefix_len()))
+            }
+            Pattern::Domain { name, subdomains } => {
+                let ix = if *subdomains {
+                    &self.domain_sub
+                } else {
+                    &self.domain_exact
+                };
+                ix.get(name.as_bytes())
+            }
+            Pattern::Url { url, prefix } => {
+                let ix = if *prefix {
+                    &self.url_prefix
+                } else {
+                    &self.url_exact
+                };
+                ix.get(url.as_bytes())
+            }
+            Pattern::Md5(d) => self.md5.get(d),
+            Pattern::Sha1(d) => self.sha1.get(d),
+            Pattern::Sha256(d) => self.sha256.get(d),
+            Pattern::Email(e) => self.email.get(e.as_bytes()),
+            Pattern::String {
+                text,
+                case_insensitive,
+            } => {
+                let ix = if *case_insensitive {
+                    &self.str_ci
+                } else {
+                    &self.str_cs
+                };
+                ix.get(text.as_bytes())
+            }
+        }?;
+        Some(self.id(t, local))
+    }
+
+    /// Every feed's listing of indicator `id`, ordered by feed.
+    pub fn sources(&self, id: IocId) -> &[SourceRef] {
+        let i = id.index();
+        &self.sources[self.src_start[i] as usize..self.src_start[i + 1] as usize]
+    }
+
+    /// What the feed said about this listing, if it said anything beyond listing it.
+    pub fn meta(&self, source: &SourceRef) -> Option<&Meta> {
+        self.metas.get(source.meta as usize)
+    }
+
+    /// The feeds the set was built from; `SourceRef::feed` indexes this.
+    pub fn feeds(&self) -> &[Feed] {
+        &self.feeds
+    }
+
+    /// How many indicators of each kind the set holds.
+    pub fn counts(&self) -> Vec<(IocKind, usize)> {
+        IocKind::ALL
+            .iter()
+            .map(|&k| {
+                let n = TABLES
+                    .iter()
+                    .filter(|&&t| self.pattern_kind(t) == k)
+                    .map(|&t| self.table_len(t))
+                    .sum();
+                (k, n)
+            })
+            .collect()
+    }
+
+    /// Heap memory held by the set: tables, keys, provenance and automata.
+    pub fn heap_bytes(&self) -> usize {
+        self.ipv4.heap_bytes()
+            + self.v4_map.as_ref().map_or(0, |m| m.len() * 8)
+            + self.ipv6.heap_bytes()
+            + self.cidr4.heap_bytes()
+            + self.lpm4.heap_bytes()
+            + self.cidr6.heap_bytes()
+            + self.domain_sub.heap_bytes()
+            + self.domain_exact.heap_bytes()
+            + self.url_exact.heap_bytes()
+            + self.url_prefix.heap_bytes()
+            + self.url_hosts.heap_bytes()
+            + self.url_host_filter.len() * 8
+            + self.url_v4.capacity() * 4
+            + self.url_v4_filter.len() * 8
+            + self.md5.heap_bytes()
+            + self.sha1.heap_bytes()
+            + self.sha256.heap_bytes()
+            + self.email.heap_bytes()
+            + self.str_cs.heap_bytes()
+            + self.str_ci.heap_bytes()
+            + self.strings.as_ref().map_or(0, StringSearch::memory_usage)
+            + self.src_start.capacity() * 4
+            + self.sources.capacity() * std::mem::size_of::<SourceRef>()
+            + self.metas.capacity() * std::mem::size_of::<Meta>()
+            + self
+                .feeds
+                .iter()
+                .map(|f| f.name.capacity() + f.location.capacity())
+                .sum::<usize>()
+    }
+}
