@@ -1,4 +1,4 @@
-//! Engine benchmarks on a generated corpus (see `iocd::corpus`).
+//! Engine benchmarks on a generated corpus (see `iocd_testkit::corpus`).
 //!
 //! * `scan/10k`, `scan/100k`, `scan/1M`: `IocSet::scan` over ~64 MiB of mixed log lines
 //!   with a mixed indicator set of that size; throughput in bytes.
@@ -16,9 +16,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use iocd::corpus::{self, CorpusSpec, Truth};
 use iocd::ioc::SetBuilder;
 use iocd::{Hit, IocSet, Scratch};
+use iocd_testkit::corpus::{self, CorpusSpec, Truth};
 
 const CORPUS_BYTES: u64 = 64 << 20;
 const SEED: u64 = 1;

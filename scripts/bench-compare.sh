@@ -90,8 +90,8 @@ timed() {
 }
 
 ensure_tools
-log "cargo build --release --bins"
-cargo build --release --bins --quiet
+log "cargo build --release -p iocd -p iocd-testkit --bins"
+cargo build --release -p iocd -p iocd-testkit --bins --quiet
 IOCD="$ROOT/target/release/iocd"
 GEN="$ROOT/target/release/iocd-corpus"
 SCAN_FLAGS=()

@@ -28,7 +28,7 @@ done
 
 ./scripts/build-deps.sh
 tansu=$(./scripts/tansu.sh path)
-cargo build --release --locked --bin iocd --bin iocd-corpus --example kafka_bench >&2
+cargo build --release --locked --bin iocd -p iocd -p iocd-testkit --bin iocd-corpus --bin kafka-bench >&2
 
 # ~270 B per line: enough MB for the messages asked for.
 size_mb=$(( messages * 300 / 1000000 + 1 ))
@@ -40,7 +40,7 @@ if [ ! -s "$corpus/corpus.log" ] || [ ! -s "$corpus/iocs.txt" ]; then
 fi
 
 out="$work/result.md"
-./target/release/examples/kafka_bench --iocd ./target/release/iocd --tansu "$tansu" \
+./target/release/kafka-bench --iocd ./target/release/iocd --tansu "$tansu" \
     --iocs "$corpus/iocs.txt" --corpus "$corpus/corpus.log" \
     --messages "$messages" --rounds "$rounds" >"$out"
 {

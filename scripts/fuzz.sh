@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh [TARGET] [SECONDS] [extra libFuzzer flags...]
 #
 # TARGET is `engine_vs_oracle` (the default: the engine against the naive oracle,
-# tests/oracle), `decode` (the field decoders of src/decode/event.rs are total: no panic,
+# crates/testkit/src/oracle), `decode` (the field decoders of src/decode/event.rs are total: no panic,
 # every range inside the line and on character boundaries), or one of the parsers of
 # documents written by the adversary (total, bounded, within the limits of
 # src/ioc/feed/mod.rs `limits`; docs/FUZZING.md):

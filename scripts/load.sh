@@ -32,7 +32,7 @@ done
 
 command -v python3 >/dev/null 2>&1 || { echo "load.sh: python3 is needed (free ports, report)" >&2; exit 2; }
 
-cargo build --release --locked --bin iocd --bin iocd-corpus --example syslog_load >&2
+cargo build --release --locked -p iocd -p iocd-testkit --bin iocd --bin iocd-corpus --bin syslog-load >&2
 
 work=target/load
 corpus="$work/corpus-s1-i$indicators-m$size_mb"
@@ -80,7 +80,7 @@ EOF
 ./target/release/iocd validate --config "$config" >&2
 
 results="$work/results.md"
-./target/release/examples/syslog_load \
+./target/release/syslog-load \
     --iocd ./target/release/iocd \
     --config "$config" \
     --corpus "$corpus/corpus.log" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What each indicator family costs a scan: `examples/scan_profile` on the generated corpus with
+# What each indicator family costs a scan: `scan-profile` (crates/testkit) on the generated corpus with
 # the whole mixed set, then with only one family of it kept (KINDS=...), one thread, in memory.
 # Prints a markdown table: MiB/s (best of ROUNDS) and milliseconds per 64 MiB.
 #
@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 n=${1:-1000000}
 mib=${2:-64}
 rounds=${3:-7}
-cargo build --release --locked --example scan_profile >&2
-bin=./target/release/examples/scan_profile
+cargo build --release --locked -p iocd-testkit --bin scan-profile >&2
+bin=./target/release/scan-profile
 best() {
     "$bin" "$n" "$mib" "$rounds" 2>&1 | awk '/^round/ { if ($3 > m) m = $3 } END { print m }'
 }

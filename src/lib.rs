@@ -27,8 +27,6 @@
 pub mod alert;
 pub mod app;
 pub mod config;
-#[doc(hidden)]
-pub mod corpus;
 pub mod decode;
 pub mod export;
 pub mod feedback;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod support;
+use iocd_testkit::support;
 use support::{
     TEST_FEED, assert_running, free_port, iocd_validate, metric_sum, read_alerts, stop_iocd,
     write_config,

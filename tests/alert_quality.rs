@@ -7,8 +7,8 @@
 //! `scripts/alert-quality.sh` runs this test with its output shown and the run's files kept
 //! (`ALERT_QUALITY_OUT=<dir>`). Skipped (and passing) when `../shared/data` is absent.
 
-mod shared_data;
-mod support;
+use iocd_testkit::shared_data;
+use iocd_testkit::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-mod support;
+use iocd_testkit::support;
 use support::{iocd_run, iocd_validate, wait_exit, write_config};
 
 /// A configuration that is valid on its own: stdin in, stdout out. Each row adds sections.

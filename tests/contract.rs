@@ -1,6 +1,6 @@
 //! The matching contract as a table: the case files `tests/cases/*.txt` give indicators, log
 //! lines and, for each line, exactly what must be found. Every line runs through the engine
-//! and through the naive oracle (`tests/oracle`), and both must equal the annotation.
+//! and through the naive oracle (`crates/testkit/src/oracle`), and both must equal the annotation.
 //!
 //! # Case file format
 //!
@@ -22,7 +22,7 @@
 //! `\t`, `\r`, `\n`, `\0`, `\s` (a space, for trailing ones), `\\` and `\xNN`; any other
 //! backslash stays as it is (so the defanged `evil\.com` needs no escaping).
 
-mod oracle;
+use iocd_testkit::oracle;
 
 use std::fmt::Write as _;
 use std::path::Path;

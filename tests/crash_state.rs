@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-mod support;
+use iocd_testkit::support;
 use support::{
     TEST_FEED, assert_running, free_port, http_get, iocd_run, metric_sum, start_iocd, stop_iocd,
     write_config,

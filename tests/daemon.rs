@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-mod support;
+use iocd_testkit::support;
 use support::{
     TEST_FEED, free_port, http, iocd_run, iocd_validate, read_alerts, signal, start_iocd,
     stop_iocd, write_config,

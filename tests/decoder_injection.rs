@@ -15,8 +15,8 @@
 //! The end-to-end test runs the real daemon on the reproduction of the issue: a web log line
 //! whose user agent carries a CEF header naming an allowlisted source.
 
-mod shared_data;
-mod support;
+use iocd_testkit::shared_data;
+use iocd_testkit::support;
 
 use std::net::IpAddr;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! facts about known lines (which field holds a given value, the action, the direction). Prints
 //! a table per file. Skipped when the data folder is absent.
 
-mod shared_data;
+use iocd_testkit::shared_data;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! live (each line sent at its own time, the scenario's spacing) and replayed (every line
 //! at once, as a backlog after an outage). In event time both give the same alerts.
 
-mod support;
+use iocd_testkit::support;
 
 use std::collections::BTreeMap;
 use std::io::Write;

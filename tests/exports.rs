@@ -11,7 +11,7 @@ use iocd::config::ExportConfig;
 use iocd::export::{Entry, render};
 use iocd::matcher::Pattern;
 
-mod support;
+use iocd_testkit::support;
 use support::{free_port, http_get, iocd_run, metric_sum, start_iocd, stop_iocd, write_config};
 
 fn have(tool: &str) -> bool {
@@ -655,9 +655,9 @@ async fn the_export_listener_serves_over_tls_with_etag_gzip_and_credentials() {
         "evil.example\n198.51.100.7\n198.51.100.6\n",
     )
     .unwrap();
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    std::fs::write(d.join("cert.pem"), ck.cert.pem()).unwrap();
-    secret_file(d, "key.pem", &ck.signing_key.serialize_pem());
+    let ck = iocd_testkit::pki::self_signed_localhost();
+    std::fs::write(d.join("cert.pem"), &ck.cert_pem).unwrap();
+    secret_file(d, "key.pem", &ck.key_pem);
     let token = "t0ken-for-the-firewalls";
     secret_file(d, "token", token);
     secret_file(d, "password", "basic-password-16+");
@@ -696,7 +696,7 @@ tls_key = "key.pem"
     );
     let mut iocd = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_der(ck.cert.der()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_der(&ck.cert_der).unwrap())
         .no_gzip()
         .build()
         .unwrap();
@@ -731,7 +731,7 @@ tls_key = "key.pem"
         401
     );
     let basic = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_der(ck.cert.der()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_der(&ck.cert_der).unwrap())
         .build()
         .unwrap()
         .get(&url)

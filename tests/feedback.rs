@@ -19,7 +19,7 @@ use iocd::telemetry::admin::{self, AdminHandle};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
-mod support;
+use iocd_testkit::support;
 use support::free_port;
 
 fn runtime() -> Runtime {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-mod support;
+use iocd_testkit::support;
 use support::{
     assert_running, free_port, http, http_get, iocd_run, iocd_validate, signal, start_iocd,
     stop_iocd, write_config,

@@ -2,7 +2,7 @@
 //! source file by means independent of the parsers (line counts, JSON walks, XML element
 //! counts). Skipped, with a message, when ../shared/data is not there.
 
-mod shared_data;
+use iocd_testkit::shared_data;
 
 use std::path::Path;
 use std::time::SystemTime;

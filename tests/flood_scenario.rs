@@ -1,5 +1,5 @@
 //! The flood scenario of issue 15, end to end: the generated deny-scan flood
-//! (`iocd::corpus::flood`: a few hundred listed scanners blocked at the edge, a few dozen
+//! (`iocd_testkit::corpus::flood`: a few hundred listed scanners blocked at the edge, a few dozen
 //! real C2 call-backs among them, an outbreak and a CDN address listed as C2) through the real
 //! daemon (`iocd run`, a file source, a `soc` sink that takes high and critical at once and an
 //! `archive` sink that takes everything).
@@ -11,14 +11,14 @@
 //! and the CDN address demoted; the archive holds every alert. `FLOOD_SCENARIO_OUT=<dir>`
 //! keeps the run's files.
 
-mod support;
+use iocd_testkit::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use iocd::corpus::flood::{FloodSpec, flood_scenario};
+use iocd_testkit::corpus::flood::{FloodSpec, flood_scenario};
 use serde_json::Value;
 use support::{
     assert_running, free_port, http_get, iocd_run, iocd_validate, metric_sum, read_alerts, signal,
@@ -262,7 +262,7 @@ fn flood_scenario_meets_its_targets() {
     let c2_lines: usize = t.c2_lines.values().sum();
     let _ = writeln!(
         r,
-        "flood scenario (iocd::corpus::flood, seed {}): iocd run, file source, sinks soc (high+) and archive",
+        "flood scenario (iocd_testkit::corpus::flood, seed {}): iocd run, file source, sinks soc (high+) and archive",
         spec.seed
     );
     let _ = writeln!(

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-mod support;
+use iocd_testkit::support;
 use support::{
     free_port, http_get, iocd_run, iocd_validate, read_alerts, signal, start_iocd, stop_iocd,
     write_config,

@@ -23,14 +23,13 @@ use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
 use serde_json::{Value, json};
 
-mod support;
+use endpoint::{Endpoint, Reply, array, http_cfg, reply, runtime, wait_within};
+use iocd_testkit::endpoint;
+use iocd_testkit::support;
 use support::{
     TEST_FEED, free_port, http_get, iocd_run, metric_sum, read_alerts, start_iocd, stop_iocd,
     write_config,
 };
-#[path = "support/endpoint.rs"]
-mod endpoint;
-use endpoint::{Endpoint, Reply, array, http_cfg, reply, runtime, wait_within};
 
 /// Alert `n`, with `event.id` `id-n`.
 fn alert(n: usize) -> AlertRecord {

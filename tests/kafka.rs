@@ -8,8 +8,7 @@
 //! Committed offsets are read from the broker the way any Kafka client reads them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::Value;
 
-mod support;
+use iocd_testkit::support;
+use iocd_testkit::tansu::{self, Tansu};
 use support::{
     TEST_FEED, free_port, http_get, iocd_run, metric_sum, start_iocd, stderr_of, stop_iocd,
     write_config,
@@ -41,104 +41,48 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The tansu binary, built by the project's script when it is missing.
-fn tansu() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tansu.sh");
-    let out = Command::new(script)
-        .arg("path")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/tansu.sh runs");
-    assert!(
-        out.status.success(),
-        "scripts/tansu.sh could not provide tansu"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// A Kafka-protocol broker on a loopback port: a tansu process, or librdkafka's mock cluster
 /// (in this test process, reached over TCP like any broker) where a scenario needs a fault
 /// tansu cannot give: a group member that dies without leaving (tansu 0.6.0 keeps it in the
 /// group, so its partitions are never handed over) and an outage that keeps the cluster's
 /// data (tansu's memory storage starts empty after a restart).
 struct Broker {
-    child: Option<Child>,
-    port: u16,
-    bin: PathBuf,
+    tansu: Option<Tansu>,
     mock: Option<MockCluster<'static, DefaultProducerContext>>,
 }
 
 impl Broker {
     fn start() -> Broker {
-        let mut b = Broker {
-            child: None,
-            port: free_port(),
-            bin: tansu(),
+        Broker {
+            tansu: Some(Tansu::start(&tansu::bin()).expect("tansu starts")),
             mock: None,
-        };
-        b.spawn();
-        b
+        }
     }
 
     /// A one-broker librdkafka mock cluster.
     fn mock() -> Broker {
-        let mock = MockCluster::new(1).expect("mock cluster");
-        let addr = mock.bootstrap_servers();
-        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
         Broker {
-            child: None,
-            port,
-            bin: PathBuf::new(),
-            mock: Some(mock),
+            tansu: None,
+            mock: Some(MockCluster::new(1).expect("mock cluster")),
         }
     }
 
     fn addr(&self) -> String {
-        match &self.mock {
-            Some(m) => m.bootstrap_servers(),
-            None => format!("127.0.0.1:{}", self.port),
+        match (&self.mock, &self.tansu) {
+            (Some(m), _) => m.bootstrap_servers(),
+            (None, Some(t)) => t.addr(),
+            (None, None) => unreachable!("a broker is tansu or a mock"),
         }
     }
 
     /// Takes the broker away (connections drop, new ones fail) or brings it back.
     fn set_up(&mut self, up: bool) {
-        match &self.mock {
-            Some(m) if up => m.broker_up(1).unwrap(),
-            Some(m) => m.broker_down(1).unwrap(),
-            None if up => self.spawn(),
-            None => self.stop(),
-        }
-    }
-
-    fn spawn(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(&self.bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
-        self.child = Some(child);
-        let t = Instant::now();
-        while std::net::TcpStream::connect(self.addr()).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(20), "tansu not listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        match (&self.mock, &mut self.tansu) {
+            (Some(m), _) if up => m.broker_up(1).unwrap(),
+            (Some(m), _) => m.broker_down(1).unwrap(),
+            (None, Some(t)) if up => t.spawn().expect("tansu restarts"),
+            (None, Some(t)) => t.stop(),
+            (None, None) => unreachable!("a broker is tansu or a mock"),
         }
     }
 
@@ -277,12 +221,6 @@ impl Broker {
                 _ => -1,
             })
             .collect()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

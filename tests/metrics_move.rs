@@ -24,7 +24,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-mod support;
+use iocd_testkit::support;
 use support::{free_port, http, http_get, iocd_run, signal, stop_iocd, write_config};
 
 #[derive(Debug)]

@@ -1,11 +1,11 @@
-//! Property tests: the engine agrees with the naive oracle (`tests/oracle`) on random
+//! Property tests: the engine agrees with the naive oracle (`crates/testkit/src/oracle`) on random
 //! indicator sets and random lines built to be full of near misses, and scanning many lines at
 //! once finds what scanning each line alone finds.
 //!
 //! The case count defaults to a few hundred per property so that `cargo test` stays fast;
 //! `PROPTEST_CASES=20000 cargo test --test properties` runs a longer search.
 
-mod oracle;
+use iocd_testkit::oracle;
 
 use iocd::{Hit, IocSet, Scratch};
 use oracle::synth::{self, Src};

@@ -9,8 +9,8 @@
 //!
 //! Without the folder the tests print "skipped: ../shared/data not found" and pass.
 
-mod oracle;
-mod shared_data;
+use iocd_testkit::oracle;
+use iocd_testkit::shared_data;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

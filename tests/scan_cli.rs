@@ -4,7 +4,7 @@
 //! (skipped, with a message, when it is absent); the rest is generated here.
 
 #[allow(dead_code)]
-mod shared_data;
+use iocd_testkit::shared_data;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod support;
+use iocd_testkit::support;
 use support::{
     TEST_FEED, assert_running, free_port, http_get, iocd_run, metric_sum, read_alerts, signal,
     start_iocd, stderr_of, wait_exit, write_config,

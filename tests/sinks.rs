@@ -18,11 +18,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::runtime::Runtime;
 
-mod support;
-use support::free_port;
-#[path = "support/endpoint.rs"]
-mod endpoint;
 use endpoint::{Endpoint, http_cfg, runtime, wait_within};
+use iocd_testkit::endpoint;
+use iocd_testkit::support;
+use support::free_port;
 
 const TIME: i64 = 1_700_000_000;
 
@@ -513,33 +512,11 @@ fn syslog_udp_one_datagram_per_alert() {
     assert_eq!(report.undelivered, 0);
 }
 
-/// A CA and a `localhost` server certificate it signed: (CA PEM, server chain, server key).
-fn test_pki() -> (
-    String,
-    Vec<rustls::pki_types::CertificateDer<'static>>,
-    rustls::pki_types::PrivateKeyDer<'static>,
-) {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "iocd test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    (ca.pem(), vec![leaf.der().clone()], key_der)
-}
-
 /// A TLS syslog server on 127.0.0.1 that forwards each frame; the sink is pointed at
 /// `localhost:PORT`, so the name checked is `localhost`.
 fn tls_server(rt: &Runtime) -> (u16, std::sync::mpsc::Receiver<String>, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (ca_pem, chain, key) = test_pki();
+    let (ca_pem, chain, key) = iocd_testkit::pki::ca_and_localhost();
     let config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, key)
@@ -606,7 +583,7 @@ fn syslog_tls_with_a_configured_ca() {
 fn syslog_tls_refuses_a_server_the_ca_did_not_sign() {
     let rt = runtime();
     let (port, rx, _right_ca) = tls_server(&rt);
-    let (other_ca, _, _) = test_pki();
+    let (other_ca, _, _) = iocd_testkit::pki::ca_and_localhost();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("other-ca.pem");
     std::fs::write(&ca, other_ca).unwrap();

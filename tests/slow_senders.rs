@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-mod support;
+use iocd_testkit::support;
 use support::{
     TEST_FEED, assert_running, free_port, http_get, iocd_run, metric_sum, read_alerts, start_iocd,
     stop_iocd, write_config,

@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -526,7 +526,7 @@ async fn a_connection_waiting_for_the_queue_is_not_evicted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_handshake_must_finish_in_time() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, _) = tls_files(dir.path());
+    let (cert, key, _) = iocd_testkit::pki::localhost_files(dir.path());
     let mut tcp = tcp_config(1024, 4, Duration::from_secs(60));
     tcp.handshake_timeout = Duration::from_millis(500);
     let cfg = SourcesConfig {
@@ -555,7 +555,7 @@ async fn a_tls_handshake_must_finish_in_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_tls_record_is_cut_off_at_the_frame_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, der) = tls_files(dir.path());
+    let (cert, key, der) = iocd_testkit::pki::localhost_files(dir.path());
     let mut tcp = tcp_config(1024, 4, Duration::from_secs(60));
     tcp.frame_timeout = Duration::from_millis(800);
     let cfg = SourcesConfig {
@@ -877,19 +877,10 @@ async fn shutdown_flushes_what_was_read() {
     assert!(TcpStream::connect(addr).is_err());
 }
 
-fn tls_files(dir: &Path) -> (PathBuf, PathBuf, rustls::pki_types::CertificateDer<'static>) {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    (cert, key, ck.cert.der().clone())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_lf_and_octet_counting() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, der) = tls_files(dir.path());
+    let (cert, key, der) = iocd_testkit::pki::localhost_files(dir.path());
     let cfg = SourcesConfig {
         syslog_tls: Some(TlsConfig {
             tcp: tcp_config(1024, 4, Duration::from_secs(60)),

@@ -1,8 +1,8 @@
 //! libFuzzer target: the input spells an indicator set and a log buffer (see
-//! `tests/oracle/synth.rs`); the engine must find exactly what the naive oracle finds.
+//! `crates/testkit/src/oracle/synth.rs`); the engine must find exactly what the naive oracle finds.
 #![no_main]
 
-#[path = "../../tests/oracle/mod.rs"]
+#[path = "../../crates/testkit/src/oracle/mod.rs"]
 mod oracle;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

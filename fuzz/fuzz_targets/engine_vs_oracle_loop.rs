@@ -6,7 +6,7 @@
 //! `artifacts/engine_vs_oracle/loop-crash-SEED-N` (replay it with cargo-fuzz, or with
 //! `engine_vs_oracle_loop --replay FILE`).
 
-#[path = "../../tests/oracle/mod.rs"]
+#[path = "../../crates/testkit/src/oracle/mod.rs"]
 mod oracle;
 
 use std::panic;

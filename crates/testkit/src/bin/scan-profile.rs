@@ -1,6 +1,6 @@
 //! A loop over `IocSet::scan` for profilers and quick A/B runs of engine changes.
 //!
-//! `cargo run --release --example scan_profile -- [INDICATORS] [MIB] [ROUNDS]`
+//! `cargo run --release -p iocd-testkit --bin scan-profile -- [INDICATORS] [MIB] [ROUNDS]`
 //! (defaults: 1000000 64 5). Builds the generated set and corpus of `benches/engine.rs`,
 //! scans the corpus ROUNDS times on one thread and prints each round's MiB/s and the median.
 //! Run it under `perf record -g` or `valgrind --tool=callgrind` to see where a scan goes;
@@ -11,9 +11,9 @@
 
 use std::time::Instant;
 
-use iocd::corpus::{self, CorpusSpec};
 use iocd::ioc::SetBuilder;
 use iocd::{IocSet, Scratch};
+use iocd_testkit::corpus::{self, CorpusSpec};
 
 fn main() {
     let args: Vec<u64> = std::env::args()

@@ -2,8 +2,6 @@
 //! to the admin server (plain TCP, no `curl` needed), metric sums from its text, starting and
 //! stopping the daemon, and reading the alerts it wrote.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -86,7 +84,7 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
 
 /// What `iocd validate --config <config>` exits with and prints.
 pub fn iocd_validate(config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iocd"))
+    Command::new(crate::iocd_bin())
         .args(["validate", "--config"])
         .arg(config)
         .output()
@@ -96,7 +94,7 @@ pub fn iocd_validate(config: &Path) -> Output {
 /// `iocd run --config <config>` with stdin and stdout closed and stderr piped (read it with
 /// [`stderr_of`]); add environment or a working folder before spawning.
 pub fn iocd_run(config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iocd"));
+    let mut cmd = Command::new(crate::iocd_bin());
     cmd.args(["run", "--config"])
         .arg(config)
         .stdin(Stdio::null())

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// `../shared/data` beside the package, or `None` (after saying so) when it is absent.
+/// `../shared/data` beside the repository, or `None` (after saying so) when it is absent.
 pub fn dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let d = crate::repo_root().join("../shared/data");
     if d.is_dir() {
         Some(d)
     } else {

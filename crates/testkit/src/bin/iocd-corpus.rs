@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use iocd::corpus::{self, CorpusSpec, Kind};
+use iocd_testkit::corpus::{self, CorpusSpec, Kind};
 
 #[derive(Parser, Debug)]
 #[command(

@@ -1,4 +1,4 @@
-//! A naive oracle for the matching contract (the table in `src/matcher/mod.rs`).
+//! A naive oracle for the matching contract (the table in `iocd_engine`'s docs).
 //!
 //! The engine finds candidates from anchors (`memchr` for `.` and `:`, `memmem` for `://`,
 //! every 16th byte for hex) and looks each token up in hash tables. This oracle does none of

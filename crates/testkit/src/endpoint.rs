@@ -1,10 +1,6 @@
 //! What the sink tests share: a scriptable HTTP endpoint on loopback that records every
 //! request it answers, a runtime for it, an HTTP sink config with test-sized timings, and a
-//! poll-until helper. Included with `#[path = "support/endpoint.rs"] mod endpoint;` by the
-//! test files that drive sinks (the other end-to-end tests do not build axum into their
-//! binary).
-
-#![allow(dead_code)] // each test binary uses its own subset
+//! poll-until helper, for the test files that drive sinks.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
