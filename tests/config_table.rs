@@ -488,3 +488,32 @@ watch_interval = "0s"
     );
     assert!(Path::new(&cfg).exists());
 }
+
+/// A shared-infrastructure list that exists but is no allowlist: `validate` and `run` both
+/// refuse it and name the key (the configuration checks the file is readable; the allowlist
+/// parser, one layer up, checks what it holds).
+#[test]
+fn a_shared_infrastructure_list_that_does_not_parse_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cdn.json"), "{\"list\": [").unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!("{BASE}[triage.flood]\nshared_infrastructure = [\"cdn.json\"]\n"),
+    );
+    let out = iocd_validate(&cfg);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("triage.flood.shared_infrastructure[0]"),
+        "{}",
+        text(&out)
+    );
+    let mut child = iocd_run(&cfg).spawn().unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let err = support::stderr_of(&mut child);
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{err}");
+    assert!(err.contains("triage.flood.shared_infrastructure"), "{err}");
+}

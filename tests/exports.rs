@@ -26,22 +26,6 @@ fn skip(test: &str, why: &str) {
     eprintln!("{test}: SKIPPED: {why}");
 }
 
-/// The real data folder beside the repository, if it is there.
-fn shared_data() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"));
-    p.is_dir().then_some(p)
-}
-
-/// A free loopback UDP port (Unbound answers on UDP and TCP).
-fn free_udp_port() -> u16 {
-    loop {
-        let port = free_port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// The `status:` of `dig`'s header and the A records of the answer.
 fn dig(port: u16, name: &str) -> (String, Vec<String>) {
     let out = Command::new("dig")
@@ -232,7 +216,7 @@ fn unbound_answers_from_the_rpz_export() {
     )
     .unwrap();
     std::fs::write(d.join("allow.txt"), "good.example\n").unwrap();
-    let (admin, syslog) = (free_port(), free_udp_port());
+    let (admin, syslog) = (free_port(), free_port());
     let cfg = write_config(
         d,
         &format!(
@@ -281,7 +265,7 @@ max_shrink = 0.5
     let (ok, out) = named_checkzone("rpz.iocd", &zone);
     assert!(ok, "named-checkzone refused the zone:\n{out}\n{first}");
 
-    let port = free_udp_port();
+    let port = free_port();
     let unbound = Unbound::start(
         d,
         port,
@@ -408,7 +392,7 @@ fn named_checkzone_accepts_the_zone_for_every_action() {
     })
     .collect();
     // Real names from a real feed, when the data is there.
-    match shared_data() {
+    match iocd_testkit::shared_data::dir() {
         Some(data) => {
             let path = data.join("feeds/urlhaus_filter/urlhaus-filter-domains.txt");
             let (set, _) = iocd::ioc::load_plain_files(&[path]).unwrap();
@@ -483,7 +467,7 @@ fn nft_accepts_the_set_file() {
         b.finish()
     };
     let mut files = vec![("small", entries_of(&set, |_| true))];
-    if let Some(data) = shared_data() {
+    if let Some(data) = iocd_testkit::shared_data::dir() {
         let feeds = data.join("feeds");
         let paths: Vec<PathBuf> = [
             "spamhaus/drop.txt",
@@ -546,7 +530,7 @@ fn a_false_positive_mark_takes_an_indicator_out_of_the_export() {
     )
     .unwrap();
     std::fs::write(d.join("fp.txt"), "").unwrap();
-    let (admin, syslog) = (free_port(), free_udp_port());
+    let (admin, syslog) = (free_port(), free_port());
     let cfg = write_config(
         d,
         &format!(
@@ -603,7 +587,7 @@ max_shrink = 1.0
 #[test]
 fn a_real_blocklist_goes_through_every_ip_format() {
     const T: &str = "a_real_blocklist_goes_through_every_ip_format";
-    let Some(data) = shared_data() else {
+    let Some(data) = iocd_testkit::shared_data::dir() else {
         return skip(T, "no ../shared/data");
     };
     let (set, _) = iocd::ioc::load_plain_files(&[data.join("feeds/ipsum/ipsum.txt")]).unwrap();
@@ -661,7 +645,7 @@ async fn the_export_listener_serves_over_tls_with_etag_gzip_and_credentials() {
     let token = "t0ken-for-the-firewalls";
     secret_file(d, "token", token);
     secret_file(d, "password", "basic-password-16+");
-    let (admin, syslog, port) = (free_port(), free_udp_port(), free_port());
+    let (admin, syslog, port) = (free_port(), free_port(), free_port());
     let cfg = write_config(
         d,
         &format!(
@@ -797,7 +781,7 @@ fn unbound_loads_the_rpz_from_the_export_listener() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("feed.txt"), "evil.example\n").unwrap();
-    let (admin, syslog, port) = (free_port(), free_udp_port(), free_port());
+    let (admin, syslog, port) = (free_port(), free_port(), free_port());
     let cfg = write_config(
         d,
         &format!(
@@ -833,7 +817,7 @@ listen = "127.0.0.1:{port}"
     });
     let ub = d.join("ub");
     std::fs::create_dir(&ub).unwrap();
-    let dns = free_udp_port();
+    let dns = free_port();
     // The same resolver, with the RPZ from the URL instead of the file (Unbound keeps its
     // copy in `zonefile`).
     let unbound = Unbound::start(
@@ -905,7 +889,7 @@ fn nft_and_ipset_load_the_sets_in_a_private_network_namespace() {
         },
         |_| true,
     );
-    if let Some(data) = shared_data() {
+    if let Some(data) = iocd_testkit::shared_data::dir() {
         let (set, _) = iocd::ioc::load_plain_files(&[
             data.join("feeds/spamhaus/drop.txt"),
             data.join("feeds/spamhaus/drop_ipv6.txt"),

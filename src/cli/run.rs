@@ -47,6 +47,11 @@ pub fn validate(v: ValidateArgs) -> Result<bool> {
     let cfg = load(&a.config)?;
     // Feeds are read too: a configuration whose feeds cannot be loaded is not one to start.
     let (set, report) = iocd::ioc::load_config_feeds(&cfg.feeds, &cfg.allowlists)?;
+    // The flood guard's shared-infrastructure lists, parsed as the daemon will parse them.
+    for (i, p) in cfg.triage.flood.shared_infrastructure.iter().enumerate() {
+        iocd::ioc::allowlist::List::load(p)
+            .map_err(|e| anyhow::anyhow!("triage.flood.shared_infrastructure[{i}]: {e}"))?;
+    }
     let mut missing = Vec::new();
     for f in &report.feeds {
         let error = f.error.as_deref().unwrap_or("unknown error");

@@ -673,9 +673,14 @@ impl TriageConfig {
                     ),
                 );
             }
+            // That each file reads as an allowlist is checked where allowlists are parsed
+            // (`iocd validate` and the daemon's start); here, that it is a readable file.
             for (i, p) in f.shared_infrastructure.iter().enumerate() {
-                if let Err(e) = crate::ioc::allowlist::List::load(p) {
-                    errs.push(format!("triage.flood.shared_infrastructure[{i}]"), e);
+                if let Err(e) = std::fs::File::open(p).and_then(|f| f.metadata()) {
+                    errs.push(
+                        format!("triage.flood.shared_infrastructure[{i}]"),
+                        format!("cannot read {}: {e}", p.display()),
+                    );
                 }
             }
         }

@@ -17,8 +17,35 @@ allow_private = true
 [reload]
 watch_files = false"#;
 
-/// A loopback port nothing listens on right now.
+/// A loopback port nothing listens on right now, for a server a test starts next.
+///
+/// It is drawn below Linux's ephemeral range (32768-60999): a port the kernel hands out
+/// for `bind(:0)` is also one it may hand to any outgoing connection (another test's client,
+/// a broker's) before the server binds it, which made tests fail with "address in use". Each
+/// process draws from its own sequence (seeded by its id and the clock), and a port is only
+/// returned after binding it for both TCP and UDP succeeded.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    const LOW: u64 = 20_000;
+    const SPAN: u64 = 12_000;
+    let seed = u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos().into());
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut x = seed ^ n.wrapping_mul(0xd6e8_feb8_6659_fd93);
+        x ^= x >> 32;
+        x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
+        x ^= x >> 29;
+        let port = (LOW + x % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
