@@ -25,10 +25,10 @@
 //! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
 
 pub mod alert;
-pub mod app;
 pub mod config;
 #[doc(hidden)]
 pub mod corpus;
+pub mod daemon;
 pub mod decode;
 pub mod export;
 pub mod feedback;
@@ -43,6 +43,5 @@ pub mod source;
 pub mod statefile;
 pub mod telemetry;
 pub mod triage;
-pub mod worker;
 
 pub use matcher::{Hit, IocId, IocSet, Scratch};

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iocd::pipeline::{ReloadReason, ReloadRequest, Shutdown};
+use iocd::daemon::admin::{self, AdminHandle};
+use iocd::daemon::{ReloadReason, ReloadRequest};
+use iocd::pipeline::Shutdown;
 use iocd::telemetry::Metrics;
-use iocd::telemetry::admin::{self, AdminHandle};
 use reqwest::StatusCode;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;

@@ -63,9 +63,10 @@ use subtle::ConstantTimeEq as _;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use super::{ReloadReason, ReloadRequest};
 use crate::config::AdminConfig;
 use crate::feedback::{Feedback, MarkRequest};
-use crate::pipeline::{ReloadReason, ReloadRequest, Shutdown};
+use crate::pipeline::Shutdown;
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::AdminMetrics;
 

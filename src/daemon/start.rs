@@ -1,24 +1,4 @@
-//! Wiring and the order of things: what starts first, what stops first.
-//!
-//! Start-up: configuration (already validated) -> first indicator set -> sinks (so alerts have
-//! somewhere to go) -> matcher threads -> admin server -> exports (their listener, then the
-//! task that writes them from the current set) -> sources (intake starts last) -> `READY=1`
-//! to systemd.
-//!
-//! Running: the control loop owns the feed [`Catalog`]. A SIGHUP, `POST /reload`, a changed
-//! feed file or a due refresh builds a new set beside the current one (on a blocking thread)
-//! and swaps it in with one atomic store; matcher threads never wait. A build that fails
-//! keeps the current set, is logged and counted. A refresh that changed nothing (same bytes,
-//! `304`s, refused or failed feeds) builds nothing.
-//!
-//! Readiness tells the truth: `/readyz` and `iocd_ready` say ready only once intake runs and
-//! every feed has a generation (read, or from its cache). A feed that cannot be loaded does
-//! not stop the daemon: it matches with the feeds it has, retries the missing one on its
-//! schedule (10 s, doubling, up to 5 minutes) and becomes ready when it arrives.
-//!
-//! Shutdown (SIGTERM or SIGINT): stop intake (sources flush their partial batches and close
-//! the queue) -> matcher threads drain the queue -> sinks drain and flush -> exit. All of it
-//! within `shutdown.grace`; a second signal exits at once.
+//! Start-up: the wiring, in the order described in [`super`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,17 +10,19 @@ use arc_swap::ArcSwap;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
+use super::admin;
+use super::worker::{self, AlertOut};
+use super::{ReloadReason, ReloadRequest, ReloadResult};
 use crate::config::{Config, LogFormat};
 use crate::feedback::Feedback;
 use crate::ioc::catalog::{FileStamp, file_stamp};
 use crate::ioc::{Catalog, LoadReport, RefreshReport};
 use crate::matcher::{IocKind, IocSet};
-use crate::pipeline::{ReloadReason, ReloadRequest, ReloadResult, Shutdown};
+use crate::pipeline::{SharedSet, Shutdown, Snapshot};
 use crate::sightings::{Exporter, Sightings};
 use crate::sink::Sinks;
-use crate::telemetry::{Metrics, admin};
+use crate::telemetry::Metrics;
 use crate::triage::{Outgoing, SystemClock, Ticker, Triage};
-use crate::worker::{self, AlertOut, SharedSet, Snapshot};
 
 /// Sets up iocd's own log on standard error, as the configuration says.
 ///

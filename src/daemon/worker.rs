@@ -14,27 +14,16 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
-
 use crate::alert::{
     Arrival, Context, DecodedLine, KafkaOrigin, Origin, SyslogFields, TriageFields,
     add_split_url_hits, write_alert,
 };
 use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
-use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
+use crate::pipeline::{AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot};
 use crate::scan::{for_each_hit_line, kind_index};
 use crate::telemetry::Metrics;
 use crate::triage::{Tally, Triage};
-
-/// One compiled indicator set and its generation (1 for the first set, +1 per swap).
-pub struct Snapshot {
-    pub set: IocSet,
-    pub generation: u64,
-}
-
-/// The current snapshot, swapped atomically by reloads.
-pub type SharedSet = Arc<ArcSwap<Snapshot>>;
 
 /// Where alerts go: `sink::SinkSender::send_blocking` in the daemon, a collector in tests. It
 /// may block; that is how a slow sink slows the sources down.
@@ -345,7 +334,7 @@ mod tests {
     /// not the matcher thread: the next batch is still matched.
     #[test]
     fn a_panicking_decoder_loses_no_alert_and_no_thread() {
-        let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
+        let shared: SharedSet = Arc::new(arc_swap::ArcSwap::new(snapshot("1.2.3.4\n", 1)));
         let (out, got) = collector();
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(4);
@@ -396,7 +385,7 @@ mod tests {
 
     #[test]
     fn batches_become_alerts_and_swaps_apply_per_batch() {
-        let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
+        let shared: SharedSet = Arc::new(arc_swap::ArcSwap::new(snapshot("1.2.3.4\n", 1)));
         let (out, got) = collector();
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(4);
@@ -459,7 +448,7 @@ mod event_id_tests {
     fn alerts_of(batches: Vec<Batch>) -> Vec<serde_json::Value> {
         let mut b = SetBuilder::new();
         b.add_plain_list("t", "t.txt", b"1.2.3.4\n");
-        let shared: SharedSet = Arc::new(ArcSwap::new(Arc::new(Snapshot {
+        let shared: SharedSet = Arc::new(arc_swap::ArcSwap::new(Arc::new(Snapshot {
             set: b.build(),
             generation: 1,
         })));
