@@ -36,6 +36,7 @@ pub mod feedback;
 pub mod ioc;
 pub mod matcher;
 pub mod pipeline;
+pub mod retry;
 pub mod scan;
 pub mod sightings;
 pub mod sink;

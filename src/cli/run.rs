@@ -35,7 +35,7 @@ fn load(path: &Path) -> Result<Config> {
 pub fn run(a: ConfigArgs) -> Result<bool> {
     let cfg = load(&a.config)?;
     iocd::daemon::init_logging(&cfg);
-    iocd::daemon::run(cfg)
+    Ok(iocd::daemon::run(cfg)?)
 }
 
 /// Exit 0 when the configuration is valid and every feed loads (a feed that loads no

@@ -67,6 +67,7 @@ use super::{ReloadReason, ReloadRequest};
 use crate::config::AdminConfig;
 use crate::feedback::{Feedback, MarkRequest};
 use crate::pipeline::Shutdown;
+use crate::retry::{Backoff, Delays};
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::AdminMetrics;
 
@@ -77,7 +78,7 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long a stopping server waits for the requests in progress.
 const DRAIN: Duration = Duration::from_secs(5);
 /// The listener's pause after `accept` failed for want of descriptors or memory: the first,
-/// then doubled up to the longest while it keeps failing.
+/// then doubled up to the longest while it keeps failing (each with jitter: [`crate::retry`]).
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
 /// Refusals of one reason are logged at most this often (the rest are counted into the next
 /// line).
@@ -295,7 +296,7 @@ struct Server {
 
 impl Server {
     async fn run(self, listener: tokio::net::TcpListener) {
-        let mut backoff = Duration::ZERO;
+        let mut backoff = Backoff::new(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1).delays();
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -303,34 +304,17 @@ impl Server {
             };
             let (stream, peer) = match accepted {
                 Ok(a) => {
-                    backoff = Duration::ZERO;
+                    backoff.reset();
                     a
                 }
-                Err(e) if fd_exhausted(&e) => {
-                    // The connection stays in the backlog, so the listener is ready again
-                    // at once: without a pause this loop would spin.
-                    backoff = (backoff * 2).clamp(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1);
-                    self.metrics
-                        .accept_errors
-                        .with_label_values(&["fd_exhausted"])
-                        .inc();
-                    if let Some(skipped) = self.guard.log.allow("accept") {
-                        warn!(error = %e, pause_ms = backoff.as_millis() as u64, skipped,
-                            "admin server: accept failed for want of file descriptors or memory; pausing");
-                    }
+                Err(e) => {
+                    let Some(pause) = self.accept_failed(&e, &mut backoff) else {
+                        continue;
+                    };
                     tokio::select! {
                         _ = self.shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => continue,
+                        _ = tokio::time::sleep(pause) => continue,
                     }
-                }
-                Err(e) => {
-                    // One connection's trouble (reset before it was accepted, ...).
-                    self.metrics
-                        .accept_errors
-                        .with_label_values(&["other"])
-                        .inc();
-                    debug!(error = %e, "admin server: accept failed");
-                    continue;
                 }
             };
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
@@ -359,6 +343,26 @@ impl Server {
                 "admin server: connections still open at shutdown were dropped"
             );
         }
+    }
+
+    /// Counts and logs a failed `accept`; the pause before the next one when it failed for
+    /// want of file descriptors or memory (the connection stays in the backlog, so the
+    /// listener is ready again at once: without a pause the loop would spin).
+    fn accept_failed(&self, e: &io::Error, backoff: &mut Delays) -> Option<Duration> {
+        let errors = &self.metrics.accept_errors;
+        if !fd_exhausted(e) {
+            // One connection's trouble (reset before it was accepted, ...).
+            errors.with_label_values(&["other"]).inc();
+            debug!(error = %e, "admin server: accept failed");
+            return None;
+        }
+        let pause = backoff.next_delay();
+        errors.with_label_values(&["fd_exhausted"]).inc();
+        if let Some(skipped) = self.guard.log.allow("accept") {
+            warn!(error = %e, pause_ms = pause.as_millis() as u64, skipped,
+                "admin server: accept failed for want of file descriptors or memory; pausing");
+        }
+        Some(pause)
     }
 
     /// Answers 503 without waiting for the request and closes: the cap is full.
@@ -663,7 +667,7 @@ async fn reload(State(s): State<AppState>) -> Response {
             }
             Ok(Some(Err(reason))) => json(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                serde_json::json!({"error": reason}),
+                serde_json::json!({"error": reason.to_string()}),
             ),
             // The control loop is gone: the daemon is on its way out.
             Ok(None) => stopping(),

@@ -20,11 +20,60 @@
 //! the queue) -> matcher threads drain the queue -> sinks drain and flush -> exit. All of it
 //! within `shutdown.grace`; a second signal exits at once.
 
+use std::io;
+
 pub mod admin;
+mod control;
 mod start;
+mod stop;
 pub mod worker;
 
 pub use start::{init_logging, run};
+
+/// Why the daemon could not start (or listen for signals). Each variant names the part that
+/// failed; the cause, when there is one, is its [`source`](std::error::Error::source) and is
+/// not repeated in its text (`iocd: error: {e:#}` prints the chain).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot start the I/O runtime")]
+    Runtime(#[source] io::Error),
+    #[error("cannot start the sightings export")]
+    Sightings(#[source] crate::sightings::ExportError),
+    #[error("cannot start the sinks")]
+    Sinks(#[source] crate::sink::SinkError),
+    /// A shared-infrastructure list of `triage.flood` could not be read (the text names it).
+    #[error("triage.flood.shared_infrastructure: {0}")]
+    SharedInfrastructure(String),
+    /// A thread of the daemon's own (`what`: the matcher threads, the triage thread, ...).
+    #[error("cannot start {what}")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start the admin server")]
+    Admin(#[source] io::Error),
+    #[error("cannot start the export listener")]
+    ExportListener(#[source] io::Error),
+    #[error("cannot start the sources")]
+    Sources(#[source] io::Error),
+    #[error("cannot listen for signals")]
+    Signals(#[source] io::Error),
+}
+
+/// Why a reload did not swap a new set in (the current set stays).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    /// Compiling the set panicked (a bug; logged).
+    #[error("building the indicator set failed; the current set stays")]
+    BuildFailed,
+}
+
+/// Tells systemd where the daemon is (ready, reloading, stopping, its status line).
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+    let _ = sd_notify::notify(state);
+}
 
 /// Why the indicator set is being rebuilt (the `reason` of logs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +87,7 @@ pub enum ReloadReason {
 
 /// Answer to a reload request: the new set's generation, or why the build failed (the old
 /// set stays).
-pub type ReloadResult = Result<u64, String>;
+pub type ReloadResult = Result<u64, ReloadError>;
 
 /// A request to rebuild the indicator set, sent to the control plane.
 #[derive(Debug)]
