@@ -234,7 +234,7 @@ const MISP_RETRIES: u32 = 3;
 /// Why the exporter could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("sightings.api_key_file {path}: {source}")]
+    #[error("sightings.api_key_file {path}")]
     KeyFile {
         path: PathBuf,
         source: std::io::Error,

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
 use super::{Error, ReloadError, ReloadReason, ReloadRequest, ReloadResult, notify};
@@ -19,6 +20,39 @@ use crate::matcher::{IocKind, IocSet};
 use crate::pipeline::{SharedSet, Shutdown, Snapshot};
 use crate::sink::Sinks;
 use crate::telemetry::Metrics;
+
+/// What woke the control loop.
+enum Wake {
+    /// SIGTERM or SIGINT (named).
+    Stop(&'static str),
+    /// A reload, and where its outcome goes (a `POST /reload`).
+    Reload(ReloadReason, Option<oneshot::Sender<ReloadResult>>),
+    /// The expiry pass is due.
+    Expiry,
+}
+
+/// SIGTERM and SIGINT: either stops the daemon.
+struct Stop {
+    term: Signal,
+    int: Signal,
+}
+
+impl Stop {
+    fn new() -> Result<Stop, Error> {
+        Ok(Stop {
+            term: signal(SignalKind::terminate()).map_err(Error::Signals)?,
+            int: signal(SignalKind::interrupt()).map_err(Error::Signals)?,
+        })
+    }
+
+    /// The next of them, by name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
 
 /// The control plane: owns reloads and the set generation.
 pub(super) struct Control {
@@ -57,60 +91,85 @@ impl Control {
         self.started = true;
     }
 
-    /// Waits for reload triggers and signals until SIGTERM or SIGINT.
+    /// Waits for reload triggers and signals until SIGTERM or SIGINT. A reload in progress
+    /// (feed downloads and the waits between their retries) gives way to either signal.
     pub(super) async fn serve(
         &mut self,
         cfg: &Config,
         catalog: &mut Catalog,
-        reload_rx: &mut tokio::sync::mpsc::Receiver<ReloadRequest>,
+        reload_rx: &mut mpsc::Receiver<ReloadRequest>,
         sinks: &Sinks,
     ) -> Result<(), Error> {
+        let mut stop = Stop::new()?;
         let mut hup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
-        let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
-        let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
         // First ticks one period from now: the set was built a moment ago, and an immediate
         // expiry pass would rebuild all of it again before the first line arrives.
-        let every = |period: Duration| {
-            tokio::time::interval_at(tokio::time::Instant::now() + period, period)
-        };
-        let mut watch = every(cfg.reload.watch_interval);
-        let mut expiry = every(cfg.reload.expiry_interval);
-        let mut watchdog = every(watchdog_period().unwrap_or(Duration::from_secs(3600)));
+        let [mut watch, mut expiry, mut watchdog] = [
+            cfg.reload.watch_interval,
+            cfg.reload.expiry_interval,
+            watchdog_period().unwrap_or(Duration::from_secs(3600)),
+        ]
+        .map(|period| tokio::time::interval_at(tokio::time::Instant::now() + period, period));
         let mut stamps = file_stamps(&catalog.watched_files());
         loop {
-            tokio::select! {
-                _ = term.recv() => { info!("SIGTERM"); return Ok(()); }
-                _ = int.recv() => { info!("SIGINT"); return Ok(()); }
+            let wake = tokio::select! {
+                signal = stop.recv() => Wake::Stop(signal),
                 _ = hup.recv() => {
                     info!("SIGHUP: reopening file sinks and reloading indicators");
                     sinks.reopen();
-                    let _ = self.reload(catalog, ReloadReason::Signal).await;
-                    stamps = file_stamps(&catalog.watched_files());
+                    Wake::Reload(ReloadReason::Signal, None)
                 }
-                Some(req) = reload_rx.recv() => {
-                    let r = self.reload(catalog, req.reason).await;
-                    if let Some(reply) = req.reply {
-                        let _ = reply.send(r);
-                    }
-                    stamps = file_stamps(&catalog.watched_files());
-                }
+                Some(req) = reload_rx.recv() => Wake::Reload(req.reason, req.reply),
                 _ = watch.tick(), if cfg.reload.watch_files => {
                     let now = file_stamps(&catalog.watched_files());
-                    if now != stamps {
-                        stamps = now;
-                        let _ = self.reload(catalog, ReloadReason::FileChanged).await;
+                    if now == stamps {
+                        continue;
                     }
+                    stamps = now;
+                    Wake::Reload(ReloadReason::FileChanged, None)
                 }
                 // Due refreshes and retries of failed feeds, whether files are watched or not.
-                _ = until(catalog.next_refresh()) => {
-                    let _ = self.reload(catalog, ReloadReason::FeedRefresh).await;
-                }
-                _ = expiry.tick() => {
-                    let _ = self.expiry_tick(catalog, SystemTime::now()).await;
-                }
+                _ = until(catalog.next_refresh()) => Wake::Reload(ReloadReason::FeedRefresh, None),
+                _ = expiry.tick() => Wake::Expiry,
                 _ = watchdog.tick() => {
                     notify(&[sd_notify::NotifyState::Watchdog]);
+                    continue;
                 }
+            };
+            if let Wake::Stop(signal) = wake {
+                info!("{signal}");
+                return Ok(());
+            }
+            // SIGHUP and `POST /reload` read every file: their stamps are the new baseline.
+            let rereads_all = matches!(
+                &wake,
+                Wake::Reload(ReloadReason::Signal, _) | Wake::Reload(_, Some(_))
+            );
+            tokio::select! {
+                () = self.wake(catalog, wake) => {}
+                signal = stop.recv() => {
+                    info!("{signal} during a reload: the reload is abandoned");
+                    return Ok(());
+                }
+            }
+            if rereads_all {
+                stamps = file_stamps(&catalog.watched_files());
+            }
+        }
+    }
+
+    /// Does what the control loop was woken for.
+    async fn wake(&mut self, catalog: &mut Catalog, wake: Wake) {
+        match wake {
+            Wake::Stop(_) => {}
+            Wake::Reload(reason, reply) => {
+                let r = self.reload(catalog, reason).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
+            Wake::Expiry => {
+                let _ = self.expiry_tick(catalog, SystemTime::now()).await;
             }
         }
     }

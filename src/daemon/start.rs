@@ -11,16 +11,16 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::admin::{self, AdminHandle};
+use super::admin;
 use super::control::{self, Control};
 use super::worker::{self, AlertOut};
-use super::{Error, ReloadRequest, notify, stop};
+use super::{Error, ReloadRequest, Running, deliver, notify};
 use crate::config::{Config, LogFormat};
 use crate::feedback::Feedback;
 use crate::ioc::Catalog;
-use crate::pipeline::{AlertRecord, BatchSender, SharedSet, Shutdown, Snapshot};
+use crate::pipeline::{BatchSender, SharedSet, Shutdown, Snapshot};
 use crate::sightings::{Exporter, Sightings};
-use crate::sink::{SinkSender, Sinks};
+use crate::sink::Sinks;
 use crate::source::Sources;
 use crate::telemetry::Metrics;
 use crate::triage::{Outgoing, SystemClock, Ticker, Triage};
@@ -54,8 +54,8 @@ fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> 
     stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. Returns whether every alert was delivered.
-pub fn run(cfg: Config) -> Result<bool, Error> {
+/// The I/O runtime (sources, sinks, exports, the control loop), and the process's limits.
+pub(super) fn runtime() -> Result<Runtime, Error> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -66,39 +66,12 @@ pub fn run(cfg: Config) -> Result<bool, Error> {
     // Many syslog and admin connections at once meet the administrator's limit, not the
     // default soft one.
     admin::raise_open_files_limit();
-    let metrics = Arc::new(Metrics::new());
-    clean_state_files(&cfg, &metrics);
-    let (mut catalog, mut control) = first_set(&cfg, &rt, &metrics);
-    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(16);
-    let running = start(&cfg, rt, &mut control, reload_tx)?;
-    control.announce(&catalog);
-    running.rt.block_on(async {
-        control
-            .serve(&cfg, &mut catalog, &mut reload_rx, &running.sinks)
-            .await
-    })?;
-    Ok(stop::stop(running, cfg.shutdown.grace))
-}
-
-/// What runs between start-up and shutdown, in the order [`stop::stop`] ends it.
-pub(super) struct Running {
-    pub rt: Runtime,
-    pub shutdown: Shutdown,
-    /// Kept until intake stopped: `POST /reload` finds a control loop while it drains.
-    pub reload_tx: mpsc::Sender<ReloadRequest>,
-    pub sources: Sources,
-    pub workers: Vec<std::thread::JoinHandle<()>>,
-    pub triage: Option<Arc<Triage>>,
-    pub ticker: Option<Ticker>,
-    pub sinks: Sinks,
-    pub sightings: Arc<Sightings>,
-    pub exporter: Option<tokio::task::JoinHandle<Exporter>>,
-    pub admin: Option<AdminHandle>,
+    Ok(rt)
 }
 
 /// Reads every feed (or its cache) and compiles the first set: the control plane starts
 /// with it, as generation 1.
-fn first_set(cfg: &Config, rt: &Runtime, metrics: &Arc<Metrics>) -> (Catalog, Control) {
+pub(super) fn first_set(cfg: &Config, rt: &Runtime, metrics: &Arc<Metrics>) -> (Catalog, Control) {
     let started = Instant::now();
     let mut catalog = Catalog::new(&cfg.feeds, &cfg.allowlists);
     // Each feed that fails is logged by the catalog, with what stays in use.
@@ -121,7 +94,7 @@ fn first_set(cfg: &Config, rt: &Runtime, metrics: &Arc<Metrics>) -> (Catalog, Co
 
 /// Starts everything but the control loop, in order: analysts' state, sinks, triage,
 /// matcher threads, admin server, background tasks and exports, and intake last.
-fn start(
+pub(super) fn start(
     cfg: &Config,
     rt: Runtime,
     control: &mut Control,
@@ -357,7 +330,7 @@ fn start_sources(
 
 impl Control {
     /// `READY=1` for systemd: intake runs. Whether every feed is in is `/readyz`'s answer.
-    fn announce(&self, catalog: &Catalog) {
+    pub(super) fn announce(&self, catalog: &Catalog) {
         self.publish_feeds(catalog, None);
         notify(&[sd_notify::NotifyState::Ready]);
         let missing = catalog.missing_feeds();
@@ -375,7 +348,7 @@ impl Control {
 
 /// Removes what writes interrupted by a crash left beside the state files (feedback marks,
 /// feed caches), before anything writes them again; each is logged and counted.
-fn clean_state_files(cfg: &Config, metrics: &Metrics) {
+pub(super) fn clean_state_files(cfg: &Config, metrics: &Metrics) {
     let mut state: Vec<PathBuf> = cfg.feedback.state.iter().cloned().collect();
     for path in cfg.feeds.iter().filter_map(|f| f.cache.clone()) {
         state.push(crate::ioc::fetch::Cache { path: path.clone() }.meta_path());
@@ -386,22 +359,4 @@ fn clean_state_files(cfg: &Config, metrics: &Metrics) {
     metrics
         .state_temp_files_removed
         .inc_by(removed.len() as u64);
-}
-
-/// Hands an alert to the sinks: to sink `only` (a digest), else to every sink whose
-/// `min_priority` the alert's priority reaches (all of them when triage is off).
-pub(super) fn deliver(
-    sender: &SinkSender,
-    triage: Option<&Triage>,
-    a: AlertRecord,
-    only: Option<usize>,
-) {
-    match (only, triage) {
-        (Some(i), _) => sender.send_blocking_to(a, |j| j == i),
-        (None, Some(t)) => {
-            let p = a.priority;
-            sender.send_blocking_to(a, |j| t.wants(j, p))
-        }
-        (None, None) => sender.send_blocking(a),
-    }
 }

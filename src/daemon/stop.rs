@@ -9,8 +9,7 @@ use tokio::runtime::Runtime;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
-use super::notify;
-use super::start::{Running, deliver};
+use super::{Running, deliver, notify};
 use crate::sightings::{Exporter, Sightings};
 
 /// Stops what [`Running`] holds within `grace`. Returns whether every alert was delivered.

@@ -87,31 +87,9 @@ fn run(
     for batch in rx.iter() {
         metrics.queue_depth.set(rx.len() as i64);
         let snap = set.load_full();
-        hits.clear();
-        snap.set.scan(&batch.buf, &mut scratch, &mut hits);
-        // Lines that name the host of a URL indicator: is the URL split across their fields?
-        if !scratch.url_host_tokens().is_empty() {
-            let tokens = scratch.url_host_tokens().to_vec();
-            let zeek = |_: usize| batch.zeek.as_deref();
-            add_split_url_hits(
-                &snap.set,
-                &batch.buf,
-                &tokens,
-                zeek,
-                &mut scratch,
-                &mut hits,
-            );
-        }
+        scan(&snap.set, &batch, &mut scratch, &mut hits);
         if !hits.is_empty() {
-            let mut counts = [0u64; 10];
-            for h in &hits {
-                counts[kind_index(snap.set.kind(h.id))] += 1;
-            }
-            for (c, n) in by_kind.iter().zip(counts) {
-                if n > 0 {
-                    c.inc_by(n);
-                }
-            }
+            count_by_kind(&by_kind, &snap.set, &hits);
             emit(
                 &batch,
                 &snap,
@@ -134,6 +112,31 @@ fn run(
         metrics
             .match_latency
             .observe(batch.received.elapsed().as_secs_f64());
+    }
+}
+
+/// Every hit of `batch` into `hits`: the scan, and the URLs split across a line's fields.
+fn scan(set: &IocSet, batch: &Batch, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
+    hits.clear();
+    set.scan(&batch.buf, scratch, hits);
+    // Lines that name the host of a URL indicator: is the URL split across their fields?
+    if !scratch.url_host_tokens().is_empty() {
+        let tokens = scratch.url_host_tokens().to_vec();
+        let zeek = |_: usize| batch.zeek.as_deref();
+        add_split_url_hits(set, &batch.buf, &tokens, zeek, scratch, hits);
+    }
+}
+
+/// Adds the batch's hits to the matches counter of their kind, once per kind.
+fn count_by_kind(by_kind: &[prometheus::IntCounter], set: &IocSet, hits: &[Hit]) {
+    let mut counts = [0u64; 10];
+    for h in hits {
+        counts[kind_index(set.kind(h.id))] += 1;
+    }
+    for (c, n) in by_kind.iter().zip(counts) {
+        if n > 0 {
+            c.inc_by(n);
+        }
     }
 }
 

@@ -105,14 +105,13 @@ impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sinks[{}] ({}): ", self.index, self.sink)?;
         match &self.kind {
-            SinkErrorKind::Open { path, source } => {
-                write!(f, "cannot open {}: {source}", path.display())
-            }
+            // The cause is the `source()`: shown after this by whoever prints the chain.
+            SinkErrorKind::Open { path, .. } => write!(f, "cannot open {}", path.display()),
             SinkErrorKind::Address { address, reason } => {
                 write!(f, "address {address:?}: {reason}")
             }
-            SinkErrorKind::Socket { address, source } => {
-                write!(f, "cannot open a socket to {address}: {source}")
+            SinkErrorKind::Socket { address, .. } => {
+                write!(f, "cannot open a socket to {address}")
             }
             SinkErrorKind::Tls(reason) => write!(f, "TLS: {reason}"),
             SinkErrorKind::HttpClient(reason) => write!(f, "HTTP client: {reason}"),
