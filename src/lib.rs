@@ -25,22 +25,23 @@
 //! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
 
 pub mod alert;
-pub mod app;
 pub mod config;
+pub mod daemon;
 pub mod decode;
 pub mod export;
 pub mod feedback;
 
 pub mod ioc;
 pub mod pipeline;
+pub mod retry;
 pub mod scan;
 pub mod sightings;
 pub mod sink;
 pub mod source;
 pub mod statefile;
 pub mod telemetry;
+pub mod tls;
 pub mod triage;
-pub mod worker;
 
 pub use iocd_engine as matcher;
 pub use iocd_engine::{Hit, IocId, IocSet, Scratch};

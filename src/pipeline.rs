@@ -302,29 +302,17 @@ impl Receipt {
     }
 }
 
-/// Why the indicator set is being rebuilt (the `reason` of logs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReloadReason {
-    Signal,
-    Admin,
-    FileChanged,
-    FeedRefresh,
-    Expiry,
+/// One compiled indicator set and its generation (1 for the first set, +1 per swap).
+pub struct Snapshot {
+    pub set: crate::matcher::IocSet,
+    pub generation: u64,
 }
 
-/// Answer to a reload request: the new set's generation, or why the build failed (the old
-/// set stays).
-pub type ReloadResult = Result<u64, String>;
+/// The current snapshot, swapped atomically by reloads (the daemon's control plane) and read
+/// by the matcher threads and the exports.
+pub type SharedSet = std::sync::Arc<arc_swap::ArcSwap<Snapshot>>;
 
-/// A request to rebuild the indicator set, sent to the control plane.
-#[derive(Debug)]
-pub struct ReloadRequest {
-    pub reason: ReloadReason,
-    /// Where to send the outcome, if the requester waits for it.
-    pub reply: Option<tokio::sync::oneshot::Sender<ReloadResult>>,
-}
-
-/// Stops sources and background tasks; see `app` for the shutdown order.
+/// Stops sources and background tasks; see `daemon` for the shutdown order.
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
 /// Sender side of the queue into the matchers.

@@ -37,6 +37,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::SightingsConfig;
 use crate::decode::time::{Digits, rfc3339_ms};
+use crate::retry::Backoff;
 use crate::telemetry::Metrics;
 
 /// MISP sighting types iocd reports.
@@ -233,7 +234,7 @@ const MISP_RETRIES: u32 = 3;
 /// Why the exporter could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("sightings.api_key_file {path}: {source}")]
+    #[error("sightings.api_key_file {path}")]
     KeyFile {
         path: PathBuf,
         source: std::io::Error,
@@ -514,20 +515,7 @@ async fn send_misp(m: &mut MispOut, source: &str, metrics: &ExportMetrics) {
                 timestamp: chunk.iter().map(|s| s.last).max().unwrap_or_default(),
             };
             let bytes = serde_json::to_vec(&body).expect("serializing to memory cannot fail");
-            let mut delay = m.retry_delay;
-            let mut attempt = 0;
-            let outcome = loop {
-                match post_once(m, &bytes).await {
-                    Sent::Retry(why) if attempt < MISP_RETRIES => {
-                        attempt += 1;
-                        metrics.retries.inc();
-                        debug!(error = ?why, attempt, "MISP sightings request failed, retrying");
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                    }
-                    other => break other,
-                }
-            };
+            let outcome = post_with_retries(m, &bytes, metrics).await;
             match outcome {
                 Sent::Ok => {
                     metrics.sent_misp.inc_by(chunk.len() as u64);
@@ -553,6 +541,27 @@ async fn send_misp(m: &mut MispOut, source: &str, metrics: &ExportMetrics) {
         }
     }
     m.pending = keep;
+}
+
+/// Posts `body`, retrying at once [`MISP_RETRIES`] times (from `retry_delay`, doubling, with
+/// jitter) while MISP cannot take it now.
+async fn post_with_retries(m: &MispOut, body: &[u8], metrics: &ExportMetrics) -> Sent {
+    use backon::Retryable as _;
+    let backoff = Backoff::new(m.retry_delay, m.retry_delay * 4).times(MISP_RETRIES as usize);
+    let attempt = || async {
+        match post_once(m, body).await {
+            Sent::Retry(why) => Err(why),
+            other => Ok(other),
+        }
+    };
+    attempt
+        .retry(backoff.builder())
+        .notify(|why, wait| {
+            metrics.retries.inc();
+            debug!(error = ?why, ?wait, "MISP sightings request failed, retrying");
+        })
+        .await
+        .unwrap_or_else(Sent::Retry)
 }
 
 async fn post_once(m: &MispOut, body: &[u8]) -> Sent {

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iocd::pipeline::{ReloadReason, ReloadRequest, Shutdown};
+use iocd::daemon::admin::{self, AdminHandle};
+use iocd::daemon::{ReloadError, ReloadReason, ReloadRequest};
+use iocd::pipeline::Shutdown;
 use iocd::telemetry::Metrics;
-use iocd::telemetry::admin::{self, AdminHandle};
 use reqwest::StatusCode;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -131,7 +132,7 @@ fn reload_answers_with_the_generation_or_the_error() {
     let mut rx = a.reload_rx.take().unwrap();
     // A stand-in control loop: the first build works, the second fails.
     let control = a.rt.spawn(async move {
-        let mut outcomes = vec![Err("feed abuse_ch: cannot read: 404".to_owned()), Ok(7)];
+        let mut outcomes = vec![Err(ReloadError::BuildFailed), Ok(7)];
         while let Some(req) = rx.recv().await {
             assert_eq!(req.reason, ReloadReason::Admin);
             let outcome = outcomes.pop().expect("two reloads");
@@ -149,7 +150,7 @@ fn reload_answers_with_the_generation_or_the_error() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap(),
-        serde_json::json!({"error": "feed abuse_ch: cannot read: 404"})
+        serde_json::json!({"error": "building the indicator set failed; the current set stays"})
     );
     let (status, _, _) = a.get("/reload");
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);

@@ -11,11 +11,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use iocd::config::SightingsConfig;
+use iocd::daemon::admin::{self, AdminHandle};
 use iocd::feedback::Feedback;
 use iocd::pipeline::Shutdown;
 use iocd::sightings::{Exporter, Sightings};
 use iocd::telemetry::Metrics;
-use iocd::telemetry::admin::{self, AdminHandle};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 

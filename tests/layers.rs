@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. A module uses only modules of layers before its own.
 const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "leaves: retry, state files, TLS files",
+        &["retry", "statefile", "tls"],
+    ),
     ("decode: log lines into typed fields", &["decode"]),
-    ("model: the records that flow", &["model", "statefile"]),
+    ("model: the records that flow", &["model", "pipeline"]),
     ("config: the typed configuration", &["config"]),
     ("ioc: feeds into an indicator set", &["ioc"]),
     ("telemetry: metrics (a leaf)", &["telemetry"]),

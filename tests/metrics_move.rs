@@ -335,7 +335,7 @@ const MOVERS: &[(&str, Mover)] = &[
     (
         "iocd_matcher_decode_panics_total",
         by(
-            "src/worker.rs",
+            "src/daemon/worker.rs",
             "a_panicking_decoder_loses_no_alert_and_no_thread",
             "decode_panics",
         ),

@@ -1,7 +1,8 @@
 //! Shutdown of the real `iocd run` binary. With a sink that is down it must still exit within
 //! its grace period, with triage on (roll-ups and digests are handed to the sinks at shutdown,
 //! and that hand-over must not wait forever for a sink whose buffer is full); with stdin as a
-//! source that stays open, it must not wait for stdin at all.
+//! source that stays open, it must not wait for stdin at all; during a reload whose feed waits
+//! to retry, it must not wait for the retries.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -156,4 +157,85 @@ grace = "20s"
         "no ANSI escape in a log that is not a terminal:\n{text}"
     );
     assert_eq!(read_alerts(&alerts).len(), 1);
+}
+
+/// A feed server that answers its first request with one indicator and every later one with
+/// `503`; the number of requests so far.
+fn feed_then_503() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let reply: &[u8] = if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n45.1.1.1\r\n\n"
+            } else {
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            };
+            let _ = s.write_all(reply);
+        }
+    });
+    (port, seen)
+}
+
+/// SIGTERM while a reload waits to retry a feed that answers `503` (20 s between tries): the
+/// reload is abandoned and iocd exits at once, not after the feed's retries.
+#[test]
+fn sigterm_interrupts_a_reload_waiting_to_retry_a_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (feed, requests) = feed_then_503();
+    let admin = free_port();
+    let cfg = format!(
+        r#"
+[[feeds]]
+name = "url"
+url = "http://127.0.0.1:{feed}/feed.txt"
+[feeds.http]
+retries = 5
+retry_delay = "20s"
+[reload]
+watch_files = false
+[sources.syslog_udp]
+listen = "127.0.0.1:{}"
+[[sinks]]
+type = "file"
+path = "alerts.jsonl"
+[admin]
+listen = "127.0.0.1:{admin}"
+[shutdown]
+grace = "3s"
+"#,
+        free_port()
+    );
+    let path = write_config(dir.path(), &cfg);
+    let mut child = start_iocd(&mut iocd_run(&path), admin, "/readyz");
+    signal(&child, "HUP");
+    let t = Instant::now();
+    while requests.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no reload after SIGHUP"
+        );
+        assert_running(&mut child);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The download failed once; its retry waits 10 to 20 s.
+    std::thread::sleep(Duration::from_millis(300));
+    let stop = Instant::now();
+    signal(&child, "TERM");
+    let Some(status) = wait_exit(&mut child, Duration::from_secs(15)) else {
+        let _ = child.kill();
+        panic!("iocd still running 15 s after SIGTERM during a reload");
+    };
+    let took = stop.elapsed();
+    let err = stderr_of(&mut child);
+    assert!(took < Duration::from_secs(4), "exit took {took:?}:\n{err}");
+    assert!(status.success(), "{err}");
+    assert!(err.contains("the reload is abandoned"), "{err}");
 }

@@ -34,8 +34,8 @@ fn load(path: &Path) -> Result<Config> {
 
 pub fn run(a: ConfigArgs) -> Result<bool> {
     let cfg = load(&a.config)?;
-    iocd::app::init_logging(&cfg);
-    iocd::app::run(cfg)
+    iocd::daemon::init_logging(&cfg);
+    Ok(iocd::daemon::run(cfg)?)
 }
 
 /// Exit 0 when the configuration is valid and every feed loads (a feed that loads no

@@ -189,11 +189,16 @@ pub(super) fn validate_guard(
     }
 }
 
+/// Default shortest IPv4 prefix a feed may list.
+pub const MIN_PREFIX_V4: u8 = 16;
+/// Default shortest IPv6 prefix a feed may list.
+pub const MIN_PREFIX_V6: u8 = 32;
+
 fn min_prefix_v4() -> u8 {
-    crate::ioc::rails::MIN_PREFIX_V4
+    MIN_PREFIX_V4
 }
 fn min_prefix_v6() -> u8 {
-    crate::ioc::rails::MIN_PREFIX_V6
+    MIN_PREFIX_V6
 }
 
 /// A CSV column: its header name (`"dst_ip"`) or its 1-based position (`2`).

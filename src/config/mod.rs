@@ -406,7 +406,32 @@ pub enum AlertFormat {
     Cef,
 }
 
+/// Every sink's name, in configuration order: its `name` when it has one, else its kind and
+/// position (`stdout0`, `file1`, ...). Metric labels, logs, dead-letter lines and
+/// `[triage.routing.sinks]` use it.
+pub fn sink_names(sinks: &[SinkConfig]) -> Vec<String> {
+    sinks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.name() {
+            Some(n) => n.to_owned(),
+            None => format!("{}{i}", c.kind_name()),
+        })
+        .collect()
+}
+
 impl SinkConfig {
+    /// The sink's kind, as its default name starts (`stdout`, `file`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            SinkConfig::Stdout { .. } => "stdout",
+            SinkConfig::File { .. } => "file",
+            SinkConfig::Syslog { .. } => "syslog",
+            SinkConfig::Http(_) => "http",
+            SinkConfig::Kafka(_) => "kafka",
+        }
+    }
+
     /// The format this sink writes alerts in.
     pub fn alert_format(&self) -> AlertFormat {
         match self {
@@ -420,8 +445,8 @@ impl SinkConfig {
 }
 
 impl SinkConfig {
-    /// The name the configuration gives this sink, if any (see [`crate::sink::sink_names`]
-    /// for the name it goes by).
+    /// The name the configuration gives this sink, if any (see [`sink_names`] for the name
+    /// it goes by).
     pub fn name(&self) -> Option<&str> {
         match self {
             SinkConfig::Stdout { name, .. }
@@ -787,6 +812,11 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 impl Config {
+    /// Every sink's name, in configuration order (see [`sink_names`]).
+    pub fn sink_names(&self) -> Vec<String> {
+        sink_names(&self.sinks)
+    }
+
     /// Reads a configuration file, resolves relative paths against the file's folder, and
     /// validates it: every problem at once, reading and semantic ones together, each with its
     /// key path and line.
@@ -1019,7 +1049,7 @@ impl Config {
         if self.sinks.is_empty() {
             errs.push("sinks", "no sink: alerts would have nowhere to go");
         }
-        let names = crate::sink::sink_names(&self.sinks);
+        let names = self.sink_names();
         for (i, sink) in self.sinks.iter().enumerate() {
             let at = format!("sinks[{i}]");
             if let Some(n) = sink.name()

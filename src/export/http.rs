@@ -176,7 +176,7 @@ pub fn start(
         )));
     }
     let tls = match (&cfg.tls_cert, &cfg.tls_key) {
-        (Some(c), Some(k)) => Some(crate::source::syslog::tls_acceptor_from(c, k)?),
+        (Some(c), Some(k)) => Some(crate::tls::acceptor(c, k)?),
         _ => None,
     };
     let listener = std::net::TcpListener::bind(cfg.listen).map_err(|e| {

@@ -41,12 +41,11 @@ use crate::config::export::ExportFormat;
 use crate::config::triage::ScoreConfig;
 use crate::feedback::Feedback;
 use crate::matcher::IocSet;
-use crate::pipeline::Shutdown;
+use crate::pipeline::{SharedSet, Shutdown};
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::ExportMetrics;
 use crate::triage::assets::Allow;
 use crate::triage::score::Scorer;
-use crate::worker::SharedSet;
 
 /// What an update did to one export.
 #[derive(Clone, Debug, PartialEq, Eq)]

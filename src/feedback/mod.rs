@@ -4,7 +4,7 @@
 //! index that matcher threads consult with [`Feedback::verdict`], a lock-free load of an
 //! `ArcSwap` and one hash lookup (two when the indicator has per-host marks):
 //!
-//! * the admin API (`POST`/`GET`/`DELETE /feedback`, see `telemetry::admin`), whose marks are
+//! * the admin API (`POST`/`GET`/`DELETE /feedback`, see `daemon::admin`), whose marks are
 //!   persisted to `[feedback] state` (JSON, written to a temporary file and renamed over the
 //!   old one) so that they survive restarts;
 //! * a watched file (`[feedback] file`), reloaded when it changes; its format is below. A bad

@@ -3,8 +3,8 @@
 //!
 //! [`fetch`] sends `If-None-Match` / `If-Modified-Since` when it has the validators of the copy
 //! in use, so an unchanged feed costs one `304`. Connection errors, timeouts, `5xx`, `408` and
-//! `429` are retried `retries` times, the delay doubling from `retry_delay`; other statuses fail
-//! at once. A body (after gzip decoding) larger than `max_bytes` fails the download: a feed
+//! `429` are retried `retries` times, the delay doubling from `retry_delay` (up to 5 minutes,
+//! each wait with jitter: [`crate::retry`]); other statuses fail at once. A body (after gzip decoding) larger than `max_bytes` fails the download: a feed
 //! that suddenly grows a hundredfold is broken, not richer. [`Cache`] keeps the last copy that
 //! parsed, with its validators, so a restart while the server is down still has the feed.
 
@@ -16,6 +16,7 @@ use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use serde::{Deserialize, Serialize};
 
 use crate::config::feeds::HttpOptions;
+use crate::retry::Backoff;
 
 /// What a server said identifies a copy: sent back to ask "has it changed?".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +96,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The longest wait between two tries of a download.
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
 /// Downloads `url`, conditionally when `validators` are given, with retries.
 pub async fn fetch(
     client: &reqwest::Client,
@@ -102,19 +106,13 @@ pub async fn fetch(
     opts: &HttpOptions,
     validators: Option<&Validators>,
 ) -> Result<Fetched, FetchError> {
-    let mut delay = opts.retry_delay;
-    let mut attempt = 0;
-    loop {
-        match fetch_once(client, url, opts, validators).await {
-            Err(e) if e.retryable() && attempt < opts.retries => {
-                tracing::debug!(url, error = %e, attempt, "feed download failed, retrying");
-                tokio::time::sleep(delay).await;
-                delay = delay.saturating_mul(2).min(Duration::from_secs(300));
-                attempt += 1;
-            }
-            r => return r,
-        }
-    }
+    use backon::Retryable as _;
+    let backoff = Backoff::new(opts.retry_delay, RETRY_MAX).times(opts.retries as usize);
+    (|| fetch_once(client, url, opts, validators))
+        .retry(backoff.builder())
+        .when(FetchError::retryable)
+        .notify(|e, wait| tracing::debug!(url, error = %e, ?wait, "feed download failed, retrying"))
+        .await
 }
 
 async fn fetch_once(

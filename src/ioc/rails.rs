@@ -50,10 +50,8 @@ impl Rail {
 
 /// Free strings shorter than this are rejected.
 pub const MIN_STRING: usize = 6;
-/// Default shortest IPv4 prefix a feed may list.
-pub const MIN_PREFIX_V4: u8 = 16;
-/// Default shortest IPv6 prefix a feed may list.
-pub const MIN_PREFIX_V6: u8 = 32;
+/// Default shortest IPv4 and IPv6 prefixes a feed may list (the configuration's defaults).
+pub use crate::config::feeds::{MIN_PREFIX_V4, MIN_PREFIX_V6};
 
 /// What a feed is allowed to list.
 #[derive(Clone, Copy, Debug)]

@@ -23,9 +23,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
-use super::stdout::Stdout;
-use super::{Backoff, Queue, SinkCtx, blocking};
+use super::stdout::{Stdout, write_from};
+use super::{Queue, SinkCtx, blocking};
 use crate::pipeline::AlertRecord;
+use crate::retry::Backoff;
 
 /// At most this many alerts, or about this many bytes, per write.
 const BATCH_ALERTS: usize = 1024;
@@ -142,26 +143,12 @@ fn terminate_partial_line(file: &mut File, path: &Path, len: u64) -> io::Result<
     Ok(())
 }
 
-/// Writes `buf[*done..]`, advancing `done` with every byte that went out, so a retry after
-/// an error resumes where the last attempt stopped instead of duplicating lines.
-pub(super) fn write_from(w: &mut impl Write, buf: &[u8], done: &mut usize) -> io::Result<()> {
-    while *done < buf.len() {
-        match w.write(&buf[*done..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => *done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// The task of a stdout or file sink.
 pub(super) async fn run(queue: Arc<Queue>, out: Output, ctx: SinkCtx) {
     let mut out = out;
     let mut alerts: Vec<AlertRecord> = Vec::new();
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).delays();
     loop {
         if queue.take_reopen() {
             let (o, r) = blocking(out, |o| o.reopen()).await;

@@ -44,9 +44,10 @@ use serde::Deserialize;
 use tracing::{error, info, warn};
 
 use super::dead_letter::DeadLetter;
-use super::{Backoff, Queue, SinkCtx, SinkErrorKind};
+use super::{Queue, SinkCtx, SinkErrorKind};
 use crate::config::{HttpFormat, HttpSinkConfig};
 use crate::pipeline::AlertRecord;
+use crate::retry::{Backoff, Delays};
 
 /// How much of an error response goes into the log and the dead-letter file.
 const SNIPPET_BYTES: usize = 300;
@@ -328,7 +329,7 @@ impl HttpSink {
     /// Sends `batch` until every alert in it was delivered or refused for good (and
     /// dead-lettered); meanwhile it stays held in the queue.
     async fn deliver(&self, queue: &Queue, ctx: &SinkCtx, st: &mut State, batch: Vec<AlertRecord>) {
-        let mut backoff = Backoff::new(self.retry_initial, self.retry_max);
+        let mut backoff = Backoff::new(self.retry_initial, self.retry_max).delays();
         // What is still to send, in order: a 413 or a 400 splits the front part in two.
         let mut parts: VecDeque<Vec<AlertRecord>> = VecDeque::from([batch]);
         let mut first = true;
@@ -485,9 +486,9 @@ impl HttpSink {
     }
 
     /// The next backoff delay, with jitter, and at least what `Retry-After` asked.
-    fn delay(&self, backoff: &mut Backoff, after: Option<Duration>) -> Duration {
+    fn delay(&self, backoff: &mut Delays, after: Option<Duration>) -> Duration {
         backoff
-            .next_jittered()
+            .next_delay()
             .max(after.unwrap_or_default().min(RETRY_AFTER_MAX))
     }
 

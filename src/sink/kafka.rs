@@ -31,9 +31,10 @@ use tracing::warn;
 
 use super::dead_letter::DeadLetter;
 
-use super::{Backoff, Queue, SinkCtx, SinkErrorKind};
+use super::{Queue, SinkCtx, SinkErrorKind};
 use crate::config::KafkaSinkConfig;
 use crate::pipeline::AlertRecord;
+use crate::retry::Backoff;
 
 /// Alerts taken from the queue per round; all of them go in flight.
 const TAKE: usize = 1024;
@@ -81,7 +82,8 @@ impl KafkaSink {
 
     /// Produces `alert` and waits for its delivery report.
     async fn produce(&self, alert: AlertRecord) -> (AlertRecord, Result<(), KafkaError>) {
-        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
+        let mut backoff =
+            Backoff::new(Duration::from_millis(10), Duration::from_millis(500)).delays();
         loop {
             let record = FutureRecord::to(&self.topic)
                 .key(alert.key.as_bytes())
@@ -149,7 +151,7 @@ pub(super) async fn run(queue: Arc<Queue>, sink: KafkaSink, dead: DeadLetter, ct
     let sink = Arc::new(sink);
     let mut inflight = FuturesUnordered::new();
     let mut taken: Vec<AlertRecord> = Vec::with_capacity(TAKE);
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10)).delays();
     loop {
         queue.take(TAKE, &mut taken);
         for a in taken.drain(..) {

@@ -38,7 +38,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prometheus::{Histogram, IntCounter, IntGauge};
 use tokio::runtime::Handle;
@@ -105,14 +105,13 @@ impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sinks[{}] ({}): ", self.index, self.sink)?;
         match &self.kind {
-            SinkErrorKind::Open { path, source } => {
-                write!(f, "cannot open {}: {source}", path.display())
-            }
+            // The cause is the `source()`: shown after this by whoever prints the chain.
+            SinkErrorKind::Open { path, .. } => write!(f, "cannot open {}", path.display()),
             SinkErrorKind::Address { address, reason } => {
                 write!(f, "address {address:?}: {reason}")
             }
-            SinkErrorKind::Socket { address, source } => {
-                write!(f, "cannot open a socket to {address}: {source}")
+            SinkErrorKind::Socket { address, .. } => {
+                write!(f, "cannot open a socket to {address}")
             }
             SinkErrorKind::Tls(reason) => write!(f, "TLS: {reason}"),
             SinkErrorKind::HttpClient(reason) => write!(f, "HTTP client: {reason}"),
@@ -174,7 +173,7 @@ impl Sinks {
         // Sockets made from std ones must be registered with the runtime that drives them.
         let _enter = rt.enter();
         let mut opened = Vec::with_capacity(cfgs.len());
-        let names = sink_names(cfgs);
+        let names = crate::config::sink_names(cfgs);
         for (index, cfg) in cfgs.iter().enumerate() {
             let name = names[index].clone();
             let fail = |kind| SinkError {
@@ -350,29 +349,6 @@ impl SinkSender {
         let mut alert = alert;
         alert.json = body(&alert, last.format);
         last.push_blocking(alert);
-    }
-}
-
-/// Every sink's name, in configuration order: its `name` when it has one, else its kind and
-/// position (`stdout0`, `file1`, ...). Metric labels, logs, dead-letter lines and
-/// `[triage.routing.sinks]` use it.
-pub fn sink_names(cfgs: &[SinkConfig]) -> Vec<String> {
-    cfgs.iter()
-        .enumerate()
-        .map(|(i, c)| match c.name() {
-            Some(n) => n.to_owned(),
-            None => format!("{}{i}", kind_name(c)),
-        })
-        .collect()
-}
-
-fn kind_name(cfg: &SinkConfig) -> &'static str {
-    match cfg {
-        SinkConfig::Stdout { .. } => "stdout",
-        SinkConfig::File { .. } => "file",
-        SinkConfig::Syslog { .. } => "syslog",
-        SinkConfig::Http(_) => "http",
-        SinkConfig::Kafka(_) => "kafka",
     }
 }
 
@@ -620,43 +596,6 @@ impl SinkCtx {
     }
 }
 
-/// Exponential backoff: `initial`, doubling up to `max`.
-struct Backoff {
-    initial: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(initial: Duration, max: Duration) -> Backoff {
-        let initial = initial.max(Duration::from_millis(1));
-        Backoff {
-            initial,
-            max: max.max(initial),
-            next: initial,
-        }
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-
-    fn reset(&mut self) {
-        self.next = self.initial;
-    }
-
-    /// The next delay with jitter: somewhere between half of it and all of it, so that many
-    /// iocd instances that lost the same endpoint do not all come back at the same instant.
-    fn next_jittered(&mut self) -> Duration {
-        use rand::Rng;
-        let d = self.next_delay();
-        let half = d / 2;
-        half + rand::thread_rng().gen_range(Duration::ZERO..=d - half)
-    }
-}
-
 /// Runs blocking I/O on tokio's blocking pool, handing `state` there and back. A panic
 /// there is a bug: it is propagated.
 async fn blocking<S, R>(state: S, f: impl FnOnce(&mut S) -> R + Send + 'static) -> (S, R)
@@ -680,6 +619,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn alert(i: usize) -> AlertRecord {
         AlertRecord {
@@ -726,23 +666,6 @@ mod tests {
         t.join().unwrap();
         assert_eq!(q.refused.load(Ordering::Relaxed), 1);
         assert_eq!(q.held(), 1);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_max() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
-        let got: Vec<u128> = (0..5).map(|_| b.next_delay().as_millis()).collect();
-        assert_eq!(got, [100, 200, 350, 350, 350]);
-        b.reset();
-        assert_eq!(b.next_delay(), Duration::from_millis(100));
-        b.reset();
-        let mut seen = std::collections::HashSet::new();
-        for want in [100u128, 200, 350, 350, 350, 350, 350, 350] {
-            let got = b.next_jittered().as_millis();
-            assert!(want / 2 <= got && got <= want, "{got} for {want}");
-            seen.insert(got);
-        }
-        assert!(seen.len() > 2, "jitter varies the delays: {seen:?}");
     }
 
     #[test]

@@ -31,9 +31,10 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tracing::{info, warn};
 
 use super::dead_letter::DeadLetter;
-use super::{Backoff, Queue, SinkCtx, SinkErrorKind};
+use super::{Queue, SinkCtx, SinkErrorKind};
 use crate::config::SyslogProtocol;
 use crate::pipeline::AlertRecord;
+use crate::retry::{Backoff, Delays};
 
 /// `auth`: security and authorization messages.
 const FACILITY: u8 = 4;
@@ -297,7 +298,7 @@ impl Conn {
 /// The task of a syslog sink.
 pub(super) async fn run(queue: Arc<Queue>, sink: SyslogSink, dead: DeadLetter, ctx: SinkCtx) {
     let mut conn: Option<Conn> = None;
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30)).delays();
     let mut alerts: Vec<AlertRecord> = Vec::new();
     let mut msg = Vec::new();
     let mut buf = Vec::new();
@@ -418,7 +419,7 @@ async fn send_datagrams(
     dead: &DeadLetter,
     ctx: &SinkCtx,
     alerts: &mut Vec<AlertRecord>,
-    backoff: &mut Backoff,
+    backoff: &mut Delays,
     msg: &mut Vec<u8>,
 ) {
     for a in alerts.iter() {

@@ -32,7 +32,7 @@ pub struct KafkaMetrics {
 
 impl KafkaMetrics {
     pub fn register(registry: &Registry) -> KafkaMetrics {
-        let f = super::metrics::Families(registry);
+        let f = super::families::Families(registry);
         KafkaMetrics {
             consumer_lag: f.gauges(
                 "iocd_kafka_consumer_lag_messages",

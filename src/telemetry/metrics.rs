@@ -4,6 +4,7 @@
 //! sink names come from the configuration, indicator kinds and drop reasons from closed lists.
 //! Hot paths (matcher threads) count in locals and add here once per batch.
 
+use super::families::Families;
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -140,7 +141,7 @@ impl Metrics {
         macro_rules! reg {
             ($m:expr) => {{
                 let m = $m;
-                note_family(&m);
+                super::families::note_family(&m);
                 registry
                     .register(Box::new(m.clone()))
                     .expect("metric names are unique");
@@ -836,55 +837,12 @@ impl ExportMetrics {
     }
 }
 
-/// Registers a family and hands back its handle: the one place families outside
-/// [`Metrics::new`] (triage, Kafka) are made.
-pub(crate) struct Families<'a>(pub(crate) &'a Registry);
-
-/// Names of every family registered in this process, through `reg!` in [`Metrics::new`]
-/// or [`Families`] (the only two ways families are made): what [`family_names`] lists.
-static FAMILIES: std::sync::Mutex<std::collections::BTreeSet<String>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-fn note_family(m: &impl prometheus::core::Collector) {
-    let mut names = FAMILIES.lock().unwrap_or_else(|e| e.into_inner());
-    for d in m.desc() {
-        names.insert(d.fq_name.clone());
-    }
-}
-
 /// Every metric family iocd registers (after a [`Metrics::new`]), sorted: the list the
 /// metrics audit (tests/metrics_move.rs) checks, so that a new family without a test that
 /// makes it move fails the build's tests.
 pub fn family_names() -> Vec<String> {
     let _ = Metrics::new();
-    let names = FAMILIES.lock().unwrap_or_else(|e| e.into_inner());
-    names.iter().cloned().collect()
-}
-
-impl Families<'_> {
-    fn reg<M: prometheus::core::Collector + Clone + 'static>(&self, m: M) -> M {
-        note_family(&m);
-        self.0
-            .register(Box::new(m.clone()))
-            .expect("metric names are unique");
-        m
-    }
-
-    pub(crate) fn counters(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-        self.reg(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
-    }
-
-    pub(crate) fn counter(&self, name: &str, help: &str) -> IntCounter {
-        self.reg(IntCounter::new(name, help).expect("valid metric"))
-    }
-
-    pub(crate) fn gauges(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-        self.reg(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
-    }
-
-    pub(crate) fn gauge(&self, name: &str, help: &str) -> IntGauge {
-        self.reg(IntGauge::new(name, help).expect("valid metric"))
-    }
+    super::families::registered()
 }
 
 #[cfg(test)]

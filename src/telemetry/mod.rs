@@ -1,7 +1,7 @@
-//! What iocd tells operators: the metrics registry (one place names every metric) and the
-//! admin HTTP server.
+//! What iocd tells operators: the metrics registry (one place names every metric). The admin
+//! HTTP server that serves it is the daemon's (`daemon::admin`).
 
-pub mod admin;
+mod families;
 pub mod kafka;
 pub mod metrics;
 

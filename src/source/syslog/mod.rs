@@ -38,7 +38,7 @@ mod framer;
 mod tcp;
 mod udp;
 pub(crate) use framer::{Framer, finish_into, frame_some};
-pub(crate) use tcp::{spawn_tcp, tls_acceptor, tls_acceptor_from};
+pub(crate) use tcp::{spawn_tcp, tls_acceptor};
 pub(crate) use udp::spawn_udp;
 
 #[cfg(test)]

@@ -82,42 +82,7 @@ pub(super) fn bind_error(source: &str, addr: SocketAddr, e: io::Error) -> io::Er
 
 /// Reads the certificate chain and key of a TLS source.
 pub(crate) fn tls_acceptor(cfg: &TlsConfig) -> io::Result<TlsAcceptor> {
-    tls_acceptor_from(&cfg.cert, &cfg.key)
-}
-
-/// A TLS acceptor from a PEM certificate chain and a PEM private key (TLS sources, the
-/// export listener).
-pub(crate) fn tls_acceptor_from(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> io::Result<TlsAcceptor> {
-    // Only ring is compiled in; a second install (another source, a sink) is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let open = |p: &std::path::Path| {
-        std::fs::File::open(p)
-            .map(io::BufReader::new)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))
-    };
-    let invalid = |p: &std::path::Path, what: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {what}", p.display()),
-        )
-    };
-    let certs = rustls_pemfile::certs(&mut open(cert)?)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(cert, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(invalid(cert, "no PEM certificate".into()));
-    }
-    let key = rustls_pemfile::private_key(&mut open(key)?)
-        .map_err(|e| invalid(key, e.to_string()))?
-        .ok_or_else(|| invalid(key, "no PEM private key".into()))?;
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| invalid(cert, e.to_string()))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    crate::tls::acceptor(&cfg.cert, &cfg.key)
 }
 
 /// Accepts connections and serves each in its own task, at most `slots` at once. When every

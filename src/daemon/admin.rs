@@ -63,9 +63,11 @@ use subtle::ConstantTimeEq as _;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use super::{ReloadReason, ReloadRequest};
 use crate::config::AdminConfig;
 use crate::feedback::{Feedback, MarkRequest};
-use crate::pipeline::{ReloadReason, ReloadRequest, Shutdown};
+use crate::pipeline::Shutdown;
+use crate::retry::{Backoff, Delays};
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::AdminMetrics;
 
@@ -76,7 +78,7 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long a stopping server waits for the requests in progress.
 const DRAIN: Duration = Duration::from_secs(5);
 /// The listener's pause after `accept` failed for want of descriptors or memory: the first,
-/// then doubled up to the longest while it keeps failing.
+/// then doubled up to the longest while it keeps failing (each with jitter: [`crate::retry`]).
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
 /// Refusals of one reason are logged at most this often (the rest are counted into the next
 /// line).
@@ -167,29 +169,8 @@ pub fn start(
     shutdown: Shutdown,
     feedback: Option<Arc<Feedback>>,
 ) -> io::Result<AdminHandle> {
-    let listen = cfg.listen;
-    let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
-    let token = cfg
-        .load_token()
-        .map_err(|(at, msg)| invalid(format!("{at}: {msg}")))?;
-    if token.is_none() && !listen.ip().is_loopback() {
-        return Err(invalid(format!(
-            "admin server: {listen} is not loopback and no admin token is set: anyone who \
-             reaches it could suppress alerts"
-        )));
-    }
-    if let Some(path) = &cfg.token_file {
-        warn_if_group_readable(path);
-    }
-    let named = |e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("admin server: cannot listen on {listen}: {e}"),
-        )
-    };
-    let listener = std::net::TcpListener::bind(listen).map_err(named)?;
-    listener.set_nonblocking(true).map_err(named)?;
-    let local_addr = listener.local_addr().map_err(named)?;
+    let token = checked_token(cfg)?;
+    let (listener, local_addr) = bind(cfg.listen)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -230,6 +211,35 @@ pub fn start(
             })
         })?;
     Ok(AdminHandle { local_addr, thread })
+}
+
+/// The token `cfg` sets (read now, from `token_file` if set); an error off loopback
+/// without one.
+fn checked_token(cfg: &AdminConfig) -> io::Result<Option<String>> {
+    let listen = cfg.listen;
+    let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+    let token = cfg
+        .load_token()
+        .map_err(|(at, msg)| invalid(format!("{at}: {msg}")))?;
+    if token.is_none() && !listen.ip().is_loopback() {
+        return Err(invalid(format!(
+            "{listen} is not loopback and no admin token is set: anyone who reaches it could \
+             suppress alerts"
+        )));
+    }
+    if let Some(path) = &cfg.token_file {
+        warn_if_group_readable(path);
+    }
+    Ok(token)
+}
+
+/// Binds `listen`, non-blocking (for tokio); the error names the address.
+fn bind(listen: SocketAddr) -> io::Result<(std::net::TcpListener, SocketAddr)> {
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"));
+    let listener = std::net::TcpListener::bind(listen).map_err(named)?;
+    listener.set_nonblocking(true).map_err(named)?;
+    let local_addr = listener.local_addr().map_err(named)?;
+    Ok((listener, local_addr))
 }
 
 /// Logs a warning when the token file's group may read it (other users are refused by
@@ -294,7 +304,7 @@ struct Server {
 
 impl Server {
     async fn run(self, listener: tokio::net::TcpListener) {
-        let mut backoff = Duration::ZERO;
+        let mut backoff = Backoff::new(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1).delays();
         loop {
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -302,34 +312,17 @@ impl Server {
             };
             let (stream, peer) = match accepted {
                 Ok(a) => {
-                    backoff = Duration::ZERO;
+                    backoff.reset();
                     a
                 }
-                Err(e) if fd_exhausted(&e) => {
-                    // The connection stays in the backlog, so the listener is ready again
-                    // at once: without a pause this loop would spin.
-                    backoff = (backoff * 2).clamp(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1);
-                    self.metrics
-                        .accept_errors
-                        .with_label_values(&["fd_exhausted"])
-                        .inc();
-                    if let Some(skipped) = self.guard.log.allow("accept") {
-                        warn!(error = %e, pause_ms = backoff.as_millis() as u64, skipped,
-                            "admin server: accept failed for want of file descriptors or memory; pausing");
-                    }
+                Err(e) => {
+                    let Some(pause) = self.accept_failed(&e, &mut backoff) else {
+                        continue;
+                    };
                     tokio::select! {
                         _ = self.shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => continue,
+                        _ = tokio::time::sleep(pause) => continue,
                     }
-                }
-                Err(e) => {
-                    // One connection's trouble (reset before it was accepted, ...).
-                    self.metrics
-                        .accept_errors
-                        .with_label_values(&["other"])
-                        .inc();
-                    debug!(error = %e, "admin server: accept failed");
-                    continue;
                 }
             };
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
@@ -358,6 +351,26 @@ impl Server {
                 "admin server: connections still open at shutdown were dropped"
             );
         }
+    }
+
+    /// Counts and logs a failed `accept`; the pause before the next one when it failed for
+    /// want of file descriptors or memory (the connection stays in the backlog, so the
+    /// listener is ready again at once: without a pause the loop would spin).
+    fn accept_failed(&self, e: &io::Error, backoff: &mut Delays) -> Option<Duration> {
+        let errors = &self.metrics.accept_errors;
+        if !fd_exhausted(e) {
+            // One connection's trouble (reset before it was accepted, ...).
+            errors.with_label_values(&["other"]).inc();
+            debug!(error = %e, "admin server: accept failed");
+            return None;
+        }
+        let pause = backoff.next_delay();
+        errors.with_label_values(&["fd_exhausted"]).inc();
+        if let Some(skipped) = self.guard.log.allow("accept") {
+            warn!(error = %e, pause_ms = pause.as_millis() as u64, skipped,
+                "admin server: accept failed for want of file descriptors or memory; pausing");
+        }
+        Some(pause)
     }
 
     /// Answers 503 without waiting for the request and closes: the cap is full.
@@ -491,19 +504,35 @@ async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response 
     let peer = req.extensions().get::<Peer>().map(|p| p.0);
     let shown_peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
     let path = req.uri().path().to_owned();
-    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
-    if let Some(token) = &g.token
-        && (!reads || g.protect_reads)
-        && !bearer_matches(req.headers(), token)
-    {
-        g.metrics
+    if let Some(refused) = g.check_token(&req, &shown_peer, &path) {
+        return refused;
+    }
+    let (parts, body) = req.into_parts();
+    match g.read_body(&parts.headers, body, &shown_peer, &path).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(refused) => refused,
+    }
+}
+
+impl Guard {
+    /// 401 when the request needs the token and does not carry it.
+    fn check_token(&self, req: &Request, peer: &str, path: &str) -> Option<Response> {
+        let token = self.token.as_ref()?;
+        let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+        if (reads && !self.protect_reads) || bearer_matches(req.headers(), token) {
+            return None;
+        }
+        self.metrics
             .refused_requests
             .with_label_values(&["unauthorized"])
             .inc();
-        if let Some(skipped) = g.log.allow("unauthorized") {
+        if let Some(skipped) = self.log.allow("unauthorized") {
             // The header itself is never logged: it may be a real token sent to the wrong
             // place, or a near miss.
-            warn!(peer = %shown_peer, method = %req.method(), path = ?path,
+            warn!(peer = %peer, method = %req.method(), path = ?path,
                 presented = req.headers().contains_key(header::AUTHORIZATION), skipped,
                 "admin server: request refused without a valid token");
         }
@@ -515,61 +544,58 @@ async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response 
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer realm=\"iocd\""),
         );
-        return r;
+        Some(r)
     }
-    let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let refuse = |reason: &'static str, status: StatusCode, msg: String| {
-        g.metrics
-            .refused_requests
-            .with_label_values(&[reason])
-            .inc();
-        if let Some(skipped) = g.log.allow(reason) {
-            warn!(peer = %shown_peer, path = ?path, reason, skipped,
-                "admin server: request refused");
+
+    /// Reads the whole body, within `admin.max_body_bytes` and `admin.body_timeout`; else
+    /// the refusal to answer.
+    async fn read_body(
+        &self,
+        headers: &header::HeaderMap,
+        body: Body,
+        peer: &str,
+        path: &str,
+    ) -> Result<axum::body::Bytes, Response> {
+        let refuse = |reason: &'static str, status: StatusCode, msg: String| {
+            self.metrics
+                .refused_requests
+                .with_label_values(&[reason])
+                .inc();
+            if let Some(skipped) = self.log.allow(reason) {
+                warn!(peer = %peer, path = ?path, reason, skipped, "admin server: request refused");
+            }
+            json(status, serde_json::json!({"error": msg}))
+        };
+        let max = self.max_body_bytes;
+        let too_large = || {
+            let msg = format!("the body is larger than {max} bytes (admin.max_body_bytes)");
+            refuse("body_too_large", StatusCode::PAYLOAD_TOO_LARGE, msg)
+        };
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(too_large());
         }
-        json(status, serde_json::json!({"error": msg}))
-    };
-    let too_large = || {
-        refuse(
-            "body_too_large",
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is larger than {} bytes (admin.max_body_bytes)",
-                g.max_body_bytes
-            ),
-        )
-    };
-    if declared.is_some_and(|n| n > g.max_body_bytes as u64) {
-        return too_large();
-    }
-    let read = Limited::new(body, g.max_body_bytes).collect();
-    let bytes = match tokio::time::timeout(g.body_timeout, read).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
-        Ok(Err(e)) => {
-            return refuse(
+        let read = Limited::new(body, max).collect();
+        match tokio::time::timeout(self.body_timeout, read).await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large()),
+            Ok(Err(e)) => Err(refuse(
                 "body_error",
                 StatusCode::BAD_REQUEST,
                 format!("cannot read the body: {e}"),
-            );
-        }
-        Err(_) => {
-            return refuse(
+            )),
+            Err(_) => Err(refuse(
                 "body_timeout",
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
                     "the body did not arrive within {} ms (admin.body_timeout)",
-                    g.body_timeout.as_millis()
+                    self.body_timeout.as_millis()
                 ),
-            );
+            )),
         }
-    };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    }
 }
 
 /// Whether `Authorization: Bearer <token>` carries `token`, compared in constant time (for
@@ -662,7 +688,7 @@ async fn reload(State(s): State<AppState>) -> Response {
             }
             Ok(Some(Err(reason))) => json(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                serde_json::json!({"error": reason}),
+                serde_json::json!({"error": reason.to_string()}),
             ),
             // The control loop is gone: the daemon is on its way out.
             Ok(None) => stopping(),

@@ -14,27 +14,16 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
-
 use crate::alert::{
     Arrival, Context, DecodedLine, KafkaOrigin, Origin, SyslogFields, TriageFields,
     add_split_url_hits, write_alert,
 };
 use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
-use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
+use crate::pipeline::{AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot};
 use crate::telemetry::Metrics;
-use crate::triage::{Tally, Triage};
+use crate::triage::{Tally, Triage, Verdict};
 use iocd_engine::for_each_hit_line;
-
-/// One compiled indicator set and its generation (1 for the first set, +1 per swap).
-pub struct Snapshot {
-    pub set: IocSet,
-    pub generation: u64,
-}
-
-/// The current snapshot, swapped atomically by reloads.
-pub type SharedSet = Arc<ArcSwap<Snapshot>>;
 
 /// Where alerts go: `sink::SinkSender::send_blocking` in the daemon, a collector in tests. It
 /// may block; that is how a slow sink slows the sources down.
@@ -98,31 +87,9 @@ fn run(
     for batch in rx.iter() {
         metrics.queue_depth.set(rx.len() as i64);
         let snap = set.load_full();
-        hits.clear();
-        snap.set.scan(&batch.buf, &mut scratch, &mut hits);
-        // Lines that name the host of a URL indicator: is the URL split across their fields?
-        if !scratch.url_host_tokens().is_empty() {
-            let tokens = scratch.url_host_tokens().to_vec();
-            let zeek = |_: usize| batch.zeek.as_deref();
-            add_split_url_hits(
-                &snap.set,
-                &batch.buf,
-                &tokens,
-                zeek,
-                &mut scratch,
-                &mut hits,
-            );
-        }
+        scan(&snap.set, &batch, &mut scratch, &mut hits);
         if !hits.is_empty() {
-            let mut counts = [0u64; 10];
-            for h in &hits {
-                counts[snap.set.kind(h.id).index()] += 1;
-            }
-            for (c, n) in by_kind.iter().zip(counts) {
-                if n > 0 {
-                    c.inc_by(n);
-                }
-            }
+            count_by_kind(&by_kind, &snap.set, &hits);
             emit(
                 &batch,
                 &snap,
@@ -148,6 +115,31 @@ fn run(
     }
 }
 
+/// Every hit of `batch` into `hits`: the scan, and the URLs split across a line's fields.
+fn scan(set: &IocSet, batch: &Batch, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
+    hits.clear();
+    set.scan(&batch.buf, scratch, hits);
+    // Lines that name the host of a URL indicator: is the URL split across their fields?
+    if !scratch.url_host_tokens().is_empty() {
+        let tokens = scratch.url_host_tokens().to_vec();
+        let zeek = |_: usize| batch.zeek.as_deref();
+        add_split_url_hits(set, &batch.buf, &tokens, zeek, scratch, hits);
+    }
+}
+
+/// Adds the batch's hits to the matches counter of their kind, once per kind.
+fn count_by_kind(by_kind: &[prometheus::IntCounter], set: &IocSet, hits: &[Hit]) {
+    let mut counts = [0u64; 10];
+    for h in hits {
+        counts[set.kind(h.id).index()] += 1;
+    }
+    for (c, n) in by_kind.iter().zip(counts) {
+        if n > 0 {
+            c.inc_by(n);
+        }
+    }
+}
+
 /// A decoder panicked on `line`: counted, and logged with the start of the line (quoted) so
 /// the bug can be reproduced.
 fn decode_panicked(metrics: &Metrics, line: &[u8], panic: &(dyn std::any::Any + Send)) {
@@ -166,6 +158,21 @@ fn decode_panicked(metrics: &Metrics, line: &[u8], panic: &(dyn std::any::Any + 
     );
 }
 
+/// What [`Emitter::line`] needs for every line of one batch.
+struct Emitter<'a> {
+    batch: &'a Batch,
+    snap: &'a Snapshot,
+    json: &'a mut Vec<u8>,
+    out: &'a AlertOut,
+    decode: HeaderDecoder,
+    triage: Option<&'a Triage>,
+    tally: &'a mut Tally,
+    metrics: &'a Metrics,
+    /// When the batch's alerts were made: RFC 3339 with milliseconds, and Unix seconds.
+    now: &'a str,
+    secs: i64,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn emit(
     batch: &Batch,
@@ -180,115 +187,65 @@ fn emit(
 ) {
     let now_t = SystemTime::now();
     let now = humantime::format_rfc3339_millis(now_t).to_string();
-    let secs = now_t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let mut e = Emitter {
+        batch,
+        snap,
+        json,
+        out,
+        decode,
+        triage,
+        tally,
+        metrics,
+        now: &now,
+        secs: now_t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
     for_each_hit_line(&batch.buf, hits, |start, end, line_hits| {
-        let line = &batch.buf[start..end];
-        let message = batch.message_at(start);
-        let peer = batch.peer_at(start);
-        let internal =
-            |ip| triage.map_or_else(|| is_private_default(ip), |t| t.assets().is_internal(ip));
-        // Only lines with hits are decoded: which field matched, and what happened. The
-        // decoders read the adversary's text; one that panics on a line costs that line its
-        // fields, never the alert or the thread (counted and logged: it is a bug to fix).
-        let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let syslog = if batch.source.is_syslog() {
-                decode(line)
-            } else {
-                None
-            };
-            (
-                syslog,
-                DecodedLine::new(line, batch.zeek.as_deref(), internal),
-            )
-        }));
-        let (syslog, decoded) = guarded.unwrap_or_else(|panic| {
-            decode_panicked(metrics, line, panic.as_ref());
-            (None, DecodedLine::undecoded(line, internal))
-        });
-        let (ev, facts) = (&decoded.event, &decoded.facts);
-        let hostname = syslog.as_ref().and_then(|s| s.hostname.as_deref());
-        let verdict = match triage {
-            Some(t) => {
-                // In event time, the line is triaged at the time it says (its fields', else
-                // its syslog header's), bounded by the event clock's allowance.
-                let line_ms = t
-                    .in_event_time()
-                    .then(|| {
-                        crate::decode::time::event_time(line, ev.as_ref(), None)
-                            .or_else(|| {
-                                let ts = syslog.as_ref()?.timestamp.as_deref()?;
-                                chrono::DateTime::parse_from_rfc3339(ts).ok()
-                            })
-                            .map(|d| d.timestamp_millis())
-                    })
-                    .flatten();
-                let at = t.line_time(line_ms);
-                t.catch_up(at);
-                let a = t.assess_at(
-                    &snap.set,
-                    snap.generation,
-                    ev.as_ref(),
-                    facts,
-                    hostname,
-                    line_hits,
-                    tally,
-                    at,
-                );
-                for o in a.extra {
-                    out(o.record);
-                }
-                match a.verdict {
-                    // Suppressed, or only folded into digests.
-                    None => return,
-                    Some(v) if !v.immediate => return,
-                    Some(v) => Some(v),
-                }
-            }
+        e.line(start, end, line_hits)
+    });
+}
+
+impl Emitter<'_> {
+    /// The alert (if any) for the line `buf[start..end]` and its hits.
+    fn line(&mut self, start: usize, end: usize, line_hits: &[Hit]) {
+        let line = &self.batch.buf[start..end];
+        let (syslog, decoded) = self.decode_line(line);
+        let verdict = match self.triage {
+            Some(t) => match self.assess(t, line, syslog.as_ref(), &decoded, line_hits) {
+                // Suppressed, or only folded into digests.
+                None => return,
+                Some(v) => Some(v),
+            },
             None => None,
         };
         let shown: Vec<Hit> = match &verdict {
             Some(v) => v.kept.iter().map(|k| k.hit).collect(),
             None => line_hits.to_vec(),
         };
-        let direction = verdict.as_ref().map_or(facts.direction, |v| v.direction);
+        let direction = verdict
+            .as_ref()
+            .map_or(decoded.facts.direction, |v| v.direction);
         let fields = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             decoded.fields(line, &shown, direction)
         }))
         .unwrap_or_else(|panic| {
-            decode_panicked(metrics, line, panic.as_ref());
+            decode_panicked(self.metrics, line, panic.as_ref());
             None
         });
         let triaged = verdict.as_ref().map(TriageFields::of);
-        let cx = Context {
-            now: &now,
-            origin: Origin {
-                input: Some(batch.source.as_str()),
-                file: batch.path.as_deref(),
-                line: None,
-                peer,
-                kafka: message.map(|m| KafkaOrigin {
-                    topic: &m.topic,
-                    partition: m.partition,
-                    offset: m.offset,
-                }),
-                offset: batch.offset_at(start),
-                // What tells lines apart in `event.id` when the source has no position.
-                arrival: Some(Arrival {
-                    batch_ns: batch.arrival_ns,
-                    at: start,
-                }),
-            },
+        let (batch, generation) = (self.batch, self.snap.generation);
+        let cx = context(
+            batch,
+            self.now,
+            generation,
+            start,
             syslog,
-            generation: Some(snap.generation),
-            dataset: "iocd.stream",
-            line: fields.as_ref(),
-            triage: triaged.as_ref(),
-            ..Context::default()
-        };
-        json.clear();
-        write_alert(json, &snap.set, line, &shown, &cx);
+            fields.as_ref(),
+            triaged.as_ref(),
+        );
+        self.json.clear();
+        write_alert(self.json, &self.snap.set, line, &shown, &cx);
         let (priority, key) = match &verdict {
             Some(v) => (v.priority.as_str(), v.key()),
             None => {
@@ -297,19 +254,127 @@ fn emit(
                     .as_ref()
                     .and_then(|s| s.hostname.as_deref())
                     .map(str::to_owned)
-                    .or_else(|| peer.map(|p| p.ip().to_string()))
+                    .or_else(|| cx.origin.peer.map(|p| p.ip().to_string()))
                     .unwrap_or_default();
-                ("none", partition_key(&snap.set, line_hits, &host))
+                ("none", partition_key(&self.snap.set, line_hits, &host))
             }
         };
-        out(AlertRecord {
-            json: Arc::from(json.as_slice()),
-            time: secs,
+        (self.out)(AlertRecord {
+            json: Arc::from(self.json.as_slice()),
+            time: self.secs,
             priority,
             key,
-            receipt: batch.receipt.as_ref().map(|r| r.hold()),
+            receipt: self.batch.receipt.as_ref().map(|r| r.hold()),
         });
-    });
+    }
+
+    /// Decodes a line with hits: its syslog header (syslog sources) and its fields. The
+    /// decoders read the adversary's text; one that panics on a line costs that line its
+    /// fields, never the alert or the thread (counted and logged: it is a bug to fix).
+    fn decode_line(&self, line: &[u8]) -> (Option<SyslogFields>, DecodedLine) {
+        let triage = self.triage;
+        let internal =
+            |ip| triage.map_or_else(|| is_private_default(ip), |t| t.assets().is_internal(ip));
+        let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let syslog = if self.batch.source.is_syslog() {
+                (self.decode)(line)
+            } else {
+                None
+            };
+            let zeek = self.batch.zeek.as_deref();
+            (syslog, DecodedLine::new(line, zeek, internal))
+        }));
+        guarded.unwrap_or_else(|panic| {
+            decode_panicked(self.metrics, line, panic.as_ref());
+            (None, DecodedLine::undecoded(line, internal))
+        })
+    }
+
+    /// What triage makes of the line's hits: `None` when they are suppressed or only folded
+    /// into digests. Alerts it sends beside (roll-ups, flood reports) go out first.
+    fn assess(
+        &mut self,
+        t: &Triage,
+        line: &[u8],
+        syslog: Option<&SyslogFields>,
+        decoded: &DecodedLine,
+        line_hits: &[Hit],
+    ) -> Option<Verdict> {
+        let at = t.line_time(line_time(t, line, decoded, syslog));
+        t.catch_up(at);
+        let hostname = syslog.and_then(|s| s.hostname.as_deref());
+        let a = t.assess_at(
+            &self.snap.set,
+            self.snap.generation,
+            decoded.event.as_ref(),
+            &decoded.facts,
+            hostname,
+            line_hits,
+            self.tally,
+            at,
+        );
+        for o in a.extra {
+            (self.out)(o.record);
+        }
+        a.verdict.filter(|v| v.immediate)
+    }
+}
+
+/// Where the alert for the line at `start` comes from, and what it carries.
+fn context<'c>(
+    batch: &'c Batch,
+    now: &'c str,
+    generation: u64,
+    start: usize,
+    syslog: Option<SyslogFields>,
+    fields: Option<&'c crate::alert::LineFields>,
+    triage: Option<&'c TriageFields<'c>>,
+) -> Context<'c> {
+    Context {
+        now,
+        origin: Origin {
+            input: Some(batch.source.as_str()),
+            file: batch.path.as_deref(),
+            line: None,
+            peer: batch.peer_at(start),
+            kafka: batch.message_at(start).map(|m| KafkaOrigin {
+                topic: &m.topic,
+                partition: m.partition,
+                offset: m.offset,
+            }),
+            offset: batch.offset_at(start),
+            // What tells lines apart in `event.id` when the source has no position.
+            arrival: Some(Arrival {
+                batch_ns: batch.arrival_ns,
+                at: start,
+            }),
+        },
+        syslog,
+        generation: Some(generation),
+        dataset: "iocd.stream",
+        line: fields,
+        triage,
+        ..Context::default()
+    }
+}
+
+/// In event time, the time a line says (its fields', else its syslog header's) in Unix
+/// milliseconds; triage bounds it by the event clock's allowance. `None` in arrival time.
+fn line_time(
+    t: &Triage,
+    line: &[u8],
+    decoded: &DecodedLine,
+    syslog: Option<&SyslogFields>,
+) -> Option<i64> {
+    if !t.in_event_time() {
+        return None;
+    }
+    crate::decode::time::event_time(line, decoded.event.as_ref(), None)
+        .or_else(|| {
+            let ts = syslog?.timestamp.as_deref()?;
+            chrono::DateTime::parse_from_rfc3339(ts).ok()
+        })
+        .map(|d| d.timestamp_millis())
 }
 
 /// `indicator|host` for the first indicator of the line: one indicator seen by one host
@@ -345,7 +410,7 @@ mod tests {
     /// not the matcher thread: the next batch is still matched.
     #[test]
     fn a_panicking_decoder_loses_no_alert_and_no_thread() {
-        let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
+        let shared: SharedSet = Arc::new(arc_swap::ArcSwap::new(snapshot("1.2.3.4\n", 1)));
         let (out, got) = collector();
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(4);
@@ -396,7 +461,7 @@ mod tests {
 
     #[test]
     fn batches_become_alerts_and_swaps_apply_per_batch() {
-        let shared: SharedSet = Arc::new(ArcSwap::new(snapshot("1.2.3.4\n", 1)));
+        let shared: SharedSet = Arc::new(arc_swap::ArcSwap::new(snapshot("1.2.3.4\n", 1)));
         let (out, got) = collector();
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = crossbeam_channel::bounded(4);
@@ -459,7 +524,7 @@ mod event_id_tests {
     fn alerts_of(batches: Vec<Batch>) -> Vec<serde_json::Value> {
         let mut b = SetBuilder::new();
         b.add_plain_list("t", "t.txt", b"1.2.3.4\n");
-        let shared: SharedSet = Arc::new(ArcSwap::new(Arc::new(Snapshot {
+        let shared: SharedSet = Arc::new(arc_swap::ArcSwap::new(Arc::new(Snapshot {
             set: b.build(),
             generation: 1,
         })));
