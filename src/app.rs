@@ -156,7 +156,7 @@ pub fn run(cfg: Config) -> Result<bool> {
         let (sender, weak) = (sinks.sender(), Arc::downgrade(t));
         t.deliver_due(move |o: Outgoing| {
             if let Some(t) = weak.upgrade() {
-                deliver(&sender, Some(&t), o.record, o.sink)
+                deliver(&sender, Some(&t), crate::alert::record(&o), o.sink)
             }
         });
     }
@@ -170,7 +170,7 @@ pub fn run(cfg: Config) -> Result<bool> {
             let sender = sinks.sender();
             let t2 = t.clone();
             Ticker::spawn(t, Duration::from_secs(1), move |o: Outgoing| {
-                deliver(&sender, Some(&t2), o.record, o.sink)
+                deliver(&sender, Some(&t2), crate::alert::record(&o), o.sink)
             })
         })
         .transpose()
@@ -325,7 +325,7 @@ pub fn run(cfg: Config) -> Result<bool> {
                 }
                 if let Some(t) = &triage {
                     for o in t.drain() {
-                        deliver(&sender, Some(t), o.record, o.sink);
+                        deliver(&sender, Some(t), crate::alert::record(&o), o.sink);
                     }
                 }
             })

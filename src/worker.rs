@@ -18,11 +18,11 @@ use arc_swap::ArcSwap;
 
 use crate::alert::{
     Arrival, Context, DecodedLine, KafkaOrigin, Origin, SyslogFields, TriageFields,
-    add_split_url_hits, write_alert,
+    add_split_url_hits, write_typed,
 };
 use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
-use crate::pipeline::{AlertRecord, Batch, BatchReceiver};
+use crate::pipeline::{AlertPriority, AlertRecord, Batch, BatchReceiver};
 use crate::scan::{for_each_hit_line, kind_index};
 use crate::telemetry::Metrics;
 use crate::triage::{Tally, Triage};
@@ -237,7 +237,7 @@ fn emit(
                     at,
                 );
                 for o in a.extra {
-                    out(o.record);
+                    out(crate::alert::record(&o));
                 }
                 match a.verdict {
                     // Suppressed, or only folded into digests.
@@ -288,9 +288,9 @@ fn emit(
             ..Context::default()
         };
         json.clear();
-        write_alert(json, &snap.set, line, &shown, &cx);
+        let finding = write_typed(json, &snap.set, line, &shown, &cx);
         let (priority, key) = match &verdict {
-            Some(v) => (v.priority.as_str(), v.key()),
+            Some(v) => (AlertPriority::Level(v.priority), v.key()),
             None => {
                 let host = cx
                     .syslog
@@ -299,7 +299,10 @@ fn emit(
                     .map(str::to_owned)
                     .or_else(|| peer.map(|p| p.ip().to_string()))
                     .unwrap_or_default();
-                ("none", partition_key(&snap.set, line_hits, &host))
+                (
+                    AlertPriority::Untriaged,
+                    partition_key(&snap.set, line_hits, &host),
+                )
             }
         };
         out(AlertRecord {
@@ -308,6 +311,7 @@ fn emit(
             priority,
             key,
             receipt: batch.receipt.as_ref().map(|r| r.hold()),
+            formats: Some(Arc::new(finding)),
         });
     });
 }

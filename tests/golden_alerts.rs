@@ -28,13 +28,13 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use chrono::{DateTime, FixedOffset};
-use iocd::alert::{Context, DecodedLine, Origin, TriageFields, write_alert};
-use iocd::config::{AlertFormat, Config};
+use iocd::alert::{Context, DecodedLine, Origin, TriageFields, write_typed};
+use iocd::config::Config;
 use iocd::corpus::flood::{FloodSpec, flood_scenario};
 use iocd::ioc::Catalog;
 use iocd::matcher::{Hit, IocSet, Scratch};
-use iocd::sink::format::render;
-use iocd::triage::{ManualClock, Tally, Triage};
+use iocd::pipeline::Formats;
+use iocd::triage::{ManualClock, Outgoing, Tally, Triage};
 
 /// 2026-11-22T10:00:00Z: the scenarios' logs are of that day.
 const T0: i64 = 1_795_341_600_000;
@@ -87,6 +87,8 @@ fn triage(cfg: &Config, clock: Arc<ManualClock>) -> Triage {
 struct Rendered {
     kind: String,
     ecs: Vec<u8>,
+    ocsf: Vec<u8>,
+    cef: Vec<u8>,
 }
 
 /// Runs `lines` (from the file `file`) through decoding, `triage` (or none) and rendering.
@@ -99,7 +101,7 @@ fn run(
     text: &str,
 ) -> Vec<Rendered> {
     let mut out: Vec<Rendered> = Vec::new();
-    let mut push = |ecs: &[u8]| {
+    let mut push = |ecs: &[u8], formats: &dyn Formats| {
         let v: serde_json::Value = serde_json::from_slice(ecs).unwrap();
         out.push(Rendered {
             kind: v["iocd"]["alert_type"]
@@ -107,7 +109,13 @@ fn run(
                 .unwrap_or("match")
                 .to_owned(),
             ecs: ecs.to_vec(),
+            ocsf: formats.ocsf(),
+            cef: formats.cef(),
         });
+    };
+    let push_report = |o: &Outgoing, push: &mut dyn FnMut(&[u8], &dyn Formats)| {
+        let r = iocd::alert::record(o);
+        push(&r.json, r.formats.as_deref().unwrap());
     };
     let utc = FixedOffset::east_opt(0).unwrap();
     let reference = DateTime::from_timestamp_millis(T0)
@@ -127,7 +135,7 @@ fn run(
             && n % 10 == 0
         {
             for o in t.tick() {
-                push(&o.record.json);
+                push_report(&o, &mut push);
             }
         }
         hits.clear();
@@ -154,7 +162,7 @@ fn run(
                     &mut tally,
                 );
                 for o in a.extra {
-                    push(&o.record.json);
+                    push_report(&o, &mut push);
                 }
                 match a.verdict {
                     Some(v) if v.immediate => Some(v),
@@ -208,12 +216,12 @@ fn run(
             mark_time_source: triage.is_none(),
         };
         json.clear();
-        write_alert(&mut json, set, line, &shown, &cx);
-        push(&json);
+        let finding = write_typed(&mut json, set, line, &shown, &cx);
+        push(&json, &finding);
     }
     if let Some(t) = triage {
         for o in t.drain() {
-            push(&o.record.json);
+            push_report(&o, &mut push);
         }
     }
     out
@@ -242,10 +250,10 @@ fn check(name: &str, dir: &Path, alerts: &[Rendered]) {
             .into_bytes()
     };
     assert!(!alerts.is_empty(), "{name}: no alerts");
-    let formats: [(&str, AlertFormat); 3] = [
-        ("ecs.jsonl", AlertFormat::Ecs),
-        ("ocsf.jsonl", AlertFormat::Ocsf),
-        ("cef.log", AlertFormat::Cef),
+    let formats: [(&str, fn(&Rendered) -> &[u8]); 3] = [
+        ("ecs.jsonl", |a| &a.ecs),
+        ("ocsf.jsonl", |a| &a.ocsf),
+        ("cef.log", |a| &a.cef),
     ];
     let mut seen: std::collections::HashMap<&str, usize> = Default::default();
     let kept: Vec<bool> = alerts
@@ -259,10 +267,7 @@ fn check(name: &str, dir: &Path, alerts: &[Rendered]) {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut sums = format!("{} alerts\n", alerts.len());
     for (ext, format) in formats {
-        let all: Vec<Vec<u8>> = alerts
-            .iter()
-            .map(|a| unplace(render(format, &a.ecs)))
-            .collect();
+        let all: Vec<Vec<u8>> = alerts.iter().map(|a| unplace(format(a).to_vec())).collect();
         let mut subset = Vec::new();
         for (a, k) in all.iter().zip(&kept) {
             if *k {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use hashbrown::HashMap;
 
 use crate::config::triage::Priority;
+use crate::matcher::IocKind;
 
 /// Shards of the window table.
 pub const SHARDS: usize = 64;
@@ -22,6 +23,8 @@ pub const SHARDS: usize = 64;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
     pub indicator: Arc<str>,
+    /// The indicator's kind.
+    pub kind: IocKind,
     pub host: Option<Arc<str>>,
     pub direction: &'static str,
     /// The priority and score of the latest alert of the window.
@@ -120,7 +123,7 @@ impl Dedup {
         priority: Priority,
         score: f64,
         effects: &mut Effects,
-        make: impl FnOnce() -> (Arc<str>, Option<Arc<str>>, &'static str),
+        make: impl FnOnce() -> (Arc<str>, IocKind, Option<Arc<str>>, &'static str),
     ) -> Seen {
         if self.window_ms <= 0 {
             return Seen::New { closed: None };
@@ -151,7 +154,7 @@ impl Dedup {
                 closed = (old.suppressed > 0).then_some(old);
             }
         }
-        let (indicator, host, direction) = make();
+        let (indicator, kind, host, direction) = make();
         sh.seq += 1;
         let seq = sh.seq;
         sh.order.push_back((key, seq));
@@ -161,6 +164,7 @@ impl Dedup {
                 seq,
                 window: Window {
                     indicator,
+                    kind,
                     host,
                     direction,
                     priority,
@@ -234,8 +238,17 @@ impl Dedup {
 mod tests {
     use super::*;
 
-    fn make(i: &str) -> impl FnOnce() -> (Arc<str>, Option<Arc<str>>, &'static str) + '_ {
-        move || (Arc::from(i), Some(Arc::from("10.0.0.1")), "outbound")
+    type Described = (Arc<str>, IocKind, Option<Arc<str>>, &'static str);
+
+    fn make(i: &str) -> impl FnOnce() -> Described + '_ {
+        move || {
+            (
+                Arc::from(i),
+                IocKind::Ipv4,
+                Some(Arc::from("10.0.0.1")),
+                "outbound",
+            )
+        }
     }
 
     #[test]
