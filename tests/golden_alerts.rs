@@ -250,7 +250,8 @@ fn check(name: &str, dir: &Path, alerts: &[Rendered]) {
             .into_bytes()
     };
     assert!(!alerts.is_empty(), "{name}: no alerts");
-    let formats: [(&str, fn(&Rendered) -> &[u8]); 3] = [
+    type Format = (&'static str, fn(&Rendered) -> &[u8]);
+    let formats: [Format; 3] = [
         ("ecs.jsonl", |a| &a.ecs),
         ("ocsf.jsonl", |a| &a.ocsf),
         ("cef.log", |a| &a.cef),
@@ -261,7 +262,7 @@ fn check(name: &str, dir: &Path, alerts: &[Rendered]) {
         .map(|a| {
             let n = seen.entry(a.kind.as_str()).or_default();
             *n += 1;
-            *n <= FIRST || *n % STEP == 0
+            *n <= FIRST || (*n).is_multiple_of(STEP)
         })
         .collect();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();

@@ -45,6 +45,7 @@ pub mod facts;
 pub mod flood;
 pub mod report;
 pub mod score;
+pub mod shards;
 mod summary;
 mod tally;
 mod ticker;
