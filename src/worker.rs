@@ -25,7 +25,7 @@ use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::pipeline::{AlertPriority, AlertRecord, Batch, BatchReceiver};
 use crate::scan::{for_each_hit_line, kind_index};
 use crate::telemetry::Metrics;
-use crate::triage::{Tally, Triage};
+use crate::triage::{LineHits, Tally, Triage};
 
 /// One compiled indicator set and its generation (1 for the first set, +1 per swap).
 pub struct Snapshot {
@@ -226,16 +226,15 @@ fn emit(
                     .flatten();
                 let at = t.line_time(line_ms);
                 t.catch_up(at);
-                let a = t.assess_at(
-                    &snap.set,
-                    snap.generation,
-                    ev.as_ref(),
+                let line = LineHits {
+                    set: &snap.set,
+                    generation: snap.generation,
+                    event: ev.as_ref(),
                     facts,
                     hostname,
-                    line_hits,
-                    tally,
-                    at,
-                );
+                    hits: line_hits,
+                };
+                let a = t.assess_at(&line, tally, at);
                 for o in a.extra {
                     out(crate::alert::record(&o));
                 }

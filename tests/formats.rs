@@ -459,7 +459,7 @@ fn each_sink_writes_its_format() {
 /// in ECS, and its record (which renders the other formats).
 fn triage_alerts() -> Vec<(Value, AlertRecord)> {
     use iocd::config::triage::TriageConfig;
-    use iocd::triage::{LineFacts, ManualClock, Tally, Triage};
+    use iocd::triage::{LineFacts, LineHits, ManualClock, Tally, Triage};
     let cfg: TriageConfig =
         toml::from_str("[flood]\nhosts = 3\n[routing.sinks.stdout0]\nmin_priority = \"low\"\n")
             .unwrap();
@@ -503,7 +503,17 @@ fn triage_alerts() -> Vec<(Value, AlertRecord)> {
         set.scan(line, &mut Scratch::new(), &mut hits);
         let ev = iocd::decode::event::decode(line, None);
         let facts = LineFacts::new(ev.as_ref(), line, |ip| t.assets().is_internal(ip));
-        let a = t.assess(&set, 1, ev.as_ref(), &facts, None, &hits, &mut tally);
+        let a = t.assess(
+            &LineHits {
+                set: &set,
+                generation: 1,
+                event: ev.as_ref(),
+                facts: &facts,
+                hostname: None,
+                hits: &hits,
+            },
+            &mut tally,
+        );
         out.extend(a.extra);
     }
     out.extend(t.drain());

@@ -34,7 +34,7 @@ use iocd::corpus::flood::{FloodSpec, flood_scenario};
 use iocd::ioc::Catalog;
 use iocd::matcher::{Hit, IocSet, Scratch};
 use iocd::pipeline::Formats;
-use iocd::triage::{ManualClock, Outgoing, Tally, Triage};
+use iocd::triage::{LineHits, ManualClock, Outgoing, Tally, Triage};
 
 /// 2026-11-22T10:00:00Z: the scenarios' logs are of that day.
 const T0: i64 = 1_795_341_600_000;
@@ -153,12 +153,14 @@ fn run(
         let verdict = match triage {
             Some(t) => {
                 let a = t.assess(
-                    set,
-                    1,
-                    decoded.event.as_ref(),
-                    &decoded.facts,
-                    hostname,
-                    &hits,
+                    &LineHits {
+                        set,
+                        generation: 1,
+                        event: decoded.event.as_ref(),
+                        facts: &decoded.facts,
+                        hostname,
+                        hits: &hits,
+                    },
                     &mut tally,
                 );
                 for o in a.extra {

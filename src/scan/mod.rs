@@ -60,7 +60,7 @@ use crate::decode::syslog;
 use crate::decode::time::{Digits, event_time, rfc3339};
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
 use crate::triage::assets::Assets;
-use crate::triage::internal_host;
+use crate::triage::{LineHits, internal_host};
 
 /// Size of one chunk. Big enough that per-chunk overhead vanishes, small enough that a few per
 /// thread stay in memory.
@@ -580,15 +580,15 @@ fn write_in_order(
                                 }
                                 let hostname =
                                     h.syslog.as_ref().and_then(|s| s.hostname.as_deref());
-                                let a = t.assess(
+                                let line = LineHits {
                                     set,
-                                    1,
-                                    d.event.as_ref(),
-                                    &d.facts,
+                                    generation: 1,
+                                    event: d.event.as_ref(),
+                                    facts: &d.facts,
                                     hostname,
-                                    &h.hits,
-                                    tally,
-                                );
+                                    hits: &h.hits,
+                                };
+                                let a = t.assess(&line, tally);
                                 for o in a.extra {
                                     push_record(&mut buf, format, &o);
                                 }

@@ -13,166 +13,61 @@ use super::score::{Criticality, Input, Score, Situation};
 use super::verdict::feeds_of;
 use super::*;
 
+/// A line with hits, as [`Triage::assess`] reads it.
+#[derive(Clone, Copy)]
+pub struct LineHits<'a> {
+    /// The indicator set that matched, and its generation.
+    pub set: &'a IocSet,
+    pub generation: u64,
+    /// The decoded line, when its format is known.
+    pub event: Option<&'a Event>,
+    /// What it says ([`LineFacts::new`]).
+    pub facts: &'a LineFacts,
+    /// Its syslog header's host.
+    pub hostname: Option<&'a str>,
+    /// Its hits, offsets relative to the line.
+    pub hits: &'a [Hit],
+}
+
+/// When a line is assessed: ms and seconds since the epoch, and when its set was loaded (s).
+#[derive(Clone, Copy)]
+struct At {
+    ms: i64,
+    secs: i64,
+    loaded: i64,
+}
+
+/// A hit kept, with its internal host and its flood (distinct hosts and what it is).
+type Located = (Kept, Option<String>, Option<(u64, FloodVerdict)>);
+
+/// The window a line's alert is about: the index of its hit, the alert type, what an
+/// escalation escalated from.
+type Outcome = (usize, AlertType, Option<(Priority, u64)>);
+
 impl Triage {
-    /// Decides what a line with `hits` (offsets relative to the line) becomes. `ev` is the
-    /// decoded line and `facts` what it says ([`LineFacts::new`]), `hostname` its syslog host.
-    #[allow(clippy::too_many_arguments)]
-    pub fn assess(
-        &self,
-        set: &IocSet,
-        generation: u64,
-        ev: Option<&Event>,
-        facts: &LineFacts,
-        hostname: Option<&str>,
-        hits: &[Hit],
-        tally: &mut Tally,
-    ) -> Assessment {
-        let now_ms = self.clock.now_ms();
-        self.assess_at(set, generation, ev, facts, hostname, hits, tally, now_ms)
+    /// Decides what `line` becomes, at the clock's time.
+    pub fn assess(&self, line: &LineHits<'_>, tally: &mut Tally) -> Assessment {
+        self.assess_at(line, tally, self.clock.now_ms())
     }
 
     /// [`Triage::assess`] at `now_ms`, the time the line is triaged at (the daemon's
     /// [`EventClock::observe`] of the line's event time) rather than the clock's.
-    #[allow(clippy::too_many_arguments)]
-    pub fn assess_at(
-        &self,
-        set: &IocSet,
-        generation: u64,
-        ev: Option<&Event>,
-        facts: &LineFacts,
-        hostname: Option<&str>,
-        hits: &[Hit],
-        tally: &mut Tally,
-        now_ms: i64,
-    ) -> Assessment {
-        let now_s = now_ms.div_euclid(1000);
-        let loaded = self.loaded_at(generation, now_s);
+    pub fn assess_at(&self, line: &LineHits<'_>, tally: &mut Tally, now_ms: i64) -> Assessment {
+        let secs = now_ms.div_euclid(1000);
+        let at = At {
+            ms: now_ms,
+            secs,
+            loaded: self.loaded_at(line.generation, secs),
+        };
         let mut out = Assessment::default();
-        tally.hits += hits.len() as u64;
+        tally.hits += line.hits.len() as u64;
         tally.lines += 1;
-        self.name_feeds(set, generation, tally);
-        // (the hit, its internal host, its flood: distinct hosts and what it is)
-        type Located = (Kept, Option<String>, Option<(u64, FloodVerdict)>);
-        let mut kept: Vec<Located> = Vec::with_capacity(hits.len());
-        for &hit in hits {
-            let listed_by = feeds_of(set, hit.id).count();
-            for f in feeds_of(set, hit.id) {
-                let ft = &mut tally.feeds[f];
-                ft.hits += 1;
-                if listed_by == 1 {
-                    ft.unique_hits += 1;
-                }
-            }
-            let indicator = set.pattern(hit.id).to_string();
-            let field = ev
-                .and_then(|e| e.field_at(hit.start..hit.end))
-                .map(|f| f.name.to_string());
-            let (direction, inferred, host) =
-                locate(facts, field.as_deref(), hostname, &self.assets);
-            let by_host = !self.allow.is_empty()
-                && (facts.src_ip.is_some_and(|i| self.allow.address(i))
-                    || facts.dst_ip.is_some_and(|i| self.allow.address(i))
-                    || host.as_deref().is_some_and(|h| self.allow.host(h))
-                    || hostname.is_some_and(|h| self.allow.host(h)));
-            if by_host {
-                // Our own scanner or a known-good host: not a sighting of the indicator.
-                tally.suppressed[Suppressed::Allowlist as usize] += 1;
-                continue;
-            }
-            if self.allow.indicator(&indicator) {
-                tally.suppressed[Suppressed::Allowlist as usize] += 1;
-                if let Some(s) = &self.sightings {
-                    s.record(&indicator, true, now_s);
-                }
-                continue;
-            }
-            let fp = self
-                .feedback
-                .as_ref()
-                .and_then(|f| f.verdict(&indicator, host.as_deref()))
-                .is_some();
-            if let Some(s) = &self.sightings {
-                s.record(&indicator, fp, now_s);
-            }
-            if fp {
-                tally.suppressed[Suppressed::FalsePositive as usize] += 1;
-                continue;
-            }
-            let action = facts
-                .action
-                .or(facts.seen_by_sensor.then_some(Action::Allowed));
-            let mut flood_hosts = None;
-            let mut flood_verdict = None;
-            if let Some(g) = &self.flood {
-                let ih = self.hash(&[&indicator]);
-                let hh = self.hash(&[host.as_deref().unwrap_or("")]);
-                let seen = match (direction, action.map(|a| a.is_blocked())) {
-                    (Direction::Inbound, Some(true)) => FloodSeen::InboundBlocked,
-                    (Direction::Outbound, Some(false)) => FloodSeen::OutboundAllowed,
-                    _ => FloodSeen::Other,
-                };
-                let (hosts, class, started) =
-                    match g.see(ih, hh, seen, now_ms, &mut tally.flood_evictions) {
-                        Flood::Normal => (0, None, false),
-                        Flood::Started { hosts, class } => (hosts, Some(class), true),
-                        Flood::Flooding { hosts, class } => (hosts, Some(class), false),
-                    };
-                if let Some(class) = class {
-                    let v = self.flood_verdict(set, hit, class);
-                    if started {
-                        tally.floods += 1;
-                        if v != FloodVerdict::Scan {
-                            out.extra.push(
-                                self.flood_report(set, hit, &indicator, hosts, &v, now_ms, tally),
-                            );
-                        }
-                    }
-                    if v == FloodVerdict::Scan {
-                        self.summary
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .add(&indicator, ih, hh);
-                    }
-                    flood_hosts = Some(hosts);
-                    flood_verdict = Some(v);
-                }
-            }
-            let crit = host.as_deref().map(|h| self.assets.criticality(h));
-            let situation = Situation {
-                direction,
-                inferred,
-                action,
-                seen_by_sensor: facts.seen_by_sensor,
-                field: field.as_deref(),
-            };
-            let mut score = self.scorer.score(
-                set,
-                hit.id,
-                now_s,
-                loaded,
-                &situation,
-                &Criticality {
-                    value: crit.map(|c| c.0),
-                    asset: crit.and_then(|c| c.1),
-                },
-            );
-            if let (Some(n), Some(v)) = (flood_hosts, &flood_verdict) {
-                self.explain_flood(&mut score, n, v);
-            }
-            let priority = self.scorer.level(score.value);
-            kept.push((
-                Kept {
-                    hit,
-                    indicator,
-                    field,
-                    direction,
-                    score,
-                    priority,
-                },
-                host,
-                flood_hosts.zip(flood_verdict),
-            ));
-        }
+        self.name_feeds(line.set, line.generation, tally);
+        let kept: Vec<Located> = line
+            .hits
+            .iter()
+            .filter_map(|&hit| self.keep(line, hit, at, tally, &mut out.extra))
+            .collect();
         let Some(best) = (0..kept.len()).max_by(|&a, &b| {
             kept[a]
                 .0
@@ -183,23 +78,190 @@ impl Triage {
         }) else {
             return out;
         };
-        // Every indicator of the line has its own window (indicator, internal host,
-        // direction): a new indicator seen beside one already alerted is a new alert, not a
-        // duplicate of the other. The best-scored hit goes first, so that it is the alert's
-        // when it opens or escalates its window; otherwise the alert is the first indicator
-        // that did.
+        match self.see_windows(line.set, &kept, best, at, tally, &mut out.extra) {
+            Some(outcome) => out.verdict = Some(self.verdict(line.set, kept, outcome, tally)),
+            None => tally.suppressed[Suppressed::Duplicate as usize] += kept.len() as u64,
+        }
+        out
+    }
+
+    /// One hit located and scored, or `None` when the allowlist or an analyst's mark drops
+    /// it. A flood it starts is reported in `extra`.
+    fn keep(
+        &self,
+        line: &LineHits<'_>,
+        hit: Hit,
+        at: At,
+        tally: &mut Tally,
+        extra: &mut Vec<Outgoing>,
+    ) -> Option<Located> {
+        let (set, facts) = (line.set, line.facts);
+        count_feeds(set, hit, tally);
+        let indicator = set.pattern(hit.id).to_string();
+        let field = line
+            .event
+            .and_then(|e| e.field_at(hit.start..hit.end))
+            .map(|f| f.name.to_string());
+        let (direction, inferred, host) =
+            locate(facts, field.as_deref(), line.hostname, &self.assets);
+        if self.suppressed(line, &indicator, host.as_deref(), at, tally) {
+            return None;
+        }
+        let action = facts
+            .action
+            .or(facts.seen_by_sensor.then_some(Action::Allowed));
+        let flood = self.flood_of(
+            set,
+            hit,
+            &indicator,
+            (host.as_deref(), direction, action),
+            at,
+            tally,
+            extra,
+        );
+        let crit = host.as_deref().map(|h| self.assets.criticality(h));
+        let situation = Situation {
+            direction,
+            inferred,
+            action,
+            seen_by_sensor: facts.seen_by_sensor,
+            field: field.as_deref(),
+        };
+        let criticality = Criticality {
+            value: crit.map(|c| c.0),
+            asset: crit.and_then(|c| c.1),
+        };
+        let mut score =
+            self.scorer
+                .score(set, hit.id, at.secs, at.loaded, &situation, &criticality);
+        if let Some((n, v)) = &flood {
+            self.explain_flood(&mut score, *n, v);
+        }
+        let priority = self.scorer.level(score.value);
+        let kept = Kept {
+            hit,
+            indicator,
+            field,
+            direction,
+            score,
+            priority,
+        };
+        Some((kept, host, flood))
+    }
+
+    /// Whether a hit of `indicator` on `host` is dropped: an allowlisted host or indicator,
+    /// or an analyst's false-positive mark (counted; sightings recorded).
+    fn suppressed(
+        &self,
+        line: &LineHits<'_>,
+        indicator: &str,
+        host: Option<&str>,
+        at: At,
+        tally: &mut Tally,
+    ) -> bool {
+        let facts = line.facts;
+        let by_host = !self.allow.is_empty()
+            && (facts.src_ip.is_some_and(|i| self.allow.address(i))
+                || facts.dst_ip.is_some_and(|i| self.allow.address(i))
+                || host.is_some_and(|h| self.allow.host(h))
+                || line.hostname.is_some_and(|h| self.allow.host(h)));
+        if by_host {
+            // Our own scanner or a known-good host: not a sighting of the indicator.
+            tally.suppressed[Suppressed::Allowlist as usize] += 1;
+            return true;
+        }
+        if self.allow.indicator(indicator) {
+            tally.suppressed[Suppressed::Allowlist as usize] += 1;
+            if let Some(s) = &self.sightings {
+                s.record(indicator, true, at.secs);
+            }
+            return true;
+        }
+        let fp = self
+            .feedback
+            .as_ref()
+            .and_then(|f| f.verdict(indicator, host))
+            .is_some();
+        if let Some(s) = &self.sightings {
+            s.record(indicator, fp, at.secs);
+        }
+        if fp {
+            tally.suppressed[Suppressed::FalsePositive as usize] += 1;
+        }
+        fp
+    }
+
+    /// The flood guard's view of a hit (`seen`: its host, direction and action): `None`
+    /// when its indicator is not flooding, else distinct hosts and what the flood is. A
+    /// flood this hit starts is reported in `extra` (scans go to the flood summary).
+    #[allow(clippy::too_many_arguments)]
+    fn flood_of(
+        &self,
+        set: &IocSet,
+        hit: Hit,
+        indicator: &str,
+        seen: (Option<&str>, Direction, Option<Action>),
+        at: At,
+        tally: &mut Tally,
+        extra: &mut Vec<Outgoing>,
+    ) -> Option<(u64, FloodVerdict)> {
+        let g = self.flood.as_ref()?;
+        let (host, direction, action) = seen;
+        let ih = self.hash(&[indicator]);
+        let hh = self.hash(&[host.unwrap_or("")]);
+        let seen = match (direction, action.map(|a| a.is_blocked())) {
+            (Direction::Inbound, Some(true)) => FloodSeen::InboundBlocked,
+            (Direction::Outbound, Some(false)) => FloodSeen::OutboundAllowed,
+            _ => FloodSeen::Other,
+        };
+        let (hosts, class, started) = match g.see(ih, hh, seen, at.ms, &mut tally.flood_evictions) {
+            Flood::Normal => return None,
+            Flood::Started { hosts, class } => (hosts, class, true),
+            Flood::Flooding { hosts, class } => (hosts, class, false),
+        };
+        let v = self.flood_verdict(set, hit, class);
+        if started {
+            tally.floods += 1;
+            if v != FloodVerdict::Scan {
+                extra.push(self.flood_report(set, hit, indicator, hosts, &v, at.ms, tally));
+            }
+        }
+        if v == FloodVerdict::Scan {
+            self.summary
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .add(indicator, ih, hh);
+        }
+        Some((hosts, v))
+    }
+
+    /// Every kept hit through its deduplication window, the best-scored (`best`) first: the
+    /// window the alert is about, or `None` when every hit is a duplicate. Roll-ups of windows
+    /// this line closed go to `extra`.
+    ///
+    /// Every indicator of the line has its own window (indicator, internal host, direction):
+    /// a new indicator seen beside one already alerted is a new alert, not a duplicate of the
+    /// other. The best-scored hit goes first, so that it is the alert's when it opens or
+    /// escalates its window; otherwise the alert is the first indicator that did.
+    fn see_windows(
+        &self,
+        set: &IocSet,
+        kept: &[Located],
+        best: usize,
+        at: At,
+        tally: &mut Tally,
+        extra: &mut Vec<Outgoing>,
+    ) -> Option<Outcome> {
         let order = std::iter::once(best).chain((0..kept.len()).filter(|&i| i != best));
         let mut seen_keys: Vec<u64> = Vec::with_capacity(kept.len());
-        // (index of the hit the alert is about, its type, what it escalated from)
-        type Outcome = (usize, AlertType, Option<(Priority, u64)>);
         let mut outcome: Option<Outcome> = None;
         let mut fx = dedup::Effects::default();
         for i in order {
-            let (k, host, flood_hosts) = &kept[i];
+            let (k, host, flood) = &kept[i];
             // A demoted flooding indicator is one window whatever the host: one alert per host
             // of a scan or a likely false positive would be the flood again. A possible
             // outbreak keeps a window per host: each host that reached it is news.
-            let window_host = match flood_hosts {
+            let window_host = match flood {
                 Some((_, v)) if v.demotes() => Some(FLOOD_HOST),
                 _ => host.as_deref(),
             };
@@ -213,22 +275,21 @@ impl Triage {
                 continue;
             }
             seen_keys.push(key);
-            let seen = self
+            let describe = || {
+                (
+                    Arc::from(k.indicator.as_str()),
+                    set.kind(k.hit.id),
+                    window_host.map(Arc::from),
+                    k.direction.as_str(),
+                )
+            };
+            match self
                 .dedup
-                .see(key, now_ms, k.priority, k.score.value, &mut fx, || {
-                    (
-                        Arc::from(k.indicator.as_str()),
-                        set.kind(k.hit.id),
-                        window_host.map(Arc::from),
-                        k.direction.as_str(),
-                    )
-                });
-            match seen {
+                .see(key, at.ms, k.priority, k.score.value, &mut fx, describe)
+            {
                 Seen::Duplicate => {}
                 Seen::New { closed } => {
-                    if let Some(o) = closed.and_then(|r| self.rollup(r, tally)) {
-                        out.extra.push(o);
-                    }
+                    extra.extend(closed.and_then(|r| self.rollup(r, tally)));
                     outcome.get_or_insert((i, AlertType::Hit, None));
                 }
                 Seen::Escalated { from, suppressed } => {
@@ -237,28 +298,31 @@ impl Triage {
             }
         }
         tally.dedup_evictions += fx.evicted;
-        let Some((primary, alert_type, escalated_from)) = outcome else {
-            tally.suppressed[Suppressed::Duplicate as usize] += kept.len() as u64;
-            return out;
-        };
-        let (p, host, flood_hosts, flood_verdict) = {
-            let (k, h, f) = &kept[primary];
-            (
-                k,
-                h.clone(),
-                f.as_ref().map(|x| x.0),
-                f.as_ref().map(|x| x.1.as_str()),
-            )
-        };
-        let priority = p.priority;
-        let direction = p.direction;
+        outcome
+    }
+
+    /// The line's alert, about the window of `outcome`; counted, and folded into the digests
+    /// of the sinks that do not take it at once.
+    fn verdict(
+        &self,
+        set: &IocSet,
+        kept: Vec<Located>,
+        (primary, alert_type, escalated_from): Outcome,
+        tally: &mut Tally,
+    ) -> Verdict {
+        let (p, host, flood) = &kept[primary];
+        let (priority, direction) = (p.priority, p.direction);
         tally.alert(alert_type, priority);
         for f in feeds_of(set, p.hit.id) {
             tally.feeds[f].alerts[priority.index()] += 1;
         }
-        let indicator = p.indicator.clone();
-        let immediate = self.fold(priority, &indicator, host.as_deref(), 1, tally);
-        out.verdict = Some(Verdict {
+        let immediate = self.fold(priority, &p.indicator, host.as_deref(), 1, tally);
+        let host = host.clone();
+        let (flood_hosts, flood_verdict) = match flood {
+            Some((n, v)) => (Some(*n), Some(v.as_str())),
+            None => (None, None),
+        };
+        Verdict {
             kept: kept.into_iter().map(|k| k.0).collect(),
             primary,
             priority,
@@ -270,8 +334,7 @@ impl Triage {
             immediate,
             flood_hosts,
             flood_verdict,
-        });
-        out
+        }
     }
 
     /// Folds an alert into the digest of every sink that does not take it at once; returns
@@ -355,5 +418,18 @@ impl Triage {
             ),
         };
         score.bound("flood", Input::Number(hosts as f64), 0.0, max, why);
+    }
+}
+
+/// A hit counted for each feed that lists its indicator (and as unique to a feed when only
+/// one does).
+fn count_feeds(set: &IocSet, hit: Hit, tally: &mut Tally) {
+    let listed_by = feeds_of(set, hit.id).count();
+    for f in feeds_of(set, hit.id) {
+        let ft = &mut tally.feeds[f];
+        ft.hits += 1;
+        if listed_by == 1 {
+            ft.unique_hits += 1;
+        }
     }
 }

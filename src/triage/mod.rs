@@ -35,7 +35,7 @@
 //! and digests come from [`Triage::tick`], called by a [`Ticker`] thread; [`Triage::drain`]
 //! closes everything at shutdown.
 
-mod assess;
+pub mod assess;
 pub mod assets;
 pub mod clock;
 pub mod dedup;
@@ -62,6 +62,7 @@ use crate::feedback::Feedback;
 use crate::pipeline::AlertPriority;
 use crate::sightings::Sightings;
 use crate::telemetry::metrics::TriageMetrics;
+pub use assess::LineHits;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event_clock::EventClock;
 pub use facts::{LineFacts, internal_host};

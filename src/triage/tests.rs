@@ -105,12 +105,14 @@ impl Fixture {
         let facts = LineFacts::new(ev.as_ref(), line, |ip| self.t.assets().is_internal(ip));
         let mut tally = Tally::default();
         let a = self.t.assess(
-            &self.set,
-            1,
-            ev.as_ref(),
-            &facts,
-            hostname,
-            &hits,
+            &LineHits {
+                set: &self.set,
+                generation: 1,
+                event: ev.as_ref(),
+                facts: &facts,
+                hostname,
+                hits: &hits,
+            },
             &mut tally,
         );
         self.t.flush(&mut tally);
@@ -615,8 +617,18 @@ fn a_new_generation_resets_the_age_of_undated_listings() {
         let facts = LineFacts::new(None, line, |ip| f.t.assets().is_internal(ip));
         let mut tally = Tally::default();
         let v =
-            f.t.assess(&f.set, generation, None, &facts, None, &hits, &mut tally)
-                .verdict;
+            f.t.assess(
+                &LineHits {
+                    set: &f.set,
+                    generation,
+                    event: None,
+                    facts: &facts,
+                    hostname: None,
+                    hits: &hits,
+                },
+                &mut tally,
+            )
+            .verdict;
         v.map(|v| {
             v.primary()
                 .score
@@ -664,7 +676,17 @@ fn huge_spans_do_not_overflow_the_clock() {
         let ev = crate::decode::event::decode(line, None);
         let facts = LineFacts::new(ev.as_ref(), line, |ip| t.assets().is_internal(ip));
         extra += t
-            .assess(&set, 1, ev.as_ref(), &facts, None, &hits, &mut tally)
+            .assess(
+                &LineHits {
+                    set: &set,
+                    generation: 1,
+                    event: ev.as_ref(),
+                    facts: &facts,
+                    hostname: None,
+                    hits: &hits,
+                },
+                &mut tally,
+            )
             .extra
             .len();
     }
@@ -811,12 +833,14 @@ fn feed_counts_follow_a_new_set_whose_feeds_are_numbered_differently() {
         let mut hits = Vec::new();
         set.scan(line, &mut Scratch::new(), &mut hits);
         f.t.assess(
-            set,
-            generation,
-            ev.as_ref(),
-            &facts,
-            None,
-            &hits,
+            &LineHits {
+                set,
+                generation,
+                event: ev.as_ref(),
+                facts: &facts,
+                hostname: None,
+                hits: &hits,
+            },
             &mut tally,
         );
     }
