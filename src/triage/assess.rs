@@ -110,15 +110,14 @@ impl Triage {
         let action = facts
             .action
             .or(facts.seen_by_sensor.then_some(Action::Allowed));
-        let flood = self.flood_of(
-            set,
-            hit,
-            &indicator,
-            (host.as_deref(), direction, action),
-            at,
-            tally,
-            extra,
-        );
+        let seen = (host.as_deref(), direction, action);
+        let flood = self.flood_of(set, hit, &indicator, seen, at, tally);
+        if let Some((hosts, v, true)) = &flood
+            && *v != FloodVerdict::Scan
+        {
+            extra.push(self.flood_report(set, hit, *hosts, v, at.ms, tally));
+        }
+        let flood = flood.map(|(hosts, v, _)| (hosts, v));
         let crit = host.as_deref().map(|h| self.assets.criticality(h));
         let situation = Situation {
             direction,
@@ -192,9 +191,8 @@ impl Triage {
     }
 
     /// The flood guard's view of a hit (`seen`: its host, direction and action): `None`
-    /// when its indicator is not flooding, else distinct hosts and what the flood is. A
-    /// flood this hit starts is reported in `extra` (scans go to the flood summary).
-    #[allow(clippy::too_many_arguments)]
+    /// when its indicator is not flooding, else distinct hosts, what the flood is, and
+    /// whether this hit started it. Scans go to the flood summary.
     fn flood_of(
         &self,
         set: &IocSet,
@@ -203,8 +201,7 @@ impl Triage {
         seen: (Option<&str>, Direction, Option<Action>),
         at: At,
         tally: &mut Tally,
-        extra: &mut Vec<Outgoing>,
-    ) -> Option<(u64, FloodVerdict)> {
+    ) -> Option<(u64, FloodVerdict, bool)> {
         let g = self.flood.as_ref()?;
         let (host, direction, action) = seen;
         let ih = self.hash(&[indicator]);
@@ -222,9 +219,6 @@ impl Triage {
         let v = self.flood_verdict(set, hit, class);
         if started {
             tally.floods += 1;
-            if v != FloodVerdict::Scan {
-                extra.push(self.flood_report(set, hit, indicator, hosts, &v, at.ms, tally));
-            }
         }
         if v == FloodVerdict::Scan {
             self.summary
@@ -232,7 +226,7 @@ impl Triage {
                 .unwrap_or_else(PoisonError::into_inner)
                 .add(indicator, ih, hh);
         }
-        Some((hosts, v))
+        Some((hosts, v, started))
     }
 
     /// Every kept hit through its deduplication window, the best-scored (`best`) first: the

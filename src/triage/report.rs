@@ -163,12 +163,10 @@ impl Triage {
     }
 
     /// The report of indicator `hit` starting to flood (`hosts` distinct hosts) at `now`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn flood_report(
         &self,
         set: &IocSet,
         hit: Hit,
-        indicator: &str,
         hosts: u64,
         verdict: &FloodVerdict,
         now: i64,
@@ -189,8 +187,9 @@ impl Triage {
             .map(|s| feeds[s.feed as usize].name.clone())
             .collect();
         providers.dedup();
+        let indicator = set.pattern(hit.id).to_string();
         let report = Report::Flood(FloodReport {
-            indicator: indicator.to_owned(),
+            indicator: indicator.clone(),
             kind: set.kind(hit.id),
             providers,
             hosts,
@@ -202,7 +201,7 @@ impl Triage {
             demoted_to: (!outbreak).then_some(f.demote_to),
         });
         // Routed like any alert of its priority; digests count it too.
-        self.fold(p, indicator, None, 1, tally);
+        self.fold(p, &indicator, None, 1, tally);
         self.outgoing(
             report,
             now,
