@@ -29,7 +29,7 @@ impl Endpoint {
 pub struct LineFields {
     /// The format the line was decoded as (`iocd.decoded_as`).
     pub format: Option<&'static str>,
-    /// The ECS field each hit is in, in the order of the hits given to [`write_alert`].
+    /// The ECS field each hit is in, in the order of the hits given to [`super::write_alert`].
     pub matched: Vec<Option<String>>,
     pub source: Endpoint,
     pub destination: Endpoint,

@@ -10,7 +10,7 @@ use crate::triage::{AlertType, Verdict};
 #[derive(Clone, Debug, Serialize)]
 pub struct TriageFields<'a> {
     /// `hit` (first of its window) or `escalation` (a higher priority within the window).
-    pub alert_type: &'static str,
+    pub alert_type: AlertType,
     pub priority: Priority,
     pub score: f64,
     /// Each term of the score: name, input, contribution (they add up to `score`).
@@ -37,7 +37,7 @@ impl<'a> TriageFields<'a> {
     pub fn of(v: &'a Verdict) -> TriageFields<'a> {
         let p = v.primary();
         TriageFields {
-            alert_type: v.alert_type.as_str(),
+            alert_type: v.alert_type,
             priority: v.priority,
             score: p.score.value,
             score_components: &p.score.components,

@@ -15,7 +15,7 @@
 //!
 //! The ECS alert on a line is an ECS detection: `event.kind: "alert"`, `rule.*` (one rule per
 //! indicator kind, [`rule`]), `threat.feed.name`, and when triage scored it `event.severity`
-//! ([`severity`]) and `event.risk_score`. [`ecs::check`] knows the ECS fields iocd writes or
+//! (1 info .. 5 critical, [`crate::pipeline::Priority::severity`]) and `event.risk_score`. [`ecs::check`] knows the ECS fields iocd writes or
 //! names, with their types: only those may be a `matched.field`. Each matched indicator is one
 //! entry of `threat.enrichments[]`, with `threat.indicator.*` (type, the typed value field,
 //! every feed that lists it as `provider`) and `matched.atomic` (the token as it stood in the
@@ -52,7 +52,7 @@ use crate::triage::Outgoing;
 
 pub use crate::decode::syslog::SyslogFields;
 pub use crate::pipeline::{RULESET, content_id};
-pub use ecs::{rule, severity, write_alert, write_typed};
+pub use ecs::{rule, write_alert, write_typed};
 pub use finding::{Finding, Matched, Side};
 pub use line::{DecodedLine, Endpoint, LineFields, add_split_url_hits, split_url_hits};
 pub use matched::{DedupFields, TriageFields};

@@ -63,7 +63,7 @@ pub struct Context<'a> {
     pub generation: Option<u64>,
     /// `iocd.scan` for retro-hunts, `iocd.stream` for the daemon.
     pub dataset: &'static str,
-    /// What the decoded line says ([`DecodedLine::fields`]).
+    /// What the decoded line says ([`super::DecodedLine::fields`]).
     pub line: Option<&'a LineFields>,
     /// Priority, score and deduplication (daemon with triage on).
     pub triage: Option<&'a TriageFields<'a>>,

@@ -229,7 +229,7 @@ fn decoded_fields_and_triage() {
         note: None,
     }];
     let tf = TriageFields {
-        alert_type: "hit",
+        alert_type: crate::triage::AlertType::Hit,
         priority: crate::pipeline::Priority::High,
         score: 25.0,
         score_components: &comps,

@@ -153,7 +153,8 @@ fn json(o: &Outgoing) -> serde_json::Value {
     assert_eq!(v["event"]["kind"], "alert", "{v}");
     assert_eq!(
         v["event"]["severity"].as_u64(),
-        crate::alert::severity(v["iocd"]["priority"].as_str().unwrap()).map(u64::from),
+        Priority::from_label(v["iocd"]["priority"].as_str().unwrap())
+            .map(|p| u64::from(p.severity())),
         "{v}"
     );
     assert_eq!(v["rule"]["ruleset"], "iocd", "{v}");

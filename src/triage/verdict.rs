@@ -34,7 +34,8 @@ impl Suppressed {
 }
 
 /// The kinds of alert triage makes (the `type` label and `iocd.alert_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AlertType {
     /// The first hit of a window.
     Hit,
@@ -72,7 +73,7 @@ impl AlertType {
 }
 
 /// Counts a matcher thread keeps for one batch and adds to the metrics once
-/// ([`Triage::flush`]).
+/// ([`super::Triage::flush`]).
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     pub hits: u64,
@@ -151,7 +152,7 @@ pub struct Verdict {
     pub flood_verdict: Option<&'static str>,
 }
 
-/// What triage makes of a flooding indicator (from its [`FloodClass`] and the
+/// What triage makes of a flooding indicator (from its [`super::flood::FloodClass`] and the
 /// shared-infrastructure lists).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FloodVerdict {
@@ -194,7 +195,7 @@ impl Verdict {
     }
 }
 
-/// What [`Triage::assess`] decided for a line.
+/// What [`super::Triage::assess`] decided for a line.
 #[derive(Debug, Default)]
 pub struct Assessment {
     /// The line's alert, or `None` when every hit was suppressed.

@@ -64,12 +64,6 @@ pub fn rule(kind: IocKind) -> (String, String) {
     )
 }
 
-/// ECS `event.severity` of a priority label: 1 (info) to 5 (critical), the scale of OCSF's
-/// `severity_id`; `None` for a label that is not a priority.
-pub fn severity(priority: &str) -> Option<u8> {
-    crate::pipeline::Priority::from_label(priority).map(|p| p.severity())
-}
-
 #[derive(Serialize)]
 struct Network {
     direction: &'static str,
@@ -124,7 +118,7 @@ struct Event<'a> {
     #[serde(rename = "type")]
     kind_type: [&'static str; 1],
     dataset: &'static str,
-    /// 1 (info) .. 5 (critical), from the priority ([`severity`]).
+    /// 1 (info) .. 5 (critical), from the priority ([`crate::pipeline::Priority::severity`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     severity: Option<u8>,
     /// The 0-100 score.
@@ -475,7 +469,7 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
         &cx.origin,
         line,
         &mut indicators,
-        cx.triage.map_or("match", |t| t.alert_type),
+        cx.triage.map_or("match", |t| t.alert_type.as_str()),
     );
     let sys = cx.syslog.as_ref();
     let lf = cx.line;
@@ -575,7 +569,7 @@ fn finding(a: &Alert<'_>) -> Finding {
         rule_id: a.rule.id.clone(),
         rule_name: a.rule.name.clone(),
         ruleset: a.rule.ruleset,
-        alert_type: triage.map(|t| t.alert_type),
+        alert_type: triage.map(|t| t.alert_type.as_str()),
         priority: triage.map(|t| t.priority),
         score: triage.map(|t| t.score),
         count: None,
