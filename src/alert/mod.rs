@@ -36,11 +36,11 @@ pub mod cef;
 pub mod ecs;
 mod finding;
 mod line;
-mod matched;
 pub mod ocsf;
 mod origin;
 #[cfg(test)]
 mod tests;
+mod triaged;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -55,8 +55,8 @@ pub use crate::pipeline::{RULESET, content_id};
 pub use ecs::{rule, write_alert, write_typed};
 pub use finding::{Finding, Matched, Side};
 pub use line::{DecodedLine, Endpoint, LineFields, add_split_url_hits, split_url_hits};
-pub use matched::{DedupFields, TriageFields};
 pub use origin::{Arrival, Context, KafkaOrigin, Origin, event_id};
+pub use triaged::{DedupFields, TriageFields};
 
 /// One of triage's own alerts, rendered for the sinks: ECS now, the other formats when a
 /// sink wants them.

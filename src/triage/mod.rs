@@ -18,22 +18,24 @@
 //! host, direction) ([`dedup`]), the best-scored first: the first hit of a window alerts,
 //! later ones are counted and reported by one roll-up when the window closes, unless one is
 //! of a higher priority (it alerts again). A line alerts when one of its windows opened or
-//! escalated: a new indicator beside one already alerted is not hidden as a duplicate. Finally routing decides which sinks get the alert now and
-//! which fold it into their periodic digest ([`digest`]).
+//! escalated: a new indicator beside one already alerted is not hidden as a duplicate.
+//! Finally routing decides which sinks get the alert now and which fold it into their
+//! periodic digest ([`digest`]).
 //!
 //! Read [`Triage`] and [`Verdict`] first. Triage decides; it renders nothing: its verdicts and
 //! its own alerts ([`report`]) are typed values that `crate::alert` renders.
 //!
 //! Files by concern: the clock ([`clock`]), what a line says ([`facts`]), the verdict types
-//! ([`verdict`]), assessing a line (`assess`), the tally and metrics (`tally`), triage's own
-//! alerts ([`report`]) and the flood summary (`summary`), the ticker (`ticker`), and the state
-//! behind them: [`dedup`], [`flood`] (sharded maps, [`shards`]), [`digest`], [`score`],
+//! ([`verdict`]), assessing a line ([`assess`]), the tally and its metrics (`tally`),
+//! triage's own alerts ([`report`]) and the flood summary (`summary`), time passing
+//! (`ticker`), and the state behind them: [`dedup`], [`flood`], [`digest`], [`score`],
 //! [`assets`].
-//! All state is shared by the matcher threads through
-//! sharded mutexes (no global lock on the hot path) and bounded, with evictions counted.
-//! Time comes from a [`Clock`] so that tests drive windows by hand. Roll-ups at window close
-//! and digests come from [`Triage::tick`], called by a [`Ticker`] thread; [`Triage::drain`]
-//! closes everything at shutdown.
+//!
+//! All state is shared by the matcher threads through sharded mutexes ([`shards`]: no global
+//! lock on the hot path) and bounded, with evictions counted. Time comes from a [`Clock`] so
+//! that tests drive windows by hand. Roll-ups at window close and digests come from
+//! [`Triage::tick`], called by a [`Ticker`] thread; [`Triage::drain`] closes everything at
+//! shutdown.
 
 pub mod assess;
 pub mod assets;
