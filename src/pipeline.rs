@@ -8,7 +8,9 @@
 //! break inside is flattened to one line by its source), plus where each part came from. An
 //! [`AlertRecord`] is one alert, already serialized, shared by every sink.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -196,22 +198,150 @@ fn wall_clock_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// Alert priority levels, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Priority {
+    #[default]
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Priority {
+    /// Every level, lowest first.
+    pub const ALL: [Priority; 5] = [
+        Priority::Info,
+        Priority::Low,
+        Priority::Medium,
+        Priority::High,
+        Priority::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Info => "info",
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
+
+    /// The level a label names, `None` for other labels.
+    pub fn from_label(s: &str) -> Option<Priority> {
+        Priority::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// ECS `event.severity`: 1 (info) to 5 (critical), the scale of OCSF's `severity_id`.
+    pub fn severity(self) -> u8 {
+        self.index() as u8 + 1
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl serde::Serialize for Priority {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Priority, String> {
+        Priority::from_label(s)
+            .ok_or_else(|| format!("{s:?} is not a priority (info, low, medium, high, critical)"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Priority {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Priority, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What routes an alert and labels it in metrics (`priority`): the priority triage gave it,
+/// or none (triage off), or a digest (for one sink, whatever its minimum priority).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AlertPriority {
+    /// Triage is off: every sink takes it.
+    #[default]
+    Untriaged,
+    /// A sink's digest: for that sink only.
+    Digest,
+    Level(Priority),
+}
+
+impl AlertPriority {
+    /// The metrics label: the priority's name, `none` or `digest`.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertPriority::Untriaged => "none",
+            AlertPriority::Digest => "digest",
+            AlertPriority::Level(p) => p.as_str(),
+        }
+    }
+
+    /// The priority triage gave, if any.
+    pub fn level(self) -> Option<Priority> {
+        match self {
+            AlertPriority::Level(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// The alert formats other than ECS, rendered on demand from the typed alert a record was
+/// made from (the `alert` module implements it); the model layer knows only that they exist.
+pub trait Formats: Send + Sync {
+    /// OCSF Detection Finding JSON.
+    fn ocsf(&self) -> Vec<u8>;
+    /// One CEF line, no line feed.
+    fn cef(&self) -> Vec<u8>;
+}
+
 /// One alert, serialized once (a JSON object, no trailing newline), shared by every sink.
 ///
 /// Not `Clone`: each sink gets its own copy through [`AlertRecord::for_sink`], which holds the
 /// batch's [`Receipt`] once more, so that the batch is settled only when every copy is.
-#[derive(Debug)]
 pub struct AlertRecord {
+    /// The alert in ECS (or, once a sink's sender rendered it, in that sink's format).
     pub json: Arc<[u8]>,
     /// Unix seconds of the alert.
     pub time: i64,
-    /// Priority label for metrics and routing (`none` until scoring exists).
-    pub priority: &'static str,
+    /// For routing and metrics.
+    pub priority: AlertPriority,
     /// Partition key for sinks that shard (Kafka): the indicator and the host, so one
     /// indicator on one host stays in order on one partition.
     pub key: Arc<str>,
     /// The batch this alert came from, when its source waits for delivery (Kafka).
     pub receipt: Option<Receipt>,
+    /// The typed alert, for the other formats; `None`: the alert exists only as `json`, and
+    /// every format gets that.
+    pub formats: Option<Arc<dyn Formats>>,
+}
+
+impl std::fmt::Debug for AlertRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertRecord")
+            .field("json", &String::from_utf8_lossy(&self.json))
+            .field("time", &self.time)
+            .field("priority", &self.priority)
+            .field("key", &self.key)
+            .field("receipt", &self.receipt)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AlertRecord {
@@ -223,7 +353,22 @@ impl AlertRecord {
             priority: self.priority,
             key: self.key.clone(),
             receipt: self.receipt.as_ref().map(Receipt::hold),
+            formats: self.formats.clone(),
         }
+    }
+
+    /// The alert in OCSF, else as it is.
+    pub fn ocsf(&self) -> Vec<u8> {
+        self.formats
+            .as_ref()
+            .map_or_else(|| self.json.to_vec(), |f| f.ocsf())
+    }
+
+    /// The alert in CEF, else as it is.
+    pub fn cef(&self) -> Vec<u8> {
+        self.formats
+            .as_ref()
+            .map_or_else(|| self.json.to_vec(), |f| f.cef())
     }
 
     /// This sink is done with the alert: it delivered it, or gave up on it for good (which
@@ -422,9 +567,10 @@ mod tests {
         let alert = AlertRecord {
             json: Arc::from(&b"{}"[..]),
             time: 0,
-            priority: "none",
+            priority: AlertPriority::Untriaged,
             key: Arc::from("k"),
             receipt: Some(r.hold()),
+            formats: None,
         };
         // Two sinks: one copy, and the original for the last one.
         let (a, b) = (alert.for_sink(), alert);

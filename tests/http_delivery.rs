@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use iocd::config::{HttpFormat, SinkConfig};
-use iocd::pipeline::{AlertRecord, Receipt};
+use iocd::pipeline::{AlertPriority, AlertRecord, Receipt};
 use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
 use serde_json::{Value, json};
@@ -39,9 +39,10 @@ fn alert(n: usize) -> AlertRecord {
             .into_bytes()
             .into(),
         time: 1_700_000_000 + n as i64,
-        priority: "none",
+        priority: AlertPriority::Untriaged,
         key: Arc::from("k"),
         receipt: None,
+        formats: None,
     }
 }
 
@@ -122,6 +123,7 @@ fn held_while_refused_then_delivered_once(status: u16) {
     let holds: Vec<AlertRecord> = (0..10)
         .map(|n| AlertRecord {
             receipt: Some(batch_receipt.hold()),
+            formats: None,
             ..alert(n)
         })
         .collect();
@@ -304,6 +306,7 @@ fn alerts_refused_alone_go_to_the_dead_letter_file_and_settle() {
     for n in 0..8 {
         tx.send_blocking(AlertRecord {
             receipt: Some(batch_receipt.hold()),
+            formats: None,
             ..alert(n)
         });
     }
@@ -451,6 +454,7 @@ fn elasticsearch_mapping_errors_are_dead_lettered_and_conflicts_are_delivered() 
     for n in 0..6 {
         tx.send_blocking(AlertRecord {
             receipt: Some(batch_receipt.hold()),
+            formats: None,
             ..alert(n)
         });
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use iocd::config::{AlertFormat, HttpFormat, SinkConfig, SyslogProtocol};
-use iocd::pipeline::AlertRecord;
+use iocd::pipeline::{AlertPriority, AlertRecord, Priority};
 use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
 use serde_json::{Value, json};
@@ -36,9 +36,11 @@ fn alert_with(n: usize, priority: &'static str) -> AlertRecord {
             .into_bytes()
             .into(),
         time: TIME + n as i64,
-        priority,
+        priority: Priority::from_label(priority)
+            .map_or(AlertPriority::Untriaged, AlertPriority::Level),
         key: std::sync::Arc::from("k"),
         receipt: None,
+        formats: None,
     }
 }
 
@@ -867,9 +869,10 @@ fn big_alert(n: usize, bytes: usize) -> AlertRecord {
             .into_bytes()
             .into(),
         time: TIME + n as i64,
-        priority: "none",
+        priority: AlertPriority::Untriaged,
         key: std::sync::Arc::from("k"),
         receipt: None,
+        formats: None,
     }
 }
 

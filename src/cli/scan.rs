@@ -15,7 +15,6 @@ use iocd::scan::{
     Counted, Globs, Input, Output, ScanOptions, ScanState, ScanStats, ScanTriage, Source,
     WalkOptions, decompressed, expand, scan_reader,
 };
-use iocd::sink::format::render;
 use iocd::triage::assets::Assets;
 use iocd::triage::{Suppressed, Tally};
 
@@ -250,11 +249,7 @@ pub fn run(a: ScanArgs) -> Result<bool> {
     if let (Some(tr), Output::Alerts(format)) = (&mut state.triage, output) {
         // The windows and digests still open at the end of the scan.
         for o in tr.finish() {
-            let json: &[u8] = &o.record.json;
-            match format {
-                AlertFormat::Ecs => out.write_all(json)?,
-                f => out.write_all(&render(f, json))?,
-            }
+            out.write_all(&iocd::alert::in_format(&iocd::alert::record(&o), format))?;
             out.write_all(b"\n")?;
         }
         if a.stats {

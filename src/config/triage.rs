@@ -7,8 +7,6 @@
 //! `docs/ALERT_QUALITY.md` and in `crate::triage`.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -17,72 +15,9 @@ use serde::Deserialize;
 use super::ConfigErrors;
 use crate::matcher::IocKind;
 
-/// Alert priority levels, lowest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Priority {
-    #[default]
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Priority {
-    /// Every level, lowest first.
-    pub const ALL: [Priority; 5] = [
-        Priority::Info,
-        Priority::Low,
-        Priority::Medium,
-        Priority::High,
-        Priority::Critical,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Info => "info",
-            Priority::Low => "low",
-            Priority::Medium => "medium",
-            Priority::High => "high",
-            Priority::Critical => "critical",
-        }
-    }
-
-    /// The level a label names (`AlertRecord::priority`), `None` for other labels.
-    pub fn from_label(s: &str) -> Option<Priority> {
-        Priority::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// ECS `event.severity`: 1 (info) to 5 (critical), the scale of OCSF's `severity_id`.
-    pub fn severity(self) -> u8 {
-        self.index() as u8 + 1
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Priority {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Priority, String> {
-        Priority::from_label(s)
-            .ok_or_else(|| format!("{s:?} is not a priority (info, low, medium, high, critical)"))
-    }
-}
-
-impl<'de> Deserialize<'de> for Priority {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Priority, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+/// Alert priority levels: the model layer's ([`crate::pipeline::Priority`]), named here as
+/// the `[triage]` keys do.
+pub use crate::pipeline::Priority;
 
 /// A network written as a CIDR or a single address (`10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -241,12 +241,12 @@ fn start_triage(
     let (sender, weak) = (sinks.sender(), Arc::downgrade(&t));
     t.deliver_due(move |o: Outgoing| {
         if let Some(t) = weak.upgrade() {
-            deliver(&sender, Some(&t), o.record, o.sink)
+            deliver(&sender, Some(&t), crate::alert::record(&o), o.sink)
         }
     });
     let (sender, t2) = (sinks.sender(), t.clone());
     let ticker = Ticker::spawn(t.clone(), Duration::from_secs(1), move |o: Outgoing| {
-        deliver(&sender, Some(&t2), o.record, o.sink)
+        deliver(&sender, Some(&t2), crate::alert::record(&o), o.sink)
     })
     .map_err(|source| Error::Thread {
         what: "the triage thread",

@@ -100,7 +100,7 @@ fn close_triage(
             }
             if let Some(t) = &triage {
                 for o in t.drain() {
-                    deliver(&sender, Some(t), o.record, o.sink);
+                    deliver(&sender, Some(t), crate::alert::record(&o), o.sink);
                 }
             }
         });

@@ -16,13 +16,13 @@ use std::time::SystemTime;
 
 use crate::alert::{
     Arrival, Context, DecodedLine, KafkaOrigin, Origin, SyslogFields, TriageFields,
-    add_split_url_hits, write_alert,
+    add_split_url_hits, write_typed,
 };
 use crate::decode::event::is_private_default;
 use crate::matcher::{Hit, IocKind, IocSet, Scratch};
-use crate::pipeline::{AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot};
+use crate::pipeline::{AlertPriority, AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot};
 use crate::telemetry::Metrics;
-use crate::triage::{Tally, Triage, Verdict};
+use crate::triage::{LineHits, Tally, Triage, Verdict};
 use iocd_engine::for_each_hit_line;
 
 /// Where alerts go: `sink::SinkSender::send_blocking` in the daemon, a collector in tests. It
@@ -245,9 +245,9 @@ impl Emitter<'_> {
             triaged.as_ref(),
         );
         self.json.clear();
-        write_alert(self.json, &self.snap.set, line, &shown, &cx);
+        let finding = write_typed(self.json, &self.snap.set, line, &shown, &cx);
         let (priority, key) = match &verdict {
-            Some(v) => (v.priority.as_str(), v.key()),
+            Some(v) => (AlertPriority::Level(v.priority), v.key()),
             None => {
                 let host = cx
                     .syslog
@@ -256,7 +256,10 @@ impl Emitter<'_> {
                     .map(str::to_owned)
                     .or_else(|| cx.origin.peer.map(|p| p.ip().to_string()))
                     .unwrap_or_default();
-                ("none", partition_key(&self.snap.set, line_hits, &host))
+                (
+                    AlertPriority::Untriaged,
+                    partition_key(&self.snap.set, line_hits, &host),
+                )
             }
         };
         (self.out)(AlertRecord {
@@ -265,6 +268,7 @@ impl Emitter<'_> {
             priority,
             key,
             receipt: self.batch.receipt.as_ref().map(|r| r.hold()),
+            formats: Some(Arc::new(finding)),
         });
     }
 
@@ -303,18 +307,17 @@ impl Emitter<'_> {
         let at = t.line_time(line_time(t, line, decoded, syslog));
         t.catch_up(at);
         let hostname = syslog.and_then(|s| s.hostname.as_deref());
-        let a = t.assess_at(
-            &self.snap.set,
-            self.snap.generation,
-            decoded.event.as_ref(),
-            &decoded.facts,
+        let line = LineHits {
+            set: &self.snap.set,
+            generation: self.snap.generation,
+            event: decoded.event.as_ref(),
+            facts: &decoded.facts,
             hostname,
-            line_hits,
-            self.tally,
-            at,
-        );
+            hits: line_hits,
+        };
+        let a = t.assess_at(&line, self.tally, at);
         for o in a.extra {
-            (self.out)(o.record);
+            (self.out)(crate::alert::record(&o));
         }
         a.verdict.filter(|v| v.immediate)
     }

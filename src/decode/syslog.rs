@@ -15,6 +15,7 @@
 //! what is *not* syslog: a line with neither a PRI nor a time has no header.
 
 use chrono::{DateTime, Datelike, FixedOffset, Local};
+use serde::Serialize;
 use syslog_loose::{IncompleteDate, Message, ProcId, Protocol, Variant};
 
 use super::time::{Digits, rfc3339};
@@ -94,8 +95,8 @@ impl SyslogHeader {
     }
 
     /// The header as the alert's `log.syslog.*` / `host.*` / `process.*` fields.
-    pub fn to_alert_fields(&self) -> crate::alert::SyslogFields {
-        crate::alert::SyslogFields {
+    pub fn to_alert_fields(&self) -> SyslogFields {
+        SyslogFields {
             hostname: self.hostname.clone(),
             appname: self.appname.clone(),
             procid: self.procid.clone(),
@@ -108,6 +109,41 @@ impl SyslogHeader {
     }
 }
 
+/// What a line's syslog header says, in the shape of the ECS `log.syslog.*`, `host.*` and
+/// `process.*` fields an alert carries (the alert module writes them; decoding knows no alert).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyslogFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgid: Option<String>,
+    /// Written as ECS `log.syslog.facility.code`.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_code")]
+    pub facility: Option<u8>,
+    /// Written as ECS `log.syslog.severity.code`.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_code")]
+    pub severity: Option<u8>,
+    /// The event's own time (RFC 3339), when the header had one: the alert's `@timestamp`
+    /// (ECS has no `log.syslog` field for it).
+    #[serde(skip)]
+    pub timestamp: Option<String>,
+    /// RFC 5424 structured data: `{ "sd-id": { "param": "value" } }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_data: Option<serde_json::Value>,
+}
+
+/// `{"code": n}`: ECS `log.syslog.facility` and `log.syslog.severity` are objects.
+fn as_code<S: serde::Serializer>(v: &Option<u8>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(1))?;
+    m.serialize_entry("code", v)?;
+    m.end()
+}
+
 /// Parses the syslog header at the start of `line` (a trailing line feed is allowed). RFC 3164
 /// times are read in the local time zone, in the current year. `None` when the line has no
 /// syslog header.
@@ -116,7 +152,7 @@ pub fn parse(line: &[u8]) -> Option<SyslogHeader> {
 }
 
 /// [`parse`], shaped for an alert: the `worker::HeaderDecoder` of the daemon.
-pub fn alert_fields(line: &[u8]) -> Option<crate::alert::SyslogFields> {
+pub fn alert_fields(line: &[u8]) -> Option<SyslogFields> {
     parse(line).map(|h| h.to_alert_fields())
 }
 

@@ -51,7 +51,7 @@ use chrono::{DateTime, FixedOffset, Local};
 
 use crate::alert::{
     Context, DecodedLine, LineFields, Origin, SyslogFields, TriageFields, add_split_url_hits,
-    write_alert,
+    write_alert_as,
 };
 use crate::config::AlertFormat;
 use crate::config::triage::TriageConfig;
@@ -59,9 +59,8 @@ use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
 use crate::decode::syslog;
 use crate::decode::time::{Digits, event_time, rfc3339};
 use crate::matcher::{Hit, IocKind, IocSet, Scratch, for_each_hit_line};
-use crate::sink::format::render;
 use crate::triage::assets::Assets;
-use crate::triage::internal_host;
+use crate::triage::{LineHits, internal_host};
 
 /// Size of one chunk. Big enough that per-chunk overhead vanishes, small enough that a few per
 /// thread stay in memory.
@@ -486,11 +485,8 @@ struct Writer<'a> {
 }
 
 /// Appends one of triage's own alerts (roll-up, flood report, digest) in `format`.
-fn push_record(buf: &mut Vec<u8>, format: AlertFormat, json: &[u8]) {
-    match format {
-        AlertFormat::Ecs => buf.extend_from_slice(json),
-        f => buf.extend_from_slice(&render(f, json)),
-    }
+fn push_record(buf: &mut Vec<u8>, format: AlertFormat, o: &crate::triage::Outgoing) {
+    buf.extend_from_slice(&crate::alert::in_format(&crate::alert::record(o), format));
     buf.push(b'\n');
 }
 
@@ -546,21 +542,21 @@ fn write_in_order(
                                 let (t, tally, due) =
                                     tr.advance(h.time.map(|t| t.timestamp_millis()));
                                 for o in due {
-                                    push_record(&mut buf, format, &o.record.json);
+                                    push_record(&mut buf, format, &o);
                                 }
                                 let hostname =
                                     h.syslog.as_ref().and_then(|s| s.hostname.as_deref());
-                                let a = t.assess(
+                                let line = LineHits {
                                     set,
-                                    1,
-                                    d.event.as_ref(),
-                                    &d.facts,
+                                    generation: 1,
+                                    event: d.event.as_ref(),
+                                    facts: &d.facts,
                                     hostname,
-                                    &h.hits,
-                                    tally,
-                                );
+                                    hits: &h.hits,
+                                };
+                                let a = t.assess(&line, tally);
                                 for o in a.extra {
-                                    push_record(&mut buf, format, &o.record.json);
+                                    push_record(&mut buf, format, &o);
                                 }
                                 // Suppressed (duplicate, allowlisted), or only into a digest.
                                 let Some(v) = a.verdict.filter(|v| v.immediate) else {
@@ -571,11 +567,12 @@ fn write_in_order(
                                 let tf = TriageFields::of(&v);
                                 cx.line = fields.as_ref();
                                 cx.triage = Some(&tf);
-                                write_alert(&mut ecs, set, &h.text, &shown, &cx);
+                                write_alert_as(&mut ecs, format, set, &h.text, &shown, &cx);
                             }
-                            _ => write_alert(&mut ecs, set, &h.text, &h.hits, &cx),
+                            _ => write_alert_as(&mut ecs, format, set, &h.text, &h.hits, &cx),
                         }
-                        push_record(&mut buf, format, &ecs);
+                        buf.extend_from_slice(&ecs);
+                        buf.push(b'\n');
                     }
                     Output::Text { color } => {
                         text.clear();

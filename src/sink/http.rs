@@ -755,6 +755,7 @@ pub(super) async fn run(queue: Arc<Queue>, sink: HttpSink, ctx: SinkCtx) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::AlertPriority;
 
     fn sink(format: HttpFormat, index: Option<&str>) -> HttpSink {
         let cfg: HttpSinkConfig = toml::from_str(&format!(
@@ -775,9 +776,10 @@ mod tests {
             .map(|i| AlertRecord {
                 json: format!("{{\"n\":{i}}}").into_bytes().into(),
                 time: 100 + i,
-                priority: "none",
+                priority: AlertPriority::Untriaged,
                 key: std::sync::Arc::from("k"),
                 receipt: None,
+                formats: None,
             })
             .collect()
     }
@@ -824,9 +826,10 @@ mod tests {
             .map(|d| AlertRecord {
                 json: d.as_bytes().into(),
                 time: 0,
-                priority: "none",
+                priority: AlertPriority::Untriaged,
                 key: std::sync::Arc::from("k"),
                 receipt: None,
+                formats: None,
             })
             .collect();
         let mut out = Vec::new();

@@ -27,7 +27,6 @@
 
 mod dead_letter;
 mod file;
-pub mod format;
 mod http;
 mod kafka;
 mod stdout;
@@ -312,7 +311,8 @@ impl SinkSender {
     /// After [`Sinks::shutdown`] has closed the queues the alert is counted as undelivered.
     ///
     /// Each sink gets the alert in its `alert_format`: the ECS JSON as made, or rendered by
-    /// [`format::render`], once per format whatever the number of sinks that want it.
+    /// from the typed alert ([`AlertRecord::ocsf`], [`AlertRecord::cef`]), once per format
+    /// whatever the number of sinks that want it.
     pub fn send_blocking(&self, alert: AlertRecord) {
         self.send_blocking_to(alert, |_| true)
     }
@@ -336,8 +336,11 @@ impl SinkSender {
         let mut body = |alert: &AlertRecord, f: AlertFormat| -> Arc<[u8]> {
             match f {
                 AlertFormat::Ecs => alert.json.clone(),
-                _ => rendered[f as usize]
-                    .get_or_insert_with(|| format::render(f, &alert.json).into())
+                AlertFormat::Ocsf => rendered[f as usize]
+                    .get_or_insert_with(|| alert.ocsf().into())
+                    .clone(),
+                AlertFormat::Cef => rendered[f as usize]
+                    .get_or_insert_with(|| alert.cef().into())
                     .clone(),
             }
         };
@@ -582,9 +585,9 @@ impl SinkCtx {
         let mut counts: Vec<(&'static str, u64)> = Vec::new();
         for a in alerts {
             a.settle();
-            match counts.iter_mut().find(|(p, _)| *p == a.priority) {
+            match counts.iter_mut().find(|(p, _)| *p == a.priority.label()) {
                 Some((_, n)) => *n += 1,
-                None => counts.push((a.priority, 1)),
+                None => counts.push((a.priority.label(), 1)),
             }
         }
         for (priority, n) in counts {
@@ -621,13 +624,16 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    use crate::pipeline::AlertPriority;
+
     fn alert(i: usize) -> AlertRecord {
         AlertRecord {
             json: format!("{{\"n\":{i}}}").into_bytes().into(),
             time: 0,
-            priority: "none",
+            priority: AlertPriority::Untriaged,
             key: Arc::from("k"),
             receipt: None,
+            formats: None,
         }
     }
 
@@ -673,7 +679,7 @@ mod tests {
         let m = Arc::new(Metrics::new());
         let ctx = SinkCtx::new("stdout0".into(), m.clone());
         let mut a = vec![alert(0), alert(1), alert(2)];
-        a[1].priority = "high";
+        a[1].priority = AlertPriority::Level(crate::pipeline::Priority::High);
         ctx.delivered(&a);
         let c = |p: &str| m.alerts_out.with_label_values(&["stdout0", p]).get();
         assert_eq!((c("none"), c("high")), (2, 1));

@@ -111,7 +111,7 @@ impl SyslogSink {
 
     /// Appends one RFC 5424 message (no framing) for `a` to `out`.
     fn format(&self, a: &AlertRecord, out: &mut Vec<u8>) {
-        let pri = FACILITY * 8 + severity(a.priority);
+        let pri = FACILITY * 8 + severity(a.priority.label());
         let _ = write!(out, "<{pri}>1 ");
         match chrono::DateTime::from_timestamp(a.time, 0) {
             Some(t) => {
@@ -462,6 +462,7 @@ async fn send_datagrams(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::{AlertPriority, Priority};
 
     #[test]
     fn host_and_port() {
@@ -492,9 +493,10 @@ mod tests {
         let a = AlertRecord {
             json: b"{\"x\":1}".as_slice().into(),
             time: 1_700_000_000,
-            priority: "high",
+            priority: AlertPriority::Level(Priority::High),
             key: std::sync::Arc::from("k"),
             receipt: None,
+            formats: None,
         };
         let mut out = Vec::new();
         sink.format(&a, &mut out);

@@ -1,19 +1,19 @@
 //! Deduplication windows: one alert per key (indicator, internal host, direction) per window;
 //! later hits are counted and reported by one roll-up when the window closes.
 //!
-//! State is split over [`SHARDS`] mutexes by key hash, so matcher threads only meet when they
-//! touch the same shard, and each lock is held for one hash-map operation. Memory is bounded:
+//! State is split over [`SHARDS`] mutexes by key hash ([`Shards`]), so matcher threads only
+//! meet when they touch the same shard, and each lock is held for one hash-map operation.
+//! Memory is bounded:
 //! each shard holds at most `max_entries / SHARDS` windows. Every window has the same length,
 //! so a shard's insertion order is also its closing order: a queue of keys gives both the
 //! sweep at window close and the eviction when full (the window closest to closing is closed
 //! early, its roll-up sent, and the eviction counted) in O(1) per entry.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use hashbrown::HashMap;
-
+use super::shards::Shards;
 use crate::config::triage::Priority;
+use crate::matcher::IocKind;
 
 /// Shards of the window table.
 pub const SHARDS: usize = 64;
@@ -22,6 +22,8 @@ pub const SHARDS: usize = 64;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
     pub indicator: Arc<str>,
+    /// The indicator's kind.
+    pub kind: IocKind,
     pub host: Option<Arc<str>>,
     pub direction: &'static str,
     /// The priority and score of the latest alert of the window.
@@ -49,42 +51,9 @@ pub enum Seen {
     Escalated { from: Priority, suppressed: u64 },
 }
 
-struct Entry {
-    seq: u64,
-    window: Window,
-}
-
-#[derive(Default)]
-struct Shard {
-    map: HashMap<u64, Entry>,
-    /// (key, seq) in insertion order; entries whose seq no longer matches are stale.
-    order: VecDeque<(u64, u64)>,
-    seq: u64,
-}
-
-impl Shard {
-    /// Pops stale queue heads.
-    fn trim(&mut self) {
-        while let Some(&(k, seq)) = self.order.front() {
-            if self.map.get(&k).is_some_and(|e| e.seq == seq) {
-                return;
-            }
-            self.order.pop_front();
-        }
-    }
-
-    /// Removes the oldest live entry.
-    fn pop_oldest(&mut self) -> Option<Window> {
-        self.trim();
-        let (k, _) = self.order.pop_front()?;
-        self.map.remove(&k).map(|e| e.window)
-    }
-}
-
 /// The window table. Shared by every matcher thread.
 pub struct Dedup {
-    shards: Box<[Mutex<Shard>]>,
-    per_shard: usize,
+    windows: Shards<Window>,
     window_ms: i64,
 }
 
@@ -98,17 +67,9 @@ impl Dedup {
     /// `window_ms` of 0 turns deduplication off (every hit is `New`).
     pub fn new(window_ms: i64, max_entries: usize) -> Dedup {
         Dedup {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            per_shard: max_entries.div_ceil(SHARDS).max(1),
+            windows: Shards::new(SHARDS, max_entries),
             window_ms,
         }
-    }
-
-    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Shard> {
-        // The top bits pick the shard; the map hashes the whole key again.
-        self.shards[(key >> 58) as usize % SHARDS]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One hit of `key` at `now` (ms) at `priority`; `make` builds the window's description
@@ -120,15 +81,14 @@ impl Dedup {
         priority: Priority,
         score: f64,
         effects: &mut Effects,
-        make: impl FnOnce() -> (Arc<str>, Option<Arc<str>>, &'static str),
+        make: impl FnOnce() -> (Arc<str>, IocKind, Option<Arc<str>>, &'static str),
     ) -> Seen {
         if self.window_ms <= 0 {
             return Seen::New { closed: None };
         }
-        let mut sh = self.shard(key);
+        let mut sh = self.windows.lock(key);
         let mut closed = None;
-        if let Some(e) = sh.map.get_mut(&key) {
-            let w = &mut e.window;
+        if let Some(w) = sh.get_mut(key) {
             if now < w.closes {
                 w.last_seen = w.last_seen.max(now);
                 if priority > w.priority {
@@ -143,33 +103,28 @@ impl Dedup {
                 return Seen::Duplicate;
             }
             // Closed but not swept yet: its roll-up goes out now, a new window opens.
-            let old = sh.map.remove(&key).expect("present").window;
+            let old = sh.remove(key).expect("present");
             closed = (old.suppressed > 0).then_some(old);
-        } else if sh.map.len() >= self.per_shard {
+        } else if sh.len() >= self.windows.per_shard() {
             effects.evicted += 1;
             if let Some(old) = sh.pop_oldest() {
                 closed = (old.suppressed > 0).then_some(old);
             }
         }
-        let (indicator, host, direction) = make();
-        sh.seq += 1;
-        let seq = sh.seq;
-        sh.order.push_back((key, seq));
-        sh.map.insert(
+        let (indicator, kind, host, direction) = make();
+        sh.insert(
             key,
-            Entry {
-                seq,
-                window: Window {
-                    indicator,
-                    host,
-                    direction,
-                    priority,
-                    score,
-                    first_seen: now,
-                    last_seen: now,
-                    closes: now.saturating_add(self.window_ms),
-                    suppressed: 0,
-                },
+            Window {
+                indicator,
+                kind,
+                host,
+                direction,
+                priority,
+                score,
+                first_seen: now,
+                last_seen: now,
+                closes: now.saturating_add(self.window_ms),
+                suppressed: 0,
             },
         );
         Seen::New { closed }
@@ -179,24 +134,11 @@ impl Dedup {
     /// were not alerted).
     pub fn sweep(&self, now: i64) -> Vec<Rollup> {
         let mut out = Vec::new();
-        for s in self.shards.iter() {
-            let mut sh = s.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                sh.trim();
-                let Some(&(k, _)) = sh.order.front() else {
-                    break;
-                };
-                if sh.map[&k].window.closes > now {
-                    break;
-                }
-                sh.order.pop_front();
-                let w = sh.map.remove(&k).expect("live").window;
+        for mut sh in self.windows.each() {
+            while let Some(w) = sh.pop_oldest_if(|w| w.closes <= now) {
                 if w.suppressed > 0 {
                     out.push(w);
                 }
-            }
-            if sh.map.is_empty() {
-                sh.order.clear();
             }
         }
         out
@@ -205,24 +147,15 @@ impl Dedup {
     /// Closes every window (shutdown).
     pub fn drain(&self) -> Vec<Rollup> {
         let mut out = Vec::new();
-        for s in self.shards.iter() {
-            let mut sh = s.lock().unwrap_or_else(PoisonError::into_inner);
-            while let Some(w) = sh.pop_oldest() {
-                if w.suppressed > 0 {
-                    out.push(w);
-                }
-            }
-            sh.order.clear();
+        for mut sh in self.windows.each() {
+            out.extend(sh.drain().filter(|w| w.suppressed > 0));
         }
         out
     }
 
     /// Open windows.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).map.len())
-            .sum()
+        self.windows.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -234,8 +167,17 @@ impl Dedup {
 mod tests {
     use super::*;
 
-    fn make(i: &str) -> impl FnOnce() -> (Arc<str>, Option<Arc<str>>, &'static str) + '_ {
-        move || (Arc::from(i), Some(Arc::from("10.0.0.1")), "outbound")
+    type Described = (Arc<str>, IocKind, Option<Arc<str>>, &'static str);
+
+    fn make(i: &str) -> impl FnOnce() -> Described + '_ {
+        move || {
+            (
+                Arc::from(i),
+                IocKind::Ipv4,
+                Some(Arc::from("10.0.0.1")),
+                "outbound",
+            )
+        }
     }
 
     #[test]

@@ -51,10 +51,13 @@ impl TopK {
             self.counts.insert(name.to_owned(), (n, 0));
             return;
         }
+        // The least counted goes; of equals, the last by name (`top` keeps the first by
+        // name): which one must not depend on the hash map's order, or two runs of the same
+        // input would give two digests.
         let (min_name, &(min, _)) = self
             .counts
             .iter()
-            .min_by_key(|(_, c)| c.0)
+            .min_by(|a, b| a.1.0.cmp(&b.1.0).then_with(|| b.0.cmp(a.0)))
             .expect("full, so not empty");
         let min_name = min_name.clone();
         self.counts.remove(&min_name);

@@ -12,14 +12,11 @@
 //! Distinct hosts are counted per indicator in a fixed window with bounded memory: an exact
 //! set of host hashes up to [`EXACT`] hosts (at most 512 bytes), then a HyperLogLog sketch of
 //! 256 one-byte registers (about 6.5% standard error), so a threshold of thousands of hosts
-//! costs no more than one of fifty. Indicators are tracked in sharded tables with a bound
+//! costs no more than one of fifty. Indicators are tracked in a sharded table ([`Shards`]) with a bound
 //! and FIFO eviction that is counted; a flooding indicator, or one gathering hosts in its
 //! window, gets a second chance so that a burst of new indicators cannot end a hold early.
 
-use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
-
-use hashbrown::HashMap;
+use super::shards::{Shard, Shards};
 
 /// Hosts counted exactly before switching to the sketch: enough that the default threshold
 /// (50) is exact. A sketch's estimate near a threshold of fifty is off by about two hosts
@@ -149,7 +146,6 @@ pub enum Flood {
 }
 
 struct Entry {
-    seq: u64,
     window_start: i64,
     hosts: HostSet,
     /// Hits of the window: inbound and blocked, outbound and allowed, all.
@@ -163,17 +159,9 @@ struct Entry {
     class: FloodClass,
 }
 
-#[derive(Default)]
-struct Shard {
-    map: HashMap<u64, Entry>,
-    order: VecDeque<(u64, u64)>,
-    seq: u64,
-}
-
 /// Per-indicator distinct-host counters. Shared by every matcher thread.
 pub struct FloodGuard {
-    shards: Box<[Mutex<Shard>]>,
-    per_shard: usize,
+    indicators: Shards<Entry>,
     threshold: u64,
     window_ms: i64,
     hold_ms: i64,
@@ -182,8 +170,7 @@ pub struct FloodGuard {
 impl FloodGuard {
     pub fn new(threshold: u32, window_ms: i64, hold_ms: i64, max_indicators: usize) -> FloodGuard {
         FloodGuard {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            per_shard: max_indicators.div_ceil(SHARDS).max(1),
+            indicators: Shards::new(SHARDS, max_indicators),
             threshold: threshold.max(2) as u64,
             window_ms: window_ms.max(1),
             hold_ms,
@@ -193,22 +180,15 @@ impl FloodGuard {
     /// A hit of `indicator` (its hash) on `host` (its hash) at `now` (ms), which says `seen`.
     /// `evicted` counts indicators forgotten to make room.
     pub fn see(&self, indicator: u64, host: u64, seen: Seen, now: i64, evicted: &mut u64) -> Flood {
-        let mut guard = self.shards[(indicator >> 59) as usize % SHARDS]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let sh = &mut *guard;
-        if !sh.map.contains_key(&indicator) {
-            if sh.map.len() >= self.per_shard {
-                self.evict_one(sh, now);
+        let mut sh = self.indicators.lock(indicator);
+        if !sh.contains(indicator) {
+            if sh.len() >= self.indicators.per_shard() {
+                self.evict_one(&mut sh, now);
                 *evicted += 1;
             }
-            sh.seq += 1;
-            let seq = sh.seq;
-            sh.order.push_back((indicator, seq));
-            sh.map.insert(
+            sh.insert(
                 indicator,
                 Entry {
-                    seq,
                     window_start: now,
                     hosts: HostSet::default(),
                     inbound_blocked: 0,
@@ -220,7 +200,7 @@ impl FloodGuard {
                 },
             );
         }
-        let e = sh.map.get_mut(&indicator).expect("inserted");
+        let e = sh.get_mut(indicator).expect("inserted");
         if e.until > now {
             return Flood::Flooding {
                 hosts: e.flood_hosts,
@@ -266,32 +246,16 @@ impl FloodGuard {
     /// of the queue. Forgetting a flooding indicator would end its hold early: its alerts
     /// would come back at full priority, one per host, until it flooded (and was reported)
     /// again, which is what a burst of new indicators (an internet scan) would cause.
-    fn evict_one(&self, sh: &mut Shard, now: i64) {
-        let mut second_chances = sh.map.len();
-        while let Some((k, seq)) = sh.order.pop_front() {
-            let Some(e) = sh.map.get_mut(&k).filter(|e| e.seq == seq) else {
-                continue;
-            };
-            let busy = e.until > now
-                || (now.saturating_sub(e.window_start) < self.window_ms && e.hosts.count() > 1);
-            if busy && second_chances > 0 {
-                second_chances -= 1;
-                sh.seq += 1;
-                e.seq = sh.seq;
-                sh.order.push_back((k, sh.seq));
-                continue;
-            }
-            sh.map.remove(&k);
-            return;
-        }
+    fn evict_one(&self, sh: &mut Shard<Entry>, now: i64) {
+        sh.evict(|e| {
+            e.until > now
+                || (now.saturating_sub(e.window_start) < self.window_ms && e.hosts.count() > 1)
+        });
     }
 
     /// Indicators tracked.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).map.len())
-            .sum()
+        self.indicators.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -7,6 +7,8 @@ use prometheus::Registry;
 
 use super::*;
 use crate::config::triage::TriageConfig;
+use crate::decode::event::Direction;
+use crate::matcher::IocSet;
 use crate::matcher::{Compiler, Meta, Pattern, Scratch, SourceRef};
 use crate::telemetry::metrics::TriageMetrics;
 
@@ -103,12 +105,14 @@ impl Fixture {
         let facts = LineFacts::new(ev.as_ref(), line, |ip| self.t.assets().is_internal(ip));
         let mut tally = Tally::default();
         let a = self.t.assess(
-            &self.set,
-            1,
-            ev.as_ref(),
-            &facts,
-            hostname,
-            &hits,
+            &LineHits {
+                set: &self.set,
+                generation: 1,
+                event: ev.as_ref(),
+                facts: &facts,
+                hostname,
+                hits: &hits,
+            },
             &mut tally,
         );
         self.t.flush(&mut tally);
@@ -141,14 +145,16 @@ const C2_OUT_ALLOWED: &str = "Jan  1 00:00:00 gw kernel: [UFW ALLOW] IN= OUT=eth
 const SCAN_IN_BLOCKED: &str = "Jan  1 00:00:00 gw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=192.0.2.66 DST=10.0.0.5 PROTO=TCP SPT=50000 DPT=22";
 
 /// The alert, which must be valid ECS: a detection (`event.kind: alert`) with its numeric
-/// `event.severity` and a `rule`.
+/// `event.severity` and a `rule`. (Triage renders nothing; its tests look at the ECS the alert
+/// module renders of what it returns.)
 fn json(o: &Outgoing) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_slice(&o.record.json).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&crate::alert::record(o).json).unwrap();
     assert_eq!(crate::alert::ecs::check(&v), Vec::<String>::new(), "{v}");
     assert_eq!(v["event"]["kind"], "alert", "{v}");
     assert_eq!(
         v["event"]["severity"].as_u64(),
-        crate::alert::severity(v["iocd"]["priority"].as_str().unwrap()).map(u64::from),
+        Priority::from_label(v["iocd"]["priority"].as_str().unwrap())
+            .map(|p| u64::from(p.severity())),
         "{v}"
     );
     assert_eq!(v["rule"]["ruleset"], "iocd", "{v}");
@@ -227,7 +233,7 @@ fn one_alert_per_window_then_a_rollup_with_count_first_and_last_seen() {
     assert_eq!(r["iocd"]["dedup"]["first_seen"], "2027-01-15T08:00:00.000Z");
     assert_eq!(r["iocd"]["dedup"]["last_seen"], "2027-01-15T08:04:00.000Z");
     assert_eq!(
-        out[0].record.priority,
+        out[0].priority.label(),
         r["iocd"]["priority"].as_str().unwrap()
     );
     assert_eq!(out[0].sink, None);
@@ -345,7 +351,7 @@ fn a_flood_of_shared_infrastructure_is_reported_once_and_demoted() {
                 v["threat"]["feed"]["name"],
                 serde_json::json!(["c2", "scanners"])
             );
-            assert_eq!(o.record.priority, "high");
+            assert_eq!(o.priority.label(), "high");
             floods += 1;
         }
         verdicts.push(a.verdict);
@@ -533,10 +539,15 @@ fn routing_folds_low_priorities_into_a_periodic_digest() {
         "[routing.sinks.file1]\nmin_priority = \"high\"\ndigest_interval = \"5m\"\n",
         &["stdout0", "file1"],
     );
-    assert!(f.t.wants(0, "info") && f.t.wants(1, "high") && !f.t.wants(1, "medium"));
+    let level = AlertPriority::Level;
     assert!(
-        f.t.wants(1, "none"),
-        "labels that are not levels go everywhere"
+        f.t.wants(0, level(Priority::Info))
+            && f.t.wants(1, level(Priority::High))
+            && !f.t.wants(1, level(Priority::Medium))
+    );
+    assert!(
+        f.t.wants(1, AlertPriority::Untriaged) && f.t.wants(1, AlertPriority::Digest),
+        "alerts without a level go everywhere"
     );
     let scan = f.assess(SCAN_IN_BLOCKED).verdict.unwrap();
     assert!(scan.immediate, "stdout0 takes everything");
@@ -552,7 +563,7 @@ fn routing_folds_low_priorities_into_a_periodic_digest() {
     let out = f.t.tick();
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].sink, Some(1));
-    assert_eq!(out[0].record.priority, "digest");
+    assert_eq!(out[0].priority.label(), "digest");
     let d = json(&out[0]);
     assert_eq!(d["iocd"]["alert_type"], "digest");
     assert_eq!(d["iocd"]["sink"], "file1");
@@ -607,8 +618,18 @@ fn a_new_generation_resets_the_age_of_undated_listings() {
         let facts = LineFacts::new(None, line, |ip| f.t.assets().is_internal(ip));
         let mut tally = Tally::default();
         let v =
-            f.t.assess(&f.set, generation, None, &facts, None, &hits, &mut tally)
-                .verdict;
+            f.t.assess(
+                &LineHits {
+                    set: &f.set,
+                    generation,
+                    event: None,
+                    facts: &facts,
+                    hostname: None,
+                    hits: &hits,
+                },
+                &mut tally,
+            )
+            .verdict;
         v.map(|v| {
             v.primary()
                 .score
@@ -656,7 +677,17 @@ fn huge_spans_do_not_overflow_the_clock() {
         let ev = crate::decode::event::decode(line, None);
         let facts = LineFacts::new(ev.as_ref(), line, |ip| t.assets().is_internal(ip));
         extra += t
-            .assess(&set, 1, ev.as_ref(), &facts, None, &hits, &mut tally)
+            .assess(
+                &LineHits {
+                    set: &set,
+                    generation: 1,
+                    event: ev.as_ref(),
+                    facts: &facts,
+                    hostname: None,
+                    hits: &hits,
+                },
+                &mut tally,
+            )
             .extra
             .len();
     }
@@ -803,12 +834,14 @@ fn feed_counts_follow_a_new_set_whose_feeds_are_numbered_differently() {
         let mut hits = Vec::new();
         set.scan(line, &mut Scratch::new(), &mut hits);
         f.t.assess(
-            set,
-            generation,
-            ev.as_ref(),
-            &facts,
-            None,
-            &hits,
+            &LineHits {
+                set,
+                generation,
+                event: ev.as_ref(),
+                facts: &facts,
+                hostname: None,
+                hits: &hits,
+            },
             &mut tally,
         );
     }

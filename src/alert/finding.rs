@@ -1,0 +1,176 @@
+//! The typed alert the formats other than ECS render from: what an alert says, whatever made
+//! it (a line with hits, a roll-up, a flood report, a flood summary, a digest), with ECS's
+//! names for the fields. Made beside the ECS JSON from the same typed values (never parsed
+//! back from it), and carried to the sinks in [`crate::pipeline::AlertRecord::formats`].
+
+use std::net::IpAddr;
+
+use crate::matcher::IocKind;
+use crate::pipeline::{Formats, Priority};
+
+/// One alert, for OCSF ([`super::ocsf`]) and CEF ([`super::cef`]).
+#[derive(Clone, Debug, Default)]
+pub struct Finding {
+    /// ECS `event.id`.
+    pub id: String,
+    /// ECS `@timestamp` (RFC 3339).
+    pub timestamp: String,
+    /// ECS `event.created`, when the alert has it.
+    pub created: Option<String>,
+    /// ECS `event.dataset`.
+    pub dataset: &'static str,
+    /// ECS `rule.id`, `rule.name`, `rule.ruleset`.
+    pub rule_id: String,
+    pub rule_name: String,
+    pub ruleset: &'static str,
+    /// `iocd.alert_type` (`None`: an alert without triage).
+    pub alert_type: Option<&'static str>,
+    pub priority: Option<Priority>,
+    /// `iocd.score`.
+    pub score: Option<f64>,
+    /// A roll-up's `iocd.dedup.count`.
+    pub count: Option<u64>,
+    /// ECS `event.start` and `event.end` (RFC 3339).
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// ECS `message` (triage's own alerts).
+    pub message: Option<String>,
+    /// ECS `event.original`: the line.
+    pub original: Option<String>,
+    pub source: Side,
+    pub destination: Side,
+    pub url_original: Option<String>,
+    pub url_domain: Option<String>,
+    pub dns_question: Option<String>,
+    /// ECS `host.hostname` (the syslog header's).
+    pub hostname: Option<String>,
+    /// ECS `event.action`.
+    pub action: Option<&'static str>,
+    /// ECS `network.direction`.
+    pub direction: Option<&'static str>,
+    /// The indicators matched, or the one triage's alert is about.
+    pub matches: Vec<Matched>,
+    /// A flood summary's `iocd.flood_summary.indicators`.
+    pub flood_indicators: Option<u64>,
+    /// A digest's `iocd.sink`.
+    pub digest_sink: Option<String>,
+    /// The ECS `iocd` block (OCSF `unmapped.iocd`).
+    pub iocd: serde_json::Value,
+}
+
+/// One end of the flow, as ECS `source` / `destination`.
+#[derive(Clone, Debug, Default)]
+pub struct Side {
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub domain: Option<String>,
+}
+
+/// One matched indicator.
+#[derive(Clone, Debug)]
+pub struct Matched {
+    /// Its canonical text.
+    pub indicator: String,
+    /// `None`: a kind iocd could not name.
+    pub kind: Option<IocKind>,
+    /// The token as it stood in the line (`None`: triage's own alerts).
+    pub atomic: Option<String>,
+    /// The ECS field it was in, else the log's own key (`matched_path`).
+    pub field: Option<String>,
+    /// The feeds that list it.
+    pub providers: Vec<String>,
+}
+
+impl Matched {
+    /// The kind's name, `unknown` when there is none.
+    pub fn kind_str(&self) -> &'static str {
+        self.kind.map_or("unknown", IocKind::as_str)
+    }
+}
+
+impl Finding {
+    /// The finding's title: what kind of alert it is, and its first indicator.
+    pub fn title(&self) -> String {
+        let first = self
+            .matches
+            .first()
+            .map(|x| format!("{} ({})", x.indicator, x.kind_str()));
+        match self.alert_type {
+            Some("rollup") => {
+                let n = self.count.unwrap_or(0);
+                match first {
+                    Some(f) => format!("Threat indicator match roll-up: {f}, {n} more hit(s)"),
+                    None => format!("Threat indicator match roll-up: {n} more hit(s)"),
+                }
+            }
+            Some("flood") => match first {
+                Some(f) => format!("Likely false positive: {f} hit many hosts"),
+                None => "Likely false positive: an indicator hit many hosts".to_owned(),
+            },
+            Some("flood_summary") => format!(
+                "Scans stopped at the edge: {} flooding indicator(s)",
+                self.flood_indicators.unwrap_or(0)
+            ),
+            Some("digest") => match &self.digest_sink {
+                Some(sink) => format!("iocd digest for {sink}"),
+                None => "iocd digest".to_owned(),
+            },
+            _ => self.match_title(),
+        }
+    }
+
+    fn match_title(&self) -> String {
+        match self.matches.as_slice() {
+            [] => "Threat indicator match".to_owned(),
+            [one] => format!(
+                "Threat indicator match: {} ({})",
+                one.indicator,
+                one.kind_str()
+            ),
+            [first, rest @ ..] => format!(
+                "Threat indicator match: {} ({}) and {} more",
+                first.indicator,
+                first.kind_str(),
+                rest.len()
+            ),
+        }
+    }
+
+    /// iocd's priority on OCSF's severity scale: 1 informational .. 5 critical, 0 unknown.
+    pub fn severity_id(&self) -> u8 {
+        self.priority.map_or(0, Priority::severity)
+    }
+
+    /// Milliseconds since the epoch of `@timestamp` (else `event.created`, else now).
+    pub fn time_ms(&self) -> i64 {
+        [Some(&self.timestamp), self.created.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(
+                || chrono::Utc::now().timestamp_millis(),
+                |t| t.timestamp_millis(),
+            )
+    }
+}
+
+/// `s`, unless it is empty (a format leaves an empty field out).
+pub(crate) fn non_empty(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Epoch milliseconds of an RFC 3339 time.
+pub(crate) fn epoch_ms(t: Option<&str>) -> Option<i64> {
+    t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis())
+}
+
+impl Formats for Finding {
+    fn ocsf(&self) -> Vec<u8> {
+        serde_json::to_vec(&super::ocsf::ocsf(self)).expect("a Value serializes")
+    }
+
+    fn cef(&self) -> Vec<u8> {
+        super::cef::cef(self).into_bytes()
+    }
+}
