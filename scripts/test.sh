@@ -22,8 +22,9 @@ fi
 
 # Benchmarks and examples must at least compile.
 cargo build --locked --workspace --all-targets
-# Doc examples are tests too.
+# Doc examples are tests too, and the docs' links (src/lib.rs is the map) must resolve.
 cargo test --locked --workspace --doc
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --quiet
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

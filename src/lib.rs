@@ -1,28 +1,46 @@
-//! iocd: a streaming log-to-IOC matcher.
+//! iocd: a streaming log-to-IOC matcher. This page is the map; docs/ARCHITECTURE.md says
+//! the same at length.
 //!
-//! The map, following the data:
+//! The daemon (`iocd run`, [`daemon::run`]):
 //!
-//! * [`ioc`] turns threat-intelligence feeds into indicators: it parses a feed, refangs and
-//!   normalizes every value (case, IDNA, canonical IPs and URLs), rejects what it cannot read
-//!   with the file and line, and merges the same indicator from many feeds into one indicator
-//!   with one source per feed. Its [`ioc::SetBuilder`] compiles the result into an
-//!   [`IocSet`].
-//! * [`matcher`] is the engine: an immutable [`IocSet`] shared by every thread, and a
-//!   per-thread [`Scratch`]. [`IocSet::scan`] finds, in raw bytes, every indicator that
-//!   occurs there as a whole token (see the contract in `matcher`'s docs) and nothing else.
-//! * [`scan`] is the batch retro-hunt (`iocd scan`): a reader thread (which also
-//!   decompresses), worker threads and an ordered writer, all over bounded channels; its
-//!   inputs are files, folders and standard input ([`scan::expand`], [`scan::decompressed`]),
-//!   and its indicators come through the daemon's [`ioc::Catalog`], as do the daemon's.
-//! * [`alert`] shapes a hit into the ECS JSON that SIEMs ingest.
-//! * [`triage`] turns hits into the few alerts an analyst reads: an explained score and
-//!   priority, deduplication windows with roll-ups, a flood guard, routing by priority and
-//!   digests.
-//! * [`export`] publishes the same clean set to the controls that block: firewall lists, a
-//!   DNS response policy zone, nftables and ipset sets, Zeek and Suricata files, written
-//!   atomically on change and served by the export listener.
+//! ```text
+//! source::Sources ──model::Batch──▶ [bounded] ──▶ daemon::worker (threads)
+//!   syslog / Kafka / file / stdin      one IocSet::scan per batch; for each line with hits:
+//!                                      decode::event::Event ─▶ triage::Triage::assess_at
+//!                                      ─▶ triage::Verdict ─▶ alert (ECS; OCSF, CEF from alert::Finding)
+//! sink::Sinks ◀──model::AlertRecord── [bounded] ◀──┘      a model::Receipt per Kafka message:
+//!   file / stdout / syslog / HTTP / Kafka, dead letters    its offset commits once every sink took its alerts
+//! ```
 //!
-//! Start reading at [`IocSet`] and [`ioc::SetBuilder`].
+//! Control: `config::Config` ─▶ `ioc::Catalog` (feeds read, refreshed, guarded) ─▶ compile ─▶
+//! an `IocSet` swapped into [`model::SharedSet`]; `daemon::control` reloads on SIGHUP, file
+//! change, schedule or the admin API (`daemon::admin`), and `export::Exports` writes the same
+//! clean set for the controls that block. Verdicts come back through [`feedback::Feedback`] and
+//! [`sightings::Sightings`].
+//!
+//! The retro-hunt (`iocd scan`, [`scan::scan_reader`]): inputs ([`scan::expand`],
+//! [`scan::decompressed`]) ─▶ reader thread ─▶ matcher threads ─▶ ordered writer; the same
+//! engine, decoders, triage and alert renderers as the daemon.
+//!
+//! The layers, lowest first; a module uses only modules of the rows before its own
+//! (`tests/layers.rs` fails otherwise), with the first thing to read in each:
+//!
+//! | layer | module | read first |
+//! |---|---|---|
+//! | engine crate | `iocd_engine` | [`IocSet`], [`Scratch`], [`Hit`] |
+//! | leaves | [`retry`], [`statefile`], [`tls`] | [`retry::Backoff`] |
+//! | decode | [`decode`] | [`decode::event::Event`] |
+//! | model | [`model`] | [`model::Batch`], [`model::AlertRecord`] |
+//! | config | [`config`] | [`config::Config`] |
+//! | ioc | [`ioc`] | [`ioc::Catalog`] |
+//! | telemetry | [`telemetry`] | [`telemetry::Metrics`] |
+//! | verdicts | [`feedback`], [`sightings`] | [`feedback::Feedback`] |
+//! | triage | [`triage`] | [`triage::Triage`] |
+//! | alert | [`alert`] | [`alert::record`], [`alert::Finding`] |
+//! | edges | [`source`], [`sink`], [`export`] | [`source::Sources`], [`sink::Sinks`], [`export::Exports`] |
+//! | top | [`daemon`], [`scan`] | [`daemon::run`], [`scan::scan_reader`] |
+//!
+//! The binary (`src/main.rs`, `src/cli/`) sits above them all; it alone uses `anyhow`.
 
 pub mod alert;
 pub mod config;
@@ -32,7 +50,7 @@ pub mod export;
 pub mod feedback;
 
 pub mod ioc;
-pub mod pipeline;
+pub mod model;
 pub mod retry;
 pub mod scan;
 pub mod sightings;
@@ -43,5 +61,4 @@ pub mod telemetry;
 pub mod tls;
 pub mod triage;
 
-pub use iocd_engine as matcher;
 pub use iocd_engine::{Hit, IocId, IocSet, Scratch};

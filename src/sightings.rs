@@ -352,7 +352,7 @@ impl Exporter {
         mut self,
         sightings: Arc<Sightings>,
         interval: Duration,
-        shutdown: crate::pipeline::Shutdown,
+        shutdown: crate::model::Shutdown,
     ) -> Exporter {
         // Validation keeps it at least 1s; a zero period would panic.
         let interval = interval.max(Duration::from_millis(1));

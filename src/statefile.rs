@@ -67,7 +67,7 @@ fn is_leftover(file_name: &str, name: &str) -> bool {
 }
 
 /// Removes what killed processes left of atomic writes of each of `state` (see
-/// [`is_leftover`]), logging each file (WARN); returns the files removed. Call it at start,
+/// `is_leftover`), logging each file (WARN); returns the files removed. Call it at start,
 /// before anything writes these files.
 pub fn remove_leftovers(state: &[PathBuf]) -> Vec<PathBuf> {
     let mut removed = Vec::new();

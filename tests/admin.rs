@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use iocd::daemon::admin::{self, AdminHandle};
 use iocd::daemon::{ReloadError, ReloadReason, ReloadRequest};
-use iocd::pipeline::Shutdown;
+use iocd::model::Shutdown;
 use iocd::telemetry::Metrics;
 use reqwest::StatusCode;
 use tokio::runtime::Runtime;

@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use iocd::ioc::{SetBuilder, parse_indicator};
-use iocd::matcher::Pattern;
+use iocd_engine::Pattern;
 use oracle::{Oracle, compile, patterns_of};
 
 #[derive(Debug, Default)]

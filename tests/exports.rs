@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use iocd::config::ExportConfig;
 use iocd::export::{Entry, render};
-use iocd::matcher::Pattern;
+use iocd_engine::Pattern;
 
 use iocd_testkit::support;
 use support::{free_port, http_get, iocd_run, metric_sum, start_iocd, stop_iocd, write_config};

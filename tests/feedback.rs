@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use iocd::config::SightingsConfig;
 use iocd::daemon::admin::{self, AdminHandle};
 use iocd::feedback::Feedback;
-use iocd::pipeline::Shutdown;
+use iocd::model::Shutdown;
 use iocd::sightings::{Exporter, Sightings};
 use iocd::telemetry::Metrics;
 use serde_json::{Value, json};
@@ -357,7 +357,7 @@ fn sightings_wait_for_misp_to_come_back() {
 #[test]
 fn marks_match_what_the_engine_reports() {
     use iocd::ioc::SetBuilder;
-    use iocd::matcher::Scratch;
+    use iocd_engine::Scratch;
     let mut b = SetBuilder::new();
     b.add_plain_list(
         "feed",

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use iocd::config::{AllowlistConfig, FeedConfig};
 use iocd::ioc::catalog::Outcome;
 use iocd::ioc::{Catalog, load_config_feeds, parse_indicator};
-use iocd::matcher::{IocSet, Tlp};
+use iocd_engine::{IocSet, Tlp};
 
 fn feed(toml: &str) -> FeedConfig {
     toml::from_str(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"))

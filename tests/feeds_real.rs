@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use iocd::config::{AllowlistConfig, FeedConfig};
 use iocd::ioc::feed::{self, FeedFormat, ParseOptions, Parsed};
 use iocd::ioc::{Catalog, LoadReport, parse_indicator};
-use iocd::matcher::{IocKind, IocSet};
+use iocd_engine::{IocKind, IocSet};
 use serde_json::Value;
 
 fn feed(name: &str, path: &Path, extra: &str) -> FeedConfig {
@@ -290,11 +290,7 @@ fn misp_events_spot_checked() {
         .find(|&i| set.kind(i) == IocKind::Sha256)
         .unwrap();
     let m = set.meta(&set.sources(sha)[0]).unwrap();
-    assert_eq!(
-        m.tlp,
-        Some(iocd::matcher::Tlp::Clear),
-        "event tag tlp:white"
-    );
+    assert_eq!(m.tlp, Some(iocd_engine::Tlp::Clear), "event tag tlp:white");
     assert!(
         m.tags.iter().any(|t| t.contains("Ransomware")),
         "{:?}",

@@ -12,11 +12,11 @@ use iocd::alert::ocsf::{OCSF_VERSION, ocsf};
 use iocd::alert::{Context, Finding, Matched, Origin, Side, SyslogFields, write_typed};
 use iocd::config::{AlertFormat, Config, SinkConfig};
 use iocd::ioc::SetBuilder;
-use iocd::matcher::IocKind;
-use iocd::matcher::Scratch;
-use iocd::pipeline::{AlertPriority, AlertRecord, Priority};
+use iocd::model::{AlertPriority, AlertRecord, Priority};
 use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
+use iocd_engine::IocKind;
+use iocd_engine::Scratch;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -31,9 +31,9 @@ use chrono::{DateTime, FixedOffset};
 use iocd::alert::{Context, DecodedLine, Origin, TriageFields, write_typed};
 use iocd::config::Config;
 use iocd::ioc::Catalog;
-use iocd::matcher::{Hit, IocSet, Scratch};
-use iocd::pipeline::Formats;
+use iocd::model::Formats;
 use iocd::triage::{LineHits, ManualClock, Outgoing, Tally, Triage};
+use iocd_engine::{Hit, IocSet, Scratch};
 use iocd_testkit::corpus::flood::{FloodSpec, flood_scenario};
 
 /// 2026-11-22T10:00:00Z: the scenarios' logs are of that day.

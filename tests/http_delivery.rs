@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use iocd::config::{HttpFormat, SinkConfig};
-use iocd::pipeline::{AlertPriority, AlertRecord, Receipt};
+use iocd::model::{AlertPriority, AlertRecord, Receipt};
 use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
 use serde_json::{Value, json};

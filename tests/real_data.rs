@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use iocd::ioc::SetBuilder;
-use iocd::matcher::{IocId, Pattern};
 use iocd::{IocSet, Scratch};
+use iocd_engine::{IocId, Pattern};
 use oracle::{Oracle, compile, label};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use iocd::config::{AlertFormat, HttpFormat, SinkConfig, SyslogProtocol};
-use iocd::pipeline::{AlertPriority, AlertRecord, Priority};
+use iocd::model::{AlertPriority, AlertRecord, Priority};
 use iocd::sink::Sinks;
 use iocd::telemetry::Metrics;
 use serde_json::{Value, json};

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use iocd::config::{FileSourceConfig, SourcesConfig, TcpConfig, TlsConfig, UdpConfig};
 use iocd::decode::syslog;
-use iocd::pipeline::{Batch, BatchReceiver, BatchSender, Shutdown, SourceKind};
+use iocd::model::{Batch, BatchReceiver, BatchSender, Shutdown, SourceKind};
 use iocd::source::{self, Sources};
 use iocd::telemetry::Metrics;
 

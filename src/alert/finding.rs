@@ -1,12 +1,12 @@
 //! The typed alert the formats other than ECS render from: what an alert says, whatever made
 //! it (a line with hits, a roll-up, a flood report, a flood summary, a digest), with ECS's
 //! names for the fields. Made beside the ECS JSON from the same typed values (never parsed
-//! back from it), and carried to the sinks in [`crate::pipeline::AlertRecord::formats`].
+//! back from it), and carried to the sinks in [`crate::model::AlertRecord::formats`].
 
 use std::net::IpAddr;
 
-use crate::matcher::IocKind;
-use crate::pipeline::{Formats, Priority};
+use crate::model::{Formats, Priority};
+use iocd_engine::IocKind;
 
 /// One alert, for OCSF ([`super::ocsf`]) and CEF ([`super::cef`]).
 #[derive(Clone, Debug, Default)]

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use crate::decode::event::{self as decoded, Direction};
-use crate::matcher::{Hit, IocKind, IocSet};
 use crate::triage::LineFacts;
+use iocd_engine::{Hit, IocKind, IocSet};
 
 /// One end of a flow, as ECS `source` / `destination`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -127,7 +127,7 @@ pub fn split_url_hits(
     set: &IocSet,
     line: &[u8],
     ev: &decoded::Event,
-    scratch: &mut crate::matcher::Scratch,
+    scratch: &mut iocd_engine::Scratch,
     out: &mut Vec<Hit>,
 ) {
     let (Some(host_f), Some(path_f)) = (
@@ -161,7 +161,7 @@ pub fn split_url_hits(
 
 /// Adds to `hits` (of `buf`, sorted as [`IocSet::scan`] leaves them) the hits of URL
 /// indicators split across the decoded fields of a line ([`split_url_hits`]). Only the lines
-/// holding one of `tokens` (the scan's [`crate::matcher::Scratch::url_host_tokens`]: the host
+/// holding one of `tokens` (the scan's [`iocd_engine::Scratch::url_host_tokens`]: the host
 /// of some URL indicator) are decoded, so the cost stays on those rare lines. `zeek_at` gives
 /// the Zeek header in effect at a line's start. A decoder that panics costs that line its
 /// split URLs, logged.
@@ -170,7 +170,7 @@ pub fn add_split_url_hits<'z>(
     buf: &[u8],
     tokens: &[std::ops::Range<usize>],
     zeek_at: impl Fn(usize) -> Option<&'z decoded::ZeekHeader>,
-    scratch: &mut crate::matcher::Scratch,
+    scratch: &mut iocd_engine::Scratch,
     hits: &mut Vec<Hit>,
 ) {
     let before = hits.len();

@@ -15,7 +15,7 @@
 //!
 //! The ECS alert on a line is an ECS detection: `event.kind: "alert"`, `rule.*` (one rule per
 //! indicator kind, [`rule`]), `threat.feed.name`, and when triage scored it `event.severity`
-//! (1 info .. 5 critical, [`crate::pipeline::Priority::severity`]) and `event.risk_score`. [`ecs::check`] knows the ECS fields iocd writes or
+//! (1 info .. 5 critical, [`crate::model::Priority::severity`]) and `event.risk_score`. [`ecs::check`] knows the ECS fields iocd writes or
 //! names, with their types: only those may be a `matched.field`. Each matched indicator is one
 //! entry of `threat.enrichments[]`, with `threat.indicator.*` (type, the typed value field,
 //! every feed that lists it as `provider`) and `matched.atomic` (the token as it stood in the
@@ -46,12 +46,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::config::AlertFormat;
-use crate::matcher::{Hit, IocSet};
-use crate::pipeline::AlertRecord;
+use crate::model::AlertRecord;
 use crate::triage::Outgoing;
+use iocd_engine::{Hit, IocSet};
 
 pub use crate::decode::syslog::SyslogFields;
-pub use crate::pipeline::{RULESET, content_id};
+pub use crate::model::{RULESET, content_id};
 pub use ecs::{rule, write_alert, write_typed};
 pub use finding::{Finding, Matched, Side};
 pub use line::{DecodedLine, Endpoint, LineFields, add_split_url_hits, split_url_hits};
@@ -91,7 +91,7 @@ pub fn write_alert_as(
     hits: &[Hit],
     cx: &Context<'_>,
 ) {
-    use crate::pipeline::Formats;
+    use crate::model::Formats;
     match format {
         AlertFormat::Ecs => write_alert(out, set, line, hits, cx),
         f => {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::decode::syslog::SyslogFields;
-use crate::pipeline::IdHasher;
+use crate::model::IdHasher;
 
 use super::{LineFields, TriageFields};
 

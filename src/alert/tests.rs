@@ -2,9 +2,9 @@
 use super::*;
 use crate::decode::event::Direction;
 use crate::ioc::SetBuilder;
-use crate::matcher::Scratch;
-use crate::matcher::Tlp;
 use crate::triage::score::Component;
+use iocd_engine::Scratch;
+use iocd_engine::Tlp;
 
 #[test]
 fn alert_is_ecs_shaped() {
@@ -230,7 +230,7 @@ fn decoded_fields_and_triage() {
     }];
     let tf = TriageFields {
         alert_type: crate::triage::AlertType::Hit,
-        priority: crate::pipeline::Priority::High,
+        priority: crate::model::Priority::High,
         score: 25.0,
         score_components: &comps,
         internal_host: Some("10.0.0.5"),
@@ -281,7 +281,7 @@ fn decoded_fields_and_triage() {
 
 #[test]
 fn matched_field_names_only_ecs_fields_and_tlp_is_the_strictest() {
-    use crate::matcher::{Compiler, Meta, Pattern, SourceRef};
+    use iocd_engine::{Compiler, Meta, Pattern, SourceRef};
     let mut c = Compiler::new();
     let f = c.add_feed("misp", "misp.json");
     let md5 = Pattern::Md5([0xd4; 16]);

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::pipeline::Priority;
+use crate::model::Priority;
 use crate::triage::score::Component;
 use crate::triage::{AlertType, Verdict};
 

@@ -14,7 +14,7 @@ use clap::Subcommand;
 use iocd::IocSet;
 use iocd::ioc::feed::{ParseOptions, misp_origins};
 use iocd::ioc::{Fate, LoadReport, Reason, parse_indicator, refang};
-use iocd::matcher::{IocId, Meta, Pattern, Scratch};
+use iocd_engine::{IocId, Meta, Pattern, Scratch};
 
 use super::{Feeds, Loaded, load, print_rejected, require_indicators};
 

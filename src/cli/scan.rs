@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use iocd::config::AlertFormat;
-use iocd::matcher::IocKind;
 use iocd::scan::{
     Counted, Globs, Input, Output, ScanOptions, ScanState, ScanStats, ScanTriage, Source,
     WalkOptions, decompressed, expand, scan_reader,
 };
 use iocd::triage::assets::Assets;
 use iocd::triage::{Suppressed, Tally};
+use iocd_engine::IocKind;
 
 use super::{Feeds, Reported, load, print_rejected, require_indicators};
 

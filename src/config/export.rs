@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{ConfigErrors, FeedConfig};
-use crate::matcher::IocKind;
+use iocd_engine::IocKind;
 
 /// One export.
 #[derive(Clone, Debug, Deserialize)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{ConfigErrors, must_exist};
-use crate::matcher::{IocKind, Tlp};
+use iocd_engine::{IocKind, Tlp};
 
 /// One indicator feed.
 #[derive(Clone, Debug, Deserialize)]

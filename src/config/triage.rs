@@ -13,11 +13,11 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::ConfigErrors;
-use crate::matcher::IocKind;
+use iocd_engine::IocKind;
 
-/// Alert priority levels: the model layer's ([`crate::pipeline::Priority`]), named here as
+/// Alert priority levels: the model layer's ([`crate::model::Priority`]), named here as
 /// the `[triage]` keys do.
-pub use crate::pipeline::Priority;
+pub use crate::model::Priority;
 
 /// A network written as a CIDR or a single address (`10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -66,7 +66,7 @@ use tracing::{debug, error, info, warn};
 use super::{ReloadReason, ReloadRequest};
 use crate::config::AdminConfig;
 use crate::feedback::{Feedback, MarkRequest};
-use crate::pipeline::Shutdown;
+use crate::model::Shutdown;
 use crate::retry::{Backoff, Delays};
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::AdminMetrics;

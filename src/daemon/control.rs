@@ -16,10 +16,10 @@ use crate::config::Config;
 use crate::feedback::Feedback;
 use crate::ioc::catalog::{FileStamp, file_stamp};
 use crate::ioc::{Catalog, LoadReport, RefreshReport};
-use crate::matcher::{IocKind, IocSet};
-use crate::pipeline::{SharedSet, Shutdown, Snapshot};
+use crate::model::{SharedSet, Shutdown, Snapshot};
 use crate::sink::Sinks;
 use crate::telemetry::Metrics;
+use iocd_engine::{IocKind, IocSet};
 
 /// What woke the control loop.
 enum Wake {
@@ -351,7 +351,7 @@ impl Control {
         m.indicators.reset();
         let mut per: BTreeMap<(u16, IocKind), i64> = BTreeMap::new();
         for i in 0..set.len() as u32 {
-            let id = crate::matcher::IocId(i);
+            let id = iocd_engine::IocId(i);
             let kind = set.kind(id);
             for s in set.sources(id) {
                 *per.entry((s.feed, kind)).or_default() += 1;

@@ -38,7 +38,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::pipeline::{AlertRecord, Shutdown};
+use crate::model::{AlertRecord, Shutdown};
 use crate::sightings::{Exporter, Sightings};
 use crate::sink::{SinkSender, Sinks};
 use crate::source::Sources;

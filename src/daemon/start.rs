@@ -18,7 +18,7 @@ use super::{Error, ReloadRequest, Running, deliver, notify};
 use crate::config::{Config, LogFormat};
 use crate::feedback::Feedback;
 use crate::ioc::Catalog;
-use crate::pipeline::{BatchSender, SharedSet, Shutdown, Snapshot};
+use crate::model::{BatchSender, SharedSet, Shutdown, Snapshot};
 use crate::sightings::{Exporter, Sightings};
 use crate::sink::Sinks;
 use crate::source::Sources;

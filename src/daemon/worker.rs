@@ -19,11 +19,11 @@ use crate::alert::{
     add_split_url_hits, write_typed,
 };
 use crate::decode::event::is_private_default;
-use crate::matcher::{Hit, IocKind, IocSet, Scratch};
-use crate::pipeline::{AlertPriority, AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot};
+use crate::model::{AlertPriority, AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot};
 use crate::telemetry::Metrics;
 use crate::triage::{LineHits, Tally, Triage, Verdict};
 use iocd_engine::for_each_hit_line;
+use iocd_engine::{Hit, IocKind, IocSet, Scratch};
 
 /// Where alerts go: `sink::SinkSender::send_blocking` in the daemon, a collector in tests. It
 /// may block; that is how a slow sink slows the sources down.
@@ -397,7 +397,7 @@ fn partition_key(set: &IocSet, hits: &[Hit], host: &str) -> Arc<str> {
 mod tests {
     use super::*;
     use crate::ioc::SetBuilder;
-    use crate::pipeline::SourceKind;
+    use crate::model::SourceKind;
     use std::sync::Mutex;
 
     fn snapshot(list: &str, generation: u64) -> Arc<Snapshot> {
@@ -521,7 +521,7 @@ mod event_id_tests {
     use super::tests::collector;
     use super::*;
     use crate::ioc::SetBuilder;
-    use crate::pipeline::{MessageRef, SourceKind};
+    use crate::model::{MessageRef, SourceKind};
 
     /// The alerts one matcher thread makes of `batches`, as JSON.
     fn alerts_of(batches: Vec<Batch>) -> Vec<serde_json::Value> {

@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info};
 
 use crate::config::export::{ExportFormat, ExportListenerConfig, read_secret};
-use crate::pipeline::Shutdown;
+use crate::model::Shutdown;
 use crate::telemetry::metrics::ExportMetrics;
 
 /// One served version of an export.

@@ -7,9 +7,9 @@
 //! from blocking `0.0.0.0/0` or `google.com` there by the same rails that keep it from
 //! alerting.
 //!
-//! Read [`Exports::update`] first: for each `[[exports]]` entry it [`select`]s the entries
+//! Read [`Exports::update`] first: for each `[[exports]]` entry it [`select`](select())s the entries
 //! (the compiled set minus what analysts marked false positive everywhere, filtered, cut to
-//! `max_entries` keeping the best scores), [`render`]s them, and writes the file atomically
+//! `max_entries` keeping the best scores), [`render`](render())s them, and writes the file atomically
 //! (`statefile::write_atomic`) when its content changed. A new version that would shrink or
 //! grow the export by more than its `max_shrink` / `max_grow` share is *held back*: the
 //! previous file stays, a warning is logged and counted, and the next update tries again — a
@@ -40,12 +40,12 @@ use crate::config::ExportConfig;
 use crate::config::export::ExportFormat;
 use crate::config::triage::ScoreConfig;
 use crate::feedback::Feedback;
-use crate::matcher::IocSet;
-use crate::pipeline::{SharedSet, Shutdown};
+use crate::model::{SharedSet, Shutdown};
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::ExportMetrics;
 use crate::triage::assets::Allow;
 use crate::triage::score::Scorer;
+use iocd_engine::IocSet;
 
 /// What an update did to one export.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::select::Entry;
 use crate::config::export::{ExportConfig, ExportFormat, RpzAction, Vendor, is_dns_name};
-use crate::matcher::Pattern;
+use iocd_engine::Pattern;
 
 /// A rendered export: its bytes, the entries it holds (list lines, names of a zone, set
 /// elements after aggregation, intel records or dataset lines: what a consumer counts), and

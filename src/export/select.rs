@@ -9,9 +9,9 @@
 use std::cmp::Ordering;
 
 use crate::config::ExportConfig;
-use crate::matcher::{IocId, IocKind, IocSet, Pattern};
 use crate::triage::assets::Allow;
 use crate::triage::score::Scorer;
+use iocd_engine::{IocId, IocKind, IocSet, Pattern};
 
 /// One indicator an export holds, with what the formats write beside it.
 #[derive(Clone, Debug, PartialEq)]
@@ -155,7 +155,7 @@ mod tests {
     use super::*;
     use crate::config::triage::{PriorityConfig, ScoreConfig};
     use crate::ioc::parse_indicator;
-    use crate::matcher::{Compiler, Meta, SourceRef};
+    use iocd_engine::{Compiler, Meta, SourceRef};
 
     fn cfg(extra: &str) -> ExportConfig {
         toml::from_str(&format!(

@@ -1,6 +1,6 @@
 use super::*;
 use crate::ioc::parse_indicator;
-use crate::matcher::{Compiler, SourceRef};
+use iocd_engine::{Compiler, SourceRef};
 
 fn set_of(values: &[&str]) -> IocSet {
     let mut c = Compiler::new();

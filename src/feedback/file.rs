@@ -58,7 +58,7 @@ pub(super) fn load_state(path: &Path) -> Result<Vec<Arc<Mark>>, String> {
 /// alone does not say whether a domain was listed with its subdomains, a URL as a prefix or a
 /// string case-insensitively, so each form is looked up.
 pub(super) fn listed(set: &crate::IocSet, text: &str) -> Vec<crate::IocId> {
-    use crate::matcher::Pattern;
+    use iocd_engine::Pattern;
     let mut candidates: Vec<Pattern> = Vec::with_capacity(4);
     match crate::ioc::parse_indicator(text) {
         Ok(Pattern::Domain { name, .. }) => {

@@ -307,7 +307,7 @@ fn file_reload_swaps_marks_and_keeps_the_old_ones_when_unreadable() {
 
 #[test]
 fn marks_are_charged_to_every_feed_that_lists_the_indicator() {
-    use crate::matcher::{Compiler, Pattern, SourceRef};
+    use iocd_engine::{Compiler, Pattern, SourceRef};
     let mut c = Compiler::new();
     let a = c.add_feed("a", "a.txt");
     let b = c.add_feed("b", "b.txt");

@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use super::feed::{hint_for_type, limits, panic_boundary, plain_value};
 use super::parse_indicator;
-use crate::matcher::{IocKind, Pattern};
+use iocd_engine::{IocKind, Pattern};
 
 /// A set of indicator kinds, one bit per [`IocKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

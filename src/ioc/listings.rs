@@ -18,7 +18,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::feed::Listing;
-use crate::matcher::{Meta, N_TABLES, Pattern, Table};
+use iocd_engine::{Meta, N_TABLES, Pattern, Table};
 
 const REVOKED: u8 = 1;
 const TWIN: u8 = 2;

@@ -33,7 +33,7 @@ pub(crate) use normalize::https_of;
 pub use normalize::{Reject, https_twin, parse_indicator, refang};
 pub use rails::Rail;
 
-use crate::matcher::{Compiler, IocKind, IocSet, Pattern, SourceRef};
+use iocd_engine::{Compiler, IocKind, IocSet, Pattern, SourceRef};
 
 /// Why a feed record is not (an active) part of the set.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -313,7 +313,7 @@ pub fn load_plain_files(paths: &[PathBuf]) -> Result<(IocSet, LoadReport), LoadE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matcher::{IocKind, Scratch};
+    use iocd_engine::{IocKind, Scratch};
 
     #[test]
     fn plain_list_messy_lines() {

@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 
 use ipnet::IpNet;
 
-use crate::matcher::{Pattern, canonical_url};
+use iocd_engine::{Pattern, canonical_url};
 
 /// Why a feed value was not turned into an indicator.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]

@@ -28,7 +28,7 @@
 //! A URL indicator also matches a line whose decoded fields split it into host and path
 //! (Zeek `http.log`, Suricata EVE `http`, ECS `url.domain` + `url.path`): the engine notes
 //! the name tokens that are the host of some URL indicator
-//! ([`crate::matcher::Scratch::url_host_tokens`]), and only those lines are decoded to put
+//! ([`iocd_engine::Scratch::url_host_tokens`]), and only those lines are decoded to put
 //! the URL back together ([`crate::alert::add_split_url_hits`]), as in the daemon.
 
 mod input;
@@ -58,9 +58,9 @@ use crate::config::triage::TriageConfig;
 use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
 use crate::decode::syslog;
 use crate::decode::time::{Digits, event_time, rfc3339};
-use crate::matcher::{Hit, IocKind, IocSet, Scratch, for_each_hit_line};
 use crate::triage::assets::Assets;
 use crate::triage::{LineHits, internal_host};
+use iocd_engine::{Hit, IocKind, IocSet, Scratch, for_each_hit_line};
 
 /// Size of one chunk. Big enough that per-chunk overhead vanishes, small enough that a few per
 /// thread stay in memory.

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::text::shown;
 use crate::decode::time::{Digits, rfc3339};
-use crate::matcher::{IocId, IocSet};
+use iocd_engine::{IocId, IocSet};
 
 /// Distinct hosts kept by name per indicator.
 pub const MAX_HOSTS: usize = 1000;

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::matcher::{Hit, IocSet};
+use iocd_engine::{Hit, IocSet};
 
 const FILE: &str = "\x1b[35m";
 const NUMBER: &str = "\x1b[32m";
@@ -145,7 +145,7 @@ pub(crate) fn only_matching(
 mod tests {
     use super::*;
     use crate::ioc::SetBuilder;
-    use crate::matcher::Scratch;
+    use iocd_engine::Scratch;
 
     fn render(text: &[u8], color: bool) -> String {
         let mut b = SetBuilder::new();

@@ -25,7 +25,7 @@ use tracing::{error, info, warn};
 
 use super::stdout::{Stdout, write_from};
 use super::{Queue, SinkCtx, blocking};
-use crate::pipeline::AlertRecord;
+use crate::model::AlertRecord;
 use crate::retry::Backoff;
 
 /// At most this many alerts, or about this many bytes, per write.

@@ -46,7 +46,7 @@ use tracing::{error, info, warn};
 use super::dead_letter::DeadLetter;
 use super::{Queue, SinkCtx, SinkErrorKind};
 use crate::config::{HttpFormat, HttpSinkConfig};
-use crate::pipeline::AlertRecord;
+use crate::model::AlertRecord;
 use crate::retry::{Backoff, Delays};
 
 /// How much of an error response goes into the log and the dead-letter file.
@@ -755,7 +755,7 @@ pub(super) async fn run(queue: Arc<Queue>, sink: HttpSink, ctx: SinkCtx) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::AlertPriority;
+    use crate::model::AlertPriority;
 
     fn sink(format: HttpFormat, index: Option<&str>) -> HttpSink {
         let cfg: HttpSinkConfig = toml::from_str(&format!(

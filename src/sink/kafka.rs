@@ -33,7 +33,7 @@ use super::dead_letter::DeadLetter;
 
 use super::{Queue, SinkCtx, SinkErrorKind};
 use crate::config::KafkaSinkConfig;
-use crate::pipeline::AlertRecord;
+use crate::model::AlertRecord;
 use crate::retry::Backoff;
 
 /// Alerts taken from the queue per round; all of them go in flight.

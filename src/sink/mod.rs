@@ -46,7 +46,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{AlertFormat, SinkConfig};
-use crate::pipeline::AlertRecord;
+use crate::model::AlertRecord;
 use crate::telemetry::Metrics;
 
 /// Queue size of sinks whose configuration has none (stdout, file, syslog): enough to ride
@@ -624,7 +624,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use crate::pipeline::AlertPriority;
+    use crate::model::AlertPriority;
 
     fn alert(i: usize) -> AlertRecord {
         AlertRecord {
@@ -679,7 +679,7 @@ mod tests {
         let m = Arc::new(Metrics::new());
         let ctx = SinkCtx::new("stdout0".into(), m.clone());
         let mut a = vec![alert(0), alert(1), alert(2)];
-        a[1].priority = AlertPriority::Level(crate::pipeline::Priority::High);
+        a[1].priority = AlertPriority::Level(crate::model::Priority::High);
         ctx.delivered(&a);
         let c = |p: &str| m.alerts_out.with_label_values(&["stdout0", p]).get();
         assert_eq!((c("none"), c("high")), (2, 1));

@@ -33,7 +33,7 @@ use tracing::{info, warn};
 use super::dead_letter::DeadLetter;
 use super::{Queue, SinkCtx, SinkErrorKind};
 use crate::config::SyslogProtocol;
-use crate::pipeline::AlertRecord;
+use crate::model::AlertRecord;
 use crate::retry::{Backoff, Delays};
 
 /// `auth`: security and authorization messages.
@@ -462,7 +462,7 @@ async fn send_datagrams(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{AlertPriority, Priority};
+    use crate::model::{AlertPriority, Priority};
 
     #[test]
     fn host_and_port() {

@@ -38,7 +38,7 @@ use tracing::{info, warn};
 
 use super::{Batcher, Closed, LineReader};
 use crate::config::FileSourceConfig;
-use crate::pipeline::Shutdown;
+use crate::model::Shutdown;
 
 /// How often a file that has nothing new is checked again.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -238,7 +238,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::SourceKind;
+    use crate::model::SourceKind;
     use crate::source::testing;
 
     #[test]

@@ -5,7 +5,7 @@
 //! queue. Sealing opens one *segment* per partition in the batch in the [`Tracker`] (the
 //! batch's last offset of that partition) and gives the batch a [`Receipt`] that settles those
 //! segments once the matcher has handed every alert of the batch to the sinks and every sink
-//! has delivered its copy (see `pipeline::Receipt`).
+//! has delivered its copy (see `model::Receipt`).
 //!
 //! # Commits: the contiguous high-watermark
 //!
@@ -65,7 +65,7 @@ use rdkafka::{ClientConfig, ClientContext};
 use tracing::{debug, error, info, warn};
 
 use crate::config::KafkaSourceConfig;
-use crate::pipeline::{Batch, BatchSender, MessageRef, Receipt, Shutdown, SourceKind};
+use crate::model::{Batch, BatchSender, MessageRef, Receipt, Shutdown, SourceKind};
 use crate::telemetry::Metrics;
 
 /// How long one poll waits when there is nothing to send.

@@ -57,7 +57,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::SourcesConfig;
 use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
-use crate::pipeline::{Batch, BatchSender, Shutdown, SourceKind};
+use crate::model::{Batch, BatchSender, Shutdown, SourceKind};
 use crate::telemetry::Metrics;
 
 /// The running sources.
@@ -606,7 +606,7 @@ pub(crate) mod testing {
         source: SourceKind,
         limit: usize,
         cap: usize,
-    ) -> (Batcher, crate::pipeline::BatchReceiver, Arc<Metrics>) {
+    ) -> (Batcher, crate::model::BatchReceiver, Arc<Metrics>) {
         let (tx, rx) = crossbeam_channel::bounded(cap);
         let metrics = Arc::new(Metrics::new());
         let out = Outlet::new(source, tx, &metrics, Arc::new(tokio::sync::Mutex::new(())));

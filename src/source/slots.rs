@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use prometheus::IntCounterVec;
 use tracing::{debug, warn};
 
-use crate::pipeline::Shutdown;
+use crate::model::Shutdown;
 
 /// Why iocd closed a connection on its own: the `reason` of
 /// `iocd_source_closed_connections_total`.

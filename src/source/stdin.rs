@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use super::{Batcher, LineReader};
-use crate::pipeline::Shutdown;
+use crate::model::Shutdown;
 
 /// What the reading thread hands its chunks to; `None` once the source has ended.
 type Gate = Arc<Mutex<Option<(LineReader, Batcher)>>>;
@@ -95,7 +95,7 @@ fn read_all(mut input: impl Read, gate: &Gate) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::SourceKind;
+    use crate::model::SourceKind;
     use crate::source::testing;
     use std::io::Write;
     use std::time::Duration;

@@ -4,7 +4,7 @@
 use std::sync::{Arc, PoisonError};
 
 use crate::decode::event::{Action, Direction, Event};
-use crate::matcher::{Hit, IocSet};
+use iocd_engine::{Hit, IocSet};
 
 use super::dedup::{self, Seen};
 use super::facts::locate;

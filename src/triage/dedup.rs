@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::shards::Shards;
 use crate::config::triage::Priority;
-use crate::matcher::IocKind;
+use iocd_engine::IocKind;
 
 /// Shards of the window table.
 pub const SHARDS: usize = 64;

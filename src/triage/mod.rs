@@ -61,7 +61,7 @@ use std::time::Duration;
 pub use crate::config::triage::Priority;
 use crate::config::triage::TriageConfig;
 use crate::feedback::Feedback;
-use crate::pipeline::AlertPriority;
+use crate::model::AlertPriority;
 use crate::sightings::Sightings;
 use crate::telemetry::metrics::TriageMetrics;
 pub use assess::LineHits;

@@ -10,8 +10,8 @@ use super::dedup::Rollup;
 use super::digest::{Counts, Digest, Top};
 use super::summary::FloodSummary;
 use super::{AlertType, FloodVerdict, Priority, Tally, Triage};
-use crate::matcher::{Hit, IocKind, IocSet};
-use crate::pipeline::AlertPriority;
+use crate::model::AlertPriority;
+use iocd_engine::{Hit, IocKind, IocSet};
 
 /// An alert triage made on its own, ready to be rendered for the sinks.
 #[derive(Clone, Debug)]

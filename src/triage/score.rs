@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::config::triage::{Priority, PriorityConfig, ScoreConfig};
 use crate::decode::event::{Action, Direction};
-use crate::matcher::{IocId, IocSet};
+use iocd_engine::{IocId, IocSet};
 
 /// One term of a score.
 ///
@@ -366,7 +366,7 @@ impl Scorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matcher::{Compiler, Meta, Pattern, SourceRef};
+    use iocd_engine::{Compiler, Meta, Pattern, SourceRef};
 
     const DAY: i64 = 86_400;
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::matcher::IocSet;
+use iocd_engine::IocSet;
 
 use super::*;
 

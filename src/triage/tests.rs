@@ -8,9 +8,9 @@ use prometheus::Registry;
 use super::*;
 use crate::config::triage::TriageConfig;
 use crate::decode::event::Direction;
-use crate::matcher::IocSet;
-use crate::matcher::{Compiler, Meta, Pattern, Scratch, SourceRef};
 use crate::telemetry::metrics::TriageMetrics;
+use iocd_engine::IocSet;
+use iocd_engine::{Compiler, Meta, Pattern, Scratch, SourceRef};
 
 const T0: i64 = 1_800_000_000_000;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::decode::event::Direction;
-use crate::matcher::{Hit, IocSet};
+use iocd_engine::{Hit, IocSet};
 
 use super::Priority;
 use super::report::Outgoing;

@@ -99,7 +99,7 @@ pub enum Pattern {
         name: String,
         subdomains: bool,
     },
-    /// As [`canonical_url`] returns it.
+    /// As [`canonical_url`](crate::canonical_url) returns it.
     Url {
         url: String,
         prefix: bool,

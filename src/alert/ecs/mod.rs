@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::decode::syslog::SyslogFields;
 use crate::decode::time::rfc3339_secs;
-use crate::matcher::{Hit, IocKind, IocSet, Pattern, Tlp};
-pub use crate::pipeline::RULESET;
+pub use crate::model::RULESET;
+use iocd_engine::{Hit, IocKind, IocSet, Pattern, Tlp};
 
 mod fields;
 mod report;
@@ -118,7 +118,7 @@ struct Event<'a> {
     #[serde(rename = "type")]
     kind_type: [&'static str; 1],
     dataset: &'static str,
-    /// 1 (info) .. 5 (critical), from the priority ([`crate::pipeline::Priority::severity`]).
+    /// 1 (info) .. 5 (critical), from the priority ([`crate::model::Priority::severity`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     severity: Option<u8>,
     /// The 0-100 score.

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use crate::decode::time::{Digits, rfc3339_ms};
-use crate::pipeline::{Priority, RULESET};
+use crate::model::{Priority, RULESET};
 use crate::triage::report::{DigestReport, FloodReport, Report, RollupReport, SummaryReport};
 use crate::triage::{FloodVerdict, Outgoing};
 
@@ -31,7 +31,7 @@ pub(crate) fn report(o: &Outgoing) -> (Vec<u8>, Finding) {
     // `event.id`: a digest of everything but `@timestamp`, the time it was made.
     let kind = o.report.alert_type().as_str();
     let content = serde_json::to_vec(&v).expect("serializing to memory cannot fail");
-    let id = crate::pipeline::content_id(kind, &content);
+    let id = crate::model::content_id(kind, &content);
     if let Some(obj) = v.as_object_mut() {
         obj.insert("@timestamp".into(), stamp.clone().into());
         if let Some(e) = obj.get_mut("event").and_then(|e| e.as_object_mut()) {

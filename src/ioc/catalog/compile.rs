@@ -9,7 +9,7 @@ use crate::config::feeds::FeedConfig;
 use crate::ioc::allowlist::List;
 use crate::ioc::rails::{self, Limits};
 use crate::ioc::{AllowlistReport, FeedReport, LoadReport, Reason, Rejected};
-use crate::matcher::{Compiler, IocSet, N_TABLES, Pattern, SourceRef};
+use iocd_engine::{Compiler, IocSet, N_TABLES, Pattern, SourceRef};
 
 use super::*;
 
@@ -292,7 +292,7 @@ pub enum Fate {
     /// It is in the set: it matches.
     Matched,
     /// The feed keeps only these indicator types (`types`).
-    TypeFilter(Vec<crate::matcher::IocKind>),
+    TypeFilter(Vec<iocd_engine::IocKind>),
     /// A safety rail or an allowlist dropped it.
     Dropped(Reason),
     /// Kept but not matched: `revoked` by the feed, `expired` (past its `valid_until`), or

@@ -42,7 +42,7 @@ use crate::ioc::feed::{self, ParseOptions, Parsed};
 use crate::ioc::fetch::{Cache, Validators};
 use crate::ioc::listings::Listings;
 use crate::ioc::{LoadError, LoadReport, Rejected};
-use crate::matcher::IocSet;
+use iocd_engine::IocSet;
 
 mod compile;
 mod refresh;
@@ -438,7 +438,7 @@ impl Catalog {
         }
     }
 
-    /// Turns the safety [`rails`] on (the default) or off for the next compiles: off, a feed's
+    /// Turns the safety [`rails`](crate::ioc::rails) on (the default) or off for the next compiles: off, a feed's
     /// `0.0.0.0/0`, `com` or `istring:e` is matched as listed. For `--no-rails` only.
     pub fn set_rails(&mut self, on: bool) {
         self.rails = on;
@@ -530,8 +530,8 @@ impl Catalog {
 
 /// Loads every feed and allowlist of a configuration once, blocking (for the CLI).
 ///
-/// A feed or allowlist that cannot be read at all is reported in its [`FeedReport::error`]
-/// (and [`AllowlistReport::error`]), not as an error: the other feeds still load. It runs its
+/// A feed or allowlist that cannot be read at all is reported in its [`FeedReport::error`](crate::ioc::FeedReport::error)
+/// (and [`AllowlistReport::error`](crate::ioc::AllowlistReport::error)), not as an error: the other feeds still load. It runs its
 /// own current-thread runtime, so it must not be called from inside an async task (use
 /// [`Catalog`] there).
 pub fn load_config_feeds(

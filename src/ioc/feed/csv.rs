@@ -10,7 +10,7 @@ use super::{
 };
 use crate::config::feeds::{ColumnRef, CsvMapping};
 use crate::ioc::Reason;
-use crate::matcher::Meta;
+use iocd_engine::Meta;
 
 /// Header names that hold the indicator, best first.
 const VALUE_NAMES: &[&str] = &[
@@ -370,7 +370,7 @@ fn names_mapped(m: &CsvMapping, row: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matcher::{IocKind, Pattern};
+    use iocd_engine::{IocKind, Pattern};
 
     #[test]
     fn abuse_ch_banner_and_quoted_header() {

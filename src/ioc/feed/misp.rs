@@ -27,7 +27,7 @@ use super::{
     parse_tlp,
 };
 use crate::ioc::Reason;
-use crate::matcher::Meta;
+use iocd_engine::Meta;
 
 pub(crate) fn parse(
     location: &str,
@@ -258,7 +258,7 @@ pub fn origins(
     location: &str,
     bytes: &[u8],
     opts: &ParseOptions,
-    wanted: &crate::matcher::Pattern,
+    wanted: &iocd_engine::Pattern,
 ) -> Vec<String> {
     let Ok(doc) = serde_json::from_slice::<Value>(bytes) else {
         return Vec::new();
@@ -505,7 +505,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::matcher::Tlp;
+    use iocd_engine::Tlp;
 
     const EVENT: &str = r#"{"Event": {"info": "Xorist", "threat_level_id": "1",
         "Tag": [{"name": "tlp:green"}, {"name": "misp:confidence-level=\"usually-confident\""}],

@@ -46,7 +46,7 @@ pub(crate) use plain::plain_value;
 
 pub use crate::config::feeds::FeedFormat;
 use crate::ioc::{Reason, Rejected, https_of, https_twin, parse_indicator};
-use crate::matcher::{IocKind, Meta, Pattern, Tlp};
+use iocd_engine::{IocKind, Meta, Pattern, Tlp};
 
 /// The bounds every feed parser keeps, whatever the document (docs/FEEDS.md, "Limits").
 pub mod limits {

@@ -28,7 +28,7 @@ use super::{
     FeedError, FeedFormat, Hint, Parsed, Src, add_tag, bound_meta, limits, line_at, parse_time,
 };
 use crate::ioc::Reason;
-use crate::matcher::Meta;
+use iocd_engine::Meta;
 
 #[derive(Default)]
 struct Item {

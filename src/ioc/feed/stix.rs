@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::{FeedError, FeedFormat, Hint, Parsed, Src, add_tag, limits, parse_time, parse_tlp};
 use crate::ioc::Reason;
-use crate::matcher::{Meta, Tlp};
+use iocd_engine::{Meta, Tlp};
 
 pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| {

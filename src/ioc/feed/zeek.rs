@@ -14,7 +14,7 @@ use super::{
     FeedError, FeedFormat, Parsed, Src, hint_for_type, parse_score, parse_time, parse_tlp,
 };
 use crate::ioc::Reason;
-use crate::matcher::Meta;
+use iocd_engine::Meta;
 
 pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
     let mut out = Parsed::new(FeedFormat::Zeek, bytes.len());
@@ -148,7 +148,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matcher::Pattern;
+    use iocd_engine::Pattern;
 
     #[test]
     fn a_wide_header_is_indexed_once() {

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, warn};
 
 use crate::config::{TcpConfig, TlsConfig};
-use crate::pipeline::Shutdown;
+use crate::model::Shutdown;
 use crate::source::slots::{Closes, Entry, Forced, Table};
 use crate::source::{Batcher, Outlet};
 use crate::telemetry::Metrics;

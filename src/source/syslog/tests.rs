@@ -213,7 +213,7 @@ proptest! {
             want.push(b'\n');
         }
         let (mut b, rx, metrics) = crate::source::testing::batcher(
-            crate::pipeline::SourceKind::SyslogTcp, limit, 10_000);
+            crate::model::SourceKind::SyslogTcp, limit, 10_000);
         let mut framer = Framer::detect(max);
         let mut buf = Vec::new();
         for piece in input.chunks(chunk) {

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::UdpConfig;
-use crate::pipeline::Shutdown;
+use crate::model::Shutdown;
 use crate::source::Batcher;
 use crate::telemetry::Metrics;
 

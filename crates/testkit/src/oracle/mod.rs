@@ -51,8 +51,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use iocd::ioc::SetBuilder;
-use iocd::matcher::{Compiler, IocId, Pattern, SourceRef, canonical_url};
 use iocd::{IocSet, Scratch};
+use iocd_engine::{Compiler, IocId, Pattern, SourceRef, canonical_url};
 use ipnet::IpNet;
 
 /// One match: bytes `start..end` of the buffer matched the indicator with this label.

@@ -10,7 +10,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use iocd::ioc::parse_indicator;
-use iocd::matcher::Pattern;
+use iocd_engine::Pattern;
 use ipnet::IpNet;
 
 /// A byte source that never runs dry: past the end it yields zeros.

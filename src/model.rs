@@ -449,7 +449,7 @@ impl Receipt {
 
 /// One compiled indicator set and its generation (1 for the first set, +1 per swap).
 pub struct Snapshot {
-    pub set: crate::matcher::IocSet,
+    pub set: iocd_engine::IocSet,
     pub generation: u64,
 }
 
