@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use super::kafka::KafkaSinkConfig;
 
-
 /// One alert destination. Every alert goes to every sink; a sink that cannot keep up makes
 /// the pipeline wait (it never drops alerts silently).
 #[derive(Clone, Debug, Deserialize)]

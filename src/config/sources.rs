@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use super::kafka::KafkaSourceConfig;
 
-
 /// Log sources. Each one present is enabled.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -74,18 +74,18 @@ pub use mark::*;
 
 /// The read side: canonical indicator -> marks.
 #[derive(Default)]
-pub(super) struct Index {
+struct Index {
     by_indicator: HashMap<Box<str>, Entry>,
 }
 
 #[derive(Default)]
-pub(super) struct Entry {
+struct Entry {
     everywhere: Option<Arc<Mark>>,
     hosts: HashMap<Box<str>, Arc<Mark>>,
 }
 
 #[derive(Default)]
-pub(super) struct Store {
+struct Store {
     api: Vec<Arc<Mark>>,
     file: Vec<Arc<Mark>>,
     report: FileReport,

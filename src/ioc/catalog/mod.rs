@@ -84,7 +84,7 @@ pub fn file_stamp(path: &Path) -> Option<FileStamp> {
 /// A cheap hash of a file's bytes (foldhash, fixed seed), to tell a changed file from one
 /// whose stamp moved with the same content. Not a defence against a feed author: one who can
 /// write the feed does not need a collision to change it.
-pub(super) fn content_hash(bytes: &[u8]) -> u64 {
+fn content_hash(bytes: &[u8]) -> u64 {
     foldhash::fast::FixedState::with_seed(0x10cd).hash_one(bytes)
 }
 
@@ -106,7 +106,7 @@ pub mod reason {
 
 /// One feed's parsed document(s) in use.
 #[derive(Debug)]
-pub(super) struct Generation {
+struct Generation {
     /// Compact: these stay in memory for as long as the feed is configured.
     listings: Listings,
     /// Listings that count (HTTPS twins of schemeless URLs excluded): what the guard compares.
@@ -123,7 +123,7 @@ pub(super) struct Generation {
 }
 
 #[derive(Debug)]
-pub(super) struct FeedState {
+struct FeedState {
     cfg: FeedConfig,
     opts: ParseOptions,
     generation: Option<Generation>,
@@ -174,7 +174,7 @@ impl FeedState {
 }
 
 #[derive(Debug)]
-pub(super) struct AllowState {
+struct AllowState {
     cfg: AllowlistConfig,
     lists: Vec<List>,
     stamps: Vec<(PathBuf, Option<FileStamp>)>,
@@ -198,7 +198,7 @@ pub struct Catalog {
     rails: bool,
 }
 
-pub(super) const NEVER: i64 = i64::MAX;
+const NEVER: i64 = i64::MAX;
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -279,7 +279,7 @@ pub struct AllowlistRefresh {
 }
 
 /// What a refresh job brings back.
-pub(super) enum JobResult {
+enum JobResult {
     /// Same file stamp, same bytes, or a `304`; a new stamp to remember when the stamp moved
     /// but the bytes did not.
     Unchanged {
@@ -304,7 +304,7 @@ pub(super) enum JobResult {
 }
 
 /// A parsed document with its rejected records bounded.
-pub(super) struct Read {
+struct Read {
     parsed: Parsed,
     rejected_by: BTreeMap<&'static str, u64>,
     rejected_total: u64,
@@ -332,11 +332,7 @@ impl Read {
 
 /// "N of M records rejected (x%, max_rejected y)" when a document's rejected share is above
 /// the feed's `max_rejected`.
-pub(super) fn too_many_rejected(
-    cfg: &FeedConfig,
-    indicators: u64,
-    rejected: u64,
-) -> Option<String> {
+fn too_many_rejected(cfg: &FeedConfig, indicators: u64, rejected: u64) -> Option<String> {
     let records = indicators + rejected;
     let share = if records == 0 {
         0.0
@@ -355,7 +351,7 @@ pub(super) fn too_many_rejected(
 /// Why the refresh guard refuses a new document of feed `cfg` (reason, message), if it does.
 /// `previous`: indicators of the generation in memory. Without one there is nothing to keep
 /// instead, and nothing is refused (the caller warns about a high rejected share).
-pub(super) fn guard(
+fn guard(
     cfg: &FeedConfig,
     previous: Option<u64>,
     indicators: u64,
