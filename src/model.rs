@@ -57,7 +57,7 @@ pub struct Batch {
     pub buf: Vec<u8>,
     /// Who sent which bytes: `(end, peer)` pairs in order; the bytes before `end` (and after
     /// the previous pair's end) came from `peer`. Empty for files and stdin.
-    pub peers: Vec<(usize, SocketAddr)>,
+    pub(crate) peers: Vec<(usize, SocketAddr)>,
     /// The file a `File` batch was read from.
     pub path: Option<Arc<str>>,
     /// The Zeek TSV header in effect for every line of the batch (files and stdin, once a
@@ -75,7 +75,7 @@ pub struct Batch {
     pub offsets: Vec<(usize, u64)>,
     /// When the first line of the batch was read, in nanoseconds since the Unix epoch: with
     /// the line's place in the batch, what identifies a syslog line, which has no offset.
-    pub arrival_ns: u64,
+    pub(crate) arrival_ns: u64,
     /// Settled once every alert made from this batch has been delivered by every sink; what
     /// settling does is the source's business (Kafka: the offsets become committable).
     pub receipt: Option<Receipt>,
@@ -109,7 +109,7 @@ impl Batch {
 
     /// Records that the bytes appended next were read at `offset` of the source's stream
     /// (see [`Batch::offsets`]).
-    pub fn read_at(&mut self, offset: u64) {
+    pub(crate) fn read_at(&mut self, offset: u64) {
         let start = self.buf.len();
         if let Some(&(s, o)) = self.offsets.last()
             && o + (start - s) as u64 == offset
@@ -121,7 +121,7 @@ impl Batch {
     }
 
     /// The stream offset of the byte at `at` of the batch (files and stdin).
-    pub fn offset_at(&self, at: usize) -> Option<u64> {
+    pub(crate) fn offset_at(&self, at: usize) -> Option<u64> {
         let i = self.offsets.partition_point(|(s, _)| *s <= at);
         let (s, o) = *self.offsets.get(i.checked_sub(1)?)?;
         Some(o + (at - s) as u64)
@@ -135,7 +135,7 @@ impl Batch {
 
     /// Appends one line (a line feed is added) from `peer`. Line breaks inside `line` become
     /// spaces so the line stays one line.
-    pub fn push_line(&mut self, line: &[u8], peer: Option<SocketAddr>) {
+    pub(crate) fn push_line(&mut self, line: &[u8], peer: Option<SocketAddr>) {
         if self.buf.is_empty() {
             self.started();
         }
@@ -152,7 +152,7 @@ impl Batch {
 
     /// Appends lines that are already whole and each ended by `\n` (a source's fast path for
     /// a run of LF-framed messages), from `peer`.
-    pub fn push_lines(&mut self, lines: &[u8], peer: Option<SocketAddr>) {
+    pub(crate) fn push_lines(&mut self, lines: &[u8], peer: Option<SocketAddr>) {
         debug_assert_eq!(lines.last(), Some(&b'\n'));
         if self.buf.is_empty() {
             self.started();
@@ -172,7 +172,7 @@ impl Batch {
     }
 
     /// The Kafka message the byte at `offset` came from.
-    pub fn message_at(&self, offset: usize) -> Option<&MessageRef> {
+    pub(crate) fn message_at(&self, offset: usize) -> Option<&MessageRef> {
         let i = self.messages.partition_point(|m| m.end <= offset);
         self.messages.get(i)
     }
@@ -346,7 +346,7 @@ impl std::fmt::Debug for AlertRecord {
 
 impl AlertRecord {
     /// A copy for one more sink; the batch's receipt now waits for that sink too.
-    pub fn for_sink(&self) -> AlertRecord {
+    pub(crate) fn for_sink(&self) -> AlertRecord {
         AlertRecord {
             json: self.json.clone(),
             time: self.time,
@@ -455,7 +455,7 @@ pub struct Snapshot {
 
 /// The current snapshot, swapped atomically by reloads (the daemon's control plane) and read
 /// by the matcher threads and the exports.
-pub type SharedSet = std::sync::Arc<arc_swap::ArcSwap<Snapshot>>;
+pub(crate) type SharedSet = std::sync::Arc<arc_swap::ArcSwap<Snapshot>>;
 
 /// Stops sources and background tasks; see `daemon` for the shutdown order.
 pub use tokio_util::sync::CancellationToken as Shutdown;

@@ -15,7 +15,7 @@ use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
 
 /// A backoff policy: the first and the longest nominal delay, and how many retries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     first: Duration,
     max: Duration,
     times: Option<usize>,
@@ -66,14 +66,14 @@ impl Backoff {
 
 /// The waits of a [`Backoff`], in order; `None` once its retries are used up.
 #[derive(Debug)]
-pub struct Delays {
+pub(crate) struct Delays {
     policy: Backoff,
     delays: ExponentialBackoff,
 }
 
 impl Delays {
     /// The next wait; the longest one again once the retries are used up.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         self.next().unwrap_or(self.policy.max)
     }
 

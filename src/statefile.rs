@@ -28,14 +28,14 @@ fn dir_and_name(path: &Path) -> (&Path, String) {
 }
 
 /// The temporary file an atomic write of `path` goes through: `.<name>.tmp<pid>` beside it.
-pub fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let (dir, name) = dir_and_name(path);
     dir.join(format!(".{name}.tmp{}", std::process::id()))
 }
 
 /// Writes `bytes` to [`temp_path`], syncs it and renames it over `path`, then syncs the
 /// folder: a crash leaves the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;
@@ -69,7 +69,7 @@ fn is_leftover(file_name: &str, name: &str) -> bool {
 /// Removes what killed processes left of atomic writes of each of `state` (see
 /// `is_leftover`), logging each file (WARN); returns the files removed. Call it at start,
 /// before anything writes these files.
-pub fn remove_leftovers(state: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn remove_leftovers(state: &[PathBuf]) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     for path in state {
         let (dir, name) = dir_and_name(path);
@@ -102,7 +102,7 @@ pub fn remove_leftovers(state: &[PathBuf]) -> Vec<PathBuf> {
 /// Cuts a partial last line (one without its newline) from the file at `path`, so that what
 /// is appended next starts a line of its own; returns how many bytes were cut (0 when the
 /// file ends with a newline, is empty or does not exist). Logs a WARN with the byte count.
-pub fn repair_partial_line(path: &Path) -> io::Result<u64> {
+pub(crate) fn repair_partial_line(path: &Path) -> io::Result<u64> {
     let mut f = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),

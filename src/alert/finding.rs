@@ -83,7 +83,7 @@ pub struct Matched {
 
 impl Matched {
     /// The kind's name, `unknown` when there is none.
-    pub fn kind_str(&self) -> &'static str {
+    pub(crate) fn kind_str(&self) -> &'static str {
         self.kind.map_or("unknown", IocKind::as_str)
     }
 }
@@ -142,7 +142,7 @@ impl Finding {
     }
 
     /// Milliseconds since the epoch of `@timestamp` (else `event.created`, else now).
-    pub fn time_ms(&self) -> i64 {
+    pub(crate) fn time_ms(&self) -> i64 {
         [Some(&self.timestamp), self.created.as_ref()]
             .into_iter()
             .flatten()

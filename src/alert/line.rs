@@ -37,7 +37,7 @@ pub struct LineFields {
     /// `allowed`, `blocked`, `denied`, ... as the log said.
     pub action: Option<&'static str>,
     pub allowed: Option<bool>,
-    pub url_original: Option<String>,
+    pub(crate) url_original: Option<String>,
     pub url_domain: Option<String>,
     pub dns_question: Option<String>,
     pub user_name: Option<String>,
@@ -102,7 +102,10 @@ impl DecodedLine {
     }
 
     /// A line left undecoded (its decoder failed): no fields, no facts but its text.
-    pub fn undecoded(line: &[u8], internal: impl Fn(std::net::IpAddr) -> bool) -> DecodedLine {
+    pub(crate) fn undecoded(
+        line: &[u8],
+        internal: impl Fn(std::net::IpAddr) -> bool,
+    ) -> DecodedLine {
         DecodedLine {
             event: None,
             facts: LineFacts::new(None, line, internal),

@@ -83,7 +83,7 @@ pub fn in_format(r: &AlertRecord, format: AlertFormat) -> Cow<'_, [u8]> {
 
 /// Appends the alert on `line` (hits relative to the line) in `format` to `out` (no line
 /// feed): [`write_alert`] for ECS, rendered from the typed alert for the others.
-pub fn write_alert_as(
+pub(crate) fn write_alert_as(
     out: &mut Vec<u8>,
     format: AlertFormat,
     set: &IocSet,

@@ -21,11 +21,11 @@ pub struct TriageFields<'a> {
     pub dedup: DedupFields,
     /// The indicator is a flood (distinct hosts): its priority was demoted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flood_hosts: Option<u64>,
+    pub(crate) flood_hosts: Option<u64>,
     /// What the flood is (`scan`, `possible_outbreak`, `shared_infrastructure`,
     /// `likely_false_positive`), with `flood_hosts`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flood_verdict: Option<&'static str>,
+    pub(crate) flood_verdict: Option<&'static str>,
     /// Which of the hits written (their order) the priority and score are about: its kind
     /// names the alert's `rule.*`, its feeds `threat.feed.name`. Not written.
     #[serde(skip)]
@@ -62,9 +62,9 @@ impl<'a> TriageFields<'a> {
 pub struct DedupFields {
     /// Later hits of the same indicator, host and direction within this many seconds are
     /// counted and reported by a roll-up.
-    pub window_seconds: u64,
+    pub(crate) window_seconds: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub escalated_from: Option<Priority>,
+    pub(crate) escalated_from: Option<Priority>,
     /// Escalations: hits counted in the window before this alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_before: Option<u64>,

@@ -31,7 +31,7 @@ pub struct AdminConfig {
     /// Ask for the token on the read-only routes too (`/metrics`, `/healthz`, `/readyz`,
     /// `GET /feedback`, `GET /feedback/summary`). Off by default, as Prometheus and health
     /// checks expect. Needs `token` or `token_file`.
-    pub protect_reads: bool,
+    pub(crate) protect_reads: bool,
     /// Connections served at once. Beyond it a connection is answered 503 and closed at
     /// once (counted in `iocd_admin_refused_connections_total`), so the admin server stays
     /// far below the process's file-descriptor limit. At most 1024.
@@ -69,7 +69,7 @@ pub(super) const MIN_TOKEN_LEN: usize = 16;
 impl AdminConfig {
     /// The token from `token` or `token_file` (read now), checked; `None` when neither is
     /// set. `Err` says what is wrong and which key to fix.
-    pub fn load_token(&self) -> Result<Option<String>, (&'static str, String)> {
+    pub(crate) fn load_token(&self) -> Result<Option<String>, (&'static str, String)> {
         let (token, at) = match (&self.token, &self.token_file) {
             (Some(_), Some(_)) => {
                 return Err((

@@ -189,7 +189,7 @@ pub enum RpzAction {
 }
 
 /// The longest export name: `<name>_v6` must fit ipset's 31-character set names.
-pub const MAX_NAME_LEN: usize = 24;
+pub(crate) const MAX_NAME_LEN: usize = 24;
 
 impl ExportConfig {
     /// The types this export includes: `types`, or every type its format carries.
@@ -204,7 +204,7 @@ impl ExportConfig {
 
 /// A DNS name as zone files and resolvers take it: labels of letters, digits, `-` and `_`,
 /// 1-63 bytes each, at most 253 bytes, an optional trailing dot.
-pub fn is_dns_name(s: &str) -> bool {
+pub(crate) fn is_dns_name(s: &str) -> bool {
     let s = s.strip_suffix('.').unwrap_or(s);
     !s.is_empty()
         && s.len() <= 253
@@ -444,11 +444,11 @@ fn default_header_timeout() -> Duration {
 }
 
 /// Shortest bearer token or basic-auth password accepted.
-pub const MIN_SECRET_LEN: usize = 16;
+pub(crate) const MIN_SECRET_LEN: usize = 16;
 
 /// Reads a secret file (a token or password): trimmed, at least [`MIN_SECRET_LEN`] printable
 /// ASCII characters without spaces, not readable by other users.
-pub fn read_secret(path: &Path) -> Result<String, String> {
+pub(crate) fn read_secret(path: &Path) -> Result<String, String> {
     super::check_secret_file(path)?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -469,7 +469,7 @@ pub fn read_secret(path: &Path) -> Result<String, String> {
 }
 
 /// Checks `[export_listener]`.
-pub fn validate_listener(l: &ExportListenerConfig, errs: &mut ConfigErrors) {
+pub(crate) fn validate_listener(l: &ExportListenerConfig, errs: &mut ConfigErrors) {
     let at = "export_listener";
     if let Some(p) = &l.token_file
         && let Err(e) = read_secret(p)

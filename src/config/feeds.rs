@@ -104,11 +104,11 @@ pub struct FeedConfig {
 }
 
 /// Default share of a feed's indicators a refresh may drop (`max_shrink`).
-pub const DEFAULT_MAX_SHRINK: f64 = 0.5;
+pub(crate) const DEFAULT_MAX_SHRINK: f64 = 0.5;
 /// Default share of a document's records that may be rejected (`max_rejected`).
-pub const DEFAULT_MAX_REJECTED: f64 = 0.5;
+pub(crate) const DEFAULT_MAX_REJECTED: f64 = 0.5;
 /// Default number of rejected records kept per feed (`keep_rejected`).
-pub const DEFAULT_KEEP_REJECTED: usize = 1000;
+pub(crate) const DEFAULT_KEEP_REJECTED: usize = 1000;
 
 impl FeedConfig {
     /// A file (or MISP feed folder) feed named on the command line (`iocd scan --iocs FILE`):
@@ -166,7 +166,7 @@ pub(super) fn inherit_guard(feeds: &mut [FeedConfig], reload: &super::ReloadConf
 }
 
 /// The most rejected records a feed may keep (`keep_rejected`).
-pub const MAX_KEEP_REJECTED: usize = 1_000_000;
+pub(crate) const MAX_KEEP_REJECTED: usize = 1_000_000;
 
 /// Checks a `max_shrink`, a `max_rejected` and a `keep_rejected` at `at`.
 pub(super) fn validate_guard(

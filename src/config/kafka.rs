@@ -101,7 +101,7 @@ fn default_revoke_timeout() -> Duration {
     Duration::from_secs(10)
 }
 /// The longest Kafka message iocd reads whole (`max_message_bytes`).
-pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
 fn default_buffer() -> usize {
     10_000
@@ -109,7 +109,7 @@ fn default_buffer() -> usize {
 
 /// Consumer options iocd owns: changing them would commit offsets of messages whose alerts
 /// were not delivered, or commit nothing.
-pub const CONSUMER_RESERVED: &[&str] = &[
+pub(crate) const CONSUMER_RESERVED: &[&str] = &[
     "bootstrap.servers",
     "metadata.broker.list",
     "group.id",
@@ -121,7 +121,7 @@ pub const CONSUMER_RESERVED: &[&str] = &[
 
 /// Producer options iocd owns: the idempotent, fully acknowledged producer that never gives
 /// up on an alert by itself.
-pub const PRODUCER_RESERVED: &[&str] = &[
+pub(crate) const PRODUCER_RESERVED: &[&str] = &[
     "bootstrap.servers",
     "metadata.broker.list",
     "enable.idempotence",

@@ -33,7 +33,7 @@ mod validate;
 pub use admin::*;
 pub use sinks::*;
 pub use sources::*;
-pub use validate::*;
+pub(crate) use validate::*;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -94,9 +94,9 @@ pub struct FeedbackConfig {
     /// Marks kept from each place: an API mark beyond it is refused (409) until one is
     /// removed; a file with more marks is refused whole (its previous marks stay). Each
     /// refusal is logged and counted (`iocd_feedback_refused_total`).
-    pub max_marks: usize,
+    pub(crate) max_marks: usize,
     /// Largest feedback file read; a larger one is refused whole, its previous marks stay.
-    pub max_file_bytes: u64,
+    pub(crate) max_file_bytes: u64,
 }
 
 impl Default for FeedbackConfig {
@@ -281,7 +281,7 @@ impl ConfigErrors {
         self.0.push((path.into(), msg.into()));
     }
     /// [`ConfigErrors::push`] with the 1-based line of the file the problem is on.
-    pub fn push_at_line(
+    pub(crate) fn push_at_line(
         &mut self,
         path: impl Into<String>,
         line: Option<usize>,

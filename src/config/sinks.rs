@@ -97,7 +97,7 @@ pub fn sink_names(sinks: &[SinkConfig]) -> Vec<String> {
 
 impl SinkConfig {
     /// The sink's kind, as its default name starts (`stdout`, `file`, ...).
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self {
             SinkConfig::Stdout { .. } => "stdout",
             SinkConfig::File { .. } => "file",
@@ -150,7 +150,7 @@ impl SinkConfig {
 }
 
 /// The longest sink name.
-pub const MAX_SINK_NAME: usize = 64;
+pub(crate) const MAX_SINK_NAME: usize = 64;
 
 impl AlertFormat {
     pub const ALL: [AlertFormat; 3] = [AlertFormat::Ecs, AlertFormat::Ocsf, AlertFormat::Cef];

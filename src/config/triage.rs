@@ -45,7 +45,7 @@ pub struct TriageConfig {
     /// The protected network: addresses here are "internal" hosts (direction, dedup host,
     /// asset criticality). Default: RFC 1918, loopback, link-local, CGNAT (RFC 6598), IPv6
     /// unique-local and link-local.
-    pub internal_networks: Vec<Network>,
+    pub(crate) internal_networks: Vec<Network>,
     pub score: ScoreConfig,
     /// Score thresholds of the priority levels; below `low` is `info`.
     pub priority: PriorityConfig,
@@ -110,17 +110,17 @@ pub struct ScoreConfig {
     /// feed's `confidence`).
     pub default_confidence: u8,
     /// Severity (0-100) of a listing whose feed gives none.
-    pub default_severity: u8,
+    pub(crate) default_severity: u8,
     /// Points at confidence 100 (the best source's confidence times its feed's weight).
-    pub confidence_points: f64,
+    pub(crate) confidence_points: f64,
     /// Points at severity 100 (the highest severity any source gives).
-    pub severity_points: f64,
+    pub(crate) severity_points: f64,
     /// Points when many independent feeds agree: `points * (1 - 2^-(n-1))` for n feeds.
-    pub feeds_points: f64,
+    pub(crate) feeds_points: f64,
     /// Points at asset criticality 100.
-    pub asset_points: f64,
+    pub(crate) asset_points: f64,
     /// Criticality (0-100) of an internal host that no `[[triage.assets]]` entry names.
-    pub default_criticality: u8,
+    pub(crate) default_criticality: u8,
     /// Points by what the log says happened.
     pub context: ContextPoints,
     /// Age decay of the threat points.
@@ -148,17 +148,17 @@ impl Default for ScoreConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ContextPoints {
     /// An internal host reached the indicator and the device let it through (C2 call-back).
-    pub outbound_allowed: f64,
+    pub(crate) outbound_allowed: f64,
     /// An internal host reached (or looked up) the indicator; the log does not say more.
     pub outbound: f64,
     /// An internal host tried to reach the indicator and was stopped.
-    pub outbound_blocked: f64,
+    pub(crate) outbound_blocked: f64,
     /// The indicator reached an internal host and was let in (an accepted login, a served request).
-    pub inbound_allowed: f64,
+    pub(crate) inbound_allowed: f64,
     /// The indicator reached an internal host; the log does not say more.
     pub inbound: f64,
     /// The indicator was stopped at the edge (an internet scan hitting the firewall).
-    pub inbound_blocked: f64,
+    pub(crate) inbound_blocked: f64,
     /// Both ends internal.
     pub internal: f64,
     /// Direction unknown, or neither end internal.
@@ -187,7 +187,7 @@ impl Default for ContextPoints {
 #[serde(deny_unknown_fields, default)]
 pub struct DecayConfig {
     /// Shape: above 1 the score drops fast early; below 1 it holds, then falls near `tau`.
-    pub delta: f64,
+    pub(crate) delta: f64,
     /// Lifetime per indicator kind: at `tau` the threat points reach 0.
     #[serde(with = "tau_map")]
     pub tau: BTreeMap<IocKind, Duration>,
@@ -204,7 +204,7 @@ impl Default for DecayConfig {
 
 impl DecayConfig {
     /// The lifetime of `kind`.
-    pub fn tau_of(&self, kind: IocKind) -> Duration {
+    pub(crate) fn tau_of(&self, kind: IocKind) -> Duration {
         self.tau
             .get(&kind)
             .copied()
@@ -215,15 +215,15 @@ impl DecayConfig {
 const DAY: u64 = 86_400;
 
 /// The longest window, hold or digest interval.
-pub const MAX_SPAN: Duration = Duration::from_secs(365 * DAY);
+pub(crate) const MAX_SPAN: Duration = Duration::from_secs(365 * DAY);
 /// The longest indicator lifetime of the decay (ages are compared in seconds as `f64`; a
 /// century is already "never decays").
-pub const MAX_TAU: Duration = Duration::from_secs(100 * 365 * DAY);
+pub(crate) const MAX_TAU: Duration = Duration::from_secs(100 * 365 * DAY);
 /// The longest top list of a digest.
-pub const MAX_DIGEST_TOP: usize = 1000;
+pub(crate) const MAX_DIGEST_TOP: usize = 1000;
 
 /// Addresses change hands fast; names slower; hashes never stop being what they are.
-pub fn default_tau() -> BTreeMap<IocKind, Duration> {
+pub(crate) fn default_tau() -> BTreeMap<IocKind, Duration> {
     IocKind::ALL
         .into_iter()
         .map(|k| {
@@ -242,7 +242,7 @@ pub fn default_tau() -> BTreeMap<IocKind, Duration> {
 mod tau_map {
     use super::*;
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
     ) -> Result<BTreeMap<IocKind, Duration>, D::Error> {
         #[derive(Deserialize)]
@@ -323,7 +323,7 @@ pub struct AssetConfig {
     pub networks: Vec<Network>,
     /// Host names (syslog hostname, or a name the log gives the internal host), any case.
     #[serde(default)]
-    pub hostnames: Vec<String>,
+    pub(crate) hostnames: Vec<String>,
     /// 0 (lab, honeypot) to 100 (domain controller, payment system).
     pub criticality: u8,
 }
@@ -335,7 +335,7 @@ pub struct AssetConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AllowConfig {
     pub networks: Vec<Network>,
-    pub hostnames: Vec<String>,
+    pub(crate) hostnames: Vec<String>,
     /// Canonical indicator text, as alerts show it in `iocd.matches[].indicator`.
     pub indicators: Vec<String>,
 }
@@ -387,16 +387,16 @@ pub struct FloodConfig {
     #[serde(with = "humantime_serde")]
     pub hold: Duration,
     /// The priority a flooding indicator's alerts are demoted to (at most).
-    pub demote_to: Priority,
+    pub(crate) demote_to: Priority,
     /// The priority of the flood alert itself: high by default, so that it reaches the sinks
     /// that got the indicator's alerts before it was demoted.
-    pub report_priority: Priority,
+    pub(crate) report_priority: Priority,
     /// Indicators tracked; when full the oldest is forgotten and the eviction counted.
     pub max_indicators: usize,
     /// The priority alerts of a possible outbreak are raised to (at least), and of its report.
     pub outbreak_priority: Priority,
     /// The priority of the periodic summary of scans stopped at the edge.
-    pub summary_priority: Priority,
+    pub(crate) summary_priority: Priority,
     /// Lists of shared infrastructure (MISP warninglists as JSON, e.g. CDN, cloud and public
     /// DNS ranges; or plain lists, one value per line), loaded at start and consulted when an
     /// indicator floods outbound: an indicator in one, or inside a network in one, is a likely
@@ -431,7 +431,7 @@ pub struct RoutingConfig {
     #[serde(with = "humantime_serde")]
     pub digest_interval: Duration,
     /// Indicators and hosts listed in a digest (the most hits first).
-    pub digest_top: usize,
+    pub(crate) digest_top: usize,
     /// Per sink, by its name: its `name`, else its kind and position (`stdout0`, `file1`).
     pub sinks: BTreeMap<String, SinkRoute>,
 }
@@ -651,7 +651,7 @@ impl TriageConfig {
     }
 
     /// The route of each sink, in configuration order.
-    pub fn routes(&self, sinks: &[String]) -> Vec<(Priority, Duration)> {
+    pub(crate) fn routes(&self, sinks: &[String]) -> Vec<(Priority, Duration)> {
         sinks
             .iter()
             .map(|name| match self.routing.sinks.get(name) {

@@ -247,18 +247,18 @@ impl Config {
 /// keeps its own scratch buffers and stack: 256 covers the largest common servers (two
 /// 128-core sockets), while a slip such as `threads = 100000` is refused here instead of
 /// exhausting memory or the process's thread limit at start.
-pub const MAX_THREADS: usize = 256;
+pub(crate) const MAX_THREADS: usize = 256;
 /// The largest batch (`engine.batch_bytes`).
-pub const MAX_BATCH_BYTES: usize = 64 << 20;
+pub(crate) const MAX_BATCH_BYTES: usize = 64 << 20;
 /// The most bytes a full matcher queue may hold (`batch_bytes * queue_batches`).
-pub const MAX_QUEUE_BYTES: usize = 4 << 30;
+pub(crate) const MAX_QUEUE_BYTES: usize = 4 << 30;
 /// The most connections a syslog TCP/TLS source accepts at once.
-pub const MAX_CONNECTIONS: usize = 1_000_000;
+pub(crate) const MAX_CONNECTIONS: usize = 1_000_000;
 /// The most alerts or entries a sink or sightings buffer may hold.
-pub const MAX_BUFFER_EVENTS: usize = 10_000_000;
+pub(crate) const MAX_BUFFER_EVENTS: usize = 10_000_000;
 /// The longest interval, timeout, delay or grace period: timers add it to the clock, and a
 /// year is past any sensible setting (see `triage::MAX_SPAN`).
-pub const MAX_DURATION: Duration = triage::MAX_SPAN;
+pub(crate) const MAX_DURATION: Duration = triage::MAX_SPAN;
 
 /// A duration timers run on: more than zero (a zero period panics in tokio, a zero timeout
 /// gives up at once) and at most [`MAX_DURATION`].

@@ -157,7 +157,7 @@ pub enum ReloadReason {
 
 /// Answer to a reload request: the new set's generation, or why the build failed (the old
 /// set stays).
-pub type ReloadResult = Result<u64, ReloadError>;
+pub(crate) type ReloadResult = Result<u64, ReloadError>;
 
 /// A request to rebuild the indicator set, sent to the control plane.
 #[derive(Debug)]

@@ -27,10 +27,10 @@ use iocd_engine::{Hit, IocKind, IocSet, Scratch};
 
 /// Where alerts go: `sink::SinkSender::send_blocking` in the daemon, a collector in tests. It
 /// may block; that is how a slow sink slows the sources down.
-pub type AlertOut = Arc<dyn Fn(AlertRecord) + Send + Sync>;
+pub(crate) type AlertOut = Arc<dyn Fn(AlertRecord) + Send + Sync>;
 
 /// Reads a syslog header for an alert (decoding happens only for lines with hits).
-pub type HeaderDecoder = fn(&[u8]) -> Option<SyslogFields>;
+pub(crate) type HeaderDecoder = fn(&[u8]) -> Option<SyslogFields>;
 
 /// [`try_spawn`], for tests.
 #[cfg(test)]
@@ -48,7 +48,7 @@ pub(crate) fn spawn(
 
 /// Starts `n` matcher threads; an error if the system refuses one (the threads already
 /// started end once the queue's senders are gone).
-pub fn try_spawn(
+pub(crate) fn try_spawn(
     n: usize,
     rx: BatchReceiver,
     set: SharedSet,

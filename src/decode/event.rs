@@ -83,7 +83,7 @@ use std::ops::Range;
 pub use super::formats::zeek::ZeekHeader;
 
 /// At most this many fields are kept per line; decoding stops adding fields past it.
-pub const MAX_FIELDS: usize = 1024;
+pub(crate) const MAX_FIELDS: usize = 1024;
 
 /// The format a line was decoded as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -205,13 +205,13 @@ impl Action {
     }
 
     /// Whether the traffic was stopped: everything but [`Action::Allowed`].
-    pub fn is_blocked(self) -> bool {
+    pub(crate) fn is_blocked(self) -> bool {
         self != Action::Allowed
     }
 
     /// The action a vendor's word names (`accept`, `deny`, `drop`, `reset-both`,
     /// `TCP_DENIED`, ...), case-insensitively; `None` for words that name no verdict.
-    pub fn from_word(word: &[u8]) -> Option<Action> {
+    pub(crate) fn from_word(word: &[u8]) -> Option<Action> {
         let w = word.trim_ascii();
         if w.len() > 24 {
             return None;
@@ -265,7 +265,7 @@ impl Direction {
 
     /// The direction a vendor's word names (`in`, `inbound`, `incoming`, `ingress`, `%%14592`,
     /// `0` for CEF `deviceDirection`, and their outbound twins), case-insensitively.
-    pub fn from_word(word: &[u8]) -> Option<Direction> {
+    pub(crate) fn from_word(word: &[u8]) -> Option<Direction> {
         let w = word.trim_ascii();
         if w.len() > 16 {
             return None;
@@ -372,7 +372,7 @@ pub struct Event {
 /// header line really changes the header (`#open`, `#close` and `#types` do not), so batches
 /// of one file share one header, and [`std::sync::Arc::ptr_eq`] tells whether it changed.
 #[derive(Clone, Debug, Default)]
-pub struct ZeekStream {
+pub(crate) struct ZeekStream {
     header: ZeekHeader,
     current: Option<std::sync::Arc<ZeekHeader>>,
 }
@@ -427,7 +427,7 @@ impl ZeekStream {
 /// The lines of `buf` (whole lines separated by `\n`) that start with `#`, each with its line
 /// feed: what a stream feeds to [`ZeekStream::update`]. One `memmem` pass for `\n#`, so a
 /// buffer without header lines costs a fraction of a scan.
-pub fn hash_lines(buf: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
+pub(crate) fn hash_lines(buf: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
     static NL_HASH: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n#"));
     let first = (buf.first() == Some(&b'#')).then_some(0);
@@ -553,13 +553,13 @@ impl Event {
     }
 
     /// `source.domain`: the source's host name.
-    pub fn source_domain<'l>(&self, line: &'l [u8]) -> Option<Cow<'l, str>> {
+    pub(crate) fn source_domain<'l>(&self, line: &'l [u8]) -> Option<Cow<'l, str>> {
         self.value(line, "source.domain")
     }
 
     /// `destination.domain`, else `url.domain`, else the TLS server name: the name of the
     /// host the client talked to.
-    pub fn destination_domain<'l>(&self, line: &'l [u8]) -> Option<Cow<'l, str>> {
+    pub(crate) fn destination_domain<'l>(&self, line: &'l [u8]) -> Option<Cow<'l, str>> {
         self.value(line, "destination.domain")
             .or_else(|| self.value(line, "url.domain"))
             .or_else(|| self.value(line, "tls.client.server_name"))
@@ -591,11 +591,6 @@ impl Event {
     /// `user_agent.original`.
     pub fn user_agent<'l>(&self, line: &'l [u8]) -> Option<Cow<'l, str>> {
         self.value(line, "user_agent.original")
-    }
-
-    /// `tls.client.server_name` (SNI).
-    pub fn tls_server_name<'l>(&self, line: &'l [u8]) -> Option<Cow<'l, str>> {
-        self.value(line, "tls.client.server_name")
     }
 }
 

@@ -31,9 +31,9 @@ pub enum Format {
 
 /// One RFC 5424 structured-data element: `[id name="value" ...]`, values unescaped.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SdElement {
+pub(crate) struct SdElement {
     pub id: String,
-    pub params: Vec<(String, String)>,
+    pub(crate) params: Vec<(String, String)>,
 }
 
 /// What a syslog header said. Missing fields (absent, or `-` in RFC 5424) are `None`.
@@ -48,16 +48,17 @@ pub struct SyslogHeader {
     pub timestamp: Option<String>,
     pub hostname: Option<String>,
     pub appname: Option<String>,
-    pub procid: Option<String>,
+    pub(crate) procid: Option<String>,
     pub msgid: Option<String>,
-    pub structured_data: Vec<SdElement>,
+    pub(crate) structured_data: Vec<SdElement>,
     /// Where the free-form message starts in the bytes given to [`parse`].
     pub body_offset: usize,
 }
 
 impl SyslogHeader {
+    #[cfg(test)]
     /// The facility's conventional name (`auth`, `local0`, ...).
-    pub fn facility_name(&self) -> Option<&'static str> {
+    pub(crate) fn facility_name(&self) -> Option<&'static str> {
         const NAMES: [&str; 24] = [
             "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
             "authpriv", "ftp", "ntp", "audit", "alert", "clockd", "local0", "local1", "local2",
@@ -67,8 +68,9 @@ impl SyslogHeader {
             .and_then(|f| NAMES.get(usize::from(f)).copied())
     }
 
+    #[cfg(test)]
     /// The severity's conventional name (`err`, `info`, ...).
-    pub fn severity_name(&self) -> Option<&'static str> {
+    pub(crate) fn severity_name(&self) -> Option<&'static str> {
         const NAMES: [&str; 8] = [
             "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
         ];
@@ -152,7 +154,7 @@ pub fn parse(line: &[u8]) -> Option<SyslogHeader> {
 }
 
 /// [`parse`], shaped for an alert: the `worker::HeaderDecoder` of the daemon.
-pub fn alert_fields(line: &[u8]) -> Option<SyslogFields> {
+pub(crate) fn alert_fields(line: &[u8]) -> Option<SyslogFields> {
     parse(line).map(|h| h.to_alert_fields())
 }
 
@@ -172,7 +174,7 @@ pub fn parse_at(line: &[u8], now: DateTime<FixedOffset>) -> Option<SyslogHeader>
 /// time is read in `modified`'s offset and dated in the year before `modified` at the latest,
 /// in that year when its month is not after `modified`'s month, else in the year before (a
 /// file written in March 2026 holding `Dec 30` lines has them from December 2025).
-pub fn parse_in_file(line: &[u8], modified: DateTime<FixedOffset>) -> Option<SyslogHeader> {
+pub(crate) fn parse_in_file(line: &[u8], modified: DateTime<FixedOffset>) -> Option<SyslogHeader> {
     parse_with_year(line, modified, move |month| {
         if month > modified.month() {
             modified.year() - 1

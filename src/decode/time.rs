@@ -84,7 +84,7 @@ fn field_time(line: &[u8], ev: &Event) -> Option<DateTime<FixedOffset>> {
 /// A time written as RFC 3339 / ISO 8601 (`2021-06-06T15:59:46.457984+0200`,
 /// `2020-10-23 02:36:43.128Z`, `2024-01-02T03:04:05`: no offset is UTC) or as seconds since
 /// the Unix epoch (`1663683561.702855`; milliseconds when it has 13 digits or more).
-pub fn parse_time(s: &str) -> Option<DateTime<FixedOffset>> {
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<FixedOffset>> {
     if s.is_empty() || s.len() > 64 {
         return None;
     }
@@ -147,7 +147,7 @@ fn access_log_time(line: &[u8]) -> Option<DateTime<FixedOffset>> {
 
 /// How many digits of the second an RFC 3339 text carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Digits {
+pub(crate) enum Digits {
     /// Whole seconds: `2026-11-22T10:00:03Z`.
     Secs,
     /// Milliseconds, always three digits: `2026-11-22T10:00:03.000Z`.
@@ -158,7 +158,7 @@ pub enum Digits {
 
 /// The one way iocd writes a time: RFC 3339, in UTC unless `t` carries an offset
 /// ([`Digits::Auto`] keeps it).
-pub fn rfc3339<Tz: TimeZone>(t: &DateTime<Tz>, digits: Digits) -> String
+pub(crate) fn rfc3339<Tz: TimeZone>(t: &DateTime<Tz>, digits: Digits) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
@@ -175,14 +175,14 @@ where
 
 /// [`rfc3339`] of a Unix time in milliseconds, clamped to what RFC 3339 can write (the epoch
 /// to the end of year 9999).
-pub fn rfc3339_ms(ms: i64, digits: Digits) -> String {
+pub(crate) fn rfc3339_ms(ms: i64, digits: Digits) -> String {
     const MAX_MS: i64 = 253_402_300_799_999;
     let t = DateTime::from_timestamp_millis(ms.clamp(0, MAX_MS)).unwrap_or_default();
     rfc3339(&t, digits)
 }
 
 /// [`rfc3339`] of a Unix time in seconds; `None` before the epoch or after year 9999.
-pub fn rfc3339_secs(secs: i64) -> Option<String> {
+pub(crate) fn rfc3339_secs(secs: i64) -> Option<String> {
     if !(0..=253_402_300_799).contains(&secs) {
         return None;
     }

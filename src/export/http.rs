@@ -38,7 +38,7 @@ pub struct Version {
     pub gzip: axum::body::Bytes,
     /// Strong validator of `body`: a quoted hex SHA-256 prefix.
     pub etag: String,
-    pub content_type: &'static str,
+    pub(crate) content_type: &'static str,
 }
 
 impl Version {
@@ -76,7 +76,7 @@ impl Published {
     }
 
     /// Puts `version` in place for `name`.
-    pub fn publish(&self, name: &str, version: Version) {
+    pub(crate) fn publish(&self, name: &str, version: Version) {
         let v = Arc::new(version);
         self.0.rcu(|m| {
             let mut m = (**m).clone();

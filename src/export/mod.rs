@@ -66,8 +66,8 @@ pub enum Outcome {
 
 /// Why a version was held back, as the `reason` label of `iocd_export_held_total`.
 pub mod held {
-    pub const SHRINK: &str = "shrink";
-    pub const GROW: &str = "grow";
+    pub(crate) const SHRINK: &str = "shrink";
+    pub(crate) const GROW: &str = "grow";
     pub const ALL: [&str; 2] = [SHRINK, GROW];
 }
 
@@ -144,7 +144,7 @@ impl Exports {
 
     /// Also puts each version written in `published`, for the export listener (each gets
     /// its ETag and gzip body then, once).
-    pub fn publish_to(mut self, published: Arc<http::Published>) -> Exports {
+    pub(crate) fn publish_to(mut self, published: Arc<http::Published>) -> Exports {
         for st in &self.states {
             if let Some(text) = &st.previous {
                 published.publish(
@@ -160,7 +160,7 @@ impl Exports {
     /// Leaves out what the match-time allowlist (`[triage.allow]`) spares: an address in
     /// one of its networks, a network overlapping one, one of its host names or a parent
     /// domain of one, one of its indicators.
-    pub fn with_allow(mut self, allow: Allow) -> Exports {
+    pub(crate) fn with_allow(mut self, allow: Allow) -> Exports {
         self.allow = (!allow.is_empty()).then_some(allow);
         self
     }

@@ -33,11 +33,11 @@ pub struct Rendered {
 /// Why an entry was left out at rendering.
 pub mod skip {
     /// A value with white space, control or other characters the format cannot carry.
-    pub const UNSAFE: &str = "unsafe";
+    pub(crate) const UNSAFE: &str = "unsafe";
     /// Longer than the format or the vendor allows.
-    pub const TOO_LONG: &str = "too_long";
+    pub(crate) const TOO_LONG: &str = "too_long";
     /// A URL with a character the vendor reads as a wildcard or a token separator.
-    pub const WILDCARD: &str = "wildcard";
+    pub(crate) const WILDCARD: &str = "wildcard";
     pub const ALL: [&str; 3] = [UNSAFE, TOO_LONG, WILDCARD];
 }
 
@@ -250,7 +250,7 @@ fn rpz(cfg: &ExportConfig, entries: &[Entry], serial: u32, skips: &mut Skips) ->
 }
 
 /// nftables identifiers take letters, digits and `_`: an export name's `-` becomes `_`.
-pub fn nft_set_name(export: &str, v6: bool) -> String {
+pub(crate) fn nft_set_name(export: &str, v6: bool) -> String {
     format!(
         "{}_{}",
         export.replace('-', "_"),
@@ -444,7 +444,7 @@ fn suricata(entries: &[Entry], skips: &mut Skips) -> (String, usize) {
 
 /// The entries of a file this module wrote in `format` (what [`Rendered::entries`] said when
 /// it was written): how the change guard knows what a consumer has in place after a restart.
-pub fn count_entries(format: ExportFormat, text: &str) -> usize {
+pub(crate) fn count_entries(format: ExportFormat, text: &str) -> usize {
     let lines = text.lines();
     match format {
         ExportFormat::Plain | ExportFormat::Suricata => lines.filter(|l| !l.is_empty()).count(),

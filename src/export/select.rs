@@ -45,7 +45,7 @@ pub struct Left {
     /// Spared by `[triage.allow]`.
     pub allowed: usize,
     pub filtered: usize,
-    pub over_max: usize,
+    pub(crate) over_max: usize,
 }
 
 /// The entries of export `cfg` over `set`, best score first (ties: more feeds, then the

@@ -11,15 +11,15 @@ use serde::{Deserialize, Serialize};
 use crate::decode::time::{Digits, rfc3339};
 
 /// Longest indicator of a mark (a long URL fits).
-pub const MAX_INDICATOR_BYTES: usize = 2048;
+pub(crate) const MAX_INDICATOR_BYTES: usize = 2048;
 /// Longest host of a mark (a DNS name has at most 253 characters).
-pub const MAX_HOST_BYTES: usize = 255;
+pub(crate) const MAX_HOST_BYTES: usize = 255;
 /// Longest reason of a mark.
-pub const MAX_REASON_BYTES: usize = 1024;
+pub(crate) const MAX_REASON_BYTES: usize = 1024;
 /// Longest analyst name of a mark.
-pub const MAX_ANALYST_BYTES: usize = 128;
+pub(crate) const MAX_ANALYST_BYTES: usize = 128;
 /// Longest `expires` of a mark.
-pub const MAX_EXPIRES_BYTES: usize = 64;
+pub(crate) const MAX_EXPIRES_BYTES: usize = 64;
 
 /// Where a mark was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +69,7 @@ impl Mark {
     }
 
     /// Whether the mark still applies at `now`.
-    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.expires.is_none_or(|e| e > now)
     }
 
@@ -78,7 +78,7 @@ impl Mark {
     }
 
     /// The JSON view of the API and the state file.
-    pub fn view(&self) -> MarkView {
+    pub(crate) fn view(&self) -> MarkView {
         let last = self.last_hit.load(Ordering::Relaxed);
         MarkView {
             indicator: self.indicator.clone(),
@@ -114,7 +114,7 @@ pub struct MarkView {
     #[serde(default)]
     pub hits: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_hit: Option<String>,
+    pub(crate) last_hit: Option<String>,
     #[serde(default = "yes")]
     pub active: bool,
 }
@@ -179,13 +179,13 @@ pub enum FeedbackError {
 
 impl FeedbackError {
     /// Whether the request was at fault (400) rather than iocd (500).
-    pub fn is_bad_request(&self) -> bool {
+    pub(crate) fn is_bad_request(&self) -> bool {
         !matches!(self, FeedbackError::Save { .. })
     }
 
     /// Whether the request was refused for the number of marks already kept (409) rather
     /// than for what it carried.
-    pub fn is_over_limit(&self) -> bool {
+    pub(crate) fn is_over_limit(&self) -> bool {
         matches!(self, FeedbackError::TooMany { .. })
     }
 

@@ -178,7 +178,7 @@ impl Feedback {
 
     /// At most `max_marks` marks from each origin and a feedback file of at most
     /// `max_file_bytes` (see the module docs).
-    pub fn with_limits(mut self, max_marks: usize, max_file_bytes: u64) -> Feedback {
+    pub(crate) fn with_limits(mut self, max_marks: usize, max_file_bytes: u64) -> Feedback {
         self.max_marks = max_marks.max(1);
         self.max_file_bytes = max_file_bytes;
         let n = self.lock().api.len();
@@ -225,7 +225,7 @@ impl Feedback {
 
     /// Whether `indicator` (canonical text) has an active mark for every host: what exports
     /// leave out. Unlike [`Feedback::verdict`] it counts nothing.
-    pub fn marked_everywhere(&self, indicator: &str, now: DateTime<Utc>) -> bool {
+    pub(crate) fn marked_everywhere(&self, indicator: &str, now: DateTime<Utc>) -> bool {
         self.index
             .load()
             .by_indicator
@@ -330,7 +330,11 @@ impl Feedback {
     /// none): the feedback half of a feed's value (`iocd_feed_false_positive_marks`). A mark
     /// counts once for each feed that lists its indicator (or its `https://` twin), whatever
     /// the host it is limited to.
-    pub fn marks_by_feed(&self, set: &crate::IocSet, now: DateTime<Utc>) -> Vec<(String, i64)> {
+    pub(crate) fn marks_by_feed(
+        &self,
+        set: &crate::IocSet,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, i64)> {
         let feeds = set.feeds();
         let mut counts = vec![0i64; feeds.len()];
         let mut hit: Vec<bool> = vec![false; feeds.len()];
@@ -384,7 +388,7 @@ impl Feedback {
 
     /// Reads the feedback file again and swaps its marks in. Bad lines are logged with their
     /// number and skipped; a file that cannot be read keeps the previous file marks.
-    pub fn load_file(&self, path: &Path) -> FileReport {
+    pub(crate) fn load_file(&self, path: &Path) -> FileReport {
         let now = Utc::now();
         let loaded_at = Some(rfc3339(&now, Digits::Secs));
         let shown = Some(path.display().to_string());

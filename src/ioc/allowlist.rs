@@ -34,7 +34,7 @@ use iocd_engine::{IocKind, Pattern};
 
 /// A set of indicator kinds, one bit per [`IocKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Kinds(u16);
+pub(crate) struct Kinds(u16);
 
 impl Kinds {
     pub const ALL: Kinds = Kinds(u16::MAX);

@@ -24,7 +24,7 @@ pub struct Validators {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_modified: Option<String>,
+    pub(crate) last_modified: Option<String>,
 }
 
 impl Validators {
@@ -183,7 +183,7 @@ async fn fetch_once(
 /// (`{"response": [{"Event": ...}, ...]}`), which is also what the cache keeps. An event that
 /// is not JSON stands as `{"uuid": ..., "error": ...}` and is reported when parsed; an event
 /// that cannot be downloaded fails the refresh (the previous generation stays).
-pub async fn misp_feed(
+pub(crate) async fn misp_feed(
     client: &reqwest::Client,
     base: &str,
     manifest: &[u8],
@@ -228,7 +228,10 @@ pub async fn misp_feed(
 
 /// The base URL of a MISP feed folder, when `url` names one: it ends with `manifest.json`,
 /// or the feed is `format = "misp"` and the URL ends with `/`.
-pub fn misp_folder_base(url: &str, format: crate::config::feeds::FeedFormat) -> Option<String> {
+pub(crate) fn misp_folder_base(
+    url: &str,
+    format: crate::config::feeds::FeedFormat,
+) -> Option<String> {
     use crate::config::feeds::FeedFormat;
     if let Some(base) = url
         .strip_suffix("manifest.json")
@@ -241,7 +244,7 @@ pub fn misp_folder_base(url: &str, format: crate::config::feeds::FeedFormat) -> 
 
 /// The last good copy of a URL feed: the body at `path`, its validators at `path.meta.json`.
 #[derive(Clone, Debug)]
-pub struct Cache {
+pub(crate) struct Cache {
     pub path: PathBuf,
 }
 

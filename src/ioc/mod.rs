@@ -33,7 +33,7 @@ pub(crate) use normalize::https_of;
 pub use normalize::{Reject, https_twin, parse_indicator, refang};
 pub use rails::Rail;
 
-use iocd_engine::{Compiler, IocKind, IocSet, Pattern, SourceRef};
+use iocd_engine::{Compiler, IocKind, IocSet, SourceRef};
 
 /// Why a feed record is not (an active) part of the set.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -269,14 +269,6 @@ impl SetBuilder {
         });
         self.report.rejected.extend(rejected.iter().cloned());
         rejected
-    }
-
-    /// Adds one already-canonical indicator from `feed` (a number from an earlier `add_*`).
-    pub fn add_pattern(&mut self, pattern: &Pattern, source: SourceRef) {
-        self.report.listings += 1;
-        if !self.compiler.add(pattern, source) {
-            self.report.merged += 1;
-        }
     }
 
     /// Compiles the set.

@@ -49,7 +49,7 @@ impl Rail {
 }
 
 /// Free strings shorter than this are rejected.
-pub const MIN_STRING: usize = 6;
+pub(crate) const MIN_STRING: usize = 6;
 /// Default shortest IPv4 and IPv6 prefixes a feed may list (the configuration's defaults).
 pub use crate::config::feeds::{MIN_PREFIX_V4, MIN_PREFIX_V6};
 
@@ -168,7 +168,7 @@ fn v6_reserved(net: Ipv6Net) -> bool {
 }
 
 /// Whether an address or network lies inside a private, reserved or special-use range.
-pub fn reserved_net(net: IpNet) -> bool {
+pub(crate) fn reserved_net(net: IpNet) -> bool {
     match net {
         IpNet::V4(n) => v4_reserved(n),
         IpNet::V6(n) => v6_reserved(n),
@@ -176,7 +176,7 @@ pub fn reserved_net(net: IpNet) -> bool {
 }
 
 /// Whether a (lower-case, punycode) host name is a special-use name or under one.
-pub fn reserved_name(name: &str) -> bool {
+pub(crate) fn reserved_name(name: &str) -> bool {
     RESERVED_NAMES
         .iter()
         .any(|r| name == *r || name.strip_suffix(r).is_some_and(|head| head.ends_with('.')))

@@ -32,7 +32,7 @@ pub enum Compression {
 
 impl Compression {
     /// The format whose magic bytes `head` starts with.
-    pub fn detect(head: &[u8]) -> Compression {
+    pub(crate) fn detect(head: &[u8]) -> Compression {
         match head {
             [0x1f, 0x8b, ..] => Compression::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,

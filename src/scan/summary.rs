@@ -18,7 +18,7 @@ use crate::decode::time::{Digits, rfc3339};
 use iocd_engine::{IocId, IocSet};
 
 /// Distinct hosts kept by name per indicator.
-pub const MAX_HOSTS: usize = 1000;
+pub(crate) const MAX_HOSTS: usize = 1000;
 
 #[derive(Debug, Default)]
 struct Entry {

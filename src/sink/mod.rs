@@ -319,7 +319,7 @@ impl SinkSender {
 
     /// Like [`SinkSender::send_blocking`], for the sinks `want` picks by position (triage's
     /// routing by priority). An alert no sink wants is settled at once.
-    pub fn send_blocking_to(&self, alert: AlertRecord, want: impl Fn(usize) -> bool) {
+    pub(crate) fn send_blocking_to(&self, alert: AlertRecord, want: impl Fn(usize) -> bool) {
         let picked: Vec<&Arc<Queue>> = self
             .queues
             .iter()

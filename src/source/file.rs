@@ -41,7 +41,7 @@ use crate::config::FileSourceConfig;
 use crate::model::Shutdown;
 
 /// How often a file that has nothing new is checked again.
-pub const POLL: Duration = Duration::from_millis(250);
+pub(crate) const POLL: Duration = Duration::from_millis(250);
 /// Read at most this much before checking for rotation and shutdown again.
 const ROUND_BYTES: u64 = 16 << 20;
 

@@ -69,7 +69,7 @@ pub struct Sources {
 
 /// A bound socket of a network source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Listening {
+pub(crate) struct Listening {
     pub source: SourceKind,
     pub addr: SocketAddr,
 }
@@ -82,7 +82,7 @@ impl fmt::Display for Listening {
 
 impl Sources {
     /// Every bound socket (with the real port when the configuration said port 0).
-    pub fn local_addrs(&self) -> &[Listening] {
+    pub(crate) fn local_addrs(&self) -> &[Listening] {
         &self.listening
     }
 
@@ -107,12 +107,8 @@ impl Sources {
 
     /// The Kafka consumer, which outlives intake: after the sinks have flushed, the app
     /// calls [`kafka::KafkaSource::finish`] so that the last offsets are committed.
-    pub fn take_kafka(&mut self) -> Option<kafka::KafkaSource> {
+    pub(crate) fn take_kafka(&mut self) -> Option<kafka::KafkaSource> {
         self.kafka.take()
-    }
-
-    pub fn into_handles(self) -> Vec<JoinHandle<()>> {
-        self.handles
     }
 }
 

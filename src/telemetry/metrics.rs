@@ -106,7 +106,7 @@ pub struct Metrics {
     pub feed_last_success: GaugeVec,
     /// Refreshes that failed or were refused (the previous generation, if any, stayed), by
     /// feed and reason (`fetch`, `parse`, `shrink`, `empty`, `rejected`).
-    pub feed_refresh_failures: IntCounterVec,
+    pub(crate) feed_refresh_failures: IntCounterVec,
     /// Active false-positive marks on indicators the feed lists (in the set in use), by feed:
     /// an analyst's "this alert was wrong", charged to every feed that listed the indicator.
     pub feed_false_positive_marks: IntGaugeVec,
@@ -473,7 +473,7 @@ impl Metrics {
 
     /// Sets whether the daemon is ready (`iocd_ready` and `/readyz`): it runs (`started`)
     /// and no feed is `missing` a generation.
-    pub fn set_ready(&self, started: bool, missing: Vec<String>) {
+    pub(crate) fn set_ready(&self, started: bool, missing: Vec<String>) {
         self.ready.set(i64::from(started && missing.is_empty()));
         *self.readiness.0.lock().unwrap_or_else(|e| e.into_inner()) = (started, missing);
     }
@@ -482,7 +482,7 @@ impl Metrics {
     /// refresh succeeded, when it last did and how old its generation in use is, and its value
     /// so far: hits, unique hits, alerts by priority and false-positive marks. Read from the
     /// metric families themselves, so the two never disagree. Sorted by feed name.
-    pub fn feeds_report(&self) -> serde_json::Value {
+    pub(crate) fn feeds_report(&self) -> serde_json::Value {
         use prometheus::proto::MetricType;
         use std::collections::BTreeMap;
         #[derive(Default)]
@@ -615,7 +615,7 @@ pub struct Readiness(std::sync::Mutex<(bool, Vec<String>)>);
 impl Readiness {
     /// What is missing, for a 503 body; `None` when nothing is (or nothing was ever set: a
     /// server without a daemon behind it goes by `iocd_ready` alone).
-    pub fn waiting_for(&self) -> Option<String> {
+    pub(crate) fn waiting_for(&self) -> Option<String> {
         let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match &*s {
             (_, missing) if !missing.is_empty() => Some(format!(

@@ -52,7 +52,12 @@ impl Triage {
 
     /// [`Triage::assess`] at `now_ms`, the time the line is triaged at (the daemon's
     /// [`EventClock::observe`] of the line's event time) rather than the clock's.
-    pub fn assess_at(&self, line: &LineHits<'_>, tally: &mut Tally, now_ms: i64) -> Assessment {
+    pub(crate) fn assess_at(
+        &self,
+        line: &LineHits<'_>,
+        tally: &mut Tally,
+        now_ms: i64,
+    ) -> Assessment {
         let secs = now_ms.div_euclid(1000);
         let at = At {
             ms: now_ms,

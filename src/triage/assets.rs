@@ -143,7 +143,7 @@ impl Allow {
     /// holds: the indicator itself, an address in an allowed network, a network that overlaps
     /// one, a domain that is an allowed host name or (covering subdomains) a parent of one.
     /// What exports leave out: a firewall must not cut off the hosts the alerts spare.
-    pub fn covers(&self, pattern: &iocd_engine::Pattern, text: &str) -> bool {
+    pub(crate) fn covers(&self, pattern: &iocd_engine::Pattern, text: &str) -> bool {
         use iocd_engine::Pattern;
         if self.indicator(text) {
             return true;

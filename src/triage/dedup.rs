@@ -16,7 +16,7 @@ use crate::config::triage::Priority;
 use iocd_engine::IocKind;
 
 /// Shards of the window table.
-pub const SHARDS: usize = 64;
+pub(crate) const SHARDS: usize = 64;
 
 /// What an alert's window remembers.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,11 +38,11 @@ pub struct Window {
 }
 
 /// A window closed with hits that were not alerted: the roll-up to send.
-pub type Rollup = Window;
+pub(crate) type Rollup = Window;
 
 /// What one hit did to its window.
 #[derive(Debug, PartialEq)]
-pub enum Seen {
+pub(crate) enum Seen {
     /// A new window: alert. `closed` is the roll-up of a window this one replaced or evicted.
     New { closed: Option<Rollup> },
     /// Inside an open window, at a priority already alerted: counted.
@@ -52,14 +52,14 @@ pub enum Seen {
 }
 
 /// The window table. Shared by every matcher thread.
-pub struct Dedup {
+pub(crate) struct Dedup {
     windows: Shards<Window>,
     window_ms: i64,
 }
 
 /// Counts a caller adds to its metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Effects {
+pub(crate) struct Effects {
     pub evicted: u64,
 }
 
@@ -157,10 +157,6 @@ impl Dedup {
     pub fn len(&self) -> usize {
         self.windows.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
@@ -203,7 +199,7 @@ mod tests {
         assert_eq!(r[0].suppressed, 2);
         assert_eq!((r[0].first_seen, r[0].last_seen), (0, 999));
         assert_eq!(&*r[0].indicator, "a");
-        assert!(d.is_empty());
+        assert_eq!(d.len(), 0);
         // A window without later hits closes silently.
         d.see(k, 2000, Priority::Low, 30.0, &mut fx, make("a"));
         assert!(d.sweep(5000).is_empty());
@@ -287,6 +283,6 @@ mod tests {
                 Seen::New { closed: None }
             );
         }
-        assert!(d.is_empty());
+        assert_eq!(d.len(), 0);
     }
 }

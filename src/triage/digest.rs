@@ -14,7 +14,7 @@ use crate::config::triage::Priority;
 
 /// A bounded heavy-hitters counter.
 #[derive(Clone, Debug)]
-pub struct TopK {
+pub(crate) struct TopK {
     cap: usize,
     /// name -> (count, overestimate)
     counts: HashMap<String, (u64, u64)>,
@@ -80,28 +80,25 @@ impl TopK {
         v
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.counts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
     }
 }
 
 /// Alerts and hits of one priority in a digest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub alerts: u64,
     pub hits: u64,
 }
 
 /// What one sink's digest has gathered since its last one.
 #[derive(Clone, Debug)]
-pub struct Digest {
+pub(crate) struct Digest {
     /// Milliseconds since the epoch.
     pub since: i64,
-    pub by_priority: [Counts; 5],
+    pub(crate) by_priority: [Counts; 5],
     pub indicators: TopK,
     pub hosts: TopK,
 }
@@ -130,6 +127,7 @@ impl Digest {
         self.by_priority.iter().all(|c| c.alerts == 0)
     }
 
+    #[cfg(test)]
     pub fn alerts(&self) -> u64 {
         self.by_priority.iter().map(|c| c.alerts).sum()
     }

@@ -50,7 +50,7 @@ impl EventClock {
     }
 
     /// On `wall` (tests move it by hand).
-    pub fn with_wall(wall: Box<dyn Clock>, lateness_ms: i64, ahead_ms: i64) -> EventClock {
+    pub(crate) fn with_wall(wall: Box<dyn Clock>, lateness_ms: i64, ahead_ms: i64) -> EventClock {
         EventClock {
             wall,
             lateness: lateness_ms.max(0),
@@ -83,7 +83,7 @@ impl EventClock {
 
     /// [`EventClock::observe`], and whether this was the first line that said a time (the
     /// clock left the wall clock for event time: schedules start there).
-    pub fn observe_first(&self, line_ms: Option<i64>) -> (i64, bool) {
+    pub(crate) fn observe_first(&self, line_ms: Option<i64>) -> (i64, bool) {
         let wall = self.wall.now_ms();
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = self.now_from(*s, wall);
@@ -107,8 +107,9 @@ impl EventClock {
         (t, false)
     }
 
+    #[cfg(test)]
     /// Lines triaged at clock - `lateness` rather than at their own, older, time.
-    pub fn late_lines(&self) -> u64 {
+    pub(crate) fn late_lines(&self) -> u64 {
         self.late.load(Ordering::Relaxed).max(0) as u64
     }
 }

@@ -13,11 +13,11 @@ pub struct LineFacts {
     pub src_ip: Option<IpAddr>,
     pub src_port: Option<u16>,
     pub dst_ip: Option<IpAddr>,
-    pub dst_port: Option<u16>,
+    pub(crate) dst_port: Option<u16>,
     pub action: Option<Action>,
     /// The line is a passive sensor's record (Suricata EVE, Zeek) that names no verdict: the
     /// traffic was seen on the wire, so it got through. Scored as allowed, and said so.
-    pub seen_by_sensor: bool,
+    pub(crate) seen_by_sensor: bool,
     /// The direction the line states, else the one its two addresses give.
     pub direction: Direction,
 }

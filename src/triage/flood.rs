@@ -21,13 +21,13 @@ use super::shards::{Shard, Shards};
 /// Hosts counted exactly before switching to the sketch: enough that the default threshold
 /// (50) is exact. A sketch's estimate near a threshold of fifty is off by about two hosts
 /// either way, so an indicator would be declared a flood at 47 hosts, or not at 52.
-pub const EXACT: usize = 64;
+pub(crate) const EXACT: usize = 64;
 const SHARDS: usize = 32;
 const REGISTERS: usize = 256;
 
 /// Distinct host hashes: exact while small, then a HyperLogLog.
 #[derive(Clone, Debug)]
-pub enum HostSet {
+pub(crate) enum HostSet {
     Exact(Vec<u64>),
     Sketch(Box<[u8; REGISTERS]>),
 }
@@ -104,7 +104,7 @@ fn hll_estimate(regs: &[u8; REGISTERS]) -> u64 {
 
 /// What a hit says happened, as the flood guard counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Seen {
+pub(crate) enum Seen {
     /// From outside to one of ours, stopped by the device.
     InboundBlocked,
     /// From one of ours to the indicator, let through.
@@ -115,7 +115,7 @@ pub enum Seen {
 
 /// What kind of flood an indicator is: what most hits of the window that declared it said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FloodClass {
+pub(crate) enum FloodClass {
     /// More than half inbound and blocked: a scan stopped at the edge.
     Scan,
     /// More than half outbound and allowed: many of our hosts reached it.
@@ -124,19 +124,11 @@ pub enum FloodClass {
     Other,
 }
 
-impl FloodClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FloodClass::Scan => "scan",
-            FloodClass::Outbound => "outbound",
-            FloodClass::Other => "other",
-        }
-    }
-}
+impl FloodClass {}
 
 /// What a hit of an indicator means for the flood guard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flood {
+pub(crate) enum Flood {
     /// Not flooding.
     Normal,
     /// This hit made the indicator a flood of `hosts` distinct hosts: decide and report now.
@@ -160,7 +152,7 @@ struct Entry {
 }
 
 /// Per-indicator distinct-host counters. Shared by every matcher thread.
-pub struct FloodGuard {
+pub(crate) struct FloodGuard {
     indicators: Shards<Entry>,
     threshold: u64,
     window_ms: i64,
@@ -256,10 +248,6 @@ impl FloodGuard {
     /// Indicators tracked.
     pub fn len(&self) -> usize {
         self.indicators.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -47,7 +47,7 @@ pub mod facts;
 pub mod flood;
 pub mod report;
 pub mod score;
-pub mod shards;
+pub(crate) mod shards;
 mod summary;
 mod tally;
 mod ticker;
@@ -194,7 +194,7 @@ impl Triage {
 
     /// Runs triage on `clock`, in event time: lines are triaged at [`Triage::line_time`] of
     /// their own time, and ticks read the same clock.
-    pub fn with_event_clock(mut self, clock: Arc<EventClock>) -> Triage {
+    pub(crate) fn with_event_clock(mut self, clock: Arc<EventClock>) -> Triage {
         self.clock = clock.clone();
         self.event_clock = Some(clock);
         self
@@ -202,7 +202,7 @@ impl Triage {
 
     /// The daemon's clock as `cfg.time` says: in event time an [`EventClock`] on the system
     /// clock with `cfg.max_lateness` and `cfg.max_ahead`; in arrival time, unchanged.
-    pub fn with_time(self, cfg: &TriageConfig) -> Triage {
+    pub(crate) fn with_time(self, cfg: &TriageConfig) -> Triage {
         match cfg.time {
             crate::config::triage::TimeBasis::Event => self.with_event_clock(Arc::new(
                 EventClock::new(millis(cfg.max_lateness), millis(cfg.max_ahead)),
@@ -212,13 +212,13 @@ impl Triage {
     }
 
     /// Whether lines are triaged at their own time ([`Triage::with_event_clock`]).
-    pub fn in_event_time(&self) -> bool {
+    pub(crate) fn in_event_time(&self) -> bool {
         self.event_clock.is_some()
     }
 
     /// The time to triage a line at: in event time, [`EventClock::observe`] of the time the
     /// line says (`None`: it says none); else the clock's.
-    pub fn line_time(&self, line_ms: Option<i64>) -> i64 {
+    pub(crate) fn line_time(&self, line_ms: Option<i64>) -> i64 {
         match &self.event_clock {
             Some(c) => {
                 let (at, first) = c.observe_first(line_ms);
@@ -256,7 +256,7 @@ impl Triage {
 
     /// Where the roll-ups and digests a matcher thread's [`Triage::catch_up`] makes go (set
     /// once; later calls are ignored).
-    pub fn deliver_due(&self, f: impl Fn(Outgoing) + Send + Sync + 'static) {
+    pub(crate) fn deliver_due(&self, f: impl Fn(Outgoing) + Send + Sync + 'static) {
         let _ = self.on_due.set(Box::new(f));
     }
 
@@ -267,7 +267,7 @@ impl Triage {
     /// and digests are cut at the same event times whether lines come live or all at once
     /// (the ticker thread alone would cut a replayed backlog at whatever line it reached
     /// each wall-clock second).
-    pub fn catch_up(&self, at_ms: i64) {
+    pub(crate) fn catch_up(&self, at_ms: i64) {
         let Some(deliver) = self.on_due.get() else {
             return;
         };
@@ -306,19 +306,15 @@ impl Triage {
     }
 
     /// Analysts' false-positive marks, consulted for every hit.
-    pub fn with_feedback(mut self, f: Arc<Feedback>) -> Triage {
+    pub(crate) fn with_feedback(mut self, f: Arc<Feedback>) -> Triage {
         self.feedback = Some(f);
         self
     }
 
     /// MISP sightings, recorded for every hit.
-    pub fn with_sightings(mut self, s: Arc<Sightings>) -> Triage {
+    pub(crate) fn with_sightings(mut self, s: Arc<Sightings>) -> Triage {
         self.sightings = Some(s);
         self
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
     }
 
     /// Which addresses are internal (for callers that decode lines).
@@ -328,7 +324,7 @@ impl Triage {
 
     /// Whether sink `sink` takes an alert of `priority` at once. Alerts without a level (triage
     /// off, digests) go everywhere.
-    pub fn wants(&self, sink: usize, priority: AlertPriority) -> bool {
+    pub(crate) fn wants(&self, sink: usize, priority: AlertPriority) -> bool {
         match (priority.level(), self.routes.get(sink)) {
             (Some(p), Some(r)) => p >= r.min,
             _ => true,

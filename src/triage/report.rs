@@ -18,7 +18,7 @@ use iocd_engine::{Hit, IocKind, IocSet};
 pub struct Outgoing {
     pub report: Report,
     /// When it was made (ms since the epoch): its `@timestamp`.
-    pub at_ms: i64,
+    pub(crate) at_ms: i64,
     /// Unix seconds of the alert record (the clock's when it was made).
     pub time: i64,
     /// For routing and metrics: its priority, or `Digest`.
@@ -54,7 +54,7 @@ impl Report {
 pub struct RollupReport {
     pub window: Rollup,
     /// The deduplication window's length, in seconds.
-    pub window_secs: u64,
+    pub(crate) window_secs: u64,
 }
 
 /// An indicator that hit many distinct internal hosts, and what triage made of it.
@@ -69,12 +69,12 @@ pub struct FloodReport {
     pub window: Duration,
     pub verdict: FloodVerdict,
     /// Until when (ms) its alerts are raised or demoted.
-    pub until_ms: i64,
+    pub(crate) until_ms: i64,
     /// The report's own priority.
     pub priority: Priority,
     /// What its alerts are raised to (a possible outbreak) or demoted to (anything else).
-    pub raised_to: Option<Priority>,
-    pub demoted_to: Option<Priority>,
+    pub(crate) raised_to: Option<Priority>,
+    pub(crate) demoted_to: Option<Priority>,
 }
 
 /// The scans stopped at the edge since the last summary.
@@ -92,8 +92,8 @@ pub struct SummaryReport {
     /// How many of `top` the alert lists (`triage.routing.digest_top`).
     pub shown: usize,
     /// Indicators past the bound: counted by a sketch, not named.
-    pub more_indicators: u64,
-    pub more_hits: u64,
+    pub(crate) more_indicators: u64,
+    pub(crate) more_hits: u64,
 }
 
 /// One sink's summary of the alerts it did not take one by one.
@@ -106,9 +106,9 @@ pub struct DigestReport {
     /// Start of the period (ms).
     pub since: i64,
     /// Alerts and hits by priority (indexed by [`Priority::index`]).
-    pub by_priority: [Counts; 5],
+    pub(crate) by_priority: [Counts; 5],
     pub top_indicators: Vec<Top>,
-    pub top_hosts: Vec<Top>,
+    pub(crate) top_hosts: Vec<Top>,
 }
 
 impl DigestReport {

@@ -31,7 +31,7 @@ pub struct Component {
     /// Points added to the score (negative for the decay and demotions).
     pub contribution: f64,
     /// Where the input came from, in words.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 impl Serialize for Component {
@@ -66,7 +66,7 @@ pub enum Input {
 pub struct Score {
     /// 0-100, one decimal: the sum of the components' contributions.
     pub value: f64,
-    pub components: Vec<Component>,
+    pub(crate) components: Vec<Component>,
 }
 
 impl Score {
@@ -140,7 +140,7 @@ pub struct Situation<'a> {
     pub action: Option<Action>,
     /// `action` is `Allowed` because a passive sensor saw the traffic, not because the log
     /// said so.
-    pub seen_by_sensor: bool,
+    pub(crate) seen_by_sensor: bool,
     /// The ECS field the indicator was found in.
     pub field: Option<&'a str>,
 }

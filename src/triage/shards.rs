@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use hashbrown::HashMap;
 
 /// The shards of one table.
-pub struct Shards<V> {
+pub(crate) struct Shards<V> {
     shards: Box<[Mutex<Shard<V>>]>,
     /// Right shift that leaves the bits picking a shard.
     shift: u32,
@@ -31,7 +31,7 @@ impl<V> Shards<V> {
     }
 
     /// The most entries one shard holds.
-    pub fn per_shard(&self) -> usize {
+    pub(crate) fn per_shard(&self) -> usize {
         self.per_shard
     }
 
@@ -53,14 +53,10 @@ impl<V> Shards<V> {
     pub fn len(&self) -> usize {
         self.each().map(|s| s.len()).sum()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// One shard: its entries, and their keys in insertion order.
-pub struct Shard<V> {
+pub(crate) struct Shard<V> {
     map: HashMap<u64, Slot<V>>,
     /// (key, seq) in insertion order; entries whose seq no longer matches are stale.
     order: VecDeque<(u64, u64)>,
@@ -83,10 +79,6 @@ impl<V> Shard<V> {
 
     pub fn len(&self) -> usize {
         self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 
     pub fn contains(&self, key: u64) -> bool {
@@ -120,12 +112,12 @@ impl<V> Shard<V> {
     }
 
     /// Removes the oldest entry.
-    pub fn pop_oldest(&mut self) -> Option<V> {
+    pub(crate) fn pop_oldest(&mut self) -> Option<V> {
         self.pop_oldest_if(|_| true)
     }
 
     /// Removes the oldest entry if `due` says so (the entries after it are not looked at).
-    pub fn pop_oldest_if(&mut self, due: impl FnOnce(&V) -> bool) -> Option<V> {
+    pub(crate) fn pop_oldest_if(&mut self, due: impl FnOnce(&V) -> bool) -> Option<V> {
         self.trim();
         let &(k, _) = self.order.front()?;
         if !due(&self.map[&k].value) {
@@ -142,7 +134,7 @@ impl<V> Shard<V> {
     /// Removes the oldest entry `spare` does not spare: a spared entry goes to the back of
     /// the queue, once; after as many second chances as there were entries, the oldest goes
     /// whatever `spare` says.
-    pub fn evict(&mut self, mut spare: impl FnMut(&V) -> bool) -> Option<V> {
+    pub(crate) fn evict(&mut self, mut spare: impl FnMut(&V) -> bool) -> Option<V> {
         let mut second_chances = self.map.len();
         while let Some((k, seq)) = self.order.pop_front() {
             let Some(slot) = self.map.get_mut(&k).filter(|s| s.seq == seq) else {
@@ -185,7 +177,7 @@ mod tests {
         assert_eq!(sh.pop_oldest_if(|v| *v == "x"), None);
         assert_eq!(sh.pop_oldest(), Some("b"));
         assert_eq!(sh.pop_oldest(), Some("a2"));
-        assert!(sh.is_empty() && sh.order.is_empty());
+        assert!(sh.len() == 0 && sh.order.is_empty());
     }
 
     #[test]

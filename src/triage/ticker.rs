@@ -80,7 +80,7 @@ impl Triage {
     }
 
     /// Sets the gauges of the state's size.
-    pub fn publish(&self) {
+    pub(crate) fn publish(&self) {
         self.metrics.dedup_entries.set(self.dedup.len() as i64);
         if let Some(f) = &self.flood {
             self.metrics.flood_entries.set(f.len() as i64);

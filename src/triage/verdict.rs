@@ -81,15 +81,15 @@ pub struct Tally {
     pub suppressed: [u64; 3],
     /// By alert type and priority.
     pub alerts: [[u64; 5]; 6],
-    pub dedup_evictions: u64,
-    pub flood_evictions: u64,
+    pub(crate) dedup_evictions: u64,
+    pub(crate) flood_evictions: u64,
     pub floods: u64,
     /// By sink.
     pub digested: Vec<u64>,
     /// By feed number of the set of generation `feed_generation`, named by `feed_names`.
     pub feeds: Vec<FeedTally>,
-    pub feed_names: Vec<Arc<str>>,
-    pub feed_generation: u64,
+    pub(crate) feed_names: Vec<Arc<str>>,
+    pub(crate) feed_generation: u64,
 }
 
 /// One feed's share of a batch: what `iocd_feed_*_total` add.
@@ -141,15 +141,15 @@ pub struct Verdict {
     pub direction: Direction,
     pub alert_type: AlertType,
     /// Escalation: the priority alerted before, and hits counted since.
-    pub escalated_from: Option<(Priority, u64)>,
+    pub(crate) escalated_from: Option<(Priority, u64)>,
     /// The deduplication window, in seconds (0: off).
-    pub window_secs: u64,
+    pub(crate) window_secs: u64,
     /// Whether some sink takes the alert now (else it only went into digests).
     pub immediate: bool,
     /// The indicator is flooding: distinct hosts when it was declared.
-    pub flood_hosts: Option<u64>,
+    pub(crate) flood_hosts: Option<u64>,
     /// What triage made of the flood ([`FloodVerdict::as_str`]).
-    pub flood_verdict: Option<&'static str>,
+    pub(crate) flood_verdict: Option<&'static str>,
 }
 
 /// What triage makes of a flooding indicator (from its [`super::flood::FloodClass`] and the

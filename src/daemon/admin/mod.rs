@@ -251,7 +251,7 @@ fn warn_if_group_readable(path: &std::path::Path) {
 /// Raises the soft limit on open files to the hard limit, so that a burst of connections
 /// (syslog TCP, admin) meets the limit the administrator set rather than the default soft
 /// one (often 1024). Logs the result; a failure is logged and changes nothing.
-pub fn raise_open_files_limit() {
+pub(crate) fn raise_open_files_limit() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -678,7 +678,7 @@ pub(crate) mod testutil {
     }
 
     /// The name of the field that holds the first occurrence of `needle` in `line`.
-    pub fn field_of(ev: &Event, line: &str, needle: &str) -> String {
+    pub(crate) fn field_of(ev: &Event, line: &str, needle: &str) -> String {
         let at = line
             .find(needle)
             .unwrap_or_else(|| panic!("{needle:?} not in {line}"));
@@ -690,7 +690,7 @@ pub(crate) mod testutil {
 
     /// A combined access-log line from 198.51.100.16 whose user agent is `ua`, its quotes and
     /// backslashes escaped as Apache escapes them.
-    pub fn web_line(ua: &str) -> String {
+    pub(crate) fn web_line(ua: &str) -> String {
         let ua = ua.replace('\\', "\\\\").replace('"', "\\\"");
         format!(
             r#"198.51.100.16 - - [10/Oct/2024:13:55:36 -0700] "GET /x?q=1 HTTP/1.1" 200 2326 "http://c2.evil.example/" "{ua}""#
@@ -724,7 +724,7 @@ pub(crate) mod testutil {
     }
 
     /// Same as [`field_of`], for the n-th occurrence (0-based).
-    pub fn field_of_nth(ev: &Event, line: &str, needle: &str, n: usize) -> String {
+    pub(crate) fn field_of_nth(ev: &Event, line: &str, needle: &str, n: usize) -> String {
         let at = line
             .match_indices(needle)
             .nth(n)

@@ -66,14 +66,14 @@ impl Catalog {
     /// When a listing of the last compiled set next becomes inactive: the earliest
     /// `valid_until` or feed `ttl` end among the listings in it. `None` when none ever does
     /// (or nothing was compiled yet). Until then, compiling again gives the same set.
-    pub fn next_expiry(&self) -> Option<SystemTime> {
+    pub(crate) fn next_expiry(&self) -> Option<SystemTime> {
         let s = self.next_expiry.load(Ordering::Relaxed);
         (s != NEVER).then(|| UNIX_EPOCH + Duration::from_secs(s.max(0) as u64))
     }
 
     /// Whether an expiry pass at `now` has something to remove from the last compiled set.
     /// Reads and refreshes change the set too; they compile on their own.
-    pub fn expiry_due(&self, now: SystemTime) -> bool {
+    pub(crate) fn expiry_due(&self, now: SystemTime) -> bool {
         self.next_expiry().is_some_and(|t| t <= now)
     }
 

@@ -51,17 +51,17 @@ pub use compile::{Fate, ListingFate};
 use refresh::allowlist_files;
 
 /// A failed feed is tried again after at most this long, even without a `refresh` interval.
-pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
+pub(crate) const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
 /// The first retry of a failed feed comes this long after the failure; each further failure
 /// doubles it, up to [`RETRY_AFTER_FAILURE`] (and never past the feed's `refresh`).
-pub const RETRY_FIRST: Duration = Duration::from_secs(10);
+pub(crate) const RETRY_FIRST: Duration = Duration::from_secs(10);
 
 /// What says, without reading it, that a file may have changed: modification and status-change
 /// times (nanoseconds), size and inode. A file replaced by `rename` has a new inode; one
 /// rewritten in place and given its old mtime back (`cp -p`, `rsync -t`, `touch -r`) has a
 /// new ctime, which no user can set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileStamp {
+pub(crate) struct FileStamp {
     modified: SystemTime,
     changed: (i64, i64),
     len: u64,
@@ -70,7 +70,7 @@ pub struct FileStamp {
 }
 
 /// The stamp of a regular file (`None`: missing, unreadable, or not a file).
-pub fn file_stamp(path: &Path) -> Option<FileStamp> {
+pub(crate) fn file_stamp(path: &Path) -> Option<FileStamp> {
     let m = std::fs::metadata(path).ok()?;
     m.is_file().then(|| FileStamp {
         modified: m.modified().unwrap_or(UNIX_EPOCH),
@@ -91,15 +91,15 @@ fn content_hash(bytes: &[u8]) -> u64 {
 /// Why a refresh failed, as the `reason` label of `iocd_feed_refresh_failures_total`.
 pub mod reason {
     /// The file could not be read, or the download failed.
-    pub const FETCH: &str = "fetch";
+    pub(crate) const FETCH: &str = "fetch";
     /// The document cannot be read as its format at all.
-    pub const PARSE: &str = "parse";
+    pub(crate) const PARSE: &str = "parse";
     /// The new document would drop more than `max_shrink` of the feed's indicators.
-    pub const SHRINK: &str = "shrink";
+    pub(crate) const SHRINK: &str = "shrink";
     /// The new document has no indicator, and the feed had some.
-    pub const EMPTY: &str = "empty";
+    pub(crate) const EMPTY: &str = "empty";
     /// More than `max_rejected` of the document's records were rejected.
-    pub const REJECTED: &str = "rejected";
+    pub(crate) const REJECTED: &str = "rejected";
     /// Every reason, for the metric's documentation and tests.
     pub const ALL: [&str; 5] = [FETCH, PARSE, SHRINK, EMPTY, REJECTED];
 }
@@ -389,7 +389,7 @@ pub struct FeedHealth {
     /// Whether its last refresh succeeded; `None` before the first.
     pub up: Option<bool>,
     /// When a refresh last succeeded.
-    pub last_success: Option<SystemTime>,
+    pub(crate) last_success: Option<SystemTime>,
     /// When the generation in use was read or last found current; `None`: no generation.
     pub loaded_at: Option<SystemTime>,
 }
@@ -462,7 +462,7 @@ impl Catalog {
 
     /// For a changed file: reads the feed files and allowlists whose stamp moved (URL feeds
     /// are left to their schedule).
-    pub async fn refresh_files(&mut self, now: SystemTime) -> RefreshReport {
+    pub(crate) async fn refresh_files(&mut self, now: SystemTime) -> RefreshReport {
         let files: Vec<usize> = (0..self.feeds.len())
             .filter(|&i| self.feeds[i].cfg.path.is_some())
             .collect();
@@ -485,7 +485,7 @@ impl Catalog {
 
     /// Feeds that have no generation yet (neither read nor from their cache): until they
     /// have one, the set lacks them and the daemon is not ready.
-    pub fn missing_feeds(&self) -> Vec<&str> {
+    pub(crate) fn missing_feeds(&self) -> Vec<&str> {
         self.feeds
             .iter()
             .filter(|f| f.generation.is_none())
@@ -516,11 +516,6 @@ impl Catalog {
             out.push(a.cfg.path.clone());
         }
         out
-    }
-
-    /// Names of the feeds, in configuration order.
-    pub fn feed_names(&self) -> Vec<&str> {
-        self.feeds.iter().map(|f| f.cfg.name.as_str()).collect()
     }
 }
 

@@ -57,9 +57,9 @@ pub mod limits {
     pub const MAX_NESTING: usize = 64;
     /// Bytes of one indicator value. A log line longer than 1 MiB is cut by the sources, and no
     /// real indicator comes near this; a longer value is rejected as `too_large`.
-    pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+    pub(crate) const MAX_VALUE_BYTES: usize = 64 * 1024;
     /// Bytes of one STIX pattern; a longer pattern is rejected as `too_large`.
-    pub const MAX_PATTERN_BYTES: usize = 1024 * 1024;
+    pub(crate) const MAX_PATTERN_BYTES: usize = 1024 * 1024;
     /// Comparisons in one STIX pattern (each `IN` list value counts); more is `too_large`.
     pub const MAX_COMPARISONS: usize = 4096;
     /// Tags one listing keeps (further tags are not kept; counted as `tags_over_limit`).
@@ -73,13 +73,13 @@ pub mod limits {
     /// metadata is copied to each of its values (a STIX pattern's comparisons, a MISP event's
     /// attributes); past the budget, listings keep their numbers and times but not their text
     /// (counted as `meta_over_budget`), so memory stays proportional to the document.
-    pub const META_BUDGET_BASE: usize = 16 * 1024 * 1024;
-    pub const META_BUDGET_FACTOR: usize = 4;
+    pub(crate) const META_BUDGET_BASE: usize = 16 * 1024 * 1024;
+    pub(crate) const META_BUDGET_FACTOR: usize = 4;
     /// Bytes of a rejected value kept for the report (the rest is elided).
     pub const MAX_REJECTED_VALUE_BYTES: usize = 256;
     /// Regular expressions one allowlist may hold (each is tried on every listing of a
     /// compile); further ones are rejected entries.
-    pub const MAX_ALLOWLIST_REGEXES: usize = 1024;
+    pub(crate) const MAX_ALLOWLIST_REGEXES: usize = 1024;
 }
 
 /// One feed's listing of one indicator.
@@ -545,7 +545,11 @@ pub(crate) mod test_panic {
 }
 
 /// The format of a document, from its first bytes (and its name, for CSV and OpenIOC).
-pub fn detect(location: &str, bytes: &[u8], opts: &ParseOptions) -> Result<FeedFormat, FeedError> {
+pub(crate) fn detect(
+    location: &str,
+    bytes: &[u8],
+    opts: &ParseOptions,
+) -> Result<FeedFormat, FeedError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let lower = location.to_ascii_lowercase();
     let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
@@ -726,7 +730,7 @@ pub(crate) fn typed(value: &str, hint: Hint) -> Result<(Pattern, Option<Pattern>
 
 /// A time as feeds write it, in Unix seconds: Unix seconds or milliseconds, RFC 3339, ISO 8601
 /// without a zone (UTC), `YYYY-MM-DD HH:MM:SS` (abuse.ch), `YYYY-MM-DD`, or US `M/D/YYYY H:MM`.
-pub fn parse_time(s: &str) -> Option<i64> {
+pub(crate) fn parse_time(s: &str) -> Option<i64> {
     use chrono::{DateTime, NaiveDate, NaiveDateTime};
     let s = s.trim().trim_end_matches(" UTC").trim();
     if s.is_empty() || s == "-" {
@@ -773,7 +777,7 @@ pub fn parse_time(s: &str) -> Option<i64> {
 
 /// A 0-100 score: a number (`85`, `85.0`, `0.85` read as a fraction), or a word (`high`,
 /// `medium`, `low`; for severity also `critical` and `info`).
-pub fn parse_score(s: &str) -> Option<u8> {
+pub(crate) fn parse_score(s: &str) -> Option<u8> {
     let s = s.trim();
     if let Ok(f) = s.parse::<f64>() {
         if !f.is_finite() || f < 0.0 {
@@ -793,7 +797,7 @@ pub fn parse_score(s: &str) -> Option<u8> {
 }
 
 /// A TLP marking as feeds write it: `TLP:AMBER`, `tlp:white`, `green`, `amber+strict`.
-pub fn parse_tlp(s: &str) -> Option<Tlp> {
+pub(crate) fn parse_tlp(s: &str) -> Option<Tlp> {
     let s = s.trim().to_ascii_lowercase();
     let s = s.strip_prefix("tlp:").unwrap_or(&s).trim_matches('"');
     match s {

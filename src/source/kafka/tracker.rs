@@ -65,7 +65,7 @@ impl Tracker {
     }
 
     /// How many times the assignment changed.
-    pub fn assignments(&self) -> u64 {
+    pub(crate) fn assignments(&self) -> u64 {
         self.assignments.load(std::sync::atomic::Ordering::Acquire)
     }
 
@@ -91,7 +91,7 @@ impl Tracker {
     }
 
     /// Forgets partitions; returns how many segments were still in flight.
-    pub fn revoke(&self, parts: &[(Arc<str>, i32)]) -> usize {
+    pub(crate) fn revoke(&self, parts: &[(Arc<str>, i32)]) -> usize {
         self.assignments
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let mut st = self.lock();
@@ -154,7 +154,7 @@ impl Tracker {
     }
 
     /// Offsets that advanced since last asked, for `only` these partitions (all when None).
-    pub fn take_ready(&self, only: Option<&[(Arc<str>, i32)]>) -> Vec<(Arc<str>, i32, i64)> {
+    pub(crate) fn take_ready(&self, only: Option<&[(Arc<str>, i32)]>) -> Vec<(Arc<str>, i32, i64)> {
         let mut st = self.lock();
         let mut out = Vec::new();
         for ((t, p), part) in st.parts.iter_mut() {
@@ -184,7 +184,7 @@ impl Tracker {
     }
 
     /// Whether any of `parts` (all when None) has a segment in flight.
-    pub fn in_flight(&self, only: Option<&[(Arc<str>, i32)]>) -> bool {
+    pub(crate) fn in_flight(&self, only: Option<&[(Arc<str>, i32)]>) -> bool {
         let st = self.lock();
         st.parts.iter().any(|((t, p), part)| {
             !part.segs.is_empty()
@@ -192,7 +192,7 @@ impl Tracker {
         })
     }
 
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         !self.in_flight(None)
     }
 
