@@ -24,7 +24,7 @@ fi
 cargo build --locked --workspace --all-targets
 # Doc examples are tests too, and the docs' links (src/lib.rs is the map) must resolve.
 cargo test --locked --workspace --doc
-RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --workspace --quiet
+RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" cargo doc --locked --no-deps --workspace --document-private-items --quiet
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

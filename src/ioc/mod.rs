@@ -8,7 +8,7 @@
 //! a feed again.
 //!
 //! Underneath, [`feed`] turns a document of any supported format into listings, each a
-//! canonical [`Pattern`] (from [`parse_indicator`]: refang, case, IDNA, canonical IPs and URLs,
+//! canonical [`Pattern`](iocd_engine::Pattern) (from [`parse_indicator`]: refang, case, IDNA, canonical IPs and URLs,
 //! hash type by length) plus the feed's metadata. The engine's [`Compiler`] merges the same
 //! indicator from many feeds into one indicator with one source per feed. A record that does not
 //! become an indicator is a [`Rejected`] with its file and line (or JSON/XML path) and a

@@ -193,7 +193,7 @@ pub struct Catalog {
     /// Unix second at which a listing of the last compiled set next becomes inactive
     /// (`NEVER`: none will). Atomic because [`Catalog::compile`] takes `&self`.
     next_expiry: AtomicI64,
-    /// Whether compiling applies the safety [`rails`] (always in the daemon; `iocd scan
+    /// Whether compiling applies the safety [`rails`](crate::ioc::rails) (always in the daemon; `iocd scan
     /// --no-rails` turns them off).
     rails: bool,
 }
