@@ -32,20 +32,6 @@ pub(crate) type AlertOut = Arc<dyn Fn(AlertRecord) + Send + Sync>;
 /// Reads a syslog header for an alert (decoding happens only for lines with hits).
 pub(crate) type HeaderDecoder = fn(&[u8]) -> Option<SyslogFields>;
 
-/// [`try_spawn`], for tests.
-#[cfg(test)]
-pub(crate) fn spawn(
-    n: usize,
-    rx: BatchReceiver,
-    set: SharedSet,
-    out: AlertOut,
-    decode: HeaderDecoder,
-    metrics: Arc<Metrics>,
-    triage: Option<Arc<Triage>>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    try_spawn(n, rx, set, out, decode, metrics, triage).expect("can start a matcher thread")
-}
-
 /// Starts `n` matcher threads; an error if the system refuses one (the threads already
 /// started end once the queue's senders are gone).
 pub(crate) fn try_spawn(
@@ -423,7 +409,7 @@ mod tests {
             }
             None
         };
-        let workers = spawn(1, rx, shared, out, decode, metrics.clone(), None);
+        let workers = try_spawn(1, rx, shared, out, decode, metrics.clone(), None).unwrap();
         let peer = "127.0.0.1:9".parse().unwrap();
         for first in ["boom SRC=1.2.3.4 x", "fine SRC=1.2.3.4 y"] {
             let mut b = Batch::new(SourceKind::SyslogTcp);
@@ -474,7 +460,7 @@ mod tests {
                 ..SyslogFields::default()
             })
         };
-        let workers = spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None);
+        let workers = try_spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None).unwrap();
         let peer = "127.0.0.1:9".parse().unwrap();
         let mut b = Batch::new(SourceKind::SyslogTcp);
         b.push_line(b"a SRC=1.2.3.4 x", Some(peer));
@@ -538,7 +524,7 @@ mod event_id_tests {
         }
         drop(tx);
         let metrics = Arc::new(Metrics::new());
-        for w in spawn(1, rx, shared, out, |_| None, metrics, None) {
+        for w in try_spawn(1, rx, shared, out, |_| None, metrics, None).unwrap() {
             w.join().unwrap();
         }
         Arc::try_unwrap(got).unwrap().into_inner().unwrap()
