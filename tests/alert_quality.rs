@@ -8,8 +8,8 @@
 //! (`ALERT_QUALITY_OUT=<dir>`). Skipped (and passing) when `../shared/data` is absent.
 
 use iocd_testkit::scenario::{
-    CDN_WARNINGLISTS, QUALITY_ALLOW_AND_ASSETS, QUALITY_FEEDS, Routing, cdn_warninglist_paths,
-    list_values, quality_feeds, warninglist_networks,
+    CDN_WARNINGLISTS, QUALITY_ALLOW_AND_ASSETS, QUALITY_FEEDS, Routing, list_values, quality_feeds,
+    warninglist_networks,
 };
 use iocd_testkit::shared_data;
 use iocd_testkit::support;
@@ -170,18 +170,8 @@ fn config(data: &Path, logs: &[PathBuf], admin: u16) -> String {
             l.display()
         );
     }
-    // CDN ranges: many hosts reaching an address in them is shared infrastructure, not an
-    // outbreak.
-    let wl = data.join("allowlists/misp-warninglists");
-    let shared = cdn_warninglist_paths(&wl);
-    let routing = Routing {
-        files: true,
-        digest_interval: "1h",
-        dedup_window: "1h",
-        flood_hosts: 20,
-        shared_infrastructure: &shared,
-    };
-    c.push_str(&routing.toml());
+    let warninglists = data.join("allowlists/misp-warninglists");
+    c.push_str(&Routing::alert_quality(true, &warninglists).toml());
     c.push_str(QUALITY_ALLOW_AND_ASSETS);
     c
 }

@@ -38,7 +38,7 @@ fn config(admin: u16) -> String {
         digest_interval: "1h",
         dedup_window: "1h",
         flood_hosts: FLOOD_HOSTS,
-        shared_infrastructure: &["shared-infrastructure.txt".to_owned()],
+        shared_infrastructure: vec!["shared-infrastructure.txt".to_owned()],
     };
     format!(
         r#"

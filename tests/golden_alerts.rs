@@ -36,8 +36,8 @@ use iocd::triage::{LineHits, ManualClock, Outgoing, Tally, Triage};
 use iocd_engine::{Hit, IocSet, Scratch};
 use iocd_testkit::corpus::flood::{FloodSpec, flood_scenario};
 use iocd_testkit::scenario::{
-    QUALITY_ALLOW_AND_ASSETS, Routing, cdn_warninglist_paths, flood_feeds, list_values,
-    quality_feeds, warninglist_networks,
+    QUALITY_ALLOW_AND_ASSETS, Routing, flood_feeds, list_values, quality_feeds,
+    warninglist_networks,
 };
 
 /// 2026-11-22T10:00:00Z: the scenarios' logs are of that day.
@@ -331,7 +331,7 @@ fn flood_scenario_alerts_are_golden() {
         digest_interval: "2m",
         dedup_window: "1m",
         flood_hosts: 10,
-        shared_infrastructure: &[p("shared.txt")],
+        shared_infrastructure: vec![p("shared.txt")],
     };
     let text = flood_feeds(&p("c2.txt"), &p("scanners.txt")) + &routing.toml();
     let cfg = Config::from_toml(&text).unwrap();
@@ -417,14 +417,7 @@ fn alert_quality_scenario_alerts_are_golden() {
     };
     let feeds = data.join("feeds");
     let wl = data.join("allowlists/misp-warninglists");
-    let shared = cdn_warninglist_paths(&wl);
-    let routing = Routing {
-        files: false,
-        digest_interval: "1h",
-        dedup_window: "1h",
-        flood_hosts: 20,
-        shared_infrastructure: &shared,
-    };
+    let routing = Routing::alert_quality(false, &wl);
     let text = quality_feeds(&feeds) + &routing.toml() + QUALITY_ALLOW_AND_ASSETS;
     let cfg = Config::from_toml(&text).unwrap();
     let set = load_set(&cfg);

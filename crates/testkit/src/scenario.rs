@@ -55,15 +55,6 @@ pub fn quality_feeds(feeds: &Path) -> String {
 /// reaching an address in them is shared infrastructure, not an outbreak.
 pub const CDN_WARNINGLISTS: [&str; 3] = ["cloudflare.json", "akamai.json", "fastly.json"];
 
-/// The paths of the [`CDN_WARNINGLISTS`] in `warninglists` (the shared data's
-/// `allowlists/misp-warninglists`), for `triage.flood.shared_infrastructure`.
-pub fn cdn_warninglist_paths(warninglists: &Path) -> Vec<String> {
-    CDN_WARNINGLISTS
-        .iter()
-        .map(|f| warninglists.join(f).display().to_string())
-        .collect()
-}
-
 /// The alert-quality scenario's own vulnerability scanner (allowlisted) and its asset groups:
 /// finance servers and workstations.
 pub const QUALITY_ALLOW_AND_ASSETS: &str = r#"
@@ -93,20 +84,36 @@ pub fn flood_feeds(c2: &str, scanners: &str) -> String {
 /// The sinks and triage of the scenarios: the sink `soc` takes high and critical alerts at
 /// once and the rest in a digest, the sink `archive` every alert triage makes; repeats are
 /// rolled up within the dedup window, and a flood is as many internal hosts within 10 min.
-pub struct Routing<'a> {
+pub struct Routing {
     /// File sinks `soc.jsonl` and `archive.jsonl` (beside the config); stdout sinks if false.
     pub files: bool,
     /// `triage.routing.digest_interval`, e.g. `"1h"`.
-    pub digest_interval: &'a str,
+    pub digest_interval: &'static str,
     /// `triage.dedup.window`.
-    pub dedup_window: &'a str,
+    pub dedup_window: &'static str,
     /// `triage.flood.hosts`.
     pub flood_hosts: u32,
     /// `triage.flood.shared_infrastructure`: paths of lists.
-    pub shared_infrastructure: &'a [String],
+    pub shared_infrastructure: Vec<String>,
 }
 
-impl Routing<'_> {
+impl Routing {
+    /// The alert-quality scenario's: digests and the dedup window of an hour, a flood at 20
+    /// hosts, the [`CDN_WARNINGLISTS`] in `warninglists` (the shared data's
+    /// `allowlists/misp-warninglists`) as shared infrastructure.
+    pub fn alert_quality(files: bool, warninglists: &Path) -> Routing {
+        Routing {
+            files,
+            digest_interval: "1h",
+            dedup_window: "1h",
+            flood_hosts: 20,
+            shared_infrastructure: CDN_WARNINGLISTS
+                .iter()
+                .map(|f| warninglists.join(f).display().to_string())
+                .collect(),
+        }
+    }
+
     /// The config text: the `[[sinks]]`, `[triage.routing]`, `[triage.dedup]` and
     /// `[triage.flood]` tables.
     pub fn toml(&self) -> String {
