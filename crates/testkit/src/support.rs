@@ -169,6 +169,19 @@ pub fn iocd_run(config: &Path) -> Command {
     cmd
 }
 
+/// Runs `iocd run --config <config>` the way a config it should refuse is tried: its exit
+/// status (`None` if it still ran after `timeout`: then it is killed) and everything it
+/// logged.
+pub fn iocd_run_to_exit(config: &Path, timeout: Duration) -> (Option<ExitStatus>, String) {
+    let mut child = iocd_run(config).spawn().expect("iocd starts");
+    let status = wait_exit(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    (status, stderr_of(&mut child))
+}
+
 /// Spawns `cmd` (an [`iocd_run`]) and waits until `GET ready_path` on the admin port answers
 /// 200. Panics with the daemon's stderr if it exits first, and kills it if it is not ready
 /// within 30 s.
