@@ -493,10 +493,19 @@ impl<'a> Gen<'a> {
         self.hex(10, true);
     }
 
+    /// `[` and the peer's address, IPv6 one time in ten (the caller closes the bracket).
+    fn postfix_peer_addr(&mut self) {
+        self.s("[");
+        if self.sub(&[(9, IP4), (1, IP6)]) == 1 {
+            self.ip6();
+        } else {
+            self.ip4();
+        }
+    }
+
     pub(super) fn f_postfix(&mut self) {
         self.ts_syslog();
         self.s(" mx1 postfix/");
-        let v6 = |g: &mut Self| g.sub(&[(9, IP4), (1, IP6)]) == 1;
         match self.sub(&[
             (2, DOM | IP4 | IP6),
             (3, EMAIL),
@@ -514,12 +523,7 @@ impl<'a> Gen<'a> {
                 } else {
                     self.domain();
                 }
-                self.s("[");
-                if v6(self) {
-                    self.ip6();
-                } else {
-                    self.ip4();
-                }
+                self.postfix_peer_addr();
                 self.s("]");
             }
             1 => {
@@ -544,12 +548,7 @@ impl<'a> Gen<'a> {
                 self.email();
                 self.s(">, relay=");
                 self.domain();
-                self.s("[");
-                if v6(self) {
-                    self.ip6();
-                } else {
-                    self.ip4();
-                }
+                self.postfix_peer_addr();
                 self.s("]:25, delay=");
                 self.nr(0, 10);
                 self.s(".");

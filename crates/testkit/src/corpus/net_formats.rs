@@ -1,5 +1,7 @@
 //! Firewall and network-sensor formats of [`Gen`]: iptables, Cisco ASA, FortiGate, Zeek.
 
+use std::ops::Range;
+
 use rand::Rng;
 
 use super::generator::{DOM, Gen, HASHES, IP4, IP6, MD5, SHA1, SHA256, UA, URL};
@@ -103,14 +105,7 @@ impl<'a> Gen<'a> {
                 self.nr(1_000_000, 999_999_999);
                 self.s(" for outside:");
                 let r = self.ip4();
-                self.s("/");
-                let pr = self.buf.len();
-                self.port();
-                let pr = pr..self.buf.len();
-                self.s(" (");
-                self.again(r);
-                self.s("/");
-                self.again(pr);
+                self.asa_port_and_mapped(r);
                 self.s(") to inside:");
                 let r = self.ip4_int();
                 self.s("/");
@@ -173,17 +168,23 @@ impl<'a> Gen<'a> {
                 self.again(r);
                 self.s("/53) to inside:");
                 let r = self.ip4_int();
-                self.s("/");
-                let pr = self.buf.len();
-                self.port();
-                let pr = pr..self.buf.len();
-                self.s(" (");
-                self.again(r);
-                self.s("/");
-                self.again(pr);
+                self.asa_port_and_mapped(r);
                 self.s(")");
             }
         }
+    }
+
+    /// `/<port> (<address>/<port>)` after the address written at `r`: an ASA endpoint and
+    /// its mapped address and port, the same.
+    fn asa_port_and_mapped(&mut self, r: Range<usize>) {
+        self.s("/");
+        let pr = self.buf.len();
+        self.port();
+        let pr = pr..self.buf.len();
+        self.s(" (");
+        self.again(r);
+        self.s("/");
+        self.again(pr);
     }
 
     pub(super) fn f_fortigate(&mut self) {
@@ -267,6 +268,16 @@ impl<'a> Gen<'a> {
             ]);
             self.s("\"");
         }
+    }
+
+    /// A Zeek uid, the originator's (internal) address and port, each followed by a tab.
+    fn zeek_uid_and_orig(&mut self) {
+        self.zeek_uid();
+        self.s("\t");
+        self.ip4_int();
+        self.s("\t");
+        self.port();
+        self.s("\t");
     }
 
     fn zeek_uid(&mut self) {
@@ -355,12 +366,7 @@ impl<'a> Gen<'a> {
             }
             1 => {
                 // dns.log
-                self.zeek_uid();
-                self.s("\t");
-                self.ip4_int();
-                self.s("\t");
-                self.port();
-                self.s("\t");
+                self.zeek_uid_and_orig();
                 if self.rng.gen_ratio(1, 2) {
                     self.ip4_int();
                 } else {
@@ -401,12 +407,7 @@ impl<'a> Gen<'a> {
             }
             2 => {
                 // http.log
-                self.zeek_uid();
-                self.s("\t");
-                self.ip4_int();
-                self.s("\t");
-                self.port();
-                self.s("\t");
+                self.zeek_uid_and_orig();
                 self.ip4();
                 self.s("\t80\t1\tGET\t");
                 self.domain();
