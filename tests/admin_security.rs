@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use iocd_testkit::support;
 use support::{
-    TEST_FEED, assert_running, free_port, iocd_validate, metric_sum, read_alerts, stop_iocd,
-    write_config,
+    TEST_FEED, assert_running, free_port, http_request, iocd_validate, metric_sum, read_alerts,
+    stop_iocd, write_config,
 };
 
 /// A token good enough for validation (16 characters at least).
@@ -31,31 +31,8 @@ fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    s.write_all(body.as_bytes())?;
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
-    let resp = String::from_utf8_lossy(&resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    Ok((status, body))
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    http_request(addr, method, path, headers, body, Duration::from_secs(30))
 }
 
 fn bearer(token: &str) -> String {

@@ -7,6 +7,10 @@
 //! `scripts/alert-quality.sh` runs this test with its output shown and the run's files kept
 //! (`ALERT_QUALITY_OUT=<dir>`). Skipped (and passing) when `../shared/data` is absent.
 
+use iocd_testkit::scenario::{
+    CDN_WARNINGLISTS, QUALITY_ALLOW_AND_ASSETS, QUALITY_FEEDS, Routing, list_values, quality_feeds,
+    warninglist_networks,
+};
 use iocd_testkit::shared_data;
 use iocd_testkit::support;
 
@@ -23,34 +27,6 @@ use support::{
     write_config,
 };
 
-/// Feeds as a SOC would configure them: (name, path under feeds/, confidence, severity).
-/// Broad lists (hosting ranges, research scanners, aggregated blocklists) get low trust.
-const FEEDS: &[(&str, &str, u8, u8)] = &[
-    ("ipsum", "ipsum/ipsum.txt", 30, 30),
-    (
-        "threatfox",
-        "abusech/threatfox_ioc_ips_elliotwutingfeng.txt",
-        80,
-        80,
-    ),
-    ("feodo", "abusech/feodotracker_ipblocklist.csv", 90, 90),
-    ("maltrail-cobaltstrike", "maltrail/cobaltstrike.txt", 70, 80),
-    ("maltrail-emotet", "maltrail/emotet.txt", 70, 80),
-    ("maltrail-qakbot", "maltrail/qakbot.txt", 70, 80),
-    ("maltrail-asyncrat", "maltrail/asyncrat.txt", 70, 80),
-    ("maltrail-mass-scanner", "maltrail/mass_scanner.txt", 20, 10),
-    ("maltrail-worst-asns", "maltrail/worst_asns.txt", 10, 20),
-    (
-        "urlhaus-domains",
-        "urlhaus_filter/urlhaus-filter-domains.txt",
-        70,
-        70,
-    ),
-    ("spamhaus-drop", "spamhaus/drop.txt", 60, 50),
-    ("spamhaus-edrop", "spamhaus/edrop.txt", 60, 50),
-    ("signature-base-c2", "signature-base/c2-iocs.txt", 70, 80),
-];
-
 /// How many times each planted true hit occurs (a beacon repeats).
 const REPEAT: usize = 20;
 /// Internal hosts that contact the CDN address listed as C2 (the planted flood).
@@ -64,32 +40,6 @@ fn metric(body: &str, name: &str) -> u64 {
         .filter(|(n, _)| *n == name)
         .map(|(_, v)| v.parse::<f64>().unwrap_or(0.0) as u64)
         .sum()
-}
-
-/// Non-comment values of a list file.
-fn values(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            l.split(['#', ' ', '\t', ','])
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned()
-        })
-        .filter(|l| !l.is_empty() && !l.starts_with('!'))
-        .collect()
-}
-
-fn networks(warninglist: &Path) -> Vec<IpNet> {
-    let v: Value = serde_json::from_slice(&std::fs::read(warninglist).unwrap()).unwrap();
-    v["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|x| x.as_str()?.parse().ok())
-        .collect()
 }
 
 /// The planted indicators, taken from the real feeds.
@@ -107,13 +57,15 @@ struct Planted {
 fn pick(data: &Path) -> Planted {
     let feeds = data.join("feeds");
     let wl = data.join("allowlists/misp-warninglists");
-    let cdn_nets: Vec<IpNet> = ["cloudflare.json", "akamai.json", "fastly.json"]
+    let cdn_nets: Vec<IpNet> = CDN_WARNINGLISTS
         .iter()
-        .flat_map(|f| networks(&wl.join(f)))
+        .flat_map(|f| warninglist_networks(&wl.join(f)))
         .collect();
-    let cloudflare = networks(&wl.join("cloudflare.json"));
-    let ipsum: BTreeSet<String> = values(&feeds.join("ipsum/ipsum.txt")).into_iter().collect();
-    let threatfox = values(&feeds.join("abusech/threatfox_ioc_ips_elliotwutingfeng.txt"));
+    let cloudflare = warninglist_networks(&wl.join("cloudflare.json"));
+    let ipsum: BTreeSet<String> = list_values(&feeds.join("ipsum/ipsum.txt"))
+        .into_iter()
+        .collect();
+    let threatfox = list_values(&feeds.join("abusech/threatfox_ioc_ips_elliotwutingfeng.txt"));
     let in_any = |nets: &[IpNet], s: &str| {
         s.parse::<IpAddr>()
             .is_ok_and(|ip| nets.iter().any(|n| n.contains(&ip)))
@@ -128,11 +80,11 @@ fn pick(data: &Path) -> Planted {
         .find(|s| in_any(&cloudflare, s))
         .expect("ThreatFox lists a Cloudflare address")
         .clone();
-    let cobalt = values(&feeds.join("maltrail/cobaltstrike.txt"))
+    let cobalt = list_values(&feeds.join("maltrail/cobaltstrike.txt"))
         .into_iter()
         .find(|s| s.parse::<std::net::Ipv4Addr>().is_ok() && !ipsum.contains(s) && *s != c2)
         .expect("a Cobalt Strike address");
-    let domain = values(&feeds.join("urlhaus_filter/urlhaus-filter-domains.txt"))
+    let domain = list_values(&feeds.join("urlhaus_filter/urlhaus-filter-domains.txt"))
         .into_iter()
         .find(|s| s.parse::<IpAddr>().is_err() && s.contains('.') && !s.contains('/'))
         .expect("a URLhaus domain");
@@ -210,13 +162,7 @@ fn config(data: &Path, logs: &[PathBuf], admin: u16) -> String {
     );
     let _ = writeln!(c, "listen = \"127.0.0.1:{admin}\"");
     c.push_str("[shutdown]\ngrace = \"30s\"\n[log]\nlevel = \"warn\"\n\n");
-    for (name, path, conf, sev) in FEEDS {
-        let _ = writeln!(
-            c,
-            "[[feeds]]\nname = \"{name}\"\npath = \"{}\"\nconfidence = {conf}\nseverity = {sev}\n",
-            data.join("feeds").join(path).display()
-        );
-    }
+    c.push_str(&quality_feeds(&data.join("feeds")));
     for l in logs {
         let _ = writeln!(
             c,
@@ -224,62 +170,9 @@ fn config(data: &Path, logs: &[PathBuf], admin: u16) -> String {
             l.display()
         );
     }
-    c.push_str(
-        r#"
-# The SOC queue: high and critical at once, the rest in an hourly digest.
-[[sinks]]
-name = "soc"
-type = "file"
-path = "soc.jsonl"
-# The archive: every alert triage makes, at once.
-[[sinks]]
-name = "archive"
-type = "file"
-path = "archive.jsonl"
-
-[triage.routing]
-min_priority = "info"
-digest_interval = "1h"
-[triage.routing.sinks.soc]
-min_priority = "high"
-
-[triage.dedup]
-window = "1h"
-
-[triage.flood]
-hosts = 20
-window = "10m"
-"#,
-    );
-    // CDN ranges: many hosts reaching an address in them is shared infrastructure, not an
-    // outbreak.
-    let wl = data.join("allowlists/misp-warninglists");
-    let _ = writeln!(
-        c,
-        "shared_infrastructure = [{}]",
-        ["cloudflare.json", "akamai.json", "fastly.json"]
-            .iter()
-            .map(|f| format!("{:?}", wl.join(f).display().to_string()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    c.push_str(
-        r#"
-
-[triage.allow]
-# our vulnerability scanner
-networks = ["10.20.99.5"]
-
-[[triage.assets]]
-name = "finance-servers"
-networks = ["10.20.30.0/24"]
-criticality = 80
-[[triage.assets]]
-name = "workstations"
-networks = ["10.20.40.0/24", "10.30.0.0/16"]
-criticality = 40
-"#,
-    );
+    let warninglists = data.join("allowlists/misp-warninglists");
+    c.push_str(&Routing::alert_quality(true, &warninglists).toml());
+    c.push_str(QUALITY_ALLOW_AND_ASSETS);
     c
 }
 
@@ -305,7 +198,7 @@ fn alert_quality_scenario() {
         None => tmp.path().to_path_buf(),
     };
     let planted = pick(&data);
-    let threatfox = values(&data.join("feeds/abusech/threatfox_ioc_ips_elliotwutingfeng.txt"));
+    let threatfox = list_values(&data.join("feeds/abusech/threatfox_ioc_ips_elliotwutingfeng.txt"));
     let scan_targets: Vec<String> = threatfox.iter().skip(100).take(30).cloned().collect();
     let (text, planted_lines) = planted_log(&planted, &scan_targets);
     let planted_path = dir.join("planted.log");
@@ -411,7 +304,7 @@ fn alert_quality_scenario() {
     let _ = writeln!(
         report,
         "  feeds            {} real feeds, {indicators} listings",
-        FEEDS.len()
+        QUALITY_FEEDS.len()
     );
     let _ = writeln!(
         report,

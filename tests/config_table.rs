@@ -7,7 +7,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use iocd_testkit::support;
-use support::{iocd_run, iocd_validate, wait_exit, write_config};
+use support::{iocd_run_to_exit, iocd_validate, write_config};
 
 /// A configuration that is valid on its own: stdin in, stdout out. Each row adds sections.
 const BASE: &str = "[sources]\nstdin = true\n";
@@ -416,14 +416,7 @@ fn every_bad_value_is_refused_by_validate_and_by_run() {
             ));
             continue;
         }
-        let mut child = iocd_run(&cfg).spawn().unwrap();
-        let status = wait_exit(&mut child, Duration::from_secs(60));
-        if status.is_none() {
-            // It started: stop it before reading what it said.
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let run_err = support::stderr_of(&mut child);
+        let (status, run_err) = iocd_run_to_exit(&cfg, Duration::from_secs(60));
         if status.and_then(|s| s.code()) != Some(2) {
             failures.push(format!("run {path}: {status:?}\n{run_err}"));
             continue;
@@ -507,13 +500,7 @@ fn a_shared_infrastructure_list_that_does_not_parse_is_refused() {
         "{}",
         text(&out)
     );
-    let mut child = iocd_run(&cfg).spawn().unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(60));
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let err = support::stderr_of(&mut child);
+    let (status, err) = iocd_run_to_exit(&cfg, Duration::from_secs(60));
     assert_eq!(status.and_then(|s| s.code()), Some(2), "{err}");
     assert!(err.contains("triage.flood.shared_infrastructure"), "{err}");
 }

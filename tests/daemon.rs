@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use iocd_testkit::support;
 use support::{
-    TEST_FEED, free_port, http, iocd_run, iocd_validate, read_alerts, signal, start_iocd,
-    stop_iocd, write_config,
+    TEST_FEED, file_sink_admin, free_port, http, iocd_run, iocd_validate, read_alerts, signal,
+    start_iocd, stop_iocd, write_config,
 };
 
 struct Daemon {
@@ -37,15 +37,10 @@ threads = 2
 enabled = false
 [sources.syslog_tcp]
 listen = "127.0.0.1:{syslog}"
-[[sinks]]
-type = "file"
-path = "alerts.jsonl"
-[admin]
-listen = "127.0.0.1:{admin}"
-[shutdown]
-grace = "20s"
+{sink}
 {extra}
-"#
+"#,
+            sink = file_sink_admin(admin, "20s"),
         );
         let cfg_path = write_config(dir.path(), &cfg);
         let child = start_iocd(

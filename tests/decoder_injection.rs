@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use iocd::decode::event::{Action, Direction, Encoding, Event, ZeekHeader, decode};
 use proptest::prelude::*;
 use support::{
-    TEST_FEED, free_port, http_get, iocd_run, metric_sum, read_alerts, start_iocd, stop_iocd,
-    write_config,
+    TEST_FEED, file_sink_admin, free_port, http_get, iocd_run, metric_sum, read_alerts, start_iocd,
+    stop_iocd, write_config,
 };
 
 /// What must not move: the format, the flow's two ends, the verdict, the direction.
@@ -483,17 +483,12 @@ threads = 2
 [[sources.files]]
 path = "{}"
 from_beginning = true
-[[sinks]]
-type = "file"
-path = "alerts.jsonl"
-[admin]
-listen = "127.0.0.1:{admin}"
-[shutdown]
-grace = "20s"
+{sink}
 [triage.allow]
 networks = ["10.0.9.5"]
 "#,
-        log.display()
+        log.display(),
+        sink = file_sink_admin(admin, "20s"),
     );
     let cfg_path = write_config(dir.path(), &cfg);
     let mut child = start_iocd(

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use iocd_testkit::corpus::flood::{FloodSpec, flood_scenario};
+use iocd_testkit::scenario::{Routing, flood_feeds};
 use serde_json::Value;
 use support::{
     assert_running, free_port, http_get, iocd_run, iocd_validate, metric_sum, read_alerts, signal,
@@ -32,6 +33,13 @@ use support::{
 const FLOOD_HOSTS: u32 = 10;
 
 fn config(admin: u16) -> String {
+    let routing = Routing {
+        files: true,
+        digest_interval: "1h",
+        dedup_window: "1h",
+        flood_hosts: FLOOD_HOSTS,
+        shared_infrastructure: vec!["shared-infrastructure.txt".to_owned()],
+    };
     format!(
         r#"
 [engine]
@@ -46,44 +54,14 @@ grace = "30s"
 [log]
 level = "warn"
 
-[[feeds]]
-name = "c2"
-path = "c2.txt"
-confidence = 90
-severity = 90
-[[feeds]]
-name = "scanners"
-path = "scanners.txt"
-confidence = 40
-severity = 30
-
+{}
 [[sources.files]]
 path = "flood.log"
 from_beginning = true
 
-[[sinks]]
-name = "soc"
-type = "file"
-path = "soc.jsonl"
-[[sinks]]
-name = "archive"
-type = "file"
-path = "archive.jsonl"
-
-[triage.routing]
-min_priority = "info"
-digest_interval = "1h"
-[triage.routing.sinks.soc]
-min_priority = "high"
-
-[triage.dedup]
-window = "1h"
-
-[triage.flood]
-hosts = {FLOOD_HOSTS}
-window = "10m"
-shared_infrastructure = ["shared-infrastructure.txt"]
-"#
+{}"#,
+        flood_feeds("c2.txt", "scanners.txt"),
+        routing.toml()
     )
 }
 

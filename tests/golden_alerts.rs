@@ -35,6 +35,10 @@ use iocd::model::Formats;
 use iocd::triage::{LineHits, ManualClock, Outgoing, Tally, Triage};
 use iocd_engine::{Hit, IocSet, Scratch};
 use iocd_testkit::corpus::flood::{FloodSpec, flood_scenario};
+use iocd_testkit::scenario::{
+    QUALITY_ALLOW_AND_ASSETS, Routing, flood_feeds, list_values, quality_feeds,
+    warninglist_networks,
+};
 
 /// 2026-11-22T10:00:00Z: the scenarios' logs are of that day.
 const T0: i64 = 1_795_341_600_000;
@@ -322,40 +326,14 @@ fn flood_scenario_alerts_are_golden() {
     std::fs::write(d.join("scanners.txt"), &sc.scanner_feed).unwrap();
     std::fs::write(d.join("shared.txt"), &sc.shared_list).unwrap();
     let p = |f: &str| d.join(f).display().to_string();
-    let text = format!(
-        r#"
-[[feeds]]
-name = "c2"
-path = {:?}
-confidence = 90
-severity = 90
-[[feeds]]
-name = "scanners"
-path = {:?}
-confidence = 40
-severity = 30
-[[sinks]]
-name = "soc"
-type = "stdout"
-[[sinks]]
-name = "archive"
-type = "stdout"
-[triage.routing]
-min_priority = "info"
-digest_interval = "2m"
-[triage.routing.sinks.soc]
-min_priority = "high"
-[triage.dedup]
-window = "1m"
-[triage.flood]
-hosts = 10
-window = "10m"
-shared_infrastructure = [{:?}]
-"#,
-        p("c2.txt"),
-        p("scanners.txt"),
-        p("shared.txt")
-    );
+    let routing = Routing {
+        files: false,
+        digest_interval: "2m",
+        dedup_window: "1m",
+        flood_hosts: 10,
+        shared_infrastructure: vec![p("shared.txt")],
+    };
+    let text = flood_feeds(&p("c2.txt"), &p("scanners.txt")) + &routing.toml();
     let cfg = Config::from_toml(&text).unwrap();
     let set = load_set(&cfg);
     let clock = Arc::new(ManualClock::new(T0));
@@ -364,45 +342,12 @@ shared_infrastructure = [{:?}]
     check("flood", d, &alerts);
 }
 
-/// The alert-quality scenario's feeds: (name, path under feeds/, confidence, severity).
-const FEEDS: &[(&str, &str, u8, u8)] = &[
-    ("ipsum", "ipsum/ipsum.txt", 30, 30),
-    (
-        "threatfox",
-        "abusech/threatfox_ioc_ips_elliotwutingfeng.txt",
-        80,
-        80,
-    ),
-    ("feodo", "abusech/feodotracker_ipblocklist.csv", 90, 90),
-    ("maltrail-cobaltstrike", "maltrail/cobaltstrike.txt", 70, 80),
-    ("maltrail-emotet", "maltrail/emotet.txt", 70, 80),
-    ("maltrail-qakbot", "maltrail/qakbot.txt", 70, 80),
-    ("maltrail-asyncrat", "maltrail/asyncrat.txt", 70, 80),
-    ("maltrail-mass-scanner", "maltrail/mass_scanner.txt", 20, 10),
-    ("maltrail-worst-asns", "maltrail/worst_asns.txt", 10, 20),
-    (
-        "urlhaus-domains",
-        "urlhaus_filter/urlhaus-filter-domains.txt",
-        70,
-        70,
-    ),
-    ("spamhaus-drop", "spamhaus/drop.txt", 60, 50),
-    ("spamhaus-edrop", "spamhaus/edrop.txt", 60, 50),
-    ("signature-base-c2", "signature-base/c2-iocs.txt", 70, 80),
-];
-
 /// Lines kept from the start of each real log file.
 const REAL_LINES: usize = 400;
 
 /// The first listed value of a list file that `ok` accepts.
 fn first_value(path: &Path, ok: impl Fn(&str) -> bool) -> String {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| l.split(['#', ' ', '\t', ',']).next().unwrap_or("").trim())
-        .find(|v| !v.is_empty() && !v.starts_with('!') && ok(v))
-        .unwrap()
-        .to_owned()
+    list_values(path).into_iter().find(|v| ok(v)).unwrap()
 }
 
 /// The planted lines: a C2 call-back (netfilter), a Cobalt Strike connection (pfSense), a
@@ -472,59 +417,12 @@ fn alert_quality_scenario_alerts_are_golden() {
     };
     let feeds = data.join("feeds");
     let wl = data.join("allowlists/misp-warninglists");
-    let mut text = String::new();
-    for (name, path, conf, sev) in FEEDS {
-        let _ = writeln!(
-            text,
-            "[[feeds]]\nname = \"{name}\"\npath = {:?}\nconfidence = {conf}\nseverity = {sev}\n",
-            feeds.join(path).display().to_string()
-        );
-    }
-    let _ = writeln!(
-        text,
-        r#"[[sinks]]
-name = "soc"
-type = "stdout"
-[[sinks]]
-name = "archive"
-type = "stdout"
-[triage.routing]
-min_priority = "info"
-digest_interval = "1h"
-[triage.routing.sinks.soc]
-min_priority = "high"
-[triage.dedup]
-window = "1h"
-[triage.flood]
-hosts = 20
-window = "10m"
-shared_infrastructure = [{:?}, {:?}, {:?}]
-[triage.allow]
-networks = ["10.20.99.5"]
-[[triage.assets]]
-name = "finance-servers"
-networks = ["10.20.30.0/24"]
-criticality = 80
-[[triage.assets]]
-name = "workstations"
-networks = ["10.20.40.0/24", "10.30.0.0/16"]
-criticality = 40
-"#,
-        wl.join("cloudflare.json").display().to_string(),
-        wl.join("akamai.json").display().to_string(),
-        wl.join("fastly.json").display().to_string(),
-    );
+    let routing = Routing::alert_quality(false, &wl);
+    let text = quality_feeds(&feeds) + &routing.toml() + QUALITY_ALLOW_AND_ASSETS;
     let cfg = Config::from_toml(&text).unwrap();
     let set = load_set(&cfg);
     // A Cloudflare address ThreatFox lists (what the alert-quality scenario floods with).
-    let cloudflare: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(wl.join("cloudflare.json")).unwrap()).unwrap();
-    let nets: Vec<ipnet::IpNet> = cloudflare["list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|x| x.as_str()?.parse().ok())
-        .collect();
+    let nets = warninglist_networks(&wl.join("cloudflare.json"));
     let in_cdn = |v: &str| {
         v.parse::<std::net::IpAddr>()
             .is_ok_and(|ip| nets.iter().any(|n| n.contains(&ip)))

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use iocd_testkit::support;
 use support::{
-    free_port, http_get, iocd_run, iocd_validate, read_alerts, signal, start_iocd, stop_iocd,
-    write_config,
+    file_sink_admin, free_port, http_get, iocd_run, iocd_validate, read_alerts, signal, start_iocd,
+    stop_iocd, write_config,
 };
 
 /// Parentheses around the deep pattern: ~10 KB of pattern, as in the report; 5,000 frames of
@@ -135,14 +135,9 @@ threads = 2
 enabled = false
 [sources.syslog_tcp]
 listen = "127.0.0.1:{syslog}"
-[[sinks]]
-type = "file"
-path = "alerts.jsonl"
-[admin]
-listen = "127.0.0.1:{admin}"
-[shutdown]
-grace = "20s"
-"#
+{sink}
+"#,
+            sink = file_sink_admin(admin, "20s"),
         ),
     );
     let mut child = start_iocd(iocd_run(&cfg).env("RUST_LOG", "info"), admin, "/readyz");

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use iocd_testkit::support;
 use support::{
-    TEST_FEED, assert_running, free_port, http_get, iocd_run, metric_sum, read_alerts, signal,
-    start_iocd, stderr_of, wait_exit, write_config,
+    TEST_FEED, assert_running, file_sink_admin, free_port, http_get, iocd_run, metric_sum,
+    read_alerts, signal, sigterm_timed, start_iocd, stderr_of, write_config,
 };
 
 fn metric(admin: u16, name: &str) -> f64 {
@@ -75,13 +75,11 @@ grace = "3s"
         assert_running(&mut child);
         std::thread::sleep(Duration::from_millis(50));
     }
-    let stop = Instant::now();
-    signal(&child, "TERM");
-    let Some(status) = wait_exit(&mut child, Duration::from_secs(15)) else {
-        let _ = child.kill();
-        panic!("iocd still running 15 s after SIGTERM with a 3 s grace period");
-    };
-    let took = stop.elapsed();
+    let (status, took) = sigterm_timed(
+        &mut child,
+        Duration::from_secs(15),
+        "with a 3 s grace period",
+    );
     let err = stderr_of(&mut child);
     assert!(took < Duration::from_secs(6), "exit took {took:?}:\n{err}");
     assert!(
@@ -107,14 +105,9 @@ fn sigterm_with_stdin_still_open_exits_cleanly() {
 enabled = false
 [sources]
 stdin = true
-[[sinks]]
-type = "file"
-path = "alerts.jsonl"
-[admin]
-listen = "127.0.0.1:{admin}"
-[shutdown]
-grace = "20s"
-"#
+{sink}
+"#,
+        sink = file_sink_admin(admin, "20s"),
     );
     let path = write_config(dir.path(), &cfg);
     let log_path = dir.path().join("iocd.log");
@@ -138,13 +131,7 @@ grace = "20s"
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let stop = Instant::now();
-    signal(&child, "TERM");
-    let Some(status) = wait_exit(&mut child, Duration::from_secs(30)) else {
-        let _ = child.kill();
-        panic!("iocd still running 30 s after SIGTERM with stdin open");
-    };
-    let took = stop.elapsed();
+    let (status, took) = sigterm_timed(&mut child, Duration::from_secs(30), "with stdin open");
     drop(stdin);
     let log = std::fs::read(&log_path).unwrap();
     let text = String::from_utf8_lossy(&log);
@@ -203,15 +190,10 @@ retry_delay = "20s"
 watch_files = false
 [sources.syslog_udp]
 listen = "127.0.0.1:{}"
-[[sinks]]
-type = "file"
-path = "alerts.jsonl"
-[admin]
-listen = "127.0.0.1:{admin}"
-[shutdown]
-grace = "3s"
+{sink}
 "#,
-        free_port()
+        free_port(),
+        sink = file_sink_admin(admin, "3s"),
     );
     let path = write_config(dir.path(), &cfg);
     let mut child = start_iocd(&mut iocd_run(&path), admin, "/readyz");
@@ -227,13 +209,7 @@ grace = "3s"
     }
     // The download failed once; its retry waits 10 to 20 s.
     std::thread::sleep(Duration::from_millis(300));
-    let stop = Instant::now();
-    signal(&child, "TERM");
-    let Some(status) = wait_exit(&mut child, Duration::from_secs(15)) else {
-        let _ = child.kill();
-        panic!("iocd still running 15 s after SIGTERM during a reload");
-    };
-    let took = stop.elapsed();
+    let (status, took) = sigterm_timed(&mut child, Duration::from_secs(15), "during a reload");
     let err = stderr_of(&mut child);
     assert!(took < Duration::from_secs(4), "exit took {took:?}:\n{err}");
     assert!(status.success(), "{err}");

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use iocd_testkit::support;
 use support::{
-    TEST_FEED, assert_running, free_port, http_get, iocd_run, metric_sum, read_alerts, start_iocd,
-    stop_iocd, write_config,
+    TEST_FEED, assert_running, file_sink_admin, free_port, http_get, iocd_run, metric_sum,
+    read_alerts, start_iocd, stop_iocd, write_config,
 };
 
 /// What the frame timeout is in these tests.
@@ -46,14 +46,9 @@ enabled = false
 [sources.syslog_tcp]
 listen = "127.0.0.1:{syslog}"
 {tcp}
-[[sinks]]
-type = "file"
-path = "alerts.jsonl"
-[admin]
-listen = "127.0.0.1:{admin}"
-[shutdown]
-grace = "10s"
-"#
+{sink}
+"#,
+            sink = file_sink_admin(admin, "10s"),
         );
         let path = write_config(dir.path(), &cfg);
         let log = std::fs::File::create(dir.path().join("iocd.log")).unwrap();

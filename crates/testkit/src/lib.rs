@@ -9,6 +9,8 @@
 //!   endpoint for the sink tests.
 //! * [`tansu`]: a real Kafka-protocol broker on a loopback port; [`pki`]: fresh certificates.
 //! * [`shared_data`]: the real logs, feeds and allowlists in `../shared/data`, when present.
+//! * [`scenario`]: the sinks, triage and feeds the alert-quality and flood scenario tests
+//!   configure, and readers for the shared data's list files.
 //!
 //! Its binaries are the load and benchmark harnesses the scripts run: `iocd-corpus`,
 //! `kafka-bench` (scripts/bench-kafka.sh), `syslog-load` (scripts/load.sh) and `scan-profile`
@@ -20,6 +22,7 @@ pub mod corpus;
 pub mod endpoint;
 pub mod oracle;
 pub mod pki;
+pub mod scenario;
 pub mod shared_data;
 pub mod support;
 pub mod tansu;

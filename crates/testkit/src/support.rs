@@ -3,7 +3,7 @@
 //! stopping the daemon, and reading the alerts it wrote.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +16,15 @@ path = "feed.txt"
 allow_private = true
 [reload]
 watch_files = false"#;
+
+/// Config lines: one file sink writing `alerts.jsonl` (beside the config), the admin server
+/// on `127.0.0.1:<admin>`, and a shutdown grace period of `grace` (`"20s"`). It defines the
+/// `[admin]` and `[shutdown]` tables: a config that uses it sets no other keys of theirs.
+pub fn file_sink_admin(admin: u16, grace: &str) -> String {
+    format!(
+        "[[sinks]]\ntype = \"file\"\npath = \"alerts.jsonl\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[shutdown]\ngrace = \"{grace}\"\n"
+    )
+}
 
 /// A loopback port nothing listens on right now, for a server a test starts next.
 ///
@@ -55,31 +64,61 @@ pub fn free_port() -> u16 {
 
 /// A minimal HTTP/1.1 request with an empty body to `127.0.0.1:port`: (status, body).
 pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-    request(port, method, path, Duration::from_secs(60))
+    http_request(
+        loopback(port),
+        method,
+        path,
+        &[],
+        "",
+        Duration::from_secs(60),
+    )
 }
 
 /// The body of `GET path` on `127.0.0.1:port` when it answers 200; `None` otherwise.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
-    match request(port, "GET", path, Duration::from_secs(10)) {
+    match http_request(
+        loopback(port),
+        "GET",
+        path,
+        &[],
+        "",
+        Duration::from_secs(10),
+    ) {
         Ok((200, body)) => Some(body),
         _ => None,
     }
 }
 
-fn request(
-    port: u16,
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// One HTTP/1.1 request to `addr` with `headers` and `body`, the connection closed after
+/// it: (status, body). Connecting and each read time out after `timeout`; a body that is
+/// not UTF-8 comes back with replacement characters.
+pub fn http_request(
+    addr: SocketAddr,
     method: &str,
     path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
     timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    s.write_all(body.as_bytes())?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let resp = String::from_utf8_lossy(&resp);
     let status = resp
         .split_whitespace()
         .nth(1)
@@ -128,6 +167,19 @@ pub fn iocd_run(config: &Path) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     cmd
+}
+
+/// Runs `iocd run --config <config>` the way a config it should refuse is tried: its exit
+/// status (`None` if it still ran after `timeout`: then it is killed) and everything it
+/// logged.
+pub fn iocd_run_to_exit(config: &Path, timeout: Duration) -> (Option<ExitStatus>, String) {
+    let mut child = iocd_run(config).spawn().expect("iocd starts");
+    let status = wait_exit(&mut child, timeout);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    (status, stderr_of(&mut child))
 }
 
 /// Spawns `cmd` (an [`iocd_run`]) and waits until `GET ready_path` on the admin port answers
@@ -188,12 +240,24 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// SIGTERM, then the exit status and everything iocd logged; panics if it has not exited
-/// within `timeout`.
-pub fn stop_iocd(child: &mut Child, timeout: Duration) -> (ExitStatus, String) {
+/// SIGTERM, then the exit status and how long iocd took to exit after it. If it is still
+/// running after `timeout`, kills it and panics, saying `what` (the situation, e.g. `"with
+/// stdin open"`).
+pub fn sigterm_timed(child: &mut Child, timeout: Duration, what: &str) -> (ExitStatus, Duration) {
+    let stop = Instant::now();
     signal(child, "TERM");
-    let status =
-        wait_exit(child, timeout).unwrap_or_else(|| panic!("iocd did not stop within {timeout:?}"));
+    let Some(status) = wait_exit(child, timeout) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("iocd still running {timeout:?} after SIGTERM {what}");
+    };
+    (status, stop.elapsed())
+}
+
+/// SIGTERM, then the exit status and everything iocd logged; kills it and panics if it has
+/// not exited within `timeout`.
+pub fn stop_iocd(child: &mut Child, timeout: Duration) -> (ExitStatus, String) {
+    let (status, _) = sigterm_timed(child, timeout, "(stop_iocd)");
     (status, stderr_of(child))
 }
 
