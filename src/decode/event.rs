@@ -559,6 +559,7 @@ impl Event {
 
     /// `destination.domain`, else `url.domain`, else the TLS server name: the name of the
     /// host the client talked to.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn destination_domain<'l>(&self, line: &'l [u8]) -> Option<Cow<'l, str>> {
         self.value(line, "destination.domain")
             .or_else(|| self.value(line, "url.domain"))
@@ -597,7 +598,7 @@ impl Event {
 /// Every invariant a caller relies on, for any line: at most [`MAX_FIELDS`] fields, each range
 /// non-empty, inside the line and (for a UTF-8 line) on character boundaries, `field_at` finds
 /// each field, and no accessor panics. The property the proptests and the fuzz targets check.
-#[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn check_invariants(line: &[u8], zeek: Option<&ZeekHeader>) -> Result<(), String> {
     let Some(ev) = decode(line, zeek) else {
         return Ok(());

@@ -261,7 +261,7 @@ pub(super) fn parse_file(text: &str, now: DateTime<Utc>) -> (Vec<Mark>, Vec<Line
 /// For the fuzz target only (fuzz/fuzz_targets/feedback_file.rs): parses feedback-file bytes
 /// as [`Feedback::load_file`] does, and returns how many marks it gave and the line numbers of
 /// the lines it reported.
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub fn parse_feedback_file(bytes: &[u8]) -> (usize, Vec<usize>) {
     let (marks, errors) = parse_file(&String::from_utf8_lossy(bytes), Utc::now());
     (marks.len(), errors.iter().map(|e| e.line).collect())

@@ -69,7 +69,9 @@ mod file;
 mod mark;
 
 use file::*;
-pub use file::{canonical_host, canonical_indicator, parse_feedback_file};
+#[cfg(feature = "fuzzing")]
+pub use file::parse_feedback_file;
+pub use file::{canonical_host, canonical_indicator};
 pub use mark::*;
 
 /// The read side: canonical indicator -> marks.
