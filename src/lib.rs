@@ -28,7 +28,7 @@
 //! | layer | module | read first |
 //! |---|---|---|
 //! | engine crate | `iocd_engine` | [`IocSet`], [`Scratch`], [`Hit`] |
-//! | leaves | [`retry`], [`statefile`], [`tls`] | [`retry::Backoff`] |
+//! | leaves | [`retry`], [`statefile`], [`time`], [`tls`] | [`retry::Backoff`], [`time::rfc3339`] |
 //! | decode | [`decode`] | [`decode::event::Event`] |
 //! | model | [`model`] | [`model::Batch`], [`model::AlertRecord`] |
 //! | config | [`config`] | [`config::Config`] |
@@ -58,6 +58,7 @@ pub mod sink;
 pub mod source;
 pub mod statefile;
 pub mod telemetry;
+pub mod time;
 pub mod tls;
 pub mod triage;
 

@@ -36,9 +36,9 @@ use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
 use crate::config::SightingsConfig;
-use crate::decode::time::{Digits, rfc3339_ms};
 use crate::retry::Backoff;
 use crate::telemetry::Metrics;
+use crate::time::{Digits, rfc3339_ms};
 
 /// MISP sighting types iocd reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. A module uses only modules of layers before its own.
 const LAYERS: &[(&str, &[&str])] = &[
     (
-        "leaves: retry, state files, TLS files",
-        &["retry", "statefile", "tls"],
+        "leaves: retry, state files, time formatting, TLS files",
+        &["retry", "statefile", "time", "tls"],
     ),
     ("decode: log lines into typed fields", &["decode"]),
     ("model: the records that flow", &["model", "pipeline"]),

@@ -21,6 +21,7 @@ use crate::alert::{
 use crate::decode::event::is_private_default;
 use crate::model::{AlertPriority, AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot};
 use crate::telemetry::Metrics;
+use crate::time::{Digits, rfc3339_system};
 use crate::triage::{LineHits, Tally, Triage, Verdict};
 use iocd_engine::for_each_hit_line;
 use iocd_engine::{Hit, IocKind, IocSet, Scratch};
@@ -76,17 +77,23 @@ fn run(
         scan(&snap.set, &batch, &mut scratch, &mut hits);
         if !hits.is_empty() {
             count_by_kind(&by_kind, &snap.set, &hits);
-            emit(
-                &batch,
-                &snap,
-                &hits,
-                &mut json,
-                &out,
+            let now = SystemTime::now();
+            let stamp = rfc3339_system(now, Digits::Millis);
+            Emitter {
+                batch: &batch,
+                snap: &snap,
+                json: &mut json,
+                out: &out,
                 decode,
-                triage.as_deref(),
-                &mut tally,
-                &metrics,
-            );
+                triage: triage.as_deref(),
+                tally: &mut tally,
+                metrics: &metrics,
+                now: &stamp,
+                secs: now
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            }
+            .batch(&hits);
             if let Some(t) = &triage {
                 t.flush(&mut tally);
             }
@@ -159,40 +166,15 @@ struct Emitter<'a> {
     secs: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn emit(
-    batch: &Batch,
-    snap: &Snapshot,
-    hits: &[Hit],
-    json: &mut Vec<u8>,
-    out: &AlertOut,
-    decode: HeaderDecoder,
-    triage: Option<&Triage>,
-    tally: &mut Tally,
-    metrics: &Metrics,
-) {
-    let now_t = SystemTime::now();
-    let now = humantime::format_rfc3339_millis(now_t).to_string();
-    let mut e = Emitter {
-        batch,
-        snap,
-        json,
-        out,
-        decode,
-        triage,
-        tally,
-        metrics,
-        now: &now,
-        secs: now_t
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
-    };
-    for_each_hit_line(&batch.buf, hits, |start, end, line_hits| {
-        e.line(start, end, line_hits)
-    });
-}
-
 impl Emitter<'_> {
+    /// The alerts for every line of the batch that has hits.
+    fn batch(&mut self, hits: &[Hit]) {
+        let buf = &self.batch.buf;
+        for_each_hit_line(buf, hits, |start, end, line_hits| {
+            self.line(start, end, line_hits)
+        });
+    }
+
     /// The alert (if any) for the line `buf[start..end]` and its hits.
     fn line(&mut self, start: usize, end: usize, line_hits: &[Hit]) {
         let line = &self.batch.buf[start..end];

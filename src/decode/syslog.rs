@@ -18,7 +18,7 @@ use chrono::{DateTime, Datelike, FixedOffset, Local};
 use serde::Serialize;
 use syslog_loose::{IncompleteDate, Message, ProcId, Protocol, Variant};
 
-use super::time::{Digits, rfc3339};
+use crate::time::{Digits, rfc3339};
 
 /// Which header layout a message had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

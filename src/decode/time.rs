@@ -145,55 +145,12 @@ fn access_log_time(line: &[u8]) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_str(inside, "%d/%b/%Y:%H:%M:%S %z").ok()
 }
 
-/// How many digits of the second an RFC 3339 text carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Digits {
-    /// Whole seconds: `2026-11-22T10:00:03Z`.
-    Secs,
-    /// Milliseconds, always three digits: `2026-11-22T10:00:03.000Z`.
-    Millis,
-    /// As many as the time has (none, 3, 6 or 9), in the time's own offset.
-    Auto,
-}
-
-/// The one way iocd writes a time: RFC 3339, in UTC unless `t` carries an offset
-/// ([`Digits::Auto`] keeps it).
-pub(crate) fn rfc3339<Tz: TimeZone>(t: &DateTime<Tz>, digits: Digits) -> String
-where
-    Tz::Offset: std::fmt::Display,
-{
-    let format = match digits {
-        Digits::Secs => chrono::SecondsFormat::Secs,
-        Digits::Millis => chrono::SecondsFormat::Millis,
-        Digits::Auto => chrono::SecondsFormat::AutoSi,
-    };
-    match digits {
-        Digits::Auto => t.to_rfc3339_opts(format, true),
-        _ => t.with_timezone(&Utc).to_rfc3339_opts(format, true),
-    }
-}
-
-/// [`rfc3339`] of a Unix time in milliseconds, clamped to what RFC 3339 can write (the epoch
-/// to the end of year 9999).
-pub(crate) fn rfc3339_ms(ms: i64, digits: Digits) -> String {
-    const MAX_MS: i64 = 253_402_300_799_999;
-    let t = DateTime::from_timestamp_millis(ms.clamp(0, MAX_MS)).unwrap_or_default();
-    rfc3339(&t, digits)
-}
-
-/// [`rfc3339`] of a Unix time in seconds; `None` before the epoch or after year 9999.
-pub(crate) fn rfc3339_secs(secs: i64) -> Option<String> {
-    if !(0..=253_402_300_799).contains(&secs) {
-        return None;
-    }
-    Some(rfc3339(&DateTime::from_timestamp(secs, 0)?, Digits::Secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::decode::event::{ZeekHeader, decode};
     use crate::decode::syslog;
+    use crate::time::{Digits, rfc3339};
 
     fn at(line: &str, zeek: Option<&ZeekHeader>) -> Option<String> {
         let modified = FixedOffset::east_opt(3600)
@@ -295,28 +252,5 @@ mod tests {
         ] {
             assert_eq!(p(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn one_format_for_every_writer() {
-        assert_eq!(rfc3339_ms(0, Digits::Millis), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_ms(-5, Digits::Millis), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339_ms(i64::MAX, Digits::Millis),
-            "9999-12-31T23:59:59.999Z"
-        );
-        assert_eq!(
-            rfc3339_ms(1_764_000_003_250, Digits::Secs),
-            "2025-11-24T16:00:03Z"
-        );
-        assert_eq!(
-            rfc3339_secs(1_764_000_003).as_deref(),
-            Some("2025-11-24T16:00:03Z")
-        );
-        assert_eq!(rfc3339_secs(-1), None);
-        assert_eq!(rfc3339_secs(253_402_300_800), None);
-        let t = parse_time("2026-11-22T10:00:03.5+01:00").unwrap();
-        assert_eq!(rfc3339(&t, Digits::Auto), "2026-11-22T10:00:03.500+01:00");
-        assert_eq!(rfc3339(&t, Digits::Secs), "2026-11-22T09:00:03Z");
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::decode::time::{Digits, rfc3339};
+use crate::time::{Digits, rfc3339};
 
 /// Longest indicator of a mark (a long URL fits).
 pub(crate) const MAX_INDICATOR_BYTES: usize = 2048;

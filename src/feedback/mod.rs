@@ -62,15 +62,15 @@ use chrono::{DateTime, Utc};
 use prometheus::{IntCounter, IntGauge};
 use tracing::{error, info, warn};
 
-use crate::decode::time::{Digits, rfc3339};
 use crate::telemetry::Metrics;
+use crate::time::{Digits, rfc3339};
 
 mod file;
 mod mark;
 
-use file::*;
 #[cfg(feature = "fuzzing")]
 pub use file::parse_feedback_file;
+use file::*;
 pub use file::{canonical_host, canonical_indicator};
 pub use mark::*;
 

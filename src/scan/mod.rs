@@ -57,7 +57,8 @@ use crate::config::AlertFormat;
 use crate::config::triage::TriageConfig;
 use crate::decode::event::{ZeekHeader, ZeekStream, hash_lines};
 use crate::decode::syslog;
-use crate::decode::time::{Digits, event_time, rfc3339};
+use crate::decode::time::event_time;
+use crate::time::{Digits, rfc3339, rfc3339_system};
 use crate::triage::assets::Assets;
 use crate::triage::{LineHits, internal_host};
 use iocd_engine::{Hit, IocKind, IocSet, Scratch, for_each_hit_line};
@@ -245,7 +246,7 @@ pub fn scan_reader(
         free_tx.send(Vec::with_capacity(CHUNK)).expect("pool fits");
     }
     let now = SystemTime::now();
-    let timestamp = humantime::format_rfc3339_seconds(now).to_string();
+    let timestamp = rfc3339_system(now, Digits::Secs);
     let keep_lines = opts.output.keeps_lines();
     let reference = DateTime::<Local>::from(source.modified.unwrap_or(now)).fixed_offset();
 

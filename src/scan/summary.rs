@@ -14,7 +14,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 use super::text::shown;
-use crate::decode::time::{Digits, rfc3339};
+use crate::time::{Digits, rfc3339};
 use iocd_engine::{IocId, IocSet};
 
 /// Distinct hosts kept by name per indicator.

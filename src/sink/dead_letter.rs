@@ -67,7 +67,7 @@ impl Refusal<'_> {
         let alert = serde_json::from_slice::<Value>(self.alert)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(self.alert).into_owned()));
         let v = json!({
-            "time": humantime::format_rfc3339_millis(now).to_string(),
+            "time": crate::time::rfc3339_system(now, crate::time::Digits::Millis),
             "sink": self.sink,
             "status": self.status,
             "reason": self.reason,

@@ -545,9 +545,8 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let rfc3339 = |unix: f64| {
-            let t = std::time::UNIX_EPOCH
-                + std::time::Duration::from_secs_f64(unix.clamp(0.0, 253_402_300_799.0));
-            humantime::format_rfc3339_seconds(t).to_string()
+            let ms = (unix.clamp(0.0, 253_402_300_799.0) * 1000.0) as i64;
+            crate::time::rfc3339_ms(ms, crate::time::Digits::Secs)
         };
         let feeds: Vec<serde_json::Value> = rows
             .into_iter()

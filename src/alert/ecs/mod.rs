@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::decode::syslog::SyslogFields;
-use crate::decode::time::rfc3339_secs;
 pub use crate::model::RULESET;
+use crate::time::rfc3339_secs;
 use iocd_engine::{Hit, IocKind, IocSet, Pattern, Tlp};
 
 mod fields;

@@ -8,8 +8,8 @@
 
 use serde_json::{Value, json};
 
-use crate::decode::time::{Digits, rfc3339_ms};
 use crate::model::{Priority, RULESET};
+use crate::time::{Digits, rfc3339_ms};
 use crate::triage::report::{DigestReport, FloodReport, Report, RollupReport, SummaryReport};
 use crate::triage::{FloodVerdict, Outgoing};
 
