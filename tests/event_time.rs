@@ -215,3 +215,45 @@ fn a_backlog_replayed_at_full_speed_gives_the_alerts_it_gave_live() {
     assert_eq!(arrival.get("hit"), Some(&4), "{arrival:?}");
     assert_ne!(sorted(&live_all), sorted(&arrival_all));
 }
+
+/// In event time a line older than `max_lateness` (5 s here) behind the clock is triaged at
+/// the clock minus the allowance, and counted: `iocd_triage_late_lines_total` says how much
+/// of a stream came too late to be triaged at its own time. In arrival time it never moves.
+#[test]
+fn lines_later_than_the_allowance_are_counted() {
+    for (time, late) in [("event", 1.0), ("arrival", 0.0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (syslog, admin) = (free_port(), free_port());
+        let cfg = write_config(dir.path(), &config(dir.path(), syslog, admin, time));
+        let mut child = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
+        let now = SystemTime::now();
+        let mut tcp = TcpStream::connect(("127.0.0.1", syslog)).unwrap();
+        // Newest first, then one a minute older, then one a second older (within 5 s).
+        for (n, age) in [0u64, 60, 1].into_iter().enumerate() {
+            let at = now - Duration::from_secs(age);
+            tcp.write_all(line(at, "10.0.0.5", C2, n).as_bytes())
+                .unwrap();
+        }
+        tcp.flush().unwrap();
+        drop(tcp);
+        let t = Instant::now();
+        let metrics = loop {
+            let m = support::http_get(admin, "/metrics").unwrap_or_default();
+            if support::metric_sum(&m, "iocd_triage_hits_total") >= 3.0 {
+                break m;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "lines not all matched"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(
+            support::metric_sum(&metrics, "iocd_triage_late_lines_total"),
+            late,
+            "{time}"
+        );
+        let (status, log) = stop_iocd(&mut child, Duration::from_secs(30));
+        assert!(status.success(), "{log}");
+    }
+}

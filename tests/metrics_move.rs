@@ -250,6 +250,14 @@ const MOVERS: &[(&str, Mover)] = &[
             "iocd_triage_digested_alerts_total",
         ),
     ),
+    (
+        "iocd_triage_late_lines_total",
+        By {
+            file: "tests/event_time.rs",
+            test: "lines_later_than_the_allowance_are_counted",
+            token: "iocd_triage_late_lines_total",
+        },
+    ),
     ("iocd_triage_dedup_entries", Here),
     ("iocd_triage_flood_entries", Here),
     (

@@ -651,6 +651,9 @@ pub struct TriageMetrics {
     /// Indicators declared a flood (of any kind: a scan, a possible outbreak, shared
     /// infrastructure, a likely false positive).
     pub floods: IntCounter,
+    /// In event time, lines older than the clock's allowance for disorder, triaged at the
+    /// clock minus `triage.max_lateness` instead of at their own time.
+    pub late_lines: IntCounter,
     /// Hits on indicators the feed lists, by feed (a hit on an indicator two feeds list
     /// counts for both).
     pub feed_hits: IntCounterVec,
@@ -698,6 +701,10 @@ impl TriageMetrics {
             floods: f.counter(
                 "iocd_triage_floods_total",
                 "Indicators declared a flood (scan, possible outbreak, shared infrastructure or likely false positive).",
+            ),
+            late_lines: f.counter(
+                "iocd_triage_late_lines_total",
+                "Event time: lines older than triage.max_lateness behind the clock, triaged at the clock minus max_lateness.",
             ),
             feed_hits: f.counters(
                 "iocd_feed_hits_total",

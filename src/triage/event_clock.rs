@@ -21,7 +21,8 @@
 //!   A line that arrives after the pause is triaged as above, against the advanced clock.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+
+use prometheus::IntCounter;
 
 use super::{Clock, SystemClock};
 
@@ -39,8 +40,9 @@ pub struct EventClock {
     lateness: i64,
     ahead: i64,
     state: Mutex<State>,
-    /// Lines triaged later than their time (older than the allowance), for the metric.
-    late: AtomicI64,
+    /// Lines triaged later than their time (older than the allowance):
+    /// `iocd_triage_late_lines_total` in the daemon.
+    late: IntCounter,
 }
 
 impl EventClock {
@@ -59,8 +61,14 @@ impl EventClock {
                 newest: None,
                 seen_at_wall: 0,
             }),
-            late: AtomicI64::new(0),
+            late: IntCounter::new("late_lines", "late lines").expect("a valid name"),
         }
+    }
+
+    /// Counts late lines on `counter` (the registered `iocd_triage_late_lines_total`).
+    pub(crate) fn counting_late(mut self, counter: IntCounter) -> EventClock {
+        self.late = counter;
+        self
     }
 
     fn now_from(&self, s: State, wall: i64) -> i64 {
@@ -101,7 +109,7 @@ impl EventClock {
         }
         let floor = now.saturating_sub(self.lateness);
         if t < floor {
-            self.late.fetch_add(1, Ordering::Relaxed);
+            self.late.inc();
             return (floor, false);
         }
         (t, false)
@@ -110,7 +118,7 @@ impl EventClock {
     #[cfg(test)]
     /// Lines triaged at clock - `lateness` rather than at their own, older, time.
     pub(crate) fn late_lines(&self) -> u64 {
-        self.late.load(Ordering::Relaxed).max(0) as u64
+        self.late.get()
     }
 }
 

@@ -204,9 +204,13 @@ impl Triage {
     /// clock with `cfg.max_lateness` and `cfg.max_ahead`; in arrival time, unchanged.
     pub(crate) fn with_time(self, cfg: &TriageConfig) -> Triage {
         match cfg.time {
-            crate::config::triage::TimeBasis::Event => self.with_event_clock(Arc::new(
-                EventClock::new(millis(cfg.max_lateness), millis(cfg.max_ahead)),
-            )),
+            crate::config::triage::TimeBasis::Event => {
+                let late = self.metrics.late_lines.clone();
+                self.with_event_clock(Arc::new(
+                    EventClock::new(millis(cfg.max_lateness), millis(cfg.max_ahead))
+                        .counting_late(late),
+                ))
+            }
             crate::config::triage::TimeBasis::Arrival => self,
         }
     }
