@@ -284,6 +284,7 @@ fn populate(m: &Metrics) {
     t.flood_entries.set(2);
     t.evictions.with_label_values(&["dedup"]).inc();
     t.floods.inc();
+    t.late_lines.inc();
     t.feed_hits.with_label_values(&["feed_a"]).inc_by(5);
     t.feed_unique_hits.with_label_values(&["feed_a"]).inc_by(2);
     t.feed_alerts
@@ -374,6 +375,7 @@ const FAMILIES: &[&str] = &[
     "iocd_triage_flood_entries",
     "iocd_triage_evictions_total",
     "iocd_triage_floods_total",
+    "iocd_triage_late_lines_total",
     "iocd_feed_hits_total",
     "iocd_feed_unique_hits_total",
     "iocd_feed_alerts_total",
