@@ -7,9 +7,12 @@ use memchr::memmem;
 use crate::index::{Index, StrIndex};
 use crate::lpm::Lpm4;
 use crate::pattern::*;
-use crate::scan::*;
 use crate::set::*;
 use crate::*;
+
+/// Sets with fewer IPv4 indicators than this (and no IPv4 network) keep their table in cache
+/// anyway, and skip the 2 MiB /24 map.
+pub(crate) const V4_MAP_MIN: usize = 16 * 1024;
 
 /// One listing as the compiler keeps it until [`Compiler::build`]: the indicator's table and
 /// local index packed in one `u32` (4 + 28 bits) beside the source, 16 bytes where a tuple
@@ -43,6 +46,13 @@ impl Listed {
 
     pub(crate) fn local(self) -> u32 {
         self.at & ((1 << Listed::LOCAL_BITS) - 1)
+    }
+}
+
+impl IocSet {
+    /// The empty set: matches nothing.
+    pub fn empty() -> IocSet {
+        Compiler::new().build()
     }
 }
 
@@ -372,26 +382,6 @@ impl Compiler {
     }
 }
 
-/// How an [`IocSet`] finds free strings.
-///
-/// Aho-Corasick over the strings themselves is measured at 0.3-0.4 GB/s on web and proxy logs:
-/// user-agent strings start with `Mozilla/`, which keeps the automaton busy in every web line.
-/// For a few dozen strings there is a faster way, measured at 2.1 GB/s on the same corpus:
-/// pick in each string its rarest 4-byte window (no letters in case-insensitive strings where
-/// possible, since each letter doubles the case variants), find those windows with the SIMD
-/// Teddy searcher, and compare the whole string around each one.
-pub(crate) enum StringSearch {
-    /// Teddy over anchors; `owners[k]` lists (pattern, offset of the anchor in it) for anchor
-    /// `k`.
-    Anchors {
-        searcher: aho_corasick::packed::Searcher,
-        owners: Vec<Vec<(u32, u32)>>,
-    },
-    /// One ASCII-case-insensitive automaton over every string; case-sensitive ones are checked
-    /// byte for byte on a match.
-    Automaton(AhoCorasick),
-}
-
 impl StringSearch {
     pub(crate) fn memory_usage(&self) -> usize {
         match self {
@@ -402,14 +392,6 @@ impl StringSearch {
             StringSearch::Automaton(ac) => ac.memory_usage(),
         }
     }
-}
-
-/// Every free string: case-sensitive ones, then case-insensitive ones (lower-cased).
-pub(crate) fn string_patterns<'a>(cs: &'a StrIndex, ci: &'a StrIndex) -> Vec<(bool, &'a [u8])> {
-    (0..cs.len() as u32)
-        .map(|i| (false, cs.key(i)))
-        .chain((0..ci.len() as u32).map(|i| (true, ci.key(i))))
-        .collect()
 }
 
 pub(crate) const ANCHOR: usize = 4;
@@ -512,12 +494,6 @@ pub(crate) fn build_anchors(pats: &[(bool, &[u8])]) -> Option<StringSearch> {
     })
 }
 
-/// The bit of an address in [`IocSet`]'s `url_v4_filter` (65,536 bits).
-#[inline]
-pub(crate) fn v4_slot(ip: u32) -> usize {
-    ((ip ^ (ip >> 16)) & 0xffff) as usize
-}
-
 /// The map of [`IocSet::url_host_filter`] for these name hashes: a power of two of bits, about
 /// 32 per hash, between 2^12 and 2^23 (1 MiB); bit `h >> (64 - k)` set for each.
 pub(crate) fn host_filter(hashes: &[u64]) -> Box<[u64]> {
@@ -534,17 +510,6 @@ pub(crate) fn host_filter(hashes: &[u64]) -> Box<[u64]> {
         map[b / 64] |= 1 << (b % 64);
     }
     map
-}
-
-/// Whether hash `h` may be in `map` ([`host_filter`]); always false for an empty map.
-#[inline]
-pub(crate) fn in_filter(map: &[u64], h: u64) -> bool {
-    if map.is_empty() {
-        return false;
-    }
-    let bits = map.len() * 64;
-    let b = (h >> (64 - bits.trailing_zeros())) as usize;
-    map[b / 64] & (1 << (b % 64)) != 0
 }
 
 #[cfg(test)]

@@ -49,9 +49,9 @@ mod url;
 
 pub use compile::Compiler;
 pub use lines::for_each_hit_line;
+pub use pattern::parse_ipv4;
 pub use pattern::{IocKind, Pattern};
 #[doc(hidden)]
 pub use pattern::{N_TABLES, Table};
-pub use scan::parse_ipv4;
 pub use set::{Feed, Hit, IocId, IocSet, Meta, Scratch, SourceRef, Tlp};
 pub use url::canonical_url;

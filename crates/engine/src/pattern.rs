@@ -227,6 +227,41 @@ pub(crate) const TABLES: [Table; N_TABLES] = [
     Table::StrCi,
 ];
 
+/// The address of a dotted quad as the engine reads one (four decimal parts, no leading zeros:
+/// `01.2.3.4` is no address), or `None`. Normalizing indicators uses it so that an indicator
+/// is only ever an address a log token can equal.
+#[inline]
+pub fn parse_ipv4(b: &[u8]) -> Option<u32> {
+    let mut ip: u32 = 0;
+    let mut parts = 0;
+    let mut i = 0;
+    while i <= b.len() {
+        let start = i;
+        let mut v: u32 = 0;
+        while i < b.len() && b[i].is_ascii_digit() {
+            v = v * 10 + u32::from(b[i] - b'0');
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        let n = i - start;
+        if n == 0 || v > 255 || (n > 1 && b[start] == b'0') {
+            return None;
+        }
+        ip = (ip << 8) | v;
+        parts += 1;
+        if i == b.len() {
+            break;
+        }
+        if b[i] != b'.' || parts == 4 {
+            return None;
+        }
+        i += 1;
+    }
+    (parts == 4).then_some(ip)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
