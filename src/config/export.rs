@@ -1,7 +1,7 @@
 //! `[[exports]]`: named views of the current indicator set, written for the controls that
 //! block (firewall lists, DNS response policy zones, nftables and ipset, sensors).
 //!
-//! What each export holds and how it is written is `crate::export`'s job; this module only
+//! What each export holds and how it is written is the export module's job; this module only
 //! says what an operator can ask for, and refuses what cannot work before anything starts.
 
 use std::net::{IpAddr, SocketAddr};

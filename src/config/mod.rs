@@ -72,7 +72,7 @@ pub struct Config {
     #[serde(default)]
     pub triage: triage::TriageConfig,
     /// Views of the current set written for firewalls, resolvers and sensors (see
-    /// `crate::export`).
+    /// the export module).
     #[serde(default)]
     pub exports: Vec<ExportConfig>,
     /// Serves the exports over HTTP(S) for firewalls that pull their lists (off when absent).
@@ -81,7 +81,7 @@ pub struct Config {
 }
 
 /// False-positive marks: `POST /feedback` on the admin server, and a watched file. See
-/// `crate::feedback` for the file format.
+/// the feedback module for the file format.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeedbackConfig {

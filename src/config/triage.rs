@@ -4,7 +4,7 @@
 //! The doc comment of each field is the manual; `config/iocd.example.toml` lists every key
 //! with its default. [`TriageConfig::validate`] reports every problem with its key path, like
 //! the rest of the configuration. The model these keys drive is described in
-//! `docs/ALERT_QUALITY.md` and in `crate::triage`.
+//! `docs/ALERT_QUALITY.md` and in the triage module.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -23,7 +23,7 @@
 //! periodic digest ([`digest`]).
 //!
 //! Read [`Triage`] and [`Verdict`] first. Triage decides; it renders nothing: its verdicts and
-//! its own alerts ([`report`]) are typed values that `crate::alert` renders.
+//! its own alerts ([`report`]) are typed values that the alert module renders.
 //!
 //! Files by concern: the clock ([`clock`]), what a line says ([`facts`]), the verdict types
 //! ([`verdict`]), assessing a line ([`assess`]), the tally and its metrics (`tally`),

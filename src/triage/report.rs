@@ -1,6 +1,6 @@
 //! The alerts triage makes on its own, as typed values: the roll-up of a closed window, the
 //! report of a flooding indicator, the periodic summary of scans stopped at the edge, a sink's
-//! digest. Triage decides them; `crate::alert` renders them (ECS, OCSF, CEF).
+//! digest. Triage decides them; the alert module renders them (ECS, OCSF, CEF).
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;

@@ -767,7 +767,7 @@ fn rollups_get_an_event_id_from_their_content() {
         .remove("id");
     assert_eq!(
         id,
-        crate::alert::content_id("rollup", &serde_json::to_vec(&content).unwrap())
+        crate::model::content_id("rollup", &serde_json::to_vec(&content).unwrap())
     );
     // Another count is another roll-up.
     assert_ne!(
