@@ -132,7 +132,7 @@ impl Scratch {
 
 /// An immutable, compiled set of indicators.
 ///
-/// Build it with a [`Compiler`] (or `ioc::SetBuilder`, which parses feeds into one), share it
+/// Build it with a [`Compiler`](crate::Compiler) (or `ioc::SetBuilder`, which parses feeds into one), share it
 /// with `Arc`, and call [`IocSet::scan`] from any number of threads.
 pub struct IocSet {
     pub(crate) ipv4: Index<u32>,
@@ -439,7 +439,7 @@ pub(crate) fn v4_slot(ip: u32) -> usize {
     ((ip ^ (ip >> 16)) & 0xffff) as usize
 }
 
-/// Whether hash `h` may be in `map` ([`host_filter`]); always false for an empty map.
+/// Whether hash `h` may be in `map` (`compile::host_filter`); always false for an empty map.
 #[inline]
 pub(crate) fn in_filter(map: &[u64], h: u64) -> bool {
     if map.is_empty() {
