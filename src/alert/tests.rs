@@ -331,3 +331,96 @@ fn matched_field_names_only_ecs_fields_and_tlp_is_the_strictest() {
     assert_eq!(v["threat"]["indicator"]["marking"]["tlp"], "AMBER");
     assert_eq!(ecs::check(&v), Vec::<String>::new());
 }
+
+#[test]
+fn threat_context_of_the_feeds_reaches_the_alert() {
+    use iocd_engine::{Compiler, Context as ThreatContext, Meta, Pattern, SourceRef, Technique};
+    let cx = std::sync::Arc::new(ThreatContext {
+        malware: vec!["Pikabot".into()],
+        tools: vec!["Cobalt Strike".into()],
+        groups: vec!["TA577".into()],
+        campaigns: vec!["Spring wave".into()],
+        techniques: vec![Technique {
+            id: Some("T1071.001".into()),
+            name: Some("Web Protocols".into()),
+        }],
+        tactics: vec!["command-and-control".into()],
+        report: Some("misp-event:e-1".into()),
+    });
+    let meta = Meta {
+        tags: vec!["botnet_cc".into()],
+        description: Some("Pikabot C2".into()),
+        context: Some(cx),
+        ..Meta::default()
+    };
+    let mut c = Compiler::new();
+    let f = c.add_feed("misp", "ev.json");
+    let ip = Pattern::Ipv4("203.0.113.5".parse().unwrap());
+    let dom = Pattern::Domain {
+        name: "pika.example".into(),
+        subdomains: true,
+    };
+    let other = Pattern::Ipv4("198.51.100.9".parse().unwrap());
+    for p in [&ip, &dom, &other] {
+        c.add_with_meta(p, SourceRef::plain(f, 0), meta.clone());
+    }
+    let set = c.build();
+    let line = b"SRC=10.0.0.5 DST=203.0.113.5";
+    let mut hits = Vec::new();
+    set.scan(line, &mut Scratch::new(), &mut hits);
+    assert_eq!(hits.len(), 1);
+    let mut out = Vec::new();
+    let acx = Context {
+        now: "2026-01-01T00:00:00Z",
+        dataset: "iocd.scan",
+        ..Context::default()
+    };
+    write_alert(&mut out, &set, line, &hits, &acx);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let t = &v["threat"];
+    assert_eq!(
+        t["software"]["name"],
+        serde_json::json!(["Pikabot", "Cobalt Strike"])
+    );
+    assert_eq!(
+        t["software"]["type"],
+        serde_json::json!(["Malware", "Tool"])
+    );
+    assert_eq!(t["group"]["name"], serde_json::json!(["TA577"]));
+    assert_eq!(t["technique"]["id"], serde_json::json!(["T1071.001"]));
+    assert_eq!(t["technique"]["name"], serde_json::json!(["Web Protocols"]));
+    assert_eq!(
+        t["tactic"]["name"],
+        serde_json::json!(["command-and-control"])
+    );
+    assert_eq!(
+        t["enrichments"][0]["indicator"]["description"],
+        "Pikabot C2"
+    );
+    assert_eq!(v["tags"], serde_json::json!(["botnet_cc", "Spring wave"]));
+    // The other indicators of the same event, not the alert's own.
+    let related: Vec<&str> = v["iocd"]["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["indicator"].as_str().unwrap())
+        .collect();
+    assert_eq!(related.len(), 2);
+    assert!(related.contains(&"pika.example") && related.contains(&"198.51.100.9"));
+    assert_eq!(v["iocd"]["related"][0]["report"], "misp-event:e-1");
+    assert_eq!(crate::alert::ecs::check(&v), Vec::<String>::new());
+
+    // A plain list says nothing: none of it is written.
+    let mut b = SetBuilder::new();
+    b.add_plain_list("plain", "p.txt", b"203.0.113.5\n");
+    let set = b.build();
+    let mut hits = Vec::new();
+    set.scan(line, &mut Scratch::new(), &mut hits);
+    let mut out = Vec::new();
+    write_alert(&mut out, &set, line, &hits, &acx);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    for absent in ["software", "group", "technique", "tactic"] {
+        assert!(v["threat"].get(absent).is_none(), "{absent}");
+    }
+    assert!(v.get("tags").is_none() && v["iocd"].get("related").is_none());
+}

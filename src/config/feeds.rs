@@ -230,9 +230,16 @@ pub struct CsvMapping {
     /// 0-100 or `critical`/`high`/`medium`/`low`/`info`.
     #[serde(default)]
     pub severity: Option<ColumnRef>,
-    /// Tags, split on `,`, `;` and `|` (a malware family column works too).
+    /// Tags, split on `,`, `;` and `|`.
     #[serde(default)]
     pub tags: Option<ColumnRef>,
+    /// Malware families (Feodo's `malware`, ThreatFox's `malware_printable`), split like tags:
+    /// the alert's `threat.software.name`.
+    #[serde(default)]
+    pub malware: Option<ColumnRef>,
+    /// Threat actors, split like tags: the alert's `threat.group.name`.
+    #[serde(default)]
+    pub threat_actor: Option<ColumnRef>,
     /// Times: Unix seconds, RFC 3339, `YYYY-MM-DD[ HH:MM:SS]` or `M/D/YYYY H:MM`, UTC.
     #[serde(default)]
     pub first_seen: Option<ColumnRef>,

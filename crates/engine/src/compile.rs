@@ -104,6 +104,7 @@ impl Compiler {
                 src_start: Vec::new(),
                 sources: Vec::new(),
                 metas: Vec::new(),
+                reports: Default::default(),
                 feeds: Vec::new(),
             },
             listings: Vec::new(),
@@ -316,6 +317,7 @@ impl Compiler {
         sources.shrink_to_fit();
         s.src_start = start;
         s.sources = sources;
+        s.reports = reports_of(s);
 
         s.sub_min_labels = (0..s.domain_sub.len() as u32)
             .map(|i| 1 + memchr::memchr_iter(b'.', s.domain_sub.key(i)).count())
@@ -512,8 +514,79 @@ pub(crate) fn host_filter(hashes: &[u64]) -> Box<[u64]> {
     map
 }
 
+/// The indicators of each report a listing names ([`Context::report`]), in id order, at most
+/// [`IocSet::MAX_REPORT_MEMBERS`] each. Sources are grouped by indicator by now, so one pass
+/// over them is one pass in id order.
+fn reports_of(s: &IocSet) -> hashbrown::HashMap<String, Vec<IocId>, foldhash::fast::RandomState> {
+    let mut reports: hashbrown::HashMap<String, Vec<IocId>, foldhash::fast::RandomState> =
+        hashbrown::HashMap::default();
+    if !s
+        .metas
+        .iter()
+        .any(|m| m.context.as_ref().is_some_and(|c| c.report.is_some()))
+    {
+        return reports;
+    }
+    let n = s.src_start.len().saturating_sub(1);
+    for i in 0..n {
+        let id = IocId(i as u32);
+        for src in s.sources(id) {
+            let Some(report) = s
+                .meta(src)
+                .and_then(|m| m.context.as_deref())
+                .and_then(|c| c.report.as_deref())
+            else {
+                continue;
+            };
+            let members = match reports.get_mut(report) {
+                Some(m) => m,
+                None => reports.entry(report.to_owned()).or_default(),
+            };
+            if members.len() < IocSet::MAX_REPORT_MEMBERS && members.last() != Some(&id) {
+                members.push(id);
+            }
+        }
+    }
+    reports
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn report_members_are_the_reports_indicators() {
+        let cx = std::sync::Arc::new(crate::Context {
+            report: Some("misp-event:1".into()),
+            ..crate::Context::default()
+        });
+        let meta = crate::Meta {
+            context: Some(cx),
+            ..crate::Meta::default()
+        };
+        let mut c = Compiler::new();
+        let f = c.add_feed("f", "f.json");
+        let g = c.add_feed("g", "g.txt");
+        let a = Pattern::Ipv4("203.0.113.1".parse().unwrap());
+        let b = Pattern::Domain {
+            name: "evil.example".into(),
+            subdomains: true,
+        };
+        let lone = Pattern::Ipv4("203.0.113.2".parse().unwrap());
+        c.add_with_meta(&a, SourceRef::plain(f, 0), meta.clone());
+        c.add_with_meta(&b, SourceRef::plain(f, 0), meta.clone());
+        // The same indicator from another feed, without a report: still one member.
+        c.add(&a, SourceRef::plain(g, 3));
+        c.add(&lone, SourceRef::plain(g, 4));
+        let set = c.build();
+        let mut members: Vec<String> = set
+            .report_members("misp-event:1")
+            .iter()
+            .map(|id| set.pattern(*id).to_string())
+            .collect();
+        members.sort();
+        assert_eq!(members, ["203.0.113.1", "evil.example"]);
+        assert!(set.report_members("misp-event:2").is_empty());
+    }
+
     use super::*;
 
     /// A set of free strings, written `string:TEXT` or `istring:TEXT` (lower-cased, as the

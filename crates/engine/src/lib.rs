@@ -53,5 +53,5 @@ pub use pattern::parse_ipv4;
 pub use pattern::{IocKind, Pattern};
 #[doc(hidden)]
 pub use pattern::{N_TABLES, Table};
-pub use set::{Feed, Hit, IocId, IocSet, Meta, Scratch, SourceRef, Tlp};
+pub use set::{Context, Feed, Hit, IocId, IocSet, Meta, Scratch, SourceRef, Technique, Tlp};
 pub use url::canonical_url;

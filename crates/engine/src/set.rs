@@ -102,6 +102,75 @@ pub struct Meta {
     pub tlp: Option<Tlp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// What the feed says the indicator is part of (malware, actor, campaign, ATT&CK), shared
+    /// by the listings of one record: a MISP event's attributes, a STIX indicator's values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<std::sync::Arc<Context>>,
+}
+
+/// The threat context a feed gives an indicator: what analysts pivot on ("which malware uses
+/// this address, which actor, which other indicators go with it"). Names only, bounded by the
+/// feed parsers; empty lists are the norm.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Context {
+    /// Malware families (Feodo's `malware` column, STIX `malware`, MISP malware galaxies).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub malware: Vec<String>,
+    /// Tools (STIX `tool`, MISP tool galaxies).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// Threat actors and intrusion sets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Campaigns (ECS has no field for them: alerts show them as tags).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<String>,
+    /// ATT&CK techniques.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub techniques: Vec<Technique>,
+    /// ATT&CK tactics (kill-chain phase names: `command-and-control`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tactics: Vec<String>,
+    /// The report the listing came from (a MISP event's UUID, a STIX `report`'s id): the
+    /// other indicators of the same report are [`IocSet::report_members`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+}
+
+impl Context {
+    /// Nothing in it.
+    pub fn is_empty(&self) -> bool {
+        *self == Context::default()
+    }
+
+    /// Bytes of text it holds (for the feed parsers' metadata budget).
+    pub fn text_bytes(&self) -> usize {
+        let names = |v: &[String]| v.iter().map(|s| s.len() + 24).sum::<usize>();
+        names(&self.malware)
+            + names(&self.tools)
+            + names(&self.groups)
+            + names(&self.campaigns)
+            + names(&self.tactics)
+            + self
+                .techniques
+                .iter()
+                .map(|t| {
+                    t.id.as_ref().map_or(0, String::len)
+                        + t.name.as_ref().map_or(0, String::len)
+                        + 48
+                })
+                .sum::<usize>()
+            + self.report.as_ref().map_or(0, String::len)
+    }
+}
+
+/// An ATT&CK technique as a feed names it: its id (`T1071.001`), its name, or both.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Technique {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Per-thread buffers for [`IocSet::scan`]. Create one per thread and reuse it; it grows to the
@@ -184,6 +253,9 @@ pub struct IocSet {
     pub(crate) src_start: Vec<u32>,
     pub(crate) sources: Vec<SourceRef>,
     pub(crate) metas: Vec<Meta>,
+    /// The indicators of each report ([`Context::report`]), the first
+    /// [`IocSet::MAX_REPORT_MEMBERS`] of each.
+    pub(crate) reports: hashbrown::HashMap<String, Vec<IocId>, foldhash::fast::RandomState>,
     pub(crate) feeds: Vec<Feed>,
 }
 
@@ -349,6 +421,15 @@ impl IocSet {
     /// What the feed said about this listing, if it said anything beyond listing it.
     pub fn meta(&self, source: &SourceRef) -> Option<&Meta> {
         self.metas.get(source.meta as usize)
+    }
+
+    /// Indicators kept per report for [`IocSet::report_members`].
+    pub const MAX_REPORT_MEMBERS: usize = 64;
+
+    /// Indicators of the set listed by `report` (a [`Context::report`]): the first
+    /// [`IocSet::MAX_REPORT_MEMBERS`] in the set's order; empty for an unknown report.
+    pub fn report_members(&self, report: &str) -> &[IocId] {
+        self.reports.get(report).map_or(&[], Vec::as_slice)
     }
 
     /// The feeds the set was built from; `SourceRef::feed` indexes this.

@@ -9,6 +9,7 @@ pub use crate::model::RULESET;
 use crate::time::rfc3339_secs;
 use iocd_engine::{Hit, IocKind, IocSet, Pattern, Tlp};
 
+mod context;
 mod fields;
 mod report;
 
@@ -43,6 +44,9 @@ struct Alert<'a> {
     user: Option<User<'a>>,
     rule: Rule,
     threat: Threat<'a>,
+    /// The feeds' tags of the alert's indicators, and their campaigns.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<&'a str>,
     iocd: Iocd<'a>,
 }
 
@@ -140,6 +144,17 @@ struct Threat<'a> {
     /// The strictest TLP of the indicators matched: how the alert may be shared.
     #[serde(skip_serializing_if = "Option::is_none")]
     indicator: Option<TopIndicator>,
+    /// Malware families and tools the feeds tie the indicators to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    software: Option<context::Software<'a>>,
+    /// Threat actors and intrusion sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<context::Group<'a>>,
+    /// ATT&CK techniques and tactics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    technique: Option<context::Attack<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tactic: Option<context::Attack<'a>>,
     enrichments: Vec<Enrichment<'a>>,
 }
 
@@ -241,6 +256,10 @@ struct Iocd<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     timestamp_from: Option<&'static str>,
     matches: Vec<MatchInfo<'a>>,
+    /// Other indicators of the set from the same MISP event or STIX report as one of the
+    /// alert's, to pivot on (at most ten).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    related: Vec<context::Related<'a>>,
 }
 
 #[derive(Serialize)]
@@ -293,6 +312,26 @@ fn provenance(set: &IocSet, hit: &Hit, ind: &mut Indicator<'_>) {
     ind.first_seen = first.and_then(rfc3339_secs);
     ind.last_seen = last.and_then(rfc3339_secs);
     ind.marking = tlp.map(marking);
+    // What the feeds say the indicator is, after what iocd says of it (a CIDR's network).
+    let said: Vec<&str> = set
+        .sources(hit.id)
+        .iter()
+        .filter_map(|s| set.meta(s).and_then(|m| m.description.as_deref()))
+        .take(3)
+        .collect();
+    if !said.is_empty() {
+        let mut d = ind.description.take().unwrap_or_default();
+        for s in said {
+            if d.split("; ").any(|x| x == s) {
+                continue;
+            }
+            if !d.is_empty() {
+                d.push_str("; ");
+            }
+            d.push_str(s);
+        }
+        ind.description = Some(d);
+    }
 }
 
 fn marking(t: Tlp) -> Marking {
@@ -458,6 +497,7 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
         names
     };
     let tlp = hits.iter().filter_map(|h| tlp_of(set, h)).max();
+    let threat_context = context::gather(set, hits);
     let mut indicators: Vec<&str> = matches.iter().map(|m| m.indicator.as_str()).collect();
     let id = event_id(
         &cx.origin,
@@ -526,8 +566,13 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
             indicator: tlp.map(|t| TopIndicator {
                 marking: marking(t),
             }),
+            software: threat_context.software,
+            group: threat_context.group,
+            technique: threat_context.technique,
+            tactic: threat_context.tactic,
             enrichments,
         },
+        tags: threat_context.tags,
         iocd: Iocd {
             triage: cx.triage,
             source: &cx.origin,
@@ -539,6 +584,7 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
                 "scan"
             }),
             matches,
+            related: threat_context.related,
         },
     }
 }

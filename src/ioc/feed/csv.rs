@@ -6,10 +6,11 @@
 //! names a known column (or the mapping names columns), else the last comment line is.
 
 use super::{
-    FeedError, FeedFormat, Hint, Parsed, Src, hint_for_type, parse_score, parse_time, parse_tlp,
+    ContextBuilder, FeedError, FeedFormat, Hint, Named, Parsed, Src, hint_for_type, parse_score,
+    parse_time, parse_tlp,
 };
 use crate::config::feeds::{ColumnRef, CsvMapping};
-use crate::ioc::Reason;
+use crate::ioc::{Reason, parse_indicator};
 use iocd_engine::Meta;
 
 /// Header names that hold the indicator, best first.
@@ -42,16 +43,11 @@ const VALUE_NAMES: &[&str] = &[
 const TYPE_NAMES: &[&str] = &["ioc_type", "indicator_type", "type", "kind"];
 const CONFIDENCE_NAMES: &[&str] = &["confidence", "confidence_level", "score"];
 const SEVERITY_NAMES: &[&str] = &["severity", "threat_level"];
-const TAGS_NAMES: &[&str] = &[
-    "tags",
-    "tag",
-    "malware",
-    "malware_printable",
-    "family",
-    "threat",
-    "listingreason",
-    "category",
-];
+const TAGS_NAMES: &[&str] = &["tags", "tag", "threat", "listingreason", "category"];
+/// ThreatFox has both `malware` (a Malpedia id, `win.cobalt_strike`) and `malware_printable`
+/// (`Cobalt Strike`): the printable name first.
+const MALWARE_NAMES: &[&str] = &["malware_printable", "malware_family", "malware", "family"];
+const ACTOR_NAMES: &[&str] = &["threat_actor", "actor", "intrusion_set"];
 const FIRST_NAMES: &[&str] = &[
     "first_seen",
     "first_seen_utc",
@@ -119,6 +115,8 @@ struct Columns {
     confidence: Option<usize>,
     severity: Option<usize>,
     tags: Option<usize>,
+    malware: Option<usize>,
+    threat_actor: Option<usize>,
     first_seen: Option<usize>,
     last_seen: Option<usize>,
     valid_until: Option<usize>,
@@ -161,6 +159,8 @@ fn columns(m: &CsvMapping, header: Option<&[String]>) -> Result<Columns, String>
         confidence: mapped(&m.confidence, "confidence", CONFIDENCE_NAMES)?,
         severity: mapped(&m.severity, "severity", SEVERITY_NAMES)?,
         tags: mapped(&m.tags, "tags", TAGS_NAMES)?,
+        malware: mapped(&m.malware, "malware", MALWARE_NAMES)?,
+        threat_actor: mapped(&m.threat_actor, "threat_actor", ACTOR_NAMES)?,
         first_seen: mapped(&m.first_seen, "first_seen", FIRST_NAMES)?,
         last_seen: mapped(&m.last_seen, "last_seen", LAST_NAMES)?,
         valid_until: mapped(&m.valid_until, "valid_until", UNTIL_NAMES)?,
@@ -175,6 +175,8 @@ fn columns(m: &CsvMapping, header: Option<&[String]>) -> Result<Columns, String>
         &mut cols.confidence,
         &mut cols.severity,
         &mut cols.tags,
+        &mut cols.malware,
+        &mut cols.threat_actor,
         &mut cols.first_seen,
         &mut cols.last_seen,
         &mut cols.valid_until,
@@ -231,8 +233,11 @@ pub(crate) fn parse(
         None
     } else {
         let row = split_header(&first_row, delim);
-        let row_names_something =
-            row.iter().any(|n| VALUE_NAMES.contains(&n.as_str())) || names_mapped(m, &row);
+        // A data row can name a column too: ThreatFox's `ioc_type` cell says `domain` or
+        // `url`. A row with an indicator in it is data, whatever else it says.
+        let row_names_something = (row.iter().any(|n| VALUE_NAMES.contains(&n.as_str()))
+            || names_mapped(m, &row))
+            && !row.iter().any(|cell| parse_indicator(cell).is_ok());
         let comment = last_comment
             .map(|c| split_header(&String::from_utf8_lossy(c), delim))
             .filter(|c| c.iter().any(|n| VALUE_NAMES.contains(&n.as_str())) || names_mapped(m, c));
@@ -345,6 +350,19 @@ pub(crate) fn parse(
                 .map(str::to_owned)
                 .collect();
         }
+        let mut cx = ContextBuilder::default();
+        for (col, kind) in [
+            (cols.malware, Named::Malware),
+            (cols.threat_actor, Named::Group),
+        ] {
+            for name in field(col).iter().flat_map(|f| f.split([',', ';', '|'])) {
+                // ThreatFox writes `None` for an unknown family.
+                if !matches!(name.trim(), "None" | "none" | "n/a" | "-" | "unknown") {
+                    cx.add(kind, name);
+                }
+            }
+        }
+        meta.context = cx.finish(&mut out);
         match path {
             // The host and the path of a URL whose scheme the feed does not say.
             Some(path) if matches!(hint, Hint::Any | Hint::Url) && !value.contains("://") => {
@@ -387,10 +405,65 @@ mod tests {
         let m = l.meta.as_ref().unwrap();
         assert_eq!(m.first_seen, Some(1684864304));
         assert_eq!(m.last_seen, Some(1711929600));
-        assert_eq!(m.tags, vec!["Pikabot"]);
+        // The malware column is the listing's threat context, not a tag.
+        assert!(m.tags.is_empty());
+        assert_eq!(m.context.as_ref().unwrap().malware, vec!["Pikabot"]);
         assert_eq!(p.rejected.len(), 1);
         assert_eq!(p.rejected[0].line, 6);
         assert_eq!(p.rejected[0].value, "not-an-ip");
+    }
+
+    #[test]
+    fn threatfox_printable_malware_and_actor_columns_are_context() {
+        let text = "# \"first_seen_utc\",\"ioc_id\",\"ioc_value\",\"ioc_type\",\"threat_type\",\"fk_malware\",\"malware_alias\",\"malware_printable\",\"tags\"\n\
+            \"2024-01-01 00:00:00\",\"1\",\"evil.example\",\"domain\",\"botnet_cc\",\"win.cobalt_strike\",\"\",\"Cobalt Strike\",\"c2,cs\"\n\
+            \"2024-01-01 00:00:00\",\"2\",\"worse.example\",\"domain\",\"botnet_cc\",\"unknown\",\"\",\"None\",\"\"\n\
+            \"2024-01-01 00:00:00\",\"3\",\"third.example\",\"domain\",\"botnet_cc\",\"win.cobalt_strike\",\"\",\"Cobalt Strike\",\"c2,cs\"\n";
+        let p = parse("tf.csv", text.as_bytes(), None).unwrap();
+        assert_eq!(p.listings.len(), 3);
+        let m = p.listings[0].meta.as_ref().unwrap();
+        assert_eq!(m.tags, vec!["c2", "cs"]);
+        let cx = m.context.as_ref().unwrap();
+        assert_eq!(cx.malware, vec!["Cobalt Strike"]);
+        // `None` is ThreatFox's word for no family: no context.
+        assert!(p.listings[1].meta.as_ref().unwrap().context.is_none());
+        // Rows naming the same family share one copy.
+        let third = p.listings[2]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .as_ref()
+            .unwrap();
+        assert!(std::sync::Arc::ptr_eq(cx, third));
+
+        let text = "ip,actor\n203.0.113.9,APT28|Sofacy\n";
+        let p = parse("a.csv", text.as_bytes(), None).unwrap();
+        let cx = p.listings[0]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .clone()
+            .unwrap();
+        assert_eq!(cx.groups, vec!["APT28", "Sofacy"]);
+        // Mapped by name in the configuration.
+        let m = CsvMapping {
+            value: Some(ColumnRef::Index(1)),
+            malware: Some(ColumnRef::Name("fam".into())),
+            header: true,
+            delimiter: ',',
+            ..CsvMapping::default()
+        };
+        let p = parse("m.csv", b"v,fam\n203.0.113.10,Emotet\n", Some(&m)).unwrap();
+        let cx = p.listings[0]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .clone()
+            .unwrap();
+        assert_eq!(cx.malware, vec!["Emotet"]);
     }
 
     #[test]

@@ -17,14 +17,21 @@
 //! the event's `threat_level_id` (1 high, 2 medium, 3 low) sets the severity, `first_seen` /
 //! `last_seen` of the attribute (else its `timestamp` as last seen), and the attribute's
 //! comment or the event's `info` as description.
+//!
+//! Threat context: galaxy clusters, from `misp-galaxy:<galaxy>="<value>"` tags and from the
+//! `Galaxy` lists of the event and the attribute: threat actors and intrusion sets, malware
+//! families (`mitre-malware`, `malpedia`, `ransomware`, `rat`, `banker`, `botnet`, ...), tools,
+//! ATT&CK attack patterns (`Name - T1059.004`, their kill-chain phases as tactics). A galaxy
+//! tag iocd understands goes to the context, not to the tags. The event's UUID is the report
+//! its attributes share (`iocd.related`).
 
 use std::path::Path;
 
 use serde_json::Value;
 
 use super::{
-    FeedError, FeedFormat, Hint, ParseOptions, Parsed, Src, add_tag, bound_meta, parse_time,
-    parse_tlp,
+    ContextBuilder, FeedError, FeedFormat, Hint, Named, ParseOptions, Parsed, Src, add_tag,
+    bound_meta, parse_time, parse_tlp, split_technique,
 };
 use crate::ioc::Reason;
 use iocd_engine::Meta;
@@ -212,11 +219,119 @@ fn tag_names(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What MISP tags say about TLP and confidence. False when some tags were not kept
-/// ([`super::limits::MAX_TAGS`]); they still set TLP and confidence.
-fn apply_tags(meta: &mut Meta, tags: &[String]) -> bool {
+/// What a galaxy (`threat-actor`, `mitre-attack-pattern`, ...) holds, for the threat context;
+/// `None` for galaxies that are not about the threat (sectors, countries, ...).
+enum GalaxyKind {
+    Named(Named),
+    Technique,
+}
+
+fn galaxy_kind(galaxy: &str) -> Option<GalaxyKind> {
+    let g = galaxy.to_ascii_lowercase();
+    Some(if g.contains("attack-pattern") {
+        GalaxyKind::Technique
+    } else if g.contains("intrusion-set")
+        || g.contains("threat-actor")
+        || g.contains("activity-group")
+    {
+        GalaxyKind::Named(Named::Group)
+    } else if g.contains("tool") {
+        GalaxyKind::Named(Named::Tool)
+    } else if g.contains("malware")
+        || matches!(
+            g.as_str(),
+            "malpedia"
+                | "ransomware"
+                | "rat"
+                | "banker"
+                | "botnet"
+                | "stealer"
+                | "backdoor"
+                | "android"
+                | "exploit-kit"
+        )
+    {
+        GalaxyKind::Named(Named::Malware)
+    } else {
+        return None;
+    })
+}
+
+/// Adds the cluster `value` of `galaxy` to `cx`; false when the galaxy is not about the threat.
+fn add_cluster(cx: &mut ContextBuilder, galaxy: &str, value: &str) -> bool {
+    match galaxy_kind(galaxy) {
+        Some(GalaxyKind::Named(kind)) => cx.add(kind, value),
+        Some(GalaxyKind::Technique) => {
+            let (name, id) = split_technique(value);
+            cx.technique(id, name);
+        }
+        None => return false,
+    }
+    true
+}
+
+/// A `misp-galaxy:<galaxy>="<value>"` tag that is about the threat, into `cx`.
+fn galaxy_tag(cx: &mut ContextBuilder, tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("misp-galaxy:") else {
+        return false;
+    };
+    let Some((galaxy, value)) = rest.split_once('=') else {
+        return false;
+    };
+    add_cluster(cx, galaxy, value.trim().trim_matches('"'))
+}
+
+/// The clusters of a `Galaxy` list (of an event or an attribute), into `cx`: each cluster's
+/// value, and for attack patterns the ATT&CK id (`meta.external_id`) and kill-chain phases
+/// (`meta.kill_chain`, `mitre-attack:enterprise-attack:execution`) as tactics.
+fn galaxies(cx: &mut ContextBuilder, v: Option<&Value>) {
+    for g in v.and_then(Value::as_array).into_iter().flatten() {
+        let gtype = str_of(g.get("type")).unwrap_or_default();
+        for c in g
+            .get("GalaxyCluster")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(value) = str_of(c.get("value")) else {
+                continue;
+            };
+            let galaxy = str_of(c.get("type")).unwrap_or_else(|| gtype.clone());
+            if matches!(galaxy_kind(&galaxy), Some(GalaxyKind::Technique)) {
+                let meta = c.get("meta");
+                let (name, id) = split_technique(&value);
+                let external = meta
+                    .and_then(|m| m.get("external_id"))
+                    .and_then(|e| e.as_array().and_then(|a| a.first()).or(Some(e)))
+                    .and_then(Value::as_str);
+                cx.technique(id.or(external), name);
+                for phase in meta
+                    .and_then(|m| m.get("kill_chain"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    if let Some(tactic) = phase.rsplit(':').next() {
+                        cx.add(Named::Tactic, tactic);
+                    }
+                }
+            } else {
+                add_cluster(cx, &galaxy, &value);
+            }
+        }
+    }
+}
+
+/// What MISP tags say about TLP and confidence, and the threat context of galaxy tags (into
+/// `cx`, not the tags). False when some tags were not kept ([`super::limits::MAX_TAGS`]); they
+/// still set TLP and confidence.
+fn apply_tags(meta: &mut Meta, cx: &mut ContextBuilder, tags: &[String]) -> bool {
     let mut all = true;
     for t in tags {
+        if galaxy_tag(cx, t) {
+            continue;
+        }
         let lower = t.to_ascii_lowercase();
         if lower.starts_with("tlp:") {
             if let Some(tlp) = parse_tlp(&lower) {
@@ -342,9 +457,15 @@ fn event(location: &str, ev: &Value, at: &str, opts: &ParseOptions, out: &mut Pa
         ..Meta::default()
     };
     // The event's metadata is copied to each of its attributes: capped once here.
-    if !apply_tags(&mut base, &tag_names(ev.get("Tag"))) {
+    let mut cx = ContextBuilder::default();
+    if !apply_tags(&mut base, &mut cx, &tag_names(ev.get("Tag"))) {
         out.skip("tags_over_limit");
     }
+    galaxies(&mut cx, ev.get("Galaxy"));
+    if let Some(id) = str_of(ev.get("uuid")).or_else(|| str_of(ev.get("id"))) {
+        cx.report(&format!("misp-event:{id}"));
+    }
+    base.context = cx.finish(out);
     if bound_meta(&mut base) {
         out.skip("meta_truncated");
     }
@@ -443,8 +564,25 @@ fn attribute(
     };
     let mut meta = base.clone();
     let own_tags = tag_names(a.get("Tag"));
-    if !apply_tags(&mut meta, &own_tags) {
+    let mut cx = ContextBuilder::default();
+    if !apply_tags(&mut meta, &mut cx, &own_tags) {
         out.skip("tags_over_limit");
+    }
+    galaxies(&mut cx, a.get("Galaxy"));
+    // An attribute search result carries its event beside it.
+    if let Some(id) = a
+        .get("Event")
+        .and_then(|e| str_of(e.get("uuid")).or_else(|| str_of(e.get("id"))))
+        .or_else(|| str_of(a.get("event_uuid")))
+    {
+        cx.report(&format!("misp-event:{id}"));
+    }
+    if !cx.is_empty() {
+        // The attribute's own galaxies beside its event's: a context of its own.
+        if let Some(event) = base.context.as_deref() {
+            cx.extend(event);
+        }
+        meta.context = cx.finish(out);
     }
     meta.first_seen = str_of(a.get("first_seen")).and_then(|s| parse_time(&s));
     meta.last_seen = str_of(a.get("last_seen"))
@@ -525,6 +663,63 @@ mod tests {
            "first_seen": "2020-01-01T00:00:00Z"},
           {"type": "text", "value": "notes", "to_ids": false}
         ]}]}}"#;
+
+    #[test]
+    fn galaxies_give_threat_context_not_tags() {
+        let doc = r#"{"Event": {"uuid": "5f0e-ev", "info": "3CX supply chain",
+          "Tag": [{"name": "tlp:green"}, {"name": "ESET"},
+                  {"name": "misp-galaxy:threat-actor=\"Lazarus Group\""},
+                  {"name": "misp-galaxy:mitre-attack-pattern=\"Unix Shell - T1059.004\""},
+                  {"name": "misp-galaxy:sector=\"Telecoms\""}],
+          "Galaxy": [{"type": "mitre-attack-pattern", "GalaxyCluster": [
+              {"type": "mitre-attack-pattern", "value": "Unix Shell - T1059.004",
+               "meta": {"external_id": ["T1059.004"], "kill_chain": ["mitre-attack:enterprise-attack:execution"]}}]},
+            {"type": "malpedia", "GalaxyCluster": [{"value": "TAXHAUL"}]}],
+          "Attribute": [
+            {"type": "domain", "value": "msstorageazure.com", "to_ids": true},
+            {"type": "ip-dst", "value": "203.0.113.77", "to_ids": true,
+             "Tag": [{"name": "misp-galaxy:mitre-tool=\"Mimikatz - S0002\""}]}
+          ]}}"#;
+        let p = parse(
+            "e.json",
+            doc.as_bytes(),
+            &ParseOptions {
+                to_ids_only: true,
+                ..ParseOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(p.listings.len(), 2);
+        let m = p.listings[0].meta.as_ref().unwrap();
+        // Galaxy tags iocd understands are context; the others stay tags.
+        assert_eq!(
+            m.tags,
+            vec!["tlp:green", "ESET", "misp-galaxy:sector=\"Telecoms\""]
+        );
+        let cx = m.context.as_ref().unwrap();
+        assert_eq!(cx.groups, vec!["Lazarus Group"]);
+        assert_eq!(cx.malware, vec!["TAXHAUL"]);
+        assert_eq!(
+            cx.techniques,
+            vec![iocd_engine::Technique {
+                id: Some("T1059.004".into()),
+                name: Some("Unix Shell".into())
+            }]
+        );
+        assert_eq!(cx.tactics, vec!["execution"]);
+        assert_eq!(cx.report.as_deref(), Some("misp-event:5f0e-ev"));
+        // The attribute's own galaxy beside its event's.
+        let own = p.listings[1]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .as_ref()
+            .unwrap();
+        assert_eq!(own.tools, vec!["Mimikatz - S0002"]);
+        assert_eq!(own.groups, vec!["Lazarus Group"]);
+        assert_eq!(own.report.as_deref(), Some("misp-event:5f0e-ev"));
+    }
 
     #[test]
     fn event_attributes_objects_and_tags() {

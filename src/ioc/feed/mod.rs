@@ -46,7 +46,9 @@ pub(crate) use plain::plain_value;
 
 pub use crate::config::feeds::FeedFormat;
 use crate::ioc::{Reason, Rejected, https_of, https_twin, parse_indicator};
-use iocd_engine::{IocKind, Meta, Pattern, Tlp};
+use std::sync::Arc;
+
+use iocd_engine::{Context, IocKind, Meta, Pattern, Technique, Tlp};
 
 /// The bounds every feed parser keeps, whatever the document (docs/FEEDS.md, "Limits").
 pub mod limits {
@@ -68,6 +70,15 @@ pub mod limits {
     /// boundary; counted as `meta_truncated`).
     pub const MAX_TAG_BYTES: usize = 128;
     pub const MAX_DESCRIPTION_BYTES: usize = 1024;
+    /// Names of each kind (malware, tools, actors, campaigns, techniques, tactics) one record's
+    /// threat context keeps, each at most `MAX_TAG_BYTES`; more are counted as
+    /// `context_over_limit`.
+    pub const MAX_CONTEXT_NAMES: usize = 16;
+    /// Related objects (and their users) a STIX indicator's context looks at, at most.
+    pub(crate) const MAX_CONTEXT_VISITS: usize = 64;
+    /// Distinct contexts of one document that are shared between its listings (past it, each
+    /// listing keeps its own copy, charged to the budget).
+    pub(crate) const MAX_CONTEXTS_SHARED: usize = 65_536;
     /// Metadata bytes (descriptions and tags) all the listings of one document may keep:
     /// `META_BUDGET_BASE` plus `META_BUDGET_FACTOR` times the document's size. One record's
     /// metadata is copied to each of its values (a STIX pattern's comparisons, a MISP event's
@@ -107,6 +118,12 @@ pub struct Parsed {
     pub format: FeedFormat,
     /// Metadata bytes listings may still keep (see [`limits::META_BUDGET_BASE`]).
     meta_budget: usize,
+    /// The threat context last charged to the budget: the listings of one record share it,
+    /// and it is paid for once.
+    last_context: Option<Arc<Context>>,
+    /// The distinct contexts of the document so far (at most [`limits::MAX_CONTEXTS_SHARED`]),
+    /// so rows that say the same family share one copy.
+    contexts: std::collections::HashSet<Arc<Context>>,
 }
 
 impl Parsed {
@@ -123,6 +140,18 @@ impl Parsed {
     /// Listings that count (twins excluded).
     pub fn count(&self) -> usize {
         self.listings.iter().filter(|l| !l.twin).count()
+    }
+
+    /// One shared copy of `cx` for every listing of the document that has the same context.
+    fn intern(&mut self, cx: Context) -> Arc<Context> {
+        if let Some(c) = self.contexts.get(&cx) {
+            return Arc::clone(c);
+        }
+        let c = Arc::new(cx);
+        if self.contexts.len() < limits::MAX_CONTEXTS_SHARED {
+            self.contexts.insert(Arc::clone(&c));
+        }
+        c
     }
 
     pub(crate) fn skip(&mut self, code: &'static str) {
@@ -209,14 +238,28 @@ impl Parsed {
             valid_until: m.valid_until,
             tlp: m.tlp,
             description: None,
+            context: None,
         };
-        if text > self.meta_budget {
-            if m.description.is_some() || !m.tags.is_empty() {
+        let shared = match (&m.context, &self.last_context) {
+            (Some(c), Some(last)) => Arc::ptr_eq(c, last),
+            _ => false,
+        };
+        let context = if shared {
+            0
+        } else {
+            m.context.as_ref().map_or(0, |c| c.text_bytes())
+        };
+        if text + context > self.meta_budget {
+            if m.description.is_some() || !m.tags.is_empty() || m.context.is_some() {
                 self.skip("meta_over_budget");
             }
             return kept;
         }
-        self.meta_budget -= text;
+        self.meta_budget -= text + context;
+        if let Some(c) = &m.context {
+            self.last_context = Some(Arc::clone(c));
+            kept.context = Some(Arc::clone(c));
+        }
         // Only the kept prefixes are copied: a huge description shared by many values is
         // never copied whole.
         kept.description = m
@@ -312,6 +355,134 @@ pub(crate) fn add_tag(meta: &mut Meta, tag: &str) -> bool {
     }
     meta.tags.push(cut(tag, limits::MAX_TAG_BYTES).to_owned());
     true
+}
+
+/// A record's threat context as a parser gathers it: each kind capped at
+/// [`limits::MAX_CONTEXT_NAMES`] names of [`limits::MAX_TAG_BYTES`], duplicates dropped (names
+/// compared without regard to case). [`ContextBuilder::finish`] gives what the record's
+/// listings share.
+#[derive(Debug, Default)]
+pub(crate) struct ContextBuilder {
+    ctx: Context,
+    /// Some name was left out for the limit.
+    over: bool,
+}
+
+/// Kinds of names a [`ContextBuilder`] takes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Named {
+    Malware,
+    Tool,
+    Group,
+    Campaign,
+    Tactic,
+}
+
+impl ContextBuilder {
+    pub(crate) fn add(&mut self, kind: Named, name: &str) {
+        let name = name.trim();
+        if name.is_empty() {
+            return;
+        }
+        let list = match kind {
+            Named::Malware => &mut self.ctx.malware,
+            Named::Tool => &mut self.ctx.tools,
+            Named::Group => &mut self.ctx.groups,
+            Named::Campaign => &mut self.ctx.campaigns,
+            Named::Tactic => &mut self.ctx.tactics,
+        };
+        if list.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return;
+        }
+        if list.len() >= limits::MAX_CONTEXT_NAMES {
+            self.over = true;
+            return;
+        }
+        list.push(cut(name, limits::MAX_TAG_BYTES).to_owned());
+    }
+
+    /// An ATT&CK technique by id (`T1071.001`), name, or both.
+    pub(crate) fn technique(&mut self, id: Option<&str>, name: Option<&str>) {
+        let clean = |s: Option<&str>| {
+            s.map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| cut(s, limits::MAX_TAG_BYTES).to_owned())
+        };
+        let t = Technique {
+            id: clean(id),
+            name: clean(name),
+        };
+        if (t.id.is_none() && t.name.is_none()) || self.ctx.techniques.contains(&t) {
+            return;
+        }
+        if self.ctx.techniques.len() >= limits::MAX_CONTEXT_NAMES {
+            self.over = true;
+            return;
+        }
+        self.ctx.techniques.push(t);
+    }
+
+    /// Nothing gathered yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ctx.is_empty()
+    }
+
+    pub(crate) fn report(&mut self, id: &str) {
+        if !id.is_empty() {
+            self.ctx.report = Some(cut(id, limits::MAX_TAG_BYTES).to_owned());
+        }
+    }
+
+    /// Merges `other` into this one (an attribute's own galaxies into its event's).
+    pub(crate) fn extend(&mut self, other: &Context) {
+        for (kind, list) in [
+            (Named::Malware, &other.malware),
+            (Named::Tool, &other.tools),
+            (Named::Group, &other.groups),
+            (Named::Campaign, &other.campaigns),
+            (Named::Tactic, &other.tactics),
+        ] {
+            for n in list {
+                self.add(kind, n);
+            }
+        }
+        for t in &other.techniques {
+            self.technique(t.id.as_deref(), t.name.as_deref());
+        }
+        if self.ctx.report.is_none() {
+            self.ctx.report.clone_from(&other.report);
+        }
+    }
+
+    /// The context the record's listings share (`None` when it is empty); counts
+    /// `context_over_limit` once when names were left out.
+    pub(crate) fn finish(self, out: &mut Parsed) -> Option<Arc<Context>> {
+        if self.over {
+            out.skip("context_over_limit");
+        }
+        (!self.ctx.is_empty()).then(|| out.intern(self.ctx))
+    }
+}
+
+/// An ATT&CK technique id (`T1059`, `T1059.004`) at the end of a name such as MISP's galaxy
+/// cluster values (`Unix Shell - T1059.004`): the name before it and the id.
+pub(crate) fn split_technique(value: &str) -> (Option<&str>, Option<&str>) {
+    let is_id = |s: &str| {
+        let b = s.as_bytes();
+        b.len() >= 5
+            && b[0] == b'T'
+            && b[1..5].iter().all(u8::is_ascii_digit)
+            && (b.len() == 5
+                || (b.len() == 9 && b[5] == b'.' && b[6..].iter().all(u8::is_ascii_digit)))
+    };
+    let value = value.trim();
+    if is_id(value) {
+        return (None, Some(value));
+    }
+    match value.rsplit_once(" - ") {
+        Some((name, id)) if is_id(id.trim()) => (Some(name.trim()), Some(id.trim())),
+        _ => (Some(value), None),
+    }
 }
 
 /// Where a record is: the feed, its line, or its path inside a JSON or XML document.

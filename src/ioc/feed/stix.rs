@@ -22,12 +22,22 @@
 //! each alone satisfies the pattern. `valid_until`, `revoked`, `confidence`, `labels`,
 //! `indicator_types`, `name`/`description`, `valid_from` (first seen) and TLP markings (the
 //! standard marking definitions, or `marking-definition` objects of the bundle) become metadata.
+//!
+//! Threat context: what an indicator `indicates` (a relationship in the bundle) — `malware`,
+//! `tool`, `threat-actor`, `intrusion-set`, `campaign`, `attack-pattern` (its ATT&CK id from
+//! `external_references`, its `kill_chain_phases` as tactics) — and who `uses` that malware
+//! or tool (actors, intrusion sets, campaigns: one more hop, so an indicator of APT1's malware
+//! names APT1). A `report` that lists the indicator in its `object_refs` is the report its
+//! values share (`iocd.related`).
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{FeedError, FeedFormat, Hint, Parsed, Src, add_tag, limits, parse_time, parse_tlp};
+use super::{
+    ContextBuilder, FeedError, FeedFormat, Hint, Named, Parsed, Src, add_tag, limits, parse_time,
+    parse_tlp,
+};
 use crate::ioc::Reason;
 use iocd_engine::{Meta, Tlp};
 
@@ -72,6 +82,7 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
             }
         }
     }
+    let graph = Graph::of(&objects);
     let mut out = Parsed::new(FeedFormat::Stix, bytes.len());
     for (i, o) in objects.iter().enumerate() {
         if o.get("type").and_then(Value::as_str) != Some("indicator") {
@@ -81,9 +92,148 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
             Some(id) => format!("$.objects[{i}] ({id})"),
             None => format!("$.objects[{i}]"),
         };
-        indicator(location, o, &at, &markings, &mut out);
+        indicator(location, o, &at, &markings, &graph, &mut out);
     }
     Ok(out)
+}
+
+/// The bundle's objects by id and the relationships the threat context follows.
+struct Graph<'a> {
+    by_id: HashMap<&'a str, &'a Value>,
+    /// Indicator id to the ids it `indicates`.
+    indicates: HashMap<&'a str, Vec<&'a str>>,
+    /// Malware or tool id to the actors, intrusion sets and campaigns that `use` it.
+    used_by: HashMap<&'a str, Vec<&'a str>>,
+    /// Object id to the first `report` that lists it.
+    report_of: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Graph<'a> {
+    fn of(objects: &[&'a Value]) -> Graph<'a> {
+        let mut g = Graph {
+            by_id: HashMap::new(),
+            indicates: HashMap::new(),
+            used_by: HashMap::new(),
+            report_of: HashMap::new(),
+        };
+        let str_at = |o: &'a Value, k: &str| o.get(k).and_then(Value::as_str);
+        for o in objects {
+            let Some(id) = str_at(o, "id") else { continue };
+            g.by_id.insert(id, o);
+            match str_at(o, "type") {
+                Some("relationship") => {
+                    let (Some(from), Some(to)) = (str_at(o, "source_ref"), str_at(o, "target_ref"))
+                    else {
+                        continue;
+                    };
+                    match str_at(o, "relationship_type") {
+                        Some("indicates") => g.indicates.entry(from).or_default().push(to),
+                        Some("uses") => g.used_by.entry(to).or_default().push(from),
+                        _ => {}
+                    }
+                }
+                Some("report") => {
+                    for r in o
+                        .get("object_refs")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
+                        g.report_of.entry(r).or_insert(id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        g
+    }
+
+    /// The threat context of indicator `o` (with id `id`).
+    fn context(&self, id: &str, o: &Value, cx: &mut ContextBuilder) {
+        kill_chain(o, cx);
+        // Objects looked at per indicator are bounded: a bundle where every indicator points at
+        // a malware that a million actors use costs each indicator `MAX_CONTEXT_VISITS`.
+        let mut visits = 0usize;
+        for target in self.indicates.get(id).into_iter().flatten() {
+            let Some(t) = self.by_id.get(target) else {
+                continue;
+            };
+            named(t, cx);
+            // Who uses what the indicator indicates: one hop, not the whole graph.
+            if matches!(
+                t.get("type").and_then(Value::as_str),
+                Some("malware" | "tool")
+            ) {
+                for user in self.used_by.get(target).into_iter().flatten() {
+                    if let Some(u) = self.by_id.get(user) {
+                        named(u, cx);
+                    }
+                    visits += 1;
+                    if visits >= limits::MAX_CONTEXT_VISITS {
+                        return self.report(id, cx);
+                    }
+                }
+            }
+            visits += 1;
+            if visits >= limits::MAX_CONTEXT_VISITS {
+                break;
+            }
+        }
+        self.report(id, cx);
+    }
+
+    fn report(&self, id: &str, cx: &mut ContextBuilder) {
+        if let Some(r) = self.report_of.get(id) {
+            cx.report(r);
+        }
+    }
+}
+
+/// An object an indicator points at, by its type, into `cx`.
+fn named(o: &Value, cx: &mut ContextBuilder) {
+    let Some(name) = o.get("name").and_then(Value::as_str) else {
+        return;
+    };
+    let kind = match o.get("type").and_then(Value::as_str) {
+        Some("malware") => Named::Malware,
+        Some("tool") => Named::Tool,
+        Some("threat-actor" | "intrusion-set") => Named::Group,
+        Some("campaign") => Named::Campaign,
+        Some("attack-pattern") => {
+            let id = o
+                .get("external_references")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|r| {
+                    r.get("source_name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s.starts_with("mitre"))
+                })
+                .and_then(|r| r.get("external_id"))
+                .and_then(Value::as_str);
+            cx.technique(id, Some(name));
+            kill_chain(o, cx);
+            return;
+        }
+        _ => return,
+    };
+    cx.add(kind, name);
+}
+
+/// The `kill_chain_phases` of `o` (an indicator or attack pattern) as tactics.
+fn kill_chain(o: &Value, cx: &mut ContextBuilder) {
+    for p in o
+        .get("kill_chain_phases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(phase) = p.get("phase_name").and_then(Value::as_str) {
+            cx.add(Named::Tactic, phase);
+        }
+    }
 }
 
 /// The marking definitions STIX 2.1 defines for TLP 1.0.
@@ -116,6 +266,7 @@ fn indicator(
     o: &Value,
     at: &str,
     markings: &HashMap<String, Tlp>,
+    graph: &Graph<'_>,
     out: &mut Parsed,
 ) {
     let src = Src {
@@ -175,6 +326,9 @@ fn indicator(
             .filter_map(Value::as_str)
             .find_map(|r| markings.get(r).copied());
     }
+    let mut cx = ContextBuilder::default();
+    graph.context(s("id").unwrap_or_default(), o, &mut cx);
+    meta.context = cx.finish(out);
     let revoked = o.get("revoked").and_then(Value::as_bool).unwrap_or(false);
     match parse_pattern(pattern) {
         Err(why) => out.reject(&src, pattern, why),
@@ -809,6 +963,104 @@ mod tests {
         );
         let e = parse("j.json", doc.as_bytes()).unwrap_err();
         assert!(e.message.contains("recursion limit"), "{e}");
+    }
+
+    #[test]
+    fn indicates_relationships_give_threat_context_and_reports() {
+        let doc = r#"{"type": "bundle", "id": "bundle--2", "objects": [
+          {"type": "indicator", "id": "indicator--a", "pattern": "[ipv4-addr:value = '203.0.113.1' OR ipv4-addr:value = '203.0.113.2']",
+           "kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "command-and-control"}]},
+          {"type": "indicator", "id": "indicator--b", "pattern": "[domain-name:value = 'lonely.example']"},
+          {"type": "malware", "id": "malware--p", "name": "Poison Ivy", "is_family": true},
+          {"type": "threat-actor", "id": "threat-actor--1", "name": "APT1"},
+          {"type": "intrusion-set", "id": "intrusion-set--1", "name": "Comment Crew"},
+          {"type": "campaign", "id": "campaign--1", "name": "Nitro"},
+          {"type": "tool", "id": "tool--1", "name": "gsecdump"},
+          {"type": "attack-pattern", "id": "attack-pattern--1", "name": "Spearphishing Attachment",
+           "external_references": [{"source_name": "capec", "external_id": "CAPEC-163"},
+                                   {"source_name": "mitre-attack", "external_id": "T1566.001"}],
+           "kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "initial-access"}]},
+          {"type": "relationship", "id": "relationship--1", "relationship_type": "indicates", "source_ref": "indicator--a", "target_ref": "malware--p"},
+          {"type": "relationship", "id": "relationship--2", "relationship_type": "indicates", "source_ref": "indicator--a", "target_ref": "campaign--1"},
+          {"type": "relationship", "id": "relationship--3", "relationship_type": "indicates", "source_ref": "indicator--a", "target_ref": "attack-pattern--1"},
+          {"type": "relationship", "id": "relationship--4", "relationship_type": "indicates", "source_ref": "indicator--a", "target_ref": "tool--1"},
+          {"type": "relationship", "id": "relationship--5", "relationship_type": "uses", "source_ref": "threat-actor--1", "target_ref": "malware--p"},
+          {"type": "relationship", "id": "relationship--6", "relationship_type": "uses", "source_ref": "intrusion-set--1", "target_ref": "tool--1"},
+          {"type": "relationship", "id": "relationship--7", "relationship_type": "indicates", "source_ref": "indicator--a", "target_ref": "malware--missing"},
+          {"type": "report", "id": "report--r", "name": "APT1 report", "object_refs": ["indicator--a", "malware--p"]}
+        ]}"#;
+        let p = parse("b.json", doc.as_bytes()).unwrap();
+        assert_eq!(p.listings.len(), 3);
+        let cx = p.listings[0]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .clone()
+            .unwrap();
+        assert_eq!(cx.malware, vec!["Poison Ivy"]);
+        assert_eq!(cx.tools, vec!["gsecdump"]);
+        assert_eq!(cx.groups, vec!["APT1", "Comment Crew"]);
+        assert_eq!(cx.campaigns, vec!["Nitro"]);
+        assert_eq!(
+            cx.techniques,
+            vec![iocd_engine::Technique {
+                id: Some("T1566.001".into()),
+                name: Some("Spearphishing Attachment".into())
+            }]
+        );
+        assert_eq!(cx.tactics, vec!["command-and-control", "initial-access"]);
+        assert_eq!(cx.report.as_deref(), Some("report--r"));
+        // Both values of the pattern share the record's context.
+        let second = p.listings[1]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .as_ref()
+            .unwrap();
+        assert!(std::sync::Arc::ptr_eq(&cx, second));
+        // An indicator nothing points from has none.
+        assert!(
+            p.listings[2]
+                .meta
+                .as_ref()
+                .is_none_or(|m| m.context.is_none())
+        );
+    }
+
+    #[test]
+    fn context_of_a_hostile_graph_is_bounded() {
+        // Every indicator indicates one malware that thousands of actors use: each indicator
+        // looks at a bounded number of them and keeps at most MAX_CONTEXT_NAMES.
+        let mut objects =
+            vec![r#"{"type": "malware", "id": "malware--m", "name": "M"}"#.to_owned()];
+        for i in 0..3000 {
+            objects.push(format!(
+                r#"{{"type": "threat-actor", "id": "threat-actor--{i}", "name": "actor {i}"}}"#
+            ));
+            objects.push(format!(r#"{{"type": "relationship", "relationship_type": "uses", "id": "relationship--u{i}", "source_ref": "threat-actor--{i}", "target_ref": "malware--m"}}"#));
+        }
+        for i in 0..200 {
+            objects.push(format!(r#"{{"type": "indicator", "id": "indicator--{i}", "pattern": "[ipv4-addr:value = '198.51.100.{}']"}}"#, i % 250));
+            objects.push(format!(r#"{{"type": "relationship", "relationship_type": "indicates", "id": "relationship--i{i}", "source_ref": "indicator--{i}", "target_ref": "malware--m"}}"#));
+        }
+        let doc = format!(
+            r#"{{"type": "bundle", "id": "bundle--h", "objects": [{}]}}"#,
+            objects.join(",")
+        );
+        let p = parse("h.json", doc.as_bytes()).unwrap();
+        assert_eq!(p.listings.len(), 200);
+        let cx = p.listings[0]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .clone()
+            .unwrap();
+        assert_eq!(cx.malware, vec!["M"]);
+        assert_eq!(cx.groups.len(), limits::MAX_CONTEXT_NAMES);
+        assert_eq!(p.skipped.get("context_over_limit"), Some(&200));
     }
 
     #[test]
