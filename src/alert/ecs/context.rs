@@ -8,7 +8,7 @@ use serde::Serialize;
 use iocd_engine::{Hit, IocKind, IocSet};
 
 /// Names of each kind an alert shows, at most.
-pub(crate) const MAX_NAMES: usize = 16;
+pub(crate) const MAX_NAMES: usize = 32;
 /// Tags an alert shows, at most.
 pub(crate) const MAX_TAGS: usize = 32;
 /// Related indicators an alert lists, at most.

@@ -73,7 +73,7 @@ pub mod limits {
     /// Names of each kind (malware, tools, actors, campaigns, techniques, tactics) one record's
     /// threat context keeps, each at most `MAX_TAG_BYTES`; more are counted as
     /// `context_over_limit`.
-    pub const MAX_CONTEXT_NAMES: usize = 16;
+    pub const MAX_CONTEXT_NAMES: usize = 32;
     /// Related objects (and their users) a STIX indicator's context looks at, at most.
     pub(crate) const MAX_CONTEXT_VISITS: usize = 64;
     /// Distinct contexts of one document that are shared between its listings (past it, each

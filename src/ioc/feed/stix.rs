@@ -25,9 +25,9 @@
 //!
 //! Threat context: what an indicator `indicates` (a relationship in the bundle) — `malware`,
 //! `tool`, `threat-actor`, `intrusion-set`, `campaign`, `attack-pattern` (its ATT&CK id from
-//! `external_references`, its `kill_chain_phases` as tactics) — and who `uses` that malware
-//! or tool (actors, intrusion sets, campaigns: one more hop, so an indicator of APT1's malware
-//! names APT1). A `report` that lists the indicator in its `object_refs` is the report its
+//! `external_references`, its `kill_chain_phases` as tactics) — and what `uses` that malware
+//! or tool (actors, intrusion sets, campaigns, attack patterns: one more hop, so an indicator
+//! of APT1's malware names APT1). A `report` that lists the indicator in its `object_refs` is the report its
 //! values share (`iocd.related`).
 
 use std::collections::HashMap;
@@ -102,7 +102,7 @@ struct Graph<'a> {
     by_id: HashMap<&'a str, &'a Value>,
     /// Indicator id to the ids it `indicates`.
     indicates: HashMap<&'a str, Vec<&'a str>>,
-    /// Malware or tool id to the actors, intrusion sets and campaigns that `use` it.
+    /// Object id to the objects that `use` it (actors, campaigns, attack patterns, ...).
     used_by: HashMap<&'a str, Vec<&'a str>>,
     /// Object id to the first `report` that lists it.
     report_of: HashMap<&'a str, &'a str>,
