@@ -649,7 +649,7 @@ fn cli_stats_and_lookup_with_a_config() {
     assert!(
         s.contains("\tfeed c2 (")
             && s.contains(
-                ":3) weight=2 confidence=80 first_seen=2024-01-01T00:00:00Z tags=\"QakBot\""
+                ":3) weight=2 confidence=80 first_seen=2024-01-01T00:00:00Z malware=\"QakBot\""
             ),
         "{s}"
     );

@@ -188,7 +188,7 @@ fn plain_and_csv_feeds_spot_checked() {
     assert_eq!(r.feeds[0].accepted, 28);
     let id = set.find(&parse_indicator("192.9.135.73").unwrap()).unwrap();
     let m = set.meta(&set.sources(id)[0]).unwrap();
-    assert_eq!(m.tags, vec!["Pikabot"]);
+    assert_eq!(m.context.as_ref().unwrap().malware, vec!["Pikabot"]);
     assert_eq!(m.first_seen, Some(1684864304), "2023-05-23 17:51:44 UTC");
     assert_eq!(set.sources(id)[0].line, 10);
 

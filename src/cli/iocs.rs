@@ -359,5 +359,32 @@ fn describe(m: &Meta) -> String {
     if let Some(d) = &m.description {
         s.push_str(&format!(" description={d:?}"));
     }
+    if let Some(cx) = &m.context {
+        for (key, names) in [
+            ("malware", &cx.malware),
+            ("tools", &cx.tools),
+            ("groups", &cx.groups),
+            ("campaigns", &cx.campaigns),
+            ("tactics", &cx.tactics),
+        ] {
+            if !names.is_empty() {
+                s.push_str(&format!(" {key}={:?}", names.join(",")));
+            }
+        }
+        if !cx.techniques.is_empty() {
+            let t: Vec<String> = cx
+                .techniques
+                .iter()
+                .map(|t| match (&t.id, &t.name) {
+                    (Some(id), Some(name)) => format!("{id} {name}"),
+                    (id, name) => id.clone().or_else(|| name.clone()).unwrap_or_default(),
+                })
+                .collect();
+            s.push_str(&format!(" techniques={:?}", t.join(",")));
+        }
+        if let Some(r) = &cx.report {
+            s.push_str(&format!(" report={r}"));
+        }
+    }
     s
 }
