@@ -490,6 +490,10 @@ path = "soc.jsonl"
 name = "archive"
 type = "file"
 path = "archive.jsonl"
+# The one line is the whole stream: on the event clock the digest would wait for
+# `max_lateness` of quiet (docs/ALERT_QUALITY.md); this test is about names.
+[triage]
+time = "arrival"
 [triage.routing]
 digest_interval = "1s"
 [triage.routing.sinks.soc]

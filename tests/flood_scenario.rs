@@ -34,6 +34,7 @@ const FLOOD_HOSTS: u32 = 10;
 
 fn config(admin: u16) -> String {
     let routing = Routing {
+        time: None,
         files: true,
         digest_interval: "1h",
         dedup_window: "1h",

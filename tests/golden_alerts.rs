@@ -327,6 +327,7 @@ fn flood_scenario_alerts_are_golden() {
     std::fs::write(d.join("shared.txt"), &sc.shared_list).unwrap();
     let p = |f: &str| d.join(f).display().to_string();
     let routing = Routing {
+        time: None,
         files: false,
         digest_interval: "2m",
         dedup_window: "1m",

@@ -54,9 +54,10 @@ pub struct TriageConfig {
     pub assets: Vec<AssetConfig>,
     /// Match-time allowlist: hits involving these are counted, never alerted.
     pub allow: AllowConfig,
-    /// The time windows, rates and digest intervals are computed on: `"arrival"` (the
-    /// default: the wall clock when the line is matched) or `"event"` (the time the line says,
-    /// the clock when it says none; one clock for all sources, see the docs' limits). See `docs/ALERT_QUALITY.md`, "Event time in the daemon".
+    /// The time windows, rates and digest intervals are computed on: `"event"` (the default:
+    /// the time the line says, the clock when it says none; one clock for all sources, see the
+    /// docs' limits) or `"arrival"` (the wall clock when the line is matched). See
+    /// `docs/ALERT_QUALITY.md`, "Event time in the daemon".
     pub time: TimeBasis,
     /// Event time: how far behind the newest event time a line may be and still be triaged
     /// at its own time (older lines are triaged at newest - `max_lateness`); also how long a
@@ -77,9 +78,9 @@ pub struct TriageConfig {
 #[serde(rename_all = "lowercase")]
 pub enum TimeBasis {
     /// The time the decoded line says, with a bounded allowance for disorder.
+    #[default]
     Event,
     /// The wall clock when the line is matched.
-    #[default]
     Arrival,
 }
 
@@ -92,7 +93,7 @@ impl Default for TriageConfig {
             priority: PriorityConfig::default(),
             assets: Vec::new(),
             allow: AllowConfig::default(),
-            time: TimeBasis::Arrival,
+            time: TimeBasis::Event,
             max_lateness: Duration::from_secs(60),
             max_ahead: Duration::from_secs(300),
             dedup: DedupConfig::default(),

@@ -95,14 +95,19 @@ pub struct Routing {
     pub flood_hosts: u32,
     /// `triage.flood.shared_infrastructure`: paths of lists.
     pub shared_infrastructure: Vec<String>,
+    /// `triage.time`, when not the default (`"event"`).
+    pub time: Option<&'static str>,
 }
 
 impl Routing {
     /// The alert-quality scenario's: digests and the dedup window of an hour, a flood at 20
     /// hosts, the [`CDN_WARNINGLISTS`] in `warninglists` (the shared data's
-    /// `allowlists/misp-warninglists`) as shared infrastructure.
+    /// `allowlists/misp-warninglists`) as shared infrastructure. On the arrival clock: the
+    /// scenario reads 71 real log files of different years at once, the shape the one event
+    /// clock of all sources is not for (docs/ALERT_QUALITY.md, "Event time in the daemon").
     pub fn alert_quality(files: bool, warninglists: &Path) -> Routing {
         Routing {
+            time: Some("arrival"),
             files,
             digest_interval: "1h",
             dedup_window: "1h",
@@ -129,9 +134,13 @@ impl Routing {
             .iter()
             .map(|p| format!("{p:?}"))
             .collect();
+        let time = self
+            .time
+            .map(|t| format!("[triage]\ntime = \"{t}\"\n"))
+            .unwrap_or_default();
         format!(
             "# The SOC queue: high and critical at once, the rest in a digest.\n{}\
-             # The archive: every alert triage makes, at once.\n{}\n\
+             # The archive: every alert triage makes, at once.\n{}\n{time}\
              [triage.routing]\nmin_priority = \"info\"\ndigest_interval = \"{}\"\n\
              [triage.routing.sinks.soc]\nmin_priority = \"high\"\n\n\
              [triage.dedup]\nwindow = \"{}\"\n\n\
