@@ -5,7 +5,8 @@
 //! signature id is the ECS `rule.id`, `iocd.match.ipv4`, `iocd.rollup`...), the header escaped (`\|`, `\\`), extension values escaped (`\=`, `\\`, `\n`, `\r`), standard keys
 //! where the alert has the field (`rt src spt dst dpt shost dhost request fileHash act
 //! deviceDirection dvchost externalId msg`) and labelled custom ones (`cs1` indicator, `cs2`
-//! indicator type, `cs3` feeds, `cs4` matched field, `cs5` priority, `cn1` score). `msg` (the
+//! indicator type, `cs3` feeds, `cs4` matched field, `cs5` priority, `cs6` malware,
+//! `flexString1` threat actors, `flexString2` ATT&CK technique ids, `cn1` score). `msg` (the
 //! original line) is cut at 1023 characters, the length ArcSight keeps. CEF is a line format:
 //! HTTP sinks refuse it at validation.
 
@@ -188,6 +189,27 @@ pub fn cef(f: &Finding) -> String {
             "priority",
             f.priority.map(|p| p.as_str().to_owned()),
         ),
+        (
+            "cs6",
+            "cs6Label",
+            "malware",
+            (!f.threat.malware.is_empty()).then(|| f.threat.malware.join(",")),
+        ),
+        (
+            "flexString1",
+            "flexString1Label",
+            "threatActor",
+            (!f.threat.groups.is_empty()).then(|| f.threat.groups.join(",")),
+        ),
+        ("flexString2", "flexString2Label", "attackTechnique", {
+            let ids: Vec<&str> = f
+                .threat
+                .techniques
+                .iter()
+                .filter_map(|(id, _)| id.as_deref())
+                .collect();
+            (!ids.is_empty()).then(|| ids.join(","))
+        }),
     ] {
         if value.is_some() {
             add(k, value);

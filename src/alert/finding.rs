@@ -56,6 +56,24 @@ pub struct Finding {
     pub digest_sink: Option<String>,
     /// The ECS `iocd` block (OCSF `unmapped.iocd`).
     pub iocd: serde_json::Value,
+    /// The threat context of the alert's indicators (ECS `threat.software`, `.group`,
+    /// `.technique`, `.tactic`).
+    pub threat: ThreatNames,
+}
+
+/// What the feeds tie an alert's indicators to, by name (docs/FEEDS.md, "Threat context").
+#[derive(Clone, Debug, Default)]
+pub struct ThreatNames {
+    /// Malware families.
+    pub malware: Vec<String>,
+    /// Tools.
+    pub tools: Vec<String>,
+    /// Threat actors and intrusion sets.
+    pub groups: Vec<String>,
+    /// ATT&CK techniques: (id, name) as the feeds paired them.
+    pub techniques: Vec<(Option<String>, Option<String>)>,
+    /// ATT&CK tactics.
+    pub tactics: Vec<String>,
 }
 
 /// One end of the flow, as ECS `source` / `destination`.

@@ -11,7 +11,10 @@
 //! 12 subnet, 1 host name, 6 URL string, 8 hash, 5 e-mail address, 99 other) and per decoded
 //! address, `evidences` with the decoded endpoints, URL, DNS query, file hash and the device
 //! that logged, `raw_data` with the original line, `metadata.product` naming iocd, and
-//! `unmapped.iocd` with iocd's own block (score, its components, priority, provenance).
+//! `unmapped.iocd` with iocd's own block (score, its components, priority, provenance). The
+//! feeds' threat context: `malware` (classification unknown: feeds do not give one),
+//! `attacks` (one per ATT&CK technique, one per tactic), threat actors and tools in
+//! `unmapped.threat`, which OCSF has no place for.
 //! Objects get the attributes OCSF requires of them even when the log does not say
 //! (`device.type_id`, `file.name`, `file.type_id`: 0 Unknown, name `unknown`).
 //!
@@ -254,8 +257,46 @@ pub fn ocsf(f: &Finding) -> Value {
         out.insert("action_id".into(), id.into());
         out.insert("action".into(), name.into());
     }
+    let t = &f.threat;
+    if !t.malware.is_empty() {
+        // OCSF requires a classification of each malware: the feeds do not give one (0).
+        let malware: Vec<Value> = t
+            .malware
+            .iter()
+            .map(
+                |n| json!({ "name": n, "classification_ids": [0], "classifications": ["Unknown"] }),
+            )
+            .collect();
+        out.insert("malware".into(), Value::Array(malware));
+    }
+    // One attack per technique and one per tactic: the feeds do not say which tactic a
+    // technique served.
+    let mut attacks: Vec<Value> = Vec::new();
+    for (id, name) in &t.techniques {
+        let mut technique = Map::new();
+        put(&mut technique, "uid", id.clone());
+        put(&mut technique, "name", name.clone());
+        attacks.push(json!({ "technique": technique }));
+    }
+    for name in &t.tactics {
+        attacks.push(json!({ "tactic": { "name": name } }));
+    }
+    if !attacks.is_empty() {
+        out.insert("attacks".into(), Value::Array(attacks));
+    }
+    let mut unmapped = Map::new();
     if !f.iocd.is_null() {
-        out.insert("unmapped".into(), json!({ "iocd": f.iocd }));
+        unmapped.insert("iocd".into(), f.iocd.clone());
+    }
+    // OCSF 1.3 has no place for threat actors or tools on a finding.
+    if !t.groups.is_empty() || !t.tools.is_empty() {
+        unmapped.insert(
+            "threat".into(),
+            json!({ "groups": t.groups, "tools": t.tools }),
+        );
+    }
+    if !unmapped.is_empty() {
+        out.insert("unmapped".into(), Value::Object(unmapped));
     }
     Value::Object(out)
 }

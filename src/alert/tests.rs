@@ -410,6 +410,45 @@ fn threat_context_of_the_feeds_reaches_the_alert() {
     assert_eq!(v["iocd"]["related"][0]["report"], "misp-event:e-1");
     assert_eq!(crate::alert::ecs::check(&v), Vec::<String>::new());
 
+    // OCSF and CEF carry it too.
+    let mut out = Vec::new();
+    let finding = ecs::write_typed(&mut out, &set, line, &hits, &acx);
+    let o = crate::alert::ocsf::ocsf(&finding);
+    assert_eq!(o["malware"][0]["name"], "Pikabot");
+    assert_eq!(
+        o["malware"][0]["classification_ids"],
+        serde_json::json!([0])
+    );
+    assert_eq!(
+        o["attacks"],
+        serde_json::json!([
+            {"technique": {"uid": "T1071.001", "name": "Web Protocols"}},
+            {"tactic": {"name": "command-and-control"}}
+        ])
+    );
+    assert_eq!(
+        o["unmapped"]["threat"]["groups"],
+        serde_json::json!(["TA577"])
+    );
+    assert_eq!(
+        o["unmapped"]["threat"]["tools"],
+        serde_json::json!(["Cobalt Strike"])
+    );
+    assert_eq!(
+        o["unmapped"]["iocd"]["related"].as_array().unwrap().len(),
+        2
+    );
+    let c = crate::alert::cef::cef(&finding);
+    for kv in [
+        "cs6=Pikabot",
+        "cs6Label=malware",
+        "flexString1=TA577",
+        "flexString1Label=threatActor",
+        "flexString2=T1071.001",
+    ] {
+        assert!(c.contains(kv), "{kv} in {c}");
+    }
+
     // A plain list says nothing: none of it is written.
     let mut b = SetBuilder::new();
     b.add_plain_list("plain", "p.txt", b"203.0.113.5\n");

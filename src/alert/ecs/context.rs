@@ -35,6 +35,9 @@ pub(super) struct Attack<'a> {
     id: Vec<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     name: Vec<&'a str>,
+    /// Each technique's id and name as the feed paired them (ECS lists them apart), for OCSF.
+    #[serde(skip)]
+    pairs: Vec<(Option<&'a str>, Option<&'a str>)>,
 }
 
 /// One of `iocd.related`: another indicator of a report that lists one of the alert's.
@@ -44,6 +47,38 @@ pub(super) struct Related<'a> {
     kind: IocKind,
     /// The report both are in (`misp-event:<uuid>`, a STIX `report--<uuid>`).
     report: &'a str,
+}
+
+impl ThreatContext<'_> {
+    /// The names, for the formats other than ECS.
+    pub(super) fn names(
+        software: Option<&Software<'_>>,
+        group: Option<&Group<'_>>,
+        technique: Option<&Attack<'_>>,
+        tactic: Option<&Attack<'_>>,
+    ) -> super::super::finding::ThreatNames {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+        let mut names = super::super::finding::ThreatNames::default();
+        if let Some(s) = software {
+            for (n, k) in s.name.iter().zip(&s.kind) {
+                if *k == "Tool" {
+                    names.tools.push((*n).to_owned());
+                } else {
+                    names.malware.push((*n).to_owned());
+                }
+            }
+        }
+        names.groups = group.map(|g| owned(&g.name)).unwrap_or_default();
+        if let Some(t) = technique {
+            names.techniques = t
+                .pairs
+                .iter()
+                .map(|(id, name)| (id.map(str::to_owned), name.map(str::to_owned)))
+                .collect();
+        }
+        names.tactics = tactic.map(|t| owned(&t.name)).unwrap_or_default();
+        names
+    }
 }
 
 /// What [`gather`] found; every list empty when no feed said anything.
@@ -95,6 +130,10 @@ pub(super) fn gather<'a>(set: &'a IocSet, hits: &[Hit]) -> ThreatContext<'a> {
                 push(&mut tags, c, MAX_TAGS);
             }
             for t in &cx.techniques {
+                let pair = (t.id.as_deref(), t.name.as_deref());
+                if technique.pairs.len() < MAX_NAMES && !technique.pairs.contains(&pair) {
+                    technique.pairs.push(pair);
+                }
                 if let Some(id) = &t.id {
                     push(&mut technique.id, id, MAX_NAMES);
                 }
@@ -117,6 +156,7 @@ pub(super) fn gather<'a>(set: &'a IocSet, hits: &[Hit]) -> ThreatContext<'a> {
         tactic: (!tactics.is_empty()).then_some(Attack {
             id: Vec::new(),
             name: tactics,
+            pairs: Vec::new(),
         }),
         tags,
         related: related(set, hits, &reports),

@@ -648,6 +648,12 @@ fn finding(a: &Alert<'_>) -> Finding {
             .collect(),
         flood_indicators: None,
         digest_sink: None,
+        threat: context::ThreatContext::names(
+            a.threat.software.as_ref(),
+            a.threat.group.as_ref(),
+            a.threat.technique.as_ref(),
+            a.threat.tactic.as_ref(),
+        ),
         iocd: serde_json::to_value(&a.iocd).expect("serializing to a value cannot fail"),
     }
 }
