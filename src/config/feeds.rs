@@ -14,6 +14,11 @@ use iocd_engine::{IocKind, Tlp};
 pub struct FeedConfig {
     /// Unique; alerts name it as the indicator's provider.
     pub name: String,
+    /// What `url` is: `document` (the default: a file or an HTTP(S) document in `format`),
+    /// `taxii` (a TAXII 2.1 API root or discovery URL, `[feeds.taxii]`) or `misp-api` (a MISP
+    /// server, `[feeds.misp_api]`). docs/FEEDS.md, "Threat-intelligence platforms".
+    #[serde(default, rename = "type")]
+    pub kind: FeedKind,
     /// A local file, or a MISP feed folder (one holding `manifest.json`). Exactly one of
     /// `path` and `url`. A file is parsed again only when its modification time or size
     /// changed.
@@ -82,6 +87,12 @@ pub struct FeedConfig {
     /// HTTP options of a URL feed.
     #[serde(default)]
     pub http: HttpOptions,
+    /// A TAXII 2.1 collection (`type = "taxii"`).
+    #[serde(default)]
+    pub taxii: Option<TaxiiConfig>,
+    /// A MISP server's REST API (`type = "misp-api"`).
+    #[serde(default)]
+    pub misp_api: Option<MispApiConfig>,
     /// Shrink guard: a refresh that would drop more than this share (0.0-1.0) of the
     /// feed's indicators, or read none from a feed that had some, is refused like a failed
     /// refresh (the previous generation stays, a warning gives the numbers, and
@@ -135,6 +146,9 @@ impl FeedConfig {
             to_ids_only: yes(),
             csv: None,
             http: HttpOptions::default(),
+            kind: FeedKind::Document,
+            taxii: None,
+            misp_api: None,
             max_shrink: None,
             max_rejected: None,
             keep_rejected: None,
@@ -186,6 +200,69 @@ pub(super) fn validate_guard(
             format!("{at}.keep_rejected"),
             format!("must be at most {MAX_KEEP_REJECTED}"),
         );
+    }
+}
+
+/// A TAXII or MISP API feed: its table, a URL, and a `cache` for its state.
+fn validate_platform(f: &FeedConfig, at: &str, errs: &mut ConfigErrors) {
+    let (name, table) = match f.kind {
+        FeedKind::Document => {
+            for (key, set) in [("taxii", f.taxii.is_some()), ("misp_api", f.misp_api.is_some())] {
+                if set {
+                    errs.push(
+                        format!("{at}.{key}"),
+                        format!("only a feed of `type = \"{}\"` has it", key.replace('_', "-")),
+                    );
+                }
+            }
+            return;
+        }
+        FeedKind::Taxii => ("taxii", f.taxii.is_some()),
+        FeedKind::MispApi => ("misp_api", f.misp_api.is_some()),
+    };
+    if !table {
+        errs.push(format!("{at}.{name}"), "is required by the feed's `type`");
+    }
+    if f.url.is_none() || f.path.is_some() {
+        errs.push(format!("{at}.url"), "a TAXII or MISP API feed has a `url` (and no `path`)");
+    }
+    if f.cache.is_none() {
+        errs.push(
+            format!("{at}.cache"),
+            "is required: the collection's state and listings are kept there, so a restart \
+             does not download the collection again",
+        );
+    }
+    if f.format != FeedFormat::Auto {
+        errs.push(format!("{at}.format"), "is decided by the feed's `type`");
+    }
+    if let Some(t) = &f.taxii {
+        if t.collection.trim().is_empty() {
+            errs.push(format!("{at}.taxii.collection"), "must not be empty");
+        }
+        if t.limit == 0 || t.max_pages == 0 {
+            errs.push(format!("{at}.taxii"), "`limit` and `max_pages` must be at least 1");
+        }
+        if t.username.is_some() != t.password_file.is_some() {
+            errs.push(
+                format!("{at}.taxii"),
+                "`username` and `password_file` go together",
+            );
+        }
+        for (key, p) in [("password_file", &t.password_file), ("token_file", &t.token_file)] {
+            if let Some(p) = p {
+                must_exist(p, &format!("{at}.taxii.{key}"), errs);
+            }
+        }
+    }
+    if let Some(m) = &f.misp_api {
+        must_exist(&m.key_file, &format!("{at}.misp_api.key_file"), errs);
+        if m.limit == 0 || m.max_pages == 0 {
+            errs.push(format!("{at}.misp_api"), "`limit` and `max_pages` must be at least 1");
+        }
+        if m.full_resync.is_zero() {
+            errs.push(format!("{at}.misp_api.full_resync"), "must be longer than 0s");
+        }
     }
 }
 
@@ -284,6 +361,16 @@ pub struct HttpOptions {
     /// Extra request headers, e.g. `{ Authorization = "..." }` for a MISP server.
     #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// PEM certificates of a private CA the server's certificate is checked against (in
+    /// addition to the system's roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) and its private key, for servers that require one
+    /// (ISACs, CISA AIS). Both or neither.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 impl Default for HttpOptions {
@@ -294,6 +381,9 @@ impl Default for HttpOptions {
             retries: http_retries(),
             retry_delay: http_retry_delay(),
             headers: Default::default(),
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }
@@ -309,6 +399,123 @@ fn http_retries() -> u32 {
 }
 fn http_retry_delay() -> Duration {
     Duration::from_secs(2)
+}
+
+/// What a feed's `url` is (`type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    /// A file or an HTTP(S) document in the feed's `format`.
+    #[default]
+    Document,
+    /// A TAXII 2.1 collection.
+    Taxii,
+    /// A MISP server's `/attributes/restSearch`.
+    MispApi,
+}
+
+/// `[feeds.taxii]`: which collection, and how to ask for it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxiiConfig {
+    /// The collection's id, or its title.
+    pub collection: String,
+    /// `match[type]`: the STIX object types to fetch. Default: all, so that relationships,
+    /// malware, actors and reports give the indicators their threat context.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Objects per page (`limit`).
+    #[serde(default = "taxii_limit")]
+    pub limit: u32,
+    /// Pages one poll reads at most; a poll that stops there keeps what it read and the next
+    /// one goes on from there (a first sync of a large collection spans several polls).
+    #[serde(default = "taxii_max_pages")]
+    pub max_pages: u32,
+    /// HTTP basic authentication: the user, and a file holding the password.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// A file holding a token sent as `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+fn taxii_limit() -> u32 {
+    1000
+}
+fn taxii_max_pages() -> u32 {
+    1000
+}
+
+/// `[feeds.misp_api]`: how to ask a MISP server for attributes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MispApiConfig {
+    /// A file holding the API key (sent as `Authorization`).
+    pub key_file: PathBuf,
+    /// Attributes per page (`limit`).
+    #[serde(default = "misp_limit")]
+    pub limit: u32,
+    /// Pages one pull reads at most (a larger result fails the pull).
+    #[serde(default = "taxii_max_pages")]
+    pub max_pages: u32,
+    /// How often the whole result is read again, so that attributes deleted or no longer
+    /// matching the filters leave the set; between, pulls ask only for what changed since the
+    /// last one (`timestamp`).
+    #[serde(default = "misp_full_resync", with = "humantime_serde")]
+    pub full_resync: Duration,
+    /// `restSearch` filters.
+    #[serde(default)]
+    pub filters: MispFilters,
+}
+
+fn misp_limit() -> u32 {
+    5000
+}
+fn misp_full_resync() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+/// `[feeds.misp_api.filters]`: what `/attributes/restSearch` is asked for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MispFilters {
+    /// Attribute types (`ip-dst`, `domain`, ...); empty: all.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Tags: plain names are OR-ed, `+name` must all be present (AND), `!name` excludes.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Only attributes flagged for detection.
+    #[serde(default = "yes")]
+    pub to_ids: bool,
+    /// Only attributes of published events.
+    #[serde(default = "yes")]
+    pub published: bool,
+    /// Leave out attributes on the server's warninglists.
+    #[serde(default = "yes")]
+    pub enforce_warninglist: bool,
+    /// Ask for the decay score (the listing's confidence when present).
+    #[serde(default)]
+    pub include_decay_score: bool,
+    /// How far back a full pull reaches (`last`, e.g. `"90d"`); empty: everything.
+    #[serde(default, with = "humantime_serde")]
+    pub last: Option<Duration>,
+}
+
+impl Default for MispFilters {
+    fn default() -> Self {
+        MispFilters {
+            types: Vec::new(),
+            tags: Vec::new(),
+            to_ids: true,
+            published: true,
+            enforce_warninglist: true,
+            include_decay_score: false,
+            last: None,
+        }
+    }
 }
 
 fn one() -> f64 {
@@ -389,6 +596,7 @@ pub(super) fn validate(
                 format!("{:?} is used by another feed", f.name),
             );
         }
+        validate_platform(f, &at, errs);
         match (&f.path, &f.url) {
             (Some(p), None) => must_exist(p, &format!("{at}.path"), errs),
             (None, Some(u)) => match url::Url::parse(u) {
@@ -410,6 +618,21 @@ pub(super) fn validate(
         }
         if f.min_prefix_v6 > 128 {
             errs.push(format!("{at}.min_prefix_v6"), "must be between 0 and 128");
+        }
+        for (key, p) in [
+            ("ca_file", &f.http.ca_file),
+            ("client_cert", &f.http.client_cert),
+            ("client_key", &f.http.client_key),
+        ] {
+            if let Some(p) = p {
+                must_exist(p, &format!("{at}.http.{key}"), errs);
+            }
+        }
+        if f.http.client_cert.is_some() != f.http.client_key.is_some() {
+            errs.push(
+                format!("{at}.http"),
+                "`client_cert` and `client_key` go together",
+            );
         }
         if f.cache.is_some() && f.url.is_none() {
             errs.push(format!("{at}.cache"), "only a URL feed has a cache");
@@ -442,6 +665,8 @@ pub(super) fn validate(
                 ("confidence", &m.confidence),
                 ("severity", &m.severity),
                 ("tags", &m.tags),
+                ("malware", &m.malware),
+                ("threat_actor", &m.threat_actor),
                 ("first_seen", &m.first_seen),
                 ("last_seen", &m.last_seen),
                 ("valid_until", &m.valid_until),

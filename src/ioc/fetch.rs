@@ -73,13 +73,130 @@ impl FetchError {
 
 /// An HTTP client for feeds (rustls with the ring provider, gzip).
 pub fn client() -> Result<reqwest::Client, FetchError> {
+    builder().build().map_err(|e| FetchError::Client(error_chain(&e)))
+}
+
+fn builder() -> reqwest::ClientBuilder {
     // Another part of the process may have installed it first: either way one is installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .user_agent(concat!("iocd/", env!("CARGO_PKG_VERSION")))
         .gzip(true)
-        .build()
+}
+
+/// A client of its own for a feed whose `[feeds.http]` names a private CA or a client
+/// certificate; `None` when it names neither (the shared [`client`] will do). Errors name the
+/// file.
+pub fn tls_client(opts: &HttpOptions) -> Result<Option<reqwest::Client>, FetchError> {
+    if opts.ca_file.is_none() && opts.client_cert.is_none() {
+        return Ok(None);
+    }
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| FetchError::Client(format!("{}: {e}", p.display())))
+    };
+    let mut b = builder();
+    if let Some(ca) = &opts.ca_file {
+        let certs = reqwest::Certificate::from_pem_bundle(&read(ca)?)
+            .map_err(|e| FetchError::Client(format!("{}: {}", ca.display(), error_chain(&e))))?;
+        if certs.is_empty() {
+            return Err(FetchError::Client(format!(
+                "{}: no PEM certificate",
+                ca.display()
+            )));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&opts.client_cert, &opts.client_key) {
+        let mut pem = read(cert)?;
+        pem.push(b'\n');
+        pem.extend(read(key)?);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            FetchError::Client(format!(
+                "{} and {}: {}",
+                cert.display(),
+                key.display(),
+                error_chain(&e)
+            ))
+        })?;
+        b = b.identity(id);
+    }
+    b.build()
+        .map(Some)
         .map_err(|e| FetchError::Client(error_chain(&e)))
+}
+
+/// A response: its status (a success, or `304`), headers and body.
+pub(crate) struct Response {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Sends the request `make` builds (again for each try), with `opts`' timeout, headers,
+/// retries and body cap. Statuses other than success and `304` are errors.
+pub(crate) async fn request(
+    client: &reqwest::Client,
+    opts: &HttpOptions,
+    what: &str,
+    make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+) -> Result<Response, FetchError> {
+    use backon::Retryable as _;
+    let backoff = Backoff::new(opts.retry_delay, RETRY_MAX).times(opts.retries as usize);
+    (|| async {
+        let mut req = make(client).timeout(opts.timeout);
+        for (k, v) in &opts.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        send(req, opts.max_bytes).await
+    })
+    .retry(backoff.builder())
+    .when(FetchError::retryable)
+    .notify(|e, wait| tracing::debug!(what, error = %e, ?wait, "request failed, retrying"))
+    .await
+}
+
+/// One try: the response, its body read up to `max_bytes`.
+async fn send(req: reqwest::RequestBuilder, max_bytes: u64) -> Result<Response, FetchError> {
+    let transport = |e: reqwest::Error| {
+        if e.is_timeout() {
+            FetchError::Timeout
+        } else {
+            FetchError::Transport(error_chain(&e))
+        }
+    };
+    let mut resp = req.send().await.map_err(transport)?;
+    let status = resp.status();
+    if status == StatusCode::NOT_MODIFIED {
+        return Ok(Response {
+            status,
+            headers: resp.headers().clone(),
+            body: Vec::new(),
+        });
+    }
+    if !status.is_success() {
+        return Err(FetchError::Status(status.as_u16()));
+    }
+    // Content-Length is of the encoded body; the cap is on what we keep, checked as it grows.
+    if resp
+        .content_length()
+        .is_some_and(|n| n > max_bytes && resp.headers().get("content-encoding").is_none())
+    {
+        return Err(FetchError::TooLarge(max_bytes));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if body.len() as u64 + chunk.len() as u64 > max_bytes {
+            return Err(FetchError::TooLarge(max_bytes));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Response {
+        status,
+        headers: resp.headers().clone(),
+        body,
+    })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -106,75 +223,39 @@ pub async fn fetch(
     opts: &HttpOptions,
     validators: Option<&Validators>,
 ) -> Result<Fetched, FetchError> {
-    use backon::Retryable as _;
-    let backoff = Backoff::new(opts.retry_delay, RETRY_MAX).times(opts.retries as usize);
-    (|| fetch_once(client, url, opts, validators))
-        .retry(backoff.builder())
-        .when(FetchError::retryable)
-        .notify(|e, wait| tracing::debug!(url, error = %e, ?wait, "feed download failed, retrying"))
-        .await
-}
-
-async fn fetch_once(
-    client: &reqwest::Client,
-    url: &str,
-    opts: &HttpOptions,
-    validators: Option<&Validators>,
-) -> Result<Fetched, FetchError> {
-    let mut req = client.get(url).timeout(opts.timeout);
-    for (k, v) in &opts.headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    if let Some(v) = validators {
-        if let Some(e) = &v.etag {
-            req = req.header(IF_NONE_MATCH, e.as_str());
+    let resp = request(client, opts, url, |c| {
+        let mut req = c.get(url);
+        if let Some(v) = validators {
+            if let Some(e) = &v.etag {
+                req = req.header(IF_NONE_MATCH, e.as_str());
+            }
+            if let Some(m) = &v.last_modified {
+                req = req.header(IF_MODIFIED_SINCE, m.as_str());
+            }
         }
-        if let Some(m) = &v.last_modified {
-            req = req.header(IF_MODIFIED_SINCE, m.as_str());
-        }
-    }
-    let transport = |e: reqwest::Error| {
-        if e.is_timeout() {
-            FetchError::Timeout
+        req
+    })
+    .await?;
+    if resp.status == StatusCode::NOT_MODIFIED {
+        return if validators.is_some() {
+            Ok(Fetched::NotModified)
         } else {
-            FetchError::Transport(error_chain(&e))
-        }
-    };
-    let mut resp = req.send().await.map_err(transport)?;
-    let status = resp.status();
-    if status == StatusCode::NOT_MODIFIED && validators.is_some() {
-        return Ok(Fetched::NotModified);
-    }
-    if !status.is_success() {
-        return Err(FetchError::Status(status.as_u16()));
+            Err(FetchError::Status(304))
+        };
     }
     let header = |name| {
-        resp.headers()
+        resp.headers
             .get(name)
             .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
             .map(str::to_owned)
     };
-    let got = Validators {
+    let validators = Validators {
         etag: header(ETAG),
         last_modified: header(LAST_MODIFIED),
     };
-    // Content-Length is of the encoded body; the cap is on what we keep, checked as it grows.
-    if resp
-        .content_length()
-        .is_some_and(|n| n > opts.max_bytes && resp.headers().get("content-encoding").is_none())
-    {
-        return Err(FetchError::TooLarge(opts.max_bytes));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-        if bytes.len() as u64 + chunk.len() as u64 > opts.max_bytes {
-            return Err(FetchError::TooLarge(opts.max_bytes));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
     Ok(Fetched::Body {
-        bytes,
-        validators: got,
+        bytes: resp.body,
+        validators,
     })
 }
 

@@ -140,6 +140,11 @@ struct FeedState {
     failures: u32,
     /// When a refresh last succeeded (read, or found unchanged).
     last_success: Option<SystemTime>,
+    /// A TAXII or MISP API feed's collection state (kept in its `cache` file).
+    tip: Option<std::sync::Arc<crate::ioc::tip::Store>>,
+    /// The feed's own HTTP client (a private CA, a client certificate), or why it could not
+    /// be built; `None`: the shared one.
+    client: Option<Result<reqwest::Client, String>>,
 }
 
 impl FeedState {
@@ -296,6 +301,8 @@ enum JobResult {
         failure: Option<(&'static str, String)>,
         /// A downloaded body for the last-good cache, written once the guard accepts it.
         to_cache: Option<(Cache, String, Vec<u8>)>,
+        /// A TAXII or MISP API feed's new state, committed once the guard accepts it.
+        commit: Option<crate::ioc::tip::Commit>,
     },
     Failed {
         reason: &'static str,
@@ -414,6 +421,13 @@ impl Catalog {
                     digest: None,
                     failures: 0,
                     last_success: None,
+                    tip: (cfg.kind != crate::config::feeds::FeedKind::Document)
+                        .then_some(cfg.cache.as_deref())
+                        .flatten()
+                        .map(|p| std::sync::Arc::new(crate::ioc::tip::Store::new(p))),
+                    client: crate::ioc::fetch::tls_client(&cfg.http)
+                        .map_err(|e| e.to_string())
+                        .transpose(),
                 })
                 .collect(),
             allow: allowlists

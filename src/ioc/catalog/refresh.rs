@@ -31,8 +31,19 @@ impl Catalog {
         let mut set = tokio::task::JoinSet::new();
         for &i in which {
             let f = &self.feeds[i];
+            let client = match &f.client {
+                Some(Ok(c)) => Some(Ok(c.clone())),
+                Some(Err(e)) => Some(Err(e.clone())),
+                None => self.client.clone().map(Ok),
+            };
             let job = Job {
                 index: i,
+                name: f.cfg.name.clone(),
+                kind: f.cfg.kind,
+                taxii: f.cfg.taxii.clone(),
+                misp_api: f.cfg.misp_api.clone(),
+                tip: f.tip.clone(),
+                has_generation: f.generation.is_some(),
                 path: f.cfg.path.clone(),
                 url: f.cfg.url.clone(),
                 cache: f.cfg.cache.clone().map(|path| Cache { path }),
@@ -45,7 +56,7 @@ impl Catalog {
                 digest: f.generation.as_ref().and(f.digest),
                 force,
                 keep_rejected: f.cfg.keep_rejected(),
-                client: self.client.clone(),
+                client,
             };
             set.spawn(async move {
                 let t = std::time::Instant::now();
@@ -87,6 +98,7 @@ impl Catalog {
                     from_cache,
                     failure,
                     to_cache,
+                    commit,
                 } => {
                     let count = read.parsed.count() as u64;
                     let previous = f.generation.as_ref().map(|g| g.count);
@@ -138,6 +150,14 @@ impl Catalog {
                                 bytes,
                                 loaded_at: now,
                             });
+                            if let Some(crate::ioc::tip::Commit { store, state }) = commit {
+                                // Only a collection the guard accepted moves the cursor.
+                                let written =
+                                    tokio::task::spawn_blocking(move || store.commit(state)).await;
+                                if let Ok(Err(e)) = written {
+                                    tracing::warn!(feed = %f.cfg.name, error = ?e, "cannot write the feed's state");
+                                }
+                            }
                             if let Some((c, u, body)) = to_cache {
                                 // Only a document the guard accepted becomes the last good copy.
                                 let v = validators.clone();
@@ -377,6 +397,13 @@ pub(super) struct PendingAllowlist {
 /// One feed's refresh, with everything it needs owned so it can run as a task.
 pub(super) struct Job {
     index: usize,
+    name: String,
+    kind: crate::config::feeds::FeedKind,
+    taxii: Option<crate::config::feeds::TaxiiConfig>,
+    misp_api: Option<crate::config::feeds::MispApiConfig>,
+    tip: Option<std::sync::Arc<crate::ioc::tip::Store>>,
+    /// The feed has a generation in memory.
+    has_generation: bool,
     path: Option<PathBuf>,
     url: Option<String>,
     cache: Option<Cache>,
@@ -393,11 +420,16 @@ pub(super) struct Job {
     force: bool,
     /// Rejected records to keep.
     keep_rejected: usize,
-    client: Option<reqwest::Client>,
+    /// The HTTP client for URL feeds (the feed's own, or the shared one), or why the feed's
+    /// own could not be built.
+    client: Option<Result<reqwest::Client, String>>,
 }
 
 impl Job {
     pub(super) async fn run(self) -> JobResult {
+        if self.kind != crate::config::feeds::FeedKind::Document {
+            return self.run_platform().await;
+        }
         if let Some(path) = self.path.clone() {
             return self.run_path(path).await;
         }
@@ -447,6 +479,7 @@ impl Job {
                 from_cache: false,
                 failure: None,
                 to_cache: None,
+                commit: None,
             },
             Ok(Err((reason, error))) => JobResult::Failed { reason, error },
             Err(e) => JobResult::Failed {
@@ -456,12 +489,145 @@ impl Job {
         }
     }
 
-    pub(super) async fn run_url(self, url: String) -> JobResult {
-        let Some(client) = &self.client else {
-            return JobResult::Failed {
+    /// The HTTP client, or why there is none.
+    fn http_client(&self, url: &str) -> Result<&reqwest::Client, JobResult> {
+        match &self.client {
+            Some(Ok(c)) => Ok(c),
+            Some(Err(e)) => Err(JobResult::Failed {
+                reason: reason::FETCH,
+                error: format!("{url}: {e}"),
+            }),
+            None => Err(JobResult::Failed {
                 reason: reason::FETCH,
                 error: format!("{url}: no HTTP client"),
+            }),
+        }
+    }
+
+    /// A TAXII collection or a MISP server: poll from the saved cursor, merge, and hand the
+    /// whole collection to the parser; the new state is committed if the guard accepts it.
+    async fn run_platform(self) -> JobResult {
+        use crate::config::feeds::FeedKind;
+        use crate::ioc::tip;
+        let url = self.url.clone().unwrap_or_default();
+        let client = match self.http_client(&url) {
+            Ok(c) => c,
+            Err(failed) => return failed,
+        };
+        let Some(store) = self.tip.clone() else {
+            return JobResult::Failed {
+                reason: reason::FETCH,
+                error: format!("{url}: no `cache` to keep the collection's state in"),
             };
+        };
+        let (source, format) = match (self.kind, &self.taxii, &self.misp_api) {
+            (FeedKind::Taxii, Some(t), _) => (tip::taxii::source(&url, t), feed::FeedFormat::Stix),
+            (FeedKind::MispApi, _, Some(m)) => (tip::misp::source(&url, m), feed::FeedFormat::Misp),
+            _ => {
+                return JobResult::Failed {
+                    reason: reason::FETCH,
+                    error: format!("{url}: the feed's `type` table is missing"),
+                };
+            }
+        };
+        let s2 = source.clone();
+        let st = store.clone();
+        let before = match tokio::task::spawn_blocking(move || st.load(&s2)).await {
+            Ok(s) => s,
+            Err(e) => {
+                return JobResult::Failed {
+                    reason: reason::FETCH,
+                    error: format!("{url}: reading the state failed: {e}"),
+                };
+            }
+        };
+        let mut state = before.clone();
+        let polled = match (&self.taxii, &self.misp_api) {
+            (Some(t), _) if self.kind == FeedKind::Taxii => {
+                tip::taxii::poll(client, &self.http, &url, t, &mut state).await
+            }
+            (_, Some(m)) => {
+                let now = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                tip::misp::poll(client, &self.http, &url, m, &mut state, now).await
+            }
+            _ => unreachable!("checked above"),
+        };
+        let (pulled, failure) = match polled {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some((reason::FETCH, format!("{url}: {e}")))),
+        };
+        if let Some(p) = &pulled {
+            tracing::info!(
+                feed = %self.name,
+                requests = p.requests,
+                received = p.received,
+                changed = p.changed,
+                removed = p.removed,
+                truncated = p.truncated,
+                kept = state.objects.len(),
+                "platform poll"
+            );
+        }
+        let nothing_new = pulled
+            .as_ref()
+            .is_some_and(|p| p.changed == 0 && p.removed == 0);
+        if self.has_generation && (nothing_new || failure.is_some()) {
+            if nothing_new && state.cursor != before.cursor {
+                // The cursor moved without news (a MISP pull's time): keep it.
+                let _ = tokio::task::spawn_blocking(move || store.commit(state)).await;
+            }
+            return match failure {
+                None => JobResult::Unchanged { stamp: None },
+                Some((reason, error)) => JobResult::Failed { reason, error },
+            };
+        }
+        // Without a generation in memory, a failed poll still has the saved collection.
+        if failure.is_some() && before.objects.is_empty() {
+            let (reason, error) = failure.expect("checked");
+            return JobResult::Failed { reason, error };
+        }
+        let state = if failure.is_some() { before } else { state };
+        let doc_state = state.clone();
+        let (opts, keep) = (self.opts.clone(), self.keep_rejected);
+        let at = url.clone();
+        let parsed = tokio::task::spawn_blocking(move || {
+            let bytes = match format {
+                feed::FeedFormat::Stix => tip::stix_bundle(&doc_state),
+                _ => tip::misp_attributes(&doc_state),
+            };
+            let n = bytes.len() as u64;
+            feed::parse(format, &at, &bytes, &opts).map(|p| (Read::bounded(p, keep), n))
+        })
+        .await;
+        match parsed {
+            Ok(Ok((read, n))) => JobResult::Loaded {
+                read,
+                bytes: n,
+                validators: Validators::default(),
+                stamp: None,
+                digest: None,
+                from_cache: failure.is_some(),
+                failure,
+                to_cache: None,
+                commit: Some(tip::Commit { store, state }),
+            },
+            Ok(Err(e)) => JobResult::Failed {
+                reason: reason::PARSE,
+                error: e.to_string(),
+            },
+            Err(e) => JobResult::Failed {
+                reason: reason::PARSE,
+                error: format!("parser task failed: {e}"),
+            },
+        }
+    }
+
+    pub(super) async fn run_url(self, url: String) -> JobResult {
+        let client = match self.http_client(&url) {
+            Ok(c) => c,
+            Err(failed) => return failed,
         };
         // Without a generation in memory, the cache is the copy a 304 would refer to.
         let cached = match (&self.validators, &self.cache) {
@@ -532,6 +698,7 @@ impl Job {
                         from_cache: true,
                         failure: Some((code, why)),
                         to_cache: None,
+                        commit: None,
                     },
                     Err(e) => JobResult::Failed {
                         reason: code,
@@ -563,6 +730,7 @@ impl Job {
                         from_cache: true,
                         failure: None,
                         to_cache: None,
+                        commit: None,
                     },
                     JobResult::Failed { reason, error } if error.is_empty() => JobResult::Failed {
                         reason,
@@ -581,6 +749,7 @@ impl Job {
                     from_cache: false,
                     failure: None,
                     to_cache: self.cache.clone().map(|c| (c, url.clone(), bytes)),
+                    commit: None,
                 },
                 Err(e) => from_cache(cached, reason::PARSE, e.to_string()).await,
             },

@@ -16,7 +16,9 @@
 //! `confidence-level` and `admiralty-scale:information-credibility` tags set the confidence),
 //! the event's `threat_level_id` (1 high, 2 medium, 3 low) sets the severity, `first_seen` /
 //! `last_seen` of the attribute (else its `timestamp` as last seen), and the attribute's
-//! comment or the event's `info` as description.
+//! comment or the event's `info` as description (an attribute search result: the `info` of
+//! the `Event` beside the attribute), and the best `decay_score` (`includeDecayScore`) as the
+//! confidence.
 //!
 //! Threat context: galaxy clusters, from `misp-galaxy:<galaxy>="<value>"` tags and from the
 //! `Galaxy` lists of the event and the attribute: threat actors and intrusion sets, malware
@@ -590,6 +592,26 @@ fn attribute(
         .and_then(|s| parse_time(&s));
     if let Some(c) = str_of(a.get("comment")) {
         meta.description = Some(c);
+    } else if meta.description.is_none()
+        && let Some(info) = a.get("Event").and_then(|e| str_of(e.get("info")))
+    {
+        // An attribute search result: its event's info, as an event's attributes have.
+        meta.description = Some(info);
+        if bound_meta(&mut meta) {
+            out.skip("meta_truncated");
+        }
+    }
+    // `includeDecayScore`: the best model's current score is the confidence.
+    if let Some(score) = a
+        .get("decay_score")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("score").and_then(Value::as_f64))
+        .filter(|s| s.is_finite())
+        .reduce(f64::max)
+    {
+        meta.confidence = Some(score.clamp(0.0, 100.0).round() as u8);
     }
     let revoked = flag(a.get("deleted"));
     let pieces: Vec<&str> = if hints.len() == 1 {
