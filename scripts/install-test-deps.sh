@@ -19,6 +19,9 @@
 #   tansu   tests/kafka.rs runs a real Kafka-protocol broker: tansu 0.6.0 from crates.io, built
 #           once by scripts/tansu.sh and cached outside the repository (~10 minutes the first
 #           time, nothing after).
+#   medallion  tests/tip.rs polls a real TAXII 2.1 server: medallion 3.0.0 (the OASIS
+#           reference server) from PyPI, in a virtual environment scripts/medallion.sh makes
+#           once outside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,6 +73,10 @@ for entry in "${NEEDED[@]}"; do
 done
 if ! ./scripts/tansu.sh install; then
     echo "install-test-deps.sh: could not build tansu (the Kafka tests need it)" >&2
+    missing=1
+fi
+if ! ./scripts/medallion.sh install; then
+    echo "install-test-deps.sh: could not install medallion (the TAXII tests need it)" >&2
     missing=1
 fi
 exit "$missing"

@@ -207,11 +207,17 @@ pub(super) fn validate_guard(
 fn validate_platform(f: &FeedConfig, at: &str, errs: &mut ConfigErrors) {
     let (name, table) = match f.kind {
         FeedKind::Document => {
-            for (key, set) in [("taxii", f.taxii.is_some()), ("misp_api", f.misp_api.is_some())] {
+            for (key, set) in [
+                ("taxii", f.taxii.is_some()),
+                ("misp_api", f.misp_api.is_some()),
+            ] {
                 if set {
                     errs.push(
                         format!("{at}.{key}"),
-                        format!("only a feed of `type = \"{}\"` has it", key.replace('_', "-")),
+                        format!(
+                            "only a feed of `type = \"{}\"` has it",
+                            key.replace('_', "-")
+                        ),
                     );
                 }
             }
@@ -224,7 +230,10 @@ fn validate_platform(f: &FeedConfig, at: &str, errs: &mut ConfigErrors) {
         errs.push(format!("{at}.{name}"), "is required by the feed's `type`");
     }
     if f.url.is_none() || f.path.is_some() {
-        errs.push(format!("{at}.url"), "a TAXII or MISP API feed has a `url` (and no `path`)");
+        errs.push(
+            format!("{at}.url"),
+            "a TAXII or MISP API feed has a `url` (and no `path`)",
+        );
     }
     if f.cache.is_none() {
         errs.push(
@@ -241,7 +250,10 @@ fn validate_platform(f: &FeedConfig, at: &str, errs: &mut ConfigErrors) {
             errs.push(format!("{at}.taxii.collection"), "must not be empty");
         }
         if t.limit == 0 || t.max_pages == 0 {
-            errs.push(format!("{at}.taxii"), "`limit` and `max_pages` must be at least 1");
+            errs.push(
+                format!("{at}.taxii"),
+                "`limit` and `max_pages` must be at least 1",
+            );
         }
         if t.username.is_some() != t.password_file.is_some() {
             errs.push(
@@ -249,7 +261,10 @@ fn validate_platform(f: &FeedConfig, at: &str, errs: &mut ConfigErrors) {
                 "`username` and `password_file` go together",
             );
         }
-        for (key, p) in [("password_file", &t.password_file), ("token_file", &t.token_file)] {
+        for (key, p) in [
+            ("password_file", &t.password_file),
+            ("token_file", &t.token_file),
+        ] {
             if let Some(p) = p {
                 must_exist(p, &format!("{at}.taxii.{key}"), errs);
             }
@@ -258,10 +273,16 @@ fn validate_platform(f: &FeedConfig, at: &str, errs: &mut ConfigErrors) {
     if let Some(m) = &f.misp_api {
         must_exist(&m.key_file, &format!("{at}.misp_api.key_file"), errs);
         if m.limit == 0 || m.max_pages == 0 {
-            errs.push(format!("{at}.misp_api"), "`limit` and `max_pages` must be at least 1");
+            errs.push(
+                format!("{at}.misp_api"),
+                "`limit` and `max_pages` must be at least 1",
+            );
         }
         if m.full_resync.is_zero() {
-            errs.push(format!("{at}.misp_api.full_resync"), "must be longer than 0s");
+            errs.push(
+                format!("{at}.misp_api.full_resync"),
+                "must be longer than 0s",
+            );
         }
     }
 }

@@ -73,7 +73,9 @@ impl FetchError {
 
 /// An HTTP client for feeds (rustls with the ring provider, gzip).
 pub fn client() -> Result<reqwest::Client, FetchError> {
-    builder().build().map_err(|e| FetchError::Client(error_chain(&e)))
+    builder()
+        .build()
+        .map_err(|e| FetchError::Client(error_chain(&e)))
 }
 
 fn builder() -> reqwest::ClientBuilder {

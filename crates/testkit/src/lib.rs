@@ -20,6 +20,8 @@ use std::path::PathBuf;
 
 pub mod corpus;
 pub mod endpoint;
+pub mod medallion;
+pub mod misp_server;
 pub mod oracle;
 pub mod pki;
 pub mod scenario;

@@ -61,8 +61,8 @@ impl Client<'_> {
         url: &str,
         query: &[(&str, String)],
     ) -> Result<(Value, reqwest::header::HeaderMap), FetchError> {
-        let mut full = url::Url::parse(url)
-            .map_err(|e| FetchError::Invalid(format!("{url}: {e}")))?;
+        let mut full =
+            url::Url::parse(url).map_err(|e| FetchError::Invalid(format!("{url}: {e}")))?;
         if !query.is_empty() {
             let mut q = full.query_pairs_mut();
             for (k, v) in query {
@@ -133,7 +133,10 @@ async fn collection(c: &Client<'_>, root: &str, want: &str) -> Result<String, Fe
     if let Some(found) = all
         .iter()
         .find(|c| field(c, "id").as_deref() == Some(want))
-        .or_else(|| all.iter().find(|c| field(c, "title").as_deref() == Some(want)))
+        .or_else(|| {
+            all.iter()
+                .find(|c| field(c, "title").as_deref() == Some(want))
+        })
     {
         if found.get("can_read").and_then(Value::as_bool) == Some(false) {
             return Err(FetchError::Invalid(format!(
@@ -219,14 +222,21 @@ pub async fn poll(
         requests: 2,
         ..Pulled::default()
     };
-    let mut newest = state.cursor.as_deref().and_then(|c| parse_time(c).map(|t| (t, c.to_owned())));
+    let mut newest = state
+        .cursor
+        .as_deref()
+        .and_then(|c| parse_time(c).map(|t| (t, c.to_owned())));
     let mut added_after = state.cursor.clone();
     let mut next: Option<String> = None;
     let mut pages = 0u32;
     loop {
         if pages >= cfg.max_pages {
             pulled.truncated = true;
-            tracing::info!(url, pages, "TAXII poll stopped at max_pages; the next poll goes on from here");
+            tracing::info!(
+                url,
+                pages,
+                "TAXII poll stopped at max_pages; the next poll goes on from here"
+            );
             break;
         }
         let mut query: Vec<(&str, String)> = vec![("limit", cfg.limit.to_string())];
@@ -272,17 +282,23 @@ pub async fn poll(
         // `more` without `next`: page by `added_after`, just before the page's newest, so
         // objects sharing that timestamp are asked for again rather than skipped.
         let Some((t, _)) = last else {
-            tracing::warn!(url = objects_url, "TAXII server says `more` with neither `next` nor X-TAXII-Date-Added-Last: stopping here");
+            tracing::warn!(
+                url = objects_url,
+                "TAXII server says `more` with neither `next` nor X-TAXII-Date-Added-Last: stopping here"
+            );
             break;
         };
-        let before = (t - chrono::Duration::microseconds(1))
-            .to_rfc3339_opts(SecondsFormat::Micros, true);
+        let before =
+            (t - chrono::Duration::microseconds(1)).to_rfc3339_opts(SecondsFormat::Micros, true);
         if added_after
             .as_deref()
             .and_then(parse_time)
             .is_some_and(|a| t - chrono::Duration::microseconds(1) <= a)
         {
-            tracing::warn!(url = objects_url, "TAXII server says `more` but the page did not move X-TAXII-Date-Added-Last forward (more objects share one timestamp than a page holds, and it gives no `next`): stopping here");
+            tracing::warn!(
+                url = objects_url,
+                "TAXII server says `more` but the page did not move X-TAXII-Date-Added-Last forward (more objects share one timestamp than a page holds, and it gives no `next`): stopping here"
+            );
             break;
         }
         added_after = Some(before);
