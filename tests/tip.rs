@@ -131,6 +131,9 @@ fn taxii_collection_pages_polls_incrementally_revokes_and_resumes_after_a_restar
     assert_eq!(report.feeds[0].accepted, 27);
     assert!(has(&set, &ip(0)) && has(&set, &ip(27)) && !has(&set, &ip(3)));
 
+    // The server goes away: the poll fails and the collection in use stays.
+    let mut restarted = c;
+
     // The collection by id works as by title; a wrong password is refused with the status.
     let by_id = taxii_feed(dir.path(), &m.api_root(), medallion::COLLECTION, &pw, "");
     let mut c = Catalog::new(&[by_id], &[]);
@@ -146,6 +149,153 @@ fn taxii_collection_pages_polls_incrementally_revokes_and_resumes_after_a_restar
     let err = report.feeds[0].error.clone().unwrap_or_default();
     assert!(err.contains("HTTP 401"), "{err}");
     assert!(!has(&set, &ip(0)));
+
+    drop(m);
+    let (set, report) = refresh(&rt, &mut restarted);
+    assert!(report.feeds[0].error.is_some());
+    assert!(
+        has(&set, &ip(0)) && has(&set, &ip(27)),
+        "the previous generation stays"
+    );
+}
+
+/// A TAXII server with the quirks of some real ones: `added_after` inclusive, `more` without
+/// `next`, several objects per `date_added`. Objects are (date_added, object).
+struct Quirky {
+    objects: Vec<(String, Value)>,
+    requests: std::sync::Mutex<Vec<String>>,
+}
+
+async fn quirky_get(
+    axum::extract::State(q): axum::extract::State<std::sync::Arc<Quirky>>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path().to_owned();
+    let query = uri.query().unwrap_or_default().to_owned();
+    q.requests.lock().unwrap().push(format!("{path}?{query}"));
+    let json = |v: Value| {
+        (
+            [("content-type", "application/taxii+json;version=2.1")],
+            v.to_string(),
+        )
+            .into_response()
+    };
+    if path == "/root/" {
+        return json(
+            serde_json::json!({"title": "quirky", "versions": [iocd::ioc::tip::taxii::MEDIA_TYPE]}),
+        );
+    }
+    if path == "/root/collections/" {
+        return json(
+            serde_json::json!({"collections": [{"id": "c1", "title": "all", "can_read": true}]}),
+        );
+    }
+    let arg = |k: &str| {
+        query.split('&').find_map(|kv| {
+            let (a, b) = kv.split_once('=')?;
+            (a == k).then(|| b.replace("%3A", ":"))
+        })
+    };
+    let limit: usize = arg("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
+    let after = arg("added_after");
+    let newer: Vec<&(String, Value)> = q
+        .objects
+        .iter()
+        // Inclusive, as some servers are.
+        .filter(|(t, _)| after.as_ref().is_none_or(|a| t.as_str() >= a.as_str()))
+        .collect();
+    let page: Vec<&(String, Value)> = newer.iter().take(limit).copied().collect();
+    let more = newer.len() > page.len();
+    let mut resp = json(serde_json::json!({
+        "more": more,
+        "objects": page.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(),
+    }));
+    if let (Some(first), Some(last)) = (page.first(), page.last()) {
+        let h = resp.headers_mut();
+        h.insert("x-taxii-date-added-first", first.0.parse().unwrap());
+        h.insert("x-taxii-date-added-last", last.0.parse().unwrap());
+    }
+    resp
+}
+
+fn quirky(
+    rt: &tokio::runtime::Runtime,
+    objects: Vec<(String, Value)>,
+) -> (std::sync::Arc<Quirky>, String) {
+    let q = std::sync::Arc::new(Quirky {
+        objects,
+        requests: std::sync::Mutex::new(Vec::new()),
+    });
+    let app = axum::Router::new()
+        .fallback(quirky_get)
+        .with_state(q.clone());
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/root/", listener.local_addr().unwrap());
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (q, url)
+}
+
+#[test]
+fn taxii_servers_with_inclusive_added_after_and_no_next_neither_loop_nor_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    // 25 objects, three per timestamp: a page of 10 always ends inside a group.
+    let objects: Vec<(String, Value)> = (0..25)
+        .map(|i| {
+            (
+                format!("2024-03-01T00:00:{:02}.000000Z", i / 3),
+                indicator(&id(i), &ip(i), "2024-01-01T00:00:00.000Z", false),
+            )
+        })
+        .collect();
+    let (q, url) = quirky(&rt, objects);
+    let pw = dir.path().join("password");
+    std::fs::write(&pw, "x").unwrap();
+    let cfg = taxii_feed(dir.path(), &url, "all", &pw, "");
+    let mut c = Catalog::new(std::slice::from_ref(&cfg), &[]);
+    let (set, report) = refresh(&rt, &mut c);
+    assert_eq!(report.feeds[0].error, None);
+    assert_eq!(report.feeds[0].accepted, 25, "every object once");
+    assert!((0..25).all(|i| has(&set, &ip(i))));
+    let pages: Vec<String> = q
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("/objects/"))
+        .cloned()
+        .collect();
+    assert!(
+        pages.len() <= 4,
+        "paged by added_after, no loop: {pages:#?}"
+    );
+    // The next poll gets the newest objects again (inclusive): nothing changes.
+    let (set, report) = refresh(&rt, &mut c);
+    assert_eq!(report.feeds[0].error, None);
+    assert_eq!(report.feeds[0].accepted, 25);
+    assert!(has(&set, &ip(24)));
+
+    // More objects on one timestamp than a page holds, and no `next`: the poll stops (with a
+    // warning) instead of asking for the same page for ever.
+    let dir = tempfile::tempdir().unwrap();
+    let same: Vec<(String, Value)> = (0..12)
+        .map(|i| {
+            (
+                "2024-03-01T00:00:00.000000Z".to_owned(),
+                indicator(&id(i), &ip(i), "2024-01-01T00:00:00.000Z", false),
+            )
+        })
+        .collect();
+    let (q, url) = quirky(&rt, same);
+    let cfg = taxii_feed(dir.path(), &url, "all", &pw, "");
+    let mut c = Catalog::new(std::slice::from_ref(&cfg), &[]);
+    let (_, report) = refresh(&rt, &mut c);
+    assert_eq!(report.feeds[0].accepted, 10);
+    let n = q.requests.lock().unwrap().len();
+    assert!(n <= 5, "{n} requests");
 }
 
 #[test]
@@ -186,14 +336,18 @@ fn taxii_with_a_client_certificate_and_a_private_ca() {
 }
 
 fn misp_feed(dir: &Path, url: &str, extra: &str) -> FeedConfig {
+    feed(&misp_feed_text(dir, url, extra))
+}
+
+fn misp_feed_text(dir: &Path, url: &str, extra: &str) -> String {
     let key = dir.join("misp.key");
     std::fs::write(&key, "secret-key-123\n").unwrap();
-    feed(&format!(
+    format!(
         "name = \"misp\"\ntype = \"misp-api\"\nurl = \"{url}\"\ncache = \"{}\"\n\
          [feeds.misp_api]\nkey_file = \"{}\"\nlimit = 2\n{extra}",
         dir.join("misp.state.json").display(),
         key.display()
-    ))
+    )
 }
 
 #[test]
@@ -295,6 +449,33 @@ fn misp_rest_pages_filters_pulls_incrementally_and_sees_deletions() {
     assert!(has(&set, &ip(9)) && !has(&set, &ip(1)));
     let reqs = srv.requests();
     assert!(reqs[reqs.len() - 1]["timestamp"].as_i64().is_some());
+
+    // An ordinary feed to the CLI: `iocs stats --config` reads it (incrementally, from the
+    // saved state) and counts it like any other.
+    let conf = dir.path().join("iocd.toml");
+    std::fs::write(
+        &conf,
+        format!("[[feeds]]\n{}", misp_feed_text(dir.path(), &url, "")),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["iocs", "stats", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("misp "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[1..3], ["misp", "5"], "{stdout}");
 
     // A wrong key is refused with MISP's status.
     std::fs::remove_file(dir.path().join("misp.state.json")).unwrap();
