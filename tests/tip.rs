@@ -164,13 +164,23 @@ fn taxii_collection_pages_polls_incrementally_revokes_and_resumes_after_a_restar
 struct Quirky {
     objects: Vec<(String, Value)>,
     requests: std::sync::Mutex<Vec<String>>,
+    /// The `Authorization` header of each request.
+    auth: std::sync::Mutex<Vec<String>>,
 }
 
 async fn quirky_get(
     axum::extract::State(q): axum::extract::State<std::sync::Arc<Quirky>>,
+    headers: axum::http::HeaderMap,
     uri: axum::http::Uri,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    q.auth.lock().unwrap().push(
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    );
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or_default().to_owned();
     q.requests.lock().unwrap().push(format!("{path}?{query}"));
@@ -226,6 +236,7 @@ fn quirky(
     let q = std::sync::Arc::new(Quirky {
         objects,
         requests: std::sync::Mutex::new(Vec::new()),
+        auth: std::sync::Mutex::new(Vec::new()),
     });
     let app = axum::Router::new()
         .fallback(quirky_get)
@@ -296,6 +307,40 @@ fn taxii_servers_with_inclusive_added_after_and_no_next_neither_loop_nor_duplica
     assert_eq!(report.feeds[0].accepted, 10);
     let n = q.requests.lock().unwrap().len();
     assert!(n <= 5, "{n} requests");
+}
+
+#[test]
+fn taxii_bearer_token_and_type_filter_are_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let objects = vec![(
+        "2024-03-01T00:00:00.000000Z".to_owned(),
+        indicator(&id(1), &ip(1), "2024-01-01T00:00:00.000Z", false),
+    )];
+    let (q, url) = quirky(&rt, objects);
+    let token = dir.path().join("token");
+    std::fs::write(&token, "opencti-token-42\n").unwrap();
+    let cfg = feed(&format!(
+        "name = \"t\"\ntype = \"taxii\"\nurl = \"{url}\"\ncache = \"{}\"\n\
+         [feeds.taxii]\ncollection = \"all\"\ntoken_file = \"{}\"\ntypes = [\"indicator\", \"relationship\"]\n",
+        dir.path().join("s.json").display(),
+        token.display()
+    ));
+    let mut c = Catalog::new(&[cfg], &[]);
+    let (set, report) = refresh(&rt, &mut c);
+    assert_eq!(report.feeds[0].error, None);
+    assert!(has(&set, &ip(1)));
+    let auth = q.auth.lock().unwrap().clone();
+    assert!(
+        !auth.is_empty() && auth.iter().all(|a| a == "Bearer opencti-token-42"),
+        "{auth:?}"
+    );
+    let reqs = q.requests.lock().unwrap().clone();
+    let objects = reqs.iter().find(|r| r.contains("/objects/")).unwrap();
+    assert!(
+        objects.contains("match%5Btype%5D=indicator%2Crelationship"),
+        "{objects}"
+    );
 }
 
 #[test]
@@ -449,6 +494,23 @@ fn misp_rest_pages_filters_pulls_incrementally_and_sees_deletions() {
     assert!(has(&set, &ip(9)) && !has(&set, &ip(1)));
     let reqs = srv.requests();
     assert!(reqs[reqs.len() - 1]["timestamp"].as_i64().is_some());
+
+    // Past `full_resync`, a pull is full again: no `timestamp`, and what the server no longer
+    // returns leaves (here: the deleted attribute is not returned at all).
+    let resync = misp_feed(dir.path(), &url, "full_resync = \"1s\"\n");
+    let mut c2 = Catalog::new(std::slice::from_ref(&resync), &[]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = srv.requests().len();
+    let (set, report) = refresh(&rt, &mut c2);
+    assert_eq!(report.feeds[0].error, None);
+    let reqs = srv.requests();
+    assert!(
+        reqs[before..].iter().all(|r| r.get("timestamp").is_none()),
+        "{:#?}",
+        &reqs[before..]
+    );
+    assert!(has(&set, &ip(9)) && !has(&set, &ip(1)));
+    assert_eq!(report.feeds[0].accepted, 5);
 
     // An ordinary feed to the CLI: `iocs stats --config` reads it (incrementally, from the
     // saved state) and counts it like any other.

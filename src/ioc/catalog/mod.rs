@@ -300,9 +300,9 @@ enum JobResult {
         /// The download failed (reason, error) and this is the cached copy.
         failure: Option<(&'static str, String)>,
         /// A downloaded body for the last-good cache, written once the guard accepts it.
-        to_cache: Option<(Cache, String, Vec<u8>)>,
+        to_cache: Option<Box<(Cache, String, Vec<u8>)>>,
         /// A TAXII or MISP API feed's new state, committed once the guard accepts it.
-        commit: Option<crate::ioc::tip::Commit>,
+        commit: Option<Box<crate::ioc::tip::Commit>>,
     },
     Failed {
         reason: &'static str,

@@ -150,7 +150,9 @@ impl Catalog {
                                 bytes,
                                 loaded_at: now,
                             });
-                            if let Some(crate::ioc::tip::Commit { store, state }) = commit {
+                            if let Some(crate::ioc::tip::Commit { store, state }) =
+                                commit.map(|c| *c)
+                            {
                                 // Only a collection the guard accepted moves the cursor.
                                 let written =
                                     tokio::task::spawn_blocking(move || store.commit(state)).await;
@@ -158,7 +160,7 @@ impl Catalog {
                                     tracing::warn!(feed = %f.cfg.name, error = ?e, "cannot write the feed's state");
                                 }
                             }
-                            if let Some((c, u, body)) = to_cache {
+                            if let Some((c, u, body)) = to_cache.map(|b| *b) {
                                 // Only a document the guard accepted becomes the last good copy.
                                 let v = validators.clone();
                                 let written =
@@ -490,17 +492,11 @@ impl Job {
     }
 
     /// The HTTP client, or why there is none.
-    fn http_client(&self, url: &str) -> Result<&reqwest::Client, JobResult> {
+    fn http_client(&self, url: &str) -> Result<&reqwest::Client, String> {
         match &self.client {
             Some(Ok(c)) => Ok(c),
-            Some(Err(e)) => Err(JobResult::Failed {
-                reason: reason::FETCH,
-                error: format!("{url}: {e}"),
-            }),
-            None => Err(JobResult::Failed {
-                reason: reason::FETCH,
-                error: format!("{url}: no HTTP client"),
-            }),
+            Some(Err(e)) => Err(format!("{url}: {e}")),
+            None => Err(format!("{url}: no HTTP client")),
         }
     }
 
@@ -512,7 +508,12 @@ impl Job {
         let url = self.url.clone().unwrap_or_default();
         let client = match self.http_client(&url) {
             Ok(c) => c,
-            Err(failed) => return failed,
+            Err(error) => {
+                return JobResult::Failed {
+                    reason: reason::FETCH,
+                    error,
+                };
+            }
         };
         let Some(store) = self.tip.clone() else {
             return JobResult::Failed {
@@ -584,9 +585,13 @@ impl Job {
             };
         }
         // Without a generation in memory, a failed poll still has the saved collection.
-        if failure.is_some() && before.objects.is_empty() {
-            let (reason, error) = failure.expect("checked");
-            return JobResult::Failed { reason, error };
+        if let Some((reason, error)) = &failure
+            && before.objects.is_empty()
+        {
+            return JobResult::Failed {
+                reason,
+                error: error.clone(),
+            };
         }
         let state = if failure.is_some() { before } else { state };
         let doc_state = state.clone();
@@ -611,7 +616,7 @@ impl Job {
                 from_cache: failure.is_some(),
                 failure,
                 to_cache: None,
-                commit: Some(tip::Commit { store, state }),
+                commit: Some(Box::new(tip::Commit { store, state })),
             },
             Ok(Err(e)) => JobResult::Failed {
                 reason: reason::PARSE,
@@ -627,7 +632,12 @@ impl Job {
     pub(super) async fn run_url(self, url: String) -> JobResult {
         let client = match self.http_client(&url) {
             Ok(c) => c,
-            Err(failed) => return failed,
+            Err(error) => {
+                return JobResult::Failed {
+                    reason: reason::FETCH,
+                    error,
+                };
+            }
         };
         // Without a generation in memory, the cache is the copy a 304 would refer to.
         let cached = match (&self.validators, &self.cache) {
@@ -748,7 +758,10 @@ impl Job {
                     digest: None,
                     from_cache: false,
                     failure: None,
-                    to_cache: self.cache.clone().map(|c| (c, url.clone(), bytes)),
+                    to_cache: self
+                        .cache
+                        .clone()
+                        .map(|c| Box::new((c, url.clone(), bytes))),
                     commit: None,
                 },
                 Err(e) => from_cache(cached, reason::PARSE, e.to_string()).await,
