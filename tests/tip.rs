@@ -307,6 +307,23 @@ fn taxii_servers_with_inclusive_added_after_and_no_next_neither_loop_nor_duplica
     assert_eq!(report.feeds[0].accepted, 10);
     let n = q.requests.lock().unwrap().len();
     assert!(n <= 5, "{n} requests");
+
+    // A collection past `max_objects` fails the poll: memory does not grow without bound.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = feed(&format!(
+        "name = \"t\"\ntype = \"taxii\"\nurl = \"{url}\"\ncache = \"{}\"\n\
+         [feeds.taxii]\ncollection = \"all\"\nmax_objects = 5\n",
+        dir.path().join("s.json").display()
+    ));
+    let mut c = Catalog::new(&[cfg], &[]);
+    let (set, report) = refresh(&rt, &mut c);
+    let err = report.feeds[0].error.clone().unwrap_or_default();
+    assert!(err.contains("max_objects (5)"), "{err}");
+    assert!(!has(&set, &ip(0)));
+    assert!(
+        !dir.path().join("s.json").exists(),
+        "no state was committed"
+    );
 }
 
 #[test]

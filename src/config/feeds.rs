@@ -452,6 +452,10 @@ pub struct TaxiiConfig {
     /// one goes on from there (a first sync of a large collection spans several polls).
     #[serde(default = "taxii_max_pages")]
     pub max_pages: u32,
+    /// Objects the collection may hold in all; a poll that would grow it past this fails
+    /// (the state stays as it was) instead of growing memory without bound.
+    #[serde(default = "max_objects")]
+    pub max_objects: usize,
     /// HTTP basic authentication: the user, and a file holding the password.
     #[serde(default)]
     pub username: Option<String>,
@@ -464,6 +468,9 @@ pub struct TaxiiConfig {
 
 fn taxii_limit() -> u32 {
     1000
+}
+fn max_objects() -> usize {
+    5_000_000
 }
 fn taxii_max_pages() -> u32 {
     1000
@@ -481,6 +488,9 @@ pub struct MispApiConfig {
     /// Pages one pull reads at most (a larger result fails the pull).
     #[serde(default = "taxii_max_pages")]
     pub max_pages: u32,
+    /// Attributes kept in all; a pull that would keep more fails (the state stays).
+    #[serde(default = "max_objects")]
+    pub max_objects: usize,
     /// How often the whole result is read again, so that attributes deleted or no longer
     /// matching the filters leave the set; between, pulls ask only for what changed since the
     /// last one (`timestamp`).

@@ -154,6 +154,18 @@ pub async fn poll(
                 pulled.changed += 1;
             }
         }
+        let kept = if full {
+            fresh.len()
+        } else {
+            state.objects.len()
+        };
+        if kept > cfg.max_objects {
+            return Err(FetchError::Invalid(format!(
+                "{endpoint}: more than max_objects ({}) attributes; raise \
+                 `misp_api.max_objects` or narrow the filters",
+                cfg.max_objects
+            )));
+        }
         if n < cfg.limit as usize {
             break;
         }

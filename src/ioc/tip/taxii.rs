@@ -17,7 +17,9 @@
 //!   page's `X-TAXII-Date-Added-Last`, so objects sharing that timestamp are asked for again
 //!   rather than lost; a page that does not move the timestamp forward ends the poll (with a
 //!   warning) instead of asking for it forever;
-//! * a poll stops after `max_pages` pages, keeping what it read; the next goes on from there.
+//! * a poll stops after `max_pages` pages, keeping what it read; the next goes on from there;
+//! * a collection that grows past `max_objects` fails the poll (the state stays as it was)
+//!   rather than growing memory without bound.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION};
@@ -264,6 +266,13 @@ pub async fn poll(
         pulled.received += objects.len() as u64;
         for o in objects {
             pulled.changed += u64::from(merge(state, o));
+        }
+        if state.objects.len() > cfg.max_objects {
+            return Err(FetchError::Invalid(format!(
+                "{objects_url}: the collection holds more than max_objects ({}) objects; \
+                 raise `taxii.max_objects` or narrow `types`",
+                cfg.max_objects
+            )));
         }
         let last = header_time(&headers, "x-taxii-date-added-last");
         if let Some(l) = &last
