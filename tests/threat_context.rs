@@ -300,3 +300,60 @@ fn scan_alert_on_a_real_misp_event_names_actor_and_related_indicators() {
     }
     assert_eq!(iocd::alert::ecs::check(&alert), Vec::<String>::new());
 }
+
+#[test]
+fn a_per_family_list_gets_its_family_from_feed_context() {
+    let Some(d) = shared_data::dir() else { return };
+    // Maltrail's agenttesla.txt names its family only in its file name and comments.
+    let list = d.join("feeds/maltrail/agenttesla.txt");
+    let p = parse(&list);
+    let value = p
+        .listings
+        .iter()
+        .map(|l| l.pattern.to_string())
+        .find(|v| !v.contains('/') && v.parse::<std::net::IpAddr>().is_err())
+        .expect("a domain in the list");
+    assert!(
+        p.listings.iter().all(|l| l.meta.is_none()),
+        "a plain list says nothing itself"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("iocd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[feeds]]\nname = \"maltrail-agenttesla\"\npath = {:?}\n\
+             [feeds.context]\nmalware = [\"AgentTesla\"]\ntechniques = [\"T1071.003\"]\n",
+            list.display().to_string()
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("dns.log");
+    std::fs::write(
+        &log,
+        format!("Jan  5 10:00:00 gw named[12]: client 10.1.2.3#5353: query: {value} IN A\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["scan", "--config"])
+        .arg(&cfg)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alert: Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(
+        alert["threat"]["software"]["name"],
+        serde_json::json!(["AgentTesla"])
+    );
+    assert_eq!(
+        alert["threat"]["technique"]["id"],
+        serde_json::json!(["T1071.003"])
+    );
+    assert_eq!(iocd::alert::ecs::check(&alert), Vec::<String>::new());
+}

@@ -87,6 +87,11 @@ pub struct FeedConfig {
     /// HTTP options of a URL feed.
     #[serde(default)]
     pub http: HttpOptions,
+    /// What every indicator of the feed is part of, for feeds that list one family or actor
+    /// and say so only in their name (Maltrail's `agenttesla.txt`): alerts show it as the
+    /// feeds' own context is shown (docs/FEEDS.md, "Threat context").
+    #[serde(default)]
+    pub context: Option<FeedContext>,
     /// A TAXII 2.1 collection (`type = "taxii"`).
     #[serde(default)]
     pub taxii: Option<TaxiiConfig>,
@@ -147,6 +152,7 @@ impl FeedConfig {
             csv: None,
             http: HttpOptions::default(),
             kind: FeedKind::Document,
+            context: None,
             taxii: None,
             misp_api: None,
             max_shrink: None,
@@ -422,6 +428,45 @@ fn http_retry_delay() -> Duration {
     Duration::from_secs(2)
 }
 
+/// `[feeds.context]`: names every indicator of the feed goes with.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedContext {
+    #[serde(default)]
+    pub malware: Vec<String>,
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Threat actors.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub campaigns: Vec<String>,
+    /// ATT&CK technique ids (`T1071.001`).
+    #[serde(default)]
+    pub techniques: Vec<String>,
+}
+
+impl FeedContext {
+    /// As the engine keeps it.
+    pub fn to_engine(&self) -> iocd_engine::Context {
+        iocd_engine::Context {
+            malware: self.malware.clone(),
+            tools: self.tools.clone(),
+            groups: self.groups.clone(),
+            campaigns: self.campaigns.clone(),
+            techniques: self
+                .techniques
+                .iter()
+                .map(|id| iocd_engine::Technique {
+                    id: Some(id.clone()),
+                    name: None,
+                })
+                .collect(),
+            ..iocd_engine::Context::default()
+        }
+    }
+}
+
 /// What a feed's `url` is (`type`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -628,6 +673,25 @@ pub(super) fn validate(
             );
         }
         validate_platform(f, &at, errs);
+        if let Some(cx) = &f.context {
+            for (key, names) in [
+                ("malware", &cx.malware),
+                ("tools", &cx.tools),
+                ("groups", &cx.groups),
+                ("campaigns", &cx.campaigns),
+                ("techniques", &cx.techniques),
+            ] {
+                if names.len() > 32 {
+                    errs.push(format!("{at}.context.{key}"), "at most 32 names");
+                }
+                if names.iter().any(|n| n.trim().is_empty() || n.len() > 128) {
+                    errs.push(
+                        format!("{at}.context.{key}"),
+                        "names must be 1 to 128 bytes",
+                    );
+                }
+            }
+        }
         match (&f.path, &f.url) {
             (Some(p), None) => must_exist(p, &format!("{at}.path"), errs),
             (None, Some(u)) => match url::Url::parse(u) {

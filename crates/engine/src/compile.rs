@@ -157,8 +157,15 @@ impl Compiler {
             name: name.to_owned(),
             location: location.to_owned(),
             weight: 1.0,
+            context: None,
         });
         n
+    }
+
+    /// Gives a feed registered with [`Compiler::add_feed`] a threat context of its own: what
+    /// every one of its indicators is part of.
+    pub fn set_feed_context(&mut self, feed: u16, context: std::sync::Arc<crate::Context>) {
+        self.set.feeds[feed as usize].context = Some(context);
     }
 
     /// Sets the scoring weight of a feed registered with [`Compiler::add_feed`] (default 1.0).

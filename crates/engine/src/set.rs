@@ -41,6 +41,8 @@ pub struct Feed {
     pub location: String,
     /// How much the feed's word counts when scoring, relative to 1.0 (config `weight`).
     pub weight: f64,
+    /// What every indicator of the feed is part of (a per-family list: config `context`).
+    pub context: Option<std::sync::Arc<Context>>,
 }
 
 /// One feed's listing of an indicator: which feed, on which line (1-based; 0 when the format

@@ -108,44 +108,46 @@ pub(super) fn gather<'a>(set: &'a IocSet, hits: &[Hit]) -> ThreatContext<'a> {
     let mut reports: Vec<&'a str> = Vec::new();
     for h in hits {
         for src in set.sources(h.id) {
-            let Some(meta) = set.meta(src) else { continue };
-            for t in &meta.tags {
+            let meta = set.meta(src);
+            for t in meta.iter().flat_map(|m| m.tags.iter()) {
                 push(&mut tags, t, MAX_TAGS);
             }
-            let Some(cx) = meta.context.as_deref() else {
-                continue;
-            };
-            for (names, kind) in [(&cx.malware, "Malware"), (&cx.tools, "Tool")] {
-                for n in names {
-                    if push(&mut software.name, n, MAX_NAMES) {
-                        software.kind.push(kind);
+            // The listing's own context, and its feed's (`[feeds.context]`).
+            let own = meta.and_then(|m| m.context.as_deref());
+            let feed = set.feeds()[src.feed as usize].context.as_deref();
+            for cx in own.into_iter().chain(feed) {
+                for (names, kind) in [(&cx.malware, "Malware"), (&cx.tools, "Tool")] {
+                    for n in names {
+                        if push(&mut software.name, n, MAX_NAMES) {
+                            software.kind.push(kind);
+                        }
                     }
                 }
-            }
-            for g in &cx.groups {
-                push(&mut groups, g, MAX_NAMES);
-            }
-            // ECS has no campaign field: a campaign is a tag.
-            for c in &cx.campaigns {
-                push(&mut tags, c, MAX_TAGS);
-            }
-            for t in &cx.techniques {
-                let pair = (t.id.as_deref(), t.name.as_deref());
-                if technique.pairs.len() < MAX_NAMES && !technique.pairs.contains(&pair) {
-                    technique.pairs.push(pair);
+                for g in &cx.groups {
+                    push(&mut groups, g, MAX_NAMES);
                 }
-                if let Some(id) = &t.id {
-                    push(&mut technique.id, id, MAX_NAMES);
+                // ECS has no campaign field: a campaign is a tag.
+                for c in &cx.campaigns {
+                    push(&mut tags, c, MAX_TAGS);
                 }
-                if let Some(name) = &t.name {
-                    push(&mut technique.name, name, MAX_NAMES);
+                for t in &cx.techniques {
+                    let pair = (t.id.as_deref(), t.name.as_deref());
+                    if technique.pairs.len() < MAX_NAMES && !technique.pairs.contains(&pair) {
+                        technique.pairs.push(pair);
+                    }
+                    if let Some(id) = &t.id {
+                        push(&mut technique.id, id, MAX_NAMES);
+                    }
+                    if let Some(name) = &t.name {
+                        push(&mut technique.name, name, MAX_NAMES);
+                    }
                 }
-            }
-            for t in &cx.tactics {
-                push(&mut tactics, t, MAX_NAMES);
-            }
-            if let Some(r) = &cx.report {
-                push(&mut reports, r, MAX_NAMES);
+                for t in &cx.tactics {
+                    push(&mut tactics, t, MAX_NAMES);
+                }
+                if let Some(r) = &cx.report {
+                    push(&mut reports, r, MAX_NAMES);
+                }
             }
         }
     }

@@ -113,6 +113,9 @@ impl Catalog {
             let location = f.location();
             let feed_no = c.add_feed(&f.cfg.name, &location);
             c.set_feed_weight(feed_no, f.cfg.weight);
+            if let Some(cx) = &f.cfg.context {
+                c.set_feed_context(feed_no, std::sync::Arc::new(cx.to_engine()));
+            }
             let mut fr = FeedReport {
                 name: f.cfg.name.clone(),
                 location: location.clone(),
