@@ -744,6 +744,69 @@ mod tests {
     }
 
     #[test]
+    fn hostile_galaxies_are_capped() {
+        // 10,000 actor tags and 10,000 attack-pattern clusters with kill chains on one event:
+        // the context keeps MAX_CONTEXT_NAMES of each, shared by every attribute.
+        let tags: Vec<String> = (0..10_000)
+            .map(|i| format!(r#"{{"name": "misp-galaxy:threat-actor=\"actor {i}\""}}"#))
+            .collect();
+        let clusters: Vec<String> = (0..10_000)
+            .map(|i| {
+                format!(
+                    r#"{{"value": "P{i} - T{:04}", "meta": {{"kill_chain": ["mitre-attack:tactic-{i}"]}}}}"#,
+                    1000 + i % 9000
+                )
+            })
+            .collect();
+        let attrs: Vec<String> = (0..200)
+            .map(|i| {
+                format!(
+                    r#"{{"type": "ip-dst", "value": "45.61.137.{}", "to_ids": true}}"#,
+                    i % 250
+                )
+            })
+            .collect();
+        let doc = format!(
+            r#"{{"Event": {{"uuid": "u", "Tag": [{}], "Galaxy": [{{"type": "mitre-attack-pattern", "GalaxyCluster": [{}]}}], "Attribute": [{}]}}}}"#,
+            tags.join(","),
+            clusters.join(","),
+            attrs.join(",")
+        );
+        let p = parse(
+            "h.json",
+            doc.as_bytes(),
+            &ParseOptions {
+                to_ids_only: true,
+                ..ParseOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(p.listings.len(), 200);
+        let cx = p.listings[0]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .clone()
+            .unwrap();
+        let max = super::super::limits::MAX_CONTEXT_NAMES;
+        assert_eq!(
+            (cx.groups.len(), cx.techniques.len(), cx.tactics.len()),
+            (max, max, max)
+        );
+        assert_eq!(p.skipped.get("context_over_limit"), Some(&1));
+        // One copy for all 200 attributes.
+        let last = p.listings[199]
+            .meta
+            .as_ref()
+            .unwrap()
+            .context
+            .as_ref()
+            .unwrap();
+        assert!(std::sync::Arc::ptr_eq(&cx, last));
+    }
+
+    #[test]
     fn event_attributes_objects_and_tags() {
         let opts = ParseOptions {
             to_ids_only: true,
