@@ -31,6 +31,20 @@ fn parse_with(path: &Path, to_ids_only: bool) -> Parsed {
         .0
 }
 
+/// The first alert of `iocd <args>` (a scan), which must succeed.
+fn first_alert(args: &[&std::ffi::OsStr]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().expect("one alert")).unwrap()
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -263,20 +277,12 @@ fn scan_alert_on_a_real_misp_event_names_actor_and_related_indicators() {
         format!("Jan  5 10:00:00 ws7 edr[12]: process created sha256={hash} user=alice\n"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["scan", "-i"])
-        .arg(&event)
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let alert: Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().expect("one alert"))
-            .unwrap();
+    let alert = first_alert(&[
+        "scan".as_ref(),
+        "-i".as_ref(),
+        event.as_os_str(),
+        log.as_os_str(),
+    ]);
     assert_eq!(
         alert["threat"]["group"]["name"],
         serde_json::json!(["Lazarus Group"])
@@ -334,19 +340,12 @@ fn a_per_family_list_gets_its_family_from_feed_context() {
         format!("Jan  5 10:00:00 gw named[12]: client 10.1.2.3#5353: query: {value} IN A\n"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["scan", "--config"])
-        .arg(&cfg)
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let alert: Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let alert = first_alert(&[
+        "scan".as_ref(),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        log.as_os_str(),
+    ]);
     assert_eq!(
         alert["threat"]["software"]["name"],
         serde_json::json!(["AgentTesla"])

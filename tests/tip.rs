@@ -21,13 +21,7 @@ fn feed(toml_text: &str) -> FeedConfig {
     toml::from_str(&alone).unwrap_or_else(|e| panic!("{e}\n{alone}"))
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use iocd_testkit::endpoint::runtime as rt;
 
 fn refresh(rt: &tokio::runtime::Runtime, c: &mut Catalog) -> (IocSet, LoadReport) {
     rt.block_on(c.refresh_all());

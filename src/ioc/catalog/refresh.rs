@@ -491,13 +491,18 @@ impl Job {
         }
     }
 
-    /// The HTTP client, or why there is none.
-    fn http_client(&self, url: &str) -> Result<&reqwest::Client, String> {
-        match &self.client {
-            Some(Ok(c)) => Ok(c),
-            Some(Err(e)) => Err(format!("{url}: {e}")),
-            None => Err(format!("{url}: no HTTP client")),
-        }
+    /// The HTTP client, or the failed result that says why there is none (boxed: the
+    /// result is large and the failure rare).
+    fn http_client(&self, url: &str) -> Result<&reqwest::Client, Box<JobResult>> {
+        let error = match &self.client {
+            Some(Ok(c)) => return Ok(c),
+            Some(Err(e)) => format!("{url}: {e}"),
+            None => format!("{url}: no HTTP client"),
+        };
+        Err(Box::new(JobResult::Failed {
+            reason: reason::FETCH,
+            error,
+        }))
     }
 
     /// A TAXII collection or a MISP server: poll from the saved cursor, merge, and hand the
@@ -508,12 +513,7 @@ impl Job {
         let url = self.url.clone().unwrap_or_default();
         let client = match self.http_client(&url) {
             Ok(c) => c,
-            Err(error) => {
-                return JobResult::Failed {
-                    reason: reason::FETCH,
-                    error,
-                };
-            }
+            Err(failed) => return *failed,
         };
         let Some(store) = self.tip.clone() else {
             return JobResult::Failed {
@@ -632,12 +632,7 @@ impl Job {
     pub(super) async fn run_url(self, url: String) -> JobResult {
         let client = match self.http_client(&url) {
             Ok(c) => c,
-            Err(error) => {
-                return JobResult::Failed {
-                    reason: reason::FETCH,
-                    error,
-                };
-            }
+            Err(failed) => return *failed,
         };
         // Without a generation in memory, the cache is the copy a 304 would refer to.
         let cached = match (&self.validators, &self.cache) {
