@@ -125,6 +125,39 @@ fn taxii_collection_pages_polls_incrementally_revokes_and_resumes_after_a_restar
     assert_eq!(report.feeds[0].accepted, 27);
     assert!(has(&set, &ip(0)) && has(&set, &ip(27)) && !has(&set, &ip(3)));
 
+    // Another iocd process (`iocs stats --config`) resumes from the same state file too.
+    let conf = dir.path().join("iocd.toml");
+    let text = format!(
+        "[[feeds]]\nname = \"taxii\"\ntype = \"taxii\"\nurl = \"{}\"\ncache = \"{}\"\n\
+         [feeds.taxii]\ncollection = \"{}\"\nlimit = 10\nusername = \"admin\"\npassword_file = \"{}\"\n",
+        m.discovery(),
+        dir.path().join("taxii.state.json").display(),
+        medallion::TITLE,
+        pw.display()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["iocs", "stats", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("taxii "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[1..3], ["stix", "27"], "{stdout}");
+    let reqs = m.object_requests();
+    assert_eq!(reqs.len(), 7, "{reqs:#?}");
+    assert!(reqs[6].contains("added_after="), "{}", reqs[6]);
+
     // The server goes away: the poll fails and the collection in use stays.
     let mut restarted = c;
 
