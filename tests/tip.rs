@@ -583,6 +583,21 @@ fn misp_rest_pages_filters_pulls_incrementally_and_sees_deletions() {
         .collect();
     assert_eq!(&row[1..3], ["misp", "5"], "{stdout}");
 
+    // `iocs lookup` names the event and attribute that list a value, from the saved state.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["iocs", "lookup", &ip(9), "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "event {ev} \"Pikabot C2 wave\", attribute a-9 (ip-dst)"
+        )),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // A wrong key is refused with MISP's status.
     std::fs::remove_file(dir.path().join("misp.state.json")).unwrap();
     let bad = misp_feed(dir.path(), &url, "");

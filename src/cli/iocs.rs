@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use iocd::IocSet;
-use iocd::ioc::feed::{ParseOptions, misp_origins};
+use iocd::ioc::feed::{ParseOptions, misp_origins, misp_origins_in};
 use iocd::ioc::{Fate, LoadReport, Reason, parse_indicator, refang};
 use iocd_engine::{IocId, Meta, Pattern, Scratch};
 
@@ -287,7 +287,24 @@ fn place(loaded: &Loaded, feed: &str, location: &str, line: u32, pattern: &Patte
             to_ids_only,
             ..ParseOptions::default()
         };
-        let origins = misp_origins(Path::new(location), &opts, pattern);
+        let cfg = loaded
+            .config
+            .as_ref()
+            .and_then(|c| c.feeds.iter().find(|f| f.name == feed));
+        let origins = match cfg {
+            // A MISP API feed: its attributes are in its state file.
+            Some(f) if f.kind == iocd::config::feeds::FeedKind::MispApi => f
+                .cache
+                .as_deref()
+                .and_then(|p| std::fs::read(p).ok())
+                .and_then(|b| serde_json::from_slice::<iocd::ioc::tip::State>(&b).ok())
+                .map(|state| {
+                    let doc = iocd::ioc::tip::misp_attributes(&state);
+                    misp_origins_in(location, &doc, &opts, pattern)
+                })
+                .unwrap_or_default(),
+            _ => misp_origins(Path::new(location), &opts, pattern),
+        };
         if !origins.is_empty() {
             return format!("{location}: {}", origins.join("; "));
         }

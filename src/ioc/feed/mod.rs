@@ -635,12 +635,20 @@ pub fn misp_origins(path: &Path, opts: &ParseOptions, wanted: &Pattern) -> Vec<S
     for f in files {
         let location = f.display().to_string();
         if let Ok(bytes) = std::fs::read(&f) {
-            let found =
-                panic_boundary(&location, || misp::origins(&location, &bytes, opts, wanted));
-            out.extend(found.unwrap_or_default());
+            out.extend(misp_origins_in(&location, &bytes, opts, wanted));
         }
     }
     out
+}
+
+/// [`misp_origins`] of a MISP document already in memory (a MISP API feed's attributes).
+pub fn misp_origins_in(
+    location: &str,
+    bytes: &[u8],
+    opts: &ParseOptions,
+    wanted: &Pattern,
+) -> Vec<String> {
+    panic_boundary(location, || misp::origins(location, bytes, opts, wanted)).unwrap_or_default()
 }
 
 /// For the fuzz targets only (fuzz/fuzz_targets/): entry points to parsers that [`parse`]
