@@ -62,7 +62,7 @@ pub struct Finding {
 }
 
 /// What the feeds tie an alert's indicators to, by name (docs/FEEDS.md, "Threat context").
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ThreatNames {
     /// Malware families.
     pub malware: Vec<String>,
@@ -190,5 +190,69 @@ impl Formats for Finding {
 
     fn cef(&self) -> Vec<u8> {
         super::cef::cef(self).into_bytes()
+    }
+}
+
+impl ThreatNames {
+    /// The names of one indicator's context (a roll-up's).
+    pub fn of(cx: &iocd_engine::Context) -> ThreatNames {
+        ThreatNames {
+            malware: cx.malware.clone(),
+            tools: cx.tools.clone(),
+            groups: cx.groups.clone(),
+            techniques: cx
+                .techniques
+                .iter()
+                .map(|t| (t.id.clone(), t.name.clone()))
+                .collect(),
+            tactics: cx.tactics.clone(),
+        }
+    }
+
+    /// As ECS `threat.software`, `.group`, `.technique` and `.tactic` (the fields a match
+    /// alert has), into `threat`.
+    pub fn to_ecs(&self, threat: &mut serde_json::Map<String, serde_json::Value>) {
+        use serde_json::json;
+        let software: Vec<(&String, &str)> = self
+            .malware
+            .iter()
+            .map(|n| (n, "Malware"))
+            .chain(self.tools.iter().map(|n| (n, "Tool")))
+            .collect();
+        if !software.is_empty() {
+            threat.insert(
+                "software".into(),
+                json!({
+                    "name": software.iter().map(|s| s.0).collect::<Vec<_>>(),
+                    "type": software.iter().map(|s| s.1).collect::<Vec<_>>(),
+                }),
+            );
+        }
+        if !self.groups.is_empty() {
+            threat.insert("group".into(), json!({ "name": self.groups }));
+        }
+        let ids: Vec<&String> = self
+            .techniques
+            .iter()
+            .filter_map(|t| t.0.as_ref())
+            .collect();
+        let names: Vec<&String> = self
+            .techniques
+            .iter()
+            .filter_map(|t| t.1.as_ref())
+            .collect();
+        if !ids.is_empty() || !names.is_empty() {
+            let mut t = serde_json::Map::new();
+            if !ids.is_empty() {
+                t.insert("id".into(), json!(ids));
+            }
+            if !names.is_empty() {
+                t.insert("name".into(), json!(names));
+            }
+            threat.insert("technique".into(), serde_json::Value::Object(t));
+        }
+        if !self.tactics.is_empty() {
+            threat.insert("tactic".into(), json!({ "name": self.tactics }));
+        }
     }
 }

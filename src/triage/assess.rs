@@ -280,6 +280,7 @@ impl Triage {
                     set.kind(k.hit.id),
                     window_host.map(Arc::from),
                     k.direction.as_str(),
+                    context_of(set, k.hit.id),
                 )
             };
             match self
@@ -431,4 +432,18 @@ fn count_feeds(set: &IocSet, hit: Hit, tally: &mut Tally) {
             ft.unique_hits += 1;
         }
     }
+}
+
+/// The threat context of indicator `id` for its roll-up: the first a listing of it gives, else
+/// the first its feeds give (`[feeds.context]`).
+fn context_of(set: &IocSet, id: iocd_engine::IocId) -> Option<Arc<iocd_engine::Context>> {
+    let sources = set.sources(id);
+    sources
+        .iter()
+        .find_map(|s| set.meta(s).and_then(|m| m.context.clone()))
+        .or_else(|| {
+            sources
+                .iter()
+                .find_map(|s| set.feeds()[s.feed as usize].context.clone())
+        })
 }

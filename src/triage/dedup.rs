@@ -35,7 +35,19 @@ pub struct Window {
     pub closes: i64,
     /// Hits (lines) after the window's last alert, not alerted.
     pub suppressed: u64,
+    /// What the feeds say the indicator is part of (its roll-up carries it).
+    pub context: Option<Arc<iocd_engine::Context>>,
 }
+
+/// What a new window is about: the indicator, its kind, the host, the direction and the
+/// indicator's threat context.
+pub(crate) type Described = (
+    Arc<str>,
+    IocKind,
+    Option<Arc<str>>,
+    &'static str,
+    Option<Arc<iocd_engine::Context>>,
+);
 
 /// A window closed with hits that were not alerted: the roll-up to send.
 pub(crate) type Rollup = Window;
@@ -81,7 +93,7 @@ impl Dedup {
         priority: Priority,
         score: f64,
         effects: &mut Effects,
-        make: impl FnOnce() -> (Arc<str>, IocKind, Option<Arc<str>>, &'static str),
+        make: impl FnOnce() -> Described,
     ) -> Seen {
         if self.window_ms <= 0 {
             return Seen::New { closed: None };
@@ -111,7 +123,7 @@ impl Dedup {
                 closed = (old.suppressed > 0).then_some(old);
             }
         }
-        let (indicator, kind, host, direction) = make();
+        let (indicator, kind, host, direction, context) = make();
         sh.insert(
             key,
             Window {
@@ -125,6 +137,7 @@ impl Dedup {
                 last_seen: now,
                 closes: now.saturating_add(self.window_ms),
                 suppressed: 0,
+                context,
             },
         );
         Seen::New { closed }
@@ -163,8 +176,6 @@ impl Dedup {
 mod tests {
     use super::*;
 
-    type Described = (Arc<str>, IocKind, Option<Arc<str>>, &'static str);
-
     fn make(i: &str) -> impl FnOnce() -> Described + '_ {
         move || {
             (
@@ -172,6 +183,7 @@ mod tests {
                 IocKind::Ipv4,
                 Some(Arc::from("10.0.0.1")),
                 "outbound",
+                None,
             )
         }
     }

@@ -29,6 +29,11 @@ fn set() -> IocSet {
     let meta = Meta {
         confidence: Some(90),
         severity: Some(90),
+        context: Some(Arc::new(iocd_engine::Context {
+            malware: vec!["Pikabot".into()],
+            groups: vec!["TA577".into()],
+            ..iocd_engine::Context::default()
+        })),
         ..Meta::default()
     };
     for ip in ["203.0.113.9", "198.51.100.77"] {
@@ -232,6 +237,16 @@ fn one_alert_per_window_then_a_rollup_with_count_first_and_last_seen() {
     assert_eq!(r["iocd"]["internal_host"], "10.0.0.5");
     assert_eq!(r["iocd"]["dedup"]["first_seen"], "2027-01-15T08:00:00.000Z");
     assert_eq!(r["iocd"]["dedup"]["last_seen"], "2027-01-15T08:04:00.000Z");
+    // The roll-up names what the indicator is, as its hit alert did.
+    assert_eq!(
+        r["threat"]["software"]["name"],
+        serde_json::json!(["Pikabot"])
+    );
+    assert_eq!(
+        r["threat"]["software"]["type"],
+        serde_json::json!(["Malware"])
+    );
+    assert_eq!(r["threat"]["group"]["name"], serde_json::json!(["TA577"]));
     assert_eq!(
         out[0].priority.label(),
         r["iocd"]["priority"].as_str().unwrap()

@@ -13,7 +13,7 @@ use crate::time::{Digits, rfc3339_ms};
 use crate::triage::report::{DigestReport, FloodReport, Report, RollupReport, SummaryReport};
 use crate::triage::{FloodVerdict, Outgoing};
 
-use super::super::finding::{Finding, Matched};
+use super::super::finding::{Finding, Matched, ThreatNames};
 
 fn ms(t: i64) -> String {
     rfc3339_ms(t, Digits::Millis)
@@ -93,7 +93,22 @@ fn rollup(r: &RollupReport) -> (Value, Finding) {
             },
         },
     });
+    // The indicator's threat context, as its hit alert had it.
+    let threat = w
+        .context
+        .as_deref()
+        .map(ThreatNames::of)
+        .unwrap_or_default();
+    let mut v = v;
+    let mut t = serde_json::Map::new();
+    threat.to_ecs(&mut t);
+    if !t.is_empty()
+        && let Some(o) = v.as_object_mut()
+    {
+        o.insert("threat".into(), Value::Object(t));
+    }
     let f = Finding {
+        threat,
         dataset: "iocd.rollup",
         rule_id: rule_id.into(),
         rule_name: rule_name.into(),
