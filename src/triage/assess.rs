@@ -434,9 +434,12 @@ fn count_feeds(set: &IocSet, hit: Hit, tally: &mut Tally) {
     }
 }
 
-/// The threat context of indicator `id` for its roll-up: the first a listing of it gives, else
+/// The threat context of indicator `id` for its roll-up or flood report: the first a listing of it gives, else
 /// the first its feeds give (`[feeds.context]`).
-fn context_of(set: &IocSet, id: iocd_engine::IocId) -> Option<Arc<iocd_engine::Context>> {
+pub(super) fn context_of(
+    set: &IocSet,
+    id: iocd_engine::IocId,
+) -> Option<Arc<iocd_engine::Context>> {
     let sources = set.sources(id);
     sources
         .iter()

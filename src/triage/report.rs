@@ -75,6 +75,8 @@ pub struct FloodReport {
     /// What its alerts are raised to (a possible outbreak) or demoted to (anything else).
     pub(crate) raised_to: Option<Priority>,
     pub(crate) demoted_to: Option<Priority>,
+    /// What the feeds say the indicator is part of.
+    pub context: Option<Arc<iocd_engine::Context>>,
 }
 
 /// The scans stopped at the edge since the last summary.
@@ -199,6 +201,7 @@ impl Triage {
             priority: p,
             raised_to: outbreak.then_some(f.outbreak_priority),
             demoted_to: (!outbreak).then_some(f.demote_to),
+            context: super::assess::context_of(set, hit.id),
         });
         // Routed like any alert of its priority; digests count it too.
         self.fold(p, &indicator, None, 1, tally);

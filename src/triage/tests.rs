@@ -429,6 +429,12 @@ fn many_hosts_reaching_c2_outbound_and_allowed_is_a_possible_outbreak() {
     let r = &reports[0];
     assert_eq!(r["iocd"]["flood"]["verdict"], "possible_outbreak");
     assert_eq!(r["iocd"]["flood"]["raised_to"], "critical");
+    // What the C2 feed says it is: on the outbreak report too.
+    assert_eq!(
+        r["threat"]["software"]["name"],
+        serde_json::json!(["Pikabot"])
+    );
+    assert_eq!(r["threat"]["group"]["name"], serde_json::json!(["TA577"]));
     assert_eq!(r["iocd"]["priority"], "critical");
     assert!(
         r["message"]

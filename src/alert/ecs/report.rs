@@ -191,7 +191,17 @@ fn flood(r: &FloodReport) -> (Value, Finding) {
             "flood": flood,
         },
     });
+    let threat = r
+        .context
+        .as_deref()
+        .map(ThreatNames::of)
+        .unwrap_or_default();
+    let mut v = v;
+    if let Some(t) = v.get_mut("threat").and_then(Value::as_object_mut) {
+        threat.to_ecs(t);
+    }
     let f = Finding {
+        threat,
         dataset: "iocd.flood",
         rule_id: rule_id.into(),
         rule_name: rule_name.into(),
