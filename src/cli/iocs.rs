@@ -299,7 +299,8 @@ fn place(loaded: &Loaded, feed: &str, location: &str, line: u32, pattern: &Patte
                 .and_then(|p| std::fs::read(p).ok())
                 .and_then(|b| serde_json::from_slice::<iocd::ioc::tip::State>(&b).ok())
                 .map(|state| {
-                    let doc = iocd::ioc::tip::misp_attributes(&state);
+                    let doc =
+                        iocd::ioc::tip::misp_attributes(&state, &iocd::ioc::tip::Delta::default());
                     misp_origins_in(location, &doc, &opts, pattern)
                 })
                 .unwrap_or_default(),

@@ -150,12 +150,17 @@ impl Catalog {
                                 bytes,
                                 loaded_at: now,
                             });
-                            if let Some(crate::ioc::tip::Commit { store, state }) =
-                                commit.map(|c| *c)
+                            if let Some(crate::ioc::tip::Commit {
+                                store,
+                                source,
+                                delta,
+                            }) = commit.map(|c| *c)
                             {
                                 // Only a collection the guard accepted moves the cursor.
-                                let written =
-                                    tokio::task::spawn_blocking(move || store.commit(state)).await;
+                                let written = tokio::task::spawn_blocking(move || {
+                                    store.commit(&source, delta)
+                                })
+                                .await;
                                 if let Ok(Err(e)) = written {
                                     tracing::warn!(feed = %f.cfg.name, error = ?e, "cannot write the feed's state");
                                 }
@@ -531,9 +536,8 @@ impl Job {
                 };
             }
         };
-        let s2 = source.clone();
-        let st = store.clone();
-        let before = match tokio::task::spawn_blocking(move || st.load(&s2)).await {
+        let (s2, st) = (source.clone(), store.clone());
+        let state = match tokio::task::spawn_blocking(move || st.load(&s2)).await {
             Ok(s) => s,
             Err(e) => {
                 return JobResult::Failed {
@@ -542,42 +546,44 @@ impl Job {
                 };
             }
         };
-        let mut state = before.clone();
         let polled = match (&self.taxii, &self.misp_api) {
             (Some(t), _) if self.kind == FeedKind::Taxii => {
-                tip::taxii::poll(client, &self.http, &url, t, &mut state).await
+                tip::taxii::poll(client, &self.http, &url, t, &state).await
             }
             (_, Some(m)) => {
                 let now = SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64);
-                tip::misp::poll(client, &self.http, &url, m, &mut state, now).await
+                tip::misp::poll(client, &self.http, &url, m, &state, now).await
             }
             _ => unreachable!("checked above"),
         };
-        let (pulled, failure) = match polled {
-            Ok(p) => (Some(p), None),
+        let (delta, failure) = match polled {
+            Ok((p, delta)) => {
+                tracing::info!(
+                    feed = %self.name,
+                    requests = p.requests,
+                    received = p.received,
+                    changed = p.changed,
+                    removed = p.removed,
+                    truncated = p.truncated,
+                    kept = state.len_with(&delta),
+                    "platform poll"
+                );
+                (Some((p, delta)), None)
+            }
             Err(e) => (None, Some((reason::FETCH, format!("{url}: {e}")))),
         };
-        if let Some(p) = &pulled {
-            tracing::info!(
-                feed = %self.name,
-                requests = p.requests,
-                received = p.received,
-                changed = p.changed,
-                removed = p.removed,
-                truncated = p.truncated,
-                kept = state.objects.len(),
-                "platform poll"
-            );
-        }
-        let nothing_new = pulled
+        let nothing_new = delta
             .as_ref()
-            .is_some_and(|p| p.changed == 0 && p.removed == 0);
+            .is_some_and(|(p, _)| p.changed == 0 && p.removed == 0);
         if self.has_generation && (nothing_new || failure.is_some()) {
-            if nothing_new && state.cursor != before.cursor {
+            if let Some((_, d)) = delta
+                && (d.cursor.is_some() || d.last_full.is_some())
+            {
                 // The cursor moved without news (a MISP pull's time): keep it.
-                let _ = tokio::task::spawn_blocking(move || store.commit(state)).await;
+                drop(state);
+                let _ = tokio::task::spawn_blocking(move || store.commit(&source, d)).await;
             }
             return match failure {
                 None => JobResult::Unchanged { stamp: None },
@@ -586,28 +592,29 @@ impl Job {
         }
         // Without a generation in memory, a failed poll still has the saved collection.
         if let Some((reason, error)) = &failure
-            && before.objects.is_empty()
+            && state.objects.is_empty()
         {
             return JobResult::Failed {
                 reason,
                 error: error.clone(),
             };
         }
-        let state = if failure.is_some() { before } else { state };
-        let doc_state = state.clone();
+        let delta = delta.map(|(_, d)| d).unwrap_or_default();
         let (opts, keep) = (self.opts.clone(), self.keep_rejected);
         let at = url.clone();
         let parsed = tokio::task::spawn_blocking(move || {
             let bytes = match format {
-                feed::FeedFormat::Stix => tip::stix_bundle(&doc_state),
-                _ => tip::misp_attributes(&doc_state),
+                feed::FeedFormat::Stix => tip::stix_bundle(&state, &delta),
+                _ => tip::misp_attributes(&state, &delta),
             };
+            // The poll's hold on the state ends here: the commit can apply in place.
+            drop(state);
             let n = bytes.len() as u64;
-            feed::parse(format, &at, &bytes, &opts).map(|p| (Read::bounded(p, keep), n))
+            feed::parse(format, &at, &bytes, &opts).map(|p| (Read::bounded(p, keep), n, delta))
         })
         .await;
         match parsed {
-            Ok(Ok((read, n))) => JobResult::Loaded {
+            Ok(Ok((read, n, delta))) => JobResult::Loaded {
                 read,
                 bytes: n,
                 validators: Validators::default(),
@@ -616,7 +623,11 @@ impl Job {
                 from_cache: failure.is_some(),
                 failure,
                 to_cache: None,
-                commit: Some(Box::new(tip::Commit { store, state })),
+                commit: Some(Box::new(tip::Commit {
+                    store,
+                    source,
+                    delta,
+                })),
             },
             Ok(Err(e)) => JobResult::Failed {
                 reason: reason::PARSE,

@@ -7,15 +7,16 @@
 //! and `includeEventTags`, so the event's tags (TLP, galaxies) reach each attribute.
 //!
 //! A full pull replaces the attributes kept; between full pulls (every `full_resync`) a pull
-//! asks only for attributes changed since the last one started (`timestamp`), deleted ones
-//! included (`deleted: [0, 1]`), and merges them: a deleted attribute leaves, a changed one
+//! asks only for attributes changed since the last one started (`timestamp`, 5 minutes
+//! earlier for clock skew between the server and iocd), deleted ones included
+//! (`deleted: [0, 1]`), and merges them: a deleted attribute leaves, a changed one
 //! replaces its old version. Attributes deleted in a way an incremental pull cannot see (their
 //! event unpublished, a filter no longer matching) leave at the next full pull.
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use super::{Pulled, State, secret};
+use super::{Delta, Pulled, State, secret};
 use crate::config::feeds::{HttpOptions, MispApiConfig};
 use crate::ioc::fetch::{FetchError, request};
 
@@ -82,15 +83,20 @@ pub fn body(cfg: &MispApiConfig, page: u32, since: Option<i64>) -> Value {
     b
 }
 
-/// Pulls from the MISP server at `url` into `state`; `now` is the Unix time the pull starts.
+/// How far before the last pull an incremental pull asks from: the server's clock and ours may
+/// differ, and an attribute asked for twice is merged, not duplicated.
+const SKEW_MARGIN_SECS: i64 = 300;
+
+/// Pulls from the MISP server at `url` what changed since `state`'s last pull, as a
+/// [`Delta`]; `now` is the Unix time the pull starts.
 pub async fn poll(
     http: &reqwest::Client,
     opts: &HttpOptions,
     url: &str,
     cfg: &MispApiConfig,
-    state: &mut State,
+    state: &State,
     now: i64,
-) -> Result<Pulled, FetchError> {
+) -> Result<(Pulled, Delta), FetchError> {
     let key = secret(&cfg.key_file)?;
     let endpoint = format!("{}/attributes/restSearch", url.trim_end_matches('/'));
     let full = state
@@ -100,10 +106,17 @@ pub async fn poll(
     let since = if full {
         None
     } else {
-        state.cursor.as_deref().and_then(|c| c.parse::<i64>().ok())
+        state
+            .cursor
+            .as_deref()
+            .and_then(|c| c.parse::<i64>().ok())
+            .map(|c| c.saturating_sub(SKEW_MARGIN_SECS))
     };
     let mut pulled = Pulled::default();
-    let mut fresh = std::collections::BTreeMap::new();
+    let mut delta = Delta {
+        replace_all: full,
+        ..Delta::default()
+    };
     for page in 1..=cfg.max_pages {
         let b = body(cfg, page, since);
         let resp = request(http, opts, &endpoint, |c| {
@@ -141,25 +154,23 @@ pub async fn poll(
             };
             let deleted = matches!(a.get("deleted"), Some(Value::Bool(true)))
                 || a.get("deleted").and_then(Value::as_str) == Some("1");
+            let raw = serde_json::value::to_raw_value(&a).expect("a JSON value serializes");
             if full {
                 if !deleted {
-                    fresh.insert(uuid, a);
+                    delta.upsert.insert(uuid, raw);
                 }
             } else if deleted {
-                if state.objects.remove(&uuid).is_some() {
+                if state.objects.contains_key(&uuid) && delta.remove.insert(uuid.clone()) {
                     pulled.removed += 1;
                 }
-            } else if state.objects.get(&uuid) != Some(&a) {
-                state.objects.insert(uuid, a);
+                delta.upsert.remove(&uuid);
+            } else if state.get(&delta, &uuid).map(|o| o.get()) != Some(raw.get()) {
+                delta.remove.remove(&uuid);
+                delta.upsert.insert(uuid, raw);
                 pulled.changed += 1;
             }
         }
-        let kept = if full {
-            fresh.len()
-        } else {
-            state.objects.len()
-        };
-        if kept > cfg.max_objects {
+        if state.len_with(&delta) > cfg.max_objects {
             return Err(FetchError::Invalid(format!(
                 "{endpoint}: more than max_objects ({}) attributes; raise \
                  `misp_api.max_objects` or narrow the filters",
@@ -181,15 +192,15 @@ pub async fn poll(
         pulled.removed = state
             .objects
             .keys()
-            .filter(|k| !fresh.contains_key(*k))
+            .filter(|k| !delta.upsert.contains_key(*k))
             .count() as u64;
-        pulled.changed = fresh
+        pulled.changed = delta
+            .upsert
             .iter()
-            .filter(|(k, v)| state.objects.get(*k) != Some(*v))
+            .filter(|(k, v)| state.objects.get(*k).map(|o| o.get()) != Some(v.get()))
             .count() as u64;
-        state.objects = fresh;
-        state.last_full = Some(now);
+        delta.last_full = Some(now);
     }
-    state.cursor = Some(now.to_string());
-    Ok(pulled)
+    delta.cursor = Some(now.to_string());
+    Ok((pulled, delta))
 }

@@ -25,7 +25,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde_json::Value;
 
-use super::{Pulled, State, secret};
+use super::{Delta, Object, Pulled, State, secret};
 use crate::config::feeds::{HttpOptions, TaxiiConfig};
 use crate::ioc::fetch::{FetchError, request};
 
@@ -188,30 +188,45 @@ fn version(o: &Value) -> Option<DateTime<Utc>> {
         .and_then(parse_time)
 }
 
-/// Keeps `o` unless the state has the same or a newer version of it; whether it changed
-/// anything.
-pub(crate) fn merge(state: &mut State, o: Value) -> bool {
+/// The version of a kept object (its text parsed for the two fields only).
+fn kept_version(o: &serde_json::value::RawValue) -> Option<DateTime<Utc>> {
+    #[derive(serde::Deserialize)]
+    struct Times<'a> {
+        #[serde(borrow)]
+        modified: Option<&'a str>,
+        #[serde(borrow)]
+        created: Option<&'a str>,
+    }
+    let t: Times<'_> = serde_json::from_str(o.get()).ok()?;
+    t.modified.or(t.created).and_then(parse_time)
+}
+
+/// Puts `o` in `delta` unless `state` (with `delta`) has the same or a newer version of it;
+/// whether it changed anything.
+pub(crate) fn merge(state: &State, delta: &mut Delta, o: Value) -> bool {
     let Some(id) = o.get("id").and_then(Value::as_str).map(str::to_owned) else {
         return false;
     };
-    match state.objects.get(&id) {
-        Some(old) if version(old) >= version(&o) => false,
-        _ => {
-            state.objects.insert(id, o);
-            true
-        }
+    if let Some(old) = state.get(delta, &id)
+        && kept_version(old) >= version(&o)
+    {
+        return false;
     }
+    let raw: Object = serde_json::value::to_raw_value(&o).expect("a JSON value serializes");
+    delta.upsert.insert(id, raw);
+    true
 }
 
-/// Polls the collection `cfg` names at `url` and merges what was added since `state`'s
-/// cursor into `state`.
+/// Polls the collection `cfg` names at `url` for what was added since `state`'s cursor: what
+/// changed, as a [`Delta`] on `state`.
 pub async fn poll(
     http: &reqwest::Client,
     opts: &HttpOptions,
     url: &str,
     cfg: &TaxiiConfig,
-    state: &mut State,
-) -> Result<Pulled, FetchError> {
+    state: &State,
+) -> Result<(Pulled, Delta), FetchError> {
+    let mut delta = Delta::default();
     let c = Client {
         http,
         opts,
@@ -265,9 +280,9 @@ pub async fn poll(
         };
         pulled.received += objects.len() as u64;
         for o in objects {
-            pulled.changed += u64::from(merge(state, o));
+            pulled.changed += u64::from(merge(state, &mut delta, o));
         }
-        if state.objects.len() > cfg.max_objects {
+        if state.len_with(&delta) > cfg.max_objects {
             return Err(FetchError::Invalid(format!(
                 "{objects_url}: the collection holds more than max_objects ({}) objects; \
                  raise `taxii.max_objects` or narrow `types`",
@@ -312,8 +327,10 @@ pub async fn poll(
         }
         added_after = Some(before);
     }
-    if let Some((_, raw)) = newest {
-        state.cursor = Some(raw);
+    if let Some((_, raw)) = newest
+        && state.cursor.as_deref() != Some(raw.as_str())
+    {
+        delta.cursor = Some(raw);
     }
-    Ok(pulled)
+    Ok((pulled, delta))
 }
