@@ -23,7 +23,8 @@ pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true' EXIT
 # Ready once the admin server says so (the first indicator set is loaded, listeners bound).
 for _ in $(seq 1 100); do
-    if exec 3<>/dev/tcp/127.0.0.1/9750 2>/dev/null; then
+    # (A brace group: bash reports a refused connection of `exec` itself, not to its 2>.)
+    if { exec 3<>/dev/tcp/127.0.0.1/9750; } 2>/dev/null; then
         printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3
         if head -n 1 <&3 | grep -q ' 200'; then exec 3<&-; break; fi
         exec 3<&-

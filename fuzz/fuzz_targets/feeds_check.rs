@@ -51,6 +51,15 @@ pub fn check_parsed(format: FeedFormat, data: &[u8], p: &Parsed) {
                     .is_none_or(|d| d.len() <= limits::MAX_DESCRIPTION_BYTES)
             );
             assert!(m.confidence.is_none_or(|c| c <= 100));
+            if let Some(cx) = &m.context {
+                for names in [&cx.malware, &cx.tools, &cx.groups, &cx.campaigns, &cx.tactics] {
+                    assert!(names.len() <= limits::MAX_CONTEXT_NAMES, "{} names", names.len());
+                    assert!(names.iter().all(|n| !n.is_empty() && n.len() <= limits::MAX_TAG_BYTES));
+                }
+                assert!(cx.techniques.len() <= limits::MAX_CONTEXT_NAMES);
+                assert!(cx.techniques.iter().all(|t| t.id.is_some() || t.name.is_some()));
+                assert!(cx.report.as_ref().is_none_or(|r| r.len() <= limits::MAX_TAG_BYTES));
+            }
         }
     }
     for r in &p.rejected {
