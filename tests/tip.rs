@@ -28,6 +28,29 @@ fn refresh(rt: &tokio::runtime::Runtime, c: &mut Catalog) -> (IocSet, LoadReport
     c.compile(SystemTime::now())
 }
 
+/// The row of feed `name` in `iocd iocs stats --config conf`, split on blanks: what another
+/// iocd process makes of the feed.
+fn stats_row(conf: &Path, name: &str) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["iocs", "stats", "--config"])
+        .arg(conf)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no row {name} in\n{stdout}"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
 fn has(set: &IocSet, v: &str) -> bool {
     set.find(&parse_indicator(v).unwrap()).is_some()
 }
@@ -136,24 +159,7 @@ fn taxii_collection_pages_polls_incrementally_revokes_and_resumes_after_a_restar
         pw.display()
     );
     std::fs::write(&conf, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["iocs", "stats", "--config"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let row: Vec<&str> = stdout
-        .lines()
-        .find(|l| l.starts_with("taxii "))
-        .unwrap_or_else(|| panic!("{stdout}"))
-        .split_whitespace()
-        .collect();
-    assert_eq!(&row[1..3], ["stix", "27"], "{stdout}");
+    assert_eq!(&stats_row(&conf, "taxii")[1..3], ["stix", "27"]);
     let reqs = m.object_requests();
     assert_eq!(reqs.len(), 7, "{reqs:#?}");
     assert!(reqs[6].contains("added_after="), "{}", reqs[6]);
@@ -564,24 +570,7 @@ fn misp_rest_pages_filters_pulls_incrementally_and_sees_deletions() {
         format!("[[feeds]]\n{}", misp_feed_text(dir.path(), &url, "")),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))
-        .args(["iocs", "stats", "--config"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let row: Vec<&str> = stdout
-        .lines()
-        .find(|l| l.starts_with("misp "))
-        .unwrap_or_else(|| panic!("{stdout}"))
-        .split_whitespace()
-        .collect();
-    assert_eq!(&row[1..3], ["misp", "5"], "{stdout}");
+    assert_eq!(&stats_row(&conf, "misp")[1..3], ["misp", "5"]);
 
     // `iocs lookup` names the event and attribute that list a value, from the saved state.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))

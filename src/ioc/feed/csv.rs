@@ -428,24 +428,12 @@ mod tests {
         // `None` is ThreatFox's word for no family: no context.
         assert!(p.listings[1].meta.as_ref().unwrap().context.is_none());
         // Rows naming the same family share one copy.
-        let third = p.listings[2]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .as_ref()
-            .unwrap();
-        assert!(std::sync::Arc::ptr_eq(cx, third));
+        let third = p.context(2);
+        assert!(std::sync::Arc::ptr_eq(cx, &third));
 
         let text = "ip,actor\n203.0.113.9,APT28|Sofacy\n";
         let p = parse("a.csv", text.as_bytes(), None).unwrap();
-        let cx = p.listings[0]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .clone()
-            .unwrap();
+        let cx = p.context(0);
         assert_eq!(cx.groups, vec!["APT28", "Sofacy"]);
         // Mapped by name in the configuration.
         let m = CsvMapping {
@@ -456,13 +444,7 @@ mod tests {
             ..CsvMapping::default()
         };
         let p = parse("m.csv", b"v,fam\n203.0.113.10,Emotet\n", Some(&m)).unwrap();
-        let cx = p.listings[0]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .clone()
-            .unwrap();
+        let cx = p.context(0);
         assert_eq!(cx.malware, vec!["Emotet"]);
     }
 

@@ -731,13 +731,7 @@ mod tests {
         assert_eq!(cx.tactics, vec!["execution"]);
         assert_eq!(cx.report.as_deref(), Some("misp-event:5f0e-ev"));
         // The attribute's own galaxy beside its event's.
-        let own = p.listings[1]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .as_ref()
-            .unwrap();
+        let own = p.context(1);
         assert_eq!(own.tools, vec!["Mimikatz - S0002"]);
         assert_eq!(own.groups, vec!["Lazarus Group"]);
         assert_eq!(own.report.as_deref(), Some("misp-event:5f0e-ev"));
@@ -782,13 +776,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.listings.len(), 200);
-        let cx = p.listings[0]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .clone()
-            .unwrap();
+        let cx = p.context(0);
         let max = super::super::limits::MAX_CONTEXT_NAMES;
         assert_eq!(
             (cx.groups.len(), cx.techniques.len(), cx.tactics.len()),
@@ -796,14 +784,8 @@ mod tests {
         );
         assert_eq!(p.skipped.get("context_over_limit"), Some(&1));
         // One copy for all 200 attributes.
-        let last = p.listings[199]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .as_ref()
-            .unwrap();
-        assert!(std::sync::Arc::ptr_eq(&cx, last));
+        let last = p.context(199);
+        assert!(std::sync::Arc::ptr_eq(&cx, &last));
     }
 
     #[test]

@@ -154,6 +154,16 @@ impl Parsed {
         c
     }
 
+    /// The threat context of listing `i` (tests).
+    #[cfg(test)]
+    pub(crate) fn context(&self, i: usize) -> Arc<Context> {
+        self.listings[i]
+            .meta
+            .as_ref()
+            .and_then(|m| m.context.clone())
+            .unwrap_or_else(|| panic!("listing {i} has no context"))
+    }
+
     pub(crate) fn skip(&mut self, code: &'static str) {
         *self.skipped.entry(code).or_insert(0) += 1;
     }

@@ -991,13 +991,7 @@ mod tests {
         ]}"#;
         let p = parse("b.json", doc.as_bytes()).unwrap();
         assert_eq!(p.listings.len(), 3);
-        let cx = p.listings[0]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .clone()
-            .unwrap();
+        let cx = p.context(0);
         assert_eq!(cx.malware, vec!["Poison Ivy"]);
         assert_eq!(cx.tools, vec!["gsecdump"]);
         assert_eq!(cx.groups, vec!["APT1", "Comment Crew"]);
@@ -1012,14 +1006,8 @@ mod tests {
         assert_eq!(cx.tactics, vec!["command-and-control", "initial-access"]);
         assert_eq!(cx.report.as_deref(), Some("report--r"));
         // Both values of the pattern share the record's context.
-        let second = p.listings[1]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .as_ref()
-            .unwrap();
-        assert!(std::sync::Arc::ptr_eq(&cx, second));
+        let second = p.context(1);
+        assert!(std::sync::Arc::ptr_eq(&cx, &second));
         // An indicator nothing points from has none.
         assert!(
             p.listings[2]
@@ -1051,13 +1039,7 @@ mod tests {
         );
         let p = parse("h.json", doc.as_bytes()).unwrap();
         assert_eq!(p.listings.len(), 200);
-        let cx = p.listings[0]
-            .meta
-            .as_ref()
-            .unwrap()
-            .context
-            .clone()
-            .unwrap();
+        let cx = p.context(0);
         assert_eq!(cx.malware, vec!["M"]);
         assert_eq!(cx.groups.len(), limits::MAX_CONTEXT_NAMES);
         assert_eq!(p.skipped.get("context_over_limit"), Some(&200));
