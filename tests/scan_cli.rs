@@ -840,7 +840,8 @@ fn lookup_says_who_listed_it_and_what_removed_it() {
         assert_eq!(
             stdout(&out),
             format!(
-                "removed\tdomain\tjs001.3322.org\tfeed poisonivy ({}:0): on allowlist List of known dynamic DNS domains\n",
+                // A STIX document has no lines: the indicator object that lists it.
+                "removed\tdomain\tjs001.3322.org\tfeed poisonivy ({}: indicator--b2f09ce0-2db4-480f-bd2f-073ddb3a0c87 \"js001.3322.org\"): on allowlist List of known dynamic DNS domains\n",
                 s(&stix)
             )
         );

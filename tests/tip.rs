@@ -163,6 +163,18 @@ fn taxii_collection_pages_polls_incrementally_revokes_and_resumes_after_a_restar
     let reqs = m.object_requests();
     assert_eq!(reqs.len(), 7, "{reqs:#?}");
     assert!(reqs[6].contains("added_after="), "{}", reqs[6]);
+    // `iocs lookup` names the STIX indicator that lists a value, from the saved collection.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iocd"))
+        .args(["iocs", "lookup", &ip(27), "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{} \"C2 {}\"", id(27), ip(27))),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The server goes away: the poll fails and the collection in use stays.
     let mut restarted = c;

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use iocd::IocSet;
-use iocd::ioc::feed::{ParseOptions, misp_origins, misp_origins_in};
+use iocd::ioc::feed::{ParseOptions, misp_origins, misp_origins_in, stix_origins};
 use iocd::ioc::{Fate, LoadReport, Reason, parse_indicator, refang};
 use iocd_engine::{IocId, Meta, Pattern, Scratch};
 
@@ -269,48 +269,54 @@ fn lookup(value: &str, loaded: &Loaded) -> Result<bool> {
     Ok(!ids.is_empty())
 }
 
-/// Where feed `feed` lists `pattern`: `location:line`, or for a MISP document (which has no
-/// lines) the event and attribute that list it.
+/// Where feed `feed` lists `pattern`: `location:line`, or for a MISP or STIX document (which
+/// have no lines) the event and attribute, or the indicator objects, that list it. A TAXII or
+/// MISP API feed's document is in its state file.
 fn place(loaded: &Loaded, feed: &str, location: &str, line: u32, pattern: &Pattern) -> String {
-    let misp = loaded
+    use iocd::config::feeds::FeedKind;
+    let format = loaded
         .report
         .feeds
         .iter()
-        .any(|f| f.name == feed && f.format == "misp");
-    if line == 0 && misp {
-        let to_ids_only = loaded
-            .config
-            .as_ref()
-            .and_then(|c| c.feeds.iter().find(|f| f.name == feed))
-            .is_none_or(|f| f.to_ids_only);
-        let opts = ParseOptions {
-            to_ids_only,
-            ..ParseOptions::default()
-        };
-        let cfg = loaded
-            .config
-            .as_ref()
-            .and_then(|c| c.feeds.iter().find(|f| f.name == feed));
-        let origins = match cfg {
-            // A MISP API feed: its attributes are in its state file.
-            Some(f) if f.kind == iocd::config::feeds::FeedKind::MispApi => f
-                .cache
-                .as_deref()
-                .and_then(|p| std::fs::read(p).ok())
-                .and_then(|b| serde_json::from_slice::<iocd::ioc::tip::State>(&b).ok())
-                .map(|state| {
-                    let doc =
-                        iocd::ioc::tip::misp_attributes(&state, &iocd::ioc::tip::Delta::default());
-                    misp_origins_in(location, &doc, &opts, pattern)
-                })
-                .unwrap_or_default(),
-            _ => misp_origins(Path::new(location), &opts, pattern),
-        };
-        if !origins.is_empty() {
-            return format!("{location}: {}", origins.join("; "));
-        }
+        .find(|f| f.name == feed)
+        .map_or("", |f| f.format);
+    if line != 0 || !matches!(format, "misp" | "stix") {
+        return format!("{location}:{line}");
     }
-    format!("{location}:{line}")
+    let cfg = loaded
+        .config
+        .as_ref()
+        .and_then(|c| c.feeds.iter().find(|f| f.name == feed));
+    let opts = ParseOptions {
+        to_ids_only: cfg.is_none_or(|f| f.to_ids_only),
+        ..ParseOptions::default()
+    };
+    // A platform feed: the collection is in its state file.
+    let collected = cfg
+        .filter(|f| f.kind != FeedKind::Document)
+        .and_then(|f| f.cache.as_deref())
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<iocd::ioc::tip::State>(&b).ok())
+        .map(|state| {
+            let none = iocd::ioc::tip::Delta::default();
+            if format == "stix" {
+                iocd::ioc::tip::stix_bundle(&state, &none)
+            } else {
+                iocd::ioc::tip::misp_attributes(&state, &none)
+            }
+        });
+    let origins = match (format, collected) {
+        ("stix", Some(doc)) => stix_origins(location, &doc, pattern),
+        ("stix", None) => std::fs::read(location)
+            .map(|b| stix_origins(location, &b, pattern))
+            .unwrap_or_default(),
+        (_, Some(doc)) => misp_origins_in(location, &doc, &opts, pattern),
+        (_, None) => misp_origins(Path::new(location), &opts, pattern),
+    };
+    if origins.is_empty() {
+        return format!("{location}:{line}");
+    }
+    format!("{location}: {}", origins.join("; "))
 }
 
 /// Why a listing is not in the set, for people.

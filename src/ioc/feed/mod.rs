@@ -651,6 +651,12 @@ pub fn misp_origins(path: &Path, opts: &ParseOptions, wanted: &Pattern) -> Vec<S
     out
 }
 
+/// The STIX indicators of the document at `path` (or in memory: `bytes`) that list `wanted`
+/// (`iocd iocs lookup`): `indicator--... "name"` each.
+pub fn stix_origins(location: &str, bytes: &[u8], wanted: &Pattern) -> Vec<String> {
+    panic_boundary(location, || stix::origins(location, bytes, wanted)).unwrap_or_default()
+}
+
 /// [`misp_origins`] of a MISP document already in memory (a MISP API feed's attributes).
 pub fn misp_origins_in(
     location: &str,

@@ -97,6 +97,41 @@ pub(crate) fn parse(location: &str, bytes: &[u8]) -> Result<Parsed, FeedError> {
     Ok(out)
 }
 
+/// Where in a STIX document the listings of `wanted` come from, for people: `indicator--...
+/// "name"`, one per indicator whose pattern lists it (`iocd iocs lookup`; listings keep no
+/// JSON paths, so the document is read again).
+pub fn origins(location: &str, bytes: &[u8], wanted: &iocd_engine::Pattern) -> Vec<String> {
+    let Ok(doc) = serde_json::from_slice::<Value>(bytes) else {
+        return Vec::new();
+    };
+    let objects: Vec<&Value> = match &doc {
+        Value::Object(o) => match o.get("objects") {
+            Some(Value::Array(a)) => a.iter().collect(),
+            _ => vec![&doc],
+        },
+        Value::Array(a) => a.iter().collect(),
+        _ => return Vec::new(),
+    };
+    let (markings, graph) = (HashMap::new(), Graph::of(&[]));
+    let mut out = Vec::new();
+    for o in objects {
+        if o.get("type").and_then(Value::as_str) != Some("indicator") {
+            continue;
+        }
+        let mut scratch = Parsed::new(FeedFormat::Stix, 0);
+        indicator(location, o, "", &markings, &graph, &mut scratch);
+        if !scratch.listings.iter().any(|l| l.pattern == *wanted) {
+            continue;
+        }
+        let id = o.get("id").and_then(Value::as_str).unwrap_or("indicator");
+        out.push(match o.get("name").and_then(Value::as_str) {
+            Some(name) => format!("{id} {name:?}"),
+            None => id.to_owned(),
+        });
+    }
+    out
+}
+
 /// The bundle's objects by id and the relationships the threat context follows.
 struct Graph<'a> {
     by_id: HashMap<&'a str, &'a Value>,
