@@ -193,54 +193,88 @@ impl Formats for Finding {
     }
 }
 
+/// Names of each kind an alert keeps, at most.
+pub(crate) const MAX_THREAT_NAMES: usize = 32;
+
+/// Adds `s` to `list` unless it is there (case aside) or the list is full.
+fn push_name(list: &mut Vec<String>, s: &str) {
+    if list.len() < MAX_THREAT_NAMES && !list.iter().any(|x| x.eq_ignore_ascii_case(s)) {
+        list.push(s.to_owned());
+    }
+}
+
 impl ThreatNames {
-    /// The names of one indicator's context (a roll-up's).
+    /// The names of one indicator's context (a roll-up's, a flood report's).
     pub fn of(cx: &iocd_engine::Context) -> ThreatNames {
-        ThreatNames {
-            malware: cx.malware.clone(),
-            tools: cx.tools.clone(),
-            groups: cx.groups.clone(),
-            techniques: cx
-                .techniques
-                .iter()
-                .map(|t| (t.id.clone(), t.name.clone()))
-                .collect(),
-            tactics: cx.tactics.clone(),
+        let mut names = ThreatNames::default();
+        names.add(cx);
+        names
+    }
+
+    /// Adds what `cx` names, each kind capped at [`MAX_THREAT_NAMES`], without repeats.
+    pub fn add(&mut self, cx: &iocd_engine::Context) {
+        for (list, names) in [
+            (&mut self.malware, &cx.malware),
+            (&mut self.tools, &cx.tools),
+            (&mut self.groups, &cx.groups),
+            (&mut self.tactics, &cx.tactics),
+        ] {
+            for n in names {
+                push_name(list, n);
+            }
+        }
+        for t in &cx.techniques {
+            let pair = (t.id.clone(), t.name.clone());
+            if self.techniques.len() < MAX_THREAT_NAMES && !self.techniques.contains(&pair) {
+                self.techniques.push(pair);
+            }
         }
     }
 
-    /// As ECS `threat.software`, `.group`, `.technique` and `.tactic` (the fields a match
-    /// alert has), into `threat`.
+    pub fn is_empty(&self) -> bool {
+        *self == ThreatNames::default()
+    }
+
+    /// Into `threat`, as ECS `threat.software`, `.group`, `.technique` and `.tactic` (what
+    /// [`ThreatNames`] serializes as).
     pub fn to_ecs(&self, threat: &mut serde_json::Map<String, serde_json::Value>) {
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) {
+            threat.extend(fields);
+        }
+    }
+}
+
+/// ECS's shape: `software` (`name` and `type`, `Malware` or `Tool`, side by side), `group`,
+/// `technique` (`id` and `name`, each without repeats) and `tactic`; a kind without names is
+/// left out, so that an alert without context has none of these fields.
+impl serde::Serialize for ThreatNames {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
         use serde_json::json;
-        let software: Vec<(&String, &str)> = self
-            .malware
-            .iter()
-            .map(|n| (n, "Malware"))
-            .chain(self.tools.iter().map(|n| (n, "Tool")))
-            .collect();
-        if !software.is_empty() {
-            threat.insert(
-                "software".into(),
-                json!({
-                    "name": software.iter().map(|s| s.0).collect::<Vec<_>>(),
-                    "type": software.iter().map(|s| s.1).collect::<Vec<_>>(),
-                }),
-            );
+        let mut m = s.serialize_map(None)?;
+        if !self.malware.is_empty() || !self.tools.is_empty() {
+            let kinds = std::iter::repeat_n("Malware", self.malware.len())
+                .chain(std::iter::repeat_n("Tool", self.tools.len()));
+            let names: Vec<&String> = self.malware.iter().chain(&self.tools).collect();
+            m.serialize_entry(
+                "software",
+                &json!({ "name": names, "type": kinds.collect::<Vec<_>>() }),
+            )?;
         }
         if !self.groups.is_empty() {
-            threat.insert("group".into(), json!({ "name": self.groups }));
+            m.serialize_entry("group", &json!({ "name": self.groups }))?;
         }
-        let ids: Vec<&String> = self
-            .techniques
-            .iter()
-            .filter_map(|t| t.0.as_ref())
-            .collect();
-        let names: Vec<&String> = self
-            .techniques
-            .iter()
-            .filter_map(|t| t.1.as_ref())
-            .collect();
+        let mut ids: Vec<&str> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        for (id, name) in &self.techniques {
+            for (list, v) in [(&mut ids, id), (&mut names, name)] {
+                if let Some(v) = v.as_deref()
+                    && !list.iter().any(|x| x.eq_ignore_ascii_case(v))
+                {
+                    list.push(v);
+                }
+            }
+        }
         if !ids.is_empty() || !names.is_empty() {
             let mut t = serde_json::Map::new();
             if !ids.is_empty() {
@@ -249,10 +283,11 @@ impl ThreatNames {
             if !names.is_empty() {
                 t.insert("name".into(), json!(names));
             }
-            threat.insert("technique".into(), serde_json::Value::Object(t));
+            m.serialize_entry("technique", &t)?;
         }
         if !self.tactics.is_empty() {
-            threat.insert("tactic".into(), json!({ "name": self.tactics }));
+            m.serialize_entry("tactic", &json!({ "name": self.tactics }))?;
         }
+        m.end()
     }
 }

@@ -16,7 +16,7 @@ mod report;
 pub use fields::{EcsType, check, field_type, is_field};
 pub(crate) use report::report;
 
-use super::finding::{Finding, Matched as Found};
+use super::finding::{Finding, Matched as Found, ThreatNames};
 use super::{Context, Endpoint, Origin, TriageFields, event_id};
 
 #[derive(Serialize)]
@@ -144,17 +144,10 @@ struct Threat<'a> {
     /// The strictest TLP of the indicators matched: how the alert may be shared.
     #[serde(skip_serializing_if = "Option::is_none")]
     indicator: Option<TopIndicator>,
-    /// Malware families and tools the feeds tie the indicators to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    software: Option<context::Software<'a>>,
-    /// Threat actors and intrusion sets.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group: Option<context::Group<'a>>,
-    /// ATT&CK techniques and tactics.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    technique: Option<context::Attack<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tactic: Option<context::Attack<'a>>,
+    /// Malware, tools, actors, ATT&CK techniques and tactics the feeds tie the indicators to
+    /// (`threat.software`, `.group`, `.technique`, `.tactic`).
+    #[serde(flatten)]
+    context: ThreatNames,
     enrichments: Vec<Enrichment<'a>>,
 }
 
@@ -566,10 +559,7 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
             indicator: tlp.map(|t| TopIndicator {
                 marking: marking(t),
             }),
-            software: threat_context.software,
-            group: threat_context.group,
-            technique: threat_context.technique,
-            tactic: threat_context.tactic,
+            context: threat_context.names,
             enrichments,
         },
         tags: threat_context.tags,
@@ -648,12 +638,7 @@ fn finding(a: &Alert<'_>) -> Finding {
             .collect(),
         flood_indicators: None,
         digest_sink: None,
-        threat: context::ThreatContext::names(
-            a.threat.software.as_ref(),
-            a.threat.group.as_ref(),
-            a.threat.technique.as_ref(),
-            a.threat.tactic.as_ref(),
-        ),
+        threat: a.threat.context.clone(),
         iocd: serde_json::to_value(&a.iocd).expect("serializing to a value cannot fail"),
     }
 }
