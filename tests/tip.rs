@@ -548,6 +548,24 @@ fn misp_rest_pages_filters_pulls_incrementally_and_sees_deletions() {
     assert!(has(&set, &ip(9)) && !has(&set, &ip(1)) && has(&set, &ip(0)));
     assert_eq!(report.feeds[0].accepted, 5);
 
+    // Pulls that find nothing leave the cursor and the state file alone: both ask from the
+    // same time.
+    let state_file = dir.path().join("misp.state.json");
+    let saved = std::fs::read_to_string(&state_file).unwrap();
+    for _ in 0..2 {
+        // A second apart: a cursor that moved would say so.
+        std::thread::sleep(Duration::from_millis(1100));
+        let (_, report) = refresh(&rt, &mut c);
+        assert_eq!(report.feeds[0].error, None);
+    }
+    let reqs = srv.requests();
+    let (a, b) = (&reqs[reqs.len() - 2], &reqs[reqs.len() - 1]);
+    assert_eq!(a["timestamp"], b["timestamp"], "{a} {b}");
+    assert!(
+        std::fs::read_to_string(&state_file).unwrap() == saved,
+        "no write without news"
+    );
+
     // A restart keeps the pulled attributes and goes on incrementally.
     drop(c);
     let mut c = Catalog::new(std::slice::from_ref(&cfg), &[]);

@@ -526,9 +526,21 @@ impl Job {
                 error: format!("{url}: no `cache` to keep the collection's state in"),
             };
         };
-        let (source, format) = match (self.kind, &self.taxii, &self.misp_api) {
-            (FeedKind::Taxii, Some(t), _) => (tip::taxii::source(&url, t), feed::FeedFormat::Stix),
-            (FeedKind::MispApi, _, Some(m)) => (tip::misp::source(&url, m), feed::FeedFormat::Misp),
+        enum Platform<'a> {
+            Taxii(&'a crate::config::feeds::TaxiiConfig),
+            Misp(&'a crate::config::feeds::MispApiConfig),
+        }
+        let (platform, source, format) = match (self.kind, &self.taxii, &self.misp_api) {
+            (FeedKind::Taxii, Some(t), _) => (
+                Platform::Taxii(t),
+                tip::taxii::source(&url, t),
+                feed::FeedFormat::Stix,
+            ),
+            (FeedKind::MispApi, _, Some(m)) => (
+                Platform::Misp(m),
+                tip::misp::source(&url, m),
+                feed::FeedFormat::Misp,
+            ),
             _ => {
                 return JobResult::Failed {
                     reason: reason::FETCH,
@@ -546,17 +558,14 @@ impl Job {
                 };
             }
         };
-        let polled = match (&self.taxii, &self.misp_api) {
-            (Some(t), _) if self.kind == FeedKind::Taxii => {
-                tip::taxii::poll(client, &self.http, &url, t, &state).await
-            }
-            (_, Some(m)) => {
+        let polled = match platform {
+            Platform::Taxii(t) => tip::taxii::poll(client, &self.http, &url, t, &state).await,
+            Platform::Misp(m) => {
                 let now = SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64);
                 tip::misp::poll(client, &self.http, &url, m, &state, now).await
             }
-            _ => unreachable!("checked above"),
         };
         let (delta, failure) = match polled {
             Ok((p, delta)) => {
@@ -581,9 +590,12 @@ impl Job {
             if let Some((_, d)) = delta
                 && (d.cursor.is_some() || d.last_full.is_some())
             {
-                // The cursor moved without news (a MISP pull's time): keep it.
+                // The cursor moved without news (a full MISP pull's time): keep it.
                 drop(state);
-                let _ = tokio::task::spawn_blocking(move || store.commit(&source, d)).await;
+                let written = tokio::task::spawn_blocking(move || store.commit(&source, d)).await;
+                if let Ok(Err(e)) = written {
+                    tracing::warn!(feed = %self.name, error = ?e, "cannot write the feed's state");
+                }
             }
             return match failure {
                 None => JobResult::Unchanged { stamp: None },

@@ -201,6 +201,10 @@ pub async fn poll(
             .count() as u64;
         delta.last_full = Some(now);
     }
-    delta.cursor = Some(now.to_string());
+    // An incremental pull that found nothing leaves the cursor (and the state file) alone: the
+    // next one asks from the same time, which finds the same nothing.
+    if full || pulled.changed > 0 || pulled.removed > 0 {
+        delta.cursor = Some(now.to_string());
+    }
     Ok((pulled, delta))
 }
