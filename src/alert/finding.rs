@@ -246,47 +246,117 @@ impl ThreatNames {
 
 /// ECS's shape: `software` (`name` and `type`, `Malware` or `Tool`, side by side), `group`,
 /// `technique` (`id` and `name`, each without repeats) and `tactic`; a kind without names is
-/// left out, so that an alert without context has none of these fields.
+/// left out, so that an alert without context has none of these fields. Written straight from
+/// the names (no intermediate JSON values): it runs for every alert.
 impl serde::Serialize for ThreatNames {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        use serde_json::json;
         let mut m = s.serialize_map(None)?;
         if !self.malware.is_empty() || !self.tools.is_empty() {
-            let kinds = std::iter::repeat_n("Malware", self.malware.len())
-                .chain(std::iter::repeat_n("Tool", self.tools.len()));
-            let names: Vec<&String> = self.malware.iter().chain(&self.tools).collect();
-            m.serialize_entry(
-                "software",
-                &json!({ "name": names, "type": kinds.collect::<Vec<_>>() }),
-            )?;
+            m.serialize_entry("software", &Software(self))?;
         }
         if !self.groups.is_empty() {
-            m.serialize_entry("group", &json!({ "name": self.groups }))?;
+            m.serialize_entry("group", &Names(&self.groups))?;
         }
-        let mut ids: Vec<&str> = Vec::new();
-        let mut names: Vec<&str> = Vec::new();
-        for (id, name) in &self.techniques {
-            for (list, v) in [(&mut ids, id), (&mut names, name)] {
-                if let Some(v) = v.as_deref()
-                    && !list.iter().any(|x| x.eq_ignore_ascii_case(v))
-                {
-                    list.push(v);
-                }
-            }
-        }
-        if !ids.is_empty() || !names.is_empty() {
-            let mut t = serde_json::Map::new();
-            if !ids.is_empty() {
-                t.insert("id".into(), json!(ids));
-            }
-            if !names.is_empty() {
-                t.insert("name".into(), json!(names));
-            }
+        let t = Techniques(
+            Technique(&self.techniques, true),
+            Technique(&self.techniques, false),
+        );
+        if t.0.any() || t.1.any() {
             m.serialize_entry("technique", &t)?;
         }
         if !self.tactics.is_empty() {
-            m.serialize_entry("tactic", &json!({ "name": self.tactics }))?;
+            m.serialize_entry("tactic", &Names(&self.tactics))?;
+        }
+        m.end()
+    }
+}
+
+/// `{"name": [malware..., tools...], "type": ["Malware"..., "Tool"...]}`.
+struct Software<'a>(&'a ThreatNames);
+
+impl serde::Serialize for Software<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct All<'a>(&'a ThreatNames);
+        impl serde::Serialize for All<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.malware.iter().chain(&self.0.tools))
+            }
+        }
+        struct Kinds<'a>(&'a ThreatNames);
+        impl serde::Serialize for Kinds<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(
+                    std::iter::repeat_n("Malware", self.0.malware.len())
+                        .chain(std::iter::repeat_n("Tool", self.0.tools.len())),
+                )
+            }
+        }
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("name", &All(self.0))?;
+        m.serialize_entry("type", &Kinds(self.0))?;
+        m.end()
+    }
+}
+
+/// `{"name": [...]}`.
+struct Names<'a>(&'a [String]);
+
+impl serde::Serialize for Names<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("name", self.0)?;
+        m.end()
+    }
+}
+
+/// The ids (`true`) or the names of techniques, each once (case aside).
+struct Technique<'a>(&'a [(Option<String>, Option<String>)], bool);
+
+impl<'a> Technique<'a> {
+    fn field(&self, t: &'a (Option<String>, Option<String>)) -> Option<&'a str> {
+        if self.1 {
+            t.0.as_deref()
+        } else {
+            t.1.as_deref()
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.0.iter().enumerate().filter_map(move |(i, t)| {
+            let v = self.field(t)?;
+            let seen = self.0[..i]
+                .iter()
+                .any(|e| self.field(e).is_some_and(|x| x.eq_ignore_ascii_case(v)));
+            (!seen).then_some(v)
+        })
+    }
+
+    fn any(&self) -> bool {
+        self.values().next().is_some()
+    }
+}
+
+impl serde::Serialize for Technique<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.values())
+    }
+}
+
+/// `{"id": [...], "name": [...]}`, each left out when empty.
+struct Techniques<'a>(Technique<'a>, Technique<'a>);
+
+impl serde::Serialize for Techniques<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if self.0.any() {
+            m.serialize_entry("id", &self.0)?;
+        }
+        if self.1.any() {
+            m.serialize_entry("name", &self.1)?;
         }
         m.end()
     }

@@ -423,9 +423,9 @@ pub fn write_typed(
     hits: &[Hit],
     cx: &Context<'_>,
 ) -> Finding {
-    let alert = build(set, line, hits, cx);
+    let mut alert = build(set, line, hits, cx);
     serde_json::to_writer(&mut *out, &alert).expect("serializing to memory cannot fail");
-    finding(&alert)
+    finding(&mut alert)
 }
 
 /// The ECS alert on `line`, typed.
@@ -579,8 +579,10 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
     }
 }
 
-/// What the formats other than ECS render of the line's alert `a`.
-fn finding(a: &Alert<'_>) -> Finding {
+/// What the formats other than ECS render of the line's alert `a`, once `a` is written (its
+/// threat context moves into the finding rather than being copied).
+fn finding(a: &mut Alert<'_>) -> Finding {
+    let threat = std::mem::take(&mut a.threat.context);
     use super::finding::{Side, non_empty};
     let side = |e: Option<&Endpoint>| {
         e.map(|e| Side {
@@ -638,7 +640,7 @@ fn finding(a: &Alert<'_>) -> Finding {
             .collect(),
         flood_indicators: None,
         digest_sink: None,
-        threat: a.threat.context.clone(),
+        threat,
         iocd: serde_json::to_value(&a.iocd).expect("serializing to a value cannot fail"),
     }
 }
