@@ -38,6 +38,7 @@ mod finding;
 mod line;
 pub mod ocsf;
 mod origin;
+mod retro;
 #[cfg(test)]
 mod tests;
 mod triaged;
@@ -56,6 +57,7 @@ pub use ecs::{rule, write_alert, write_typed};
 pub use finding::{Finding, Matched, Side};
 pub use line::{DecodedLine, Endpoint, LineFields, add_split_url_hits, split_url_hits};
 pub use origin::{Arrival, Context, KafkaOrigin, Origin, event_id};
+pub use retro::RetroFields;
 pub use triaged::{DedupFields, TriageFields};
 
 /// One of triage's own alerts, rendered for the sinks: ECS now, the other formats when a

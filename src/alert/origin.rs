@@ -73,6 +73,8 @@ pub struct Context<'a> {
     /// Say in `iocd.timestamp_from` whether `@timestamp` is the line's time (`line`) or,
     /// the line having none, `now` (`scan`).
     pub mark_time_source: bool,
+    /// A retro job's alert on a line of history (`iocd.retro`).
+    pub retro: Option<&'a super::RetroFields>,
 }
 
 /// The `event.id` of an alert on `line`: the same line read from the same source position,

@@ -14,6 +14,7 @@ pub mod export;
 pub mod feeds;
 pub mod kafka;
 mod load;
+pub mod retro;
 pub mod triage;
 
 use std::fmt;
@@ -78,6 +79,9 @@ pub struct Config {
     /// Serves the exports over HTTP(S) for firewalls that pull their lists (off when absent).
     #[serde(default)]
     pub export_listener: Option<export::ExportListenerConfig>,
+    /// Retro-matching of the indicators each reload adds against recent history.
+    #[serde(default)]
+    pub retro: retro::RetroConfig,
 }
 
 /// False-positive marks: `POST /feedback` on the admin server, and a watched file. See
@@ -431,6 +435,7 @@ impl Config {
             &mut self.sightings.file,
             &mut self.sightings.api_key_file,
             &mut self.admin.token_file,
+            &mut self.retro.dir,
         ]
         .into_iter()
         .flatten()

@@ -224,6 +224,7 @@ impl Config {
             }
         }
         validate_feedback(&self.feedback, &self.sightings, &mut errs);
+        self.retro.validate(&mut errs);
         export::validate(&self.exports, &self.feeds, &mut errs);
         if let Some(l) = &self.export_listener {
             listen(l.listen, "tcp", "export_listener.listen", &mut errs);

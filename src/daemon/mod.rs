@@ -48,6 +48,7 @@ use admin::AdminHandle;
 
 pub mod admin;
 mod control;
+pub mod retro;
 mod start;
 mod stop;
 pub mod worker;
@@ -85,6 +86,10 @@ struct Running {
     sightings: Arc<Sightings>,
     exporter: Option<tokio::task::JoinHandle<Exporter>>,
     admin: Option<AdminHandle>,
+    /// The retro thread and the spool (stopped once the matcher threads drained).
+    retro: Option<retro::Retro>,
+    /// The spool when the retro thread could not start (closed at shutdown all the same).
+    spool: Option<Arc<retro::Spool>>,
 }
 
 /// Hands an alert to the sinks: to sink `only` (a digest), else to every sink whose
@@ -109,6 +114,8 @@ pub enum Error {
     Runtime(#[source] io::Error),
     #[error("cannot start the sightings export")]
     Sightings(#[source] crate::sightings::ExportError),
+    #[error("cannot start retro-matching (retro.dir)")]
+    Retro(#[source] io::Error),
     #[error("cannot start the sinks")]
     Sinks(#[source] crate::sink::SinkError),
     /// A shared-infrastructure list of `triage.flood` could not be read (the text names it).

@@ -112,27 +112,31 @@ pub(super) fn start(
         ticker,
         out,
     } = start_triage(cfg, &metrics, &feedback, &sightings, &sinks)?;
+    let spool = super::retro::Retro::open_spool(cfg, &metrics).map_err(Error::Retro)?;
     let (tx, rx) = crossbeam_channel::bounded(cfg.engine.queue_batches);
     let workers = worker::try_spawn(
         cfg.threads(),
         rx,
         control.shared().clone(),
-        out,
+        out.clone(),
         crate::decode::syslog::alert_fields,
         metrics.clone(),
         triage.clone(),
+        spool.clone(),
     )
     .map_err(|source| Error::Thread {
         what: "the matcher threads",
         source,
     })?;
     let shutdown = Shutdown::new();
+    let progress = super::retro::Retro::new_progress(cfg);
     let admin = cfg
         .admin
         .enabled
         .then(|| {
             let (m, s) = (metrics.clone(), shutdown.clone());
-            admin::start(&cfg.admin, m, reload_tx.clone(), s, Some(feedback.clone()))
+            let p = Some(progress.clone());
+            admin::start(&cfg.admin, m, reload_tx.clone(), s, Some(feedback.clone()), p)
         })
         .transpose()
         .map_err(Error::Admin)?;
@@ -141,6 +145,7 @@ pub(super) fn start(
     let shared = control.shared().clone();
     start_background(cfg, &rt, &feedback, shared, &metrics, &shutdown)?;
     let sources = start_sources(cfg, &rt, tx, &metrics, &shutdown)?;
+    let retro = start_retro(cfg, spool.clone(), progress, control.shared().clone(), out, &triage, &sinks, &feedback, &sightings, &sources, &metrics)?;
     control.set_started();
     Ok(Running {
         rt,
@@ -154,7 +159,45 @@ pub(super) fn start(
         sightings,
         exporter,
         admin,
+        retro,
+        spool,
     })
+}
+
+/// The retro thread, once intake runs (it reads the Kafka consumer's partitions).
+#[allow(clippy::too_many_arguments)]
+fn start_retro(
+    cfg: &Config,
+    spool: Option<Arc<super::retro::Spool>>,
+    progress: Arc<std::sync::Mutex<super::retro::Progress>>,
+    shared: SharedSet,
+    out: AlertOut,
+    triage: &Option<Arc<Triage>>,
+    sinks: &Sinks,
+    feedback: &Arc<Feedback>,
+    sightings: &Arc<Sightings>,
+    sources: &Sources,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<super::retro::Retro>, Error> {
+    let (sender, live) = (sinks.sender(), triage.clone());
+    let reports: Arc<dyn Fn(Outgoing) + Send + Sync> = Arc::new(move |o: Outgoing| {
+        deliver(&sender, live.as_deref(), crate::alert::record(&o), o.sink)
+    });
+    let kafka = match (&cfg.sources.kafka, sources.kafka_tracker()) {
+        (Some(k), Some(t)) => Some(super::retro::KafkaHistory::new(k, t)),
+        _ => None,
+    };
+    let wiring = super::retro::Wiring {
+        shared,
+        out,
+        reports,
+        metrics: metrics.clone(),
+        feedback: feedback.clone(),
+        sightings: sightings.clone(),
+        sink_names: cfg.sink_names(),
+        kafka,
+    };
+    super::retro::Retro::start(cfg, spool, progress, wiring).map_err(Error::Retro)
 }
 
 /// Analysts' verdicts and the sightings aggregate (and its exporter, not running yet).

@@ -36,6 +36,16 @@ pub(super) fn stop(r: Running, grace: Duration) -> bool {
     if !drained {
         warn!("matcher threads did not drain the queue within the grace period");
     }
+    // The queue is drained: every batch is in the spool's hands. The retro job stops where
+    // it is (the next start resumes it) and the spool closes its open segment.
+    match r.retro {
+        Some(retro) => retro.stop(),
+        None => {
+            if let Some(s) = &r.spool {
+                s.close();
+            }
+        }
+    }
     close_triage(r.ticker, r.triage, &r.sinks, deadline);
     let report = r.rt.block_on(r.sinks.shutdown(deadline));
     // The matcher threads have stopped recording: the last sightings go out now.

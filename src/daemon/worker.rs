@@ -19,7 +19,10 @@ use crate::alert::{
     add_split_url_hits, write_typed,
 };
 use crate::decode::event::is_private_default;
-use crate::model::{AlertPriority, AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot};
+use crate::model::{
+    AlertPriority, AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot, SourceKind,
+};
+use super::retro::Spool;
 use crate::telemetry::Metrics;
 use crate::time::{Digits, rfc3339_system};
 use crate::triage::{LineHits, Tally, Triage, Verdict};
@@ -43,14 +46,15 @@ pub(crate) fn try_spawn(
     decode: HeaderDecoder,
     metrics: Arc<Metrics>,
     triage: Option<Arc<Triage>>,
+    spool: Option<Arc<Spool>>,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     (0..n.max(1))
         .map(|i| {
             let (rx, set, out, metrics) = (rx.clone(), set.clone(), out.clone(), metrics.clone());
-            let triage = triage.clone();
+            let (triage, spool) = (triage.clone(), spool.clone());
             std::thread::Builder::new()
                 .name(format!("iocd-match-{i}"))
-                .spawn(move || run(rx, set, out, decode, metrics, triage))
+                .spawn(move || run(rx, set, out, decode, metrics, triage, spool))
         })
         .collect()
 }
@@ -62,6 +66,7 @@ fn run(
     decode: HeaderDecoder,
     metrics: Arc<Metrics>,
     triage: Option<Arc<Triage>>,
+    spool: Option<Arc<Spool>>,
 ) {
     let mut tally = Tally::default();
     let mut scratch = Scratch::new();
@@ -92,6 +97,7 @@ fn run(
                 secs: now
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64),
+                retro: None,
             }
             .batch(&hits);
             if let Some(t) = &triage {
@@ -105,6 +111,69 @@ fn run(
         metrics
             .match_latency
             .observe(batch.received.elapsed().as_secs_f64());
+        // The spool keeps what has no history of its own (Kafka's topic is its history).
+        if let Some(s) = &spool
+            && batch.source != SourceKind::Kafka
+        {
+            s.offer(batch);
+        }
+    }
+}
+
+/// A retro job's part in making alerts: which job, what was already alerted (across
+/// restarts), when the job's indicators arrived.
+pub(crate) struct RetroLine {
+    pub job: u64,
+    /// When iocd got the job's indicators (Unix seconds): with an indicator's first-seen
+    /// date, how long before its publication a line happened.
+    pub added_at: i64,
+    /// Hashes of the keys (indicator and host) alerted by this job, kept across restarts.
+    pub alerted: std::collections::HashSet<u64>,
+    /// Lines with hits.
+    pub hit_lines: u64,
+}
+
+/// What a retro job does with one batch of history: the scan with the job's `snap` (the
+/// added indicators), and for lines with hits the same decoding, triage and alert as live
+/// matching, as `retro` alerts at the line's own time.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn retro_batch(
+    batch: &Batch,
+    snap: &Snapshot,
+    scratch: &mut Scratch,
+    hits: &mut Vec<Hit>,
+    json: &mut Vec<u8>,
+    out: &AlertOut,
+    triage: Option<&Triage>,
+    tally: &mut Tally,
+    metrics: &Metrics,
+    retro: &mut RetroLine,
+) {
+    scan(&snap.set, batch, scratch, hits);
+    if hits.is_empty() {
+        return;
+    }
+    let now = SystemTime::now();
+    let stamp = rfc3339_system(now, Digits::Millis);
+    let found = hits.clone();
+    Emitter {
+        batch,
+        snap,
+        json,
+        out,
+        decode: crate::decode::syslog::alert_fields,
+        triage,
+        tally,
+        metrics,
+        now: &stamp,
+        secs: now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        retro: Some(retro),
+    }
+    .batch(&found);
+    if let Some(t) = triage {
+        t.flush(tally);
     }
 }
 
@@ -164,6 +233,8 @@ struct Emitter<'a> {
     /// When the batch's alerts were made: RFC 3339 with milliseconds, and Unix seconds.
     now: &'a str,
     secs: i64,
+    /// Set when a retro job replays history.
+    retro: Option<&'a mut RetroLine>,
 }
 
 impl Emitter<'_> {
@@ -179,14 +250,36 @@ impl Emitter<'_> {
     fn line(&mut self, start: usize, end: usize, line_hits: &[Hit]) {
         let line = &self.batch.buf[start..end];
         let (syslog, decoded) = self.decode_line(line);
+        // History: the line's own time, else its syslog header's, else when it arrived.
+        let retro_time = self.retro.is_some().then(|| {
+            crate::decode::time::event_time(line, decoded.event.as_ref(), None)
+                .map(|d| d.timestamp_millis())
+                .or_else(|| {
+                    let ts = syslog.as_ref()?.timestamp.as_deref()?;
+                    Some(chrono::DateTime::parse_from_rfc3339(ts).ok()?.timestamp_millis())
+                })
+                .unwrap_or((self.batch.arrival_ns / 1_000_000) as i64)
+        });
         let verdict = match self.triage {
-            Some(t) => match self.assess(t, line, syslog.as_ref(), &decoded, line_hits) {
+            Some(t) => match self.assess(t, line, syslog.as_ref(), &decoded, line_hits, retro_time) {
                 // Suppressed, or only folded into digests.
                 None => return,
                 Some(v) => Some(v),
             },
             None => None,
         };
+        if let Some(r) = self.retro.as_deref_mut() {
+            r.hit_lines += 1;
+            // Deduplicated over the whole job, across restarts: triage's windows do it
+            // within one run, this set of keys across a restart in the middle of a job.
+            let key = match &verdict {
+                Some(v) => v.key(),
+                None => partition_key(&self.snap.set, line_hits, &host_of(syslog.as_ref(), self.batch.peer_at(start))),
+            };
+            if !r.alerted.insert(super::retro::key_hash(key.as_bytes())) {
+                return;
+            }
+        }
         let shown: Vec<Hit> = match &verdict {
             Some(v) => v.kept.iter().map(|k| k.hit).collect(),
             None => line_hits.to_vec(),
@@ -201,9 +294,16 @@ impl Emitter<'_> {
             decode_panicked(self.metrics, line, panic.as_ref());
             None
         });
-        let triaged = verdict.as_ref().map(TriageFields::of);
+        let mut triaged = verdict.as_ref().map(TriageFields::of);
+        if self.retro.is_some()
+            && let Some(t) = triaged.as_mut()
+        {
+            t.alert_type = crate::triage::AlertType::Retro;
+        }
         let (batch, generation) = (self.batch, self.snap.generation);
-        let cx = context(
+        let retro_stamp;
+        let retro_fields;
+        let mut cx = context(
             batch,
             self.now,
             generation,
@@ -212,18 +312,20 @@ impl Emitter<'_> {
             fields.as_ref(),
             triaged.as_ref(),
         );
+        if let (Some(r), Some(at_ms)) = (self.retro.as_deref(), retro_time) {
+            retro_stamp = crate::time::rfc3339_ms(at_ms, Digits::Millis);
+            retro_fields = crate::alert::RetroFields::new(r.job, r.added_at, at_ms, &self.snap.set, &shown);
+            cx.event_time = Some(&retro_stamp);
+            cx.retro = Some(&retro_fields);
+            cx.dataset = "iocd.retro";
+        }
+
         self.json.clear();
         let finding = write_typed(self.json, &self.snap.set, line, &shown, &cx);
         let (priority, key) = match &verdict {
             Some(v) => (AlertPriority::Level(v.priority), v.key()),
             None => {
-                let host = cx
-                    .syslog
-                    .as_ref()
-                    .and_then(|s| s.hostname.as_deref())
-                    .map(str::to_owned)
-                    .or_else(|| cx.origin.peer.map(|p| p.ip().to_string()))
-                    .unwrap_or_default();
+                let host = host_of(cx.syslog.as_ref(), cx.origin.peer);
                 (
                     AlertPriority::Untriaged,
                     partition_key(&self.snap.set, line_hits, &host),
@@ -271,8 +373,9 @@ impl Emitter<'_> {
         syslog: Option<&SyslogFields>,
         decoded: &DecodedLine,
         line_hits: &[Hit],
+        known_ms: Option<i64>,
     ) -> Option<Verdict> {
-        let at = t.line_time(line_time(t, line, decoded, syslog));
+        let at = t.line_time(known_ms.or_else(|| line_time(t, line, decoded, syslog)));
         t.catch_up(at);
         let hostname = syslog.and_then(|s| s.hostname.as_deref());
         let line = LineHits {
@@ -348,6 +451,15 @@ fn line_time(
         .map(|d| d.timestamp_millis())
 }
 
+/// The host an untriaged alert is about: the syslog header's, else the sender's address.
+fn host_of(syslog: Option<&SyslogFields>, peer: Option<std::net::SocketAddr>) -> String {
+    syslog
+        .and_then(|s| s.hostname.as_deref())
+        .map(str::to_owned)
+        .or_else(|| peer.map(|p| p.ip().to_string()))
+        .unwrap_or_default()
+}
+
 /// `indicator|host` for the first indicator of the line: one indicator seen by one host
 /// stays on one partition of a sharded sink, in order.
 fn partition_key(set: &IocSet, hits: &[Hit], host: &str) -> Arc<str> {
@@ -391,7 +503,7 @@ mod tests {
             }
             None
         };
-        let workers = try_spawn(1, rx, shared, out, decode, metrics.clone(), None).unwrap();
+        let workers = try_spawn(1, rx, shared, out, decode, metrics.clone(), None, None).unwrap();
         let peer = "127.0.0.1:9".parse().unwrap();
         for first in ["boom SRC=1.2.3.4 x", "fine SRC=1.2.3.4 y"] {
             let mut b = Batch::new(SourceKind::SyslogTcp);
@@ -442,7 +554,7 @@ mod tests {
                 ..SyslogFields::default()
             })
         };
-        let workers = try_spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None).unwrap();
+        let workers = try_spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None, None).unwrap();
         let peer = "127.0.0.1:9".parse().unwrap();
         let mut b = Batch::new(SourceKind::SyslogTcp);
         b.push_line(b"a SRC=1.2.3.4 x", Some(peer));
@@ -506,7 +618,7 @@ mod event_id_tests {
         }
         drop(tx);
         let metrics = Arc::new(Metrics::new());
-        for w in try_spawn(1, rx, shared, out, |_| None, metrics, None).unwrap() {
+        for w in try_spawn(1, rx, shared, out, |_| None, metrics, None, None).unwrap() {
             w.join().unwrap();
         }
         Arc::try_unwrap(got).unwrap().into_inner().unwrap()

@@ -110,6 +110,11 @@ impl Sources {
     pub(crate) fn take_kafka(&mut self) -> Option<kafka::KafkaSource> {
         self.kafka.take()
     }
+
+    /// The Kafka consumer's partitions and positions, when there is one.
+    pub(crate) fn kafka_tracker(&self) -> Option<std::sync::Arc<kafka::Tracker>> {
+        self.kafka.as_ref().map(kafka::KafkaSource::tracker)
+    }
 }
 
 /// Starts every source of `cfg`. Must be called inside a tokio runtime. Every

@@ -25,6 +25,9 @@ pub struct Metrics {
     pub admin: AdminMetrics,
     /// The exports' families (`iocd_export_*`): entries, size, changes, held versions.
     pub export: ExportMetrics,
+    /// Retro-matching's families (`iocd_retro_*`): the spool, the jobs, what they scanned
+    /// and found.
+    pub retro: RetroMetrics,
     /// Lines (messages) read, by source.
     pub events_in: IntCounterVec,
     /// Bytes read, by source.
@@ -452,6 +455,7 @@ impl Metrics {
             triage: TriageMetrics::register(&registry),
             admin: AdminMetrics::register(&registry),
             export: ExportMetrics::register(&registry),
+            retro: RetroMetrics::register(&registry),
             registry,
         }
     }
@@ -763,6 +767,133 @@ impl AdminMetrics {
                 "iocd_admin_accept_errors_total",
                 "Failed accept calls of the admin listener, by kind.",
                 &["kind"],
+            ),
+        }
+    }
+}
+
+/// Retro-matching: the spool of syslog, file and stdin lines, and the jobs that look for a
+/// reload's new indicators in the history (spool and Kafka topics).
+#[derive(Clone)]
+pub struct RetroMetrics {
+    /// Lines not spooled because the spool writer was behind (they were matched live).
+    pub spool_dropped: IntCounter,
+    /// Segments found corrupt (a bad checksum, a block that does not decode, or a segment a
+    /// crash cut in the middle of a block): the rest of such a segment is skipped.
+    pub spool_corrupt: IntCounter,
+    /// Uncompressed bytes of lines written to the spool.
+    pub spool_written_bytes: IntCounter,
+    /// Bytes of the spool on disk (compressed, closed and open segments).
+    pub spool_bytes: IntGauge,
+    /// Segments closed (fsynced, readable by a job).
+    pub spool_segments: IntCounter,
+    /// Closed segments on disk.
+    pub spool_segments_kept: IntGauge,
+    /// Segments deleted, by reason (`age`: older than `lookback`; `size`: past
+    /// `spool_max_bytes`).
+    pub spool_deleted: IntCounterVec,
+    /// Blocks or segments the spool could not write or close (disk full, permissions).
+    pub spool_errors: IntCounter,
+    /// Retro jobs ended, by outcome (`done`, `failed`, `stopped`: shutdown in the middle,
+    /// resumed at the next start).
+    pub jobs: IntCounterVec,
+    /// 1 while a retro job runs.
+    pub running: IntGauge,
+    /// Added indicators whose lookback was searched to the end.
+    pub indicators_checked: IntCounter,
+    /// Added indicators waiting for, or in, a job.
+    pub indicators_pending: IntGauge,
+    /// Bytes of history scanned, by history (`spool`, `kafka`).
+    pub scanned_bytes: IntCounterVec,
+    /// Lines (Kafka messages) of history scanned, by history.
+    pub scanned_messages: IntCounterVec,
+    /// Lines of history with a hit on an added indicator.
+    pub hits: IntCounter,
+    /// How long jobs took, from start to end (waits for the CPU share included).
+    pub duration: Histogram,
+    /// The time range the last finished job covered (Unix seconds of the oldest and the
+    /// newest line it read).
+    pub covered_from: IntGauge,
+    pub covered_to: IntGauge,
+}
+
+impl RetroMetrics {
+    pub fn register(registry: &Registry) -> RetroMetrics {
+        let f = Families(registry);
+        RetroMetrics {
+            spool_dropped: f.counter(
+                "iocd_retro_spool_dropped_lines_total",
+                "Lines not spooled because the spool writer was behind.",
+            ),
+            spool_corrupt: f.counter(
+                "iocd_retro_spool_corrupt_segments_total",
+                "Spool segments found corrupt; the rest of each was skipped.",
+            ),
+            spool_written_bytes: f.counter(
+                "iocd_retro_spool_written_bytes_total",
+                "Uncompressed bytes of lines written to the spool.",
+            ),
+            spool_bytes: f.gauge(
+                "iocd_retro_spool_bytes",
+                "Bytes of the spool on disk (compressed).",
+            ),
+            spool_segments: f.counter(
+                "iocd_retro_spool_segments_closed_total",
+                "Spool segments closed and synced.",
+            ),
+            spool_segments_kept: f.gauge(
+                "iocd_retro_spool_segments",
+                "Closed spool segments on disk.",
+            ),
+            spool_deleted: f.counters(
+                "iocd_retro_spool_deleted_segments_total",
+                "Spool segments deleted, by reason (age, size).",
+                &["reason"],
+            ),
+            spool_errors: f.counter(
+                "iocd_retro_spool_write_errors_total",
+                "Spool blocks or segments that could not be written or closed.",
+            ),
+            jobs: f.counters(
+                "iocd_retro_jobs_total",
+                "Retro jobs ended, by outcome.",
+                &["outcome"],
+            ),
+            running: f.gauge("iocd_retro_job_running", "1 while a retro job runs."),
+            indicators_checked: f.counter(
+                "iocd_retro_indicators_checked_total",
+                "Added indicators whose lookback was searched to the end.",
+            ),
+            indicators_pending: f.gauge(
+                "iocd_retro_indicators_pending",
+                "Added indicators waiting for, or in, a retro job.",
+            ),
+            scanned_bytes: f.counters(
+                "iocd_retro_scanned_bytes_total",
+                "Bytes of history scanned by retro jobs, by history.",
+                &["history"],
+            ),
+            scanned_messages: f.counters(
+                "iocd_retro_scanned_messages_total",
+                "Lines of history scanned by retro jobs, by history.",
+                &["history"],
+            ),
+            hits: f.counter(
+                "iocd_retro_hits_total",
+                "Lines of history with a hit on an added indicator.",
+            ),
+            duration: f.histogram(
+                "iocd_retro_job_duration_seconds",
+                "How long retro jobs took.",
+                vec![0.1, 1.0, 10.0, 60.0, 600.0, 3600.0, 21600.0],
+            ),
+            covered_from: f.gauge(
+                "iocd_retro_covered_from_timestamp_seconds",
+                "Unix time of the oldest line the last finished retro job read.",
+            ),
+            covered_to: f.gauge(
+                "iocd_retro_covered_to_timestamp_seconds",
+                "Unix time of the newest line the last finished retro job read.",
             ),
         }
     }

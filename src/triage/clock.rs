@@ -43,6 +43,6 @@ impl Clock for ManualClock {
 }
 
 /// A duration in milliseconds, saturated to what the clock arithmetic can hold.
-pub(super) fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

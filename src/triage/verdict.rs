@@ -49,6 +49,9 @@ pub enum AlertType {
     Digest,
     /// The periodic summary of scans stopped at the edge (floods of inbound, blocked hits).
     FloodSummary,
+    /// A line of history with a hit on an indicator a reload added (a retro job's alert;
+    /// triage counts it as the hit it made, `ALL` leaves it out).
+    Retro,
 }
 
 impl AlertType {
@@ -68,6 +71,7 @@ impl AlertType {
             AlertType::Flood => "flood",
             AlertType::Digest => "digest",
             AlertType::FloodSummary => "flood_summary",
+            AlertType::Retro => "retro",
         }
     }
 }

@@ -45,6 +45,7 @@ mod lpm;
 mod pattern;
 mod scan;
 mod set;
+mod subset;
 mod url;
 
 pub use compile::Compiler;

@@ -253,6 +253,8 @@ struct Iocd<'a> {
     /// alert's, to pivot on (at most ten).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     related: Vec<context::Related<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retro: Option<&'a super::RetroFields>,
 }
 
 #[derive(Serialize)]
@@ -575,6 +577,7 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
             }),
             matches,
             related: threat_context.related,
+            retro: cx.retro,
         },
     }
 }

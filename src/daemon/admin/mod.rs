@@ -109,6 +109,8 @@ struct AppState {
     /// The `/feedback` routes answer 404 without it.
     feedback: Option<Arc<Feedback>>,
     guard: Arc<Guard>,
+    /// What `GET /retro` shows.
+    retro: Option<Arc<std::sync::Mutex<super::retro::Progress>>>,
 }
 
 /// What every request passes before its route: the token, the body's size and time.
@@ -149,7 +151,7 @@ pub fn spawn_with_feedback(
         listen,
         ..AdminConfig::default()
     };
-    start(&cfg, metrics, reload, shutdown, feedback)
+    start(&cfg, metrics, reload, shutdown, feedback, None)
 }
 
 /// Binds `cfg.listen` and serves the admin API on a new thread until `shutdown` is
@@ -161,6 +163,7 @@ pub fn start(
     reload: mpsc::Sender<ReloadRequest>,
     shutdown: Shutdown,
     feedback: Option<Arc<Feedback>>,
+    retro: Option<Arc<std::sync::Mutex<super::retro::Progress>>>,
 ) -> io::Result<AdminHandle> {
     let token = checked_token(cfg)?;
     let (listener, local_addr) = bind(cfg.listen)?;
@@ -182,6 +185,7 @@ pub fn start(
         shutdown: shutdown.clone(),
         feedback,
         guard: guard.clone(),
+        retro,
     });
     let server = Server {
         app,

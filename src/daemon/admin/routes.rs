@@ -147,9 +147,22 @@ pub(super) fn router(state: AppState) -> Router {
                 .delete(feedback_remove),
         )
         .route("/feedback/summary", get(feedback_summary))
+        .route("/retro", get(retro))
         // Unknown routes pass the guard too: no probing around the token.
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+/// `GET /retro`: the retro job running (its progress), the last one, the indicators seen.
+pub(super) async fn retro(State(s): State<AppState>) -> Response {
+    let body = match &s.retro {
+        Some(p) => {
+            let p = p.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            serde_json::to_vec(&p).expect("serializable")
+        }
+        None => br#"{"enabled":false}"#.to_vec(),
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 pub(super) async fn metrics(State(s): State<AppState>) -> Response {

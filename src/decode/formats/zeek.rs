@@ -119,6 +119,30 @@ impl ZeekHeader {
         true
     }
 
+    /// The header as `#` lines (each ended by `\n`) that [`ZeekHeader::from_lines`] reads
+    /// back into the same header: how the retro spool keeps it beside the lines it governs.
+    pub fn to_lines(&self) -> Vec<u8> {
+        let sep = self.separator;
+        let mut out = format!("#separator \\x{sep:02x}\n").into_bytes();
+        let mut line = |key: &[u8], values: &[&[u8]]| {
+            out.extend_from_slice(key);
+            for v in values {
+                out.push(sep);
+                out.extend_from_slice(v);
+            }
+            out.push(b'\n');
+        };
+        line(b"#set_separator", &[&[self.set_separator]]);
+        line(b"#unset_field", &[&self.unset]);
+        line(b"#empty_field", &[&self.empty]);
+        if let Some(p) = &self.path {
+            line(b"#path", &[p.as_bytes()]);
+        }
+        let fields: Vec<&[u8]> = self.fields.iter().map(|f| f.as_bytes()).collect();
+        line(b"#fields", &fields);
+        out
+    }
+
     /// Whether a `#fields` line has been read.
     pub fn is_complete(&self) -> bool {
         !self.fields.is_empty()
@@ -206,6 +230,15 @@ mod tests {
         assert!(h2.update(b"#types\tx"));
         assert!(!h2.is_complete());
         assert_eq!(ZeekHeader::from_lines([&b"no header"[..]]), None);
+        // Written as lines and read back, a header is the same header.
+        let back = ZeekHeader::from_lines(h.to_lines().split(|&c| c == b'\n')).unwrap();
+        assert_eq!(back, h);
+        let mut odd = ZeekHeader::new();
+        for l in ["#separator |", "#set_separator|;", "#unset_field|NA", "#fields|a|b"] {
+            odd.update(l.as_bytes());
+        }
+        let back = ZeekHeader::from_lines(odd.to_lines().split(|&c| c == b'\n')).unwrap();
+        assert_eq!(back, odd);
     }
 
     #[test]

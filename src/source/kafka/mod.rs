@@ -82,9 +82,15 @@ const PAUSE_AFTER: Duration = Duration::from_millis(100);
 /// closed its end of the matcher queue: what `Sources::join` waits for.)
 pub struct KafkaSource {
     thread: std::thread::JoinHandle<()>,
+    tracker: Arc<Tracker>,
 }
 
 impl KafkaSource {
+    /// What the consumer owns and how far it read (for retro-matching).
+    pub fn tracker(&self) -> Arc<Tracker> {
+        self.tracker.clone()
+    }
+
     /// Waits for the thread to commit and close, until `deadline`. False if it is still
     /// running then (it is left to the process exit).
     pub fn finish(self, deadline: Instant) -> bool {
@@ -152,7 +158,7 @@ pub fn spawn(
     let name = SourceKind::Kafka.as_str();
     let reader = Reader {
         consumer,
-        tracker,
+        tracker: tracker.clone(),
         outbox,
         building: Building::new(batch_bytes, cfg.max_message_bytes),
         limit: batch_bytes.max(1),
@@ -171,7 +177,7 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("iocd-kafka".into())
         .spawn(move || reader.run(shutdown, grace, closed_tx))?;
-    Ok((intake_closed, KafkaSource { thread }))
+    Ok((intake_closed, KafkaSource { thread, tracker }))
 }
 
 struct Counters {

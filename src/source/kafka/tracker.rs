@@ -90,6 +90,23 @@ impl Tracker {
         }
     }
 
+    /// The partitions owned now, each with the next offset live matching reads (`None`:
+    /// nothing read from it since it was assigned).
+    pub fn positions(&self) -> Vec<(Arc<str>, i32, Option<i64>)> {
+        let st = self.lock();
+        st.parts
+            .iter()
+            .map(|((t, p), part)| {
+                let read = part.segs.back().map(|s| s.last + 1);
+                let pos = match (read, part.done_to) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                (t.clone(), *p, pos)
+            })
+            .collect()
+    }
+
     /// Forgets partitions; returns how many segments were still in flight.
     pub(crate) fn revoke(&self, parts: &[(Arc<str>, i32)]) -> usize {
         self.assignments
