@@ -220,6 +220,7 @@ fn run(
             // Without triage, as `iocd scan` writes it: the time the line says.
             event_time: None,
             mark_time_source: triage.is_none(),
+            retro: None,
         };
         json.clear();
         let finding = write_typed(&mut json, set, line, &shown, &cx);

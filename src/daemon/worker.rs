@@ -38,6 +38,7 @@ pub(crate) type HeaderDecoder = fn(&[u8]) -> Option<SyslogFields>;
 
 /// Starts `n` matcher threads; an error if the system refuses one (the threads already
 /// started end once the queue's senders are gone).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn try_spawn(
     n: usize,
     rx: BatchReceiver,

@@ -255,6 +255,9 @@ struct Iocd<'a> {
     related: Vec<context::Related<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retro: Option<&'a super::RetroFields>,
+    /// `retro` for a retro alert made without triage (triage's fields carry it otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert_type: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -498,7 +501,10 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
         &cx.origin,
         line,
         &mut indicators,
-        cx.triage.map_or("match", |t| t.alert_type.as_str()),
+        cx.triage.map_or(
+            if cx.retro.is_some() { "retro" } else { "match" },
+            |t| t.alert_type.as_str(),
+        ),
     );
     let sys = cx.syslog.as_ref();
     let lf = cx.line;
@@ -578,6 +584,7 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
             matches,
             related: threat_context.related,
             retro: cx.retro,
+            alert_type: (cx.triage.is_none() && cx.retro.is_some()).then_some("retro"),
         },
     }
 }
@@ -604,7 +611,9 @@ fn finding(a: &mut Alert<'_>) -> Finding {
         rule_id: a.rule.id.clone(),
         rule_name: a.rule.name.clone(),
         ruleset: a.rule.ruleset,
-        alert_type: triage.map(|t| t.alert_type.as_str()),
+        alert_type: triage
+            .map(|t| t.alert_type.as_str())
+            .or(a.iocd.alert_type),
         priority: triage.map(|t| t.priority),
         score: triage.map(|t| t.score),
         count: None,

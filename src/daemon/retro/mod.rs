@@ -516,7 +516,9 @@ impl Runner {
         if pass_done {
             self.end_pass();
         }
-        if span_done {
+        // Progress is saved at every end of a span and of a spool segment (and every 5 s).
+        let segment_done = matches!(span, Span::Spool { .. }) && (step.next as u64) & 0xff_ffff == 0;
+        if span_done || segment_done {
             self.save();
         }
         self.state.job.as_ref().is_none_or(|j| j.cursor.at(j).is_none())

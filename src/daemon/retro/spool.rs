@@ -697,7 +697,7 @@ pub fn read_blocks(
     }
     let mut at = MAGIC.len();
     let mut index = 0u32;
-    let mut raw = Vec::new();
+    let mut raw;
     loop {
         let h = match BlockHeader::read(&bytes[at..]) {
             Ok(Some(h)) => h,
