@@ -153,7 +153,8 @@ fn the_spool_keeps_to_its_size_and_age() {
     assert!(total <= c.max_bytes, "{total} bytes kept");
     assert!(segs.len() >= 2 && segs.len() < 10, "{} segments", segs.len());
     assert_eq!(segs.last().unwrap().seq, 9, "the newest stay");
-    assert!(m.retro.spool_deleted.with_label_values(&["size"]).get() >= 1);
+    let deleted = |why: &str| m.retro.spool_deleted.with_label_values(&[why]).get();
+    assert!(deleted("size") >= 1, "iocd_retro_spool_deleted_segments_total{{reason=size}}");
     // Segments whose last line is older than the lookback are deleted at the next start.
     let old = d.path().join(format!("{:016}-{}-{}.seg", 100, 1000, 2000));
     fs::copy(&segs[0].path, &old).unwrap();
@@ -177,5 +178,26 @@ fn a_full_queue_drops_from_the_spool_and_counts() {
     spool.close();
     let (got, _) = read_all(d.path());
     let dropped = m.retro.spool_dropped.get();
-    assert_eq!(got.len() as u64 + dropped, 2000);
+    assert_eq!(got.len() as u64 + dropped, 2000, "iocd_retro_spool_dropped_lines_total");
+}
+
+/// A spool folder that fails writes (here: removed under the writer) costs the spool those
+/// lines, counted and logged; the writer goes on.
+#[test]
+fn a_folder_that_fails_writes_is_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let m = Metrics::new();
+    let dir = d.path().join("spool");
+    let spool = Spool::open(cfg(&dir), 8, m.retro.clone()).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+    spool.offer(batch(&["lost line"], "10.0.0.1:1"));
+    spool.seal();
+    assert!(m.retro.spool_errors.get() >= 1, "iocd_retro_spool_write_errors_total");
+    fs::create_dir_all(&dir).unwrap();
+    spool.offer(batch(&["kept line"], "10.0.0.1:1"));
+    spool.seal();
+    spool.close();
+    let (got, _) = read_all(&dir);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].buf, b"kept line\n");
 }
