@@ -782,3 +782,101 @@ fn broker_outage_reconnects_and_continues() {
         "the outage was seen: {log}"
     );
 }
+
+/// Retro-matching on Kafka: two instances in one group over a 4-partition topic on tansu.
+/// Lines reach an address before any feed lists it; both feeds gain it; after the reload
+/// each instance reads its own partitions back from the topic (offsets for `now -
+/// lookback`, up to where it is live) and alerts the earlier lines as `retro`: together
+/// exactly those lines, each once, and each instance only its own partitions. Nothing is
+/// committed into the live group by the history reader.
+#[test]
+fn retro_jobs_read_each_instances_own_partitions_back() {
+    let broker = Broker::start();
+    broker.create_topic("logs-r", PARTITIONS);
+    let late = "203.0.113.99";
+    let retro = "[[sinks]]\ntype = \"file\"\npath = \"alerts.jsonl\"\n[retro]\nenabled = true\ndir = \"retro\"\nlookback = \"1h\"\nmax_cpu_share = 1.0\n";
+    let a = Iocd::start(&broker.addr(), "logs-r", "g-r", retro, "");
+    let b = Iocd::start(&broker.addr(), "logs-r", "g-r", retro, "");
+    wait_until(
+        "both instances own partitions",
+        Duration::from_secs(60),
+        || {
+            let (na, nb) = (
+                a.metric("iocd_kafka_assigned_partitions"),
+                b.metric("iocd_kafka_assigned_partitions"),
+            );
+            na >= 1.0 && nb >= 1.0 && na + nb == PARTITIONS as f64
+        },
+    );
+    // 400 lines round-robin over the partitions; every 25th reaches the late address.
+    let lines: Vec<String> = (0..400)
+        .map(|i| {
+            if i % 25 == 0 {
+                format!(
+                    "ts=2026-12-01T09:00:{:02}Z src=10.2.0.{i} dst={late} dport=443 n={i}",
+                    i % 60
+                )
+            } else {
+                format!("src=10.3.0.{} dst=192.0.2.{} n={i}", i % 250, i % 200)
+            }
+        })
+        .collect();
+    let placed = broker.produce("logs-r", &lines);
+    let want: BTreeSet<(i32, i64)> = (0..400)
+        .filter(|i| i % 25 == 0)
+        .map(|i| placed[i])
+        .collect();
+    wait_until("both read everything", Duration::from_secs(60), || {
+        a.metric("iocd_source_events_total") + b.metric("iocd_source_events_total") >= 400.0
+    });
+    for i in [&a, &b] {
+        std::fs::write(
+            i._dir.path().join("feed.txt"),
+            format!("{INDICATORS}{late}\n"),
+        )
+        .unwrap();
+        support::signal(&i.child, "HUP");
+    }
+    wait_until("both retro jobs", Duration::from_secs(60), || {
+        a.metric("iocd_retro_jobs_total") >= 1.0 && b.metric("iocd_retro_jobs_total") >= 1.0
+    });
+    let retro_of = |i: &Iocd| -> Vec<Value> {
+        iocd_testkit::support::read_alerts(&i._dir.path().join("alerts.jsonl"))
+            .into_iter()
+            .filter(|v| v["iocd"]["alert_type"] == "retro")
+            .collect()
+    };
+    let (ra, rb) = (retro_of(&a), retro_of(&b));
+    let parts = |v: &[Value]| -> BTreeSet<i32> { v.iter().map(|x| origin(x).0).collect() };
+    assert!(
+        parts(&ra).is_disjoint(&parts(&rb)),
+        "{:?} {:?}",
+        parts(&ra),
+        parts(&rb)
+    );
+    let mut seen: Vec<(i32, i64)> = ra.iter().chain(&rb).map(origin).collect();
+    seen.sort_unstable();
+    let n = seen.len();
+    seen.dedup();
+    assert_eq!(n, seen.len(), "each line once");
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), want);
+    for v in ra.iter().chain(&rb) {
+        assert_eq!(v["event"]["dataset"], "iocd.retro");
+        assert!(
+            v["iocd"]["retro"]["lead_seconds"].as_i64().unwrap() > 0,
+            "{v}"
+        );
+    }
+    assert!(a.metric("iocd_retro_scanned_messages_total") > 0.0);
+    assert!(b.metric("iocd_retro_scanned_messages_total") > 0.0);
+    assert_eq!(
+        a.metric("iocd_retro_scanned_messages_total")
+            + b.metric("iocd_retro_scanned_messages_total"),
+        400.0,
+        "each message read back once"
+    );
+    let (code, log) = a.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let (code, log) = b.stop();
+    assert_eq!(code, Some(0), "{log}");
+}

@@ -213,63 +213,123 @@ const MOVERS: &[(&str, Mover)] = &[
     ),
     (
         "iocd_retro_spool_written_bytes_total",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_spool_written_bytes_total"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_spool_written_bytes_total",
+        ),
     ),
     (
         "iocd_retro_spool_bytes",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_spool_bytes"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_spool_bytes",
+        ),
     ),
     (
         "iocd_retro_spool_segments_closed_total",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_spool_segments_closed_total"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_spool_segments_closed_total",
+        ),
     ),
     (
         "iocd_retro_spool_segments",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_spool_segments"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_spool_segments",
+        ),
     ),
     (
         "iocd_retro_jobs_total",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_jobs_total"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_jobs_total",
+        ),
     ),
     (
         "iocd_retro_job_running",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_job_running"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_job_running",
+        ),
     ),
     (
         "iocd_retro_indicators_checked_total",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_indicators_checked_total"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_indicators_checked_total",
+        ),
     ),
     (
         "iocd_retro_indicators_pending",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_indicators_pending"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_indicators_pending",
+        ),
     ),
     (
         "iocd_retro_scanned_bytes_total",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_scanned_bytes_total"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_scanned_bytes_total",
+        ),
     ),
     (
         "iocd_retro_scanned_messages_total",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_scanned_messages_total"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_scanned_messages_total",
+        ),
     ),
     (
         "iocd_retro_hits_total",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_hits_total"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_hits_total",
+        ),
     ),
     (
         "iocd_retro_job_duration_seconds",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_job_duration_seconds"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_job_duration_seconds",
+        ),
     ),
     (
         "iocd_retro_covered_from_timestamp_seconds",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_covered_from_timestamp_seconds"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_covered_from_timestamp_seconds",
+        ),
     ),
     (
         "iocd_retro_covered_to_timestamp_seconds",
-        by("tests/retro.rs", "an_indicator_published_late_finds_the_hosts_that_reached_it_first", "iocd_retro_covered_to_timestamp_seconds"),
+        by(
+            "tests/retro.rs",
+            "an_indicator_published_late_finds_the_hosts_that_reached_it_first",
+            "iocd_retro_covered_to_timestamp_seconds",
+        ),
     ),
     (
         "iocd_retro_spool_corrupt_segments_total",
-        by("tests/retro.rs", "a_job_resumes_after_a_restart_and_skips_a_corrupt_segment", "iocd_retro_spool_corrupt_segments_total"),
+        by(
+            "tests/retro.rs",
+            "a_job_resumes_after_a_restart_and_skips_a_corrupt_segment",
+            "iocd_retro_spool_corrupt_segments_total",
+        ),
     ),
     (
         "iocd_retro_spool_dropped_lines_total",

@@ -85,7 +85,11 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
         early.push(line(
             &format!("2026-12-01T10:{:02}:{:02}Z", i / 60, i % 60),
             &format!("web-{}", i % 7),
-            &format!("action=allow src=10.0.0.{} dst=192.0.2.{} dport=443", i % 250, i % 200),
+            &format!(
+                "action=allow src=10.0.0.{} dst=192.0.2.{} dport=443",
+                i % 250,
+                i % 200
+            ),
         ));
     }
     for (k, host) in ["ws-1", "ws-2", "ws-3"].iter().enumerate() {
@@ -98,7 +102,11 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
             ),
         );
     }
-    early.push(line("2026-12-01T11:00:00Z", "web-9", "dst=198.51.100.1 dport=80"));
+    early.push(line(
+        "2026-12-01T11:00:00Z",
+        "web-9",
+        "dst=198.51.100.1 dport=80",
+    ));
     send(syslog, &early);
     wait_for("the lines spooled", Duration::from_secs(20), || {
         let m = metrics(admin);
@@ -109,7 +117,10 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
     let status: Value = serde_json::from_str(&http_get(admin, "/retro").unwrap()).unwrap();
     assert_eq!(status["enabled"], true);
     assert_eq!(status["state"], "idle");
-    assert_eq!(status["known_indicators"], 1, "the first set is the baseline: {status}");
+    assert_eq!(
+        status["known_indicators"], 1,
+        "the first set is the baseline: {status}"
+    );
 
     // The feed publishes the address; the reload starts a job.
     std::fs::write(d.path().join("feed.txt"), format!("198.51.100.1\n{LATE}\n")).unwrap();
@@ -117,10 +128,15 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
     wait_for("the retro job", Duration::from_secs(30), || {
         metric_sum(&metrics(admin), "iocd_retro_jobs_total") >= 1.0
     });
-    wait_for("its alerts", Duration::from_secs(10), || retro_alerts(&alerts).len() >= 3);
+    wait_for("its alerts", Duration::from_secs(10), || {
+        retro_alerts(&alerts).len() >= 3
+    });
     let got = retro_alerts(&alerts);
     assert_eq!(got.len(), 3, "exactly the three earlier lines: {got:#?}");
-    let mut hosts: Vec<&str> = got.iter().map(|a| a["host"]["hostname"].as_str().unwrap()).collect();
+    let mut hosts: Vec<&str> = got
+        .iter()
+        .map(|a| a["host"]["hostname"].as_str().unwrap())
+        .collect();
     hosts.sort_unstable();
     assert_eq!(hosts, ["ws-1", "ws-2", "ws-3"]);
     for a in &got {
@@ -129,7 +145,11 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
         assert_eq!(a["event"]["kind"], "alert");
         assert_eq!(a["event"]["dataset"], "iocd.retro");
         // The line's own time, not the reload's.
-        assert_eq!(a["@timestamp"], format!("2026-12-01T09:0{k}:00.000Z"), "{a}");
+        assert_eq!(
+            a["@timestamp"],
+            format!("2026-12-01T09:0{k}:00.000Z"),
+            "{a}"
+        );
         assert_eq!(a["threat"]["enrichments"][0]["matched"]["atomic"], LATE);
         assert_eq!(a["iocd"]["source"]["input"], "syslog_tcp");
         assert!(a["iocd"]["priority"].is_string(), "triaged: {a}");
@@ -158,7 +178,10 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as f64;
-    assert!(from > now - 300.0 && from <= to && to <= now + 1.0, "{from} {to}");
+    assert!(
+        from > now - 300.0 && from <= to && to <= now + 1.0,
+        "{from} {to}"
+    );
     let status: Value = serde_json::from_str(&http_get(admin, "/retro").unwrap()).unwrap();
     assert_eq!(status["last_job"]["alerts"], 3, "{status}");
     assert_eq!(status["last_job"]["indicators"], 1);
@@ -167,7 +190,11 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
     // After the reload, the address alerts live, not as retro.
     send(
         syslog,
-        &[line("2026-12-04T10:00:00Z", "ws-4", &format!("dst={LATE} dport=443"))],
+        &[line(
+            "2026-12-04T10:00:00Z",
+            "ws-4",
+            &format!("dst={LATE} dport=443"),
+        )],
     );
     wait_for("the live alert", Duration::from_secs(10), || {
         read_alerts(&alerts)
@@ -203,7 +230,12 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
 fn a_job_resumes_after_a_restart_and_skips_a_corrupt_segment() {
     let d = tempfile::tempdir().unwrap();
     let (syslog, admin) = (free_port(), free_port());
-    let cfg = config(d.path(), syslog, admin, "max_cpu_share = 0.01\nsegment_max_bytes = 4096\nspool_max_bytes = 1073741824");
+    let cfg = config(
+        d.path(),
+        syslog,
+        admin,
+        "max_cpu_share = 0.01\nsegment_max_bytes = 4096\nspool_max_bytes = 1073741824",
+    );
     let alerts = d.path().join("alerts.jsonl");
     let mut iocd = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
     // Eight rounds, each its own segment (a second apart): 1,500 noise lines and one line
@@ -214,7 +246,11 @@ fn a_job_resumes_after_a_restart_and_skips_a_corrupt_segment() {
                 line(
                     "2026-12-01T10:00:00Z",
                     &format!("web-{i}"),
-                    &format!("action=allow src=10.0.{round}.{} dst=192.0.2.{} id={i:08x}{round}", i % 250, i % 200),
+                    &format!(
+                        "action=allow src=10.0.{round}.{} dst=192.0.2.{} id={i:08x}{round}",
+                        i % 250,
+                        i % 200
+                    ),
                 )
             })
             .collect();
@@ -230,7 +266,13 @@ fn a_job_resumes_after_a_restart_and_skips_a_corrupt_segment() {
     wait_for("eight segments", Duration::from_secs(20), || {
         std::fs::read_dir(&spool)
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "seg")
+            })
             .count()
             >= 8
     });
@@ -258,7 +300,11 @@ fn a_job_resumes_after_a_restart_and_skips_a_corrupt_segment() {
     });
     // Round 0's segment, read first, was found corrupt and skipped.
     let m = metrics(admin);
-    assert_eq!(metric_sum(&m, "iocd_retro_spool_corrupt_segments_total"), 1.0, "{m}");
+    assert_eq!(
+        metric_sum(&m, "iocd_retro_spool_corrupt_segments_total"),
+        1.0,
+        "{m}"
+    );
     let (status, log) = stop_iocd(&mut iocd, Duration::from_secs(30));
     assert!(status.success(), "{log}");
     assert!(log.contains("job stopped by shutdown"), "{log}");
@@ -268,7 +314,12 @@ fn a_job_resumes_after_a_restart_and_skips_a_corrupt_segment() {
         serde_json::from_slice(&std::fs::read(d.path().join("retro/state.json")).unwrap()).unwrap();
     assert!(state["job"].is_object(), "the job is saved: {state}");
 
-    let cfg_fast = config(d.path(), syslog, admin, "max_cpu_share = 1.0\nsegment_max_bytes = 4096\nspool_max_bytes = 1073741824");
+    let cfg_fast = config(
+        d.path(),
+        syslog,
+        admin,
+        "max_cpu_share = 1.0\nsegment_max_bytes = 4096\nspool_max_bytes = 1073741824",
+    );
     // (the feed file was rewritten by `config`: publish the address again)
     std::fs::write(d.path().join("feed.txt"), format!("198.51.100.1\n{LATE}\n")).unwrap();
     let mut iocd = start_iocd(&mut iocd_run(&cfg_fast), admin, "/readyz");

@@ -35,7 +35,8 @@ impl RetroFields {
         RetroFields {
             job,
             indicator_added: rfc3339_ms(added_at.saturating_mul(1000), Digits::Auto),
-            indicator_first_seen: first_seen.map(|s| rfc3339_ms(s.saturating_mul(1000), Digits::Auto)),
+            indicator_first_seen: first_seen
+                .map(|s| rfc3339_ms(s.saturating_mul(1000), Digits::Auto)),
             lead_seconds: published.saturating_sub(at_ms.div_euclid(1000)),
         }
     }

@@ -136,7 +136,14 @@ pub(super) fn start(
         .then(|| {
             let (m, s) = (metrics.clone(), shutdown.clone());
             let p = Some(progress.clone());
-            admin::start(&cfg.admin, m, reload_tx.clone(), s, Some(feedback.clone()), p)
+            admin::start(
+                &cfg.admin,
+                m,
+                reload_tx.clone(),
+                s,
+                Some(feedback.clone()),
+                p,
+            )
         })
         .transpose()
         .map_err(Error::Admin)?;
@@ -145,7 +152,19 @@ pub(super) fn start(
     let shared = control.shared().clone();
     start_background(cfg, &rt, &feedback, shared, &metrics, &shutdown)?;
     let sources = start_sources(cfg, &rt, tx, &metrics, &shutdown)?;
-    let retro = start_retro(cfg, spool.clone(), progress, control.shared().clone(), out, &triage, &sinks, &feedback, &sightings, &sources, &metrics)?;
+    let retro = start_retro(
+        cfg,
+        spool.clone(),
+        progress,
+        control.shared().clone(),
+        out,
+        &triage,
+        &sinks,
+        &feedback,
+        &sightings,
+        &sources,
+        &metrics,
+    )?;
     control.set_started();
     Ok(Running {
         rt,

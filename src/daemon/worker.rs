@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::retro::Spool;
 use crate::alert::{
     Arrival, Context, DecodedLine, KafkaOrigin, Origin, SyslogFields, TriageFields,
     add_split_url_hits, write_typed,
@@ -22,7 +23,6 @@ use crate::decode::event::is_private_default;
 use crate::model::{
     AlertPriority, AlertRecord, Batch, BatchReceiver, SharedSet, Snapshot, SourceKind,
 };
-use super::retro::Spool;
 use crate::telemetry::Metrics;
 use crate::time::{Digits, rfc3339_system};
 use crate::triage::{LineHits, Tally, Triage, Verdict};
@@ -257,12 +257,17 @@ impl Emitter<'_> {
                 .map(|d| d.timestamp_millis())
                 .or_else(|| {
                     let ts = syslog.as_ref()?.timestamp.as_deref()?;
-                    Some(chrono::DateTime::parse_from_rfc3339(ts).ok()?.timestamp_millis())
+                    Some(
+                        chrono::DateTime::parse_from_rfc3339(ts)
+                            .ok()?
+                            .timestamp_millis(),
+                    )
                 })
                 .unwrap_or((self.batch.arrival_ns / 1_000_000) as i64)
         });
         let verdict = match self.triage {
-            Some(t) => match self.assess(t, line, syslog.as_ref(), &decoded, line_hits, retro_time) {
+            Some(t) => match self.assess(t, line, syslog.as_ref(), &decoded, line_hits, retro_time)
+            {
                 // Suppressed, or only folded into digests.
                 None => return,
                 Some(v) => Some(v),
@@ -273,9 +278,13 @@ impl Emitter<'_> {
             r.hit_lines += 1;
             // Deduplicated over the whole job, across restarts: triage's windows do it
             // within one run, this set of keys across a restart in the middle of a job.
+            // Without triage nothing is deduplicated: the key is the line's place.
             let key = match &verdict {
-                Some(v) => v.key(),
-                None => partition_key(&self.snap.set, line_hits, &host_of(syslog.as_ref(), self.batch.peer_at(start))),
+                Some(v) => v.key().to_string(),
+                None => match self.batch.message_at(start) {
+                    Some(m) => format!("{}|{}|{}", m.topic, m.partition, m.offset),
+                    None => format!("{}|{}", self.batch.arrival_ns, start),
+                },
             };
             if !r.alerted.insert(super::retro::key_hash(key.as_bytes())) {
                 return;
@@ -315,7 +324,8 @@ impl Emitter<'_> {
         );
         if let (Some(r), Some(at_ms)) = (self.retro.as_deref(), retro_time) {
             retro_stamp = crate::time::rfc3339_ms(at_ms, Digits::Millis);
-            retro_fields = crate::alert::RetroFields::new(r.job, r.added_at, at_ms, &self.snap.set, &shown);
+            retro_fields =
+                crate::alert::RetroFields::new(r.job, r.added_at, at_ms, &self.snap.set, &shown);
             cx.event_time = Some(&retro_stamp);
             cx.retro = Some(&retro_fields);
             cx.dataset = "iocd.retro";
@@ -555,7 +565,17 @@ mod tests {
                 ..SyslogFields::default()
             })
         };
-        let workers = try_spawn(2, rx, shared.clone(), out, decode, metrics.clone(), None, None).unwrap();
+        let workers = try_spawn(
+            2,
+            rx,
+            shared.clone(),
+            out,
+            decode,
+            metrics.clone(),
+            None,
+            None,
+        )
+        .unwrap();
         let peer = "127.0.0.1:9".parse().unwrap();
         let mut b = Batch::new(SourceKind::SyslogTcp);
         b.push_line(b"a SRC=1.2.3.4 x", Some(peer));

@@ -42,7 +42,12 @@ impl Families<'_> {
         self.reg(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
     }
 
-    pub(crate) fn histogram(&self, name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Histogram {
+    pub(crate) fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        buckets: Vec<f64>,
+    ) -> prometheus::Histogram {
         self.reg(
             prometheus::Histogram::with_opts(
                 prometheus::HistogramOpts::new(name, help).buckets(buckets),

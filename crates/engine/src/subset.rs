@@ -161,14 +161,23 @@ mod tests {
         assert_eq!(ids(&a), ids(&b), "same indicators, same identities");
         // The value of the hash is part of the on-disk format: it must never change.
         let ip = a.find(&pat("198.51.100.7")).unwrap();
-        assert_eq!(a.identity(ip), 0xa03b_738b_6a1e_d874, "{:#x}", a.identity(ip));
+        assert_eq!(
+            a.identity(ip),
+            0xa03b_738b_6a1e_d874,
+            "{:#x}",
+            a.identity(ip)
+        );
         let c = set(&[("198.51.100.8", None)]);
         assert_ne!(ids(&a)[0], ids(&c)[0]);
     }
 
     #[test]
     fn a_subset_keeps_listings_and_what_feeds_said() {
-        let a = set(&[("198.51.100.7", Some(90)), ("evil.example", None), ("203.0.113.0/24", None)]);
+        let a = set(&[
+            ("198.51.100.7", Some(90)),
+            ("evil.example", None),
+            ("203.0.113.0/24", None),
+        ]);
         let ip = a.find(&pat("198.51.100.7")).unwrap();
         let net = a.find(&pat("203.0.113.0/24")).unwrap();
         let sub = a.subset([ip, net]);
@@ -183,7 +192,11 @@ mod tests {
         assert_eq!(sub.identity(id), a.identity(ip));
         // It matches on its own: the CIDR covers an address of a line.
         let mut hits = Vec::new();
-        sub.scan(b"deny 203.0.113.9 and evil.example\n", &mut crate::Scratch::new(), &mut hits);
+        sub.scan(
+            b"deny 203.0.113.9 and evil.example\n",
+            &mut crate::Scratch::new(),
+            &mut hits,
+        );
         assert_eq!(hits.len(), 1);
     }
 }

@@ -501,10 +501,10 @@ fn build<'a>(set: &'a IocSet, line: &[u8], hits: &[Hit], cx: &'a Context<'a>) ->
         &cx.origin,
         line,
         &mut indicators,
-        cx.triage.map_or(
-            if cx.retro.is_some() { "retro" } else { "match" },
-            |t| t.alert_type.as_str(),
-        ),
+        cx.triage
+            .map_or(if cx.retro.is_some() { "retro" } else { "match" }, |t| {
+                t.alert_type.as_str()
+            }),
     );
     let sys = cx.syslog.as_ref();
     let lf = cx.line;
@@ -611,9 +611,7 @@ fn finding(a: &mut Alert<'_>) -> Finding {
         rule_id: a.rule.id.clone(),
         rule_name: a.rule.name.clone(),
         ruleset: a.rule.ruleset,
-        alert_type: triage
-            .map(|t| t.alert_type.as_str())
-            .or(a.iocd.alert_type),
+        alert_type: triage.map(|t| t.alert_type.as_str()).or(a.iocd.alert_type),
         priority: triage.map(|t| t.priority),
         score: triage.map(|t| t.score),
         count: None,

@@ -100,17 +100,23 @@ impl KafkaHistory {
                 warn!(topic = %t, partition = p, "retro: cannot read the partition's offsets; its history is not searched");
                 continue;
             };
-            let from = match froms.as_ref().and_then(|l| l.find_partition(&t, p)).map(|e| e.offset()) {
+            let from = match froms
+                .as_ref()
+                .and_then(|l| l.find_partition(&t, p))
+                .map(|e| e.offset())
+            {
                 Some(Offset::Offset(o)) => o,
                 // No message at or after the time: nothing in the lookback.
                 Some(Offset::End) => high,
                 _ => low,
             };
             let to = pos
-                .or_else(|| match committed.as_ref()?.find_partition(&t, p)?.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                })
+                .or_else(
+                    || match committed.as_ref()?.find_partition(&t, p)?.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    },
+                )
                 .unwrap_or(high)
                 .min(high);
             let from = from.max(low);
@@ -177,7 +183,13 @@ impl KafkaHistory {
                     }
                 }
                 if empty_polls >= 20 {
-                    warn!(topic, partition, at = step.next, to, "retro: the partition gives no more messages; the rest of its span is skipped");
+                    warn!(
+                        topic,
+                        partition,
+                        at = step.next,
+                        to,
+                        "retro: the partition gives no more messages; the rest of its span is skipped"
+                    );
                     step.next = to;
                     break;
                 }

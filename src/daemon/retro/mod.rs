@@ -112,7 +112,10 @@ pub(crate) struct Wiring {
 impl Retro {
     /// Opens the spool when `[retro]` is on and a source has no history of its own
     /// (syslog, files, stdin); it exists before the matcher threads, which feed it.
-    pub(crate) fn open_spool(cfg: &Config, metrics: &Metrics) -> std::io::Result<Option<Arc<Spool>>> {
+    pub(crate) fn open_spool(
+        cfg: &Config,
+        metrics: &Metrics,
+    ) -> std::io::Result<Option<Arc<Spool>>> {
         let rc = &cfg.retro;
         let s = &cfg.sources;
         let needs_spool = s.syslog_udp.is_some()
@@ -163,7 +166,15 @@ impl Retro {
         let dir = rc.dir.clone().expect("validated: dir is set when enabled");
         std::fs::create_dir_all(&dir)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let mut runner = Runner::new(rc, &cfg.triage, dir, spool.clone(), w, progress.clone(), stop.clone())?;
+        let mut runner = Runner::new(
+            rc,
+            &cfg.triage,
+            dir,
+            spool.clone(),
+            w,
+            progress.clone(),
+            stop.clone(),
+        )?;
         let thread = std::thread::Builder::new()
             .name("iocd-retro".into())
             .spawn(move || {
@@ -324,7 +335,11 @@ impl Runner {
         self.kafka = self.w.kafka.take();
         let first = !self.dir.join("known.bin").exists();
         if let Some(j) = &self.state.job {
-            info!(job = j.id, passes = j.passes.len(), "retro: resuming the job a restart interrupted");
+            info!(
+                job = j.id,
+                passes = j.passes.len(),
+                "retro: resuming the job a restart interrupted"
+            );
         }
         self.publish("idle");
         let mut throttle = Throttle::new(self.cfg.max_cpu_share);
@@ -352,8 +367,16 @@ impl Runner {
             }
         }
         if let Some(j) = &self.state.job {
-            self.w.metrics.retro.jobs.with_label_values(&["stopped"]).inc();
-            info!(job = j.id, "retro: job stopped by shutdown; the next start resumes it");
+            self.w
+                .metrics
+                .retro
+                .jobs
+                .with_label_values(&["stopped"])
+                .inc();
+            info!(
+                job = j.id,
+                "retro: job stopped by shutdown; the next start resumes it"
+            );
         }
         self.save();
     }
@@ -361,7 +384,9 @@ impl Runner {
     /// A new set: its new indicators become a job, or join the one running.
     fn new_generation(&mut self, snap: &Snapshot, first_start: bool) {
         let set = &snap.set;
-        let mut ids: Vec<u64> = (0..set.len() as u32).map(|i| set.identity(IocId(i))).collect();
+        let mut ids: Vec<u64> = (0..set.len() as u32)
+            .map(|i| set.identity(IocId(i)))
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         if first_start && self.state.job.is_none() {
@@ -416,7 +441,11 @@ impl Runner {
             Some(job) => {
                 // Indicators already waiting in the job are not added twice (a crash
                 // between saving the job and the known set).
-                let pending: HashSet<u64> = job.passes.iter().flat_map(|p| p.indicators.iter().copied()).collect();
+                let pending: HashSet<u64> = job
+                    .passes
+                    .iter()
+                    .flat_map(|p| p.indicators.iter().copied())
+                    .collect();
                 let added: Vec<u64> = added.into_iter().filter(|a| !pending.contains(a)).collect();
                 if !added.is_empty() {
                     job.merge(added, now, since_ns, ends);
@@ -459,7 +488,9 @@ impl Runner {
 
     /// Runs one step of the current job; true when the job has nothing left.
     fn step(&mut self) -> bool {
-        let Some(job) = &self.state.job else { return true };
+        let Some(job) = &self.state.job else {
+            return true;
+        };
         let Some((pass_i, span_i, pos)) = job.cursor.at(job) else {
             return true;
         };
@@ -493,16 +524,39 @@ impl Runner {
             Span::Spool { to, .. } => {
                 let dir = self.spool.as_ref().map(|s| s.dir());
                 let cache = &mut self.cache;
-                state::step_spool(dir.as_deref(), cache, pos, *to, since_ns, metrics, &mut emit)
+                state::step_spool(
+                    dir.as_deref(),
+                    cache,
+                    pos,
+                    *to,
+                    since_ns,
+                    metrics,
+                    &mut emit,
+                )
             }
-            Span::Kafka { topic, partition, to, .. } => match &mut self.kafka {
+            Span::Kafka {
+                topic,
+                partition,
+                to,
+                ..
+            } => match &mut self.kafka {
                 Some(k) => state::step_kafka(k, topic, *partition, pos, *to, &mut emit),
                 None => state::Step::done_at(*to),
             },
         };
-        let history = if matches!(span, Span::Spool { .. }) { "spool" } else { "kafka" };
-        metrics.scanned_bytes.with_label_values(&[history]).inc_by(step.bytes);
-        metrics.scanned_messages.with_label_values(&[history]).inc_by(step.lines);
+        let history = if matches!(span, Span::Spool { .. }) {
+            "spool"
+        } else {
+            "kafka"
+        };
+        metrics
+            .scanned_bytes
+            .with_label_values(&[history])
+            .inc_by(step.bytes);
+        metrics
+            .scanned_messages
+            .with_label_values(&[history])
+            .inc_by(step.lines);
         let job = self.state.job.as_mut().expect("a job");
         job.stats.add(&step);
         let alerted_now = live.line.alerted.len();
@@ -517,11 +571,15 @@ impl Runner {
             self.end_pass();
         }
         // Progress is saved at every end of a span and of a spool segment (and every 5 s).
-        let segment_done = matches!(span, Span::Spool { .. }) && (step.next as u64) & 0xff_ffff == 0;
+        let segment_done =
+            matches!(span, Span::Spool { .. }) && (step.next as u64) & 0xff_ffff == 0;
         if span_done || segment_done {
             self.save();
         }
-        self.state.job.as_ref().is_none_or(|j| j.cursor.at(j).is_none())
+        self.state
+            .job
+            .as_ref()
+            .is_none_or(|j| j.cursor.at(j).is_none())
     }
 
     /// The set, triage and alert state of pass `i` of the job.
@@ -535,22 +593,28 @@ impl Runner {
             .filter(|&id| want.contains(&snap.set.identity(id)))
             .collect();
         let set: IocSet = snap.set.subset(ids);
-        self.w
-            .metrics
-            .retro
-            .indicators_pending
-            .set(job.passes[i..].iter().map(|p| p.indicators.len()).sum::<usize>() as i64);
+        self.w.metrics.retro.indicators_pending.set(
+            job.passes[i..]
+                .iter()
+                .map(|p| p.indicators.len())
+                .sum::<usize>() as i64,
+        );
         let triage = self.triage_cfg.enabled.then(|| {
             let mut tc = self.triage_cfg.clone();
             // One alert per indicator and host over the whole lookback.
             tc.dedup.window = tc.dedup.window.max(self.cfg.lookback);
-            let t = Triage::new(&tc, &self.w.sink_names, self.w.metrics.triage.clone(), Arc::new(SystemClock))
-                .with_event_clock(Arc::new(EventClock::new(
-                    i64::MAX / 4,
-                    crate::triage::clock::millis(tc.max_ahead),
-                )))
-                .with_feedback(self.w.feedback.clone())
-                .with_sightings(self.w.sightings.clone());
+            let t = Triage::new(
+                &tc,
+                &self.w.sink_names,
+                self.w.metrics.triage.clone(),
+                Arc::new(SystemClock),
+            )
+            .with_event_clock(Arc::new(EventClock::new(
+                i64::MAX / 4,
+                crate::triage::clock::millis(tc.max_ahead),
+            )))
+            .with_feedback(self.w.feedback.clone())
+            .with_sightings(self.w.sightings.clone());
             let t = Arc::new(t);
             let reports = self.w.reports.clone();
             t.deliver_due(move |o| reports(o));
@@ -594,7 +658,9 @@ impl Runner {
 
     fn finish_job(&mut self) {
         self.end_pass();
-        let Some(job) = self.state.job.take() else { return };
+        let Some(job) = self.state.job.take() else {
+            return;
+        };
         let m = &self.w.metrics.retro;
         m.jobs.with_label_values(&["done"]).inc();
         m.indicators_pending.set(0);
@@ -643,11 +709,19 @@ impl Runner {
 
     fn publish(&self, what: &'static str) {
         let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        p.state = if self.state.job.is_some() { what } else { "idle" };
+        p.state = if self.state.job.is_some() {
+            what
+        } else {
+            "idle"
+        };
         p.known_indicators = self.known.len();
         p.job = self.state.job.as_ref().map(|j| j.progress());
         p.last_job = self.state.last.clone();
-        self.w.metrics.retro.running.set(i64::from(self.state.job.is_some()));
+        self.w
+            .metrics
+            .retro
+            .running
+            .set(i64::from(self.state.job.is_some()));
     }
 
     fn publish_state(&self) {

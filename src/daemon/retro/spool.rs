@@ -347,7 +347,8 @@ impl Writer {
                     if self.block_span.is_none() {
                         self.block_started = Instant::now();
                     }
-                    self.block_span = Some(self.block_span.map_or((ns, ns), |(f, l)| (f, l.max(ns))));
+                    self.block_span =
+                        Some(self.block_span.map_or((ns, ns), |(f, l)| (f, l.max(ns))));
                     if self.block.len() >= BLOCK_BYTES {
                         self.flush_block();
                     }
@@ -497,10 +498,15 @@ impl Writer {
             match fs::remove_file(&s.path) {
                 Ok(()) => {
                     total -= s.bytes;
-                    self.metrics.spool_deleted.with_label_values(&[reason]).inc();
+                    self.metrics
+                        .spool_deleted
+                        .with_label_values(&[reason])
+                        .inc();
                     info!(segment = %s.path.display(), reason, "retro spool: segment deleted");
                 }
-                Err(e) => warn!(error = %e, segment = %s.path.display(), "retro spool: could not delete a segment"),
+                Err(e) => {
+                    warn!(error = %e, segment = %s.path.display(), "retro spool: could not delete a segment")
+                }
             }
         }
         self.metrics.spool_bytes.set(total as i64);

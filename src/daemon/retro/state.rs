@@ -118,8 +118,16 @@ pub(super) struct Pass {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "history", rename_all = "lowercase")]
 pub(super) enum Span {
-    Spool { from: i64, to: i64 },
-    Kafka { topic: String, partition: i32, from: i64, to: i64 },
+    Spool {
+        from: i64,
+        to: i64,
+    },
+    Kafka {
+        topic: String,
+        partition: i32,
+        from: i64,
+        to: i64,
+    },
 }
 
 impl Span {
@@ -136,13 +144,17 @@ impl Span {
     fn stream(&self) -> (Option<&str>, i32) {
         match self {
             Span::Spool { .. } => (None, -1),
-            Span::Kafka { topic, partition, .. } => (Some(topic), *partition),
+            Span::Kafka {
+                topic, partition, ..
+            } => (Some(topic), *partition),
         }
     }
     fn with(&self, from: i64, to: i64) -> Span {
         match self {
             Span::Spool { .. } => Span::Spool { from, to },
-            Span::Kafka { topic, partition, .. } => Span::Kafka {
+            Span::Kafka {
+                topic, partition, ..
+            } => Span::Kafka {
                 topic: topic.clone(),
                 partition: *partition,
                 from,
@@ -190,7 +202,9 @@ impl Cursor {
     pub fn advance(&mut self, passes: &[Pass], next: i64) {
         self.pos = Some(next);
         loop {
-            let Some(pass) = passes.get(self.pass) else { return };
+            let Some(pass) = passes.get(self.pass) else {
+                return;
+            };
             match pass.spans.get(self.span) {
                 Some(s) if self.pos.unwrap_or(s.from()) < s.to() => return,
                 Some(_) => {
@@ -408,7 +422,9 @@ pub(super) fn step_spool(
     metrics: &RetroMetrics,
     emit: &mut dyn FnMut(&crate::model::Batch) -> (u64, u64),
 ) -> Step {
-    let Some(dir) = dir else { return Step::done_at(to) };
+    let Some(dir) = dir else {
+        return Step::done_at(to);
+    };
     let (seq, block) = spool_seq_block(pos);
     let (to_seq, _) = spool_seq_block(to);
     let segs = spool::segments(dir).unwrap_or_default();
@@ -494,7 +510,13 @@ mod tests {
     #[test]
     fn the_cursor_walks_passes_and_spans_and_skips_empty_ones() {
         let mut j = job(vec![
-            pass(&[1], vec![Span::Spool { from: 0, to: 10 }, Span::Spool { from: 5, to: 5 }]),
+            pass(
+                &[1],
+                vec![
+                    Span::Spool { from: 0, to: 10 },
+                    Span::Spool { from: 5, to: 5 },
+                ],
+            ),
             pass(&[2], vec![Span::Spool { from: 20, to: 30 }]),
         ]);
         assert_eq!(j.cursor.at(&j), Some((0, 0, 0)));
@@ -515,7 +537,12 @@ mod tests {
             &[1],
             vec![
                 Span::Spool { from: 0, to: 100 },
-                Span::Kafka { topic: "t".into(), partition: 0, from: 0, to: 50 },
+                Span::Kafka {
+                    topic: "t".into(),
+                    partition: 0,
+                    from: 0,
+                    to: 50,
+                },
             ],
         )]);
         j.cursor.advance(&j.passes, 40);
@@ -525,8 +552,18 @@ mod tests {
             0,
             vec![
                 Span::Spool { from: 0, to: 130 },
-                Span::Kafka { topic: "t".into(), partition: 0, from: 0, to: 70 },
-                Span::Kafka { topic: "t".into(), partition: 1, from: 3, to: 9 },
+                Span::Kafka {
+                    topic: "t".into(),
+                    partition: 0,
+                    from: 0,
+                    to: 70,
+                },
+                Span::Kafka {
+                    topic: "t".into(),
+                    partition: 1,
+                    from: 3,
+                    to: 9,
+                },
             ],
         );
         assert_eq!(j.passes[0].indicators, vec![1, 2]);
@@ -535,8 +572,18 @@ mod tests {
             vec![
                 Span::Spool { from: 0, to: 40 },
                 Span::Spool { from: 100, to: 130 },
-                Span::Kafka { topic: "t".into(), partition: 0, from: 50, to: 70 },
-                Span::Kafka { topic: "t".into(), partition: 1, from: 3, to: 9 },
+                Span::Kafka {
+                    topic: "t".into(),
+                    partition: 0,
+                    from: 50,
+                    to: 70
+                },
+                Span::Kafka {
+                    topic: "t".into(),
+                    partition: 1,
+                    from: 3,
+                    to: 9
+                },
             ]
         );
         assert_eq!(j.passes[1].indicators, vec![2]);

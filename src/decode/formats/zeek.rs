@@ -234,7 +234,12 @@ mod tests {
         let back = ZeekHeader::from_lines(h.to_lines().split(|&c| c == b'\n')).unwrap();
         assert_eq!(back, h);
         let mut odd = ZeekHeader::new();
-        for l in ["#separator |", "#set_separator|;", "#unset_field|NA", "#fields|a|b"] {
+        for l in [
+            "#separator |",
+            "#set_separator|;",
+            "#unset_field|NA",
+            "#fields|a|b",
+        ] {
             odd.update(l.as_bytes());
         }
         let back = ZeekHeader::from_lines(odd.to_lines().split(|&c| c == b'\n')).unwrap();

@@ -116,12 +116,19 @@ fn a_segment_left_open_by_a_crash_is_closed_at_the_next_start() {
     let spool = Spool::open(cfg(d.path()), 8, m2.retro.clone()).unwrap();
     assert_eq!(m2.retro.spool_corrupt.get(), 1, "the torn tail is counted");
     spool.offer(batch(&["after the crash"], "10.0.0.1:1"));
-    assert_eq!(spool.seal(), Some(8), "numbering goes on after the recovered segment");
+    assert_eq!(
+        spool.seal(),
+        Some(8),
+        "numbering goes on after the recovered segment"
+    );
     spool.close();
     let (got, corrupt) = read_all(d.path());
     assert_eq!(corrupt, 0);
     let lines: Vec<_> = got.iter().map(|b| b.buf.clone()).collect();
-    assert_eq!(lines, vec![b"kept line\n".to_vec(), b"after the crash\n".to_vec()]);
+    assert_eq!(
+        lines,
+        vec![b"kept line\n".to_vec(), b"after the crash\n".to_vec()]
+    );
 }
 
 /// Bounds: past `max_bytes` the oldest segments go; past `lookback` every old one goes.
@@ -151,10 +158,17 @@ fn the_spool_keeps_to_its_size_and_age() {
     let segs = segments(d.path()).unwrap();
     let total: u64 = segs.iter().map(|s| s.bytes).sum();
     assert!(total <= c.max_bytes, "{total} bytes kept");
-    assert!(segs.len() >= 2 && segs.len() < 10, "{} segments", segs.len());
+    assert!(
+        segs.len() >= 2 && segs.len() < 10,
+        "{} segments",
+        segs.len()
+    );
     assert_eq!(segs.last().unwrap().seq, 9, "the newest stay");
     let deleted = |why: &str| m.retro.spool_deleted.with_label_values(&[why]).get();
-    assert!(deleted("size") >= 1, "iocd_retro_spool_deleted_segments_total{{reason=size}}");
+    assert!(
+        deleted("size") >= 1,
+        "iocd_retro_spool_deleted_segments_total{{reason=size}}"
+    );
     // Segments whose last line is older than the lookback are deleted at the next start.
     let old = d.path().join(format!("{:016}-{}-{}.seg", 100, 1000, 2000));
     fs::copy(&segs[0].path, &old).unwrap();
@@ -178,7 +192,11 @@ fn a_full_queue_drops_from_the_spool_and_counts() {
     spool.close();
     let (got, _) = read_all(d.path());
     let dropped = m.retro.spool_dropped.get();
-    assert_eq!(got.len() as u64 + dropped, 2000, "iocd_retro_spool_dropped_lines_total");
+    assert_eq!(
+        got.len() as u64 + dropped,
+        2000,
+        "iocd_retro_spool_dropped_lines_total"
+    );
 }
 
 /// A spool folder that fails writes (here: removed under the writer) costs the spool those
@@ -192,7 +210,10 @@ fn a_folder_that_fails_writes_is_counted() {
     fs::remove_dir_all(&dir).unwrap();
     spool.offer(batch(&["lost line"], "10.0.0.1:1"));
     spool.seal();
-    assert!(m.retro.spool_errors.get() >= 1, "iocd_retro_spool_write_errors_total");
+    assert!(
+        m.retro.spool_errors.get() >= 1,
+        "iocd_retro_spool_write_errors_total"
+    );
     fs::create_dir_all(&dir).unwrap();
     spool.offer(batch(&["kept line"], "10.0.0.1:1"));
     spool.seal();
