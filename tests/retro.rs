@@ -296,7 +296,7 @@ fn a_job_resumes_after_a_restart_and_skips_a_corrupt_segment() {
     // Stop it once the job has alerted on some hosts but not all.
     wait_for("the job in the middle", Duration::from_secs(60), || {
         let n = retro_alerts(&alerts).len();
-        n >= 1 && n < 7
+        (1..7).contains(&n)
     });
     // Round 0's segment, read first, was found corrupt and skipped.
     let m = metrics(admin);
