@@ -72,19 +72,12 @@ pub struct Progress {
 pub struct JobProgress {
     pub id: u64,
     pub started: String,
-    pub indicators: usize,
     pub passes: usize,
     pub pass: usize,
     pub spans: usize,
     pub span: usize,
-    pub scanned_bytes: u64,
-    pub scanned_lines: u64,
-    pub hit_lines: u64,
-    pub alerts: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub covered_from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub covered_to: Option<String>,
+    #[serde(flatten)]
+    pub found: state::Found,
 }
 
 /// The daemon's handle: the spool matcher threads feed, the thread that runs jobs.
@@ -675,11 +668,11 @@ impl Runner {
         let summary = job.summary();
         info!(
             job = job.id,
-            indicators = summary.indicators,
-            scanned_bytes = summary.scanned_bytes,
-            scanned_lines = summary.scanned_lines,
-            hit_lines = summary.hit_lines,
-            alerts = summary.alerts,
+            indicators = summary.found.indicators,
+            scanned_bytes = summary.found.scanned_bytes,
+            scanned_lines = summary.found.scanned_lines,
+            hit_lines = summary.found.hit_lines,
+            alerts = summary.found.alerts,
             seconds = took,
             "retro: job done"
         );

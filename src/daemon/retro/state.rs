@@ -303,16 +303,10 @@ impl Job {
         all.len()
     }
 
-    pub fn progress(&self) -> JobProgress {
-        let at = self.cursor.at(self);
-        JobProgress {
-            id: self.id,
-            started: rfc3339_ms(self.started * 1000, Digits::Secs),
+    /// What the job has read and found so far.
+    fn found(&self) -> Found {
+        Found {
             indicators: self.indicators(),
-            passes: self.passes.len(),
-            pass: at.map_or(self.passes.len(), |a| a.0),
-            spans: at.map_or(0, |a| self.passes[a.0].spans.len()),
-            span: at.map_or(0, |a| a.1),
             scanned_bytes: self.stats.bytes,
             scanned_lines: self.stats.lines,
             hit_lines: self.stats.hit_lines,
@@ -322,18 +316,25 @@ impl Job {
         }
     }
 
+    pub fn progress(&self) -> JobProgress {
+        let at = self.cursor.at(self);
+        JobProgress {
+            id: self.id,
+            started: rfc3339_ms(self.started * 1000, Digits::Secs),
+            passes: self.passes.len(),
+            pass: at.map_or(self.passes.len(), |a| a.0),
+            spans: at.map_or(0, |a| self.passes[a.0].spans.len()),
+            span: at.map_or(0, |a| a.1),
+            found: self.found(),
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         Summary {
             id: self.id,
             started: rfc3339_ms(self.started * 1000, Digits::Secs),
             ended: rfc3339_ms(spool::unix_now() * 1000, Digits::Secs),
-            indicators: self.indicators(),
-            scanned_bytes: self.stats.bytes,
-            scanned_lines: self.stats.lines,
-            hit_lines: self.stats.hit_lines,
-            alerts: self.alerted_len.max(self.alerted.len()),
-            covered_from: self.stats.first_ns.map(ns_text),
-            covered_to: self.stats.last_ns.map(ns_text),
+            found: self.found(),
         }
     }
 }
@@ -348,6 +349,13 @@ pub struct Summary {
     pub id: u64,
     pub started: String,
     pub ended: String,
+    #[serde(flatten)]
+    pub found: Found,
+}
+
+/// What a job read and found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Found {
     pub indicators: usize,
     pub scanned_bytes: u64,
     pub scanned_lines: u64,
