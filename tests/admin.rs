@@ -273,6 +273,25 @@ fn populate(m: &Metrics) {
     m.sightings_retries.inc();
     m.sightings_dropped.with_label_values(&["refused"]).inc();
     m.state_temp_files_removed.inc();
+    let r = &m.retro;
+    r.spool_dropped.inc();
+    r.spool_corrupt.inc();
+    r.spool_written_bytes.inc_by(100);
+    r.spool_bytes.set(40);
+    r.spool_segments.inc();
+    r.spool_segments_kept.set(1);
+    r.spool_deleted.with_label_values(&["age"]).inc();
+    r.spool_errors.inc();
+    r.jobs.with_label_values(&["done"]).inc();
+    r.running.set(1);
+    r.indicators_checked.inc();
+    r.indicators_pending.set(2);
+    r.scanned_bytes.with_label_values(&["spool"]).inc_by(100);
+    r.scanned_messages.with_label_values(&["spool"]).inc();
+    r.hits.inc();
+    r.duration.observe(1.5);
+    r.covered_from.set(1_700_000_000);
+    r.covered_to.set(1_700_000_100);
     m.state_partial_line_bytes_cut.inc_by(7);
     let t = &m.triage;
     t.hits.inc_by(5);
@@ -358,6 +377,24 @@ const FAMILIES: &[&str] = &[
     "iocd_export_skipped_entries_total",
     "iocd_export_requests_total",
     "iocd_export_sent_bytes_total",
+    "iocd_retro_spool_dropped_lines_total",
+    "iocd_retro_spool_corrupt_segments_total",
+    "iocd_retro_spool_written_bytes_total",
+    "iocd_retro_spool_bytes",
+    "iocd_retro_spool_segments_closed_total",
+    "iocd_retro_spool_segments",
+    "iocd_retro_spool_deleted_segments_total",
+    "iocd_retro_spool_write_errors_total",
+    "iocd_retro_jobs_total",
+    "iocd_retro_job_running",
+    "iocd_retro_indicators_checked_total",
+    "iocd_retro_indicators_pending",
+    "iocd_retro_scanned_bytes_total",
+    "iocd_retro_scanned_messages_total",
+    "iocd_retro_hits_total",
+    "iocd_retro_job_duration_seconds",
+    "iocd_retro_covered_from_timestamp_seconds",
+    "iocd_retro_covered_to_timestamp_seconds",
     "iocd_sightings_recorded_total",
     "iocd_sightings_pending_entries",
     "iocd_sightings_sent_total",

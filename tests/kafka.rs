@@ -812,8 +812,9 @@ fn retro_jobs_read_each_instances_own_partitions_back() {
     let lines: Vec<String> = (0..400)
         .map(|i| {
             if i % 25 == 0 {
+                // JSON with an @timestamp: the line's own time, days before the reload.
                 format!(
-                    "ts=2026-12-01T09:00:{:02}Z src=10.2.0.{i} dst={late} dport=443 n={i}",
+                    r#"{{"@timestamp":"2026-12-01T09:00:{:02}Z","src_ip":"10.2.0.{i}","dest_ip":"{late}","n":{i}}}"#,
                     i % 60
                 )
             } else {
@@ -862,6 +863,13 @@ fn retro_jobs_read_each_instances_own_partitions_back() {
     assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), want);
     for v in ra.iter().chain(&rb) {
         assert_eq!(v["event"]["dataset"], "iocd.retro");
+        assert!(
+            v["@timestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-12-01T09:00:"),
+            "{v}"
+        );
         assert!(
             v["iocd"]["retro"]["lead_seconds"].as_i64().unwrap() > 0,
             "{v}"

@@ -491,6 +491,7 @@ impl Runner {
             self.live = Some(self.prepare(pass_i));
         }
         self.publish("running");
+        let cpu_before = thread_cpu();
         let job = self.state.job.as_mut().expect("a job");
         let span = job.passes[pass_i].spans[span_i].clone();
         let since_ns = job.passes[pass_i].since_ns;
@@ -552,6 +553,7 @@ impl Runner {
             .inc_by(step.lines);
         let job = self.state.job.as_mut().expect("a job");
         job.stats.add(&step);
+        job.stats.cpu_ns += thread_cpu().saturating_sub(cpu_before).as_nanos() as u64;
         let alerted_now = live.line.alerted.len();
         metrics.hits.inc_by(live.line.hit_lines);
         job.stats.hit_lines += live.line.hit_lines;
@@ -673,6 +675,7 @@ impl Runner {
             scanned_lines = summary.found.scanned_lines,
             hit_lines = summary.found.hit_lines,
             alerts = summary.found.alerts,
+            cpu_seconds = summary.found.cpu_seconds,
             seconds = took,
             "retro: job done"
         );

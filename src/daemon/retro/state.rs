@@ -311,6 +311,7 @@ impl Job {
             scanned_lines: self.stats.lines,
             hit_lines: self.stats.hit_lines,
             alerts: self.alerted_len.max(self.alerted.len()),
+            cpu_seconds: self.stats.cpu_ns as f64 / 1e9,
             covered_from: self.stats.first_ns.map(ns_text),
             covered_to: self.stats.last_ns.map(ns_text),
         }
@@ -361,6 +362,9 @@ pub struct Found {
     pub scanned_lines: u64,
     pub hit_lines: u64,
     pub alerts: usize,
+    /// CPU time the job's thread spent reading and matching (the sleeps for the CPU share
+    /// not counted): `scanned_bytes / cpu_seconds` is its rate per core.
+    pub cpu_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub covered_from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -370,6 +374,8 @@ pub struct Found {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Stats {
     pub bytes: u64,
+    #[serde(default)]
+    pub cpu_ns: u64,
     pub lines: u64,
     pub hit_lines: u64,
     pub first_ns: Option<u64>,
