@@ -143,30 +143,39 @@ EOF
             done
         ) &
     fi
+    # The daemon's last metrics before it stops (syslog-load stops it).
+    (
+        until get "http://127.0.0.1:$admin/metrics" >/dev/null 2>&1; do sleep 0.2; done
+        while get "http://127.0.0.1:$admin/metrics" >"$dir/metrics.tmp" 2>/dev/null; do
+            mv "$dir/metrics.tmp" "$dir/metrics.txt"; sleep 0.5
+        done
+    ) &
     ./target/release/syslog-load --iocd ./target/release/iocd --config "$PWD/$dir/iocd.toml" \
         --corpus "$corpus/corpus.log" --addr "127.0.0.1:$syslog" --admin "127.0.0.1:$admin" \
         --seconds "$seconds" --rounds 1 --log "$dir/iocd.log" >"$dir/result.md"
     wait
     local m
     m=$(awk -F'|' '/^\| 1 \|/ { gsub(/[* ]/, "", $3); print $3; exit }' "$dir/result.md")
-    local jobs_done
-    jobs_done=$(grep -c "retro: job done" "$dir/iocd.log" || true)
-    echo "$m $jobs_done"
+    local f="$dir/metrics.txt" jobs_done written dropped
+    jobs_done=$(awk '$1 ~ /^iocd_retro_jobs_total/ { s += $2 } END { print s + 0 }' "$f")
+    written=$(awk '$1 == "iocd_retro_spool_written_bytes_total" { print $2 }' "$f")
+    dropped=$(awk '$1 == "iocd_retro_spool_dropped_lines_total" { print $2 }' "$f")
+    echo "$m $jobs_done ${written:-0} ${dropped:-0}"
 }
 rows=()
 for p in $(seq 1 "$pairs"); do
     read -r off _ < <(live_run off "$p")
-    read -r idle _ < <(live_run without "$p")
-    read -r with njobs < <(live_run with "$p")
-    rows+=("$off $idle $with $njobs")
+    read -r idle _ _ idrop < <(live_run without "$p")
+    read -r with njobs _ wdrop < <(live_run with "$p")
+    rows+=("$off $idle $with $njobs $idrop $wdrop")
 done
 python3 - "${rows[@]}" <<'PY' | tee "$work/live.md"
 import statistics, sys
 rows = [tuple(float(x) for x in r.split()) for r in sys.argv[1:]]
-print("| round | retro off, lines/s | retro on, no job | retro on, jobs running | jobs / off | jobs / no job | jobs done meanwhile |")
-print("|---|---|---|---|---|---|---|")
-for i, (o, a, b, n) in enumerate(rows, 1):
-    print(f"| {i} | {o:,.0f} | {a:,.0f} | {b:,.0f} | {b/o:.2f} | {b/a:.2f} | {n:.0f} |")
+print("| round | retro off, lines/s | retro on, no job | retro on, jobs running | jobs / off | jobs / no job | jobs done meanwhile | lines not spooled (no job / jobs) |")
+print("|---|---|---|---|---|---|---|---|")
+for i, (o, a, b, n, di, dw) in enumerate(rows, 1):
+    print(f"| {i} | {o:,.0f} | {a:,.0f} | {b:,.0f} | {b/o:.2f} | {b/a:.2f} | {n:.0f} | {di:,.0f} / {dw:,.0f} |")
 med = lambda f: statistics.median(f(r) for r in rows)
 print(f"\nMedian ratios: jobs running / retro off **{med(lambda r: r[2]/r[0]):.2f}**, "
       f"jobs running / retro on without a job **{med(lambda r: r[2]/r[1]):.2f}**, "

@@ -171,7 +171,7 @@ impl Retro {
         let thread = std::thread::Builder::new()
             .name("iocd-retro".into())
             .spawn(move || {
-                nice_this_thread();
+                nice_this_thread(19);
                 runner.run()
             })?;
         Ok(Some(Retro {
@@ -202,12 +202,12 @@ impl Retro {
 
 /// Lowers the retro thread's scheduling priority: live matching goes first when both want
 /// the CPU.
-fn nice_this_thread() {
+fn nice_this_thread(nice: i32) {
     // SAFETY: gettid and setpriority have no memory-safety preconditions; on Linux a
     // thread id names one thread for PRIO_PROCESS.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice);
     }
 }
 

@@ -143,7 +143,13 @@ impl Spool {
         w.enforce_bounds();
         let thread = std::thread::Builder::new()
             .name("iocd-spool".into())
-            .spawn(move || w.run(rx))?;
+            .spawn(move || {
+                // Matching comes first: on a saturated machine the spool writer gets the CPU
+                // the matchers leave, and what it cannot take is dropped from the spool and
+                // counted, never waited for.
+                super::nice_this_thread(10);
+                w.run(rx)
+            })?;
         Ok(Spool {
             dir,
             tx,
