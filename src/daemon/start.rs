@@ -417,6 +417,10 @@ pub(super) fn clean_state_files(cfg: &Config, metrics: &Metrics) {
         state.push(path);
     }
     state.extend(crate::export::Exports::paths(&cfg.exports));
+    if let Some(dir) = cfg.retro.dir.as_ref().filter(|_| cfg.retro.enabled) {
+        state.push(dir.join("state.json"));
+        state.push(dir.join("known.bin"));
+    }
     let removed = crate::statefile::remove_leftovers(&state);
     metrics
         .state_temp_files_removed

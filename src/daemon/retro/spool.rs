@@ -267,6 +267,44 @@ fn whole_blocks(bytes: &[u8]) -> (usize, Option<(u64, u64)>) {
     (at, span)
 }
 
+/// A block: its header and `raw` compressed at `level`.
+fn block(raw: &[u8], level: i32, first: u64, last: u64) -> io::Result<Vec<u8>> {
+    let body = zstd::bulk::compress(raw, level)?;
+    let mut out = Vec::with_capacity(BLOCK_HEADER + body.len());
+    out.extend_from_slice(BLOCK_MAGIC);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&first.to_le_bytes());
+    out.extend_from_slice(&last.to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// What a retro job asks of a batch read back, for each of its lines: the sender, the stream
+/// offset, the Kafka message (for the fuzz target: none of it may panic).
+#[doc(hidden)]
+pub fn fuzzing_walk(b: &Batch) -> usize {
+    let mut n = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', &b.buf) {
+        n += usize::from(b.peer_at(start).is_some());
+        n += usize::from(b.offset_at(start).is_some());
+        n += usize::from(b.message_at(start).is_some());
+        start = end + 1;
+    }
+    n
+}
+
+/// A segment of one well-formed block holding `raw` as its batch bytes, whatever they are:
+/// for the fuzz target, so that it reaches the batch decoder past the checksum.
+#[doc(hidden)]
+pub fn fuzzing_segment(raw: &[u8]) -> Vec<u8> {
+    let mut seg = MAGIC.to_vec();
+    seg.extend(block(raw, 1, 1, 2).expect("in-memory compression"));
+    seg
+}
+
 fn closed_name(seq: u64, first_ns: u64, last_ns: u64) -> String {
     format!(
         "{seq:016}-{}-{}.seg",
@@ -404,19 +442,11 @@ impl Writer {
         };
         let raw = std::mem::take(&mut self.block);
         let result = (|| -> io::Result<()> {
-            let body = zstd::bulk::compress(&raw, self.cfg.level)?;
+            let out = block(&raw, self.cfg.level, first, last)?;
             if self.open.is_none() {
                 self.open_segment()?;
             }
             let o = self.open.as_mut().expect("opened");
-            let mut out = Vec::with_capacity(BLOCK_HEADER + body.len());
-            out.extend_from_slice(BLOCK_MAGIC);
-            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-            out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-            out.extend_from_slice(&first.to_le_bytes());
-            out.extend_from_slice(&last.to_le_bytes());
-            out.extend_from_slice(&body);
             o.file.write_all(&out)?;
             o.bytes += out.len() as u64;
             o.first.get_or_insert(first);
@@ -615,7 +645,8 @@ fn decode_batch(r: &mut &[u8]) -> Option<Batch> {
         let len = u8_(r)? as usize;
         let text = std::str::from_utf8(take(r, len)?).ok()?;
         let peer: SocketAddr = text.parse().ok()?;
-        if end > b.buf.len() {
+        // Ends in order, inside the lines: what `Batch::peer_at` assumes.
+        if end > b.buf.len() || b.peers.last().is_some_and(|(e, _)| *e > end) {
             return None;
         }
         b.peers.push((end, peer));
@@ -632,7 +663,12 @@ fn decode_batch(r: &mut &[u8]) -> Option<Batch> {
     for _ in 0..offsets {
         let start = u32_(r)? as usize;
         let off = u64_(r)?;
-        if start > b.buf.len() {
+        // Starts in order, inside the lines, and offsets no stream reaches (what
+        // `Batch::offset_at` assumes: it adds to them).
+        if start > b.buf.len()
+            || off > 1 << 62
+            || b.offsets.last().is_some_and(|(s, _)| *s >= start)
+        {
             return None;
         }
         b.offsets.push((start, off));
