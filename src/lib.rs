@@ -63,3 +63,17 @@ pub mod tls;
 pub mod triage;
 
 pub use iocd_engine::{Hit, IocId, IocSet, Scratch};
+
+/// The version `iocd --version` prints: the package version, the commit and the build date
+/// (stamped by `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("IOCD_COMMIT"),
+    ", built ",
+    env!("IOCD_BUILD_DATE"),
+    ")"
+);
+
+/// The commit the binary was built from (`unknown` outside a git checkout).
+pub const COMMIT: &str = env!("IOCD_COMMIT");

@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "iocd",
-    version,
+    version = iocd::VERSION,
     about = "Match logs against threat-intelligence indicators",
     after_help = "Exit status, as grep's: 0 something matched, 1 nothing matched, 2 an error. \
         When standard output or standard error is a pipe that was closed (`iocd scan ... | \
@@ -45,6 +45,14 @@ enum Cmd {
     /// Load indicator files and report on them.
     #[command(subcommand)]
     Iocs(cli::iocs::IocsCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard
+    /// output: `iocd completions bash > /usr/share/bash-completion/completions/iocd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output: `iocd manpage | man -l -`.
+    Manpage,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +65,18 @@ fn main() -> ExitCode {
         Cmd::Run(a) => cli::run::run(a),
         Cmd::Validate(a) => cli::run::validate(a),
         Cmd::Iocs(c) => cli::iocs::run(c),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "iocd", &mut io::stdout());
+            Ok(true)
+        }
+        Cmd::Manpage => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut io::stdout())
+                .map(|()| true)
+                .map_err(Into::into)
+        }
     };
     match result {
         Ok(true) => ExitCode::from(0),

@@ -354,3 +354,75 @@ fn iocs_lookup_and_stats() {
     }
     assert!(Path::new(FEED).exists());
 }
+
+/// The conventions of a packaged daemon: `--version` names the commit and the build date,
+/// completions for the shells a package installs, a man page `man` renders, `run` and
+/// `validate` read `/etc/iocd/iocd.toml` without `--config`, and `/metrics` says the build
+/// (`iocd_build_info`) beside the standard `process_*` families.
+#[test]
+fn version_completions_manpage_and_build_info() {
+    let v = iocd(&["--version"], None);
+    let text = String::from_utf8_lossy(&v.stdout).into_owned();
+    assert!(v.status.success());
+    assert!(
+        text.starts_with(&format!("iocd {} (commit ", env!("CARGO_PKG_VERSION")))
+            && text.contains(", built 20"),
+        "{text}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = iocd(&["completions", shell], None);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("iocd") && script.contains("scan") && script.len() > 1000,
+            "{shell}: {script}"
+        );
+    }
+    let man = iocd(&["manpage"], None);
+    assert!(man.status.success());
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH iocd 1"));
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("iocd.1");
+    std::fs::write(&page, &man.stdout).unwrap();
+    let rendered = Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .expect("man is installed");
+    let rendered_text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    assert!(
+        rendered_text.contains("threat") && rendered_text.contains("validate"),
+        "{rendered_text}"
+    );
+    // Without --config: the packaged path.
+    let out = iocd(&["validate"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !Path::new("/etc/iocd/iocd.toml").exists() {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(err.contains("/etc/iocd/iocd.toml"), "{err}");
+    }
+    let m = iocd::telemetry::Metrics::new().render();
+    let commit = iocd::COMMIT;
+    assert!(
+        m.contains(&format!(
+            "iocd_build_info{{commit=\"{commit}\",version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{m}"
+    );
+    for f in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(m.contains(&format!("# TYPE {f} ")), "{f} missing");
+    }
+}

@@ -355,6 +355,14 @@ const MOVERS: &[(&str, Mover)] = &[
             "iocd_retro_spool_write_errors_total",
         ),
     ),
+    (
+        "iocd_build_info",
+        by(
+            "tests/cli.rs",
+            "version_completions_manpage_and_build_info",
+            "iocd_build_info",
+        ),
+    ),
     ("iocd_sightings_recorded_total", Here),
     ("iocd_sightings_pending_entries", Here),
     ("iocd_sightings_sent_total", Here),

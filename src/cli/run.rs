@@ -7,10 +7,14 @@ use anyhow::Result;
 use clap::Args;
 use iocd::config::Config;
 
+/// Where `run` and `validate` look without `--config`: where the package installs it and the
+/// systemd unit points.
+pub const DEFAULT_CONFIG: &str = "/etc/iocd/iocd.toml";
+
 #[derive(Args)]
 pub struct ConfigArgs {
     /// The configuration file (TOML). See config/iocd.example.toml.
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
 }
 

@@ -140,6 +140,8 @@ pub struct Metrics {
     pub state_temp_files_removed: IntCounter,
     /// Bytes of partial last lines cut from files iocd appends to (`crate::statefile`).
     pub state_partial_line_bytes_cut: IntCounter,
+    /// 1, labelled with the version and the commit iocd was built from (`iocd --version`).
+    pub build_info: IntGaugeVec,
 }
 
 impl Metrics {
@@ -451,6 +453,7 @@ impl Metrics {
                 )
                 .expect("valid metric")
             ),
+            build_info: build_info(&registry),
             kafka: super::kafka::KafkaMetrics::register(&registry),
             triage: TriageMetrics::register(&registry),
             admin: AdminMetrics::register(&registry),
@@ -770,6 +773,25 @@ impl AdminMetrics {
             ),
         }
     }
+}
+
+/// `iocd_build_info{version,commit} 1`, and the standard `process_*` families (CPU seconds,
+/// resident and virtual memory, open and maximum file descriptors, start time, threads) read
+/// from `/proc/self` at each scrape by the prometheus crate's process collector.
+fn build_info(registry: &Registry) -> IntGaugeVec {
+    let g = Families(registry).gauges(
+        "iocd_build_info",
+        "1, labelled with the version and commit iocd was built from.",
+        &["version", "commit"],
+    );
+    g.with_label_values(&[env!("CARGO_PKG_VERSION"), crate::COMMIT])
+        .set(1);
+    // The process families are the standard ones every exporter has: not noted for the
+    // metrics audit (they move on their own, or are constants such as the start time).
+    let _ = registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ));
+    g
 }
 
 /// Retro-matching: the spool of syslog, file and stdin lines, and the jobs that look for a
