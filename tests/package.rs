@@ -98,6 +98,10 @@ fn the_debian_package_installs_what_a_soc_expects_and_lintian_passes() {
         "./usr/share/doc/iocd/RETRO.md",
         "./usr/share/doc/iocd/copyright",
         "./usr/share/doc/iocd/examples/iocd.example.toml",
+        "./usr/share/doc/iocd/contrib/prometheus/iocd.rules.yml",
+        "./usr/share/doc/iocd/contrib/grafana/iocd-dashboard.json",
+        "./usr/share/doc/iocd/contrib/forwarders/rsyslog/iocd.conf",
+        "./usr/share/doc/iocd/contrib/elasticsearch/iocd-alerts-template.json",
     ] {
         assert!(list.contains(path), "{path} is not in the package:\n{list}");
     }
