@@ -22,7 +22,6 @@
 //! promtool comes from Debian's `prometheus` package (`scripts/install-test-deps.sh`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -396,18 +395,7 @@ fn every_dashboard_expression_parses() {
     );
 }
 
-/// RFC 5424 syslog from `host` at `ts` saying `text`.
-fn line(ts: &str, host: &str, text: &str) -> String {
-    format!("<14>1 {ts} {host} fw - - - {text}\n")
-}
-
-fn send(port: u16, lines: &[String]) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    for l in lines {
-        s.write_all(l.as_bytes()).unwrap();
-    }
-    s.flush().unwrap();
-}
+use iocd_testkit::support::{send_tcp as send, syslog_line as line};
 
 /// The daemon under test, and the file its log goes to (a pipe nobody reads would fill up
 /// with the refused alerts it logs in full, and block it).

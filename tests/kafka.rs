@@ -371,6 +371,21 @@ fn kafka_sink(broker: &str, topic: &str) -> String {
     format!("[[sinks]]\ntype = \"kafka\"\nbrokers = \"{broker}\"\ntopic = \"{topic}\"\n")
 }
 
+/// Waits until two instances of one group share every partition.
+fn both_own_partitions(a: &Iocd, b: &Iocd) {
+    wait_until(
+        "both instances own partitions",
+        Duration::from_secs(60),
+        || {
+            let (na, nb) = (
+                a.metric("iocd_kafka_assigned_partitions"),
+                b.metric("iocd_kafka_assigned_partitions"),
+            );
+            na >= 1.0 && nb >= 1.0 && na + nb == PARTITIONS as f64
+        },
+    );
+}
+
 fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + timeout;
     while !cond() {
@@ -671,17 +686,7 @@ fn two_instances_share_partitions_and_survive_one_kill() {
     let sink = kafka_sink(&broker.addr(), "alerts-d");
     let a = Iocd::start(&broker.addr(), "logs-d", "g-d", &sink, "");
     let b = Iocd::start(&broker.addr(), "logs-d", "g-d", &sink, "");
-    wait_until(
-        "both instances own partitions",
-        Duration::from_secs(60),
-        || {
-            let (na, nb) = (
-                a.metric("iocd_kafka_assigned_partitions"),
-                b.metric("iocd_kafka_assigned_partitions"),
-            );
-            na >= 1.0 && nb >= 1.0 && na + nb == PARTITIONS as f64
-        },
-    );
+    both_own_partitions(&a, &b);
     let (lines, hits) = corpus(16_000);
     let placed = broker.produce("logs-d", &lines);
     let want = expected(&placed, &hits);
@@ -797,17 +802,7 @@ fn retro_jobs_read_each_instances_own_partitions_back() {
     let retro = "[[sinks]]\ntype = \"file\"\npath = \"alerts.jsonl\"\n[retro]\nenabled = true\ndir = \"retro\"\nlookback = \"1h\"\nmax_cpu_share = 1.0\n";
     let a = Iocd::start(&broker.addr(), "logs-r", "g-r", retro, "");
     let b = Iocd::start(&broker.addr(), "logs-r", "g-r", retro, "");
-    wait_until(
-        "both instances own partitions",
-        Duration::from_secs(60),
-        || {
-            let (na, nb) = (
-                a.metric("iocd_kafka_assigned_partitions"),
-                b.metric("iocd_kafka_assigned_partitions"),
-            );
-            na >= 1.0 && nb >= 1.0 && na + nb == PARTITIONS as f64
-        },
-    );
+    both_own_partitions(&a, &b);
     // 400 lines round-robin over the partitions; every 25th reaches the late address.
     let lines: Vec<String> = (0..400)
         .map(|i| {

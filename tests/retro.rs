@@ -3,8 +3,6 @@
 //! reload, and the `retro` alerts on exactly the earlier lines, once; a restart in the middle
 //! of a job; a corrupt spool segment. (The Kafka history is in `tests/kafka.rs`.)
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -35,18 +33,7 @@ segment_max_age = "1s"
     write_config(dir, &cfg)
 }
 
-/// RFC 5424 lines from `host`, at `ts`, saying `text`.
-fn line(ts: &str, host: &str, text: &str) -> String {
-    format!("<14>1 {ts} {host} fw - - - {text}\n")
-}
-
-fn send(port: u16, lines: &[String]) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    for l in lines {
-        s.write_all(l.as_bytes()).unwrap();
-    }
-    s.flush().unwrap();
-}
+use iocd_testkit::support::{send_tcp as send, syslog_line as line};
 
 fn metrics(admin: u16) -> String {
     http_get(admin, "/metrics").unwrap_or_default()

@@ -1021,8 +1021,13 @@ mod tests {
         let text = m.render();
         assert!(text.contains("iocd_source_events_total{source=\"syslog_udp\"} 1"));
         assert!(text.contains("iocd_matcher_matches_total{kind=\"ipv4\"} 3"));
+        // iocd's own families, and the standard process ones beside them.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
-            assert!(line.starts_with("iocd_"), "{line}");
+            assert!(
+                line.starts_with("iocd_") || line.starts_with("process_"),
+                "{line}"
+            );
         }
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
     }
 }

@@ -26,6 +26,20 @@ pub fn file_sink_admin(admin: u16, grace: &str) -> String {
     )
 }
 
+/// An RFC 5424 syslog line (ended by a line feed) from `host` at `ts` saying `text`.
+pub fn syslog_line(ts: &str, host: &str, text: &str) -> String {
+    format!("<14>1 {ts} {host} fw - - - {text}\n")
+}
+
+/// Sends `lines` (each ended by its line feed) over one TCP connection to a loopback port.
+pub fn send_tcp(port: u16, lines: &[String]) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    for l in lines {
+        s.write_all(l.as_bytes()).unwrap();
+    }
+    s.flush().unwrap();
+}
+
 /// A loopback port nothing listens on right now, for a server a test starts next.
 ///
 /// It is drawn below Linux's ephemeral range (32768-60999): a port the kernel hands out
