@@ -39,7 +39,10 @@ pub(super) fn stop(r: Running, grace: Duration) -> bool {
     // The queue is drained: every batch is in the spool's hands. The retro job stops where
     // it is (the next start resumes it) and the spool closes its open segment.
     match r.retro {
-        Some(retro) => retro.stop(),
+        Some(retro) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            retro.stop(left.min(Duration::from_secs(5)))
+        }
         None => {
             if let Some(s) = &r.spool {
                 s.close();

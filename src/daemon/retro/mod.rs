@@ -188,11 +188,24 @@ impl Retro {
     }
 
     /// Stops the job where it is (its state is saved: the next start resumes it), then the
-    /// spool writer (it closes the open segment).
-    pub fn stop(mut self) {
+    /// spool writer (it closes the open segment). A job thread still busy after `wait` (an
+    /// alert waiting for room in a sink that is down, a Kafka read) is left to the process's
+    /// exit: the sinks' shutdown comes after this and must not wait for it; the job resumes
+    /// from its last checkpoint.
+    pub fn stop(mut self, wait: Duration) {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let end = Instant::now() + wait;
+            while !t.is_finished() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                warn!(
+                    "retro: the job did not stop in time; it resumes from its last checkpoint at the next start"
+                );
+            }
         }
         if let Some(s) = &self.spool {
             s.close();
