@@ -404,6 +404,14 @@ struct Daemon {
     log: PathBuf,
 }
 
+impl Drop for Daemon {
+    /// A failing assertion anywhere leaves no daemon behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Daemon {
     /// Stops iocd and panics with `what` and everything it logged.
     fn fail(&mut self, what: &str) -> ! {

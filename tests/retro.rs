@@ -14,6 +14,29 @@ use serde_json::Value;
 
 const LATE: &str = "203.0.113.77";
 
+/// The daemon under test, killed if a failing assertion leaves it running.
+struct Running(std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn config(dir: &Path, syslog: u16, admin: u16, retro: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("feed.txt"), "198.51.100.1\n").unwrap();
     let cfg = format!(
@@ -64,7 +87,7 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
     let (syslog, admin) = (free_port(), free_port());
     let cfg = config(d.path(), syslog, admin, "");
     let alerts = d.path().join("alerts.jsonl");
-    let mut iocd = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
+    let mut iocd = Running(start_iocd(&mut iocd_run(&cfg), admin, "/readyz"));
     // Before: three hosts reach the address nobody lists yet, among lines without hits, and
     // one line hits the indicator the feed already has (a live alert).
     let mut early = Vec::new();
@@ -202,7 +225,7 @@ fn an_indicator_published_late_finds_the_hosts_that_reached_it_first() {
     assert!(log.contains("retro: job done"), "{log}");
 
     // A restart: the indicators seen are remembered; nothing is looked for again.
-    let mut iocd = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
+    let mut iocd = Running(start_iocd(&mut iocd_run(&cfg), admin, "/readyz"));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(metric_sum(&metrics(admin), "iocd_retro_jobs_total"), 0.0);
     let (status, log) = stop_iocd(&mut iocd, Duration::from_secs(30));
@@ -224,7 +247,7 @@ fn a_job_resumes_after_a_restart_and_skips_a_corrupt_segment() {
         "max_cpu_share = 0.01\nsegment_max_bytes = 4096\nspool_max_bytes = 1073741824",
     );
     let alerts = d.path().join("alerts.jsonl");
-    let mut iocd = start_iocd(&mut iocd_run(&cfg), admin, "/readyz");
+    let mut iocd = Running(start_iocd(&mut iocd_run(&cfg), admin, "/readyz"));
     // Eight rounds, each its own segment (a second apart): 1,500 noise lines and one line
     // to the late address from a host of its own.
     for round in 0..8 {
@@ -309,7 +332,7 @@ fn a_job_resumes_after_a_restart_and_skips_a_corrupt_segment() {
     );
     // (the feed file was rewritten by `config`: publish the address again)
     std::fs::write(d.path().join("feed.txt"), format!("198.51.100.1\n{LATE}\n")).unwrap();
-    let mut iocd = start_iocd(&mut iocd_run(&cfg_fast), admin, "/readyz");
+    let mut iocd = Running(start_iocd(&mut iocd_run(&cfg_fast), admin, "/readyz"));
     wait_for("the resumed job", Duration::from_secs(60), || {
         metric_sum(&metrics(admin), "iocd_retro_jobs_total") >= 1.0
     });
