@@ -156,7 +156,6 @@ pub(crate) fn retro_batch(
     }
     let now = SystemTime::now();
     let stamp = rfc3339_system(now, Digits::Millis);
-    let found = hits.clone();
     Emitter {
         batch,
         snap,
@@ -172,7 +171,7 @@ pub(crate) fn retro_batch(
             .map_or(0, |d| d.as_secs() as i64),
         retro: Some(retro),
     }
-    .batch(&found);
+    .batch(hits);
     if let Some(t) = triage {
         t.flush(tally);
     }
@@ -253,16 +252,7 @@ impl Emitter<'_> {
         let (syslog, decoded) = self.decode_line(line);
         // History: the line's own time, else its syslog header's, else when it arrived.
         let retro_time = self.retro.is_some().then(|| {
-            crate::decode::time::event_time(line, decoded.event.as_ref(), None)
-                .map(|d| d.timestamp_millis())
-                .or_else(|| {
-                    let ts = syslog.as_ref()?.timestamp.as_deref()?;
-                    Some(
-                        chrono::DateTime::parse_from_rfc3339(ts)
-                            .ok()?
-                            .timestamp_millis(),
-                    )
-                })
+            own_time(line, &decoded, syslog.as_ref())
                 .unwrap_or((self.batch.arrival_ns / 1_000_000) as i64)
         });
         let verdict = match self.triage {
@@ -454,6 +444,11 @@ fn line_time(
     if !t.in_event_time() {
         return None;
     }
+    own_time(line, decoded, syslog)
+}
+
+/// The time `line` says (its fields', else its syslog header's), in ms since the epoch.
+fn own_time(line: &[u8], decoded: &DecodedLine, syslog: Option<&SyslogFields>) -> Option<i64> {
     crate::decode::time::event_time(line, decoded.event.as_ref(), None)
         .or_else(|| {
             let ts = syslog?.timestamp.as_deref()?;

@@ -547,7 +547,7 @@ impl Runner {
                 to,
                 ..
             } => match &mut self.kafka {
-                Some(k) => state::step_kafka(k, topic, *partition, pos, *to, &mut emit),
+                Some(k) => k.step(topic, *partition, pos, *to, &mut emit),
                 None => state::Step::done_at(*to),
             },
         };

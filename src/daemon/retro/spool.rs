@@ -167,10 +167,14 @@ impl Spool {
     /// Takes a batch a matcher is done with. Never waits: when the writer is behind, the
     /// batch is not spooled (counted and logged).
     pub fn offer(&self, batch: Batch) {
-        let lines = memchr::memchr_iter(b'\n', &batch.buf).count() as u64;
         match self.tx.try_send(Msg::Batch(batch)) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => {
+                // Lines are counted only when dropped: a batch handed over costs no scan.
+                let lines = match &m {
+                    Msg::Batch(b) => memchr::memchr_iter(b'\n', &b.buf).count() as u64,
+                    _ => 0,
+                };
                 self.metrics.spool_dropped.inc_by(lines);
                 let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
                 w.0 += lines;

@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use super::JobProgress;
 use super::spool::{self, ReadError};
-use super::{JobProgress, KafkaHistory};
 use crate::telemetry::metrics::RetroMetrics;
 use crate::time::{Digits, rfc3339_ms};
 
@@ -482,18 +482,6 @@ pub(super) fn step_spool(
         step.next = spool_pos(seg.seq + 1, 0);
     }
     step
-}
-
-/// A Kafka span's step, through the history reader.
-pub(super) fn step_kafka(
-    k: &mut KafkaHistory,
-    topic: &str,
-    partition: i32,
-    pos: i64,
-    to: i64,
-    emit: &mut dyn FnMut(&crate::model::Batch) -> (u64, u64),
-) -> Step {
-    k.step(topic, partition, pos, to, emit)
 }
 
 #[cfg(test)]
