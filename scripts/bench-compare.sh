@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Side-by-side comparison of iocd with grep -F, rg -F and grepcidr on the same generated
-# corpus and indicator files (made by iocd-corpus), scored against the planted truth.
+# Side-by-side comparison of iocd with matchy, grep -F, rg -F and grepcidr on the same
+# generated corpus and indicator files (made by iocd-corpus), scored against the planted truth.
 #
 #   scripts/bench-compare.sh [--size-mb 200] [--indicators 10000,100000,1000000] [--seed 1]
-#                            [--skip-slow MIN] [--no-slow] [--real] [--real-only]
+#                            [--tools iocd,matchy,grep,rg,grepcidr] [--skip-slow MIN]
+#                            [--no-slow] [--real] [--real-only]
 #
 # Corpora are cached in target/bench-data/<size>-<n>[-s<seed>]/. Every tool runs under
 # GNU `/usr/bin/time -v` (wall time, peak RSS). The report (markdown) is printed and written
@@ -12,6 +13,9 @@
 #   --size-mb N        corpus size in MB (default 200; 1000 for the headline figures)
 #   --indicators LIST  comma-separated set sizes (default 10000,100000)
 #   --seed S           generator seed (default 1)
+#   --tools LIST       which tools run on the generated corpus (default all:
+#                      iocd,matchy,grep,rg,grepcidr; `iocd` is two runs, default threads and
+#                      --threads 1)
 #   --skip-slow MIN    grep/rg runs that would take more than MIN minutes (estimated from
 #                      measured rates: grep -F is ~5 MB/s at 1M literals, rg ~2 MB/s) run on
 #                      the first slice of the corpus that takes about MIN minutes; MB/s,
@@ -19,7 +23,17 @@
 #   --no-slow          skip those grep/rg runs instead
 #   --real             also compare iocd and grep -F on the real logs and plain-list feeds
 #                      in ../shared/data (or $IOCD_SHARED_DATA)
-#   --real-only        only that
+#   --real-only        only that (--tools does not apply to it)
+#
+# matchy (scripts/matchy.sh: crates.io 2.0.1, built once into ~/.cache/iocd-tools; IOCD_MATCHY
+# overrides) gets a prebuilt database (`matchy build -i`, cached next to the corpus, its build
+# time reported apart) of the indicators it can express (see `matchy-iocs` in bench_report.py)
+# and runs `matchy match --threads 1`. It prints no line numbers, so a second, untimed run over
+# the corpus with a marker line after each line tells which lines it reported.
+#
+# IOCD_BIN=/path/to/iocd uses that binary instead of building iocd (e.g. from a worktree when the
+# tree does not build); iocd-corpus is then taken from IOCD_CORPUS_BIN, else next to it, else
+# built.
 #
 # Needs: cargo, python3, and the Debian packages ripgrep, grepcidr, time (installed with
 # apt-get when missing).
@@ -32,6 +46,7 @@ SKIP_SLOW=2
 NO_SLOW=0
 REAL=0
 SYNTH=1
+TOOLS=iocd,matchy,grep,rg,grepcidr
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
 
@@ -40,6 +55,7 @@ while (($#)); do
     --size-mb) SIZE_MB=$2; shift 2 ;;
     --indicators) INDICATORS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
+    --tools) TOOLS=$2; shift 2 ;;
     --skip-slow) SKIP_SLOW=$2; shift 2 ;;
     --no-slow) NO_SLOW=1; shift ;;
     --real) REAL=1; shift ;;
@@ -48,6 +64,14 @@ while (($#)); do
     *) echo "unknown argument: $1" >&2; usage 2 ;;
   esac
 done
+
+for t in ${TOOLS//,/ }; do
+  case "$t" in
+    iocd|matchy|grep|rg|grepcidr) ;;
+    *) echo "--tools: unknown tool $t (iocd, matchy, grep, rg, grepcidr)" >&2; exit 2 ;;
+  esac
+done
+want() { [[ ",$TOOLS," == *",$1,"* ]]; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -60,8 +84,8 @@ log() { echo "== $*" >&2; }
 
 ensure_tools() {
   local missing=()
-  command -v rg >/dev/null || missing+=(ripgrep)
-  command -v grepcidr >/dev/null || missing+=(grepcidr)
+  if want rg || ((REAL)); then command -v rg >/dev/null || missing+=(ripgrep); fi
+  if want grepcidr; then command -v grepcidr >/dev/null || missing+=(grepcidr); fi
   [ -x /usr/bin/time ] || missing+=(time)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
@@ -90,10 +114,25 @@ timed() {
 }
 
 ensure_tools
-log "cargo build --release -p iocd -p iocd-testkit --bins"
-cargo build --release -p iocd -p iocd-testkit --bins --quiet
-IOCD="$ROOT/target/release/iocd"
-GEN="$ROOT/target/release/iocd-corpus"
+if [ -n "${IOCD_BIN:-}" ]; then
+  IOCD=$IOCD_BIN
+  GEN=${IOCD_CORPUS_BIN:-$(dirname "$IOCD_BIN")/iocd-corpus}
+  if [ ! -x "$GEN" ]; then
+    log "cargo build --release -p iocd-testkit --bin iocd-corpus"
+    cargo build --release -p iocd-testkit --bin iocd-corpus --quiet
+    GEN="$ROOT/target/release/iocd-corpus"
+  fi
+else
+  log "cargo build --release -p iocd -p iocd-testkit --bins"
+  cargo build --release -p iocd -p iocd-testkit --bins --quiet
+  IOCD="$ROOT/target/release/iocd"
+  GEN="$ROOT/target/release/iocd-corpus"
+fi
+log "iocd: $IOCD; iocd-corpus: $GEN"
+if want matchy; then
+  MATCHY=$("$ROOT/scripts/matchy.sh" path)
+  MATCHY_VERSION=$("$MATCHY" --version | awk '{print $2}')
+fi
 SCAN_FLAGS=()
 if "$IOCD" scan --help 2>/dev/null | grep -q -- --no-progress; then SCAN_FLAGS+=(--no-progress); fi
 # Every indicator as listed, as grep takes them: the safety rails (on by default since
@@ -118,17 +157,51 @@ if ((SYNTH)); then
     bytes=$(stat -c %s "$d/corpus.log")
     lines=$(wc -l <"$d/corpus.log")
 
-    timed "iocd ($n)" "$r/iocd.time" "$r/iocd.out" \
-      "$IOCD" scan "${SCAN_FLAGS[@]}" --iocs "$d/iocs.txt" "$d/corpus.log"
-    $PY lines-iocd "$r/iocd.out" >"$r/iocd.lines"
-    printf 'iocd\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$d" "$bytes" "$lines" "$r/iocd.time" "$r/iocd.lines" "" >>"$RUNS"
+    if want iocd; then
+      timed "iocd ($n)" "$r/iocd.time" "$r/iocd.out" \
+        "$IOCD" scan "${SCAN_FLAGS[@]}" --iocs "$d/iocs.txt" "$d/corpus.log"
+      $PY lines-iocd "$r/iocd.out" >"$r/iocd.lines"
+      printf 'iocd\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$d" "$bytes" "$lines" "$r/iocd.time" "$r/iocd.lines" "" >>"$RUNS"
 
-    timed "iocd --threads 1 ($n)" "$r/iocd1.time" "$r/iocd1.out" \
-      "$IOCD" scan "${SCAN_FLAGS[@]}" --threads 1 --iocs "$d/iocs.txt" "$d/corpus.log"
-    $PY lines-iocd "$r/iocd1.out" >"$r/iocd1.lines"
-    printf 'iocd --threads 1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$d" "$bytes" "$lines" "$r/iocd1.time" "$r/iocd1.lines" "" >>"$RUNS"
+      timed "iocd --threads 1 ($n)" "$r/iocd1.time" "$r/iocd1.out" \
+        "$IOCD" scan "${SCAN_FLAGS[@]}" --threads 1 --iocs "$d/iocs.txt" "$d/corpus.log"
+      $PY lines-iocd "$r/iocd1.out" >"$r/iocd1.lines"
+      printf 'iocd --threads 1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$d" "$bytes" "$lines" "$r/iocd1.time" "$r/iocd1.lines" "" >>"$RUNS"
+    fi
+
+    if want matchy; then
+      # The database, built once per indicator set and matchy version, is not timed with the
+      # match run; its build is timed apart and reported in a note.
+      m="$d/matchy-$MATCHY_VERSION"
+      if [ ! -f "$m/db.mxy" ]; then
+        rm -rf "$m"
+        mkdir -p "$m"
+        $PY matchy-iocs "$d" >"$m/iocs.txt"
+        timed "matchy build ($n)" "$m/build.time" "$m/build.out" \
+          "$MATCHY" build --case-insensitive -o "$m/db.mxy.tmp" "$m/iocs.txt"
+        mv "$m/db.mxy.tmp" "$m/db.mxy"
+      fi
+      timed "matchy ($n)" "$r/matchy.time" "$r/matchy.out" \
+        "$MATCHY" match --threads 1 "$m/db.mxy" "$d/corpus.log"
+      # Which lines: the same run, untimed, over the corpus with a marker line after each line.
+      log "matchy ($n): marked run for line numbers"
+      $PY matchy-marked "$d/corpus.log" | "$MATCHY" match --threads 1 "$m/db.mxy" - >"$r/matchy-marked.out"
+      $PY lines-matchy "$r/matchy-marked.out" >"$r/matchy.lines"
+      timed_matches=$(grep -vc '"matched_text":"255.255.255.254"' "$r/matchy.out" || true)
+      marked_matches=$(grep -vc '"matched_text":"255.255.255.254"' "$r/matchy-marked.out" || true)
+      if [ "$timed_matches" != "$marked_matches" ]; then
+        echo "matchy ($n): the timed run printed $timed_matches matches, the marked run $marked_matches" >&2
+        exit 1
+      fi
+      bwall=$(awk -F': ' '/Elapsed/ {print $2}' "$m/build.time")
+      brss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2 / 1024}' "$m/build.time")
+      note="database prebuilt, not timed here: \`matchy build\` of $(wc -l <"$m/iocs.txt") entries took $bwall wall, $brss MiB peak, $(($(stat -c %s "$m/db.mxy") / 1024 / 1024)) MiB file"
+      printf 'matchy\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$d" "$bytes" "$lines" "$r/matchy.time" "$r/matchy.lines" "$note" >>"$RUNS"
+      rm -f "$r/matchy.out" "$r/matchy-marked.out"
+    fi
 
     for tool in grep rg; do
+      want "$tool" || continue
       input="$d/corpus.log"
       ibytes=$bytes
       ilines=$lines
@@ -163,19 +236,34 @@ if ((SYNTH)); then
       rm -f "$r/$tool.out"
     done
 
-    timed "grepcidr ($n)" "$r/grepcidr.time" "$r/grepcidr.out" \
-      grepcidr -f "$d/cidrs.txt" "$d/corpus.log"
-    $PY lines-content "$r/grepcidr.out" "$d/corpus.log" >"$r/grepcidr.lines"
-    printf 'grepcidr\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$d" "$bytes" "$lines" "$r/grepcidr.time" "$r/grepcidr.lines" "" >>"$RUNS"
-    rm -f "$r/grepcidr.out"
+    if want grepcidr; then
+      timed "grepcidr ($n)" "$r/grepcidr.time" "$r/grepcidr.out" \
+        grepcidr -f "$d/cidrs.txt" "$d/corpus.log"
+      $PY lines-content "$r/grepcidr.out" "$d/corpus.log" >"$r/grepcidr.lines"
+      printf 'grepcidr\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$d" "$bytes" "$lines" "$r/grepcidr.time" "$r/grepcidr.lines" "" >>"$RUNS"
+      rm -f "$r/grepcidr.out"
+    fi
   done
 
   REPORT="$DATA/report-$SIZE_MB.md"
   {
-    echo "## iocd vs substring tools: ${SIZE_MB} MB generated corpus, seed $SEED"
+    echo "## iocd vs other tools: ${SIZE_MB} MB generated corpus, seed $SEED"
     echo
-    echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
-      "$(grep --version 2>/dev/null | sed -n 1p), $(rg --version 2>/dev/null | sed -n 1p), grepcidr $(grepcidr -V 2>&1 | grep -o '[0-9][0-9.]*' | sed -n 1p); grep runs with LC_ALL=C."
+    versions=()
+    if want iocd; then
+      if [ -n "${IOCD_BIN:-}" ]; then
+        versions+=("$("$IOCD" --version 2>/dev/null | sed -n 1p || true) ($IOCD_BIN)")
+      else
+        versions+=("$("$IOCD" --version 2>/dev/null | sed -n 1p || true) (tree $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || echo ' with local changes'))")
+      fi
+    fi
+    want matchy && versions+=("matchy $MATCHY_VERSION")
+    # (grepcidr -V exits with status 1; `|| true` keeps set -e out of these.)
+    want grep && versions+=("$(grep --version 2>/dev/null | sed -n 1p || true) (LC_ALL=C)")
+    want rg && versions+=("$(rg --version 2>/dev/null | sed -n 1p || true)")
+    want grepcidr && versions+=("grepcidr $(grepcidr -V 2>&1 | grep -o '[0-9][0-9.]*' | sed -n 1p || true)")
+    echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average $(cut -d' ' -f1-3 /proc/loadavg)" \
+      "at the end; $(IFS=';'; echo "${versions[*]}" | sed 's/;/, /g')."
     echo
     $PY report "$RUNS"
   } >"$REPORT"

@@ -5,6 +5,10 @@ Subcommands:
   lines-iocd OUT             1-based line numbers from `iocd scan` JSON lines (iocd.source.line)
   lines-prefix OUT           line numbers from `grep -n` / `rg -n` output (`N:line`)
   lines-content OUT CORPUS   line numbers of the CORPUS lines that OUT prints (for grepcidr)
+  lines-matchy OUT           line numbers from `matchy match` NDJSON of a corpus run through
+                             `matchy-marked` (the marker's matches close each line)
+  matchy-iocs DIR            matchy's text input from the indicator files of DIR (see below)
+  matchy-marked CORPUS       CORPUS with the marker line after every line, to stdout
   slice CORPUS MB OUT        first MB megabytes of CORPUS, cut at a line end; prints its line count
   estimate TOOL N            expected MB/s of grep or rg -F with N literals (from measurements)
   report RUNS.tsv            markdown table: speed, memory, precision, recall, traps
@@ -62,6 +66,89 @@ def lines_content(out_path, corpus):
         for n, raw in enumerate(f, 1):
             if raw.rstrip(b"\n") in want:
                 w.write(f"{n}\n")
+
+
+# matchy 2.x prints one NDJSON object per match (`matched_text`, `match_type`, the input path,
+# a timestamp) and no line number or line. To score it, a second, untimed run reads the corpus
+# with this marker line after every line: the marker address is in matchy's database (one
+# entry more, in the timed run too), so the matches of corpus line k are those printed between
+# the (k-1)-th and the k-th marker match. 255.255.255.254 is in no generated set or line.
+MATCHY_MARKER = "255.255.255.254"
+
+
+def lines_matchy(path):
+    w = sys.stdout
+    line = 1
+    hit = False
+    with open(path, "rb") as f:
+        for raw in f:
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                text = json.loads(raw)["matched_text"]
+            except (ValueError, KeyError, TypeError):
+                sys.exit(f"lines-matchy: not a matchy match: {raw[:200]!r}")
+            if text == MATCHY_MARKER:
+                if hit:
+                    w.write(f"{line}\n")
+                line += 1
+                hit = False
+            else:
+                hit = True
+    if hit:
+        sys.exit("lines-matchy: matches after the last marker (was the input marked?)")
+
+
+def matchy_marked(corpus):
+    w = sys.stdout.buffer
+    marker = MATCHY_MARKER.encode() + b"\n"
+    with open(corpus, "rb") as f:
+        for raw in f:
+            w.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            w.write(marker)
+
+
+def matchy_iocs(directory):
+    """The indicators of an iocd-corpus set that matchy's database can express, one per line
+    for `matchy build` (text format: an address or CIDR goes to the IP tree, a line with `*`,
+    `?` or `[` is a glob, anything else a literal): addresses, IPv4 and IPv6 CIDRs, hashes,
+    e-mail addresses and domains; a domain iocd also matches in its subdomains (every domain
+    not listed `domain-exact:`) as itself and the glob `*.domain`. URLs, URL prefixes and free
+    strings are left out: matchy looks up only the tokens its extractors pull out of a line
+    (IPv4, IPv6, domains, e-mail addresses, hashes, crypto wallets), so no URL or string entry
+    could ever match, and a URL's `?` or `[` would turn it into a glob. Then the marker
+    address (see lines-matchy)."""
+    exact, skip = set(), set()
+    cidrs = []
+    with open(os.path.join(directory, "iocs.txt"), encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("domain-exact:"):
+                exact.add(line.split(":", 1)[1])
+            elif line.startswith(("string:", "istring:", "url-prefix:")):
+                skip.add(line.split(":", 1)[1])
+            elif "/" in line and "://" not in line and not line.startswith("#"):
+                v = line.split("#", 1)[0].strip()
+                if CIDR.match(v):
+                    cidrs.append(v.lower())
+    seen = set()
+    w = sys.stdout
+    with open(os.path.join(directory, "literals.txt"), encoding="utf-8") as f:
+        for v in f:
+            v = v.rstrip("\n")
+            if not v or v in skip or v in seen:
+                continue
+            seen.add(v)
+            k = kind_of(v)
+            if k in ("url", "string"):
+                continue
+            w.write(v + "\n")
+            if k == "domain" and v not in exact:
+                w.write("*." + v + "\n")
+    for c in cidrs:
+        w.write(c + "\n")
+    w.write(MATCHY_MARKER + "\n")
 
 
 def make_slice(corpus, mb, dest):
@@ -147,6 +234,8 @@ SCOPE = {
     "grep": lambda k: k not in ("cidr4", "cidr6"),
     "rg": lambda k: k not in ("cidr4", "cidr6"),
     "grepcidr": lambda k: k in ("ipv4", "cidr4"),
+    # What matchy-iocs gives it: URLs, URL prefixes and free strings are out.
+    "matchy": lambda k: k in ("ipv4", "cidr4", "ipv6", "cidr6", "domain", "email", "hash"),
 }
 
 
@@ -197,6 +286,7 @@ def report(runs_path):
                 )
             )
     iocd_rate = {}
+    matchy_rate = {}
     rows = []
     notes = []
     for r in runs:
@@ -205,6 +295,8 @@ def report(runs_path):
         mb_cpu = r["bytes"] / 1e6 / cpu if cpu else float("nan")
         if r["tool"] == "iocd":
             iocd_rate[r["n"]] = mbs
+        if r["tool"] == "matchy":
+            matchy_rate[r["n"]] = mbs
         truth = read_truth(os.path.join(r["data"], "truth.tsv"), r["lines"])
         traps = read_truth(os.path.join(r["data"], "traps.tsv"), r["lines"])
         got = read_lines(r["lfile"])
@@ -231,29 +323,54 @@ def report(runs_path):
         )
         if r["note"]:
             notes.append(f"{r['tool']} at {r['n']:,} indicators: {r['note']}")
+    vs_matchy = bool(matchy_rate)
     out(
-        "| indicators | tool | MB/s | vs iocd | wall s | CPU s | MB/CPU-s | peak RSS MiB "
+        "| indicators | tool | MB/s | vs iocd "
+        + ("| vs matchy " if vs_matchy else "")
+        + "| wall s | CPU s | MB/CPU-s | peak RSS MiB "
         "| lines reported | precision | recall | recall in scope | trap lines reported |"
     )
-    out("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out("|---:|---|---:|---:|" + ("---:|" if vs_matchy else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def ratio(r, rates):
+        return f"{r['mbs'] / rates[r['n']]:.3f}x" if rates.get(r["n"]) else "-"
+
     for r in rows:
-        ratio = r["mbs"] / iocd_rate[r["n"]] if iocd_rate.get(r["n"]) else float("nan")
         sliced = r["bytes"] < os.path.getsize(os.path.join(r["data"], "corpus.log"))
         size = f" ({r['bytes'] / 1e6:.0f} MB slice)" if sliced else ""
+        vm = f"| {ratio(r, matchy_rate)} " if vs_matchy else ""
         out(
-            f"| {r['n']:,} | {r['tool']}{size} | {r['mbs']:.1f} | {ratio:.3f}x | {r['wall']:.2f} "
+            f"| {r['n']:,} | {r['tool']}{size} | {r['mbs']:.1f} | {ratio(r, iocd_rate)} {vm}| {r['wall']:.2f} "
             f"| {r['cpu']:.2f} | {r['mb_cpu']:.1f} | {r['rss'] / 1024:.0f} | {r['reported']:,} | {r['precision']} | {r['recall']} "
             f"| {r['scoped']} | {r['traps']} of {r['ntraps']} |"
         )
     out()
+    if vs_matchy:
+        one = {r["n"]: r for r in rows if r["tool"] == "iocd --threads 1"}
+        parts = []
+        for r in rows:
+            o = one.get(r["n"])
+            if r["tool"] == "matchy" and o and r["wall"] and r["cpu"]:
+                parts.append(
+                    f"{r['n']:,} indicators {r['wall'] / o['wall']:.2f}x by wall time, "
+                    f"{r['cpu'] / o['cpu']:.2f}x by CPU time"
+                )
+        if parts:
+            out(
+                "iocd --threads 1 against matchy --threads 1 (same run, same input; how many times "
+                "faster iocd is): " + "; ".join(parts) + "."
+            )
+            out()
     out(
         "precision = reported lines that hold a planted indicator / reported lines; recall = "
         "planted lines reported / planted lines; in scope = only the planted kinds the tool's "
-        "input can express (grep, rg: no CIDRs; grepcidr: IPv4 and IPv4 CIDRs); trap lines hold "
-        "a token that contains an indicator as a substring but must not match it under the "
-        "contract, and nothing else. Times include loading/compiling the indicators. MB/s is "
-        "wall-clock; MB/CPU-s (user + system time) is the figure to trust when the machine is "
-        "busy with other work."
+        "input can express (grep, rg: no CIDRs; grepcidr: IPv4 and IPv4 CIDRs; matchy: "
+        "addresses, CIDRs, domains, e-mail addresses and hashes, no URLs or free strings); trap "
+        "lines hold a token that contains an indicator as a substring but must not match it "
+        "under the contract, and nothing else. Times include loading/compiling the indicators, "
+        "except matchy's, whose database is built beforehand (its build time is in the notes). "
+        "MB/s is wall-clock; MB/CPU-s (user + system time) is the figure to trust when the "
+        "machine is busy with other work."
     )
     for n in notes:
         out(f"- {n}")
@@ -356,6 +473,12 @@ def main():
         lines_prefix(*args)
     elif cmd == "lines-content":
         lines_content(*args)
+    elif cmd == "lines-matchy":
+        lines_matchy(*args)
+    elif cmd == "matchy-iocs":
+        matchy_iocs(*args)
+    elif cmd == "matchy-marked":
+        matchy_marked(*args)
     elif cmd == "slice":
         make_slice(*args)
     elif cmd == "estimate":

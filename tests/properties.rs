@@ -45,7 +45,10 @@ proptest! {
         let line = synth::line(&mut Src::new(&line_bytes), &pats);
         let want = Oracle::new(pats.iter().cloned()).scan(&line);
         let got = engine(&set, &line);
-        prop_assert_eq!(got, want, "line {:?}", String::from_utf8_lossy(&line));
+        prop_assert_eq!(&got, &want, "line {:?}", String::from_utf8_lossy(&line));
+        // Written to a compiled set file and read back, the set finds the same.
+        let back = IocSet::from_bytes(std::sync::Arc::new(set.to_bytes(b""))).unwrap().set;
+        prop_assert_eq!(engine(&back, &line), want);
     }
 
     /// The same, with arbitrary bytes in the line: the engine must not panic and must agree.

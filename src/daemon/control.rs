@@ -349,7 +349,7 @@ impl Control {
                 .set(set.heap_bytes() as f64 / set.len() as f64);
         }
         m.indicators.reset();
-        let mut per: BTreeMap<(u16, IocKind), i64> = BTreeMap::new();
+        let mut per: BTreeMap<(u32, IocKind), i64> = BTreeMap::new();
         for i in 0..set.len() as u32 {
             let id = iocd_engine::IocId(i);
             let kind = set.kind(id);

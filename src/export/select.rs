@@ -57,7 +57,7 @@ pub fn select(set: &IocSet, cfg: &ExportConfig, cx: &Context<'_>) -> (Vec<Entry>
     let feeds = set.feeds();
     let mut left = Left::default();
     let mut out = Vec::new();
-    let mut names: Vec<u16> = Vec::new();
+    let mut names: Vec<u32> = Vec::new();
     for i in 0..set.len() as u32 {
         let id = IocId(i);
         let kind = set.kind(id);

@@ -190,7 +190,7 @@ impl Scorer {
         let mut best_conf = (-1.0f64, String::new());
         let mut best_sev = (-1.0f64, String::new());
         let mut reference = i64::MIN;
-        let mut distinct: Vec<u16> = Vec::new();
+        let mut distinct: Vec<u32> = Vec::new();
         for s in set.sources(id) {
             let meta = set.meta(s);
             let feed = &feeds[s.feed as usize];
@@ -304,7 +304,7 @@ impl Scorer {
         let c = &self.cfg;
         let feeds = set.feeds();
         let (mut conf, mut sev, mut reference) = (-1.0f64, -1.0f64, i64::MIN);
-        let mut distinct: Vec<u16> = Vec::new();
+        let mut distinct: Vec<u32> = Vec::new();
         for s in set.sources(id) {
             let meta = set.meta(s);
             let weight = feeds[s.feed as usize].weight.max(0.0);

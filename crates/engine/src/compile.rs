@@ -9,6 +9,7 @@ use crate::lpm::Lpm4;
 use crate::pattern::*;
 use crate::set::*;
 use crate::*;
+use crate::arr::Arr;
 
 /// Sets with fewer IPv4 indicators than this (and no IPv4 network) keep their table in cache
 /// anyway, and skip the 2 MiB /24 map.
@@ -61,6 +62,8 @@ pub struct Compiler {
     pub(crate) set: IocSet,
     /// Every listing; grouped into `set.sources` at build.
     pub(crate) listings: Vec<Listed>,
+    /// Listing metadata, moved into the set at build.
+    pub(crate) metas: Vec<Meta>,
 }
 
 impl Default for Compiler {
@@ -77,20 +80,20 @@ impl Compiler {
                 ipv6: Index::default(),
                 cidr4: Index::default(),
                 lpm4: Lpm4::default(),
-                v4_map: None,
+                v4_map: Arr::default(),
                 cidr6: Index::default(),
-                cidr6_lens: Vec::new(),
+                cidr6_lens: Arr::default(),
                 domain_sub: StrIndex::default(),
                 sub_min_labels: 1,
                 domain_exact: StrIndex::default(),
                 url_exact: StrIndex::default(),
                 url_prefix: StrIndex::default(),
-                url_prefix_lens: Vec::new(),
+                url_prefix_lens: Arr::default(),
                 url_hosts: StrIndex::default(),
                 url_v4_hosts: false,
-                url_v4: Vec::new(),
-                url_v4_filter: vec![0u64; 1024].into_boxed_slice(),
-                url_host_filter: Box::default(),
+                url_v4: Arr::default(),
+                url_v4_filter: vec![0u64; 1024].into(),
+                url_host_filter: Arr::default(),
                 url_host_hashes: Vec::new(),
                 md5: Index::default(),
                 sha1: Index::default(),
@@ -101,13 +104,15 @@ impl Compiler {
                 strings: None,
                 url_finder: memmem::Finder::new(b"://").into_owned(),
                 base: [0; N_TABLES + 1],
-                src_start: Vec::new(),
-                sources: Vec::new(),
-                metas: Vec::new(),
+                src_start: Arr::default(),
+                sources: Arr::default(),
+                metas: std::sync::OnceLock::new(),
+                meta_blob: Arr::default(),
                 reports: Default::default(),
                 feeds: Vec::new(),
             },
             listings: Vec::new(),
+            metas: Vec::new(),
         }
     }
 
@@ -176,8 +181,8 @@ impl Compiler {
     /// Adds one listing of `pattern` with what the feed said about it (`source.meta` is
     /// replaced). See [`Compiler::add`].
     pub fn add_with_meta(&mut self, pattern: &Pattern, mut source: SourceRef, meta: Meta) -> bool {
-        source.meta = u32::try_from(self.set.metas.len()).expect("at most 2^32 listings");
-        self.set.metas.push(meta);
+        source.meta = u32::try_from(self.metas.len()).expect("at most 2^32 listings");
+        self.metas.push(meta);
         self.add(pattern, source)
     }
 
@@ -209,8 +214,8 @@ impl Compiler {
                 s.url_host_hashes.push(StrIndex::hash(host.as_bytes()));
                 if let Some(ip) = parse_ipv4(host.as_bytes()) {
                     s.url_v4_hosts = true;
-                    s.url_v4.push(ip);
-                    s.url_v4_filter[v4_slot(ip) / 64] |= 1 << (v4_slot(ip) % 64);
+                    s.url_v4.vec_mut().push(ip);
+                    s.url_v4_filter.vec_mut()[v4_slot(ip) / 64] |= 1 << (v4_slot(ip) % 64);
                 }
                 // The scan looks raw hosts up lower-cased; a scheme without special parsing
                 // keeps the host's case in canonical form (`tcp://EVIL.com/`).
@@ -322,9 +327,9 @@ impl Compiler {
         start[n] = w as u32;
         sources.truncate(w);
         sources.shrink_to_fit();
-        s.src_start = start;
-        s.sources = sources;
-        s.reports = reports_of(s);
+        s.src_start = start.into();
+        s.sources = sources.into();
+        s.metas = std::sync::OnceLock::from(std::mem::take(&mut self.metas));
 
         s.sub_min_labels = (0..s.domain_sub.len() as u32)
             .map(|i| 1 + memchr::memchr_iter(b'.', s.domain_sub.key(i)).count())
@@ -339,13 +344,13 @@ impl Compiler {
             .collect();
         l6.sort_unstable_by(|a, b| b.cmp(a));
         l6.dedup();
-        s.cidr6_lens = l6;
+        s.cidr6_lens = l6.into();
         let mut lu: Vec<u32> = (0..s.url_prefix.len() as u32)
             .map(|i| s.url_prefix.key(i).len() as u32)
             .collect();
         lu.sort_unstable();
         lu.dedup();
-        s.url_prefix_lens = lu;
+        s.url_prefix_lens = lu.into();
 
         // Networks are probed once per prefix length present, so any network makes the map
         // pay for itself; exact addresses only in big sets.
@@ -363,7 +368,7 @@ impl Compiler {
                 let (net, len) = s.cidr4.key(i);
                 mark(net >> 8, if len >= 24 { 1 } else { 1 << (24 - len) });
             }
-            s.v4_map = Some(map);
+            s.v4_map = map.into_vec().into();
         }
 
         s.strings = build_strings(&s.str_cs, &s.str_ci);
@@ -377,10 +382,11 @@ impl Compiler {
         s.url_exact.shrink();
         s.url_prefix.shrink();
         s.url_hosts.shrink();
-        s.url_host_filter = host_filter(&std::mem::take(&mut s.url_host_hashes));
-        s.url_v4.sort_unstable();
-        s.url_v4.dedup();
-        s.url_v4.shrink_to_fit();
+        s.url_host_filter = host_filter(&std::mem::take(&mut s.url_host_hashes)).into_vec().into();
+        let v4 = s.url_v4.vec_mut();
+        v4.sort_unstable();
+        v4.dedup();
+        v4.shrink_to_fit();
         s.md5.shrink();
         s.sha1.shrink();
         s.sha256.shrink();
@@ -524,11 +530,10 @@ pub(crate) fn host_filter(hashes: &[u64]) -> Box<[u64]> {
 /// The indicators of each report a listing names ([`Context::report`]), in id order, at most
 /// [`IocSet::MAX_REPORT_MEMBERS`] each. Sources are grouped by indicator by now, so one pass
 /// over them is one pass in id order.
-fn reports_of(s: &IocSet) -> hashbrown::HashMap<String, Vec<IocId>, foldhash::fast::RandomState> {
-    let mut reports: hashbrown::HashMap<String, Vec<IocId>, foldhash::fast::RandomState> =
-        hashbrown::HashMap::default();
+pub(crate) fn reports_of(s: &IocSet) -> crate::set::Reports {
+    let mut reports = crate::set::Reports::default();
     if !s
-        .metas
+        .metas()
         .iter()
         .any(|m| m.context.as_ref().is_some_and(|c| c.report.is_some()))
     {

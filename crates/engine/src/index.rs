@@ -13,34 +13,176 @@
 use std::hash::{BuildHasher, Hash};
 
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
+
+use crate::arr::{Arr, Pod};
 
 const SEED: u64 = 0x10cd_10cd_5eed_0001;
 
 #[inline]
-fn hash_of<K: Hash + ?Sized>(key: &K) -> u64 {
+pub(crate) fn hash_of<K: Hash + ?Sized>(key: &K) -> u64 {
     FixedState::with_seed(SEED).hash_one(key)
+}
+
+/// An open-addressing table of `u32` positions, linear probing: one control byte a slot (0:
+/// empty; else `0x80 |` the hash's top 7 bits) and the position. Two flat arrays, so a compiled
+/// set file can hold it as it is. A probe reads control bytes until an empty one and compares
+/// keys only where the tag matches; every probe is bounded by the table's size, so no content
+/// of a file (checked or not) can make a lookup loop or index out of bounds.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    pub(crate) ctrl: Arr<u8>,
+    pub(crate) pos: Arr<u32>,
+}
+
+impl Slots {
+    #[inline]
+    fn tag(h: u64) -> u8 {
+        0x80 | (h >> 57) as u8
+    }
+
+    /// Slots for `n` keys: a power of two with the load at most 2/3.
+    fn capacity_for(n: usize) -> usize {
+        (n + n / 2 + 1).next_power_of_two().max(8)
+    }
+
+    #[inline]
+    pub(crate) fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let n = self.ctrl.len().min(self.pos.len());
+        if n == 0 {
+            return None;
+        }
+        let mask = n - 1;
+        let tag = Slots::tag(h);
+        let mut i = h as usize & mask;
+        for _ in 0..n {
+            let c = self.ctrl[i];
+            if c == 0 {
+                return None;
+            }
+            if c == tag {
+                let p = self.pos[i];
+                if eq(p) {
+                    return Some(p);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Puts position `p` of hash `h` in the first free slot of its run (the table has room).
+    fn place(ctrl: &mut [u8], pos: &mut [u32], h: u64, p: u32) {
+        let mask = ctrl.len() - 1;
+        let mut i = h as usize & mask;
+        while ctrl[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        ctrl[i] = Slots::tag(h);
+        pos[i] = p;
+    }
+
+    /// Rebuilds the table for `n` positions `0..n` with room for `room` keys.
+    fn rebuild(&mut self, n: usize, room: usize, hash: impl Fn(u32) -> u64) {
+        let cap = Slots::capacity_for(room.max(n));
+        let mut ctrl = vec![0u8; cap];
+        let mut pos = vec![0u32; cap];
+        for p in 0..n as u32 {
+            Slots::place(&mut ctrl, &mut pos, hash(p), p);
+        }
+        self.ctrl = ctrl.into();
+        self.pos = pos.into();
+    }
+
+    /// Adds position `p` (= the number of keys before it) of hash `h`, growing first if the
+    /// load would pass 2/3.
+    fn insert(&mut self, h: u64, p: u32, hash: impl Fn(u32) -> u64) {
+        let n = p as usize + 1;
+        if n + n / 2 >= self.ctrl.len() {
+            self.rebuild(p as usize, n * 2, hash);
+        }
+        let (ctrl, pos) = (self.ctrl.vec_mut(), self.pos.vec_mut());
+        Slots::place(ctrl, pos, h, p);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.ctrl.heap_bytes() + self.pos.heap_bytes()
+    }
+}
+
+/// A key of an [`Index`], kept in the table as plain data.
+pub(crate) trait Key: Copy + Eq {
+    type Raw: Pod + Eq + Hash;
+    fn raw(self) -> Self::Raw;
+    fn from_raw(r: Self::Raw) -> Self;
+}
+
+macro_rules! plain_key {
+    ($($t:ty),*) => {$(
+        impl Key for $t {
+            type Raw = $t;
+            #[inline]
+            fn raw(self) -> $t {
+                self
+            }
+            #[inline]
+            fn from_raw(r: $t) -> $t {
+                r
+            }
+        }
+    )*};
+}
+plain_key!(u32, u128, [u8; 16], [u8; 20], [u8; 32]);
+
+/// An IPv4 network: address and prefix length in one `u64`.
+impl Key for (u32, u8) {
+    type Raw = u64;
+    #[inline]
+    fn raw(self) -> u64 {
+        u64::from(self.0) << 8 | u64::from(self.1)
+    }
+    #[inline]
+    fn from_raw(r: u64) -> (u32, u8) {
+        ((r >> 8) as u32, r as u8)
+    }
+}
+
+/// An IPv6 network: address (big-endian bytes) and prefix length.
+impl Key for (u128, u8) {
+    type Raw = [u8; 17];
+    #[inline]
+    fn raw(self) -> [u8; 17] {
+        let mut r = [0u8; 17];
+        r[..16].copy_from_slice(&self.0.to_be_bytes());
+        r[16] = self.1;
+        r
+    }
+    #[inline]
+    fn from_raw(r: [u8; 17]) -> (u128, u8) {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&r[..16]);
+        (u128::from_be_bytes(a), r[16])
+    }
 }
 
 /// A set of fixed-size keys (IPs, networks, digests) with their dense positions.
 #[derive(Debug, Default)]
-pub(crate) struct Index<K> {
-    keys: Vec<K>,
-    table: HashTable<u32>,
+pub(crate) struct Index<K: Key> {
+    pub(crate) keys: Arr<K::Raw>,
+    pub(crate) table: Slots,
 }
 
-impl<K: Hash + Eq + Copy> Index<K> {
+impl<K: Key> Index<K> {
     /// Inserts `key` unless present; returns its position and whether it is new.
     pub(crate) fn insert(&mut self, key: K) -> (u32, bool) {
-        let h = hash_of(&key);
-        if let Some(&i) = self.table.find(h, |&i| self.keys[i as usize] == key) {
+        let raw = key.raw();
+        let h = hash_of(&raw);
+        if let Some(i) = self.table.find(h, |i| self.keys.get(i as usize) == Some(&raw)) {
             return (i, false);
         }
         let i = u32::try_from(self.keys.len()).expect("more than 2^32 indicators");
-        self.keys.push(key);
+        self.keys.vec_mut().push(raw);
         let keys = &self.keys;
-        self.table
-            .insert_unique(h, i, |&j| hash_of(&keys[j as usize]));
+        self.table.insert(h, i, |j| hash_of(&keys[j as usize]));
         (i, true)
     }
 
@@ -49,20 +191,23 @@ impl<K: Hash + Eq + Copy> Index<K> {
         if self.keys.is_empty() {
             return None;
         }
-        let h = hash_of(key);
+        let raw = key.raw();
+        let h = hash_of(&raw);
         self.table
-            .find(h, |&i| self.keys[i as usize] == *key)
-            .copied()
+            .find(h, |i| self.keys.get(i as usize) == Some(&raw))
     }
 
     pub(crate) fn reserve(&mut self, n: usize) {
-        self.keys.reserve_exact(n);
+        let keys = self.keys.vec_mut();
+        keys.reserve_exact(n);
+        let len = keys.len();
         let keys = &self.keys;
-        self.table.reserve(n, |&j| hash_of(&keys[j as usize]));
+        self.table
+            .rebuild(len, len + n, |j| hash_of(&keys[j as usize]));
     }
 
     pub(crate) fn key(&self, i: u32) -> K {
-        self.keys[i as usize]
+        K::from_raw(self.keys[i as usize])
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -70,13 +215,14 @@ impl<K: Hash + Eq + Copy> Index<K> {
     }
 
     pub(crate) fn shrink(&mut self) {
-        self.keys.shrink_to_fit();
+        self.keys.vec_mut().shrink_to_fit();
         let keys = &self.keys;
-        self.table.shrink_to_fit(|&j| hash_of(&keys[j as usize]));
+        self.table
+            .rebuild(keys.len(), keys.len(), |j| hash_of(&keys[j as usize]));
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.keys.capacity() * std::mem::size_of::<K>() + self.table.allocation_size()
+        self.keys.heap_bytes() + self.table.heap_bytes()
     }
 }
 
@@ -88,8 +234,7 @@ impl<K: Hash + Eq + Copy> Index<K> {
 /// table's hash, so a lookup still hashes its key once.
 #[derive(Debug, Default)]
 pub(crate) struct Bloom {
-    words: Vec<u64>,
-    mask: usize,
+    pub(crate) words: Arr<u64>,
 }
 
 impl Bloom {
@@ -97,35 +242,35 @@ impl Bloom {
     pub(crate) fn with_keys(n: usize) -> Bloom {
         let words = (n * 16 / 64).next_power_of_two().clamp(1024, 1 << 19);
         Bloom {
-            words: vec![0; words],
-            mask: words - 1,
+            words: vec![0; words].into(),
         }
     }
 
     #[inline]
     fn bits(h: u64) -> u64 {
-        // hashbrown uses the low bits (bucket) and the top 7 (tag); take bits from the middle.
+        // The table uses the low bits (slot) and the top 7 (tag); take bits from the middle.
         (1u64 << ((h >> 32) & 63)) | (1u64 << ((h >> 38) & 63))
     }
 
     #[inline]
     fn word(&self, h: u64) -> usize {
-        ((h >> 44) as usize ^ (h as usize >> 12)) & self.mask
+        // The length is a power of two (checked when a file is read).
+        ((h >> 44) as usize ^ (h as usize >> 12)) & (self.words.len().wrapping_sub(1))
     }
 
     pub(crate) fn insert(&mut self, h: u64) {
         let w = self.word(h);
-        self.words[w] |= Bloom::bits(h);
+        self.words.vec_mut()[w] |= Bloom::bits(h);
     }
 
     #[inline]
     pub(crate) fn may_contain(&self, h: u64) -> bool {
         let b = Bloom::bits(h);
-        self.words[self.word(h)] & b == b
+        self.words.get(self.word(h)).is_none_or(|&w| w & b == b)
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.words.capacity() * 8
+        self.words.heap_bytes()
     }
 }
 
@@ -135,36 +280,46 @@ const BLOOM_MIN_KEYS: usize = 16 * 1024;
 /// A set of byte strings kept in one arena.
 #[derive(Debug, Default)]
 pub(crate) struct StrIndex {
-    arena: Vec<u8>,
+    pub(crate) arena: Arr<u8>,
     /// `ends[i]` is the end of string `i` in `arena`; it starts where string `i - 1` ends.
-    ends: Vec<u32>,
-    table: HashTable<u32>,
+    pub(crate) ends: Arr<u32>,
+    pub(crate) table: Slots,
     /// Built by `shrink` for big tables.
-    bloom: Option<Bloom>,
+    pub(crate) bloom: Option<Bloom>,
+}
+
+/// String `i` of an arena; empty for a span a damaged file would put out of bounds.
+#[inline]
+fn span_of<'a>(arena: &'a [u8], ends: &[u32], i: u32) -> &'a [u8] {
+    let i = i as usize;
+    let start = if i == 0 {
+        0
+    } else {
+        ends.get(i - 1).map_or(0, |&e| e as usize)
+    };
+    let end = ends.get(i).map_or(0, |&e| e as usize);
+    arena.get(start..end).unwrap_or_default()
 }
 
 impl StrIndex {
+    #[inline]
     fn span(&self, i: u32) -> &[u8] {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.arena[start..self.ends[i] as usize]
+        span_of(&self.arena, &self.ends, i)
     }
 
     pub(crate) fn insert(&mut self, key: &[u8]) -> (u32, bool) {
         let h = hash_of(key);
-        if let Some(&i) = self.table.find(h, |&i| self.span(i) == key) {
+        if let Some(i) = self.table.find(h, |i| self.span(i) == key) {
             return (i, false);
         }
         let i = u32::try_from(self.ends.len()).expect("more than 2^32 indicators");
-        self.arena.extend_from_slice(key);
-        self.ends
-            .push(u32::try_from(self.arena.len()).expect("string arena over 4 GiB"));
+        let arena = self.arena.vec_mut();
+        arena.extend_from_slice(key);
+        let end = u32::try_from(arena.len()).expect("string arena over 4 GiB");
+        self.ends.vec_mut().push(end);
         let (arena, ends) = (&self.arena, &self.ends);
-        self.table.insert_unique(h, i, |&j| {
-            let j = j as usize;
-            let s = if j == 0 { 0 } else { ends[j - 1] as usize };
-            hash_of(&arena[s..ends[j] as usize])
-        });
+        self.table
+            .insert(h, i, |j| hash_of(span_of(arena, ends, j)));
         (i, true)
     }
 
@@ -194,19 +349,17 @@ impl StrIndex {
         {
             return None;
         }
-        self.table.find(h, |&i| self.span(i) == key).copied()
+        self.table.find(h, |i| self.span(i) == key)
     }
 
     /// Room for `n` more strings of `bytes` bytes in all.
     pub(crate) fn reserve(&mut self, n: usize, bytes: usize) {
-        self.arena.reserve_exact(bytes);
-        self.ends.reserve_exact(n);
+        self.arena.vec_mut().reserve_exact(bytes);
+        self.ends.vec_mut().reserve_exact(n);
+        let len = self.ends.len();
         let (arena, ends) = (&self.arena, &self.ends);
-        self.table.reserve(n, |&j| {
-            let j = j as usize;
-            let s = if j == 0 { 0 } else { ends[j - 1] as usize };
-            hash_of(&arena[s..ends[j] as usize])
-        });
+        self.table
+            .rebuild(len, len + n, |j| hash_of(span_of(arena, ends, j)));
     }
 
     pub(crate) fn key(&self, i: u32) -> &[u8] {
@@ -218,14 +371,12 @@ impl StrIndex {
     }
 
     pub(crate) fn shrink(&mut self) {
-        self.arena.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        self.arena.vec_mut().shrink_to_fit();
+        self.ends.vec_mut().shrink_to_fit();
+        let len = self.ends.len();
         let (arena, ends) = (&self.arena, &self.ends);
-        self.table.shrink_to_fit(|&j| {
-            let j = j as usize;
-            let s = if j == 0 { 0 } else { ends[j - 1] as usize };
-            hash_of(&arena[s..ends[j] as usize])
-        });
+        self.table
+            .rebuild(len, len, |j| hash_of(span_of(arena, ends, j)));
         self.bloom = (self.len() >= BLOOM_MIN_KEYS).then(|| {
             let mut b = Bloom::with_keys(self.len());
             for i in 0..self.len() as u32 {
@@ -236,9 +387,9 @@ impl StrIndex {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + self.ends.capacity() * 4
-            + self.table.allocation_size()
+        self.arena.heap_bytes()
+            + self.ends.heap_bytes()
+            + self.table.heap_bytes()
             + self.bloom.as_ref().map_or(0, Bloom::heap_bytes)
     }
 }
@@ -293,7 +444,7 @@ mod tests {
         }
         ix.shrink();
         sx.shrink();
-        assert!(sx.table.capacity() < 1000, "unused room given back");
+        assert!(sx.table.ctrl.len() < 1000, "unused room given back");
         for i in 0..100u32 {
             assert_eq!(ix.get(&(i * 7)), Some(i));
             assert_eq!(sx.get(format!("d{i}.example").as_bytes()), Some(i));

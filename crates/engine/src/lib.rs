@@ -38,7 +38,9 @@
 //! sees the (small) set of free strings.
 
 mod anchors;
+mod arr;
 mod compile;
+mod file;
 mod index;
 mod lines;
 mod lpm;
@@ -48,7 +50,9 @@ mod set;
 mod subset;
 mod url;
 
+pub use arr::Backing;
 pub use compile::Compiler;
+pub use file::{FORMAT_VERSION, FileError, SetFile};
 pub use lines::for_each_hit_line;
 pub use pattern::parse_ipv4;
 pub use pattern::{IocKind, Pattern};

@@ -13,15 +13,20 @@
 /// No network covers the interval.
 const NONE: u32 = u32::MAX;
 
+use crate::arr::Arr;
+
 #[derive(Debug, Default)]
 pub(crate) struct Lpm4 {
     /// Start of each interval, ascending; an interval runs until the next one starts.
-    starts: Vec<u32>,
+    pub(crate) starts: Arr<u32>,
     /// The network owning each interval (its index in the set's CIDR table), or [`NONE`].
-    owners: Vec<u32>,
+    pub(crate) owners: Arr<u32>,
     /// `dir[k]` is the number of intervals that start before `k << 16`; 65,537 entries.
-    dir: Vec<u32>,
+    pub(crate) dir: Arr<u32>,
 }
+
+/// Entries of [`Lpm4::dir`].
+pub(crate) const DIR_LEN: usize = (1 << 16) + 1;
 
 impl Lpm4 {
     /// The table of `nets`: (network address, prefix length, index). Networks must be distinct
@@ -37,7 +42,7 @@ impl Lpm4 {
             })
             .collect();
         v.sort_unstable_by_key(|&(start, _, len, _)| (start, len));
-        let mut t = Lpm4::default();
+        let mut t = Build::default();
         // Networks that hold the current address, outermost first: (last address, index).
         let mut open: Vec<(u32, u32)> = Vec::new();
         for &(start, last, _, id) in &v {
@@ -62,20 +67,34 @@ impl Lpm4 {
         if t.starts.is_empty() {
             // No network: `get` answers without the directory, and a set without networks
             // does not carry its 256 KiB.
-            return t;
+            return Lpm4::default();
         }
         t.starts.shrink_to_fit();
         t.owners.shrink_to_fit();
-        t.dir = Vec::with_capacity((1 << 16) + 1);
+        let mut dir = Vec::with_capacity(DIR_LEN);
         let mut i = 0;
         for k in 0..=(1u64 << 16) {
             while i < t.starts.len() && u64::from(t.starts[i]) < k << 16 {
                 i += 1;
             }
-            t.dir.push(i as u32);
+            dir.push(i as u32);
         }
-        t
+        Lpm4 {
+            starts: t.starts.into(),
+            owners: t.owners.into(),
+            dir: dir.into(),
+        }
     }
+}
+
+/// The intervals while [`Lpm4::build`] works.
+#[derive(Default)]
+struct Build {
+    starts: Vec<u32>,
+    owners: Vec<u32>,
+}
+
+impl Build {
 
     /// Starts an interval at `at` owned by `owner`. A later interval at the same address
     /// replaces the earlier one (a network starting where its parent does, or a parent
@@ -89,24 +108,28 @@ impl Lpm4 {
         }
     }
 
-    /// The longest network that holds `ip`.
+}
+
+impl Lpm4 {
+    /// The longest network that holds `ip`. Bounds are checked, so a damaged table answers
+    /// wrongly at worst, never out of bounds.
     #[inline]
     pub(crate) fn get(&self, ip: u32) -> Option<u32> {
         if self.starts.is_empty() {
             return None;
         }
         let hi = (ip >> 16) as usize;
-        let (lo, up) = (self.dir[hi] as usize, self.dir[hi + 1] as usize);
+        let (lo, up) = (*self.dir.get(hi)? as usize, *self.dir.get(hi + 1)? as usize);
         // Intervals before `lo + k` start at or below `ip`: the last of them holds it.
-        let k = self.starts[lo..up].partition_point(|&s| s <= ip);
+        let k = self.starts.get(lo..up)?.partition_point(|&s| s <= ip);
         match lo + k {
             0 => None,
-            n => Some(self.owners[n - 1]).filter(|&o| o != NONE),
+            n => self.owners.get(n - 1).copied().filter(|&o| o != NONE),
         }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.starts.capacity() + self.owners.capacity() + self.dir.capacity()) * 4
+        self.starts.heap_bytes() + self.owners.heap_bytes() + self.dir.heap_bytes()
     }
 }
 

@@ -238,9 +238,10 @@ impl IocSet {
         hits: &mut Vec<Hit>,
     ) -> Option<u32> {
         let ip = parse_ipv4(&hay[s..e])?;
-        if let Some(map) = &self.v4_map {
+        if !self.v4_map.is_empty() {
+            // 2^18 words when present (checked when a file is read).
             let slash24 = (ip >> 8) as usize;
-            if map[slash24 / 64] & (1 << (slash24 % 64)) == 0 {
+            if self.v4_map[slash24 / 64] & (1 << (slash24 % 64)) == 0 {
                 return Some(ip);
             }
         }
@@ -361,7 +362,7 @@ impl IocSet {
                     id: self.id(Table::Ipv6, i),
                 });
             }
-            for &len in &self.cidr6_lens {
+            for &len in self.cidr6_lens.iter() {
                 let net = if len == 0 {
                     0
                 } else {
@@ -473,7 +474,7 @@ impl IocSet {
                     id: self.id(Table::UrlExact, i),
                 });
             }
-            for &len in &self.url_prefix_lens {
+            for &len in self.url_prefix_lens.iter() {
                 let len = len as usize;
                 if len > canon.len() {
                     break;

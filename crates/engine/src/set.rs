@@ -9,6 +9,7 @@ use memchr::memmem;
 
 use aho_corasick::AhoCorasick;
 
+use crate::arr::{Arr, Pod};
 use crate::index::{Index, StrIndex};
 use crate::lpm::Lpm4;
 use crate::pattern::*;
@@ -48,8 +49,10 @@ pub struct Feed {
 /// One feed's listing of an indicator: which feed, on which line (1-based; 0 when the format
 /// has no lines), and what the feed said about it ([`IocSet::meta`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(C)]
 pub struct SourceRef {
-    pub feed: u16,
+    /// A feed number from [`Compiler::add_feed`](crate::Compiler::add_feed) (below 65,536).
+    pub feed: u32,
     pub line: u32,
     /// Index into the set's listing metadata, or [`SourceRef::NO_META`].
     pub meta: u32,
@@ -62,7 +65,7 @@ impl SourceRef {
     /// A listing without metadata of its own.
     pub fn plain(feed: u16, line: u32) -> SourceRef {
         SourceRef {
-            feed,
+            feed: u32::from(feed),
             line,
             meta: SourceRef::NO_META,
         }
@@ -215,9 +218,9 @@ pub struct IocSet {
     /// One bit per /24: set when an IPv4 indicator or IPv4 CIDR covers part of it. Most
     /// address tokens in logs are not indicators; this 2 MiB map (built for big sets only)
     /// turns their lookups into one L2 read instead of misses into the tables.
-    pub(crate) v4_map: Option<Box<[u64]>>,
+    pub(crate) v4_map: Arr<u64>,
     pub(crate) cidr6: Index<(u128, u8)>,
-    pub(crate) cidr6_lens: Vec<u8>,
+    pub(crate) cidr6_lens: Arr<u8>,
     pub(crate) domain_sub: StrIndex,
     /// The fewest labels of a `domain_sub` key (`evil.com`: 2).
     pub(crate) sub_min_labels: usize,
@@ -225,19 +228,19 @@ pub struct IocSet {
     pub(crate) url_exact: StrIndex,
     pub(crate) url_prefix: StrIndex,
     /// Distinct lengths of prefix-mode URLs, ascending.
-    pub(crate) url_prefix_lens: Vec<u32>,
+    pub(crate) url_prefix_lens: Arr<u32>,
     /// Hosts of every URL indicator: a URL token is canonicalized only when its host is here.
     pub(crate) url_hosts: StrIndex,
     /// Some URL indicator has an IPv4 host: address tokens are looked up in `url_v4` too.
     pub(crate) url_v4_hosts: bool,
     /// The IPv4 hosts of URL indicators, sorted, and a 64 Ki-bit filter of them
     /// ([`v4_slot`]).
-    pub(crate) url_v4: Vec<u32>,
-    pub(crate) url_v4_filter: Box<[u64]>,
+    pub(crate) url_v4: Arr<u32>,
+    pub(crate) url_v4_filter: Arr<u64>,
     /// One bit per value of the high bits of a name's hash, set for the hosts of URL
     /// indicators: most name tokens are no such host, and this small map (at most 1 MiB,
     /// about 32 bits per host) answers that in one read instead of a probe into `url_hosts`.
-    pub(crate) url_host_filter: Box<[u64]>,
+    pub(crate) url_host_filter: Arr<u64>,
     /// Hashes of the hosts of `url_hosts`, while compiling (empty after).
     pub(crate) url_host_hashes: Vec<u64>,
     pub(crate) md5: Index<[u8; 16]>,
@@ -252,12 +255,15 @@ pub struct IocSet {
     /// `base[t]` is the id of table `t`'s first indicator; `base[N_TABLES]` is the set's size.
     pub(crate) base: [u32; N_TABLES + 1],
     /// Sources of indicator `i` are `sources[src_start[i]..src_start[i + 1]]`.
-    pub(crate) src_start: Vec<u32>,
-    pub(crate) sources: Vec<SourceRef>,
-    pub(crate) metas: Vec<Meta>,
+    pub(crate) src_start: Arr<u32>,
+    pub(crate) sources: Arr<SourceRef>,
+    /// What feeds said about listings: decoded from `meta_blob` on first use in a set read
+    /// from a file (most sets never need it: plain lists say nothing), set at build otherwise.
+    pub(crate) metas: std::sync::OnceLock<Vec<Meta>>,
+    pub(crate) meta_blob: Arr<u8>,
     /// The indicators of each report ([`Context::report`]), the first
-    /// [`IocSet::MAX_REPORT_MEMBERS`] of each.
-    pub(crate) reports: hashbrown::HashMap<String, Vec<IocId>, foldhash::fast::RandomState>,
+    /// [`IocSet::MAX_REPORT_MEMBERS`] of each; worked out from the metadata on first use.
+    pub(crate) reports: std::sync::OnceLock<Reports>,
     pub(crate) feeds: Vec<Feed>,
 }
 
@@ -417,12 +423,21 @@ impl IocSet {
     /// Every feed's listing of indicator `id`, ordered by feed.
     pub fn sources(&self, id: IocId) -> &[SourceRef] {
         let i = id.index();
-        &self.sources[self.src_start[i] as usize..self.src_start[i + 1] as usize]
+        let (Some(&s), Some(&e)) = (self.src_start.get(i), self.src_start.get(i + 1)) else {
+            return &[];
+        };
+        self.sources.get(s as usize..e as usize).unwrap_or_default()
+    }
+
+    /// Every listing's metadata, decoded on first use for a set read from a file.
+    pub(crate) fn metas(&self) -> &[Meta] {
+        self.metas
+            .get_or_init(|| crate::file::decode_metas(&self.meta_blob))
     }
 
     /// What the feed said about this listing, if it said anything beyond listing it.
     pub fn meta(&self, source: &SourceRef) -> Option<&Meta> {
-        self.metas.get(source.meta as usize)
+        self.metas().get(source.meta as usize)
     }
 
     /// Indicators kept per report for [`IocSet::report_members`].
@@ -431,7 +446,10 @@ impl IocSet {
     /// Indicators of the set listed by `report` (a [`Context::report`]): the first
     /// [`IocSet::MAX_REPORT_MEMBERS`] in the set's order; empty for an unknown report.
     pub fn report_members(&self, report: &str) -> &[IocId] {
-        self.reports.get(report).map_or(&[], Vec::as_slice)
+        self.reports
+            .get_or_init(|| crate::compile::reports_of(self))
+            .get(report)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The feeds the set was built from; `SourceRef::feed` indexes this.
@@ -457,7 +475,7 @@ impl IocSet {
     /// Heap memory held by the set: tables, keys, provenance and automata.
     pub fn heap_bytes(&self) -> usize {
         self.ipv4.heap_bytes()
-            + self.v4_map.as_ref().map_or(0, |m| m.len() * 8)
+            + self.v4_map.heap_bytes()
             + self.ipv6.heap_bytes()
             + self.cidr4.heap_bytes()
             + self.lpm4.heap_bytes()
@@ -467,9 +485,9 @@ impl IocSet {
             + self.url_exact.heap_bytes()
             + self.url_prefix.heap_bytes()
             + self.url_hosts.heap_bytes()
-            + self.url_host_filter.len() * 8
-            + self.url_v4.capacity() * 4
-            + self.url_v4_filter.len() * 8
+            + self.url_host_filter.heap_bytes()
+            + self.url_v4.heap_bytes()
+            + self.url_v4_filter.heap_bytes()
             + self.md5.heap_bytes()
             + self.sha1.heap_bytes()
             + self.sha256.heap_bytes()
@@ -477,9 +495,13 @@ impl IocSet {
             + self.str_cs.heap_bytes()
             + self.str_ci.heap_bytes()
             + self.strings.as_ref().map_or(0, StringSearch::memory_usage)
-            + self.src_start.capacity() * 4
-            + self.sources.capacity() * std::mem::size_of::<SourceRef>()
-            + self.metas.capacity() * std::mem::size_of::<Meta>()
+            + self.src_start.heap_bytes()
+            + self.sources.heap_bytes()
+            + self.meta_blob.heap_bytes()
+            + self
+                .metas
+                .get()
+                .map_or(0, |m| m.capacity() * std::mem::size_of::<Meta>())
             + self
                 .feeds
                 .iter()
@@ -487,6 +509,12 @@ impl IocSet {
                 .sum::<usize>()
     }
 }
+
+// SAFETY: three `u32`s in C layout: no padding, every bit pattern valid.
+unsafe impl Pod for SourceRef {}
+
+/// Report name -> its first indicators ([`IocSet::report_members`]).
+pub(crate) type Reports = hashbrown::HashMap<String, Vec<IocId>, foldhash::fast::RandomState>;
 
 /// How an [`IocSet`] finds free strings.
 ///

@@ -106,6 +106,11 @@ pub fn check(bytes: &[u8]) {
             String::from_utf8_lossy(&line),
         );
     }
+    // The same set written to a compiled set file and read back finds the same.
+    let back = IocSet::from_bytes(std::sync::Arc::new(set.to_bytes(b"")))
+        .expect("a written set reads back")
+        .set;
+    assert_eq!(engine(&back, &line), got, "the set read back from its file differs");
     let mut each = Vec::new();
     let mut off = 0;
     for part in line.split(|&b| b == b'\n') {
