@@ -122,6 +122,14 @@ const MOVERS: &[(&str, Mover)] = &[
     ("iocd_ioc_rejected_lines", Here),
     ("iocd_ioc_reloads_total", Here),
     ("iocd_ioc_reload_failures_total", Here),
+    (
+        "iocd_set_file_faulted_pages_total",
+        by(
+            "tests/compiled_set.rs",
+            "daemons_map_the_file_share_it_and_survive_its_truncation",
+            "iocd_set_file_faulted_pages_total",
+        ),
+    ),
     ("iocd_ioc_last_reload_timestamp_seconds", Here),
     ("iocd_ioc_reload_duration_seconds", Here),
     ("iocd_ioc_set_generation", Here),

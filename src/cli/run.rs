@@ -49,6 +49,30 @@ pub fn run(a: ConfigArgs) -> Result<bool> {
 pub fn validate(v: ValidateArgs) -> Result<bool> {
     let a = v.config;
     let cfg = load(&a.config)?;
+    if let Some(path) = &cfg.compiled_set {
+        // The file is mapped and checked as the daemon will.
+        let opened = iocd::ioc::setfile::open(path)?;
+        if opened.set.is_empty() {
+            eprintln!(
+                "iocd: warning: compiled set {} holds no indicator",
+                path.display()
+            );
+        }
+        println!(
+            "{}: ok: compiled set {} ({} indicators, {} bytes, compiled {}), {} sinks",
+            a.config.display(),
+            path.display(),
+            opened.set.len(),
+            opened.bytes.len(),
+            opened.provenance.as_ref().map_or_else(
+                || "at an unknown time".to_owned(),
+                |p| chrono::DateTime::from_timestamp(p.compiled_at, 0)
+                    .map_or_else(|| p.compiled_at.to_string(), |d| d.to_rfc3339())
+            ),
+            cfg.sinks.len()
+        );
+        return Ok(true);
+    }
     // Feeds are read too: a configuration whose feeds cannot be loaded is not one to start.
     let (set, report) = iocd::ioc::load_config_feeds(&cfg.feeds, &cfg.allowlists)?;
     // The flood guard's shared-infrastructure lists, parsed as the daemon will parse them.

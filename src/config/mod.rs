@@ -49,6 +49,14 @@ pub struct Config {
     /// Known-good values dropped from every feed at load.
     #[serde(default)]
     pub allowlists: Vec<AllowlistConfig>,
+    /// A compiled set file (`iocd iocs compile -o FILE`) to match with instead of feeds: the
+    /// daemon maps it (a million indicators ready in milliseconds, pages shared with every
+    /// process that maps it) and maps it again when it changes, on SIGHUP and on
+    /// `POST /reload`. Its feeds, allowlists, rails and expiries were applied when it was
+    /// compiled, so `feeds` and `allowlists` must be empty; compile it again to take feed
+    /// changes and expiries.
+    #[serde(default)]
+    pub compiled_set: Option<PathBuf>,
     #[serde(default)]
     pub reload: ReloadConfig,
     #[serde(default)]

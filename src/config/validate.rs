@@ -51,6 +51,13 @@ impl Config {
         );
         positive(self.shutdown.grace, "shutdown.grace", &mut errs);
         feeds::validate(&self.feeds, &self.allowlists, &mut errs);
+        if self.compiled_set.is_some() && !(self.feeds.is_empty() && self.allowlists.is_empty()) {
+            errs.push(
+                "compiled_set",
+                "goes alone: the feeds and allowlists were applied when it was compiled \
+                 (`iocd iocs compile --config`); remove [[feeds]] and [[allowlists]] here",
+            );
+        }
         feeds::validate_guard(
             "reload",
             self.reload.max_shrink,

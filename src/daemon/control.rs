@@ -111,6 +111,9 @@ impl Control {
         ]
         .map(|period| tokio::time::interval_at(tokio::time::Instant::now() + period, period));
         let mut stamps = file_stamps(&catalog.watched_files());
+        // Pages of a mapped compiled set file lost under us (it was truncated in place): a
+        // reason to map the file again, and to say so, even if its stamp did not move.
+        let mut faulted = crate::ioc::setfile::faulted_pages();
         loop {
             let wake = tokio::select! {
                 signal = stop.recv() => Wake::Stop(signal),
@@ -122,10 +125,12 @@ impl Control {
                 Some(req) = reload_rx.recv() => Wake::Reload(req.reason, req.reply),
                 _ = watch.tick(), if cfg.reload.watch_files => {
                     let now = file_stamps(&catalog.watched_files());
-                    if now == stamps {
+                    let faults = crate::ioc::setfile::faulted_pages();
+                    if now == stamps && faults == faulted {
                         continue;
                     }
                     stamps = now;
+                    faulted = faults;
                     Wake::Reload(ReloadReason::FileChanged, None)
                 }
                 // Due refreshes and retries of failed feeds, whether files are watched or not.
@@ -291,6 +296,10 @@ impl Control {
     /// once) and readiness: ready once intake runs and no feed lacks a generation.
     pub(super) fn publish_feeds(&self, catalog: &Catalog, refresh: Option<&RefreshReport>) {
         let m = &self.metrics;
+        // Pages of a mapped set file replaced by zeros since the last look (process-wide).
+        let faulted = crate::ioc::setfile::faulted_pages();
+        m.set_file_faulted_pages
+            .inc_by(faulted.saturating_sub(m.set_file_faulted_pages.get()));
         for f in refresh.map_or(&[][..], |r| &r.feeds) {
             m.feed_fetches
                 .with_label_values(&[f.name.as_str(), f.fetch])
@@ -346,7 +355,7 @@ impl Control {
         );
         if !set.is_empty() {
             m.bytes_per_indicator
-                .set(set.heap_bytes() as f64 / set.len() as f64);
+                .set((set.heap_bytes() + set.mapped_bytes()) as f64 / set.len() as f64);
         }
         m.indicators.reset();
         let mut per: BTreeMap<(u32, IocKind), i64> = BTreeMap::new();

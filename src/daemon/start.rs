@@ -73,7 +73,10 @@ pub(super) fn runtime() -> Result<Runtime, Error> {
 /// with it, as generation 1.
 pub(super) fn first_set(cfg: &Config, rt: &Runtime, metrics: &Arc<Metrics>) -> (Catalog, Control) {
     let started = Instant::now();
-    let mut catalog = Catalog::new(&cfg.feeds, &cfg.allowlists);
+    let mut catalog = match &cfg.compiled_set {
+        Some(path) => Catalog::compiled(path),
+        None => Catalog::new(&cfg.feeds, &cfg.allowlists),
+    };
     // Each feed that fails is logged by the catalog, with what stays in use.
     let refresh = rt.block_on(catalog.refresh_all());
     let (set, report) = catalog.compile(SystemTime::now());

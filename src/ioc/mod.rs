@@ -23,6 +23,7 @@ pub mod fetch;
 mod listings;
 mod normalize;
 pub mod rails;
+pub mod setfile;
 pub mod tip;
 
 use std::collections::BTreeMap;

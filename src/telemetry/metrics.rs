@@ -83,6 +83,10 @@ pub struct Metrics {
     /// Reloads that did not take everything: a feed or allowlist refresh failed or was
     /// refused, or the build failed. What was not taken stayed as it was.
     pub reload_failures: IntCounter,
+    /// Pages of a mapped compiled set file that went missing under the daemon (the file was
+    /// truncated in place) and read as zeros: the set in use may miss indicators until a
+    /// good file is mapped.
+    pub set_file_faulted_pages: IntCounter,
     /// Unix time of the last successful reload.
     pub last_reload: Gauge,
     /// Time the last reload took.
@@ -287,6 +291,13 @@ impl Metrics {
                 IntCounter::new(
                     "iocd_ioc_reload_failures_total",
                     "Reloads where a feed or allowlist failed or was refused, or the build failed."
+                )
+                .expect("valid metric")
+            ),
+            set_file_faulted_pages: reg!(
+                IntCounter::new(
+                    "iocd_set_file_faulted_pages_total",
+                    "Pages of the mapped compiled set file that went missing (the file was truncated in place) and read as zeros."
                 )
                 .expect("valid metric")
             ),

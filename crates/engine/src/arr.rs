@@ -85,7 +85,11 @@ impl<T: Pod> Deref for Arr<T> {
 impl<T: Pod> Arr<T> {
     /// A view of `len` values of `T` at byte `offset` of `keep`'s bytes, or why not: out of
     /// bounds or misaligned.
-    pub(crate) fn view(keep: &Arc<dyn Backing>, offset: usize, len: usize) -> Result<Arr<T>, String> {
+    pub(crate) fn view(
+        keep: &Arc<dyn Backing>,
+        offset: usize,
+        len: usize,
+    ) -> Result<Arr<T>, String> {
         let bytes = keep.bytes();
         let size = len
             .checked_mul(std::mem::size_of::<T>())

@@ -4,12 +4,12 @@ use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
 use memchr::memmem;
 
+use crate::arr::Arr;
 use crate::index::{Index, StrIndex};
 use crate::lpm::Lpm4;
 use crate::pattern::*;
 use crate::set::*;
 use crate::*;
-use crate::arr::Arr;
 
 /// Sets with fewer IPv4 indicators than this (and no IPv4 network) keep their table in cache
 /// anyway, and skip the 2 MiB /24 map.
@@ -110,6 +110,7 @@ impl Compiler {
                 meta_blob: Arr::default(),
                 reports: Default::default(),
                 feeds: Vec::new(),
+                mapped_bytes: 0,
             },
             listings: Vec::new(),
             metas: Vec::new(),
@@ -382,7 +383,9 @@ impl Compiler {
         s.url_exact.shrink();
         s.url_prefix.shrink();
         s.url_hosts.shrink();
-        s.url_host_filter = host_filter(&std::mem::take(&mut s.url_host_hashes)).into_vec().into();
+        s.url_host_filter = host_filter(&std::mem::take(&mut s.url_host_hashes))
+            .into_vec()
+            .into();
         let v4 = s.url_v4.vec_mut();
         v4.sort_unstable();
         v4.dedup();

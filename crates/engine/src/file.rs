@@ -9,7 +9,7 @@
 //! | 8..12 | format version ([`FORMAT_VERSION`]) |
 //! | 12..16 | `0x0102_0304`, to refuse a file from a machine of the other byte order |
 //! | 16..24 | length of the whole file |
-//! | 24..32 | XXH3-64 of every byte after the header |
+//! | 24..32 | checksum of every byte after the header: XXH3-64 of the XXH3-64s of its 1 MiB chunks |
 //! | 32..40 | fingerprint of the table hash function ([`hash_fingerprint`]) |
 //! | 40..44 | number of sections |
 //! | 44..64 | zero |
@@ -108,8 +108,42 @@ pub fn hash_fingerprint() -> u64 {
     h
 }
 
+/// The file's checksum: XXH3-64 over the XXH3-64s of its 1 MiB chunks (little-endian), so
+/// that checking a big file runs on every core: a million indicators are about 47 MB, 5 ms
+/// of one core at the SSE2 speed of XXH3.
 fn checksum(bytes: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(bytes)
+    const CHUNK: usize = 1 << 20;
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let n = bytes.len().div_ceil(CHUNK);
+    let mut sums = vec![0u64; n];
+    let fill = |sums: &mut [u64], first: usize| {
+        for (k, s) in sums.iter_mut().enumerate() {
+            let at = (first + k) * CHUNK;
+            *s = xxhash_rust::xxh3::xxh3_64(&bytes[at..(at + CHUNK).min(bytes.len())]);
+        }
+    };
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    let per = n.div_ceil(threads.max(1)).max(8);
+    if n <= per {
+        fill(&mut sums, 0);
+    } else {
+        std::thread::scope(|scope| {
+            let mut parts = sums.chunks_mut(per).enumerate();
+            let first = parts.next();
+            for (i, part) in parts {
+                scope.spawn(move || fill(part, i * per));
+            }
+            if let Some((_, part)) = first {
+                fill(part, 0);
+            }
+        });
+    }
+    let mut le = Vec::with_capacity(n * 8);
+    for s in &sums {
+        le.extend_from_slice(&s.to_le_bytes());
+    }
+    xxhash_rust::xxh3::xxh3_64(&le)
 }
 
 /// A set read from a file, with the note its writer stored beside it.
@@ -128,10 +162,14 @@ struct Writer {
 impl Writer {
     fn arr<T: Pod>(&mut self, a: &[T]) {
         // SAFETY: `T` is plain data without padding.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(a.as_ptr().cast::<u8>(), std::mem::size_of_val(a)) };
-        self.sections
-            .push((std::mem::size_of::<T>() as u32, bytes.to_vec(), a.len() as u64));
+        let bytes = unsafe {
+            std::slice::from_raw_parts(a.as_ptr().cast::<u8>(), std::mem::size_of_val(a))
+        };
+        self.sections.push((
+            std::mem::size_of::<T>() as u32,
+            bytes.to_vec(),
+            a.len() as u64,
+        ));
     }
 
     fn index<K: Key>(&mut self, ix: &Index<K>) {
@@ -376,7 +414,8 @@ impl IocSet {
             next: 0,
             mapped: 0,
         };
-        let (set, note) = read_set(&mut r)?;
+        let (mut set, note) = read_set(&mut r)?;
+        set.mapped_bytes = r.mapped;
         if r.next != n_sections {
             return Err(FileError::Invalid(format!(
                 "{n_sections} sections, this version has {}",
@@ -482,7 +521,9 @@ fn read_set(r: &mut Reader<'_>) -> Result<(IocSet, Arr<u8>), FileError> {
         )));
     }
     if src_start.windows(2).any(|w| w[0] > w[1])
-        || src_start.last().is_some_and(|&e| e as usize != sources.len())
+        || src_start
+            .last()
+            .is_some_and(|&e| e as usize != sources.len())
     {
         return Err(invalid("source starts out of order"));
     }
@@ -529,6 +570,7 @@ fn read_set(r: &mut Reader<'_>) -> Result<(IocSet, Arr<u8>), FileError> {
         meta_blob,
         reports: std::sync::OnceLock::new(),
         feeds,
+        mapped_bytes: 0,
     };
     Ok((set, note))
 }
@@ -710,7 +752,13 @@ fn decode_feeds(b: &[u8]) -> Option<Vec<Feed>> {
     r.b.is_empty().then_some(feeds)
 }
 
-const TLPS: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
+const TLPS: [Tlp; 5] = [
+    Tlp::Clear,
+    Tlp::Green,
+    Tlp::Amber,
+    Tlp::AmberStrict,
+    Tlp::Red,
+];
 
 pub(crate) fn encode_metas(metas: &[Meta]) -> Vec<u8> {
     if metas.is_empty() {

@@ -176,7 +176,10 @@ impl<K: Key> Index<K> {
     pub(crate) fn insert(&mut self, key: K) -> (u32, bool) {
         let raw = key.raw();
         let h = hash_of(&raw);
-        if let Some(i) = self.table.find(h, |i| self.keys.get(i as usize) == Some(&raw)) {
+        if let Some(i) = self
+            .table
+            .find(h, |i| self.keys.get(i as usize) == Some(&raw))
+        {
             return (i, false);
         }
         let i = u32::try_from(self.keys.len()).expect("more than 2^32 indicators");

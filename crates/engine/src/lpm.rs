@@ -95,7 +95,6 @@ struct Build {
 }
 
 impl Build {
-
     /// Starts an interval at `at` owned by `owner`. A later interval at the same address
     /// replaces the earlier one (a network starting where its parent does, or a parent
     /// resuming where a child starts).
@@ -107,7 +106,6 @@ impl Build {
             self.owners.push(owner);
         }
     }
-
 }
 
 impl Lpm4 {

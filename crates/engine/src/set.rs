@@ -265,6 +265,8 @@ pub struct IocSet {
     /// [`IocSet::MAX_REPORT_MEMBERS`] of each; worked out from the metadata on first use.
     pub(crate) reports: std::sync::OnceLock<Reports>,
     pub(crate) feeds: Vec<Feed>,
+    /// Bytes of a compiled set file the tables use in place (0 for a set built here).
+    pub(crate) mapped_bytes: usize,
 }
 
 impl fmt::Debug for IocSet {
@@ -470,6 +472,13 @@ impl IocSet {
                 (k, n)
             })
             .collect()
+    }
+
+    /// Bytes of a compiled set file this set's tables use in place, without copying
+    /// ([`IocSet::from_bytes`]); 0 for a set compiled in this process. Add it to
+    /// [`IocSet::heap_bytes`] for all the memory the set reads.
+    pub fn mapped_bytes(&self) -> usize {
+        self.mapped_bytes
     }
 
     /// Heap memory held by the set: tables, keys, provenance and automata.

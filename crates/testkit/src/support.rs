@@ -285,3 +285,14 @@ pub fn read_alerts(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(&l.unwrap()).expect("alerts are JSON lines"))
         .collect()
 }
+
+/// A running `iocd` that is killed when the guard is dropped: a failing assertion (a panic)
+/// must not leave daemons behind. Stop it normally with [`stop_iocd`] on `.0`.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -17,6 +17,9 @@ impl Catalog {
     /// Compiles the generations in memory into a set, as of `now`, and notes when a listing in
     /// it next expires ([`Catalog::next_expiry`]).
     pub fn compile(&self, now: SystemTime) -> (IocSet, LoadReport) {
+        if let Some(c) = self.compiled_file() {
+            return self.compile_compiled(c);
+        }
         let (set, report, next) = self.compile_feeds(now, None, None);
         self.next_expiry.store(next, Ordering::Relaxed);
         (set, report)

@@ -45,9 +45,11 @@ use crate::ioc::{LoadError, LoadReport, Rejected};
 use iocd_engine::IocSet;
 
 mod compile;
+mod compiled;
 mod refresh;
 
 pub use compile::{Fate, ListingFate};
+use compiled::c_name;
 use refresh::allowlist_files;
 
 /// A failed feed is tried again after at most this long, even without a `refresh` interval.
@@ -201,6 +203,8 @@ pub struct Catalog {
     /// Whether compiling applies the safety [`rails`](crate::ioc::rails) (always in the daemon; `iocd scan
     /// --no-rails` turns them off).
     rails: bool,
+    /// Set for a daemon that runs on a compiled set file instead of feeds.
+    compiled: Option<Box<compiled::CompiledFile>>,
 }
 
 const NEVER: i64 = i64::MAX;
@@ -445,6 +449,7 @@ impl Catalog {
             client: None,
             next_expiry: AtomicI64::new(NEVER),
             rails: true,
+            compiled: None,
         }
     }
 
@@ -458,6 +463,9 @@ impl Catalog {
     /// changed) and fetches every URL feed. A feed that fails, or whose new document the
     /// refresh guard refuses, keeps its previous generation; the report says which and why.
     pub async fn refresh_all(&mut self) -> RefreshReport {
+        if self.compiled.is_some() {
+            return self.refresh_compiled(true);
+        }
         let now = SystemTime::now();
         let all: Vec<usize> = (0..self.feeds.len()).collect();
         self.refresh(&all, now, true).await
@@ -477,6 +485,9 @@ impl Catalog {
     /// For a changed file: reads the feed files and allowlists whose stamp moved (URL feeds
     /// are left to their schedule).
     pub(crate) async fn refresh_files(&mut self, now: SystemTime) -> RefreshReport {
+        if self.compiled.is_some() {
+            return self.refresh_compiled(false);
+        }
         let files: Vec<usize> = (0..self.feeds.len())
             .filter(|&i| self.feeds[i].cfg.path.is_some())
             .collect();
@@ -486,6 +497,9 @@ impl Catalog {
     /// Per feed, in configuration order: whether its last refresh succeeded, when one last
     /// did, and when its generation was read.
     pub fn health(&self) -> Vec<FeedHealth> {
+        if let Some(c) = self.compiled_file() {
+            return vec![Catalog::compiled_health(c)];
+        }
         self.feeds
             .iter()
             .map(|f| FeedHealth {
@@ -500,6 +514,12 @@ impl Catalog {
     /// Feeds that have no generation yet (neither read nor from their cache): until they
     /// have one, the set lacks them and the daemon is not ready.
     pub(crate) fn missing_feeds(&self) -> Vec<&str> {
+        if let Some(c) = self.compiled_file() {
+            return Catalog::compiled_missing(c)
+                .then_some(c_name(c))
+                .into_iter()
+                .collect();
+        }
         self.feeds
             .iter()
             .filter(|f| f.generation.is_none())
@@ -515,6 +535,9 @@ impl Catalog {
     /// Feed and allowlist files (and folders), for change detection. URL feeds have none.
     pub fn watched_files(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
+        if let Some(c) = self.compiled_file() {
+            out.push(Catalog::compiled_path(c));
+        }
         for f in &self.feeds {
             if let Some(p) = &f.cfg.path {
                 if p.is_dir() {

@@ -163,7 +163,11 @@ fn a_set_read_back_is_the_same_set() {
         assert_eq!(back.len(), set.len());
         assert_eq!(back.counts(), set.counts());
         let found = hits(&set, LINES);
-        assert!(found.len() >= 12 + 3 * usize::from(n > 0), "{} hits", found.len());
+        assert!(
+            found.len() >= 12 + 3 * usize::from(n > 0),
+            "{} hits",
+            found.len()
+        );
         assert_eq!(hits(back, LINES), found);
         for i in 0..set.len() as u32 {
             let id = IocId(i);
@@ -176,12 +180,21 @@ fn a_set_read_back_is_the_same_set() {
             assert_eq!(back.find(&set.pattern(id)), Some(id));
         }
         assert_eq!(back.feeds(), set.feeds());
-        assert_eq!(back.report_members("report--1"), set.report_members("report--1"));
+        assert_eq!(
+            back.report_members("report--1"),
+            set.report_members("report--1")
+        );
         assert_eq!(back.report_members("report--1").len(), 2);
         // Shared contexts stay shared.
         let ip = back.find(&pat("198.51.100.7")).unwrap();
         let dom = back.find(&pat("evil.example")).unwrap();
-        let ctx = |id| back.meta(&back.sources(id)[1]).unwrap().context.clone().unwrap();
+        let ctx = |id| {
+            back.meta(&back.sources(id)[1])
+                .unwrap()
+                .context
+                .clone()
+                .unwrap()
+        };
         assert!(Arc::ptr_eq(&ctx(ip), &ctx(dom)));
         // Written again, the same bytes: nothing is lost or reordered on the way.
         assert_eq!(back.to_bytes(b"compiled from alpha, beta"), bytes);
@@ -208,13 +221,22 @@ fn reseal(bytes: &mut [u8]) {
 fn files_of_another_kind_version_or_content_are_refused() {
     let good = every_kind(10).to_bytes(b"");
     assert!(load(good.clone()).is_ok());
-    assert_eq!(load(b"1.2.3.4\n".to_vec()).err(), Some(FileError::NotASetFile));
+    assert_eq!(
+        load(b"1.2.3.4\n".to_vec()).err(),
+        Some(FileError::NotASetFile)
+    );
     assert_eq!(load(Vec::new()).err(), Some(FileError::NotASetFile));
 
     let mut v = good.clone();
     v[8..12].copy_from_slice(&2u32.to_le_bytes());
     let e = load(v).err().unwrap();
-    assert_eq!(e, FileError::Version { found: 2, supported: 1 });
+    assert_eq!(
+        e,
+        FileError::Version {
+            found: 2,
+            supported: 1
+        }
+    );
     assert!(e.to_string().contains("compile it again"), "{e}");
 
     let mut v = good.clone();
@@ -267,7 +289,11 @@ fn forged_content_never_panics_a_reader() {
         let flips = 1 + round % 8;
         for _ in 0..flips {
             // Half the flips in the directory and small sections, where structure lives.
-            let span = if next() % 2 == 0 { 4096 } else { v.len() - HEADER };
+            let span = if next() % 2 == 0 {
+                4096
+            } else {
+                v.len() - HEADER
+            };
             let at = HEADER + (next() as usize % span.min(v.len() - HEADER));
             v[at] = next() as u8;
         }
@@ -280,7 +306,10 @@ fn forged_content_never_panics_a_reader() {
             }
         }
     }
-    assert!(refused > 0 && loaded > 0, "refused {refused}, loaded {loaded}");
+    assert!(
+        refused > 0 && loaded > 0,
+        "refused {refused}, loaded {loaded}"
+    );
 }
 
 /// Everything a caller does with a set: scan, then name each hit, its sources and metadata.
@@ -295,4 +324,25 @@ pub(crate) fn exercise(set: &IocSet) {
     }
     let _ = set.report_members("report--1");
     let _ = set.counts();
+}
+
+#[test]
+#[ignore]
+fn time_load_phases() {
+    let Ok(bytes) = std::fs::read("/tmp/c1m/set.iocd") else {
+        return;
+    };
+    let b: Arc<dyn crate::Backing> = Arc::new(bytes);
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let s = checksum(&b.bytes()[HEADER..]);
+        let c = t.elapsed();
+        let t = std::time::Instant::now();
+        let f = IocSet::from_bytes(Arc::clone(&b)).unwrap();
+        eprintln!(
+            "checksum {c:?} ({s:x}) from_bytes {:?} len {}",
+            t.elapsed(),
+            f.set.len()
+        );
+    }
 }

@@ -110,7 +110,11 @@ pub fn check(bytes: &[u8]) {
     let back = IocSet::from_bytes(std::sync::Arc::new(set.to_bytes(b"")))
         .expect("a written set reads back")
         .set;
-    assert_eq!(engine(&back, &line), got, "the set read back from its file differs");
+    assert_eq!(
+        engine(&back, &line),
+        got,
+        "the set read back from its file differs"
+    );
     let mut each = Vec::new();
     let mut off = 0;
     for part in line.split(|&b| b == b'\n') {
