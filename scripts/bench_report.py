@@ -346,21 +346,22 @@ def report(runs_path):
         )
     out()
     if vs_matchy:
-        one = {r["n"]: r for r in rows if r["tool"] == "iocd --threads 1"}
-        parts = []
-        for r in rows:
-            o = one.get(r["n"])
-            if r["tool"] == "matchy" and o and r["wall"] and r["cpu"]:
-                parts.append(
-                    f"{r['n']:,} indicators {r['wall'] / o['wall']:.2f}x by wall time, "
-                    f"{r['cpu'] / o['cpu']:.2f}x by CPU time"
+        for mine in ("iocd --threads 1", "iocd --set --threads 1"):
+            one = {r["n"]: r for r in rows if r["tool"] == mine}
+            parts = []
+            for r in rows:
+                o = one.get(r["n"])
+                if r["tool"] == "matchy" and o and r["wall"] and r["cpu"]:
+                    parts.append(
+                        f"{r['n']:,} indicators {r['wall'] / o['wall']:.2f}x by wall time, "
+                        f"{r['cpu'] / o['cpu']:.2f}x by CPU time"
+                    )
+            if parts:
+                out(
+                    f"{mine} against matchy --threads 1 (same run, same input; how many times "
+                    "faster iocd is): " + "; ".join(parts) + "."
                 )
-        if parts:
-            out(
-                "iocd --threads 1 against matchy --threads 1 (same run, same input; how many times "
-                "faster iocd is): " + "; ".join(parts) + "."
-            )
-            out()
+                out()
     out(
         "precision = reported lines that hold a planted indicator / reported lines; recall = "
         "planted lines reported / planted lines; in scope = only the planted kinds the tool's "
