@@ -159,6 +159,25 @@ fn build_1m(c: &mut Criterion) {
         .throughput(Throughput::Elements(1_000_000));
     group.bench_function("1M", |b| b.iter(|| build(black_box(&plain)).len()));
     group.finish();
+
+    // The same set as a compiled set file (`iocd iocs compile`), read back from bytes in
+    // memory: the header, the checksum of every byte, the structural checks and the views
+    // (what mapping a file adds is its page faults, measured with `iocd iocs stats --set`).
+    let bytes: std::sync::Arc<dyn iocd_engine::Backing> =
+        std::sync::Arc::new(build(&plain).to_bytes(b""));
+    let mut group = c.benchmark_group("load");
+    group
+        .sample_size(50)
+        .throughput(Throughput::Elements(1_000_000));
+    group.bench_function("1M", |b| {
+        b.iter(|| {
+            IocSet::from_bytes(std::sync::Arc::clone(black_box(&bytes)))
+                .expect("reads back")
+                .set
+                .len()
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, scan, build_1m);

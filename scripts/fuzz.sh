@@ -10,7 +10,7 @@
 # src/ioc/feed/mod.rs `limits`; docs/FUZZING.md):
 #
 #   feed_plain feed_csv feed_zeek feed_misp misp_manifest feed_stix stix_pattern
-#   feed_openioc feed_auto allowlist feedback_file spool_segment
+#   feed_openioc feed_auto allowlist feedback_file spool_segment set_file
 #
 # The parser targets' corpora start from the feeds and allowlists in ../shared/data (heads
 # of files, copied into the git-ignored fuzz/corpus/TARGET at run time, never into the
@@ -28,10 +28,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 target=engine_vs_oracle
-feed_targets="feed_plain feed_csv feed_zeek feed_misp misp_manifest feed_stix stix_pattern feed_openioc feed_auto allowlist feedback_file spool_segment"
+feed_targets="feed_plain feed_csv feed_zeek feed_misp misp_manifest feed_stix stix_pattern feed_openioc feed_auto allowlist feedback_file spool_segment set_file"
 case "${1:-}" in
     engine_vs_oracle|decode) target="$1"; shift ;;
-    feed_*|misp_manifest|stix_pattern|allowlist|feedback_file|spool_segment)
+    feed_*|misp_manifest|stix_pattern|allowlist|feedback_file|spool_segment|set_file)
         case " $feed_targets " in
             *" $1 "*) target="$1"; shift ;;
             *) echo "fuzz.sh: unknown target $1 (targets: engine_vs_oracle decode $feed_targets)" >&2; exit 2 ;;
@@ -121,6 +121,10 @@ case "$target" in
     engine_vs_oracle) ;;
     # Segments are binary: no seed; the magic numbers are found by libFuzzer's comparisons.
     spool_segment) max_len=65536; mkdir -p "corpus/$target" ;;
+    # Odd first byte: edits to a built-in well-formed set file; a few seeds of each mode.
+    set_file) max_len=4096; mkdir -p "corpus/$target"
+        printf '\001\000\000\000\000' > "corpus/$target/seed-edit"
+        printf '\000IOCDSET\000' > "corpus/$target/seed-header" ;;
     feed_misp|misp_manifest|feed_stix|feed_openioc|feed_auto) max_len=16384; seed_feed_corpus ;;
     *) max_len=4096; seed_feed_corpus ;;
 esac

@@ -52,7 +52,7 @@ mod url;
 
 pub use arr::Backing;
 pub use compile::Compiler;
-pub use file::{FORMAT_VERSION, FileError, SetFile};
+pub use file::{FORMAT_VERSION, FileError, SetFile, fuzzing_reseal};
 pub use lines::for_each_hit_line;
 pub use pattern::parse_ipv4;
 pub use pattern::{IocKind, Pattern};
