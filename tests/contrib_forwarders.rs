@@ -201,14 +201,7 @@ impl Drop for Rsyslogd {
 }
 
 /// A child process killed when dropped (a failing test leaves no daemon behind).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use iocd_testkit::support::KillOnDrop as Reaped;
 
 /// Appends `lines` to the file at `path`, each with its line feed.
 fn append(path: &Path, lines: &[String]) {

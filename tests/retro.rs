@@ -14,28 +14,8 @@ use serde_json::Value;
 
 const LATE: &str = "203.0.113.77";
 
-/// The daemon under test, killed if a failing assertion leaves it running.
-struct Running(std::process::Child);
-
-impl std::ops::Deref for Running {
-    type Target = std::process::Child;
-    fn deref(&self) -> &std::process::Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut std::process::Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// A daemon killed when dropped: a failing assertion leaves none behind.
+use iocd_testkit::support::KillOnDrop as Running;
 
 fn config(dir: &Path, syslog: u16, admin: u16, retro: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("feed.txt"), "198.51.100.1\n").unwrap();

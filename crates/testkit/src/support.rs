@@ -290,6 +290,19 @@ pub fn read_alerts(path: &Path) -> Vec<serde_json::Value> {
 /// must not leave daemons behind. Stop it normally with [`stop_iocd`] on `.0`.
 pub struct KillOnDrop(pub Child);
 
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
