@@ -504,3 +504,31 @@ fn a_shared_infrastructure_list_that_does_not_parse_is_refused() {
     assert_eq!(status.and_then(|s| s.code()), Some(2), "{err}");
     assert!(err.contains("triage.flood.shared_infrastructure"), "{err}");
 }
+
+/// `compiled_set` (a top-level key, so not a row of [`ROWS`], which adds to `[sources]`): it
+/// goes alone, since a compiled set's feeds and allowlists were applied when it was compiled;
+/// a file that is not a set file is refused by `validate` with its path.
+#[test]
+fn a_compiled_set_goes_alone_and_must_be_a_set_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "compiled_set = \"set.iocd\"\n[[feeds]]\nname = \"f\"\nurl = \"http://127.0.0.1:1/f.txt\"\n",
+            "compiled_set",
+        ),
+        ("compiled_set = 7\n", "compiled_set"),
+        (
+            "compiled_set = \"plain.txt\"\n",
+            "not a compiled indicator set",
+        ),
+        ("compiled_set = \"missing.iocd\"\n", "missing.iocd"),
+    ];
+    std::fs::write(dir.path().join("plain.txt"), "198.51.100.7\n").unwrap();
+    for (top, want) in cases {
+        let cfg = write_config(dir.path(), &format!("{top}{BASE}"));
+        let out = iocd_validate(&cfg);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{top}: {err}");
+        assert!(err.contains(want), "{top}: missing {want:?} in {err}");
+    }
+}

@@ -248,8 +248,16 @@ fn totals(
     if inactive > 0 {
         writeln!(out, "inactive          {inactive}")?;
     }
-    let bytes = set.heap_bytes();
-    writeln!(out, "memory            {bytes} bytes")?;
+    let mapped = set.mapped_bytes();
+    let bytes = set.heap_bytes() + mapped;
+    if mapped > 0 {
+        writeln!(
+            out,
+            "memory            {bytes} bytes ({mapped} mapped from the set file, shared)"
+        )?;
+    } else {
+        writeln!(out, "memory            {bytes} bytes")?;
+    }
     if !set.is_empty() {
         writeln!(
             out,

@@ -418,6 +418,9 @@ impl Config {
         for a in &mut self.allowlists {
             fix(&mut a.path);
         }
+        if let Some(p) = &mut self.compiled_set {
+            fix(p);
+        }
         for p in &mut self.triage.flood.shared_infrastructure {
             fix(p);
         }
