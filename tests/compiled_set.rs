@@ -376,3 +376,46 @@ fn daemons_map_the_file_share_it_and_survive_its_truncation() {
     assert!(status.success(), "{log}");
     assert!(log.contains("truncated under its mapping"), "{log}");
 }
+
+/// `iocd scan --set` reading standard input while its set file is truncated in place: it does
+/// not crash, and it does not exit as if all was well: status 2, and it says why.
+#[test]
+fn a_scan_whose_set_file_is_truncated_under_it_says_so() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("feed.txt"), ipv4_list(60_000)).unwrap();
+    let set = dir.path().join("set.iocd");
+    compile(dir.path(), "feed.txt", &set);
+    let mut scan = Command::new(iocd_bin())
+        .args(["scan", "--count", "--set", set.to_str().unwrap(), "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = scan.stdin.take().unwrap();
+    let lines = |from: usize| -> String {
+        (from..from + 3000)
+            .map(|i| format!("deny 45.{}.{}.{}\n", 10 + i % 2, (i * 7) % 256, i % 256))
+            .collect()
+    };
+    stdin.write_all(lines(0).as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&set)
+        .unwrap()
+        .set_len(8192)
+        .unwrap();
+    // Enough lines after the cut for the reader to hand them to the matcher in new batches.
+    for k in 1..40 {
+        stdin.write_all(lines(k * 3000).as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = scan.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("truncated while this scan used it"), "{err}");
+}

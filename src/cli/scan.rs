@@ -260,6 +260,16 @@ pub fn run(a: ScanArgs) -> Result<bool> {
     if a.stats {
         print_stats(&total, set.len());
     }
+    // A set file truncated in place while this scan had it mapped: its lost pages read as
+    // zeros, so the scan may have missed indicators. Said, and an error, never silent.
+    let lost = iocd::ioc::setfile::faulted_pages();
+    if lost > 0 {
+        eprintln!(
+            "iocd: error: the set file was truncated while this scan used it: {lost} page(s) \
+             read as zeros, so indicators may have been missed; compile it again and rescan"
+        );
+        return Err(Reported.into());
+    }
     if failed {
         return Err(Reported.into());
     }
