@@ -16,8 +16,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use iocd_testkit::support::{
-    KillOnDrop, free_port, http_get, iocd_run, read_alerts, send_tcp, start_iocd, stop_iocd,
-    syslog_line, write_config,
+    KillOnDrop, file_sink_admin, free_port, http_get, iocd_run, read_alerts, send_tcp, start_iocd,
+    stop_iocd, syslog_line, write_config,
 };
 use iocd_testkit::{iocd_bin, shared_data};
 
@@ -204,13 +204,9 @@ fn daemon_config(dir: &Path, set: &Path, syslog: u16, admin: u16) -> PathBuf {
 watch_interval = "200ms"
 [sources.syslog_tcp]
 listen = "127.0.0.1:{syslog}"
-[[sinks]]
-type = "file"
-path = "alerts.jsonl"
-[admin]
-listen = "127.0.0.1:{admin}"
-"#,
-        set = set.display()
+{sinks}"#,
+        set = set.display(),
+        sinks = file_sink_admin(admin, "10s"),
     );
     let sub = dir.join(format!("d{admin}"));
     std::fs::create_dir_all(&sub).unwrap();
