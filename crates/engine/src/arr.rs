@@ -36,29 +36,38 @@ unsafe impl Pod for u128 {}
 unsafe impl<const N: usize> Pod for [u8; N] {}
 
 /// An array of `T`, owned or borrowed from a [`Backing`].
-pub(crate) enum Arr<T: Pod> {
-    Owned(Vec<T>),
-    Mapped {
-        ptr: *const T,
-        len: usize,
-        _keep: Arc<dyn Backing>,
-    },
+///
+/// The pointer and length are kept beside whoever owns the bytes, so that reading the array
+/// (the hot path: every probe of a scan) is one slice with no branch on where it lives.
+pub(crate) struct Arr<T: Pod> {
+    ptr: *const T,
+    len: usize,
+    own: Own<T>,
 }
 
-// SAFETY: a mapped array is an immutable view into bytes that live as long as the `Arc` it
-// holds, and `T` is plain data; the backing is `Send + Sync`.
+enum Own<T> {
+    Vec(Vec<T>),
+    Mapped(#[allow(dead_code)] Arc<dyn Backing>),
+}
+
+// SAFETY: the array is an immutable view into a `Vec` it owns or into bytes that live as long
+// as the `Arc` it holds; `T` is plain data and the backing is `Send + Sync`.
 unsafe impl<T: Pod> Send for Arr<T> {}
 unsafe impl<T: Pod> Sync for Arr<T> {}
 
 impl<T: Pod> Default for Arr<T> {
     fn default() -> Self {
-        Arr::Owned(Vec::new())
+        Vec::new().into()
     }
 }
 
 impl<T: Pod> From<Vec<T>> for Arr<T> {
     fn from(v: Vec<T>) -> Self {
-        Arr::Owned(v)
+        Arr {
+            ptr: v.as_ptr(),
+            len: v.len(),
+            own: Own::Vec(v),
+        }
     }
 }
 
@@ -73,11 +82,41 @@ impl<T: Pod> Deref for Arr<T> {
 
     #[inline]
     fn deref(&self) -> &[T] {
-        match self {
-            Arr::Owned(v) => v,
-            // SAFETY: `ptr..ptr + len` was checked to lie inside the backing's bytes and to be
-            // aligned for `T` when the view was made (`Arr::view`), and the bytes outlive it.
-            Arr::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+        // SAFETY: `ptr..ptr + len` is the owned vector's buffer (refreshed after every change,
+        // see `VecMut`) or was checked to lie inside the backing's bytes and to be aligned for
+        // `T` when the view was made (`Arr::view`); either outlives `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// The owned vector of an [`Arr`], lent out for a change; the array's view is refreshed when
+/// it is given back.
+pub(crate) struct VecMut<'a, T: Pod>(&'a mut Arr<T>);
+
+impl<T: Pod> Deref for VecMut<'_, T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        match &self.0.own {
+            Own::Vec(v) => v,
+            Own::Mapped(_) => unreachable!("made owned by vec_mut"),
+        }
+    }
+}
+
+impl<T: Pod> std::ops::DerefMut for VecMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        match &mut self.0.own {
+            Own::Vec(v) => v,
+            Own::Mapped(_) => unreachable!("made owned by vec_mut"),
+        }
+    }
+}
+
+impl<T: Pod> Drop for VecMut<'_, T> {
+    fn drop(&mut self) {
+        if let Own::Vec(v) = &self.0.own {
+            self.0.ptr = v.as_ptr();
+            self.0.len = v.len();
         }
     }
 }
@@ -102,35 +141,33 @@ impl<T: Pod> Arr<T> {
             ));
         }
         if len == 0 {
-            return Ok(Arr::Owned(Vec::new()));
+            return Ok(Arr::default());
         }
         let ptr = bytes[offset..].as_ptr();
         if ptr.align_offset(std::mem::align_of::<T>()) != 0 {
             return Err(format!("array at {offset} is not aligned"));
         }
-        Ok(Arr::Mapped {
+        Ok(Arr {
             ptr: ptr.cast::<T>(),
             len,
-            _keep: Arc::clone(keep),
+            own: Own::Mapped(Arc::clone(keep)),
         })
     }
 
-    /// The owned vector, copying a mapped array first.
-    pub(crate) fn vec_mut(&mut self) -> &mut Vec<T> {
-        if let Arr::Mapped { .. } = self {
-            *self = Arr::Owned(self.to_vec());
+    /// The owned vector, copying a mapped array first; the view follows the changes made
+    /// through it once it is dropped.
+    pub(crate) fn vec_mut(&mut self) -> VecMut<'_, T> {
+        if let Own::Mapped(_) = self.own {
+            *self = self.to_vec().into();
         }
-        match self {
-            Arr::Owned(v) => v,
-            Arr::Mapped { .. } => unreachable!("made owned above"),
-        }
+        VecMut(self)
     }
 
     /// Heap bytes this array owns (a mapped one owns none).
     pub(crate) fn heap_bytes(&self) -> usize {
-        match self {
-            Arr::Owned(v) => v.capacity() * std::mem::size_of::<T>(),
-            Arr::Mapped { .. } => 0,
+        match &self.own {
+            Own::Vec(v) => v.capacity() * std::mem::size_of::<T>(),
+            Own::Mapped(_) => 0,
         }
     }
 }

@@ -386,10 +386,12 @@ impl Compiler {
         s.url_host_filter = host_filter(&std::mem::take(&mut s.url_host_hashes))
             .into_vec()
             .into();
-        let v4 = s.url_v4.vec_mut();
-        v4.sort_unstable();
-        v4.dedup();
-        v4.shrink_to_fit();
+        {
+            let mut v4 = s.url_v4.vec_mut();
+            v4.sort_unstable();
+            v4.dedup();
+            v4.shrink_to_fit();
+        }
         s.md5.shrink();
         s.sha1.shrink();
         s.sha256.shrink();

@@ -33,7 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::arr::{Arr, Backing, Pod};
-use crate::index::{Bloom, Index, Key, Slots, StrIndex, hash_of};
+use crate::index::{Bloom, GROUP, Index, Key, Slots, StrIndex, hash_of};
 use crate::lpm::{DIR_LEN, Lpm4};
 use crate::pattern::{N_TABLES, Table};
 use crate::set::*;
@@ -268,7 +268,9 @@ impl Reader<'_> {
     fn slots(&mut self, what: &str) -> Result<Slots, FileError> {
         let ctrl: Arr<u8> = self.arr(what)?;
         let pos: Arr<u32> = self.arr(what)?;
-        if ctrl.len() != pos.len() || !(ctrl.is_empty() || ctrl.len().is_power_of_two()) {
+        let sized = ctrl.is_empty() && pos.is_empty()
+            || pos.len().is_power_of_two() && ctrl.len() == pos.len() + GROUP;
+        if !sized {
             return Err(FileError::Invalid(format!(
                 "{what}: hash table of {} control bytes and {} slots",
                 ctrl.len(),
@@ -287,7 +289,7 @@ impl Reader<'_> {
                 keys.len()
             )));
         }
-        if n > 0 && table.ctrl.len() <= n {
+        if n > 0 && table.capacity() <= n {
             return Err(FileError::Invalid(format!("{what}: hash table too small")));
         }
         Ok(Index { keys, table })
@@ -304,7 +306,7 @@ impl Reader<'_> {
                 ends.len()
             )));
         }
-        if n > 0 && table.ctrl.len() <= n {
+        if n > 0 && table.capacity() <= n {
             return Err(FileError::Invalid(format!("{what}: hash table too small")));
         }
         if !(words.is_empty() || words.len().is_power_of_two()) {
