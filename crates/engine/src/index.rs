@@ -66,9 +66,7 @@ impl Slots {
         let tags = u64::from(Slots::tag(h)) * LO;
         let mut i = h as usize & mask;
         for _ in 0..=cap / GROUP {
-            let Some(g) = ctrl.get(i..i + GROUP) else {
-                return None;
-            };
+            let g = ctrl.get(i..i + GROUP)?;
             let g = u64::from_le_bytes(g.try_into().expect("a group"));
             // Bytes equal to the tag (a borrow may flag a byte above a match too: the key
             // comparison settles it).
