@@ -314,6 +314,22 @@ fn daemons_map_the_file_share_it_and_survive_its_truncation() {
         read_alerts(&alerts1).len() == 2
     });
 
+    // SIGHUP with the file unchanged: read again, found the same, and the mapping in use
+    // (the one the truncation below must be noticed on) is kept.
+    let unchanged = |admin: u16| -> f64 {
+        http_get(admin, "/metrics")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("iocd_feed_fetches_total") && l.contains("not_modified"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let before = unchanged(a1);
+    iocd_testkit::support::signal(&d1.0, "HUP");
+    wait_for("the SIGHUP read", Duration::from_secs(10), || {
+        unchanged(a1) > before
+    });
+
     // Truncated in place under the running daemon: lookups touch the missing pages.
     let len = std::fs::metadata(&set).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&set).unwrap();

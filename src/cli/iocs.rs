@@ -63,6 +63,9 @@ pub fn run(cmd: IocsCmd) -> Result<bool> {
             compile(&output, &feeds, &loaded)
         }
         IocsCmd::Stats { files, mut feeds } => {
+            if feeds.set.is_some() && !files.is_empty() {
+                bail!("iocs stats: give either feed files or --set, not both");
+            }
             feeds.iocs.splice(0..0, files);
             stats(&feeds)
         }

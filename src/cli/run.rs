@@ -49,6 +49,11 @@ pub fn run(a: ConfigArgs) -> Result<bool> {
 pub fn validate(v: ValidateArgs) -> Result<bool> {
     let a = v.config;
     let cfg = load(&a.config)?;
+    // The flood guard's shared-infrastructure lists, parsed as the daemon will parse them.
+    for (i, p) in cfg.triage.flood.shared_infrastructure.iter().enumerate() {
+        iocd::ioc::allowlist::List::load(p)
+            .map_err(|e| anyhow::anyhow!("triage.flood.shared_infrastructure[{i}]: {e}"))?;
+    }
     if let Some(path) = &cfg.compiled_set {
         // The file is mapped and checked as the daemon will.
         let opened = iocd::ioc::setfile::open(path)?;
@@ -75,11 +80,6 @@ pub fn validate(v: ValidateArgs) -> Result<bool> {
     }
     // Feeds are read too: a configuration whose feeds cannot be loaded is not one to start.
     let (set, report) = iocd::ioc::load_config_feeds(&cfg.feeds, &cfg.allowlists)?;
-    // The flood guard's shared-infrastructure lists, parsed as the daemon will parse them.
-    for (i, p) in cfg.triage.flood.shared_infrastructure.iter().enumerate() {
-        iocd::ioc::allowlist::List::load(p)
-            .map_err(|e| anyhow::anyhow!("triage.flood.shared_infrastructure[{i}]: {e}"))?;
-    }
     let mut missing = Vec::new();
     for f in &report.feeds {
         let error = f.error.as_deref().unwrap_or("unknown error");

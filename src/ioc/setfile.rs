@@ -15,7 +15,7 @@
 //! touching them raises SIGBUS, which kills a process by default. iocd installs a SIGBUS
 //! handler ([`guard`]) that, for an address inside a mapped set file, maps a page of zeros
 //! over the missing page and lets the read go on; every such page is counted
-//! ([`faulted_pages`]), the daemon logs it and counts it (`iocd_set_file_faults_total`), and
+//! ([`faulted_pages`]), the daemon logs it and counts it (`iocd_set_file_faulted_pages_total`), and
 //! the next reload maps the file anew. The engine bounds every index it reads, so zeros (or
 //! any bytes) give wrong answers at worst, never a crash. Addresses outside mapped set files
 //! go to the handler that was there before (Rust's own, for stack overflows) or to the default
@@ -131,6 +131,14 @@ impl SetBytes {
         self.slot.map_or(0, |s| {
             guard::slot_faults(s).saturating_sub(self.faults_at_open)
         })
+    }
+
+    /// The checksum the file's header holds: two files with the same one hold the same set.
+    pub fn checksum(&self) -> u64 {
+        self.backing
+            .bytes()
+            .get(24..32)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
     /// The set again from the same bytes, checked again (a checksum pass: milliseconds).
@@ -295,20 +303,29 @@ pub(crate) mod guard {
         // Only atomics, mmap and the previous handler here: async-signal-safe.
         // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
         let addr = unsafe { (*info).si_addr() } as usize;
-        for i in 0..SLOTS {
+        // A SIGBUS sent by a process (`kill -BUS`) is no fault of ours: SI_USER and the other
+        // sender codes are zero or negative.
+        // SAFETY: as above.
+        let from_kernel = unsafe { (*info).si_code } > 0;
+        for i in (0..SLOTS).filter(|_| from_kernel) {
             let len = LENS[i].load(Ordering::Acquire);
             let start = STARTS[i].load(Ordering::Acquire);
             if len == 0 || len == usize::MAX || addr < start || addr - start >= len {
                 continue;
             }
-            let page = addr & !(PAGE.load(Ordering::Relaxed) - 1);
-            // SAFETY: the page lies inside a live mapping of ours (registered until the map
-            // is dropped); replacing it with a private zero page keeps the range mapped, and
-            // unmapping the whole range later removes this page too.
+            let page_size = PAGE.load(Ordering::Relaxed);
+            let page = addr & !(page_size - 1);
+            // Everything from the lost page to the end of the mapping in one mapping of zeros:
+            // the file lost all of it (truncation cuts the end), and one mapping per fault
+            // could run the process out of mappings (`vm.max_map_count`).
+            let end = (start + len).next_multiple_of(page_size);
+            // SAFETY: the range lies inside a live mapping of ours (registered until the map
+            // is dropped); replacing it with private zero pages keeps the range mapped, and
+            // unmapping the whole range later removes these pages too.
             let p = unsafe {
                 libc::mmap(
                     page as *mut libc::c_void,
-                    PAGE.load(Ordering::Relaxed),
+                    end - page,
                     libc::PROT_READ,
                     libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                     -1,

@@ -2,8 +2,8 @@
 //!
 //! Every table the scan reads is a flat array of plain integers ([`Pod`]), so that a set can be
 //! used straight from a memory-mapped file ([`IocSet::from_bytes`](crate::IocSet::from_bytes))
-//! without parsing or copying: [`Arr::Mapped`] is a view into bytes kept alive by an `Arc`.
-//! Building and compiling work on [`Arr::Owned`]; asking a mapped array for a `Vec` copies it
+//! without parsing or copying: a mapped [`Arr`] is a view into bytes kept alive by an `Arc`.
+//! Building and compiling work on owned vectors; asking a mapped array for a `Vec` copies it
 //! first (copy on write).
 
 use std::ops::Deref;

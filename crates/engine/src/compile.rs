@@ -419,23 +419,31 @@ pub(crate) const ANCHOR: usize = 4;
 pub(crate) const MAX_ANCHORS: usize = 64;
 
 pub(crate) fn build_strings(cs: &StrIndex, ci: &StrIndex) -> Option<StringSearch> {
+    try_build_strings(cs, ci).expect("free-string automaton builds")
+}
+
+/// [`build_strings`], or why the automaton cannot be built (too big: only a set read from a
+/// forged file gets there, since compiling builds the same automaton).
+pub(crate) fn try_build_strings(
+    cs: &StrIndex,
+    ci: &StrIndex,
+) -> Result<Option<StringSearch>, aho_corasick::BuildError> {
     let pats = string_patterns(cs, ci);
     if pats.is_empty() {
-        return None;
+        return Ok(None);
     }
     if let Some(a) = build_anchors(&pats) {
-        return Some(a);
+        return Ok(Some(a));
     }
     // A DFA is the fastest automaton and its size is fine for the few thousand strings this
     // table is for; past that, let the crate choose (it picks a leaner automaton).
     let kind = (pats.len() <= 5_000).then_some(aho_corasick::AhoCorasickKind::DFA);
-    Some(StringSearch::Automaton(
+    Ok(Some(StringSearch::Automaton(
         AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .kind(kind)
-            .build(pats.iter().map(|p| p.1))
-            .expect("free-string automaton builds"),
-    ))
+            .build(pats.iter().map(|p| p.1))?,
+    )))
 }
 
 /// The anchored Teddy search, when every string is long enough and the anchors with their case

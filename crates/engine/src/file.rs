@@ -99,19 +99,30 @@ impl std::error::Error for FileError {}
 /// A fingerprint of the table hash on fixed keys of every kind: two builds that hash alike
 /// agree on it.
 pub fn hash_fingerprint() -> u64 {
-    let mut h = hash_of(&0x0102_0304u32);
-    h ^= hash_of(&0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10u128).rotate_left(7);
-    h ^= hash_of(&0x0102_0304_0506u64).rotate_left(13);
-    h ^= hash_of(&[7u8; 17]).rotate_left(19);
-    h ^= hash_of(&[9u8; 20]).rotate_left(23);
-    h ^= hash_of(b"evil.example.com".as_slice()).rotate_left(29);
+    let mut h = 0u64;
+    let mut mix = |x: u64| h = (h ^ x).rotate_left(23).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    mix(hash_of(&0x0102_0304u32));
+    mix(hash_of(&0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10u128));
+    mix(hash_of(&0x0102_0304_0506u64));
+    mix(hash_of(&[7u8; 16]));
+    mix(hash_of(&[7u8; 17]));
+    mix(hash_of(&[9u8; 20]));
+    mix(hash_of(&[5u8; 32]));
+    // Byte strings take different paths by length: one of each size class a name can have.
+    let text: Vec<u8> = (0..300u32).map(|i| b'a' + (i % 26) as u8).collect();
+    for n in [
+        0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 300,
+    ] {
+        mix(hash_of(&text[..n]));
+    }
     h
 }
 
-/// The file's checksum: XXH3-64 over the XXH3-64s of its 1 MiB chunks (little-endian), so
-/// that checking a big file runs on every core: a million indicators are about 47 MB, 5 ms
+/// The file's checksum: XXH3-64 over the XXH3-64s of its 1 MiB chunks after the header
+/// (little-endian) followed by the header with the checksum field zeroed, so that checking a
+/// big file runs on every core: a million indicators are about 47 MB, 5 ms
 /// of one core at the SSE2 speed of XXH3.
-fn checksum(bytes: &[u8]) -> u64 {
+fn checksum(bytes: &[u8], header: &[u8; HEADER]) -> u64 {
     const CHUNK: usize = 1 << 20;
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let n = bytes.len().div_ceil(CHUNK);
@@ -139,11 +150,20 @@ fn checksum(bytes: &[u8]) -> u64 {
             }
         });
     }
-    let mut le = Vec::with_capacity(n * 8);
+    let mut le = Vec::with_capacity(n * 8 + HEADER);
     for s in &sums {
         le.extend_from_slice(&s.to_le_bytes());
     }
+    le.extend_from_slice(header);
     xxhash_rust::xxh3::xxh3_64(&le)
+}
+
+/// The file's header as the checksum covers it: every byte but the checksum's own.
+fn header_for_checksum(file: &[u8]) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h.copy_from_slice(&file[..HEADER]);
+    h[24..32].fill(0);
+    h
 }
 
 /// Sets the checksum of a set file's `bytes` to match their content, as a forger would: for
@@ -152,7 +172,7 @@ fn checksum(bytes: &[u8]) -> u64 {
 #[doc(hidden)]
 pub fn fuzzing_reseal(bytes: &mut [u8]) {
     if bytes.len() >= HEADER {
-        let sum = checksum(&bytes[HEADER..]);
+        let sum = checksum(&bytes[HEADER..], &header_for_checksum(bytes));
         bytes[24..32].copy_from_slice(&sum.to_le_bytes());
     }
 }
@@ -219,15 +239,15 @@ impl Writer {
             out.extend_from_slice(bytes);
         }
         out.resize(out.len().next_multiple_of(ALIGN), 0);
-        let sum = checksum(&out[HEADER..]);
         let len = out.len() as u64;
         out[0..8].copy_from_slice(MAGIC);
         out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         out[12..16].copy_from_slice(&ENDIAN.to_le_bytes());
         out[16..24].copy_from_slice(&len.to_le_bytes());
-        out[24..32].copy_from_slice(&sum.to_le_bytes());
         out[32..40].copy_from_slice(&hash_fingerprint().to_le_bytes());
         out[40..44].copy_from_slice(&(self.sections.len() as u32).to_le_bytes());
+        let sum = checksum(&out[HEADER..], &header_for_checksum(&out));
+        out[24..32].copy_from_slice(&sum.to_le_bytes());
         out
     }
 }
@@ -410,7 +430,7 @@ impl IocSet {
             });
         }
         let stored = u64_at(24);
-        let computed = checksum(&bytes[HEADER..]);
+        let computed = checksum(&bytes[HEADER..], &header_for_checksum(bytes));
         if stored != computed {
             return Err(FileError::Checksum { stored, computed });
         }
@@ -470,6 +490,24 @@ fn read_set(r: &mut Reader<'_>) -> Result<(IocSet, Arr<u8>), FileError> {
     let ipv6 = r.index("ipv6", n(Table::Ipv6))?;
     let cidr4: Index<(u32, u8)> = r.index("cidr4", n(Table::Cidr4))?;
     let cidr6: Index<(u128, u8)> = r.index("cidr6", n(Table::Cidr6))?;
+    // A network is a prefix length in range and no host bits: `pattern` and the prefix
+    // lookups rely on it.
+    for i in 0..cidr4.len() as u32 {
+        let (net, len) = cidr4.key(i);
+        if len > 32 || (len < 32 && net & (u32::MAX >> len) != 0) {
+            return Err(invalid(format!(
+                "IPv4 network {i} has length {len} or host bits"
+            )));
+        }
+    }
+    for i in 0..cidr6.len() as u32 {
+        let (net, len) = cidr6.key(i);
+        if len > 128 || (len < 128 && net & (u128::MAX >> len) != 0) {
+            return Err(invalid(format!(
+                "IPv6 network {i} has length {len} or host bits"
+            )));
+        }
+    }
     let md5 = r.index("md5", n(Table::Md5))?;
     let sha1 = r.index("sha1", n(Table::Sha1))?;
     let sha256 = r.index("sha256", n(Table::Sha256))?;
@@ -547,7 +585,8 @@ fn read_set(r: &mut Reader<'_>) -> Result<(IocSet, Arr<u8>), FileError> {
     }
     let meta_blob: Arr<u8> = r.arr("metadata")?;
 
-    let strings = crate::compile::build_strings(&str_cs, &str_ci);
+    let strings = crate::compile::try_build_strings(&str_cs, &str_ci)
+        .map_err(|e| invalid(format!("free strings: {e}")))?;
     let set = IocSet {
         ipv4,
         ipv6,
@@ -842,7 +881,8 @@ pub(crate) fn decode_metas(b: &[u8]) -> Vec<Meta> {
             .map(|_| r.context().map(Arc::new))
             .collect::<Option<Vec<_>>>()?;
         let n = r.count()?;
-        let mut metas = Vec::with_capacity(n);
+        // Each meta takes a byte at least; a `Meta` is ~100: grow as they decode.
+        let mut metas = Vec::new();
         for _ in 0..n {
             let flags = r.u8()?;
             let on = |bit: u8| flags & (1 << bit) != 0;

@@ -378,7 +378,8 @@ impl StrIndex {
         {
             return None;
         }
-        self.table.find(h, |i| self.span(i) == key)
+        self.table
+            .find(h, |i| (i as usize) < self.ends.len() && self.span(i) == key)
     }
 
     /// Room for `n` more strings of `bytes` bytes in all.

@@ -252,7 +252,9 @@ impl IocSet {
                 id: self.id(Table::Ipv4, i),
             });
         }
-        if let Some(i) = self.lpm4.get(ip) {
+        if let Some(i) = self.lpm4.get(ip)
+            && (i as usize) < self.table_len(Table::Cidr4)
+        {
             hits.push(Hit {
                 start: s,
                 end: e,

@@ -316,12 +316,16 @@ impl IocSet {
             Table::Ipv6 => Pattern::Ipv6(Ipv6Addr::from(self.ipv6.key(i))),
             Table::Cidr4 => {
                 let (net, len) = self.cidr4.key(i);
-                let net = ipnet::Ipv4Net::new(Ipv4Addr::from(net), len).expect("valid prefix");
+                // Lengths are checked when a file is read; `min` keeps bytes changed since
+                // from panicking here.
+                let net = ipnet::Ipv4Net::new(Ipv4Addr::from(net), len.min(32))
+                    .expect("a length of at most 32");
                 Pattern::Cidr(IpNet::V4(net))
             }
             Table::Cidr6 => {
                 let (net, len) = self.cidr6.key(i);
-                let net = ipnet::Ipv6Net::new(Ipv6Addr::from(net), len).expect("valid prefix");
+                let net = ipnet::Ipv6Net::new(Ipv6Addr::from(net), len.min(128))
+                    .expect("a length of at most 128");
                 Pattern::Cidr(IpNet::V6(net))
             }
             Table::DomainSub => Pattern::Domain {
@@ -428,7 +432,15 @@ impl IocSet {
         let (Some(&s), Some(&e)) = (self.src_start.get(i), self.src_start.get(i + 1)) else {
             return &[];
         };
-        self.sources.get(s as usize..e as usize).unwrap_or_default()
+        let src = self.sources.get(s as usize..e as usize).unwrap_or_default();
+        // Checked when a file is read; checked again here (a few entries) because a mapped
+        // file rewritten in place (`cp` over it) changes these bytes under the set, and every
+        // caller indexes `feeds()` with them.
+        if src.iter().all(|r| (r.feed as usize) < self.feeds.len()) {
+            src
+        } else {
+            &[]
+        }
     }
 
     /// Every listing's metadata, decoded on first use for a set read from a file.

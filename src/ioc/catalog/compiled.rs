@@ -21,6 +21,9 @@ pub(super) struct CompiledFile {
     name: String,
     /// The bytes in use, with their provenance and when they were mapped.
     current: Option<(SetBytes, Option<setfile::Provenance>, SystemTime)>,
+    /// The set checked when `current` was mapped, until a compile takes it (so that a file is
+    /// checked once, and what is swapped in is what was checked).
+    pending: std::sync::Mutex<Option<IocSet>>,
     last_attempt: Option<SystemTime>,
     last_success: Option<SystemTime>,
     error: Option<String>,
@@ -73,6 +76,15 @@ impl Catalog {
         if !same || always {
             c.last_attempt = Some(now);
             match setfile::open(&c.path) {
+                // Read again on request (SIGHUP, `POST /reload`) and the same set: keep the
+                // mapping in use, whose pages are the ones the guard watches.
+                Ok(opened)
+                    if same && current.is_some_and(|b| b.checksum() == opened.bytes.checksum()) =>
+                {
+                    refresh.fetch = "not_modified";
+                    c.last_success = Some(now);
+                    c.error = None;
+                }
                 Ok(opened) => {
                     refresh.fetch = "ok";
                     refresh.changed = !same;
@@ -91,6 +103,7 @@ impl Catalog {
                         "compiled set file read"
                     );
                     c.current = Some((opened.bytes, opened.provenance, now));
+                    *c.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(opened.set);
                     c.last_success = Some(now);
                     c.error = None;
                 }
@@ -150,12 +163,20 @@ impl Catalog {
             });
             return (IocSet::empty(), report);
         };
-        let set = bytes.reopen().unwrap_or_else(|e| {
-            // Checked when mapped; changed since (truncated in place): keep running on what
-            // is left rather than on nothing, and say so.
-            tracing::error!(file = %c.path.display(), error = %e, "the compiled set file changed under its mapping");
-            IocSet::empty()
-        });
+        let pending = c.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let set = match pending {
+            Some(set) => set,
+            // Taken by an earlier compile: the same bytes, checked again.
+            None => bytes.reopen().unwrap_or_else(|e| {
+                // The bytes changed under the mapping since they were checked (the file was
+                // rewritten in place). The caller keeps the set in use when a compile panics
+                // (counted, logged): better than swapping in a set that is wrong.
+                panic!(
+                    "{}: the compiled set file changed under its mapping: {e}",
+                    c.path.display()
+                )
+            }),
+        };
         let accepted = set.len() as u64;
         report.listings = accepted;
         report.feeds.push(FeedReport {

@@ -213,8 +213,7 @@ fn the_empty_set_round_trips() {
 
 /// Sets `bytes`' checksum to match its content, as a forger (or a bug in a writer) would.
 fn reseal(bytes: &mut [u8]) {
-    let sum = checksum(&bytes[HEADER..]);
-    bytes[24..32].copy_from_slice(&sum.to_le_bytes());
+    crate::fuzzing_reseal(bytes);
 }
 
 #[test]
@@ -258,8 +257,19 @@ fn files_of_another_kind_version_or_content_are_refused() {
         assert!(e.to_string().contains("damaged"), "{e}");
     }
 
+    // The header is covered too (but for the checksum's own bytes).
+    for at in [32, 40, 50, 63] {
+        let mut v = good.clone();
+        v[at] ^= 1;
+        let e = load(v).err().unwrap();
+        assert!(
+            matches!(e, FileError::Checksum { .. }),
+            "header byte {at}: {e}"
+        );
+    }
     let mut v = good.clone();
     v[32] ^= 1;
+    reseal(&mut v);
     assert_eq!(load(v).err(), Some(FileError::HashFunction));
 
     // A file whose checksum holds but whose content does not: refused, never misread.
@@ -267,6 +277,30 @@ fn files_of_another_kind_version_or_content_are_refused() {
     v[40..44].copy_from_slice(&5u32.to_le_bytes());
     reseal(&mut v);
     assert!(matches!(load(v).err(), Some(FileError::Invalid(_))));
+}
+
+#[test]
+fn a_forged_network_length_or_host_bits_are_refused() {
+    let set = every_kind(0);
+    let good = set.to_bytes(b"");
+    // The first IPv4 network key: the `cidr4` keys section, the 5th entry of the directory
+    // after scalars, note, ipv4 keys/ctrl/pos, ipv6 keys/ctrl/pos.
+    let dir = |k: usize| {
+        let e = &good[HEADER + k * DIR_ENTRY..HEADER + (k + 1) * DIR_ENTRY];
+        usize::try_from(u64::from_le_bytes(e[8..16].try_into().unwrap())).unwrap()
+    };
+    let cidr4_keys = dir(8);
+    for (byte, value) in [(0, 33u8), (0, 0), (1, 0xff)] {
+        let mut v = good.clone();
+        v[cidr4_keys + byte] = value;
+        reseal(&mut v);
+        match load(v) {
+            Err(FileError::Invalid(why)) => assert!(why.contains("network"), "{why}"),
+            // Length 0 on a network without host bits past it is a valid /0: still no panic.
+            Err(e) => panic!("{e}"),
+            Ok(f) => exercise(&f.set),
+        }
+    }
 }
 
 /// Damage the checksum cannot see (bytes forged with a valid checksum, or changed under a
@@ -335,7 +369,7 @@ fn time_load_phases() {
     let b: Arc<dyn crate::Backing> = Arc::new(bytes);
     for _ in 0..5 {
         let t = std::time::Instant::now();
-        let s = checksum(&b.bytes()[HEADER..]);
+        let s = checksum(&b.bytes()[HEADER..], &header_for_checksum(b.bytes()));
         let c = t.elapsed();
         let t = std::time::Instant::now();
         let f = IocSet::from_bytes(Arc::clone(&b)).unwrap();
