@@ -227,6 +227,7 @@ fn populate(m: &Metrics) {
     m.rejected.with_label_values(&["feed_a", "invalid"]).set(2);
     m.reloads.inc();
     m.reload_failures.inc();
+    m.set_file_faulted_pages.inc();
     m.last_reload.set(1_700_000_000.0);
     m.reload_duration.observe(0.3);
     m.generation.set(2);
@@ -352,6 +353,7 @@ const FAMILIES: &[&str] = &[
     "iocd_ioc_rejected_lines",
     "iocd_ioc_reloads_total",
     "iocd_ioc_reload_failures_total",
+    "iocd_set_file_faulted_pages_total",
     "iocd_ioc_last_reload_timestamp_seconds",
     "iocd_ioc_reload_duration_seconds",
     "iocd_ioc_set_generation",
