@@ -359,24 +359,3 @@ pub(crate) fn exercise(set: &IocSet) {
     let _ = set.report_members("report--1");
     let _ = set.counts();
 }
-
-#[test]
-#[ignore]
-fn time_load_phases() {
-    let Ok(bytes) = std::fs::read("/tmp/c1m/set.iocd") else {
-        return;
-    };
-    let b: Arc<dyn crate::Backing> = Arc::new(bytes);
-    for _ in 0..5 {
-        let t = std::time::Instant::now();
-        let s = checksum(&b.bytes()[HEADER..], &header_for_checksum(b.bytes()));
-        let c = t.elapsed();
-        let t = std::time::Instant::now();
-        let f = IocSet::from_bytes(Arc::clone(&b)).unwrap();
-        eprintln!(
-            "checksum {c:?} ({s:x}) from_bytes {:?} len {}",
-            t.elapsed(),
-            f.set.len()
-        );
-    }
-}
