@@ -32,17 +32,22 @@ def out(s=""):
 # --- extracting line numbers ---------------------------------------------------------------
 
 
-def lines_iocd(path):
+def json_fields(path, what, field):
+    """`field(object)` of each JSON line of `path`; exits naming `what` on a line that is not."""
     with open(path, "rb") as f:
         for raw in f:
             raw = raw.strip()
             if not raw:
                 continue
             try:
-                v = json.loads(raw)
-                out(str(v["iocd"]["source"]["line"]))
+                yield field(json.loads(raw))
             except (ValueError, KeyError, TypeError):
-                sys.exit(f"lines-iocd: not an iocd alert: {raw[:200]!r}")
+                sys.exit(f"{what}: {raw[:200]!r}")
+
+
+def lines_iocd(path):
+    for n in json_fields(path, "lines-iocd: not an iocd alert", lambda v: v["iocd"]["source"]["line"]):
+        out(str(n))
 
 
 def lines_prefix(path):
@@ -80,22 +85,14 @@ def lines_matchy(path):
     w = sys.stdout
     line = 1
     hit = False
-    with open(path, "rb") as f:
-        for raw in f:
-            raw = raw.strip()
-            if not raw:
-                continue
-            try:
-                text = json.loads(raw)["matched_text"]
-            except (ValueError, KeyError, TypeError):
-                sys.exit(f"lines-matchy: not a matchy match: {raw[:200]!r}")
-            if text == MATCHY_MARKER:
-                if hit:
-                    w.write(f"{line}\n")
-                line += 1
-                hit = False
-            else:
-                hit = True
+    for text in json_fields(path, "lines-matchy: not a matchy match", lambda v: v["matched_text"]):
+        if text == MATCHY_MARKER:
+            if hit:
+                w.write(f"{line}\n")
+            line += 1
+            hit = False
+        else:
+            hit = True
     if hit:
         sys.exit("lines-matchy: matches after the last marker (was the input marked?)")
 

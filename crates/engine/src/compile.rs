@@ -540,41 +540,6 @@ pub(crate) fn host_filter(hashes: &[u64]) -> Box<[u64]> {
     map
 }
 
-/// The indicators of each report a listing names ([`Context::report`]), in id order, at most
-/// [`IocSet::MAX_REPORT_MEMBERS`] each. Sources are grouped by indicator by now, so one pass
-/// over them is one pass in id order.
-pub(crate) fn reports_of(s: &IocSet) -> crate::set::Reports {
-    let mut reports = crate::set::Reports::default();
-    if !s
-        .metas()
-        .iter()
-        .any(|m| m.context.as_ref().is_some_and(|c| c.report.is_some()))
-    {
-        return reports;
-    }
-    let n = s.src_start.len().saturating_sub(1);
-    for i in 0..n {
-        let id = IocId(i as u32);
-        for src in s.sources(id) {
-            let Some(report) = s
-                .meta(src)
-                .and_then(|m| m.context.as_deref())
-                .and_then(|c| c.report.as_deref())
-            else {
-                continue;
-            };
-            let members = match reports.get_mut(report) {
-                Some(m) => m,
-                None => reports.entry(report.to_owned()).or_default(),
-            };
-            if members.len() < IocSet::MAX_REPORT_MEMBERS && members.last() != Some(&id) {
-                members.push(id);
-            }
-        }
-    }
-    reports
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -343,6 +343,11 @@ impl Reader<'_> {
 }
 
 impl IocSet {
+    /// Every listing's metadata, decoded on first use for a set read from a file.
+    pub(crate) fn metas(&self) -> &[Meta] {
+        self.metas.get_or_init(|| decode_metas(&self.meta_blob))
+    }
+
     /// The set as a compiled set file (see the module's documentation), with `note` (at most
     /// a few KiB of the caller's own: where the set came from) stored beside it.
     pub fn to_bytes(&self, note: &[u8]) -> Vec<u8> {

@@ -443,12 +443,6 @@ impl IocSet {
         }
     }
 
-    /// Every listing's metadata, decoded on first use for a set read from a file.
-    pub(crate) fn metas(&self) -> &[Meta] {
-        self.metas
-            .get_or_init(|| crate::file::decode_metas(&self.meta_blob))
-    }
-
     /// What the feed said about this listing, if it said anything beyond listing it.
     pub fn meta(&self, source: &SourceRef) -> Option<&Meta> {
         self.metas().get(source.meta as usize)
@@ -461,7 +455,7 @@ impl IocSet {
     /// [`IocSet::MAX_REPORT_MEMBERS`] in the set's order; empty for an unknown report.
     pub fn report_members(&self, report: &str) -> &[IocId] {
         self.reports
-            .get_or_init(|| crate::compile::reports_of(self))
+            .get_or_init(|| reports_of(self))
             .get(report)
             .map_or(&[], Vec::as_slice)
     }
@@ -580,4 +574,39 @@ pub(crate) fn in_filter(map: &[u64], h: u64) -> bool {
     let bits = map.len() * 64;
     let b = (h >> (64 - bits.trailing_zeros())) as usize;
     map[b / 64] & (1 << (b % 64)) != 0
+}
+
+/// The indicators of each report a listing names ([`Context::report`]), in id order, at most
+/// [`IocSet::MAX_REPORT_MEMBERS`] each. Sources are grouped by indicator by now, so one pass
+/// over them is one pass in id order.
+fn reports_of(s: &IocSet) -> Reports {
+    let mut reports = Reports::default();
+    if !s
+        .metas()
+        .iter()
+        .any(|m| m.context.as_ref().is_some_and(|c| c.report.is_some()))
+    {
+        return reports;
+    }
+    let n = s.src_start.len().saturating_sub(1);
+    for i in 0..n {
+        let id = IocId(i as u32);
+        for src in s.sources(id) {
+            let Some(report) = s
+                .meta(src)
+                .and_then(|m| m.context.as_deref())
+                .and_then(|c| c.report.as_deref())
+            else {
+                continue;
+            };
+            let members = match reports.get_mut(report) {
+                Some(m) => m,
+                None => reports.entry(report.to_owned()).or_default(),
+            };
+            if members.len() < IocSet::MAX_REPORT_MEMBERS && members.last() != Some(&id) {
+                members.push(id);
+            }
+        }
+    }
+    reports
 }
