@@ -182,8 +182,6 @@ pub struct SetFile {
     pub set: IocSet,
     /// What [`IocSet::to_bytes`] was given as `note` (the CLI stores where the set came from).
     pub note: Vec<u8>,
-    /// Bytes of the file the set's tables use in place.
-    pub mapped_bytes: usize,
 }
 
 struct Writer {
@@ -462,7 +460,6 @@ impl IocSet {
         }
         Ok(SetFile {
             note: note.to_vec(),
-            mapped_bytes: r.mapped,
             set,
         })
     }
