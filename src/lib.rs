@@ -62,7 +62,7 @@ pub mod time;
 pub mod tls;
 pub mod triage;
 
-pub use iocd_engine::{Hit, IocId, IocSet, Scratch};
+pub use iocd_engine::{Hit, IocId, IocSet, Kernel, Scratch};
 
 /// The version `iocd --version` prints: the package version, the commit and the build date
 /// (stamped by `build.rs`).

@@ -2,7 +2,7 @@
 
 use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
-use memchr::memmem;
+
 
 use crate::arr::Arr;
 use crate::index::{Index, StrIndex};
@@ -102,7 +102,6 @@ impl Compiler {
                 str_cs: StrIndex::default(),
                 str_ci: StrIndex::default(),
                 strings: None,
-                url_finder: memmem::Finder::new(b"://").into_owned(),
                 base: [0; N_TABLES + 1],
                 src_start: Arr::default(),
                 sources: Arr::default(),

@@ -616,7 +616,6 @@ fn read_set(r: &mut Reader<'_>) -> Result<(IocSet, Arr<u8>), FileError> {
         str_cs,
         str_ci,
         strings,
-        url_finder: memchr::memmem::Finder::new(b"://").into_owned(),
         base,
         src_start,
         sources,

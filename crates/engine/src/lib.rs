@@ -37,8 +37,8 @@
 //! indicator of that family. Free strings are the one place for Aho-Corasick, and it only ever
 //! sees the (small) set of free strings.
 
-mod anchors;
 mod arr;
+mod classify;
 mod compile;
 mod file;
 mod index;
@@ -51,6 +51,7 @@ mod subset;
 mod url;
 
 pub use arr::Backing;
+pub use classify::Kernel;
 pub use compile::Compiler;
 pub use file::{FORMAT_VERSION, FileError, SetFile, fuzzing_reseal};
 pub use lines::for_each_hit_line;

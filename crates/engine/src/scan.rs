@@ -1,13 +1,91 @@
-//! [`IocSet::scan`]: anchors, token extents and the per-family lookups.
+//! [`IocSet::scan`]: byte classes, token extents and the per-family lookups.
+//!
+//! A buffer is classified 64 bytes at a time into bit masks (`classify.rs`); each family then
+//! reads its anchors from the masks of a block (`.` for dotted tokens, a `:` with another one
+//! near it for IPv6, `://` for URLs, an all-hex 16-byte lane for hashes), takes a token's ends
+//! from the nearest class changes around the anchor, and its candidate families from the other
+//! masks between those ends. A token that reaches a block's edge is walked byte by byte instead.
 
 use std::net::Ipv6Addr;
 
-use crate::anchors::Anchors;
+use crate::classify::Block;
 use crate::index::StrIndex;
 use crate::pattern::*;
 use crate::set::*;
 use crate::url::canonical_url;
 use crate::*;
+
+/// Bytes classified per call of the kernel (16 blocks, 448 bytes of masks on the stack).
+const WINDOW: usize = 1024;
+
+/// Which family scans a set needs.
+#[derive(Clone, Copy)]
+struct Wanted {
+    dotted: bool,
+    v6: bool,
+    url: bool,
+    hex: bool,
+}
+
+/// Where each family's scan stands between blocks: a token that ran past a block's end was
+/// handled whole, and anchors before these positions are passed.
+#[derive(Default)]
+struct Cursor {
+    dotted: usize,
+    v6: usize,
+    url: usize,
+    /// End of the last run of URL bytes (see [`IocSet::url_at`]).
+    url_run_end: usize,
+    /// The next 16-byte lane that may start a hex run, and where the last run ended.
+    hex_next: usize,
+    hex_floor: usize,
+}
+
+/// Bits `i` of a block at `base` with `base + i >= pos`.
+#[inline(always)]
+fn from(pos: usize, base: usize) -> u64 {
+    match pos.saturating_sub(base) {
+        0 => !0,
+        k if k >= 64 => 0,
+        k => !0u64 << k,
+    }
+}
+
+/// Bits below `n` (`n` at most 64).
+#[inline(always)]
+fn below(n: u32) -> u64 {
+    if n >= 64 { !0 } else { (1u64 << n) - 1 }
+}
+
+/// The run of `class` bytes (`run`, one bit per byte of the block at `base`) around bit `at`:
+/// its start and end in `hay`, and the bits of the block it covers. `None` when the run
+/// reaches an edge of the block and goes on past it, to be walked byte by byte.
+#[inline(always)]
+fn run_around(
+    hay: &[u8],
+    base: usize,
+    run: u64,
+    at: u32,
+    class: impl Fn(u8) -> bool,
+) -> Option<(usize, usize, u64)> {
+    let stops_below = !run & below(at);
+    let stops_above = !run & (!0u64 << at);
+    let s = if stops_below != 0 {
+        64 - stops_below.leading_zeros()
+    } else if base == 0 || !class(hay[base - 1]) {
+        0
+    } else {
+        return None;
+    };
+    let e = if stops_above != 0 {
+        stops_above.trailing_zeros()
+    } else if hay.get(base + 64).is_none_or(|&b| !class(b)) {
+        64
+    } else {
+        return None;
+    };
+    Some((base + s as usize, base + e as usize, below(e) & !below(s)))
+}
 
 impl IocSet {
     /// Appends to `hits` every indicator found in `hay`, sorted by position then id.
@@ -17,23 +95,20 @@ impl IocSet {
     pub fn scan(&self, hay: &[u8], scratch: &mut Scratch, hits: &mut Vec<Hit>) {
         let first = hits.len();
         scratch.url_hosts.clear();
-        if self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0
-            || self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0
-            || self.table_len(Table::Email) > 0
-            || self.url_hosts.len() > 0
-        {
-            self.scan_dotted(hay, scratch, hits);
-        }
-        if self.table_len(Table::Ipv6) + self.table_len(Table::Cidr6) > 0 {
-            self.scan_ipv6(hay, hits);
-        }
-        if self.url_hosts.len() > 0 {
-            self.scan_urls(hay, scratch, hits);
-        }
-        if self.table_len(Table::Md5) + self.table_len(Table::Sha1) + self.table_len(Table::Sha256)
-            > 0
-        {
-            self.scan_hex(hay, hits);
+        let want = Wanted {
+            dotted: self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0
+                || self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0
+                || self.table_len(Table::Email) > 0
+                || self.url_hosts.len() > 0,
+            v6: self.table_len(Table::Ipv6) + self.table_len(Table::Cidr6) > 0,
+            url: self.url_hosts.len() > 0,
+            hex: self.table_len(Table::Md5)
+                + self.table_len(Table::Sha1)
+                + self.table_len(Table::Sha256)
+                > 0,
+        };
+        if want.dotted || want.v6 || want.url || want.hex {
+            self.scan_blocks(hay, want, scratch, hits);
         }
         if let Some(search) = &self.strings {
             self.scan_strings(search, hay, hits);
@@ -49,6 +124,31 @@ impl IocSet {
                 }
             }
             hits.truncate(kept);
+        }
+    }
+
+    /// Every family but free strings, block by block.
+    fn scan_blocks(&self, hay: &[u8], want: Wanted, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
+        let mut blocks = [Block::default(); WINDOW / 64];
+        let mut at = Cursor::default();
+        for (w, window) in hay.chunks(WINDOW).enumerate() {
+            let n = window.len().div_ceil(64);
+            scratch.kernel.classify(window, &mut blocks[..n]);
+            for (k, blk) in blocks[..n].iter().enumerate() {
+                let base = w * WINDOW + k * 64;
+                if want.dotted {
+                    self.dotted_block(hay, base, blk, &mut at, scratch, hits);
+                }
+                if want.v6 {
+                    self.v6_block(hay, base, blk, &mut at, hits);
+                }
+                if want.url {
+                    self.url_block(hay, base, blk, &mut at, scratch, hits);
+                }
+                if want.hex {
+                    self.hex_block(hay, base, blk, &mut at, hits);
+                }
+            }
         }
     }
 
@@ -120,109 +220,136 @@ impl IocSet {
         }
     }
 
-    /// IPv4, IPv4 CIDR, domains and e-mail: every token around a `.`.
-    pub(crate) fn scan_dotted(&self, hay: &[u8], scratch: &mut Scratch, hits: &mut Vec<Hit>) {
+    /// IPv4, IPv4 CIDR, domains and e-mail: every token around a `.` of the block at `base`.
+    #[inline(always)]
+    fn dotted_block(
+        &self,
+        hay: &[u8],
+        base: usize,
+        blk: &Block,
+        at: &mut Cursor,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
+        let mut dots = blk.dot & from(at.dotted, base);
+        while dots != 0 {
+            let dot = dots.trailing_zeros();
+            let (s, e, named, dashed) =
+                match run_around(hay, base, blk.word, dot, |b| class(b) & DOTTED != 0) {
+                    Some((s, e, bits)) => (s, e, blk.named & bits != 0, blk.dash & bits != 0),
+                    None => {
+                        let (s, e, bits) = dotted_walk(hay, base + dot as usize);
+                        (s, e, bits & (ALPHA | HIGH) != 0, bits & DASH != 0)
+                    }
+                };
+            at.dotted = e;
+            dots &= from(e, base);
+            self.dotted_token(hay, s, e, named, dashed, scratch, hits);
+        }
+    }
+
+    /// The dotted token `s..e` (a maximal run of the `DOTTED` class with a dot): `named` when
+    /// it holds a letter or a byte >= 0x80, `dashed` when it holds a `-` or `_`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn dotted_token(
+        &self,
+        hay: &[u8],
+        s: usize,
+        e: usize,
+        named: bool,
+        dashed: bool,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
         let want_v4 = self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0;
         let want_domain = self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0;
         let want_email = self.table_len(Table::Email) > 0;
         let want_url_host = self.url_hosts.len() > 0;
-        let mut dots = Anchors::new(hay, b'.');
-        let mut pos = 0;
-        while let Some(dot) = dots.next_from(pos) {
-            let (s, e, bits) = match anchors::dotted_extent(hay, dot) {
-                Some((s, e, named, dashed)) => (
-                    s,
-                    e,
-                    DOT | if named { ALPHA } else { 0 } | if dashed { DASH } else { 0 },
-                ),
-                None => dotted_walk(hay, dot),
-            };
-            pos = e;
-            // Dots at either end are punctuation, not part of the name or address.
-            let (mut ts, mut te) = (s, e);
-            while ts < te && hay[ts] == b'.' {
-                ts += 1;
-            }
-            while te > ts && hay[te - 1] == b'.' {
-                te -= 1;
-            }
-            if ts == te {
-                continue;
-            }
-            if bits & (ALPHA | HIGH) == 0 {
-                if want_v4 || self.url_v4_hosts {
-                    if bits & DASH == 0 {
-                        let ip = if want_v4 {
-                            self.lookup_v4(hay, ts, te, hits)
-                        } else {
-                            parse_ipv4(&hay[ts..te])
-                        };
-                        // The address is the host of a URL indicator: a sorted list behind a
-                        // 64 Ki-bit filter, so other addresses cost one read.
-                        if let Some(ip) = ip
-                            && self.url_v4_hosts
-                            && self.url_v4_filter[v4_slot(ip) / 64] & (1 << (v4_slot(ip) % 64)) != 0
-                            && self.url_v4.binary_search(&ip).is_ok()
-                        {
-                            scratch.url_hosts.push(ts..te);
+        // Dots at either end are punctuation, not part of the name or address.
+        let (mut ts, mut te) = (s, e);
+        while ts < te && hay[ts] == b'.' {
+            ts += 1;
+        }
+        while te > ts && hay[te - 1] == b'.' {
+            te -= 1;
+        }
+        if ts == te {
+            return;
+        }
+        if !named {
+            if want_v4 || self.url_v4_hosts {
+                if !dashed {
+                    let ip = if want_v4 {
+                        self.lookup_v4(hay, ts, te, hits)
+                    } else {
+                        parse_ipv4(&hay[ts..te])
+                    };
+                    // The address is the host of a URL indicator: a sorted list behind a
+                    // 64 Ki-bit filter, so other addresses cost one read.
+                    if let Some(ip) = ip
+                        && self.url_v4_hosts
+                        && self.url_v4_filter[v4_slot(ip) / 64] & (1 << (v4_slot(ip) % 64)) != 0
+                        && self.url_v4.binary_search(&ip).is_ok()
+                    {
+                        scratch.url_hosts.push(ts..te);
+                    }
+                } else if want_v4 {
+                    let mut ps = ts;
+                    for pe in (ts..te).filter(|&k| class(hay[k]) & DASH != 0).chain([te]) {
+                        let (mut a, mut b) = (ps, pe);
+                        while a < b && hay[a] == b'.' {
+                            a += 1;
                         }
-                    } else if want_v4 {
-                        let mut ps = ts;
-                        for pe in (ts..te).filter(|&k| class(hay[k]) & DASH != 0).chain([te]) {
-                            let (mut a, mut b) = (ps, pe);
-                            while a < b && hay[a] == b'.' {
-                                a += 1;
-                            }
-                            while b > a && hay[b - 1] == b'.' {
-                                b -= 1;
-                            }
-                            if a < b {
-                                self.lookup_v4(hay, a, b, hits);
-                            }
-                            ps = pe + 1;
+                        while b > a && hay[b - 1] == b'.' {
+                            b -= 1;
                         }
+                        if a < b {
+                            self.lookup_v4(hay, a, b, hits);
+                        }
+                        ps = pe + 1;
                     }
                 }
-                // Digits, dots and dashes still spell a name when a label has a dash (`1.2-3`
-                // is a valid domain indicator); with no dash, the last label is all digits.
-                if bits & DASH == 0 {
-                    continue;
-                }
             }
-            if !(want_domain || want_email || want_url_host)
-                || !domain_name(&hay[ts..te], &mut scratch.name)
-            {
-                continue;
+            // Digits, dots and dashes still spell a name when a label has a dash (`1.2-3`
+            // is a valid domain indicator); with no dash, the last label is all digits.
+            if !dashed {
+                return;
             }
-            let h = StrIndex::hash(&scratch.name);
-            if want_domain {
-                self.lookup_domain(&scratch.name, h, ts, te, hits);
+        }
+        if !(want_domain || want_email || want_url_host)
+            || !domain_name(&hay[ts..te], &mut scratch.name)
+        {
+            return;
+        }
+        let h = StrIndex::hash(&scratch.name);
+        if want_domain {
+            self.lookup_domain(&scratch.name, h, ts, te, hits);
+        }
+        // Is the name the host of a URL indicator? The filter first, then a probe with
+        // the same hash.
+        if want_url_host
+            && in_filter(&self.url_host_filter, h)
+            && self.url_hosts.get_hashed(h, &scratch.name).is_some()
+        {
+            scratch.url_hosts.push(ts..te);
+        }
+        if want_email && ts == s && s > 1 && hay[s - 1] == b'@' {
+            let at = s - 1;
+            let mut ls = at;
+            while ls > 0 && class(hay[ls - 1]) & LOCAL != 0 {
+                ls -= 1;
             }
-            // Is the name the host of a URL indicator? The filter first, then a probe with
-            // the same hash.
-            if want_url_host
-                && in_filter(&self.url_host_filter, h)
-                && self.url_hosts.get_hashed(h, &scratch.name).is_some()
-            {
-                scratch.url_hosts.push(ts..te);
-            }
-            if want_email && ts == s && s > 1 && hay[s - 1] == b'@' {
-                let at = s - 1;
-                let mut ls = at;
-                while ls > 0 && class(hay[ls - 1]) & LOCAL != 0 {
-                    ls -= 1;
-                }
-                if ls < at {
-                    scratch.email.clear();
-                    scratch.email.extend_from_slice(&hay[ls..=at]);
-                    scratch.email.extend_from_slice(&scratch.name);
-                    if let Some(i) = self.email.get(&scratch.email) {
-                        hits.push(Hit {
-                            start: ls,
-                            end: te,
-                            id: self.id(Table::Email, i),
-                        });
-                    }
+            if ls < at {
+                scratch.email.clear();
+                scratch.email.extend_from_slice(&hay[ls..=at]);
+                scratch.email.extend_from_slice(&scratch.name);
+                if let Some(i) = self.email.get(&scratch.email) {
+                    hits.push(Hit {
+                        start: ls,
+                        end: te,
+                        id: self.id(Table::Email, i),
+                    });
                 }
             }
         }
@@ -300,257 +427,334 @@ impl IocSet {
         }
     }
 
-    /// IPv6 and IPv6 CIDR: every run of hex digits, colons and dots around a `:`.
-    pub(crate) fn scan_ipv6(&self, hay: &[u8], hits: &mut Vec<Hit>) {
-        // Only colons with another one at most five bytes away can be in an address.
-        let mut colons = Anchors::paired(hay, b':', 5);
-        let mut pos = 0;
-        while let Some(c) = colons.next_from(pos) {
-            let mut s = c;
-            while s > 0 && is_v6(hay[s - 1]) {
-                s -= 1;
-            }
-            let mut e = c + 1;
-            while e < hay.len() && is_v6(hay[e]) {
-                e += 1;
-            }
-            pos = e;
-            if (s > 0 && class(hay[s - 1]) & (ALPHA | DIGIT) != 0)
-                || (e < hay.len() && class(hay[e]) & (ALPHA | DIGIT) != 0)
-            {
-                continue;
-            }
-            let mut tok = &hay[s..e];
-            let mut ts = s;
-            while tok.last() == Some(&b'.') {
-                tok = &tok[..tok.len() - 1];
-            }
-            if tok.ends_with(b":") && !tok.ends_with(b"::") {
-                tok = &tok[..tok.len() - 1];
-            }
-            if tok.starts_with(b":") && !tok.starts_with(b"::") {
-                tok = &tok[1..];
-                ts += 1;
-            }
-            // Cheap shape test before parsing: at least two colons, and `::`, or eight groups,
-            // or seven with a dotted IPv4 tail. (A one-off `memmem` here cost more than the
-            // rest of the IPv6 scan: it builds a searcher per call.)
-            let (mut colons, mut double, mut dot) = (0, false, false);
-            let mut prev = 0u8;
-            for &b in tok {
-                if b == b':' {
-                    colons += 1;
-                    double |= prev == b':';
-                } else if b == b'.' {
-                    dot = true;
+    /// IPv6 and IPv6 CIDR: every run of hex digits, colons and dots around a `:` of the block
+    /// at `base` that has another colon at most five bytes away.
+    #[inline(always)]
+    fn v6_block(&self, hay: &[u8], base: usize, blk: &Block, at: &mut Cursor, hits: &mut Vec<Hit>) {
+        let colons = blk.colon;
+        if colons == 0 {
+            return;
+        }
+        // An address has two colons at least, and a group holds at most four hex digits, so
+        // two of its colons are at most five bytes apart, while most colons in logs stand
+        // alone (`"key":`, `host:port`). Colons within five bytes of the block's edges are
+        // kept: their partner may be in the next or the last block.
+        let mut near = below(5) | !0u64 << 59;
+        for d in 1..=5 {
+            near |= colons >> d | colons << d;
+        }
+        let mut cand = colons & near & from(at.v6, base);
+        let run = blk.hex | blk.colon | blk.dot;
+        while cand != 0 {
+            let k = cand.trailing_zeros();
+            let (s, e) = match run_around(hay, base, run, k, is_v6) {
+                Some((s, e, bits)) => {
+                    // The shape test of `v6_token` before trimming, from the masks: trimming
+                    // drops at most a colon at each end and never makes a `::`.
+                    let n = (colons & bits).count_ones();
+                    let double = colons & (colons >> 1) & bits != 0;
+                    if n < 2 || !(double || (6..=9).contains(&n)) {
+                        at.v6 = e;
+                        cand &= from(e, base);
+                        continue;
+                    }
+                    (s, e)
                 }
-                prev = b;
-            }
-            if colons < 2 || !(double || colons == 7 || (colons == 6 && dot)) {
-                continue;
-            }
-            let Some(ip) = std::str::from_utf8(tok)
-                .ok()
-                .and_then(|t| t.parse::<Ipv6Addr>().ok())
-            else {
-                continue;
+                None => walk_run(hay, base + k as usize, is_v6),
             };
-            let ip = u128::from(ip);
-            let te = ts + tok.len();
-            if let Some(i) = self.ipv6.get(&ip) {
+            at.v6 = e;
+            cand &= from(e, base);
+            self.v6_token(hay, s, e, hits);
+        }
+    }
+
+    /// The run `s..e` of hex digits, colons and dots: the address it is, if it is one and
+    /// touches no letter or digit.
+    #[inline]
+    fn v6_token(&self, hay: &[u8], s: usize, e: usize, hits: &mut Vec<Hit>) {
+        if (s > 0 && class(hay[s - 1]) & (ALPHA | DIGIT) != 0)
+            || (e < hay.len() && class(hay[e]) & (ALPHA | DIGIT) != 0)
+        {
+            return;
+        }
+        let mut tok = &hay[s..e];
+        let mut ts = s;
+        while tok.last() == Some(&b'.') {
+            tok = &tok[..tok.len() - 1];
+        }
+        if tok.ends_with(b":") && !tok.ends_with(b"::") {
+            tok = &tok[..tok.len() - 1];
+        }
+        if tok.starts_with(b":") && !tok.starts_with(b"::") {
+            tok = &tok[1..];
+            ts += 1;
+        }
+        // Cheap shape test before parsing: at least two colons, and `::`, or eight groups,
+        // or seven with a dotted IPv4 tail. (A one-off `memmem` here cost more than the
+        // rest of the IPv6 scan: it builds a searcher per call.)
+        let (mut colons, mut double, mut dot) = (0, false, false);
+        let mut prev = 0u8;
+        for &b in tok {
+            if b == b':' {
+                colons += 1;
+                double |= prev == b':';
+            } else if b == b'.' {
+                dot = true;
+            }
+            prev = b;
+        }
+        if colons < 2 || !(double || colons == 7 || (colons == 6 && dot)) {
+            return;
+        }
+        let Some(ip) = std::str::from_utf8(tok)
+            .ok()
+            .and_then(|t| t.parse::<Ipv6Addr>().ok())
+        else {
+            return;
+        };
+        let ip = u128::from(ip);
+        let te = ts + tok.len();
+        if let Some(i) = self.ipv6.get(&ip) {
+            hits.push(Hit {
+                start: ts,
+                end: te,
+                id: self.id(Table::Ipv6, i),
+            });
+        }
+        for &len in self.cidr6_lens.iter() {
+            let net = if len == 0 {
+                0
+            } else {
+                ip & (u128::MAX << (128 - len))
+            };
+            if let Some(i) = self.cidr6.get(&(net, len)) {
                 hits.push(Hit {
                     start: ts,
                     end: te,
-                    id: self.id(Table::Ipv6, i),
+                    id: self.id(Table::Cidr6, i),
                 });
-            }
-            for &len in self.cidr6_lens.iter() {
-                let net = if len == 0 {
-                    0
-                } else {
-                    ip & (u128::MAX << (128 - len))
-                };
-                if let Some(i) = self.cidr6.get(&(net, len)) {
-                    hits.push(Hit {
-                        start: ts,
-                        end: te,
-                        id: self.id(Table::Cidr6, i),
-                    });
-                    break;
-                }
+                break;
             }
         }
     }
 
-    /// URLs: every `scheme://...` token whose host is the host of some URL indicator.
-    pub(crate) fn scan_urls(&self, hay: &[u8], scratch: &mut Scratch, hits: &mut Vec<Hit>) {
-        let mut pos = 0;
-        // End of the last run of URL bytes: a `://` inside it (a URL nested in another's query,
-        // `?u=http://evil.com/x`) starts a URL of its own, which ends where that run ends.
-        let mut run_end = 0;
-        while let Some(i) = self.url_finder.find(&hay[pos..]) {
-            let c = pos + i;
-            pos = c + 3;
-            let mut s = c;
-            while s > 0 && is_scheme(hay[s - 1]) {
-                s -= 1;
+    /// URLs: every `scheme://` of the block at `base` (a `:` with `//` after it).
+    #[inline(always)]
+    fn url_block(
+        &self,
+        hay: &[u8],
+        base: usize,
+        blk: &Block,
+        at: &mut Cursor,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
+        let mut seps = blk.colon & blk.slash >> 1 & blk.slash >> 2;
+        // A colon in the last two bytes has its slashes in the next block.
+        for edge in [62, 63] {
+            if blk.colon >> edge & 1 == 1
+                && hay.get(base + edge + 1..base + edge + 3) == Some(b"//")
+            {
+                seps |= 1 << edge;
             }
-            // A scheme starts with a letter; `1http://` is not a URL start we trust.
-            while s < c && !hay[s].is_ascii_alphabetic() {
-                s += 1;
+        }
+        seps &= from(at.url, base);
+        while seps != 0 {
+            let c = base + seps.trailing_zeros() as usize;
+            at.url = c + 3;
+            seps &= from(at.url, base);
+            self.url_at(hay, c, &mut at.url_run_end, scratch, hits);
+        }
+    }
+
+    /// The URL whose `://` is at `c`, if its host is the host of some URL indicator.
+    /// `run_end` is the end of the last run of URL bytes: a `://` inside it (a URL nested in
+    /// another's query, `?u=http://evil.com/x`) starts a URL of its own, which ends where that
+    /// run ends.
+    #[inline]
+    fn url_at(
+        &self,
+        hay: &[u8],
+        c: usize,
+        run_end: &mut usize,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
+        let mut s = c;
+        while s > 0 && is_scheme(hay[s - 1]) {
+            s -= 1;
+        }
+        // A scheme starts with a letter; `1http://` is not a URL start we trust.
+        while s < c && !hay[s].is_ascii_alphabetic() {
+            s += 1;
+        }
+        if s == c {
+            return;
+        }
+        if c >= *run_end {
+            *run_end = c + 3;
+            while *run_end < hay.len() && class(hay[*run_end]) & URL != 0 {
+                *run_end += 1;
             }
-            if s == c {
-                continue;
+        }
+        let e = trim_url_end(&hay[s..*run_end]) + s;
+        let rest = &hay[c + 3..e];
+        let auth_end = rest
+            .iter()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
+        let authority = &rest[..auth_end];
+        let host_port = match memchr::memrchr(b'@', authority) {
+            Some(at) => &authority[at + 1..],
+            None => authority,
+        };
+        let host = if host_port.first() == Some(&b'[') {
+            match memchr::memchr(b']', host_port) {
+                Some(k) => &host_port[..=k],
+                None => return,
             }
-            if c >= run_end {
-                run_end = c + 3;
-                while run_end < hay.len() && class(hay[run_end]) & URL != 0 {
-                    run_end += 1;
-                }
-            }
-            let e = trim_url_end(&hay[s..run_end]) + s;
-            let rest = &hay[c + 3..e];
-            let auth_end = rest
+        } else {
+            let end = memchr::memchr(b':', host_port).unwrap_or(host_port.len());
+            &host_port[..end]
+        };
+        // The raw host can stand for the canonical one only when canonicalization would
+        // change nothing but case and trailing dots: not an IPv6 literal (`[2001:DB8:0::1]`)
+        // and not a number-like IPv4 host (`0x1020304`, `16909060`, `01.02.03.04` are all
+        // `1.2.3.4`); those take the slow path through `canonical_url`.
+        let mut bare = host;
+        while let [rest @ .., b'.'] = bare {
+            bare = rest;
+        }
+        let last_label = bare.rsplit(|&b| b == b'.').next().unwrap_or(bare);
+        let numeric =
+            last_label.first().is_some_and(u8::is_ascii_digit) && parse_ipv4(bare).is_none();
+        // A host of dots only (`z://./`) keeps them in canonical form.
+        let plain = !numeric
+            && !bare.is_empty()
+            && host
                 .iter()
-                .position(|b| matches!(b, b'/' | b'?' | b'#'))
-                .unwrap_or(rest.len());
-            let authority = &rest[..auth_end];
-            let host_port = match memchr::memrchr(b'@', authority) {
-                Some(at) => &authority[at + 1..],
-                None => authority,
-            };
-            let host = if host_port.first() == Some(&b'[') {
-                match memchr::memchr(b']', host_port) {
-                    Some(k) => &host_port[..=k],
-                    None => continue,
-                }
-            } else {
-                let end = memchr::memchr(b':', host_port).unwrap_or(host_port.len());
-                &host_port[..end]
-            };
-            // The raw host can stand for the canonical one only when canonicalization would
-            // change nothing but case and trailing dots: not an IPv6 literal (`[2001:DB8:0::1]`)
-            // and not a number-like IPv4 host (`0x1020304`, `16909060`, `01.02.03.04` are all
-            // `1.2.3.4`); those take the slow path through `canonical_url`.
-            let mut bare = host;
-            while let [rest @ .., b'.'] = bare {
-                bare = rest;
+                .all(|&b| class(b) & (ALPHA | DIGIT | DOT | DASH) != 0);
+        if plain {
+            scratch.name.clear();
+            scratch
+                .name
+                .extend(host.iter().map(|b| b.to_ascii_lowercase()));
+            while scratch.name.last() == Some(&b'.') {
+                scratch.name.pop();
             }
-            let last_label = bare.rsplit(|&b| b == b'.').next().unwrap_or(bare);
-            let numeric =
-                last_label.first().is_some_and(u8::is_ascii_digit) && parse_ipv4(bare).is_none();
-            // A host of dots only (`z://./`) keeps them in canonical form.
-            let plain = !numeric
-                && !bare.is_empty()
-                && host
-                    .iter()
-                    .all(|&b| class(b) & (ALPHA | DIGIT | DOT | DASH) != 0);
-            if plain {
-                scratch.name.clear();
-                scratch
-                    .name
-                    .extend(host.iter().map(|b| b.to_ascii_lowercase()));
-                while scratch.name.last() == Some(&b'.') {
-                    scratch.name.pop();
-                }
-                if self.url_hosts.get(&scratch.name).is_none() {
-                    continue;
-                }
+            if self.url_hosts.get(&scratch.name).is_none() {
+                return;
             }
-            let Ok(raw) = std::str::from_utf8(&hay[s..e]) else {
+        }
+        let Ok(raw) = std::str::from_utf8(&hay[s..e]) else {
+            return;
+        };
+        let Some(canon) = canonical_url(raw) else {
+            return;
+        };
+        if !plain {
+            match url::canonical_host(&canon) {
+                Some(h) if self.url_hosts.get(h.as_bytes()).is_some() => {}
+                _ => return,
+            }
+        }
+        if let Some(i) = self.url_exact.get(canon.as_bytes()) {
+            hits.push(Hit {
+                start: s,
+                end: e,
+                id: self.id(Table::UrlExact, i),
+            });
+        }
+        for &len in self.url_prefix_lens.iter() {
+            let len = len as usize;
+            if len > canon.len() {
+                break;
+            }
+            // A prefix must hold the whole authority: `tcp://1.1.1.1` (a scheme with no
+            // default path) is not a prefix of `tcp://1.1.1.10` or `tcp://1.1.1.1:80`.
+            if len < authority_end(&canon) {
                 continue;
-            };
-            let Some(canon) = canonical_url(raw) else {
-                continue;
-            };
-            if !plain {
-                match url::canonical_host(&canon) {
-                    Some(h) if self.url_hosts.get(h.as_bytes()).is_some() => {}
-                    _ => continue,
-                }
             }
-            if let Some(i) = self.url_exact.get(canon.as_bytes()) {
+            if let Some(i) = self.url_prefix.get(&canon.as_bytes()[..len]) {
                 hits.push(Hit {
                     start: s,
                     end: e,
-                    id: self.id(Table::UrlExact, i),
+                    id: self.id(Table::UrlPrefix, i),
                 });
-            }
-            for &len in self.url_prefix_lens.iter() {
-                let len = len as usize;
-                if len > canon.len() {
-                    break;
-                }
-                // A prefix must hold the whole authority: `tcp://1.1.1.1` (a scheme with no
-                // default path) is not a prefix of `tcp://1.1.1.10` or `tcp://1.1.1.1:80`.
-                if len < authority_end(&canon) {
-                    continue;
-                }
-                if let Some(i) = self.url_prefix.get(&canon.as_bytes()[..len]) {
-                    hits.push(Hit {
-                        start: s,
-                        end: e,
-                        id: self.id(Table::UrlPrefix, i),
-                    });
-                }
             }
         }
     }
 
     /// md5, sha1, sha256: hex runs of exactly 32, 40 or 64 digits.
     ///
-    /// A run of 32 or more hex digits always covers a whole 16-byte block aligned on a multiple
-    /// of 16, so only blocks that are all hex (one SIMD test per 16 bytes, rare in log text)
-    /// are expanded into runs.
-    pub(crate) fn scan_hex(&self, hay: &[u8], hits: &mut Vec<Hit>) {
+    /// A run of 32 or more hex digits always covers a whole 16-byte lane aligned on a multiple
+    /// of 16, so only lanes that are all hex (rare in log text) are expanded into runs.
+    #[inline(always)]
+    fn hex_block(&self, hay: &[u8], base: usize, blk: &Block, at: &mut Cursor, hits: &mut Vec<Hit>) {
+        for lane in 0..4 {
+            let i = base + 16 * lane;
+            if (blk.hex >> (16 * lane)) as u16 == 0xFFFF && i >= at.hex_next {
+                self.hex_run(hay, i, at, hits);
+            }
+        }
+    }
+
+    /// The hex run through the all-hex lane at `i`.
+    #[inline]
+    fn hex_run(&self, hay: &[u8], i: usize, at: &mut Cursor, hits: &mut Vec<Hit>) {
         let n = hay.len();
-        let mut i = 0;
-        let mut floor = 0;
-        while i + 16 <= n {
-            if !all_hex16(&hay[i..i + 16]) {
-                i += 16;
-                continue;
-            }
-            let mut s = i;
-            while s > floor && is_hex(hay[s - 1]) {
-                s -= 1;
-            }
-            let mut e = i + 16;
-            while e < n && is_hex(hay[e]) {
-                e += 1;
-            }
-            floor = e;
-            i = (e / 16 + 1) * 16;
-            let len = e - s;
-            if !matches!(len, 32 | 40 | 64)
-                || (s > 0 && class(hay[s - 1]) & (ALPHA | DIGIT) != 0)
-                || (e < n && class(hay[e]) & (ALPHA | DIGIT) != 0)
-            {
-                continue;
-            }
-            let run = &hay[s..e];
-            let found = match len {
-                32 => self.md5.get(&decode_hex(run)).map(|i| (Table::Md5, i)),
-                40 => self.sha1.get(&decode_hex(run)).map(|i| (Table::Sha1, i)),
-                _ => self
-                    .sha256
-                    .get(&decode_hex(run))
-                    .map(|i| (Table::Sha256, i)),
-            };
-            if let Some((t, k)) = found {
-                hits.push(Hit {
-                    start: s,
-                    end: e,
-                    id: self.id(t, k),
-                });
-            }
+        let mut s = i;
+        while s > at.hex_floor && is_hex(hay[s - 1]) {
+            s -= 1;
+        }
+        let mut e = i + 16;
+        while e < n && is_hex(hay[e]) {
+            e += 1;
+        }
+        at.hex_floor = e;
+        at.hex_next = (e / 16 + 1) * 16;
+        let len = e - s;
+        if !matches!(len, 32 | 40 | 64)
+            || (s > 0 && class(hay[s - 1]) & (ALPHA | DIGIT) != 0)
+            || (e < n && class(hay[e]) & (ALPHA | DIGIT) != 0)
+        {
+            return;
+        }
+        let run = &hay[s..e];
+        let found = match len {
+            32 => self.md5.get(&decode_hex(run)).map(|i| (Table::Md5, i)),
+            40 => self.sha1.get(&decode_hex(run)).map(|i| (Table::Sha1, i)),
+            _ => self
+                .sha256
+                .get(&decode_hex(run))
+                .map(|i| (Table::Sha256, i)),
+        };
+        if let Some((t, k)) = found {
+            hits.push(Hit {
+                start: s,
+                end: e,
+                id: self.id(t, k),
+            });
         }
     }
 }
 
+/// The run of `class` bytes around `at`, walked byte by byte.
+fn walk_run(hay: &[u8], at: usize, class: impl Fn(u8) -> bool) -> (usize, usize) {
+    let mut s = at;
+    while s > 0 && class(hay[s - 1]) {
+        s -= 1;
+    }
+    let mut e = at + 1;
+    while e < hay.len() && class(hay[e]) {
+        e += 1;
+    }
+    (s, e)
+}
+
 /// The token around the `.` at `dot` (a run of the `DOTTED` class), walked byte by byte: its
-/// start, end and the classes of its bytes ORed together. [`anchors::dotted_extent`] answers
-/// the same for most tokens without a loop.
+/// start, end and the classes of its bytes ORed together, for a token that reaches past a
+/// block's edge (the masks of one block answer the same for the others).
 pub(crate) fn dotted_walk(hay: &[u8], dot: usize) -> (usize, usize, u8) {
     let mut bits = DOT;
     let mut s = dot;
@@ -709,38 +913,6 @@ pub(crate) fn class(b: u8) -> u8 {
 #[inline(always)]
 pub(crate) fn is_hex(b: u8) -> bool {
     class(b) & (DIGIT | HEXALPHA) != 0
-}
-
-/// True when all 16 bytes are ASCII hex digits.
-#[inline(always)]
-pub(crate) fn all_hex16(block: &[u8]) -> bool {
-    debug_assert_eq!(block.len(), 16);
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; the load is unaligned and reads exactly
-        // the 16 bytes of `block`.
-        unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().cast());
-            // Folding case with 0x20 maps A-F to a-f (and nothing else into a-f); digits are
-            // tested unfolded, since folding would turn control bytes 0x10-0x19 into `0`-`9`.
-            // Bytes >= 0x80 are negative in these signed compares, so they fail both ranges.
-            let x = _mm_or_si128(v, _mm_set1_epi8(0x20));
-            let digit = _mm_and_si128(
-                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
-                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
-            );
-            let letter = _mm_and_si128(
-                _mm_cmpgt_epi8(x, _mm_set1_epi8(b'a' as i8 - 1)),
-                _mm_cmplt_epi8(x, _mm_set1_epi8(b'f' as i8 + 1)),
-            );
-            _mm_movemask_epi8(_mm_or_si128(digit, letter)) == 0xFFFF
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        block.iter().all(|&b| is_hex(b))
-    }
 }
 
 #[inline(always)]

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use memchr::memmem;
+
 
 use aho_corasick::AhoCorasick;
 
@@ -180,17 +180,45 @@ pub struct Technique {
 
 /// Per-thread buffers for [`IocSet::scan`]. Create one per thread and reuse it; it grows to the
 /// longest token seen and then stops allocating.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Scratch {
+    /// How bytes are classified: the fastest kernel this CPU has, unless chosen.
+    pub(crate) kernel: crate::Kernel,
     pub(crate) name: Vec<u8>,
     pub(crate) email: Vec<u8>,
     /// Name tokens of the last [`IocSet::scan`] that are the host of some URL indicator.
     pub(crate) url_hosts: Vec<std::ops::Range<usize>>,
 }
 
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            kernel: crate::Kernel::best(),
+            name: Vec::new(),
+            email: Vec::new(),
+            url_hosts: Vec::new(),
+        }
+    }
+}
+
 impl Scratch {
+    /// A scratch that classifies bytes with the fastest kernel this CPU has.
     pub fn new() -> Scratch {
         Scratch::default()
+    }
+
+    /// A scratch that classifies bytes with `kernel` (every kernel finds the same; tests and
+    /// benchmarks run each), or `None` when this CPU cannot run it.
+    pub fn with_kernel(kernel: crate::Kernel) -> Option<Scratch> {
+        kernel.is_available().then(|| Scratch {
+            kernel,
+            ..Scratch::default()
+        })
+    }
+
+    /// The kernel this scratch classifies bytes with.
+    pub fn kernel(&self) -> crate::Kernel {
+        self.kernel
     }
 
     /// The name tokens of the last [`IocSet::scan`] (byte ranges of its input) that are the
@@ -251,7 +279,6 @@ pub struct IocSet {
     pub(crate) str_ci: StrIndex,
     /// How free strings are found; see [`StringSearch`].
     pub(crate) strings: Option<StringSearch>,
-    pub(crate) url_finder: memmem::Finder<'static>,
     /// `base[t]` is the id of table `t`'s first indicator; `base[N_TABLES]` is the set's size.
     pub(crate) base: [u32; N_TABLES + 1],
     /// Sources of indicator `i` are `sources[src_start[i]..src_start[i + 1]]`.

@@ -52,7 +52,7 @@ use std::str::FromStr;
 
 use iocd::ioc::SetBuilder;
 use iocd::{IocSet, Scratch};
-use iocd_engine::{Compiler, IocId, Pattern, SourceRef, canonical_url};
+use iocd_engine::{Compiler, IocId, Kernel, Pattern, SourceRef, canonical_url};
 use ipnet::IpNet;
 
 /// One match: bytes `start..end` of the buffer matched the indicator with this label.
@@ -75,10 +75,22 @@ pub fn label(p: &Pattern) -> String {
     format!("{tag}:{p}")
 }
 
-/// What the engine finds in `hay`, in the oracle's terms.
+/// What the engine finds in `hay`, in the oracle's terms. Scans with every byte-class kernel
+/// this CPU has (AVX2, SSE2, portable) and panics unless they all find the same.
 pub fn engine(set: &IocSet, hay: &[u8]) -> Vec<Found> {
     let mut hits = Vec::new();
     set.scan(hay, &mut Scratch::new(), &mut hits);
+    for kernel in Kernel::available() {
+        let mut other = Vec::new();
+        let mut scratch = Scratch::with_kernel(kernel).expect("an available kernel");
+        set.scan(hay, &mut scratch, &mut other);
+        assert_eq!(
+            other,
+            hits,
+            "the {} kernel finds otherwise than the default one",
+            kernel.as_str()
+        );
+    }
     let mut out: Vec<Found> = hits
         .iter()
         .map(|h| (h.start, h.end, label(&set.pattern(h.id))))

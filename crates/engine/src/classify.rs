@@ -1,0 +1,445 @@
+//! Byte classes of a buffer, 64 bytes at a time, as bit masks.
+//!
+//! Every byte of a scanned buffer is classified once, into the few classes the token scans
+//! need ([`Block`]). The scans then find tokens with bit arithmetic on those masks: a token's
+//! ends are the nearest class changes around an anchor, its candidate families come from the
+//! other masks between its ends. Nothing branches per byte or per anchor.
+//!
+//! Three kernels compute the same masks ([`Kernel`]):
+//!
+//! * **AVX2**: the class of a byte is the AND of two 16-entry tables, one indexed by its low
+//!   nibble and one by its high nibble, looked up 32 bytes at a time with `vpshufb` (the
+//!   technique of simdjson's structural classification and of Teddy's nibble masks). Eight
+//!   classes fit in the eight bits of a table entry; `/` and bytes >= 0x80 come from a compare
+//!   and from the sign bit.
+//! * **SSE2** (every x86-64 CPU): range compares on 16 bytes at a time.
+//! * **Portable**: a 256-entry table per byte, for other CPUs and as the reference the other
+//!   two are tested against.
+//!
+//! [`Kernel::best`] picks the fastest one the CPU has, at run time.
+
+/// The classes of the 64 bytes of one block: bit `i` of each mask is byte `i`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Block {
+    /// The `DOTTED` class of `scan.rs`: letters, digits, `.`, `-`, `_` and bytes >= 0x80.
+    pub word: u64,
+    /// Letters and bytes >= 0x80: a word token with one is a name, not an address.
+    pub named: u64,
+    /// `-` and `_`.
+    pub dash: u64,
+    pub dot: u64,
+    pub colon: u64,
+    /// `0-9a-fA-F`.
+    pub hex: u64,
+    pub slash: u64,
+}
+
+/// How [`Block`]s are computed. All kernels give the same masks; they differ in speed only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// A table lookup per byte; runs everywhere.
+    Portable,
+    /// 16 bytes at a time with SSE2 compares (x86-64 only).
+    Sse2,
+    /// 32 bytes at a time with AVX2 nibble lookups (x86-64 CPUs that have AVX2).
+    Avx2,
+}
+
+impl Kernel {
+    /// Every kernel this CPU can run, the portable one first.
+    pub fn available() -> Vec<Kernel> {
+        [Kernel::Portable, Kernel::Sse2, Kernel::Avx2]
+            .into_iter()
+            .filter(|k| k.is_available())
+            .collect()
+    }
+
+    /// The fastest kernel this CPU can run.
+    pub fn best() -> Kernel {
+        if Kernel::Avx2.is_available() {
+            Kernel::Avx2
+        } else if Kernel::Sse2.is_available() {
+            Kernel::Sse2
+        } else {
+            Kernel::Portable
+        }
+    }
+
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Sse2 => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            Kernel::Sse2 => "sse2",
+            Kernel::Avx2 => "avx2",
+        }
+    }
+
+    /// Classifies `bytes` into `out`, one [`Block`] per 64 bytes; the last block is padded
+    /// with zero bytes, which are in no class. `out` must hold `bytes.len().div_ceil(64)`
+    /// blocks.
+    #[inline]
+    pub(crate) fn classify(self, bytes: &[u8], out: &mut [Block]) {
+        assert!(out.len() >= bytes.len().div_ceil(64));
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                // The constructor of a `Scratch` with this kernel checked that the CPU has
+                // AVX2 (`Kernel::is_available`), and that cannot change while it runs.
+                assert!(self.is_available());
+                // SAFETY: AVX2 is present (checked just above).
+                unsafe { x86::classify_avx2(bytes, out) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Sse2 => x86::classify_sse2(bytes, out),
+            _ => classify_portable(bytes, out),
+        }
+    }
+}
+
+/// Runs `block` over each full 64-byte block of `bytes`, then over the zero-padded tail.
+#[inline(always)]
+fn each_block(bytes: &[u8], out: &mut [Block], mut block: impl FnMut(&[u8; 64]) -> Block) {
+    let mut chunks = bytes.chunks_exact(64);
+    let mut k = 0;
+    for c in chunks.by_ref() {
+        out[k] = block(c.try_into().expect("64 bytes"));
+        k += 1;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut pad = [0u8; 64];
+        pad[..rest.len()].copy_from_slice(rest);
+        out[k] = block(&pad);
+    }
+}
+
+const C_WORD: u8 = 1;
+const C_NAMED: u8 = 2;
+const C_DASH: u8 = 4;
+const C_DOT: u8 = 8;
+const C_COLON: u8 = 16;
+const C_HEX: u8 = 32;
+const C_SLASH: u8 = 64;
+
+static TABLE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let letter = c.is_ascii_alphabetic();
+        let mut v = 0;
+        if letter || c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_') || c >= 0x80 {
+            v |= C_WORD;
+        }
+        if letter || c >= 0x80 {
+            v |= C_NAMED;
+        }
+        if c == b'-' || c == b'_' {
+            v |= C_DASH;
+        }
+        if c == b'.' {
+            v |= C_DOT;
+        }
+        if c == b':' {
+            v |= C_COLON;
+        }
+        if c.is_ascii_hexdigit() {
+            v |= C_HEX;
+        }
+        if c == b'/' {
+            v |= C_SLASH;
+        }
+        t[b] = v;
+        b += 1;
+    }
+    t
+};
+
+fn classify_portable(bytes: &[u8], out: &mut [Block]) {
+    each_block(bytes, out, |block| {
+        let mut m = [0u64; 7];
+        for (i, &b) in block.iter().enumerate() {
+            let c = TABLE[b as usize];
+            for (k, mask) in m.iter_mut().enumerate() {
+                *mask |= u64::from((c >> k) & 1) << i;
+            }
+        }
+        Block {
+            word: m[0],
+            named: m[1],
+            dash: m[2],
+            dot: m[3],
+            colon: m[4],
+            hex: m[5],
+            slash: m[6],
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Block, each_block};
+    use std::arch::x86_64::*;
+
+    pub(super) fn classify_sse2(bytes: &[u8], out: &mut [Block]) {
+        each_block(bytes, out, |block| {
+            let mut b = Block::default();
+            for k in 0..4 {
+                // SAFETY: SSE2 is part of the x86-64 baseline; the load reads 16 of the 64
+                // bytes of `block`.
+                let m = unsafe { sse2_16(_mm_loadu_si128(block.as_ptr().add(16 * k).cast())) };
+                let put = |mask: &mut u64, bits: i32| *mask |= u64::from(bits as u16) << (16 * k);
+                put(&mut b.word, m[0]);
+                put(&mut b.named, m[1]);
+                put(&mut b.dash, m[2]);
+                put(&mut b.dot, m[3]);
+                put(&mut b.colon, m[4]);
+                put(&mut b.hex, m[5]);
+                put(&mut b.slash, m[6]);
+            }
+            b
+        });
+    }
+
+    /// The seven masks of [`Block`], in its field order, for 16 bytes.
+    #[inline(always)]
+    unsafe fn sse2_16(v: __m128i) -> [i32; 7] {
+        // SAFETY (whole body): SSE2 register operations only.
+        unsafe {
+            let set = |b: u8| _mm_set1_epi8(b as i8);
+            // Signed compares: bytes >= 0x80 are negative and fall outside every ASCII range.
+            let within = |x: __m128i, lo: u8, hi: u8| {
+                _mm_and_si128(
+                    _mm_cmpgt_epi8(x, set(lo - 1)),
+                    _mm_cmplt_epi8(x, set(hi + 1)),
+                )
+            };
+            let eq = |b: u8| _mm_cmpeq_epi8(v, set(b));
+            let digit = within(v, b'0', b'9');
+            // Setting 0x20 maps A-Z to a-z and nothing else into a-z.
+            let folded = _mm_or_si128(v, set(0x20));
+            let letter = within(folded, b'a', b'z');
+            let hexletter = within(folded, b'a', b'f');
+            let dot = eq(b'.');
+            let dash = _mm_or_si128(eq(b'-'), eq(b'_'));
+            let high = _mm_movemask_epi8(v);
+            let mask = |x: __m128i| _mm_movemask_epi8(x);
+            let named = mask(letter) | high;
+            let word = mask(_mm_or_si128(
+                _mm_or_si128(digit, letter),
+                _mm_or_si128(dot, dash),
+            )) | high;
+            [
+                word,
+                named,
+                mask(dash),
+                mask(dot),
+                mask(eq(b':')),
+                mask(_mm_or_si128(digit, hexletter)),
+                mask(eq(b'/')),
+            ]
+        }
+    }
+
+    // The nibble tables: the class bits of byte `b` are `LO[b & 15] & HI[b >> 4]`, each class
+    // being a set of low nibbles times a set of high nibbles.
+    const DIGIT: u8 = 0x01; // high 3, low 0-9
+    const HEXLETTER: u8 = 0x02; // high 4 and 6, low 1-6
+    const LETTER_A: u8 = 0x04; // high 4 and 6, low 1-F: A-O, a-o
+    const LETTER_P: u8 = 0x08; // high 5 and 7, low 0-A: P-Z, p-z
+    const MINUS: u8 = 0x10; // 0x2D
+    const UNDERSCORE: u8 = 0x20; // 0x5F
+    const DOT: u8 = 0x40; // 0x2E
+    const COLON: u8 = 0x80; // 0x3A
+
+    const LO: [u8; 16] = {
+        let mut t = [0u8; 16];
+        let mut l = 0;
+        while l < 16 {
+            let mut v = 0;
+            if l <= 9 {
+                v |= DIGIT;
+            }
+            if 1 <= l && l <= 6 {
+                v |= HEXLETTER;
+            }
+            if l >= 1 {
+                v |= LETTER_A;
+            }
+            if l <= 0xA {
+                v |= LETTER_P;
+            }
+            if l == 0xD {
+                v |= MINUS;
+            }
+            if l == 0xF {
+                v |= UNDERSCORE;
+            }
+            if l == 0xE {
+                v |= DOT;
+            }
+            if l == 0xA {
+                v |= COLON;
+            }
+            t[l] = v;
+            l += 1;
+        }
+        t
+    };
+
+    const HI: [u8; 16] = {
+        let mut t = [0u8; 16];
+        t[2] = MINUS | DOT;
+        t[3] = DIGIT | COLON;
+        t[4] = HEXLETTER | LETTER_A;
+        t[5] = LETTER_P | UNDERSCORE;
+        t[6] = HEXLETTER | LETTER_A;
+        t[7] = LETTER_P;
+        t
+    };
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn classify_avx2(bytes: &[u8], out: &mut [Block]) {
+        let lo = _mm256_broadcastsi128_si256(table(&LO));
+        let hi = _mm256_broadcastsi128_si256(table(&HI));
+        each_block(bytes, out, |block| {
+            // SAFETY: the two unaligned loads read the 64 bytes of `block`.
+            let (a, b) = unsafe {
+                (
+                    _mm256_loadu_si256(block.as_ptr().cast()),
+                    _mm256_loadu_si256(block.as_ptr().add(32).cast()),
+                )
+            };
+            let (ma, mb) = (avx2_32(a, lo, hi), avx2_32(b, lo, hi));
+            let join = |k: usize| u64::from(ma[k]) | u64::from(mb[k]) << 32;
+            Block {
+                word: join(0),
+                named: join(1),
+                dash: join(2),
+                dot: join(3),
+                colon: join(4),
+                hex: join(5),
+                slash: join(6),
+            }
+        });
+    }
+
+    #[inline(always)]
+    fn table(t: &[u8; 16]) -> __m128i {
+        // SAFETY: reads the 16 bytes of `t`.
+        unsafe { _mm_loadu_si128(t.as_ptr().cast()) }
+    }
+
+    /// The seven masks of [`Block`], in its field order, for 32 bytes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn avx2_32(v: __m256i, lo: __m256i, hi: __m256i) -> [u32; 7] {
+        let nib = _mm256_set1_epi8(0x0F);
+        // `vpshufb` reads an index's low four bits (and gives 0 for a set top bit): the high
+        // nibble is shifted down in 16-bit lanes, then masked to four bits.
+        let l = _mm256_shuffle_epi8(lo, _mm256_and_si256(v, nib));
+        let h = _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+        let c = _mm256_and_si256(l, h);
+        let zero = _mm256_setzero_si256();
+        // Bytes with any of `bits`.
+        let any = |bits: u8| {
+            let none = _mm256_cmpeq_epi8(_mm256_and_si256(c, _mm256_set1_epi8(bits as i8)), zero);
+            !(_mm256_movemask_epi8(none) as u32)
+        };
+        let high = _mm256_movemask_epi8(v) as u32;
+        [
+            any(DIGIT | LETTER_A | LETTER_P | MINUS | UNDERSCORE | DOT) | high,
+            any(LETTER_A | LETTER_P) | high,
+            any(MINUS | UNDERSCORE),
+            // One class bit moved to each byte's top bit (16-bit shifts move no bit across a
+            // byte's top).
+            _mm256_movemask_epi8(_mm256_slli_epi16(c, 1)) as u32,
+            _mm256_movemask_epi8(c) as u32,
+            any(DIGIT | HEXLETTER),
+            _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'/' as i8))) as u32,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The masks by the definition of each class, byte by byte.
+    fn naive(bytes: &[u8]) -> Vec<Block> {
+        let mut out = vec![Block::default(); bytes.len().div_ceil(64)];
+        for (i, &c) in bytes.iter().enumerate() {
+            let b = &mut out[i / 64];
+            let bit = 1u64 << (i % 64);
+            let letter = c.is_ascii_alphabetic();
+            let set = |m: &mut u64, yes: bool| {
+                if yes {
+                    *m |= bit
+                }
+            };
+            set(
+                &mut b.word,
+                letter || c.is_ascii_digit() || b".-_".contains(&c) || c >= 0x80,
+            );
+            set(&mut b.named, letter || c >= 0x80);
+            set(&mut b.dash, c == b'-' || c == b'_');
+            set(&mut b.dot, c == b'.');
+            set(&mut b.colon, c == b':');
+            set(&mut b.hex, c.is_ascii_hexdigit());
+            set(&mut b.slash, c == b'/');
+        }
+        out
+    }
+
+    fn run(k: Kernel, bytes: &[u8]) -> Vec<Block> {
+        let mut out = vec![Block::default(); bytes.len().div_ceil(64)];
+        k.classify(bytes, &mut out);
+        out
+    }
+
+    #[test]
+    fn every_byte_value_in_every_position() {
+        // Each of the 256 values at each of the 64 offsets of a block, among other values.
+        for k in Kernel::available() {
+            for shift in 0..64 {
+                let bytes: Vec<u8> = (0..320).map(|i| (i as u8).wrapping_add(shift)).collect();
+                assert_eq!(run(k, &bytes), naive(&bytes), "{k:?}, shift {shift}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_best_kernel_is_available_and_portable_always_is() {
+        assert!(Kernel::best().is_available());
+        assert_eq!(Kernel::available()[0], Kernel::Portable);
+        #[cfg(target_arch = "x86_64")]
+        assert!(Kernel::available().contains(&Kernel::Sse2));
+    }
+
+    proptest! {
+        #[test]
+        fn kernels_agree_with_the_definition(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(b'.'), Just(b':'), Just(b'/'), Just(b'-'), Just(b'_'), Just(b'a'), Just(b'Z'), Just(b'7'), any::<u8>()],
+                0..300,
+            ),
+        ) {
+            let want = naive(&bytes);
+            for k in Kernel::available() {
+                prop_assert_eq!(run(k, &bytes), want.clone(), "{:?}", k);
+            }
+        }
+    }
+}
