@@ -1,7 +1,9 @@
 //! Engine benchmarks on a generated corpus (see `iocd_testkit::corpus`).
 //!
 //! * `scan/10k`, `scan/100k`, `scan/1M`: `IocSet::scan` over ~64 MiB of mixed log lines
-//!   with a mixed indicator set of that size; throughput in bytes.
+//!   with a mixed indicator set of that size; throughput in bytes. `scan/10k/avx2`,
+//!   `scan/10k/sse2`, `scan/10k/portable` (and the same for 1M): the same scan with each
+//!   byte-class kernel the CPU has.
 //! * `build/1M`: `SetBuilder::add_plain_list` + `build` of the 1M plain list.
 //!
 //! Before timing, every scan case is checked against the planted truth: every planted
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use iocd::ioc::SetBuilder;
-use iocd::{Hit, IocSet, Scratch};
+use iocd::{Hit, IocSet, Kernel, Scratch};
 use iocd_testkit::corpus::{self, CorpusSpec, Truth};
 
 const CORPUS_BYTES: u64 = 64 << 20;
@@ -137,6 +139,20 @@ fn scan(c: &mut Criterion) {
                 hits.len()
             })
         });
+        // Each byte-class kernel this CPU has (the plain case above uses the best one).
+        if n != 100_000 {
+            for kernel in Kernel::available() {
+                group.bench_function(format!("{label}/{}", kernel.as_str()), |b| {
+                    let mut scratch = Scratch::with_kernel(kernel).expect("available");
+                    let mut hits = Vec::new();
+                    b.iter(|| {
+                        hits.clear();
+                        set.scan(black_box(&hay), &mut scratch, &mut hits);
+                        hits.len()
+                    })
+                });
+            }
+        }
     }
     group.finish();
 }

@@ -3,7 +3,6 @@
 use aho_corasick::AhoCorasick;
 use ipnet::IpNet;
 
-
 use crate::arr::Arr;
 use crate::index::{Index, StrIndex};
 use crate::lpm::Lpm4;

@@ -18,6 +18,19 @@ use crate::*;
 /// Bytes classified per call of the kernel (16 blocks, 448 bytes of masks on the stack).
 const WINDOW: usize = 1024;
 
+/// A maximal run of the `DOTTED` class with a dot in it, `s..e`.
+#[derive(Clone, Copy)]
+struct Dotted {
+    s: usize,
+    e: usize,
+    /// It holds a letter or a byte >= 0x80: a name, not an address.
+    named: bool,
+    /// It holds a `-` or `_`.
+    dashed: bool,
+    /// Its dots, the ones at its ends included.
+    dots: u32,
+}
+
 /// Which family scans a set needs.
 #[derive(Clone, Copy)]
 struct Wanted {
@@ -234,34 +247,41 @@ impl IocSet {
         let mut dots = blk.dot & from(at.dotted, base);
         while dots != 0 {
             let dot = dots.trailing_zeros();
-            let (s, e, named, dashed) =
-                match run_around(hay, base, blk.word, dot, |b| class(b) & DOTTED != 0) {
-                    Some((s, e, bits)) => (s, e, blk.named & bits != 0, blk.dash & bits != 0),
-                    None => {
-                        let (s, e, bits) = dotted_walk(hay, base + dot as usize);
-                        (s, e, bits & (ALPHA | HIGH) != 0, bits & DASH != 0)
+            let token = match run_around(hay, base, blk.word, dot, |b| class(b) & DOTTED != 0) {
+                Some((s, e, bits)) => Dotted {
+                    s,
+                    e,
+                    named: blk.named & bits != 0,
+                    dashed: blk.dash & bits != 0,
+                    dots: (blk.dot & bits).count_ones(),
+                },
+                None => {
+                    let (s, e, bits) = dotted_walk(hay, base + dot as usize);
+                    Dotted {
+                        s,
+                        e,
+                        named: bits & (ALPHA | HIGH) != 0,
+                        dashed: bits & DASH != 0,
+                        dots: hay[s..e].iter().filter(|&&b| b == b'.').count() as u32,
                     }
-                };
-            at.dotted = e;
-            dots &= from(e, base);
-            self.dotted_token(hay, s, e, named, dashed, scratch, hits);
+                }
+            };
+            at.dotted = token.e;
+            dots &= from(token.e, base);
+            self.dotted_token(hay, token, scratch, hits);
         }
     }
 
-    /// The dotted token `s..e` (a maximal run of the `DOTTED` class with a dot): `named` when
-    /// it holds a letter or a byte >= 0x80, `dashed` when it holds a `-` or `_`.
-    #[allow(clippy::too_many_arguments)]
+    /// A dotted token: what its masks tell of it decides which lookups it gets.
     #[inline]
-    fn dotted_token(
-        &self,
-        hay: &[u8],
-        s: usize,
-        e: usize,
-        named: bool,
-        dashed: bool,
-        scratch: &mut Scratch,
-        hits: &mut Vec<Hit>,
-    ) {
+    fn dotted_token(&self, hay: &[u8], token: Dotted, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
+        let Dotted {
+            s,
+            e,
+            named,
+            dashed,
+            dots,
+        } = token;
         let want_v4 = self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0;
         let want_domain = self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0;
         let want_email = self.table_len(Table::Email) > 0;
@@ -279,7 +299,10 @@ impl IocSet {
         }
         if !named {
             if want_v4 || self.url_v4_hosts {
-                if !dashed {
+                // A dotted quad has three dots once the end dots are dropped (`1.5`, `12.0.1`
+                // and `1.2.3.4.5` are never parsed) and at most 15 bytes.
+                let quad = dots as usize - (ts - s) - (e - te) == 3 && te - ts <= 15;
+                if !dashed && quad {
                     let ip = if want_v4 {
                         self.lookup_v4(hay, ts, te, hits)
                     } else {
@@ -294,7 +317,7 @@ impl IocSet {
                     {
                         scratch.url_hosts.push(ts..te);
                     }
-                } else if want_v4 {
+                } else if want_v4 && dashed {
                     let mut ps = ts;
                     for pe in (ts..te).filter(|&k| class(hay[k]) & DASH != 0).chain([te]) {
                         let (mut a, mut b) = (ps, pe);
@@ -690,7 +713,14 @@ impl IocSet {
     /// A run of 32 or more hex digits always covers a whole 16-byte lane aligned on a multiple
     /// of 16, so only lanes that are all hex (rare in log text) are expanded into runs.
     #[inline(always)]
-    fn hex_block(&self, hay: &[u8], base: usize, blk: &Block, at: &mut Cursor, hits: &mut Vec<Hit>) {
+    fn hex_block(
+        &self,
+        hay: &[u8],
+        base: usize,
+        blk: &Block,
+        at: &mut Cursor,
+        hits: &mut Vec<Hit>,
+    ) {
         for lane in 0..4 {
             let i = base + 16 * lane;
             if (blk.hex >> (16 * lane)) as u16 == 0xFFFF && i >= at.hex_next {

@@ -6,7 +6,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-
 use aho_corasick::AhoCorasick;
 
 use crate::arr::{Arr, Pod};

@@ -7,12 +7,13 @@
 //! the criterion bench (`cargo bench --bench engine`) is the figure to report.
 //!
 //! `KINDS=ipv4,cidr` (names as `iocd iocs stats` prints them) keeps only those kinds of the
-//! generated set, to see what one family of the scan costs.
+//! generated set, to see what one family of the scan costs. `KERNEL=avx2|sse2|portable` picks
+//! the byte-class kernel (default: the best this CPU has).
 
 use std::time::Instant;
 
 use iocd::ioc::SetBuilder;
-use iocd::{IocSet, Scratch};
+use iocd::{IocSet, Kernel, Scratch};
 use iocd_testkit::corpus::{self, CorpusSpec};
 
 fn main() {
@@ -60,7 +61,17 @@ fn main() {
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
     eprintln!("set: {}", counts.join(", "));
-    let mut scratch = Scratch::new();
+    let mut scratch = match std::env::var("KERNEL").ok().as_deref() {
+        None => Scratch::new(),
+        Some(name) => {
+            let kernel = Kernel::available()
+                .into_iter()
+                .find(|k| k.as_str() == name)
+                .unwrap_or_else(|| panic!("KERNEL={name}: not one this CPU runs"));
+            Scratch::with_kernel(kernel).expect("available")
+        }
+    };
+    eprintln!("kernel: {}", scratch.kernel().as_str());
     let mut hits = Vec::new();
     let mut rates = Vec::new();
     for round in 0..rounds {
