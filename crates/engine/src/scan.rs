@@ -34,7 +34,13 @@ struct Dotted {
 /// Which family scans a set needs.
 #[derive(Clone, Copy)]
 struct Wanted {
+    /// Any of the next four.
     dotted: bool,
+    v4: bool,
+    domain: bool,
+    email: bool,
+    /// Name tokens are looked up as URL hosts (URL indicators are in the set).
+    url_host: bool,
     v6: bool,
     url: bool,
     hex: bool,
@@ -108,13 +114,18 @@ impl IocSet {
     pub fn scan(&self, hay: &[u8], scratch: &mut Scratch, hits: &mut Vec<Hit>) {
         let first = hits.len();
         scratch.url_hosts.clear();
+        let v4 = self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0;
+        let domain = self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0;
+        let email = self.table_len(Table::Email) > 0;
+        let url = self.url_hosts.len() > 0;
         let want = Wanted {
-            dotted: self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0
-                || self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0
-                || self.table_len(Table::Email) > 0
-                || self.url_hosts.len() > 0,
+            dotted: v4 || domain || email || url,
+            v4,
+            domain,
+            email,
+            url_host: url,
             v6: self.table_len(Table::Ipv6) + self.table_len(Table::Cidr6) > 0,
-            url: self.url_hosts.len() > 0,
+            url,
             hex: self.table_len(Table::Md5)
                 + self.table_len(Table::Sha1)
                 + self.table_len(Table::Sha256)
@@ -150,7 +161,7 @@ impl IocSet {
             for (k, blk) in blocks[..n].iter().enumerate() {
                 let base = w * WINDOW + k * 64;
                 if want.dotted {
-                    self.dotted_block(hay, base, blk, &mut at, scratch, hits);
+                    self.dotted_block(hay, base, blk, &want, &mut at, scratch, hits);
                 }
                 if want.v6 {
                     self.v6_block(hay, base, blk, &mut at, hits);
@@ -235,11 +246,13 @@ impl IocSet {
 
     /// IPv4, IPv4 CIDR, domains and e-mail: every token around a `.` of the block at `base`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn dotted_block(
         &self,
         hay: &[u8],
         base: usize,
         blk: &Block,
+        want: &Wanted,
         at: &mut Cursor,
         scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
@@ -268,13 +281,20 @@ impl IocSet {
             };
             at.dotted = token.e;
             dots &= from(token.e, base);
-            self.dotted_token(hay, token, scratch, hits);
+            self.dotted_token(hay, token, want, scratch, hits);
         }
     }
 
     /// A dotted token: what its masks tell of it decides which lookups it gets.
     #[inline]
-    fn dotted_token(&self, hay: &[u8], token: Dotted, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
+    fn dotted_token(
+        &self,
+        hay: &[u8],
+        token: Dotted,
+        want: &Wanted,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
         let Dotted {
             s,
             e,
@@ -282,10 +302,13 @@ impl IocSet {
             dashed,
             dots,
         } = token;
-        let want_v4 = self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0;
-        let want_domain = self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0;
-        let want_email = self.table_len(Table::Email) > 0;
-        let want_url_host = self.url_hosts.len() > 0;
+        let Wanted {
+            v4: want_v4,
+            domain: want_domain,
+            email: want_email,
+            url_host: want_url_host,
+            ..
+        } = *want;
         // Dots at either end are punctuation, not part of the name or address.
         let (mut ts, mut te) = (s, e);
         while ts < te && hay[ts] == b'.' {
