@@ -363,8 +363,9 @@ impl IocSet {
                 return;
             }
         }
-        if !(want_domain || want_email || want_url_host)
-            || !domain_name(&hay[ts..te], &mut scratch.name)
+        // The domain of an e-mail address starts right after its `@`.
+        let email = want_email && ts == s && s > 1 && hay[s - 1] == b'@';
+        if !(want_domain || want_url_host || email) || !domain_name(&hay[ts..te], &mut scratch.name)
         {
             return;
         }
@@ -380,7 +381,7 @@ impl IocSet {
         {
             scratch.url_hosts.push(ts..te);
         }
-        if want_email && ts == s && s > 1 && hay[s - 1] == b'@' {
+        if email {
             let at = s - 1;
             let mut ls = at;
             while ls > 0 && class(hay[ls - 1]) & LOCAL != 0 {
