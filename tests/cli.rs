@@ -412,7 +412,8 @@ fn version_completions_manpage_and_build_info() {
     let commit = iocd::COMMIT;
     assert!(
         m.contains(&format!(
-            "iocd_build_info{{commit=\"{commit}\",version=\"{}\"}} 1",
+            "iocd_build_info{{commit=\"{commit}\",simd=\"{}\",version=\"{}\"}} 1",
+            iocd::Kernel::best().as_str(),
             env!("CARGO_PKG_VERSION")
         )),
         "{m}"

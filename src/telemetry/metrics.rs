@@ -786,17 +786,22 @@ impl AdminMetrics {
     }
 }
 
-/// `iocd_build_info{version,commit} 1`, and the standard `process_*` families (CPU seconds,
+/// `iocd_build_info{version,commit,simd} 1` (`simd`: the byte-class kernel the matcher runs on
+/// this CPU, `avx2`, `sse2` or `portable`), and the standard `process_*` families (CPU seconds,
 /// resident and virtual memory, open and maximum file descriptors, start time, threads) read
 /// from `/proc/self` at each scrape by the prometheus crate's process collector.
 fn build_info(registry: &Registry) -> IntGaugeVec {
     let g = Families(registry).gauges(
         "iocd_build_info",
-        "1, labelled with the version and commit iocd was built from.",
-        &["version", "commit"],
+        "1, labelled with the version and commit iocd was built from, and the SIMD kernel its matcher runs on this CPU.",
+        &["version", "commit", "simd"],
     );
-    g.with_label_values(&[env!("CARGO_PKG_VERSION"), crate::COMMIT])
-        .set(1);
+    g.with_label_values(&[
+        env!("CARGO_PKG_VERSION"),
+        crate::COMMIT,
+        crate::Kernel::best().as_str(),
+    ])
+    .set(1);
     // The process families are the standard ones every exporter has: not noted for the
     // metrics audit (they move on their own, or are constants such as the start time).
     let _ = registry.register(Box::new(

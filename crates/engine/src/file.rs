@@ -922,4 +922,4 @@ pub(crate) fn decode_metas(b: &[u8]) -> Vec<Meta> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -26,16 +26,19 @@
 //! # How a scan finds candidates
 //!
 //! Scanning every byte through an automaton of millions of literals is what `grep -F` does, and
-//! it is measured to be 10-40x slower than the alternative taken here: find *anchors* with SIMD
-//! searches, expand each anchor to its token, and look the token up by type in a hash table.
-//! Every `.` anchors a dotted token (IPv4, domains, e-mail) and every `:` with another colon
-//! within five bytes an IPv6 candidate, both read from 64-byte SIMD masks (`anchors.rs`); a dotted
-//! token's ends come from classifying the 16 bytes on each side of its dot at once.
-//! `memmem("://")` anchors URLs, and a hex run of 32 or more always covers two consecutive
-//! multiples of 16, so sampling every 16th byte anchors hashes. IPv4 networks are found in a
-//! longest-prefix table (`lpm.rs`). Each family runs only when the set holds an
-//! indicator of that family. Free strings are the one place for Aho-Corasick, and it only ever
-//! sees the (small) set of free strings.
+//! it is measured to be 10-40x slower than the alternative taken here: find *anchors*, expand
+//! each anchor to its token, and look the token up by type in a hash table. Every byte is
+//! classified once, 64 at a time, into bit masks (`classify.rs`: AVX2 nibble lookups, SSE2
+//! compares or a portable table, chosen at run time): token bytes, letters, dashes, dots,
+//! colons, hex digits, slashes. Every `.` anchors a dotted token (IPv4, domains, e-mail), every
+//! `:` with another colon within five bytes an IPv6 candidate, every `://` a URL, and every
+//! all-hex 16-byte lane a hash (a run of 32 or more covers one); a token's ends are the nearest
+//! class changes around its anchor, and what it can be (an address needs three dots and no
+//! letter, an IPv6 address two colons and `::` or six) is read from the masks between its ends
+//! before anything is parsed (`scan.rs`). IPv4 networks are found in a longest-prefix table
+//! (`lpm.rs`). Each family runs only when the set holds an indicator of that family. Free
+//! strings are the one place for Aho-Corasick, and it only ever sees the (small) set of free
+//! strings.
 
 mod arr;
 mod classify;

@@ -483,15 +483,21 @@ impl IocSet {
             return;
         }
         // An address has two colons at least, and a group holds at most four hex digits, so
-        // two of its colons are at most five bytes apart, while most colons in logs stand
-        // alone (`"key":`, `host:port`). Colons within five bytes of the block's edges are
-        // kept: their partner may be in the next or the last block.
-        let mut near = below(5) | !0u64 << 59;
+        // two of its colons are at most five bytes apart with only hex digits between them,
+        // while most colons in logs stand alone (`"key":`, `host:port`) or have other bytes
+        // between them and the next (`"a":"b"`). So a colon anchors a candidate only when
+        // another follows within five bytes across hex digits, colons and dots; one of the top
+        // five may have its partner in the next block. (The first colon of an address is
+        // anchored that way; a colon of the block whose partner was in the block before is in
+        // the run that block's anchor expanded.)
+        let run = blk.hex | colons | blk.dot;
+        let mut between = !0u64;
+        let mut paired = 0;
         for d in 1..=5 {
-            near |= colons >> d | colons << d;
+            paired |= between & (colons >> d);
+            between &= run >> d;
         }
-        let mut cand = colons & near & from(at.v6, base);
-        let run = blk.hex | blk.colon | blk.dot;
+        let mut cand = colons & (paired | !0u64 << 59) & from(at.v6, base);
         while cand != 0 {
             let k = cand.trailing_zeros();
             let (s, e) = match run_around(hay, base, run, k, is_v6) {
@@ -977,4 +983,83 @@ pub(crate) fn is_scheme(b: u8) -> bool {
 #[inline(always)]
 pub(crate) fn is_v6(b: u8) -> bool {
     is_hex(b) || b == b':' || b == b'.'
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::file::tests::pat;
+    use crate::{Compiler, Hit, Kernel, Scratch, SourceRef};
+
+    /// Every family's token at every offset of a 64-byte block, across the edge of two blocks
+    /// and of two classified windows: the same hits, moved, with every kernel.
+    #[test]
+    fn tokens_at_every_offset_of_a_block() {
+        let mut c = Compiler::new();
+        let f = c.add_feed("f", "f.txt");
+        for t in [
+            "198.51.100.7",
+            "203.0.113.0/24",
+            "2001:db8::7",
+            "fe80::1",
+            "2001:db8:1::/48",
+            "evil.example",
+            "http://bad.example/x.php",
+            "d41d8cd98f00b204e9800998ecf8427f",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "mal@evil.example",
+        ] {
+            c.add(&pat(t), SourceRef::plain(f, 0));
+        }
+        let set = c.build();
+        let line = b"t=12:34:56 src=198.51.100.7 dst=203.0.113.9 v6=2001:db8::7 ll=fe80::1 \
+            net6=2001:db8:1:0:0:0:0:5 host=a-1.b.evil.example. \
+            url=http://bad.example/x.php, md5=D41D8CD98F00B204E9800998ECF8427F \
+            sha=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 \
+            to=mal@evil.example v=1.2.3 x=1.2.3.4.5 \"k\":\"v\"";
+        let scan = |hay: &[u8], kernel: Kernel| {
+            let mut hits = Vec::new();
+            set.scan(
+                hay,
+                &mut Scratch::with_kernel(kernel).expect("available"),
+                &mut hits,
+            );
+            hits
+        };
+        let want = scan(line, Kernel::Portable);
+        let found: Vec<String> = want
+            .iter()
+            .map(|h| String::from_utf8_lossy(&line[h.start..h.end]).into_owned())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "198.51.100.7",
+                "203.0.113.9",
+                "2001:db8::7",
+                "fe80::1",
+                "2001:db8:1:0:0:0:0:5",
+                "a-1.b.evil.example",
+                "http://bad.example/x.php",
+                "D41D8CD98F00B204E9800998ECF8427F",
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                "mal@evil.example",
+                "evil.example",
+            ],
+        );
+        for pad in (0..140).chain(1024 - 300..1024 + 10) {
+            let mut hay = vec![b' '; pad];
+            hay.extend_from_slice(line);
+            let moved: Vec<Hit> = want
+                .iter()
+                .map(|h| Hit {
+                    start: h.start + pad,
+                    end: h.end + pad,
+                    id: h.id,
+                })
+                .collect();
+            for kernel in Kernel::available() {
+                assert_eq!(scan(&hay, kernel), moved, "{kernel:?}, {pad} bytes before");
+            }
+        }
+    }
 }

@@ -95,7 +95,7 @@ fn every_kind(n_domains: usize) -> IocSet {
 }
 
 /// The pattern a test writes as text.
-fn pat(t: &str) -> Pattern {
+pub(crate) fn pat(t: &str) -> Pattern {
     if let Ok(n) = t.parse::<ipnet::IpNet>() {
         return Pattern::Cidr(n);
     }
