@@ -17,6 +17,10 @@
 //!   gather the bits, for other CPUs.
 //!
 //! [`Kernel::best`] picks the fastest one the CPU has, at run time.
+//!
+//! A kernel is compiled once per combination of the token families a set needs (`FAM`, a
+//! const generic: [`DOTTED`], [`V6`], [`URL`], [`HEX`]) and computes only the masks those
+//! read: a set of hashes alone pays for the hex mask, not for all seven.
 
 /// The classes of the 64 bytes of one block: bit `i` of each mask is byte `i`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,6 +37,120 @@ pub(crate) struct Block {
     pub hex: u64,
     pub slash: u64,
 }
+
+/// The token families of a scan, as bits of the `FAM` parameter of [`Kernel::classify`].
+pub(crate) const DOTTED: u8 = 1;
+pub(crate) const V6: u8 = 2;
+pub(crate) const URL: u8 = 4;
+pub(crate) const HEX: u8 = 8;
+
+// The masks of a `Block`, as bits.
+const M_WORD: u8 = 1;
+const M_NAMED: u8 = 2;
+const M_DASH: u8 = 4;
+const M_DOT: u8 = 8;
+const M_COLON: u8 = 16;
+const M_HEX: u8 = 32;
+const M_SLASH: u8 = 64;
+
+/// Which masks the families `fam` read.
+#[inline(always)]
+const fn needs(fam: u8) -> u8 {
+    let mut n = 0;
+    if fam & DOTTED != 0 {
+        n |= M_WORD | M_NAMED | M_DASH | M_DOT;
+    }
+    if fam & V6 != 0 {
+        n |= M_HEX | M_COLON | M_DOT;
+    }
+    if fam & URL != 0 {
+        n |= M_COLON | M_SLASH;
+    }
+    if fam & HEX != 0 {
+        n |= M_HEX;
+    }
+    n
+}
+
+/// Whether the families `fam` read the mask `m` (constant for each instance of a kernel).
+#[inline(always)]
+const fn reads(fam: u8, m: u8) -> bool {
+    needs(fam) & m != 0
+}
+
+/// Runs `$body` with the const `$f` equal to the family bits `$fam` (0 to 15): the run-time
+/// families of a set, turned into the const generic the kernels and the block loop take.
+macro_rules! with_families {
+    ($fam:expr, $f:ident => $body:expr) => {
+        match $fam & 15 {
+            0 => {
+                const $f: u8 = 0;
+                $body
+            }
+            1 => {
+                const $f: u8 = 1;
+                $body
+            }
+            2 => {
+                const $f: u8 = 2;
+                $body
+            }
+            3 => {
+                const $f: u8 = 3;
+                $body
+            }
+            4 => {
+                const $f: u8 = 4;
+                $body
+            }
+            5 => {
+                const $f: u8 = 5;
+                $body
+            }
+            6 => {
+                const $f: u8 = 6;
+                $body
+            }
+            7 => {
+                const $f: u8 = 7;
+                $body
+            }
+            8 => {
+                const $f: u8 = 8;
+                $body
+            }
+            9 => {
+                const $f: u8 = 9;
+                $body
+            }
+            10 => {
+                const $f: u8 = 10;
+                $body
+            }
+            11 => {
+                const $f: u8 = 11;
+                $body
+            }
+            12 => {
+                const $f: u8 = 12;
+                $body
+            }
+            13 => {
+                const $f: u8 = 13;
+                $body
+            }
+            14 => {
+                const $f: u8 = 14;
+                $body
+            }
+            _ => {
+                const $f: u8 = 15;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_families;
 
 /// How [`Block`]s are computed. All kernels give the same masks; they differ in speed only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,11 +203,11 @@ impl Kernel {
         }
     }
 
-    /// Classifies `bytes` into `out`, one [`Block`] per 64 bytes; the last block is padded
-    /// with zero bytes, which are in no class. `out` must hold `bytes.len().div_ceil(64)`
-    /// blocks.
+    /// Classifies `bytes` into `out`, one [`Block`] per 64 bytes, with the masks the families
+    /// `FAM` read (the others are zero); the last block is padded with zero bytes, which are
+    /// in no class. `out` must hold `bytes.len().div_ceil(64)` blocks.
     #[inline]
-    pub(crate) fn classify(self, bytes: &[u8], out: &mut [Block]) {
+    pub(crate) fn classify<const FAM: u8>(self, bytes: &[u8], out: &mut [Block]) {
         assert!(out.len() >= bytes.len().div_ceil(64));
         match self {
             #[cfg(target_arch = "x86_64")]
@@ -98,11 +216,11 @@ impl Kernel {
                 // AVX2 (`Kernel::is_available`), and that cannot change while it runs.
                 assert!(self.is_available());
                 // SAFETY: AVX2 is present (checked just above).
-                unsafe { x86::classify_avx2(bytes, out) }
+                unsafe { x86::classify_avx2::<FAM>(bytes, out) }
             }
             #[cfg(target_arch = "x86_64")]
-            Kernel::Sse2 => x86::classify_sse2(bytes, out),
-            _ => classify_portable(bytes, out),
+            Kernel::Sse2 => x86::classify_sse2::<FAM>(bytes, out),
+            _ => classify_portable::<FAM>(bytes, out),
         }
     }
 }
@@ -124,14 +242,6 @@ fn each_block(bytes: &[u8], out: &mut [Block], mut block: impl FnMut(&[u8; 64]) 
     }
 }
 
-const C_WORD: u8 = 1;
-const C_NAMED: u8 = 2;
-const C_DASH: u8 = 4;
-const C_DOT: u8 = 8;
-const C_COLON: u8 = 16;
-const C_HEX: u8 = 32;
-const C_SLASH: u8 = 64;
-
 static TABLE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
@@ -140,25 +250,25 @@ static TABLE: [u8; 256] = {
         let letter = c.is_ascii_alphabetic();
         let mut v = 0;
         if letter || c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_') || c >= 0x80 {
-            v |= C_WORD;
+            v |= M_WORD;
         }
         if letter || c >= 0x80 {
-            v |= C_NAMED;
+            v |= M_NAMED;
         }
         if c == b'-' || c == b'_' {
-            v |= C_DASH;
+            v |= M_DASH;
         }
         if c == b'.' {
-            v |= C_DOT;
+            v |= M_DOT;
         }
         if c == b':' {
-            v |= C_COLON;
+            v |= M_COLON;
         }
         if c.is_ascii_hexdigit() {
-            v |= C_HEX;
+            v |= M_HEX;
         }
         if c == b'/' {
-            v |= C_SLASH;
+            v |= M_SLASH;
         }
         t[b] = v;
         b += 1;
@@ -166,7 +276,7 @@ static TABLE: [u8; 256] = {
     t
 };
 
-fn classify_portable(bytes: &[u8], out: &mut [Block]) {
+fn classify_portable<const FAM: u8>(bytes: &[u8], out: &mut [Block]) {
     each_block(bytes, out, |block| {
         let mut m = [0u64; 7];
         for (g, eight) in block.chunks_exact(8).enumerate() {
@@ -177,6 +287,9 @@ fn classify_portable(bytes: &[u8], out: &mut [Block]) {
                 c | u64::from(TABLE[b as usize]) << (8 * j)
             });
             for (k, mask) in m.iter_mut().enumerate() {
+                if !reads(FAM, 1 << k) {
+                    continue;
+                }
                 let bits = (c >> k) & 0x0101_0101_0101_0101;
                 *mask |= (bits.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * g);
             }
@@ -195,16 +308,19 @@ fn classify_portable(bytes: &[u8], out: &mut [Block]) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Block, each_block};
+    use super::{
+        Block, M_COLON, M_DASH, M_DOT, M_HEX, M_NAMED, M_SLASH, M_WORD, each_block, reads,
+    };
     use std::arch::x86_64::*;
 
-    pub(super) fn classify_sse2(bytes: &[u8], out: &mut [Block]) {
+    pub(super) fn classify_sse2<const FAM: u8>(bytes: &[u8], out: &mut [Block]) {
         each_block(bytes, out, |block| {
             let mut b = Block::default();
             for k in 0..4 {
                 // SAFETY: SSE2 is part of the x86-64 baseline; the load reads 16 of the 64
                 // bytes of `block`.
-                let m = unsafe { sse2_16(_mm_loadu_si128(block.as_ptr().add(16 * k).cast())) };
+                let m =
+                    unsafe { sse2_16::<FAM>(_mm_loadu_si128(block.as_ptr().add(16 * k).cast())) };
                 let put = |mask: &mut u64, bits: i32| *mask |= u64::from(bits as u16) << (16 * k);
                 put(&mut b.word, m[0]);
                 put(&mut b.named, m[1]);
@@ -220,7 +336,7 @@ mod x86 {
 
     /// The seven masks of [`Block`], in its field order, for 16 bytes.
     #[inline(always)]
-    unsafe fn sse2_16(v: __m128i) -> [i32; 7] {
+    unsafe fn sse2_16<const FAM: u8>(v: __m128i) -> [i32; 7] {
         // SAFETY (whole body): SSE2 register operations only.
         unsafe {
             let set = |b: u8| _mm_set1_epi8(b as i8);
@@ -232,28 +348,35 @@ mod x86 {
                 )
             };
             let eq = |b: u8| _mm_cmpeq_epi8(v, set(b));
+            let mask = |x: __m128i| _mm_movemask_epi8(x);
+            let high = _mm_movemask_epi8(v);
             let digit = within(v, b'0', b'9');
             // Setting 0x20 maps A-Z to a-z and nothing else into a-z.
             let folded = _mm_or_si128(v, set(0x20));
             let letter = within(folded, b'a', b'z');
-            let hexletter = within(folded, b'a', b'f');
             let dot = eq(b'.');
             let dash = _mm_or_si128(eq(b'-'), eq(b'_'));
-            let high = _mm_movemask_epi8(v);
-            let mask = |x: __m128i| _mm_movemask_epi8(x);
-            let named = mask(letter) | high;
-            let word = mask(_mm_or_si128(
-                _mm_or_si128(digit, letter),
-                _mm_or_si128(dot, dash),
-            )) | high;
+            // Each mask only when the families read it (`FAM` is a constant).
+            let r = |m: u8| reads(FAM, m);
             [
-                word,
-                named,
-                mask(dash),
-                mask(dot),
-                mask(eq(b':')),
-                mask(_mm_or_si128(digit, hexletter)),
-                mask(eq(b'/')),
+                if r(M_WORD) {
+                    mask(_mm_or_si128(
+                        _mm_or_si128(digit, letter),
+                        _mm_or_si128(dot, dash),
+                    )) | high
+                } else {
+                    0
+                },
+                if r(M_NAMED) { mask(letter) | high } else { 0 },
+                if r(M_DASH) { mask(dash) } else { 0 },
+                if r(M_DOT) { mask(dot) } else { 0 },
+                if r(M_COLON) { mask(eq(b':')) } else { 0 },
+                if r(M_HEX) {
+                    mask(_mm_or_si128(digit, within(folded, b'a', b'f')))
+                } else {
+                    0
+                },
+                if r(M_SLASH) { mask(eq(b'/')) } else { 0 },
             ]
         }
     }
@@ -316,7 +439,7 @@ mod x86 {
     };
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn classify_avx2(bytes: &[u8], out: &mut [Block]) {
+    pub(super) fn classify_avx2<const FAM: u8>(bytes: &[u8], out: &mut [Block]) {
         let lo = _mm256_broadcastsi128_si256(table(&LO));
         let hi = _mm256_broadcastsi128_si256(table(&HI));
         each_block(bytes, out, |block| {
@@ -327,7 +450,7 @@ mod x86 {
                     _mm256_loadu_si256(block.as_ptr().add(32).cast()),
                 )
             };
-            let (ma, mb) = (avx2_32(a, lo, hi), avx2_32(b, lo, hi));
+            let (ma, mb) = (avx2_32::<FAM>(a, lo, hi), avx2_32::<FAM>(b, lo, hi));
             let join = |k: usize| u64::from(ma[k]) | u64::from(mb[k]) << 32;
             Block {
                 word: join(0),
@@ -350,7 +473,7 @@ mod x86 {
     /// The seven masks of [`Block`], in its field order, for 32 bytes.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn avx2_32(v: __m256i, lo: __m256i, hi: __m256i) -> [u32; 7] {
+    fn avx2_32<const FAM: u8>(v: __m256i, lo: __m256i, hi: __m256i) -> [u32; 7] {
         let nib = _mm256_set1_epi8(0x0F);
         // `vpshufb` reads an index's low four bits (and gives 0 for a set top bit): the high
         // nibble is shifted down in 16-bit lanes, then masked to four bits.
@@ -364,16 +487,42 @@ mod x86 {
             !(_mm256_movemask_epi8(none) as u32)
         };
         let high = _mm256_movemask_epi8(v) as u32;
+        // Each mask only when the families read it (`FAM` is a constant).
+        let r = |m: u8| reads(FAM, m);
         [
-            any(DIGIT | LETTER_A | LETTER_P | MINUS | UNDERSCORE | DOT) | high,
-            any(LETTER_A | LETTER_P) | high,
-            any(MINUS | UNDERSCORE),
+            if r(M_WORD) {
+                any(DIGIT | LETTER_A | LETTER_P | MINUS | UNDERSCORE | DOT) | high
+            } else {
+                0
+            },
+            if r(M_NAMED) {
+                any(LETTER_A | LETTER_P) | high
+            } else {
+                0
+            },
+            if r(M_DASH) {
+                any(MINUS | UNDERSCORE)
+            } else {
+                0
+            },
             // One class bit moved to each byte's top bit (16-bit shifts move no bit across a
             // byte's top).
-            _mm256_movemask_epi8(_mm256_slli_epi16(c, 1)) as u32,
-            _mm256_movemask_epi8(c) as u32,
-            any(DIGIT | HEXLETTER),
-            _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'/' as i8))) as u32,
+            if r(M_DOT) {
+                _mm256_movemask_epi8(_mm256_slli_epi16(c, 1)) as u32
+            } else {
+                0
+            },
+            if r(M_COLON) {
+                _mm256_movemask_epi8(c) as u32
+            } else {
+                0
+            },
+            if r(M_HEX) { any(DIGIT | HEXLETTER) } else { 0 },
+            if r(M_SLASH) {
+                _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'/' as i8))) as u32
+            } else {
+                0
+            },
         ]
     }
 }
@@ -409,10 +558,29 @@ mod tests {
         out
     }
 
+    /// The masks of every family.
     fn run(k: Kernel, bytes: &[u8]) -> Vec<Block> {
+        run_for(k, bytes, DOTTED | V6 | URL | HEX)
+    }
+
+    fn run_for(k: Kernel, bytes: &[u8], fam: u8) -> Vec<Block> {
         let mut out = vec![Block::default(); bytes.len().div_ceil(64)];
-        k.classify(bytes, &mut out);
+        with_families!(fam, F => k.classify::<F>(bytes, &mut out));
         out
+    }
+
+    /// The masks of `b` that the families `fam` read; the others zero.
+    fn only(b: &Block, fam: u8) -> Block {
+        let m = |bit: u8, v: u64| if reads(fam, bit) { v } else { 0 };
+        Block {
+            word: m(M_WORD, b.word),
+            named: m(M_NAMED, b.named),
+            dash: m(M_DASH, b.dash),
+            dot: m(M_DOT, b.dot),
+            colon: m(M_COLON, b.colon),
+            hex: m(M_HEX, b.hex),
+            slash: m(M_SLASH, b.slash),
+        }
     }
 
     #[test]
@@ -445,6 +613,24 @@ mod tests {
             let want = naive(&bytes);
             for k in Kernel::available() {
                 prop_assert_eq!(run(k, &bytes), want.clone(), "{:?}", k);
+            }
+        }
+
+        /// For each combination of families, each kernel computes the masks they read alike
+        /// and leaves the others zero.
+        #[test]
+        fn kernels_compute_what_the_families_read(
+            bytes in proptest::collection::vec(
+                prop_oneof![Just(b'.'), Just(b':'), Just(b'/'), Just(b'-'), Just(b'a'), Just(b'9'), any::<u8>()],
+                0..200,
+            ),
+        ) {
+            let all = naive(&bytes);
+            for fam in 0..16 {
+                let want: Vec<Block> = all.iter().map(|b| only(b, fam)).collect();
+                for k in Kernel::available() {
+                    prop_assert_eq!(run_for(k, &bytes, fam), want.clone(), "{:?}, families {}", k, fam);
+                }
             }
         }
     }

@@ -8,7 +8,7 @@
 
 use std::net::Ipv6Addr;
 
-use crate::classify::Block;
+use crate::classify::{self, Block, with_families};
 use crate::index::StrIndex;
 use crate::pattern::*;
 use crate::set::*;
@@ -131,8 +131,12 @@ impl IocSet {
                 + self.table_len(Table::Sha256)
                 > 0,
         };
-        if want.dotted || want.v6 || want.url || want.hex {
-            self.scan_blocks(hay, want, scratch, hits);
+        let fam = if want.dotted { classify::DOTTED } else { 0 }
+            | if want.v6 { classify::V6 } else { 0 }
+            | if want.url { classify::URL } else { 0 }
+            | if want.hex { classify::HEX } else { 0 };
+        if fam != 0 {
+            with_families!(fam, F => self.scan_blocks::<F>(hay, &want, scratch, hits));
         }
         if let Some(search) = &self.strings {
             self.scan_strings(search, hay, hits);
@@ -152,24 +156,33 @@ impl IocSet {
     }
 
     /// Every family but free strings, block by block.
-    fn scan_blocks(&self, hay: &[u8], want: Wanted, scratch: &mut Scratch, hits: &mut Vec<Hit>) {
+    ///
+    /// `FAM` holds the families of `want` as `classify::DOTTED`, `V6`, `URL` and `HEX`; the
+    /// kernel computes only the masks those read, and the loop has only their calls.
+    fn scan_blocks<const FAM: u8>(
+        &self,
+        hay: &[u8],
+        want: &Wanted,
+        scratch: &mut Scratch,
+        hits: &mut Vec<Hit>,
+    ) {
         let mut blocks = [Block::default(); WINDOW / 64];
         let mut at = Cursor::default();
         for (w, window) in hay.chunks(WINDOW).enumerate() {
             let n = window.len().div_ceil(64);
-            scratch.kernel.classify(window, &mut blocks[..n]);
+            scratch.kernel.classify::<FAM>(window, &mut blocks[..n]);
             for (k, blk) in blocks[..n].iter().enumerate() {
                 let base = w * WINDOW + k * 64;
-                if want.dotted {
-                    self.dotted_block(hay, base, blk, &want, &mut at, scratch, hits);
+                if FAM & classify::DOTTED != 0 {
+                    self.dotted_block(hay, base, blk, want, &mut at, scratch, hits);
                 }
-                if want.v6 {
+                if FAM & classify::V6 != 0 {
                     self.v6_block(hay, base, blk, &mut at, hits);
                 }
-                if want.url {
+                if FAM & classify::URL != 0 {
                     self.url_block(hay, base, blk, &mut at, scratch, hits);
                 }
-                if want.hex {
+                if FAM & classify::HEX != 0 {
                     self.hex_block(hay, base, blk, &mut at, hits);
                 }
             }
