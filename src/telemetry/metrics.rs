@@ -787,9 +787,9 @@ impl AdminMetrics {
 }
 
 /// `iocd_build_info{version,commit,simd} 1` (`simd`: the byte-class kernel the matcher runs on
-/// this CPU, `avx2`, `sse2` or `portable`), and the standard `process_*` families (CPU seconds,
-/// resident and virtual memory, open and maximum file descriptors, start time, threads) read
-/// from `/proc/self` at each scrape by the prometheus crate's process collector.
+/// this CPU: `avx512`, `avx2`, `sse2` or `portable`), and the standard `process_*` families
+/// (CPU seconds, resident and virtual memory, open and maximum file descriptors, start time,
+/// threads) read from `/proc/self` at each scrape by the prometheus crate's process collector.
 fn build_info(registry: &Registry) -> IntGaugeVec {
     let g = Families(registry).gauges(
         "iocd_build_info",

@@ -76,7 +76,7 @@ pub fn label(p: &Pattern) -> String {
 }
 
 /// What the engine finds in `hay`, in the oracle's terms. Scans with every byte-class kernel
-/// this CPU has (AVX2, SSE2, portable) and panics unless they all find the same.
+/// this CPU has (AVX-512BW, AVX2, SSE2, portable) and panics unless they all find the same.
 pub fn engine(set: &IocSet, hay: &[u8]) -> Vec<Found> {
     let mut hits = Vec::new();
     set.scan(hay, &mut Scratch::new(), &mut hits);
