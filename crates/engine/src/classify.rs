@@ -3,7 +3,8 @@
 //! Every byte of a scanned buffer is classified once, into the few classes the token scans
 //! need ([`Block`]). The scans then find tokens with bit arithmetic on those masks: a token's
 //! ends are the nearest class changes around an anchor, its candidate families come from the
-//! other masks between its ends. Nothing branches per byte or per anchor.
+//! other masks between its ends. Nothing branches per byte; the scans branch once per token
+//! (a dotted token with three dots is one step, not three).
 //!
 //! Four kernels compute the same masks ([`Kernel`]):
 //!
