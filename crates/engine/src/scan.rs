@@ -15,7 +15,7 @@ use crate::set::*;
 use crate::url::canonical_url;
 use crate::*;
 
-/// Bytes classified per call of the kernel (16 blocks, 448 bytes of masks on the stack).
+/// Bytes classified per call of the kernel (16 blocks, 896 bytes of masks on the stack).
 const WINDOW: usize = 1024;
 
 /// A maximal run of the `DOTTED` class with a dot in it, `s..e`.
@@ -31,19 +31,14 @@ struct Dotted {
     dots: u32,
 }
 
-/// Which family scans a set needs.
+/// Which lookups a dotted token gets (the set holds indicators of that family).
 #[derive(Clone, Copy)]
-struct Wanted {
-    /// Any of the next four.
-    dotted: bool,
+struct Lookups {
     v4: bool,
     domain: bool,
     email: bool,
     /// Name tokens are looked up as URL hosts (URL indicators are in the set).
     url_host: bool,
-    v6: bool,
-    url: bool,
-    hex: bool,
 }
 
 /// Where each family's scan stands between blocks: a token that ran past a block's end was
@@ -62,7 +57,7 @@ struct Cursor {
 
 /// Bits `i` of a block at `base` with `base + i >= pos`.
 #[inline(always)]
-fn from(pos: usize, base: usize) -> u64 {
+fn at_or_after(pos: usize, base: usize) -> u64 {
     match pos.saturating_sub(base) {
         0 => !0,
         k if k >= 64 => 0,
@@ -114,27 +109,27 @@ impl IocSet {
     pub fn scan(&self, hay: &[u8], scratch: &mut Scratch, hits: &mut Vec<Hit>) {
         let first = hits.len();
         scratch.url_hosts.clear();
-        let v4 = self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0;
-        let domain = self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0;
-        let email = self.table_len(Table::Email) > 0;
-        let url = self.url_hosts.len() > 0;
-        let want = Wanted {
-            dotted: v4 || domain || email || url,
-            v4,
-            domain,
-            email,
-            url_host: url,
-            v6: self.table_len(Table::Ipv6) + self.table_len(Table::Cidr6) > 0,
-            url,
-            hex: self.table_len(Table::Md5)
-                + self.table_len(Table::Sha1)
-                + self.table_len(Table::Sha256)
-                > 0,
+        let want = Lookups {
+            v4: self.table_len(Table::Ipv4) + self.table_len(Table::Cidr4) > 0,
+            domain: self.table_len(Table::DomainSub) + self.table_len(Table::DomainExact) > 0,
+            email: self.table_len(Table::Email) > 0,
+            url_host: self.url_hosts.len() > 0,
         };
-        let fam = if want.dotted { classify::DOTTED } else { 0 }
-            | if want.v6 { classify::V6 } else { 0 }
-            | if want.url { classify::URL } else { 0 }
-            | if want.hex { classify::HEX } else { 0 };
+        let bit = |yes: bool, b: u8| if yes { b } else { 0 };
+        let fam = bit(
+            want.v4 || want.domain || want.email || want.url_host,
+            classify::DOTTED,
+        ) | bit(
+            self.table_len(Table::Ipv6) + self.table_len(Table::Cidr6) > 0,
+            classify::V6,
+        ) | bit(want.url_host, classify::URL)
+            | bit(
+                self.table_len(Table::Md5)
+                    + self.table_len(Table::Sha1)
+                    + self.table_len(Table::Sha256)
+                    > 0,
+                classify::HEX,
+            );
         if fam != 0 {
             with_families!(fam, F => self.scan_blocks::<F>(hay, &want, scratch, hits));
         }
@@ -157,12 +152,12 @@ impl IocSet {
 
     /// Every family but free strings, block by block.
     ///
-    /// `FAM` holds the families of `want` as `classify::DOTTED`, `V6`, `URL` and `HEX`; the
-    /// kernel computes only the masks those read, and the loop has only their calls.
+    /// `FAM` holds the families the set needs as `classify::DOTTED`, `V6`, `URL` and `HEX`;
+    /// the kernel computes only the masks those read, and the loop has only their calls.
     fn scan_blocks<const FAM: u8>(
         &self,
         hay: &[u8],
-        want: &Wanted,
+        want: &Lookups,
         scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
     ) {
@@ -265,12 +260,12 @@ impl IocSet {
         hay: &[u8],
         base: usize,
         blk: &Block,
-        want: &Wanted,
+        want: &Lookups,
         at: &mut Cursor,
         scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
     ) {
-        let mut dots = blk.dot & from(at.dotted, base);
+        let mut dots = blk.dot & at_or_after(at.dotted, base);
         while dots != 0 {
             let dot = dots.trailing_zeros();
             let token = match run_around(hay, base, blk.word, dot, |b| class(b) & DOTTED != 0) {
@@ -281,19 +276,10 @@ impl IocSet {
                     dashed: blk.dash & bits != 0,
                     dots: (blk.dot & bits).count_ones(),
                 },
-                None => {
-                    let (s, e, bits) = dotted_walk(hay, base + dot as usize);
-                    Dotted {
-                        s,
-                        e,
-                        named: bits & (ALPHA | HIGH) != 0,
-                        dashed: bits & DASH != 0,
-                        dots: hay[s..e].iter().filter(|&&b| b == b'.').count() as u32,
-                    }
-                }
+                None => dotted_walk(hay, base + dot as usize),
             };
             at.dotted = token.e;
-            dots &= from(token.e, base);
+            dots &= at_or_after(token.e, base);
             self.dotted_token(hay, token, want, scratch, hits);
         }
     }
@@ -304,7 +290,7 @@ impl IocSet {
         &self,
         hay: &[u8],
         token: Dotted,
-        want: &Wanted,
+        want: &Lookups,
         scratch: &mut Scratch,
         hits: &mut Vec<Hit>,
     ) {
@@ -315,12 +301,11 @@ impl IocSet {
             dashed,
             dots,
         } = token;
-        let Wanted {
+        let Lookups {
             v4: want_v4,
             domain: want_domain,
             email: want_email,
             url_host: want_url_host,
-            ..
         } = *want;
         // Dots at either end are punctuation, not part of the name or address.
         let (mut ts, mut te) = (s, e);
@@ -510,7 +495,7 @@ impl IocSet {
             paired |= between & (colons >> d);
             between &= run >> d;
         }
-        let mut cand = colons & (paired | !0u64 << 59) & from(at.v6, base);
+        let mut cand = colons & (paired | !0u64 << 59) & at_or_after(at.v6, base);
         while cand != 0 {
             let k = cand.trailing_zeros();
             let (s, e) = match run_around(hay, base, run, k, is_v6) {
@@ -521,7 +506,7 @@ impl IocSet {
                     let double = colons & (colons >> 1) & bits != 0;
                     if n < 2 || !(double || (6..=9).contains(&n)) {
                         at.v6 = e;
-                        cand &= from(e, base);
+                        cand &= at_or_after(e, base);
                         continue;
                     }
                     (s, e)
@@ -529,7 +514,7 @@ impl IocSet {
                 None => walk_run(hay, base + k as usize, is_v6),
             };
             at.v6 = e;
-            cand &= from(e, base);
+            cand &= at_or_after(e, base);
             self.v6_token(hay, s, e, hits);
         }
     }
@@ -624,11 +609,11 @@ impl IocSet {
                 seps |= 1 << edge;
             }
         }
-        seps &= from(at.url, base);
+        seps &= at_or_after(at.url, base);
         while seps != 0 {
             let c = base + seps.trailing_zeros() as usize;
             at.url = c + 3;
-            seps &= from(at.url, base);
+            seps &= at_or_after(at.url, base);
             self.url_at(hay, c, &mut at.url_run_end, scratch, hits);
         }
     }
@@ -825,30 +810,32 @@ fn walk_run(hay: &[u8], at: usize, class: impl Fn(u8) -> bool) -> (usize, usize)
     (s, e)
 }
 
-/// The token around the `.` at `dot` (a run of the `DOTTED` class), walked byte by byte: its
-/// start, end and the classes of its bytes ORed together, for a token that reaches past a
-/// block's edge (the masks of one block answer the same for the others).
-pub(crate) fn dotted_walk(hay: &[u8], dot: usize) -> (usize, usize, u8) {
-    let mut bits = DOT;
-    let mut s = dot;
-    while s > 0 {
-        let c = class(hay[s - 1]);
-        if c & DOTTED == 0 {
-            break;
-        }
+/// The token around the `.` at `dot` (a run of the `DOTTED` class), walked byte by byte, for a
+/// token that reaches past a block's edge (the masks of one block answer the same for the
+/// others).
+fn dotted_walk(hay: &[u8], dot: usize) -> Dotted {
+    let (mut bits, mut dots) = (DOT, 1);
+    let mut take = |c: u8| {
         bits |= c;
+        dots += u32::from(c & DOT != 0);
+    };
+    let mut s = dot;
+    while s > 0 && class(hay[s - 1]) & DOTTED != 0 {
+        take(class(hay[s - 1]));
         s -= 1;
     }
     let mut e = dot + 1;
-    while e < hay.len() {
-        let c = class(hay[e]);
-        if c & DOTTED == 0 {
-            break;
-        }
-        bits |= c;
+    while e < hay.len() && class(hay[e]) & DOTTED != 0 {
+        take(class(hay[e]));
         e += 1;
     }
-    (s, e, bits)
+    Dotted {
+        s,
+        e,
+        named: bits & (ALPHA | HIGH) != 0,
+        dashed: bits & DASH != 0,
+        dots,
+    }
 }
 
 /// The end of a URL token once trailing punctuation is dropped: `.,;:!?` always, and a closing
