@@ -263,35 +263,27 @@ fn each_block(bytes: &[u8], out: &mut [Block], mut block: impl FnMut(&[u8; 64]) 
     }
 }
 
+/// `m` when the classes `c` hold any of `bits`.
+const fn has(c: u8, bits: u8, m: u8) -> u8 {
+    if c & bits != 0 { m } else { 0 }
+}
+
+/// The masks of each byte value, as `M_*` bits: read off the byte classes of `scan.rs`, with
+/// `:` and `/` beside them.
 static TABLE: [u8; 256] = {
+    use crate::scan::{ALPHA, DASH, DIGIT, DOT, DOTTED, HEXALPHA, HIGH, build_classes};
+    let classes = build_classes();
     let mut t = [0u8; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        let letter = c.is_ascii_alphabetic();
-        let mut v = 0;
-        if letter || c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'_') || c >= 0x80 {
-            v |= M_WORD;
-        }
-        if letter || c >= 0x80 {
-            v |= M_NAMED;
-        }
-        if c == b'-' || c == b'_' {
-            v |= M_DASH;
-        }
-        if c == b'.' {
-            v |= M_DOT;
-        }
-        if c == b':' {
-            v |= M_COLON;
-        }
-        if c.is_ascii_hexdigit() {
-            v |= M_HEX;
-        }
-        if c == b'/' {
-            v |= M_SLASH;
-        }
-        t[b] = v;
+        let c = classes[b];
+        t[b] = has(c, DOTTED, M_WORD)
+            | has(c, ALPHA | HIGH, M_NAMED)
+            | has(c, DASH, M_DASH)
+            | has(c, DOT, M_DOT)
+            | has(c, DIGIT | HEXALPHA, M_HEX)
+            | if b == b':' as usize { M_COLON } else { 0 }
+            | if b == b'/' as usize { M_SLASH } else { 0 };
         b += 1;
     }
     t
@@ -412,6 +404,11 @@ mod x86 {
     const UNDERSCORE: u8 = 0x20; // 0x5F
     const DOT: u8 = 0x40; // 0x2E
     const COLON: u8 = 0x80; // 0x3A
+    // The table bits of the masks both nibble kernels read.
+    const WORD: u8 = DIGIT | LETTER_A | LETTER_P | MINUS | UNDERSCORE | DOT;
+    const LETTER: u8 = LETTER_A | LETTER_P;
+    const DASH: u8 = MINUS | UNDERSCORE;
+    const HEX: u8 = DIGIT | HEXLETTER;
 
     const LO: [u8; 16] = {
         let mut t = [0u8; 16];
@@ -503,24 +500,12 @@ mod x86 {
             let any = |bits: u8| _mm512_test_epi8_mask(c, _mm512_set1_epi8(bits as i8));
             let high = _mm512_movepi8_mask(v);
             Block {
-                word: if r(M_WORD) {
-                    any(DIGIT | LETTER_A | LETTER_P | MINUS | UNDERSCORE | DOT) | high
-                } else {
-                    0
-                },
-                named: if r(M_NAMED) {
-                    any(LETTER_A | LETTER_P) | high
-                } else {
-                    0
-                },
-                dash: if r(M_DASH) {
-                    any(MINUS | UNDERSCORE)
-                } else {
-                    0
-                },
+                word: if r(M_WORD) { any(WORD) | high } else { 0 },
+                named: if r(M_NAMED) { any(LETTER) | high } else { 0 },
+                dash: if r(M_DASH) { any(DASH) } else { 0 },
                 dot: if r(M_DOT) { any(DOT) } else { 0 },
                 colon: if r(M_COLON) { any(COLON) } else { 0 },
-                hex: if r(M_HEX) { any(DIGIT | HEXLETTER) } else { 0 },
+                hex: if r(M_HEX) { any(HEX) } else { 0 },
                 slash: if r(M_SLASH) {
                     _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'/' as i8))
                 } else {
@@ -556,21 +541,9 @@ mod x86 {
         // Each mask only when the families read it (`FAM` is a constant).
         let r = |m: u8| reads(FAM, m);
         [
-            if r(M_WORD) {
-                any(DIGIT | LETTER_A | LETTER_P | MINUS | UNDERSCORE | DOT) | high
-            } else {
-                0
-            },
-            if r(M_NAMED) {
-                any(LETTER_A | LETTER_P) | high
-            } else {
-                0
-            },
-            if r(M_DASH) {
-                any(MINUS | UNDERSCORE)
-            } else {
-                0
-            },
+            if r(M_WORD) { any(WORD) | high } else { 0 },
+            if r(M_NAMED) { any(LETTER) | high } else { 0 },
+            if r(M_DASH) { any(DASH) } else { 0 },
             // One class bit moved to each byte's top bit (16-bit shifts move no bit across a
             // byte's top).
             if r(M_DOT) {
@@ -583,7 +556,7 @@ mod x86 {
             } else {
                 0
             },
-            if r(M_HEX) { any(DIGIT | HEXLETTER) } else { 0 },
+            if r(M_HEX) { any(HEX) } else { 0 },
             if r(M_SLASH) {
                 _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'/' as i8))) as u32
             } else {
