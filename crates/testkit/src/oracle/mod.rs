@@ -78,18 +78,22 @@ pub fn label(p: &Pattern) -> String {
 /// What the engine finds in `hay`, in the oracle's terms. Scans with every byte-class kernel
 /// this CPU has (AVX-512BW, AVX2, SSE2, portable) and panics unless they all find the same.
 pub fn engine(set: &IocSet, hay: &[u8]) -> Vec<Found> {
+    // The default kernel (`Scratch::new`) is one of these.
     let mut hits = Vec::new();
-    set.scan(hay, &mut Scratch::new(), &mut hits);
-    for kernel in Kernel::available() {
-        let mut other = Vec::new();
+    for (k, kernel) in Kernel::available().into_iter().enumerate() {
         let mut scratch = Scratch::with_kernel(kernel).expect("an available kernel");
-        set.scan(hay, &mut scratch, &mut other);
-        assert_eq!(
-            other,
-            hits,
-            "the {} kernel finds otherwise than the default one",
-            kernel.as_str()
-        );
+        let mut found = Vec::new();
+        set.scan(hay, &mut scratch, &mut found);
+        if k == 0 {
+            hits = found;
+        } else {
+            assert_eq!(
+                found,
+                hits,
+                "the {} kernel finds otherwise than the portable one",
+                kernel.as_str()
+            );
+        }
     }
     let mut out: Vec<Found> = hits
         .iter()
